@@ -1,0 +1,45 @@
+# Dojo: `make run` sets everything up and starts the site; `make test` runs the suite.
+SHELL := /bin/bash
+# The sandbox's unprivileged user must be able to read the runtime, so the venv is
+# made from the system Python (a pyenv under /root is unreadable to it).
+PYTHON ?= $(shell command -v /usr/bin/python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test setup deps system-deps lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { echo "Python's venv module is missing: apt-get install python3-venv"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+deps: $(VENV)/.installed
+
+system-deps:
+	@bin/system-deps
+
+setup: system-deps deps
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py dojo_setup
+
+run: setup
+	@PORT=$(PORT) bin/dojo-run
+
+test: system-deps deps
+	$(VENV)/bin/pytest
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: deps
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf var test-output

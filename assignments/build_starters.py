@@ -1,0 +1,134 @@
+"""Build each assignment's starter.ipynb from its reference solution.py.
+
+The solution is the single source: "# %%" starts a code cell, "# %% [markdown]"
+a markdown cell (its lines lose the leading "# "), and "# %% [exercise:NAME]" an
+exercise cell. In the starter an exercise cell keeps only its leading "# TODO"
+comment and raises NotImplementedError, so "run all" stops at the first gap.
+
+Usage: python -m assignments.build_starters [--check] [PACK_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+MARKER = re.compile(r"^# %%(?: \[(markdown|exercise:[a-z0-9_-]+)\])?\s*$")
+PACK_DIR = Path(__file__).parent / "dl101"
+EXERCISE_TAG = "exercise"
+
+
+@dataclass(frozen=True)
+class SolutionCell:
+    """One cell parsed from a solution script."""
+
+    kind: str  # "code", "markdown" or "exercise"
+    source: str
+    exercise: str = ""
+
+
+def parse_solution(text: str) -> list[SolutionCell]:
+    """Split a solution script into cells; text before the first marker is skipped."""
+    cells: list[SolutionCell] = []
+    header: str | None = None
+    lines: list[str] = []
+
+    def close() -> None:
+        if header is None:
+            return
+        body = "\n".join(lines).strip("\n")
+        if header == "markdown":
+            body = "\n".join(re.sub(r"^# ?", "", line) for line in body.splitlines())
+            cells.append(SolutionCell("markdown", body))
+        elif header.startswith("exercise:"):
+            cells.append(SolutionCell("exercise", body, header.split(":", 1)[1]))
+        else:
+            cells.append(SolutionCell("code", body))
+
+    for line in text.splitlines():
+        match = MARKER.match(line)
+        if match:
+            close()
+            header, lines = (match.group(1) or "code"), []
+        else:
+            lines.append(line)
+    close()
+    return cells
+
+
+def exercise_stub(source: str) -> str:
+    """Keep the exercise's leading comment block and stop the notebook there."""
+    comments = []
+    for line in source.splitlines():
+        if not line.startswith("#"):
+            break
+        comments.append(line)
+    return "\n".join(
+        [
+            *comments,
+            'raise NotImplementedError("Fill in this cell: see the TODO above.")',
+        ]
+    )
+
+
+def build_notebook(solution: Path, *, filled: bool = False) -> nbformat.NotebookNode:
+    """Return the starter notebook; ``filled`` keeps the reference code (for tests)."""
+    cells = []
+    for index, cell in enumerate(parse_solution(solution.read_text(encoding="utf-8"))):
+        cell_id = f"cell-{index:02d}"
+        if cell.kind == "markdown":
+            cells.append(nbformat.v4.new_markdown_cell(cell.source, id=cell_id))
+            continue
+        source = cell.source
+        metadata = {}
+        if cell.kind == "exercise":
+            source = cell.source if filled else exercise_stub(cell.source)
+            metadata = {"tags": [EXERCISE_TAG], "dojo": {"exercise": cell.exercise}}
+        cells.append(nbformat.v4.new_code_cell(source, id=cell_id, metadata=metadata))
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata = {
+        "kernelspec": {
+            "display_name": "Python 3",
+            "language": "python",
+            "name": "python3",
+        },
+        "language_info": {"name": "python"},
+    }
+    return notebook
+
+
+def render(notebook: nbformat.NotebookNode) -> str:
+    """Return the notebook as the exact text written to disk."""
+    return nbformat.writes(notebook) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (or with --check, compare) every starter in the pack."""
+    parser = argparse.ArgumentParser(prog="python -m assignments.build_starters")
+    parser.add_argument("--check", action="store_true", help="fail if out of date")
+    parser.add_argument("pack", nargs="?", type=Path, default=PACK_DIR)
+    args = parser.parse_args(argv)
+    stale = []
+    for solution in sorted(args.pack.glob("*/solution.py")):
+        starter = solution.with_name("starter.ipynb")
+        text = render(build_notebook(solution))
+        current = starter.read_text(encoding="utf-8") if starter.exists() else ""
+        if text == current:
+            continue
+        stale.append(starter)
+        if not args.check:
+            starter.write_text(text, encoding="utf-8")
+            print(f"wrote {starter}")
+    if args.check and stale:
+        print("out of date: " + ", ".join(map(str, stale)), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Spec checks on a model's structure; each message says what to fix."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ._inspect import ModelSummary
+from ._report import CheckResult
+
+INPUT_SHAPE = "input_shape"
+OUTPUT_CLASSES = "output_classes"
+# Checks whose failure means the model cannot be scored at all.
+BLOCKING_CHECKS = (INPUT_SHAPE, OUTPUT_CLASSES)
+
+
+def _fmt_shape(shape: Any) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def shape_checks(
+    summary: ModelSummary, *, data_shape: tuple[int, ...], num_classes: int
+) -> list[CheckResult]:
+    """Check that the model takes the data's images and outputs one unit per class."""
+    model_in = summary.input_shape[1:]
+    fits = len(model_in) == len(data_shape) and all(
+        m is None or m == d for m, d in zip(model_in, data_shape, strict=True)
+    )
+    checks = [
+        CheckResult(
+            id=INPUT_SHAPE,
+            passed=fits,
+            message=(
+                f"The model takes inputs of shape {_fmt_shape(data_shape)}."
+                if fits
+                else f"Your model expects inputs of shape {_fmt_shape(model_in)} but "
+                f"the images are {_fmt_shape(data_shape)}: start the model with "
+                "keras.Input(shape=x_train.shape[1:]) (add a Flatten layer before "
+                "Dense layers)."
+            ),
+        )
+    ]
+    out = summary.output_shape
+    units_ok = len(out) == 2 and out[-1] == num_classes
+    checks.append(
+        CheckResult(
+            id=OUTPUT_CLASSES,
+            passed=units_ok,
+            message=(
+                f"The model outputs one score per class ({num_classes})."
+                if units_ok
+                else f"Your model's output has shape {_fmt_shape(out)}; it must be "
+                f"(None, {num_classes}): end with Dense({num_classes}, "
+                'activation="softmax").'
+            ),
+        )
+    )
+    return checks
+
+
+def layer_checks(
+    summary: ModelSummary, *, checks_spec: dict[str, Any], title: str
+) -> list[CheckResult]:
+    """Check required and forbidden layer types and the parameter limit."""
+    counts = Counter(info.type for info in summary.layers)
+    results = []
+    for layer_type, minimum in sorted(checks_spec["required_layers"].items()):
+        have = counts.get(layer_type, 0)
+        ok = have >= minimum
+        if ok:
+            message = (
+                f"Your model has {have} {layer_type} layer(s) (at least {minimum})."
+            )
+        else:
+            plural = "s" if have > 1 else ""
+            got = "no" if have == 0 else f"only {have}"
+            message = (
+                f"Your model has {got} {layer_type} layer{plural}; "
+                f"{title} asks for at least {_n_layers(minimum)}. "
+                f"Add keras.layers.{layer_type}."
+            )
+        results.append(
+            CheckResult(id=f"required_layer:{layer_type}", passed=ok, message=message)
+        )
+    for layer_type in sorted(checks_spec["forbidden_layers"]):
+        have = counts.get(layer_type, 0)
+        results.append(
+            CheckResult(
+                id=f"forbidden_layer:{layer_type}",
+                passed=have == 0,
+                message=(
+                    f"No {layer_type} layer, as required."
+                    if have == 0
+                    else f"Your model has {_n_layers(have)} of type {layer_type}; "
+                    f"{title} does not allow {layer_type}. Remove "
+                    f"{'it' if have == 1 else 'them'}."
+                ),
+            )
+        )
+    max_params = checks_spec["max_params"]
+    if max_params is not None:
+        total = summary.params_total
+        ok = total <= max_params
+        results.append(
+            CheckResult(
+                id="max_params",
+                passed=ok,
+                message=(
+                    f"{total:,} parameters (limit {max_params:,})."
+                    if ok
+                    else f"Your model has {total:,} parameters; the limit is "
+                    f"{max_params:,}. Use fewer units or filters, or pooling before "
+                    "the Dense layers."
+                ),
+            )
+        )
+    return results
+
+
+def _n_layers(count: int) -> str:
+    return f"{count} layer" if count == 1 else f"{count} layers"
+
+
+def base_checks(
+    summary: ModelSummary,
+    *,
+    base_layers: list[tuple[str, str, list[np.ndarray]]],
+    tolerance: float,
+    min_head_layers: int,
+) -> list[CheckResult]:
+    """Check the published base is inside the model, unchanged, under a new head."""
+    by_name = {item.path.rsplit("/", 1)[-1]: item.layer for item in summary.flat}
+    missing: list[str] = []
+    changed: list[str] = []
+    matched: set[str] = set()
+    for name, layer_type, weights in base_layers:
+        layer = by_name.get(name)
+        mine = [np.asarray(w) for w in layer.get_weights()] if layer is not None else []
+        if (
+            layer is None
+            or type(layer).__name__ != layer_type
+            or [w.shape for w in mine] != [w.shape for w in weights]
+        ):
+            missing.append(name)
+            continue
+        matched.add(name)
+        diff = max(
+            (float(np.max(np.abs(a - b))) for a, b in zip(mine, weights, strict=True)),
+            default=0.0,
+        )
+        if not diff <= tolerance:
+            changed.append(f"{name} (max change {diff:.2g})")
+    present = not missing
+    results = [
+        CheckResult(
+            id="base_present",
+            passed=present,
+            message=(
+                f"The published base's {len(base_layers)} weighted layers are present."
+                if present
+                else "The published base is not in your model (missing or changed "
+                f"layers: {', '.join(missing[:5])}). Load base.keras from the data "
+                "folder and build your model on top of it."
+            ),
+        )
+    ]
+    frozen = present and not changed
+    if not present:
+        frozen_message = (
+            "Cannot check that the base was frozen: it is not in your model."
+        )
+    elif changed:
+        frozen_message = (
+            f"The base's weights changed during training: {', '.join(changed[:5])}. "
+            "Set base.trainable = False before compiling."
+        )
+    else:
+        frozen_message = "The base's weights are unchanged (frozen)."
+    results.append(CheckResult(id="base_frozen", passed=frozen, message=frozen_message))
+    head = [
+        item
+        for item in summary.flat
+        if item.layer.weights and item.path.rsplit("/", 1)[-1] not in matched
+    ]
+    head_ok = len(head) >= min_head_layers
+    results.append(
+        CheckResult(
+            id="head_present",
+            passed=head_ok,
+            message=(
+                f"Your head has {_n_layers(len(head))} with weights."
+                if head_ok
+                else "Your model has no new trainable layers on top of the base; add "
+                "a head (e.g. Dense layers) and train it."
+            ),
+        )
+    )
+    return results

@@ -1,0 +1,94 @@
+"""Command line used inside the evaluation sandbox; prints or writes JSON only.
+
+Exit status: 0 whenever reports were produced (a failed model is a result, not a
+crash); 2 for a setup fault (bad spec or test split); 1 for a grader crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._errors import SetupError
+
+EXIT_SETUP = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m grader")
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("evaluate", help="grade one model")
+    one.add_argument("--model", required=True, type=Path)
+    one.add_argument("--spec", required=True, type=Path)
+    one.add_argument("--data", required=True, type=Path, help="hidden test.npz")
+    one.add_argument("--base", type=Path, help="published base.keras (transfer)")
+    one.add_argument("--out", type=Path, help="write the report here, not stdout")
+    many = sub.add_parser("batch", help="grade many models in one process")
+    many.add_argument("--jobs", required=True, type=Path, help="JSON list of jobs")
+    many.add_argument("--out", type=Path)
+    return parser
+
+
+def _emit(payload: Any, out: Path | None) -> None:
+    text = json.dumps(payload, indent=2, sort_keys=True)
+    if out is None:
+        sys.stdout.write(text + "\n")
+    else:
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text + "\n")
+        os.replace(tmp, out)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SetupError(f"Cannot read {path}: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = _parser().parse_args(argv)
+    from ._batch import BatchItem, grade_batch
+    from ._grade import grade
+
+    try:
+        if args.command == "evaluate":
+            report = grade(
+                args.model, _read_json(args.spec), args.data, base_model_path=args.base
+            )
+            _emit(report.to_dict(), args.out)
+            return 0
+        jobs = _read_json(args.jobs)
+        if not isinstance(jobs, list):
+            raise SetupError("The jobs file must hold a JSON list.")
+        specs: dict[str, Any] = {}
+        items = []
+        for job in jobs:
+            spec_path = str(job["spec"])
+            if spec_path not in specs:
+                specs[spec_path] = _read_json(Path(spec_path))
+            base = job.get("base")
+            items.append(
+                BatchItem(
+                    id=str(job["id"]),
+                    model=Path(job["model"]),
+                    spec=specs[spec_path],
+                    data=Path(job["data"]),
+                    base=Path(base) if base else None,
+                )
+            )
+        reports = grade_batch(items)
+        _emit(
+            [{"id": i.id, **r.to_dict()} for i, r in zip(items, reports, strict=True)],
+            args.out,
+        )
+        return 0
+    except (SetupError, KeyError, TypeError) as exc:
+        _emit({"status": "error", "reason": f"Grading setup error: {exc}"}, args.out)
+        return EXIT_SETUP

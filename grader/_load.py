@@ -1,0 +1,188 @@
+"""Load a participant's model without running any of its code.
+
+The archive is inspected before Keras sees it: Keras would happily unzip a bomb,
+and its own refusals (safe mode) come as bare ValueError/TypeError messages that a
+participant cannot act on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from ._errors import IncompatibleModelError, InvalidModelFileError, UnsafeModelError
+
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
+MAX_MEMBERS = 256
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+# Real weights compress poorly (about 1.1x); a bomb compresses thousands of times.
+MAX_COMPRESSION_RATIO = 100
+RATIO_CHECK_MIN_BYTES = 1024 * 1024
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# Layers whose config carries code or a path to foreign code.
+UNSAFE_CLASSES = {
+    "Lambda": "Lambda layers run arbitrary Python code",
+    "TFSMLayer": "TFSMLayer loads a TensorFlow SavedModel from outside the file",
+    "__lambda__": "the file contains a serialized Python function",
+}
+RESAVE_HINT = (
+    "Build the model from standard keras.layers and save it with model.save()."
+)
+
+
+def inspect_archive(path: Path) -> dict[str, Any]:
+    """Check that ``path`` is a plain, bounded ``.keras`` zip; return its config."""
+    if not path.is_file():
+        raise InvalidModelFileError(f"No model file at {path.name}: save model.keras.")
+    size = path.stat().st_size
+    if size == 0:
+        raise InvalidModelFileError(
+            "The model file is empty: training probably stopped before "
+            "model.save() ran. Check the end of your training log."
+        )
+    if size > MAX_FILE_BYTES:
+        raise InvalidModelFileError(
+            f"The model file is {size // 2**20} MiB; the limit is "
+            f"{MAX_FILE_BYTES // 2**20} MiB. Use a smaller model."
+        )
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head.startswith(HDF5_MAGIC):
+        raise InvalidModelFileError(
+            "This is a legacy HDF5 (.h5) file. Save in the Keras 3 format with "
+            'model.save(os.path.join(OUTPUT_DIR, "model.keras")).'
+        )
+    if head[:1] == b"\x80" or not zipfile.is_zipfile(path):
+        kind = "a Python pickle" if head[:1] == b"\x80" else "not a Keras archive"
+        raise InvalidModelFileError(
+            f"The model file is {kind}. Save the model with "
+            'model.save(os.path.join(OUTPUT_DIR, "model.keras")); pickles are '
+            "never loaded because they can run code."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _inspect_members(archive)
+    except zipfile.BadZipFile as exc:
+        raise InvalidModelFileError(f"The model archive is damaged ({exc}).") from exc
+
+
+def _inspect_members(archive: zipfile.ZipFile) -> dict[str, Any]:
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise InvalidModelFileError(
+            f"The archive holds {len(members)} files; a .keras model holds a few."
+        )
+    total = 0
+    for info in members:
+        name = info.filename
+        if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
+            raise UnsafeModelError(f"The archive member {name!r} escapes the archive.")
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise InvalidModelFileError(
+                f"The archive member {name!r} expands {ratio:.0f} times (a zip "
+                "bomb?). Save the model with model.save()."
+            )
+    if total > MAX_UNCOMPRESSED_BYTES:
+        raise InvalidModelFileError(
+            f"The archive expands to {total // 2**20} MiB; the limit is "
+            f"{MAX_UNCOMPRESSED_BYTES // 2**20} MiB."
+        )
+    names = {info.filename for info in members}
+    if "config.json" not in names or not any(
+        n.startswith("model.weights") for n in names
+    ):
+        raise InvalidModelFileError(
+            "The zip file is not a Keras model (config.json or model.weights.h5 is "
+            "missing). Save it with model.save(...'model.keras')."
+        )
+    if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
+        raise InvalidModelFileError("The model's config.json is implausibly large.")
+    try:
+        config = json.loads(archive.read("config.json"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidModelFileError(
+            f"The model's config.json is damaged: {exc}."
+        ) from exc
+    _check_config(config)
+    return config
+
+
+def _check_config(config: Any) -> None:
+    """Refuse configs that name code: Lambda, custom classes, foreign modules."""
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        class_name = node.get("class_name")
+        if isinstance(class_name, str):
+            if class_name in UNSAFE_CLASSES:
+                raise UnsafeModelError(
+                    f"Your model uses {class_name}: {UNSAFE_CLASSES[class_name]}, so "
+                    f"the grader refuses it. {RESAVE_HINT}"
+                )
+            module = node.get("module")
+            registered = node.get("registered_name")
+            custom = (isinstance(module, str) and not _is_keras_module(module)) or (
+                isinstance(registered, str) and ">" in registered
+            )
+            if custom:
+                raise UnsafeModelError(
+                    f"Your model uses a custom class or function {class_name!r} "
+                    f"(from {module or registered!r}); the grader loads only "
+                    f"built-in Keras objects. {RESAVE_HINT}"
+                )
+        stack.extend(node.values())
+
+
+def _is_keras_module(module: str) -> bool:
+    return module == "keras" or module.startswith("keras.")
+
+
+def load_model(path: Path) -> Any:
+    """Inspect then load ``path`` with Keras in safe mode and no custom objects."""
+    inspect_archive(path)
+    import keras
+
+    with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
+        # Keras picks its loader from the suffix; stored artifacts may lack it.
+        target = path
+        if path.suffix != ".keras":
+            target = Path(tmp) / "model.keras"
+            os.symlink(path.resolve(), target)
+        try:
+            model = keras.saving.load_model(target, safe_mode=True, compile=False)
+        except (ValueError, TypeError) as exc:
+            text = str(exc)
+            if "safe_mode" in text or "Could not locate" in text or "lambda" in text:
+                raise UnsafeModelError(
+                    f"Keras refused to load the model safely: {_first_line(text)} "
+                    f"{RESAVE_HINT}"
+                ) from exc
+            raise InvalidModelFileError(
+                f"Keras could not load the model: {_first_line(text)}"
+            ) from exc
+        except Exception as exc:  # any loader fault lies with the file
+            raise InvalidModelFileError(
+                f"Keras could not load the model: {type(exc).__name__}: "
+                f"{_first_line(str(exc))}"
+            ) from exc
+    if not hasattr(model, "inputs") or not hasattr(model, "layers"):
+        raise IncompatibleModelError("The file holds a Keras object, not a model.")
+    return model
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:limit]

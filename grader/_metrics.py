@@ -1,0 +1,115 @@
+"""Predict on the hidden split and compute accuracies and the confusion matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._errors import IncompatibleModelError, SetupError
+
+TEST_KEYS = ("x_public", "y_public", "x_private", "y_private")
+CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class TestSplit:
+    """The hidden public and private test arrays."""
+
+    x_public: np.ndarray
+    y_public: np.ndarray
+    x_private: np.ndarray
+    y_private: np.ndarray
+
+    @property
+    def num_classes(self) -> int:
+        """Return K, the number of classes (labels are 0..K-1)."""
+        return int(max(self.y_public.max(), self.y_private.max())) + 1
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """Return one image's shape, e.g. (8, 8, 1)."""
+        return tuple(int(d) for d in self.x_public.shape[1:])
+
+
+def load_test_split(path: Path) -> TestSplit:
+    """Read ``test.npz`` (no pickles) or raise ``SetupError``."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in TEST_KEYS}
+    except (OSError, ValueError, KeyError) as exc:
+        raise SetupError(
+            f"Cannot read the hidden test split {path}: {exc}. It must be an .npz "
+            f"with {', '.join(TEST_KEYS)}."
+        ) from exc
+    for part in ("public", "private"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.ndim < 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
+            raise SetupError(f"The hidden {part} split has inconsistent shapes.")
+    return TestSplit(
+        x_public=arrays["x_public"].astype("float32", copy=False),
+        y_public=arrays["y_public"].astype("int64", copy=False),
+        x_private=arrays["x_private"].astype("float32", copy=False),
+        y_private=arrays["y_private"].astype("int64", copy=False),
+    )
+
+
+def predict_labels(model: Any, x: np.ndarray, *, num_classes: int) -> np.ndarray:
+    """Return the predicted class per row; -1 for rows with non-finite scores.
+
+    The model is called eagerly: ``model.predict`` traces a function per model,
+    which costs more than the whole prediction on a workshop-sized split.
+    """
+    outputs = []
+    try:
+        for start in range(0, len(x), CHUNK):
+            chunk = model(x[start : start + CHUNK], training=False)
+            # .numpy() avoids numpy's deprecated __array__(copy=...) path on TF.
+            outputs.append(
+                np.asarray(chunk.numpy() if hasattr(chunk, "numpy") else chunk)
+            )
+    except Exception as exc:  # the participant's model failed at call time
+        raise IncompatibleModelError(
+            f"Your model crashed when called on the test images: "
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+        ) from exc
+    scores = np.concatenate(outputs) if outputs else np.zeros((0, num_classes))
+    if scores.shape != (len(x), num_classes):
+        raise IncompatibleModelError(
+            f"Your model returned scores of shape {scores.shape}; expected "
+            f"({len(x)}, {num_classes})."
+        )
+    labels = np.argmax(scores, axis=1)
+    labels[~np.all(np.isfinite(scores), axis=1)] = -1
+    return labels
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Return the fraction of correct predictions."""
+    return float(np.mean(y_true == y_pred))
+
+
+def confusion(
+    y_true: np.ndarray, y_pred: np.ndarray, *, num_classes: int
+) -> np.ndarray:
+    """Return a KxK matrix: rows are true classes, columns predictions."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    valid = y_pred >= 0
+    np.add.at(matrix, (y_true[valid], y_pred[valid]), 1)
+    return matrix
+
+
+def per_class_accuracy(matrix: np.ndarray) -> list[float]:
+    """Return recall per class from a confusion matrix (0.0 for an empty class)."""
+    totals = matrix.sum(axis=1)
+    return [
+        round(float(matrix[k, k] / totals[k]), 6) if totals[k] else 0.0
+        for k in range(len(matrix))
+    ]
+
+
+def majority_rate(y: np.ndarray) -> float:
+    """Return the accuracy of always predicting the most common class."""
+    return float(np.bincount(y).max() / len(y))

@@ -1,0 +1,49 @@
+"""The Celery app: queues, routing, limits and the periodic reconciler."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+from kombu.transport import sqlalchemy as kombu_sqlalchemy
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+# The embedded broker polls its table; the default 1 s adds about half a second to
+# every pickup. This must be a class attribute: transport options go to
+# SQLAlchemy's create_engine and crash the worker there.
+kombu_sqlalchemy.Transport.polling_interval = 0.1
+
+QUEUES = ("train-cpu", "train-gpu", "evaluate", "site")
+
+app = Celery("dojo")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=False,
+    worker_prefetch_multiplier=1,
+    worker_max_tasks_per_child=200,
+    task_default_queue="site",
+    task_queues=[Queue(name) for name in QUEUES],
+    task_routes={"workers.tasks.reconcile": {"queue": "site"}},
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    task_soft_time_limit=3600,
+    task_time_limit=3700,
+)
+app.autodiscover_tasks(["workers"])
+
+
+@app.on_after_finalize.connect
+def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
+    from django.conf import settings
+
+    # Routed to `site`: a beat entry on an unread queue would wait forever.
+    sender.add_periodic_task(
+        settings.DOJO_RECONCILE_EVERY_SECONDS,
+        sender.signature("workers.tasks.reconcile", queue="site"),
+        name="reconcile submissions",
+    )

@@ -1,0 +1,13 @@
+"""URL map: each app owns its own urls module."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("", include("submissions.urls")),
+    path("", include("dashboard.urls")),
+    path("", include("workshops.urls")),
+]

@@ -1,0 +1,187 @@
+"""Charts drawn on the server as inline SVG: no JavaScript, no CDN.
+
+Each function returns markup safe to put in a template; every text it draws
+is escaped.
+"""
+
+import math
+from collections.abc import Sequence
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+AXIS = "#6b7280"
+PALETTE = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#db2777", "#0891b2"]
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
+    label = escape(title)
+    return mark_safe(
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{label}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{label}</title>{''.join(body)}</svg>"
+    )
+
+
+def _text(x: float, y: float, text: object, anchor: str = "middle",
+          extra: str = "") -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" {FONT} '
+        f'fill="#374151" {extra}>{escape(str(text))}</text>'
+    )
+
+
+def accuracy_histogram(values: Sequence[float], *, bins: int = 10,
+                       title: str = "Distribution of public accuracy") -> SafeString:
+    """Draw a histogram of accuracies between 0 and 1 (or the values' range)."""
+    width, height, left, bottom, top, right = 560, 240, 44, 36, 14, 12
+    low = 0.0 if not values else min(0.0, math.floor(min(values) * 10) / 10)
+    high = 1.0
+    step = (high - low) / bins
+    counts = [0] * bins
+    for value in values:
+        index = min(int((value - low) / step), bins - 1) if step else 0
+        counts[max(index, 0)] += 1
+    peak = max(counts) or 1
+    plot_w, plot_h = width - left - right, height - top - bottom
+    bar_w = plot_w / bins
+    body = [
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
+        f'y2="{top + plot_h}" stroke="{AXIS}"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" '
+        f'stroke="{AXIS}"/>',
+    ]
+    for tick in range(0, 5):
+        n = round(peak * tick / 4)
+        y = top + plot_h - plot_h * n / peak
+        body.append(_text(left - 6, y + 4, n, "end"))
+        body.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+            'stroke="#e5e7eb"/>'
+        )
+    for i, count in enumerate(counts):
+        h = plot_h * count / peak
+        x = left + i * bar_w
+        lo, hi = low + i * step, low + (i + 1) * step
+        body.append(
+            f'<rect x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 2:.1f}"'
+            f' height="{h:.1f}" fill="{PALETTE[0]}" rx="2">'
+            f"<title>{lo:.0%}–{hi:.0%}: {count}</title></rect>"
+        )
+        if count:
+            body.append(_text(x + bar_w / 2, top + plot_h - h - 3, count))
+    for i in range(0, bins + 1, 2):
+        body.append(_text(left + i * bar_w, height - bottom + 16, f"{low + i * step:.0%}"))
+    body.append(_text(left + plot_w / 2, height - 4, "public accuracy"))
+    return _svg(width, height, title, body)
+
+
+def _heat(fraction: float) -> str:
+    """Blend white to a deep blue by fraction."""
+    r = round(255 - (255 - 30) * fraction)
+    g = round(255 - (255 - 64) * fraction)
+    b = round(255 - (255 - 175) * fraction)
+    return f"rgb({r},{g},{b})"
+
+
+def confusion_matrix(matrix: Sequence[Sequence[int]],
+                     labels: Sequence[object] | None = None,
+                     title: str = "Confusion matrix") -> SafeString:
+    """Draw a heatmap: rows are true classes, columns predicted classes."""
+    n = len(matrix)
+    if not n:
+        return mark_safe("")
+    labels = list(labels) if labels else list(range(n))
+    cell = max(22, min(40, 360 // n))
+    left, top = 56, 40
+    width, height = left + cell * n + 12, top + cell * n + 12
+    row_totals = [sum(row) or 1 for row in matrix]
+    body = [
+        _text(left + cell * n / 2, 12, "predicted"),
+        _text(14, top + cell * n / 2, "true", extra=(
+            f'transform="rotate(-90 14 {top + cell * n / 2:.1f})"')),
+    ]
+    for j in range(n):
+        body.append(_text(left + j * cell + cell / 2, top - 6, labels[j]))
+    for i, row in enumerate(matrix):
+        body.append(_text(left - 6, top + i * cell + cell / 2 + 4, labels[i], "end"))
+        for j, count in enumerate(row):
+            fraction = count / row_totals[i]
+            x, y = left + j * cell, top + i * cell
+            stroke = ' stroke="#16a34a" stroke-width="2"' if i == j else ""
+            body.append(
+                f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" '
+                f'fill="{_heat(fraction)}"{stroke}>'
+                f"<title>true {escape(str(labels[i]))}, predicted "
+                f"{escape(str(labels[j]))}: {count}</title></rect>"
+            )
+            if count:
+                colour = "#ffffff" if fraction > 0.5 else "#111827"
+                body.append(
+                    f'<text x="{x + cell / 2}" y="{y + cell / 2 + 4}" '
+                    f'text-anchor="middle" {FONT} fill="{colour}">{count}</text>'
+                )
+    return _svg(width, height, title, body)
+
+
+def training_curves(history: dict, title: str = "Training curves") -> SafeString:
+    """Draw loss and accuracy per epoch side by side (train solid, val dashed)."""
+    panels = []
+    for metric in ("loss", "accuracy"):
+        series = {
+            name: [float(v) for v in values if isinstance(v, int | float)]
+            for name, values in history.items()
+            if isinstance(values, list) and name in (metric, f"val_{metric}")
+        }
+        series = {k: v for k, v in series.items() if v}
+        if series:
+            panels.append((metric, series))
+    if not panels:
+        return mark_safe("")
+    pw, ph, left, top, bottom = 300, 200, 46, 26, 34
+    width = len(panels) * (pw + 10)
+    height = ph
+    body = []
+    for p, (metric, series) in enumerate(panels):
+        ox = p * (pw + 10)
+        plot_w, plot_h = pw - left - 12, ph - top - bottom
+        values = [v for vs in series.values() for v in vs]
+        lo, hi = min(values), max(values)
+        if metric == "accuracy":
+            lo, hi = min(lo, 1.0), max(hi, 0.0)
+        if hi - lo < 1e-9:
+            lo, hi = lo - 0.5, hi + 0.5
+        epochs = max(len(vs) for vs in series.values())
+        body.append(_text(ox + left + plot_w / 2, 14, metric, extra='font-weight="600"'))
+        body.append(
+            f'<rect x="{ox + left}" y="{top}" width="{plot_w}" height="{plot_h}" '
+            'fill="none" stroke="#e5e7eb"/>'
+        )
+        for t in range(3):
+            v = lo + (hi - lo) * t / 2
+            y = top + plot_h - plot_h * (v - lo) / (hi - lo)
+            body.append(_text(ox + left - 4, y + 4, f"{v:.2f}", "end"))
+        for e in range(epochs):
+            if epochs <= 10 or e % math.ceil(epochs / 10) == 0:
+                x = ox + left + (plot_w * e / (epochs - 1) if epochs > 1 else plot_w / 2)
+                body.append(_text(x, top + plot_h + 14, e + 1))
+        body.append(_text(ox + left + plot_w / 2, ph - 4, "epoch"))
+        for k, (name, vs) in enumerate(sorted(series.items())):
+            colour = PALETTE[0] if not name.startswith("val_") else PALETTE[1]
+            points = " ".join(
+                f"{ox + left + (plot_w * i / (len(vs) - 1) if len(vs) > 1 else plot_w / 2):.1f},"
+                f"{top + plot_h - plot_h * (v - lo) / (hi - lo):.1f}"
+                for i, v in enumerate(vs)
+            )
+            dash = ' stroke-dasharray="5 3"' if name.startswith("val_") else ""
+            body.append(
+                f'<polyline points="{points}" fill="none" stroke="{colour}" '
+                f'stroke-width="2"{dash}><title>{escape(name)}</title></polyline>'
+            )
+            body.append(
+                f'<rect x="{ox + left + 6}" y="{top + 6 + k * 14}" width="10" '
+                f'height="3" fill="{colour}"/>'
+            )
+            body.append(_text(ox + left + 20, top + 11 + k * 14, name, "start"))
+    return _svg(width, height, title, body)

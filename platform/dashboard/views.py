@@ -1,0 +1,226 @@
+"""Leaderboards, the instructor dashboard, statistics, regrades, exports, hosts."""
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from dashboard import charts, selectors
+from dashboard.forms import RegradeForm
+from submissions.models import FINAL_STATUSES, RegradeBatch, Submission
+from submissions.selectors import regrade_batch_progress
+from submissions.services import regrade_batch_cancel, regrade_batch_create
+from workshops import selectors as workshop_selectors
+from workshops.models import Enrollment
+from workshops.selectors import PROGRESS_LABELS
+from workshops.views import add_service_errors
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_response(rows, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    assignment, enrollment = workshop_selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug
+    )
+    instructor = enrollment.role == Enrollment.Role.INSTRUCTOR
+    show_private = instructor or assignment.reveal_private
+    return render(
+        request,
+        "dashboard/leaderboard.html",
+        {
+            "assignment": assignment,
+            "workshop": assignment.workshop,
+            "instructor": instructor,
+            "show_private": show_private,
+            "board": selectors.leaderboard(
+                assignment=assignment, include_private=show_private
+            ),
+        },
+    )
+
+
+@login_required
+def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    workshop, _ = workshop_selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    name = request.GET.get("name", "").strip()
+    status = request.GET.get("status", "")
+    if status not in PROGRESS_LABELS:
+        status = ""
+    return render(
+        request,
+        "dashboard/dashboard.html",
+        {
+            "workshop": workshop,
+            "instructor": True,
+            "matrix": selectors.progress_matrix(workshop=workshop, name=name, status=status),
+            "jobs": selectors.job_counts(workshop=workshop),
+            "name": name,
+            "status": status,
+            "statuses": PROGRESS_LABELS,
+        },
+    )
+
+
+@login_required
+def assignment_stats(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    assignment, _ = workshop_selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug, instructor=True
+    )
+    stats = selectors.assignment_stats(assignment=assignment)
+    return render(
+        request,
+        "dashboard/assignment_stats.html",
+        {
+            "assignment": assignment,
+            "workshop": assignment.workshop,
+            "instructor": True,
+            "stats": stats,
+            "histogram_svg": charts.accuracy_histogram(stats["accuracies"]),
+            "batches": list(assignment.regrade_batches.order_by("-created_at")[:5]),
+        },
+    )
+
+
+@login_required
+def regrade_create(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    assignment, _ = workshop_selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug, instructor=True
+    )
+    finished = list(
+        Submission.objects.filter(assignment=assignment, status__in=FINAL_STATUSES)
+        .select_related("participant", "current_grade")
+        .order_by("participant__username", "-created_at")[:500]
+    )
+    choices = [
+        (
+            s.pk,
+            f"#{s.pk} {s.participant.username}: {s.get_status_display()}"
+            + (f", {s.current_grade.score:.1f}" if s.current_grade else ""),
+        )
+        for s in finished
+    ]
+    form = RegradeForm(request.POST or None, choices=choices)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                batch = regrade_batch_create(
+                    assignment=assignment,
+                    mode=form.cleaned_data["mode"],
+                    selection=form.cleaned_data["selection"],
+                    submission_ids=form.cleaned_data["submission_ids"],
+                    created_by=request.user,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                return redirect("regrade-detail", pk=batch.pk)
+        status = 400
+    return render(
+        request,
+        "dashboard/regrade_form.html",
+        {"assignment": assignment, "workshop": assignment.workshop, "instructor": True,
+         "form": form, "finished_count": len(finished)},
+        status=status,
+    )
+
+
+def _batch_for(request: HttpRequest, pk: int) -> RegradeBatch:
+    batch = get_object_or_404(
+        RegradeBatch.objects.select_related("assignment__workshop", "created_by"), pk=pk
+    )
+    workshop_selectors.workshop_for_member(
+        user=request.user, slug=batch.assignment.workshop.slug, instructor=True
+    )
+    return batch
+
+
+@login_required
+def regrade_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch_for(request, pk)
+    return render(
+        request,
+        "dashboard/regrade_detail.html",
+        {"batch": batch, "assignment": batch.assignment,
+         "workshop": batch.assignment.workshop, "instructor": True,
+         "progress": regrade_batch_progress(batch=batch)},
+    )
+
+
+@login_required
+def regrade_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    batch = _batch_for(request, pk)
+    return JsonResponse(regrade_batch_progress(batch=batch),
+                        headers={"Cache-Control": "no-store"})
+
+
+@login_required
+@require_POST
+def regrade_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch_for(request, pk)
+    regrade_batch_cancel(batch=batch)
+    messages.info(request, "Batch cancelled: jobs not yet started will not run.")
+    return redirect("regrade-detail", pk=batch.pk)
+
+
+@login_required
+def export_grades(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    workshop, _ = workshop_selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    return _csv_response(
+        selectors.grade_rows_for_export(workshop=workshop), f"{workshop.slug}-grades.csv"
+    )
+
+
+@login_required
+def export_leaderboard(request: HttpRequest, workshop: str, slug: str):
+    assignment, _ = workshop_selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug, instructor=True
+    )
+    return _csv_response(
+        selectors.leaderboard_rows_for_export(assignment=assignment),
+        f"{assignment.workshop.slug}-{assignment.slug}-leaderboard.csv",
+    )
+
+
+@login_required
+def hosts(request: HttpRequest, slug: str) -> HttpResponse:
+    workshop, _ = workshop_selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    return render(
+        request,
+        "dashboard/hosts.html",
+        {
+            "workshop": workshop,
+            "instructor": True,
+            "hosts": selectors.host_list_alive(),
+            "inspect": selectors.celery_inspect(timeout=1.0),
+            "queues": selectors.queue_lengths(),
+        },
+    )

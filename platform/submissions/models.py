@@ -1,0 +1,247 @@
+"""Submissions, the runs that train and evaluate them, and their grades."""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+def submission_upload_to(instance: "Submission", filename: str) -> str:
+    return f"submissions/{instance.assignment_id}/{uuid.uuid4().hex}/{filename}"
+
+
+class Status(models.TextChoices):
+    RECEIVED = "received", "Received"
+    QUEUED = "queued", "Queued"
+    TRAINING = "training", "Training"
+    EVALUATING = "evaluating", "Evaluating"
+    GRADED = "graded", "Graded"
+    FAILED = "failed", "Failed"
+    ERROR = "error", "Error"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (Status.RECEIVED, Status.QUEUED, Status.TRAINING, Status.EVALUATING)
+FINAL_STATUSES = (Status.GRADED, Status.FAILED, Status.ERROR, Status.CANCELLED)
+
+# Every legal move of the state machine. Reruns (retrain) go back to queued and
+# regrades (re-evaluate the stored model) to evaluating; requeues after a dead
+# worker go back to queued.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.RECEIVED: frozenset(
+        {Status.QUEUED, Status.FAILED, Status.ERROR, Status.CANCELLED}
+    ),
+    Status.QUEUED: frozenset(
+        {
+            Status.QUEUED,
+            Status.TRAINING,
+            Status.EVALUATING,
+            Status.ERROR,
+            Status.CANCELLED,
+        }
+    ),
+    Status.TRAINING: frozenset(
+        {
+            Status.EVALUATING,
+            Status.FAILED,
+            Status.ERROR,
+            Status.CANCELLED,
+            Status.QUEUED,
+        }
+    ),
+    Status.EVALUATING: frozenset(
+        {Status.GRADED, Status.FAILED, Status.ERROR, Status.CANCELLED, Status.QUEUED}
+    ),
+    Status.GRADED: frozenset({Status.QUEUED, Status.EVALUATING}),
+    Status.FAILED: frozenset({Status.QUEUED, Status.EVALUATING}),
+    Status.ERROR: frozenset({Status.QUEUED, Status.EVALUATING}),
+    Status.CANCELLED: frozenset({Status.QUEUED}),
+}
+
+
+class IllegalTransition(ValidationError):
+    """Raised when a submission is asked to move to a state it cannot reach."""
+
+
+class Submission(models.Model):
+    class Format(models.TextChoices):
+        PY = "py", "Python script"
+        IPYNB = "ipynb", "Jupyter notebook"
+
+    participant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
+    )
+    assignment = models.ForeignKey(
+        "workshops.Assignment", on_delete=models.CASCADE, related_name="submissions"
+    )
+    file = models.FileField(upload_to=submission_upload_to, max_length=300)
+    original_name = models.CharField(max_length=200)
+    format = models.CharField(max_length=8, choices=Format.choices)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RECEIVED
+    )
+    status_reason = models.TextField(blank=True)
+    # The job the queue should run next; a message carrying another token is stale.
+    job_token = models.UUIDField(default=uuid.uuid4)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # How often the current job was sent to the broker; spaces out resends.
+    sends = models.PositiveSmallIntegerField(default=0)
+    batch = models.ForeignKey(
+        "RegradeBatch",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="submissions",
+    )
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    current_grade = models.ForeignKey(
+        "Grade", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["assignment", "participant", "created_at"]),
+            models.Index(fields=["status", "updated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.original_name} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("submission-detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def can_move_to(self, status: str) -> bool:
+        return status in TRANSITIONS[self.status]
+
+    def move_to(self, status: str, *, reason: str = "") -> None:
+        """Set a new status in memory, refusing moves the state machine forbids."""
+        if not self.can_move_to(status):
+            raise IllegalTransition(
+                f"Submission {self.pk} cannot go from {self.status} to {status}."
+            )
+        self.status = status
+        self.status_reason = reason
+        now = timezone.now()
+        if status in FINAL_STATUSES:
+            self.finished_at = now
+        elif status == Status.TRAINING:
+            self.started_at = now
+            self.finished_at = None
+
+
+class Run(models.Model):
+    class Kind(models.TextChoices):
+        TRAIN = "train", "Training"
+        EVALUATE = "evaluate", "Evaluation"
+
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="runs"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    job_token = models.UUIDField()
+    queue = models.CharField(max_length=32)
+    host = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    device = models.CharField(max_length=64, blank=True)
+    keras_backend = models.CharField(max_length=32, blank=True)
+    sandbox_backend = models.CharField(max_length=16, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    cpu_seconds = models.FloatField(null=True, blank=True)
+    peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
+    log = models.TextField(blank=True)
+    log_truncated = models.BooleanField(default=False)
+    artifact_path = models.CharField(max_length=400, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+        constraints = [
+            # A redelivered message must not start the same job twice.
+            models.UniqueConstraint(
+                fields=["job_token", "kind"], name="one_run_per_job"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} run of submission {self.submission_id}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.finished_at is None
+
+
+class Grade(models.Model):
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="grades"
+    )
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL)
+    grader_version = models.CharField(max_length=32)
+    spec_version = models.PositiveIntegerField()
+    passed_checks = models.BooleanField(default=False)
+    public_accuracy = models.FloatField(null=True)
+    private_accuracy = models.FloatField(null=True)
+    score = models.FloatField(default=0)
+    checks = models.JSONField(default=list)
+    report = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        get_latest_by = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.score:.1f} for submission {self.submission_id}"
+
+
+class RegradeBatch(models.Model):
+    class Mode(models.TextChoices):
+        REEVALUATE = "reevaluate", "Re-evaluate stored models"
+        RERUN = "rerun", "Rerun (retrain)"
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    assignment = models.ForeignKey(
+        "workshops.Assignment", on_delete=models.CASCADE, related_name="regrade_batches"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True
+    )
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.RUNNING
+    )
+    submission_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.mode} of {len(self.submission_ids)} in {self.assignment}"
+
+    @property
+    def total(self) -> int:
+        return len(self.submission_ids)

@@ -1,0 +1,36 @@
+"""Writes on submissions, runs, grades and regrade batches."""
+
+from submissions.services.execution import (
+    grade_record,
+    submission_evaluate,
+    submission_train,
+)
+from submissions.services.intake import submission_create, submissions_used_today
+from submissions.services.lifecycle import (
+    submission_cancel,
+    submission_enqueue,
+    submission_regrade,
+    submission_rerun,
+    submissions_reconcile,
+)
+from submissions.services.regrade import (
+    regrade_batch_cancel,
+    regrade_batch_create,
+    regrade_batch_run_chunk,
+)
+
+__all__ = [
+    "grade_record",
+    "regrade_batch_cancel",
+    "regrade_batch_create",
+    "regrade_batch_run_chunk",
+    "submission_cancel",
+    "submission_create",
+    "submission_enqueue",
+    "submission_evaluate",
+    "submission_regrade",
+    "submission_rerun",
+    "submission_train",
+    "submissions_reconcile",
+    "submissions_used_today",
+]

@@ -1,0 +1,366 @@
+"""Run a submission's jobs in the sandbox: train its code, then grade its model."""
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from submissions import storage
+from submissions.models import Grade, Run, Status, Submission
+from submissions.services.lifecycle import _queue_job, run_claim
+from workers import sandbox
+from workers.notebook import notebook_to_script
+
+logger = logging.getLogger(__name__)
+
+PLATFORM_FAULT = (
+    "The platform could not run your submission ({detail}). This is not your "
+    "fault and does not count against your limit; it will be looked at."
+)
+
+
+def _limits(submission: Submission) -> sandbox.SandboxLimits:
+    assignment = submission.assignment
+    return sandbox.SandboxLimits(
+        wall_seconds=assignment.wall_seconds,
+        cpu_seconds=assignment.cpu_seconds,
+        memory_bytes=assignment.memory_mb * 1024 * 1024,
+    )
+
+
+def _base_env() -> dict[str, str]:
+    return {
+        "KERAS_BACKEND": settings.DOJO_KERAS_BACKEND,
+        "PYTHONUNBUFFERED": "1",
+        "MPLBACKEND": "Agg",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+
+
+class _Progress:
+    """Stream the log to the Run row and notice cancellation, rate-limited."""
+
+    def __init__(self, run: Run) -> None:
+        self.run_pk = run.pk
+        self.submission_pk = run.submission_id
+        self.last_beat = 0.0
+        self.last_cancel_check = 0.0
+
+    def on_log(self, log: str) -> None:
+        Run.objects.filter(pk=self.run_pk).update(log=log, heartbeat_at=timezone.now())
+        self.last_beat = time.monotonic()
+
+    def should_cancel(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_beat > settings.DOJO_LOG_FLUSH_SECONDS * 2:
+            Run.objects.filter(pk=self.run_pk).update(heartbeat_at=timezone.now())
+            self.last_beat = now
+        if now - self.last_cancel_check < 0.5:
+            return False
+        self.last_cancel_check = now
+        return Submission.objects.filter(
+            pk=self.submission_pk, cancel_requested=True
+        ).exists()
+
+
+def _sandboxed(
+    run: Run,
+    argv: list[str],
+    *,
+    work: Path,
+    binds: list,
+    env: dict,
+    limits: sandbox.SandboxLimits,
+) -> sandbox.SandboxResult:
+    progress = _Progress(run)
+    devices: list[str] = []
+    if run.queue == "train-gpu" and settings.DOJO_GPU_DEVICE >= 0:
+        gpu_env, devices = sandbox.gpu_slot(settings.DOJO_GPU_DEVICE)
+        env = {**env, **gpu_env}
+    return sandbox.run(
+        argv,
+        work_dir=work,
+        binds=binds,
+        env=env,
+        limits=limits,
+        backend=settings.DOJO_SANDBOX_BACKEND,
+        on_log=progress.on_log,
+        log_interval=settings.DOJO_LOG_FLUSH_SECONDS,
+        should_cancel=progress.should_cancel,
+        devices=devices,
+        chdir=str(work),
+    )
+
+
+def _record(run: Run, result: sandbox.SandboxResult) -> None:
+    run.finished_at = timezone.now()
+    run.exit_code = result.exit_code
+    run.outcome = str(result.outcome)
+    run.duration_seconds = result.wall_seconds
+    run.cpu_seconds = result.cpu_seconds
+    run.peak_memory_bytes = result.peak_memory_bytes
+    run.log = result.log
+    run.log_truncated = result.log_truncated
+    run.sandbox_backend = result.backend
+    run.save()
+
+
+def _last_error_line(log: str) -> str:
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if not line.startswith(("[", "W0000", "I0000")):
+            return line[:300]
+    return ""
+
+
+def _training_failure(result: sandbox.SandboxResult) -> str:
+    if result.outcome == sandbox.Outcome.EXIT_NONZERO:
+        last = _last_error_line(result.log)
+        return (
+            f"Your code stopped with an error: {last}. The log shows where; fix it "
+            "and submit again."
+            if last
+            else f"Your code exited with status {result.exit_code}. See the log."
+        )
+    return result.reason
+
+
+def _finish(run: Run, finish: Callable[[Submission], None]) -> None:
+    """Apply a job's result unless the submission has moved on meanwhile."""
+    with transaction.atomic():
+        submission = (
+            Submission.objects.select_for_update()
+            .select_related("assignment")
+            .get(pk=run.submission_id)
+        )
+        if submission.job_token != run.job_token or not submission.is_active:
+            return
+        if submission.cancel_requested:
+            submission.move_to(Status.CANCELLED, reason="Cancelled while it ran.")
+            submission.save()
+            return
+        finish(submission)
+
+
+def _platform_error(run: Run, exc: Exception) -> None:
+    logger.exception("Run %s failed on the platform side", run.pk)
+    run.finished_at = timezone.now()
+    run.outcome = "platform_error"
+    run.log = f"{run.log}\n[dojo] platform error: {exc}"
+    run.save()
+
+    def finish(submission: Submission) -> None:
+        submission.move_to(Status.ERROR, reason=PLATFORM_FAULT.format(detail=exc))
+        submission.save()
+
+    _finish(run, finish)
+
+
+def submission_train(
+    *, submission_id: int, job_token: str, worker: str, queue: str
+) -> None:
+    """Train a queued submission in a sandbox and keep the model it saves."""
+    run = run_claim(
+        submission_id=submission_id,
+        job_token=job_token,
+        kind=Run.Kind.TRAIN,
+        expect=Status.QUEUED,
+        worker=worker,
+        queue=queue,
+    )
+    if run is None:
+        return
+    try:
+        _train(run)
+    except Exception as exc:
+        _platform_error(run, exc)
+
+
+def _train(run: Run) -> None:
+    submission = run.submission
+    raw = submission.file.read()
+    submission.file.close()
+    code = (
+        notebook_to_script(raw)
+        if submission.format == Submission.Format.IPYNB
+        else raw.decode("utf-8")
+    )
+    job = storage.work_dir(f"run-{run.pk}-job")
+    (job / "submission.py").write_text(code, encoding="utf-8")
+    work = storage.work_dir(f"run-{run.pk}")
+    output = work / "output"
+    output.mkdir()
+    try:
+        result = _sandboxed(
+            run,
+            ["python", "/job/submission.py"],
+            work=work,
+            binds=[
+                sandbox.Bind(job, "/job"),
+                sandbox.Bind(
+                    storage.assignment_train_dir(submission.assignment_id), "/data"
+                ),
+            ],
+            env={
+                **_base_env(),
+                "DOJO_DATA_DIR": "/data",
+                "DOJO_OUTPUT_DIR": str(output),
+            },
+            limits=_limits(submission),
+        )
+        _record(run, result)
+        model = output / "model.keras"
+        if result.outcome == sandbox.Outcome.OK and model.is_file():
+            keep = storage.artifact_dir(submission.pk) / f"run-{run.pk}"
+            keep.mkdir(parents=True, exist_ok=True)
+            for name in ("model.keras", "history.json"):
+                if (output / name).is_file():
+                    shutil.copyfile(output / name, keep / name)
+            run.artifact_path = str(keep / "model.keras")
+            run.save(update_fields=["artifact_path"])
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+    def finish(submission: Submission) -> None:
+        if result.outcome == sandbox.Outcome.CANCELLED:
+            submission.move_to(Status.CANCELLED, reason="Cancelled while it ran.")
+            submission.save()
+        elif run.artifact_path:
+            submission.move_to(Status.EVALUATING)
+            submission.attempts = 0
+            submission.sends = 0
+            _queue_job(submission, Run.Kind.EVALUATE)
+        elif result.outcome == sandbox.Outcome.OK:
+            submission.move_to(
+                Status.FAILED,
+                reason=(
+                    "Your code finished but saved no model. Save it with "
+                    "model.save(os.path.join(os.environ['DOJO_OUTPUT_DIR'], "
+                    "'model.keras'))."
+                ),
+            )
+            submission.save()
+        else:
+            submission.move_to(Status.FAILED, reason=_training_failure(result))
+            submission.save()
+
+    _finish(run, finish)
+
+
+def grade_record(*, submission: Submission, run: Run | None, report: dict) -> Grade:
+    """Store a grader report as a new Grade; earlier grades are kept."""
+    checks = report.get("checks", [])
+    grade = Grade.objects.create(
+        submission=submission,
+        run=run,
+        grader_version=str(report.get("grader_version", "")),
+        spec_version=report.get("spec_version") or submission.assignment.spec_version,
+        passed_checks=report.get("status") == "graded"
+        and all(c.get("passed") for c in checks),
+        public_accuracy=report.get("public_accuracy"),
+        private_accuracy=report.get("private_accuracy"),
+        score=report.get("score") or 0.0,
+        checks=checks,
+        report=report,
+    )
+    submission.current_grade = grade
+    if report.get("status") == "graded":
+        submission.move_to(Status.GRADED)
+    else:
+        submission.move_to(
+            Status.FAILED,
+            reason=report.get("reason") or "Your model could not be graded.",
+        )
+    submission.save()
+    return grade
+
+
+def evaluation_inputs(submission: Submission, model_run: Run) -> dict:
+    """Return what the grader needs for one model, as host paths."""
+    assignment = submission.assignment
+    train_dir = storage.assignment_train_dir(assignment.pk)
+    base = train_dir / "base.keras"
+    history = Path(model_run.artifact_path).with_name("history.json")
+    return {
+        "model": model_run.artifact_path,
+        "spec": {**assignment.spec, "version": assignment.spec_version},
+        "data": str(storage.assignment_hidden_dir(assignment.pk) / "test.npz"),
+        "base": str(base) if base.is_file() else None,
+        "history": str(history) if history.is_file() else None,
+    }
+
+
+def _with_history(report: dict, history_path: str | None) -> dict:
+    if history_path:
+        try:
+            history = json.loads(Path(history_path).read_text())
+            if isinstance(history, dict):
+                report = {**report, "history": history}
+        except (OSError, ValueError):
+            pass
+    return report
+
+
+def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> None:
+    """Grade the submission's trained model in an evaluation sandbox."""
+    from workers.evaluation import evaluate_many
+
+    run = run_claim(
+        submission_id=submission_id,
+        job_token=job_token,
+        kind=Run.Kind.EVALUATE,
+        expect=Status.EVALUATING,
+        worker=worker,
+        queue="evaluate",
+    )
+    if run is None:
+        return
+    try:
+        from submissions.selectors import run_latest_model
+
+        submission = run.submission
+        inputs = evaluation_inputs(submission, run_latest_model(submission=submission))
+        progress = _Progress(run)
+        outcome = evaluate_many(
+            [{"id": str(submission.pk), **inputs}],
+            work_root=Path(settings.DOJO_WORK_ROOT),
+            name=f"eval-{run.pk}",
+            backend=settings.DOJO_SANDBOX_BACKEND,
+            env=_base_env(),
+            wall_seconds=settings.DOJO_EVAL_WALL_SECONDS,
+            on_log=progress.on_log,
+            should_cancel=progress.should_cancel,
+        )
+        _record(run, outcome.result)
+    except Exception as exc:
+        _platform_error(run, exc)
+        return
+
+    def finish(submission: Submission) -> None:
+        report = outcome.reports.get(str(submission.pk))
+        if report is not None:
+            grade_record(
+                submission=submission,
+                run=run,
+                report=_with_history(report, inputs["history"]),
+            )
+        elif outcome.result.outcome == sandbox.Outcome.CANCELLED:
+            submission.move_to(Status.CANCELLED, reason="Cancelled while it ran.")
+            submission.save()
+        elif outcome.participant_fault:
+            submission.move_to(Status.FAILED, reason=outcome.reason)
+            submission.save()
+        else:
+            submission.move_to(
+                Status.ERROR, reason=PLATFORM_FAULT.format(detail=outcome.reason)
+            )
+            submission.save()
+
+    _finish(run, finish)

@@ -1,0 +1,166 @@
+"""Accept a participant's upload: validate it, store it, queue its training."""
+
+import datetime
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from submissions.models import Status, Submission
+from workers.notebook import NotebookRefused, notebook_to_script
+from workshops.models import Assignment, Enrollment
+
+EXTENSIONS = {".py": Submission.Format.PY, ".ipynb": Submission.Format.IPYNB}
+
+
+def _format_of(name: str) -> str:
+    if not name or name != name.strip() or "/" in name or "\\" in name:
+        raise ValidationError(
+            f"The file name “{name}” is not a plain file name. Rename the file "
+            "(letters, digits, dots, dashes) and upload it again."
+        )
+    if name.startswith(".") or any(ord(c) < 32 for c in name) or len(name) > 150:
+        raise ValidationError(
+            "The file name is hidden, too long or has control characters. "
+            "Rename it, for example to train.py, and upload it again."
+        )
+    for ext, fmt in EXTENSIONS.items():
+        if name.lower().endswith(ext):
+            return fmt
+    raise ValidationError(
+        f"“{name}” is neither a Python script (.py) nor a Jupyter notebook "
+        "(.ipynb). Upload your training code as one of those."
+    )
+
+
+def _read_limited(upload: UploadedFile) -> bytes:
+    limit = settings.DOJO_UPLOAD_MAX_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise ValidationError(
+            f"The file is {upload.size / 1024:.0f} KB; the limit is "
+            f"{limit / 1024:.0f} KB. Submit only your training code: leave out "
+            "data, models and notebook outputs (Cell > All Output > Clear)."
+        )
+    upload.seek(0)
+    raw = upload.read(limit + 1)
+    if len(raw) > limit:
+        raise ValidationError(
+            f"The file is larger than the {limit / 1024:.0f} KB limit. Submit only "
+            "your training code, without data or notebook outputs."
+        )
+    if not raw.strip():
+        raise ValidationError("The file is empty. Choose the file with your code.")
+    return raw
+
+
+def _check_source(raw: bytes, fmt: str) -> None:
+    """Refuse code that cannot run, so the participant learns it in seconds."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"The file is not UTF-8 text (byte {exc.start} is not valid). Save it "
+            "as UTF-8 in your editor and upload it again."
+        ) from None
+    if fmt == Submission.Format.IPYNB:
+        try:
+            text = notebook_to_script(raw)
+        except NotebookRefused as exc:
+            raise ValidationError(str(exc)) from None
+    try:
+        compile(text, "submission.py", "exec")
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" if fmt == Submission.Format.PY else "a cell"
+        raise ValidationError(
+            f"Python cannot read your code: {exc.msg} at {where}. Fix it and "
+            "upload again."
+        ) from None
+
+
+def _check_allowed(*, participant: AbstractUser, assignment: Assignment) -> None:
+    """Refuse a submission the workshop rules forbid."""
+    workshop = assignment.workshop
+    enrolled = Enrollment.objects.filter(
+        user=participant, workshop=workshop, active=True
+    ).exists()
+    if not enrolled:
+        raise ValidationError(
+            f"You are not enrolled in “{workshop.title}”. Join it with the join "
+            "code your instructor gave you, then submit again."
+        )
+    if workshop.archived:
+        raise ValidationError("This workshop is archived; it takes no submissions.")
+    if not assignment.released:
+        raise ValidationError("This assignment has not been released yet.")
+    if assignment.closed:
+        raise ValidationError(
+            "This assignment is closed; your instructor no longer takes submissions."
+        )
+    now = timezone.now()
+    if assignment.deadline and now > assignment.deadline:
+        raise ValidationError(
+            f"The deadline ({timezone.localtime(assignment.deadline):%Y-%m-%d %H:%M})"
+            " has passed. Ask your instructor if you need more time."
+        )
+    used = submissions_used_today(participant=participant, assignment=assignment)
+    if used >= assignment.daily_limit:
+        raise ValidationError(
+            f"You have used all {assignment.daily_limit} submissions for today. "
+            "Improve your model locally and try again tomorrow."
+        )
+
+
+def submissions_used_today(*, participant: AbstractUser, assignment: Assignment) -> int:
+    """Count today's submissions; platform errors are refunded."""
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return (
+        Submission.objects.filter(
+            participant=participant,
+            assignment=assignment,
+            created_at__gte=start,
+            created_at__lt=start + datetime.timedelta(days=1),
+        )
+        .exclude(status=Status.ERROR)
+        .count()
+    )
+
+
+def submission_create(
+    *, participant: AbstractUser, assignment: Assignment, upload: UploadedFile | None
+) -> Submission:
+    """Validate and store an upload, then queue its training once it is committed."""
+    from submissions.services.lifecycle import submission_enqueue
+
+    if upload is None:
+        raise ValidationError("Choose a .py or .ipynb file with your training code.")
+    fmt = _format_of(upload.name or "")
+    raw = _read_limited(upload)
+    _check_source(raw, fmt)
+    with transaction.atomic():
+        _check_allowed(participant=participant, assignment=assignment)
+        submission = Submission(
+            participant=participant,
+            assignment=assignment,
+            original_name=upload.name,
+            format=fmt,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            size=len(raw),
+        )
+        submission.file.save(
+            "submission.ipynb" if fmt == Submission.Format.IPYNB else "submission.py",
+            ContentFile(raw),
+            save=False,
+        )
+        try:
+            submission.full_clean()
+            submission.save()
+        except Exception:
+            submission.file.delete(save=False)
+            raise
+        transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+    return submission

@@ -1,0 +1,196 @@
+"""Batch regrades: re-evaluate stored models (or retrain) for many submissions."""
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from submissions.models import FINAL_STATUSES, RegradeBatch, Run, Status, Submission
+from submissions.services.execution import (
+    _base_env,
+    _Progress,
+    _with_history,
+    evaluation_inputs,
+    grade_record,
+)
+from submissions.services.lifecycle import submission_rerun
+from workshops.models import Assignment
+
+CHUNK_SIZE = 25
+SELECTIONS = ("all", "failed", "selected")
+
+
+def regrade_batch_create(
+    *,
+    assignment: Assignment,
+    mode: str,
+    selection: str = "all",
+    submission_ids: list[int] | None = None,
+    created_by: AbstractUser | None = None,
+) -> RegradeBatch:
+    """Start a regrade of an assignment's finished submissions, in chunks."""
+    from workers.tasks import regrade_chunk
+
+    if mode not in RegradeBatch.Mode.values:
+        raise ValidationError(f"Unknown regrade mode “{mode}”.")
+    if selection not in SELECTIONS:
+        raise ValidationError(f"Unknown selection “{selection}”.")
+    chosen = Submission.objects.filter(assignment=assignment, status__in=FINAL_STATUSES)
+    if selection == "failed":
+        chosen = chosen.filter(status__in=(Status.FAILED, Status.ERROR))
+    elif selection == "selected":
+        if not submission_ids:
+            raise ValidationError("Select at least one submission to regrade.")
+        chosen = chosen.filter(pk__in=submission_ids)
+    ids = list(chosen.order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        raise ValidationError(
+            "No finished submission matches; nothing to regrade. Running ones "
+            "are left alone."
+        )
+    with transaction.atomic():
+        batch = RegradeBatch.objects.create(
+            assignment=assignment, mode=mode, submission_ids=ids, created_by=created_by
+        )
+        Submission.objects.filter(pk__in=ids).update(batch=batch)
+        queue = "evaluate" if mode == RegradeBatch.Mode.REEVALUATE else "site"
+        for start in range(0, len(ids), CHUNK_SIZE):
+            chunk = ids[start : start + CHUNK_SIZE]
+            transaction.on_commit(
+                lambda chunk=chunk: regrade_chunk.apply_async(
+                    args=[batch.pk, chunk], queue=queue
+                )
+            )
+    return batch
+
+
+def regrade_batch_cancel(*, batch: RegradeBatch) -> None:
+    """Stop what has not started; finished regrades and old grades stay."""
+    from submissions.services.lifecycle import submission_cancel
+
+    with transaction.atomic():
+        batch = RegradeBatch.objects.select_for_update().get(pk=batch.pk)
+        if batch.state != RegradeBatch.State.RUNNING:
+            return
+        batch.state = RegradeBatch.State.CANCELLED
+        batch.finished_at = timezone.now()
+        batch.save()
+    if batch.mode == RegradeBatch.Mode.RERUN:
+        for submission in Submission.objects.filter(batch=batch, status=Status.QUEUED):
+            submission_cancel(submission=submission)
+
+
+def _claim_for_evaluation(
+    batch: RegradeBatch, submission_id: int, worker: str
+) -> tuple[Submission, Run, dict] | None:
+    from submissions.selectors import run_latest_model
+
+    with transaction.atomic():
+        submission = (
+            Submission.objects.select_for_update()
+            .select_related("assignment")
+            .filter(pk=submission_id, batch=batch)
+            .first()
+        )
+        if submission is None or submission.status not in FINAL_STATUSES:
+            return None
+        model_run = run_latest_model(submission=submission)
+        if model_run is None:
+            # Nothing to re-evaluate; count it as handled so the batch can end.
+            Submission.objects.filter(pk=submission.pk).update(
+                finished_at=timezone.now()
+            )
+            return None
+        submission.move_to(Status.EVALUATING)
+        submission.job_token = uuid.uuid4()
+        submission.enqueued_at = timezone.now()
+        submission.cancel_requested = False
+        submission.save()
+        run = Run.objects.create(
+            submission=submission,
+            kind=Run.Kind.EVALUATE,
+            job_token=submission.job_token,
+            queue="evaluate",
+            worker=worker,
+            host=worker.rpartition("@")[2],
+            keras_backend=settings.DOJO_KERAS_BACKEND,
+            sandbox_backend=settings.DOJO_SANDBOX_BACKEND,
+        )
+        return submission, run, evaluation_inputs(submission, model_run)
+
+
+def regrade_batch_run_chunk(
+    *, batch_id: int, submission_ids: list[int], worker: str
+) -> None:
+    """Run one chunk of a batch: rerun each, or re-evaluate all in one sandbox."""
+    from workers.evaluation import evaluate_many
+
+    batch = RegradeBatch.objects.get(pk=batch_id)
+    if batch.state != RegradeBatch.State.RUNNING:
+        return
+    if batch.mode == RegradeBatch.Mode.RERUN:
+        for submission in Submission.objects.filter(
+            pk__in=submission_ids, batch=batch, status__in=FINAL_STATUSES
+        ):
+            submission_rerun(submission=submission)
+        _maybe_finish(batch)
+        return
+    claimed = [
+        c
+        for sid in submission_ids
+        if (c := _claim_for_evaluation(batch, sid, worker)) is not None
+    ]
+    if not claimed:
+        _maybe_finish(batch)
+        return
+    first_run = claimed[0][1]
+    try:
+        outcome = evaluate_many(
+            [{"id": str(s.pk), **inputs} for s, _, inputs in claimed],
+            work_root=Path(settings.DOJO_WORK_ROOT),
+            name=f"regrade-{batch.pk}-{first_run.pk}",
+            backend=settings.DOJO_SANDBOX_BACKEND,
+            env=_base_env(),
+            wall_seconds=settings.DOJO_EVAL_WALL_SECONDS + 20 * len(claimed),
+            on_log=_Progress(first_run).on_log,
+        )
+        failure = (None, "")
+    except Exception as exc:
+        outcome, failure = None, (exc, f"the grader could not start: {exc}")
+    for submission, run, inputs in claimed:
+        with transaction.atomic():
+            submission = Submission.objects.select_for_update().get(pk=submission.pk)
+            run.finished_at = timezone.now()
+            report = outcome.reports.get(str(submission.pk)) if outcome else None
+            if outcome is not None:
+                run.outcome = str(outcome.result.outcome)
+                run.log = outcome.result.log if run.pk == first_run.pk else ""
+                run.duration_seconds = outcome.result.wall_seconds
+            run.save()
+            if submission.job_token != run.job_token:
+                continue
+            if report is not None:
+                grade_record(
+                    submission=submission,
+                    run=run,
+                    report=_with_history(report, inputs["history"]),
+                )
+            else:
+                reason = outcome.reason if outcome else failure[1]
+                submission.move_to(Status.ERROR, reason=reason)
+                submission.save()
+    _maybe_finish(batch)
+
+
+def _maybe_finish(batch: RegradeBatch) -> None:
+    from submissions.selectors import regrade_batch_progress
+
+    progress = regrade_batch_progress(batch=batch)
+    if progress["done"] >= progress["total"]:
+        RegradeBatch.objects.filter(
+            pk=batch.pk, state=RegradeBatch.State.RUNNING
+        ).update(state=RegradeBatch.State.DONE, finished_at=timezone.now())

@@ -1,0 +1,39 @@
+"""Where files live on disk: assignment data, trained models, sandbox work dirs."""
+
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+
+GRADER_DIR = Path(__file__).resolve().parents[2] / "grader"
+
+
+def assignment_dir(assignment_id: int) -> Path:
+    return Path(settings.DOJO_DATA_ROOT) / "assignments" / str(assignment_id)
+
+
+def assignment_train_dir(assignment_id: int) -> Path:
+    """Return the folder a training sandbox sees as $DOJO_DATA_DIR."""
+    return assignment_dir(assignment_id) / "train"
+
+
+def assignment_hidden_dir(assignment_id: int) -> Path:
+    """Return the folder of the hidden test split; only evaluation sandboxes see it."""
+    return assignment_dir(assignment_id) / "hidden"
+
+
+def assignment_materials_dir(assignment_id: int) -> Path:
+    """Return the folder of downloads that are not training data (starter notebook)."""
+    return assignment_dir(assignment_id) / "materials"
+
+
+def artifact_dir(submission_id: int) -> Path:
+    return Path(settings.DOJO_ARTIFACT_ROOT) / str(submission_id)
+
+
+def work_dir(name: str) -> Path:
+    path = Path(settings.DOJO_WORK_ROOT) / name
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path

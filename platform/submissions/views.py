@@ -1,0 +1,247 @@
+"""The assignment page (upload), the submission page and its live status."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST
+
+from dashboard import charts
+from submissions import services
+from submissions import selectors as submission_selectors
+from submissions.forms import SubmissionForm
+from submissions.models import Status, Submission
+from submissions.services import submissions_used_today
+from workshops import selectors as workshop_selectors
+from workshops.models import Enrollment
+from workshops.views import add_service_errors, download_available
+
+LOG_TAIL_CHARS = 64 * 1024
+
+NEXT_STEP = {
+    Status.FAILED: "Your code or model is the cause. Read the reason and the log, "
+    "fix your code, and submit again.",
+    Status.ERROR: "The platform is the cause, not you; this submission does not "
+    "count against your daily limit. Submit again; if it happens twice, tell "
+    "your instructor.",
+    Status.CANCELLED: "This submission was cancelled. Submit again when ready.",
+}
+
+
+@login_required
+def assignment_detail(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    assignment, enrollment = workshop_selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug
+    )
+    form = SubmissionForm()
+    status = 200
+    if request.method == "POST":
+        form = SubmissionForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                submission = services.submission_create(
+                    participant=request.user,
+                    assignment=assignment,
+                    upload=form.cleaned_data["file"],
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc, "file")
+            else:
+                messages.success(
+                    request, f"Received {submission.original_name}; it is queued."
+                )
+                return redirect(submission)
+        status = 400
+    used = submissions_used_today(participant=request.user, assignment=assignment)
+    return render(
+        request,
+        "submissions/assignment_detail.html",
+        {
+            "assignment": assignment,
+            "workshop": assignment.workshop,
+            "instructor": enrollment.role == Enrollment.Role.INSTRUCTOR,
+            "form": form,
+            "submissions": submission_selectors.submission_list_for_participant(
+                participant=request.user, assignment=assignment
+            ),
+            "used_today": used,
+            "left_today": max(assignment.daily_limit - used, 0),
+            "downloads": download_available(assignment.pk),
+        },
+        status=status,
+    )
+
+
+def _submission_for(request: HttpRequest, pk: int) -> tuple[Submission, bool]:
+    """Return the submission for its owner or an instructor of its workshop."""
+    submission = (
+        Submission.objects.select_related(
+            "assignment__workshop", "participant", "current_grade"
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if submission is None:
+        raise Http404("No such submission.")
+    instructor = workshop_selectors.is_instructor(
+        user=request.user, workshop=submission.assignment.workshop
+    )
+    if submission.participant_id != request.user.pk and not instructor:
+        raise Http404("No such submission.")
+    return submission, instructor
+
+
+STEPS = [
+    (Status.RECEIVED, "Received"),
+    (Status.QUEUED, "Queued"),
+    (Status.TRAINING, "Training"),
+    (Status.EVALUATING, "Evaluating"),
+    (Status.GRADED, "Graded"),
+]
+
+
+def timeline(submission: Submission, runs: list) -> list[dict]:
+    """Return the steps of the status timeline with done/current/todo/stopped."""
+    order = [s for s, _ in STEPS]
+    if submission.status in order:
+        reached = order.index(submission.status)
+        stopped = None
+    else:
+        kinds = {run.kind for run in runs}
+        trained = any(run.kind == "train" and run.artifact_path for run in runs)
+        if trained or "evaluate" in kinds:
+            reached = order.index(Status.EVALUATING)
+        elif "train" in kinds:
+            reached = order.index(Status.TRAINING)
+        else:
+            reached = order.index(Status.QUEUED)
+        stopped = submission.status
+    steps = []
+    for index, (status, label) in enumerate(STEPS):
+        if stopped and index == reached:
+            state = "stopped"
+            label = f"{label}: {submission.get_status_display().lower()}"
+        elif stopped and index > reached:
+            state = "todo"
+        elif index < reached or submission.status == Status.GRADED:
+            state = "done"
+        elif index == reached:
+            state = "current"
+        else:
+            state = "todo"
+        steps.append({"status": status, "label": label, "state": state})
+    return steps
+
+
+def _live_state(submission: Submission, instructor: bool) -> dict:
+    runs = list(submission.runs.order_by("started_at", "pk"))
+    visible = runs if instructor else [r for r in runs if r.kind == "train"]
+    log_run = next((r for r in reversed(visible) if r.job_token == submission.job_token),
+                   visible[-1] if visible else None)
+    log = log_run.log if log_run else ""
+    if len(log) > LOG_TAIL_CHARS:
+        log = "…(earlier output cut)…\n" + log[-LOG_TAIL_CHARS:]
+    return {
+        "runs": runs,
+        "steps": timeline(submission, runs),
+        "position": submission_selectors.queue_position(submission=submission),
+        "log": log,
+        "log_run": log_run,
+    }
+
+
+def _feedback(submission: Submission, instructor: bool) -> dict | None:
+    grade = submission.current_grade
+    if grade is None:
+        return None
+    report = grade.report or {}
+    history = report.get("history") if isinstance(report.get("history"), dict) else {}
+    show_private = instructor or submission.assignment.reveal_private
+    return {
+        "grade": grade,
+        "show_private": show_private,
+        "max_score": report.get("max_score", 100),
+        "layers": report.get("layers", []),
+        "params_total": report.get("params_total"),
+        "params_trainable": report.get("params_trainable"),
+        "confusion_svg": charts.confusion_matrix(report.get("confusion_matrix") or []),
+        "curves_svg": charts.training_curves(history or {}),
+        "reason": report.get("reason", ""),
+    }
+
+
+@login_required
+def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    submission, instructor = _submission_for(request, pk)
+    live = _live_state(submission, instructor)
+    context = {
+        "submission": submission,
+        "assignment": submission.assignment,
+        "workshop": submission.assignment.workshop,
+        "instructor": instructor,
+        "own": submission.participant_id == request.user.pk,
+        "feedback": _feedback(submission, instructor),
+        "next_step": NEXT_STEP.get(submission.status, ""),
+        **live,
+    }
+    if instructor:
+        context["grades"] = list(
+            submission_selectors.grade_list_for_submission(submission=submission)
+        )
+    return render(request, "submissions/submission_detail.html", context)
+
+
+@login_required
+def submission_live(request: HttpRequest, pk: int) -> JsonResponse:
+    """Return what the submission page refreshes while the job is active."""
+    submission, instructor = _submission_for(request, pk)
+    live = _live_state(submission, instructor)
+    return JsonResponse(
+        {
+            "status": submission.status,
+            "label": submission.get_status_display(),
+            "active": submission.is_active,
+            "reason": submission.status_reason,
+            "position": live["position"],
+            "log": live["log"],
+            "timeline": render_to_string(
+                "submissions/_timeline.html",
+                {"steps": live["steps"], "position": live["position"],
+                 "submission": submission},
+            ),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@login_required
+@require_POST
+def submission_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    submission, _ = _submission_for(request, pk)
+    if submission.is_active:
+        services.submission_cancel(submission=submission)
+        messages.info(request, "Cancelling: a running job stops within seconds.")
+    return redirect(submission)
+
+
+@login_required
+def submission_code(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show the submitted code: highlighted Python, or the notebook as HTML."""
+    from submissions.rendering import code_to_html
+
+    submission, instructor = _submission_for(request, pk)
+    raw = submission.file.read()
+    submission.file.close()
+    return render(
+        request,
+        "submissions/submission_code.html",
+        {
+            "submission": submission,
+            "assignment": submission.assignment,
+            "workshop": submission.assignment.workshop,
+            "instructor": instructor,
+            "code_html": code_to_html(raw, submission.format),
+        },
+    )

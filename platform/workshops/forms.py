@@ -1,0 +1,131 @@
+"""Forms for joining and managing workshops."""
+
+from django import forms
+
+from workshops.models import Assignment, Workshop
+from workshops.services import pack_choices
+
+DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class JoinForm(forms.Form):
+    join_code = forms.CharField(
+        max_length=16,
+        label="Join code",
+        help_text="8 letters and digits, shown by your instructor.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
+
+
+class WorkshopCreateForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    slug = forms.SlugField(
+        max_length=80, label="Address", help_text="Used in links: /w/<address>/."
+    )
+    pack = forms.ChoiceField(choices=(), initial="dl101")
+    starts_at = forms.DateTimeField(required=False, widget=DATETIME, label="Starts")
+    ends_at = forms.DateTimeField(required=False, widget=DATETIME, label="Ends")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["pack"].choices = pack_choices()
+
+
+class WorkshopForm(forms.ModelForm):
+    agenda_text = forms.CharField(
+        required=False,
+        label="Agenda",
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="One block a line: 09:00-09:45 | theory | Title "
+        "(kind is theory or hands-on).",
+    )
+
+    class Meta:
+        model = Workshop
+        fields = ["title", "description", "starts_at", "ends_at"]
+        widgets = {"starts_at": DATETIME, "ends_at": DATETIME,
+                   "description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and self.instance.pk:
+            self.fields["agenda_text"].initial = "\n".join(
+                f"{i.get('start', '')}-{i.get('end', '')} | {i.get('kind', '')} | "
+                f"{i.get('title', '')}"
+                for i in self.instance.agenda or []
+                if isinstance(i, dict)
+            )
+
+    def clean_agenda_text(self) -> list[dict]:
+        import re
+
+        items, errors = [], []
+        pattern = re.compile(
+            r"^\s*(\d{2}:\d{2})\s*-\s*(\d{2}:\d{2})\s*\|\s*(theory|hands-on)\s*\|\s*(.+)$"
+        )
+        for number, line in enumerate(self.cleaned_data["agenda_text"].splitlines(), 1):
+            if not line.strip():
+                continue
+            match = pattern.match(line)
+            if not match or match.group(1) >= match.group(2):
+                errors.append(
+                    f"Line {number} should read like “09:00-09:45 | theory | Title”, "
+                    "with the start before the end."
+                )
+                continue
+            start, end, kind, title = match.groups()
+            items.append({"start": start, "end": end, "kind": kind,
+                          "title": title.strip()})
+        if errors:
+            raise forms.ValidationError(errors)
+        return items
+
+
+class AssignmentSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Assignment
+        fields = [
+            "deadline",
+            "daily_limit",
+            "score_policy",
+            "released",
+            "closed",
+            "reveal_private",
+        ]
+        widgets = {"deadline": DATETIME}
+        labels = {
+            "released": "Released (participants can see it)",
+            "closed": "Closed (no more submissions)",
+            "reveal_private": "Reveal private accuracy on the leaderboard",
+            "daily_limit": "Submissions per participant per day",
+        }
+
+
+class RosterForm(forms.Form):
+    roster = forms.FileField(
+        required=False,
+        label="Roster CSV",
+        help_text="One participant a line: username,email (a header line is fine).",
+    )
+    roster_text = forms.CharField(
+        required=False,
+        label="…or paste it",
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "username,email"}),
+    )
+
+    def csv_text(self) -> str:
+        upload = self.cleaned_data.get("roster")
+        if upload:
+            if upload.size > 1024 * 1024:
+                raise forms.ValidationError("The roster is larger than 1 MB.")
+            try:
+                return upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise forms.ValidationError(
+                    "The roster is not UTF-8 text; save it as CSV UTF-8."
+                ) from None
+        return self.cleaned_data.get("roster_text", "")
+
+
+class InstructorForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Username of the co-instructor")

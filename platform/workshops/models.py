@@ -1,0 +1,122 @@
+"""Workshops, who takes part in them, and their assignments."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+def new_join_code() -> str:
+    """Return a short code that is easy to read out in a room."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+class Workshop(models.Model):
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    join_code = models.CharField(max_length=16, unique=True, default=new_join_code)
+    pack = models.CharField(max_length=80, blank=True, help_text="Pack it came from.")
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    agenda = models.JSONField(default=list, blank=True)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("workshop-detail", kwargs={"slug": self.slug})
+
+
+class Enrollment(models.Model):
+    class Role(models.TextChoices):
+        PARTICIPANT = "participant", "Participant"
+        INSTRUCTOR = "instructor", "Instructor"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments"
+    )
+    workshop = models.ForeignKey(
+        Workshop, on_delete=models.CASCADE, related_name="enrollments"
+    )
+    role = models.CharField(
+        max_length=16, choices=Role.choices, default=Role.PARTICIPANT
+    )
+    active = models.BooleanField(default=True)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workshop"], name="one_enrollment")
+        ]
+        indexes = [models.Index(fields=["workshop", "role", "active"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workshop} ({self.role})"
+
+
+class Assignment(models.Model):
+    class Kind(models.TextChoices):
+        MLP = "mlp", "Multilayer perceptron"
+        CNN = "cnn", "Convolutional network"
+        TRANSFER = "transfer", "Transfer learning"
+
+    class ScorePolicy(models.TextChoices):
+        BEST = "best", "Best submission counts"
+        LAST = "last", "Last submission counts"
+
+    class Queue(models.TextChoices):
+        CPU = "cpu", "CPU"
+        GPU = "gpu", "GPU"
+
+    workshop = models.ForeignKey(
+        Workshop, on_delete=models.CASCADE, related_name="assignments"
+    )
+    slug = models.SlugField(max_length=80)
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    order = models.PositiveSmallIntegerField(default=1)
+    instructions_md = models.TextField(blank=True)
+    spec = models.JSONField(default=dict)
+    spec_version = models.PositiveIntegerField(default=1)
+    spec_sha256 = models.CharField(max_length=64, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    daily_limit = models.PositiveIntegerField(default=20)
+    score_policy = models.CharField(
+        max_length=8, choices=ScorePolicy.choices, default=ScorePolicy.BEST
+    )
+    queue = models.CharField(max_length=8, choices=Queue.choices, default=Queue.CPU)
+    wall_seconds = models.PositiveIntegerField(default=600)
+    cpu_seconds = models.PositiveIntegerField(default=1200)
+    memory_mb = models.PositiveIntegerField(default=4096)
+    released = models.BooleanField(default=True)
+    closed = models.BooleanField(default=False)
+    reveal_private = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["workshop", "order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workshop", "slug"], name="assignment_slug_per_workshop"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workshop.slug}/{self.slug}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "assignment-detail",
+            kwargs={"workshop": self.workshop.slug, "slug": self.slug},
+        )
+
+    @property
+    def train_queue(self) -> str:
+        return f"train-{self.queue}"

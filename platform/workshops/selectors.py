@@ -1,0 +1,158 @@
+"""Reads on workshops, enrollments and assignments, and who may see what."""
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Max, Q, QuerySet
+from django.http import Http404
+
+from submissions.models import ACTIVE_STATUSES, Status, Submission
+from workshops.models import Assignment, Enrollment, Workshop
+
+NOT_STARTED, RUNNING, PASSED, FAILED = "not-started", "running", "passed", "failed"
+PROGRESS_LABELS = {
+    NOT_STARTED: "Not started",
+    RUNNING: "Running",
+    PASSED: "Passed",
+    FAILED: "Failed",
+}
+
+
+def enrollment_get(*, user: AbstractUser, workshop: Workshop) -> Enrollment | None:
+    """Return the user's active enrollment in the workshop, if any."""
+    if not user.is_authenticated:
+        return None
+    return Enrollment.objects.filter(user=user, workshop=workshop, active=True).first()
+
+
+def is_instructor(*, user: AbstractUser, workshop: Workshop) -> bool:
+    enrollment = enrollment_get(user=user, workshop=workshop)
+    return enrollment is not None and enrollment.role == Enrollment.Role.INSTRUCTOR
+
+
+def workshop_for_member(
+    *, user: AbstractUser, slug: str, instructor: bool = False
+) -> tuple[Workshop, Enrollment]:
+    """Return the workshop and the user's enrollment; refuse everyone else.
+
+    Non-members get a 404 (the workshop's existence is not disclosed); members
+    without the instructor role get a 403 on instructor pages.
+    """
+    workshop = Workshop.objects.filter(slug=slug).first()
+    enrollment = workshop and enrollment_get(user=user, workshop=workshop)
+    if not enrollment:
+        raise Http404("No such workshop.")
+    if instructor and enrollment.role != Enrollment.Role.INSTRUCTOR:
+        raise PermissionDenied("Only the workshop's instructors may see this page.")
+    return workshop, enrollment
+
+
+def assignment_for_member(
+    *, user: AbstractUser, workshop_slug: str, slug: str, instructor: bool = False
+) -> tuple[Assignment, Enrollment]:
+    """Return a released assignment (any for instructors) and the enrollment."""
+    workshop, enrollment = workshop_for_member(
+        user=user, slug=workshop_slug, instructor=instructor
+    )
+    assignment = (
+        Assignment.objects.select_related("workshop")
+        .filter(workshop=workshop, slug=slug)
+        .first()
+    )
+    if assignment is None or (
+        not assignment.released and enrollment.role != Enrollment.Role.INSTRUCTOR
+    ):
+        raise Http404("No such assignment.")
+    return assignment, enrollment
+
+
+def workshop_list_for_user(*, user: AbstractUser) -> list[Enrollment]:
+    return list(
+        Enrollment.objects.filter(user=user, active=True)
+        .select_related("workshop")
+        .order_by("workshop__archived", "-workshop__created_at")
+    )
+
+
+def workshop_by_join_code(*, code: str) -> Workshop | None:
+    return Workshop.objects.filter(join_code=(code or "").strip().upper()).first()
+
+
+def user_can_create_workshops(*, user: AbstractUser) -> bool:
+    """Staff, and anyone who already teaches a workshop, may create workshops."""
+    if not user.is_authenticated:
+        return False
+    return user.is_staff or Enrollment.objects.filter(
+        user=user, role=Enrollment.Role.INSTRUCTOR, active=True
+    ).exists()
+
+
+def assignment_list_visible(
+    *, workshop: Workshop, instructor: bool
+) -> QuerySet[Assignment]:
+    assignments = Assignment.objects.filter(workshop=workshop).order_by("order", "pk")
+    return assignments if instructor else assignments.filter(released=True)
+
+
+def progress_status(*, total: int, active: int, passed: int) -> str:
+    """Collapse a participant's submissions to one assignment into one status."""
+    if active:
+        return RUNNING
+    if passed:
+        return PASSED
+    if total:
+        return FAILED
+    return NOT_STARTED
+
+
+def progress_cells_query(**filters) -> QuerySet:
+    """Aggregate submissions per (participant, assignment) in one query."""
+    return (
+        Submission.objects.filter(**filters)
+        .exclude(status=Status.CANCELLED)
+        .values("participant_id", "assignment_id")
+        .annotate(
+            total=Count("id"),
+            active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
+            passed=Count(
+                "id",
+                filter=Q(status=Status.GRADED, current_grade__passed_checks=True),
+            ),
+            best=Max("current_grade__score", filter=Q(status=Status.GRADED)),
+        )
+    )
+
+
+def assignment_progress_for_participant(
+    *, participant: AbstractUser, assignments: list[Assignment]
+) -> list[dict]:
+    """Return each assignment with the participant's status and best score."""
+    cells = {
+        row["assignment_id"]: row
+        for row in progress_cells_query(
+            participant=participant, assignment__in=[a.pk for a in assignments]
+        )
+    }
+    rows = []
+    for assignment in assignments:
+        cell = cells.get(assignment.pk, {"total": 0, "active": 0, "passed": 0})
+        status = progress_status(
+            total=cell["total"], active=cell["active"], passed=cell["passed"]
+        )
+        rows.append(
+            {
+                "assignment": assignment,
+                "status": status,
+                "status_label": PROGRESS_LABELS[status],
+                "best": cell.get("best"),
+                "submissions": cell["total"],
+            }
+        )
+    return rows
+
+
+def enrollment_list_for_workshop(*, workshop: Workshop) -> QuerySet[Enrollment]:
+    return (
+        Enrollment.objects.filter(workshop=workshop)
+        .select_related("user")
+        .order_by("role", "-active", "user__username")
+    )

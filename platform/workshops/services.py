@@ -1,0 +1,364 @@
+"""Writes on workshops, enrollments and assignments."""
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from submissions import storage
+from workshops.models import Assignment, Enrollment, Workshop
+
+if TYPE_CHECKING:
+    from assignments.pack import AssignmentDef
+
+
+def _sha256_json(data: object) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _cached(key: str, build: Callable[[Path], None]) -> Path:
+    """Build a data folder once per content key and reuse it afterwards."""
+    folder = Path(settings.DOJO_DATA_ROOT) / "cache" / key
+    if not (folder / ".complete").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        build(folder)
+        (folder / ".complete").touch()
+    return folder
+
+
+def _place(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+
+
+def assignment_data_prepare(*, assignment: Assignment) -> None:
+    """Give the assignment its train split, hidden split and pretrained base."""
+    from assignments import datasets
+
+    dataset = assignment.spec.get("dataset", {"source": "sklearn-digits"})
+    split = _cached(
+        f"dataset-{_sha256_json(dataset)[:16]}",
+        lambda folder: datasets.materialize(dataset, folder),
+    )
+    _place(
+        split / "train.npz", storage.assignment_train_dir(assignment.pk) / "train.npz"
+    )
+    _place(
+        split / "test.npz", storage.assignment_hidden_dir(assignment.pk) / "test.npz"
+    )
+    if assignment.kind == Assignment.Kind.TRANSFER:
+        from assignments.transfer import build_base
+
+        base = _cached("transfer-base", lambda f: build_base(f / "base.keras"))
+        _place(
+            base / "base.keras",
+            storage.assignment_train_dir(assignment.pk) / "base.keras",
+        )
+
+
+def assignment_upsert(*, workshop: Workshop, item: "AssignmentDef") -> Assignment:
+    """Create or update one assignment from a pack entry; bump its spec version."""
+    spec_sha = _sha256_json(item.spec)
+    assignment = Assignment.objects.filter(workshop=workshop, slug=item.slug).first()
+    limits = dataclasses.asdict(item.limits)
+    if assignment is None:
+        assignment = Assignment(
+            workshop=workshop,
+            slug=item.slug,
+            daily_limit=item.daily_limit,
+            score_policy=item.score_policy,
+            queue=item.queue,
+            spec_version=1,
+        )
+    elif assignment.spec_sha256 != spec_sha:
+        # Grades made under the old spec keep their spec_version and show as such.
+        assignment.spec_version += 1
+    assignment.title = item.title
+    assignment.kind = item.kind
+    assignment.order = item.order
+    assignment.instructions_md = item.instructions_md
+    assignment.spec = item.spec
+    assignment.spec_sha256 = spec_sha
+    assignment.wall_seconds = limits.get("wall_seconds", assignment.wall_seconds)
+    assignment.cpu_seconds = limits.get("cpu_seconds", assignment.cpu_seconds)
+    assignment.memory_mb = limits.get("memory_mb", assignment.memory_mb)
+    assignment.full_clean()
+    assignment.save()
+    materials = storage.assignment_materials_dir(assignment.pk)
+    materials.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(item.starter_path, materials / "starter.ipynb")
+    return assignment
+
+
+def workshop_load_pack(*, path: Path, slug: str | None = None) -> Workshop:
+    """Create or update a workshop from a pack folder; loading twice changes nothing."""
+    from assignments.pack import PackError, load_pack
+
+    try:
+        pack = load_pack(Path(path))
+    except PackError as exc:
+        raise ValidationError(str(exc)) from None
+    with transaction.atomic():
+        workshop, _ = Workshop.objects.get_or_create(
+            slug=slug or pack.slug, defaults={"title": pack.title, "pack": pack.slug}
+        )
+        workshop.title = pack.title
+        workshop.description = pack.description
+        workshop.agenda = [dataclasses.asdict(slot) for slot in pack.agenda]
+        workshop.pack = pack.slug
+        workshop.save()
+        assignments = [
+            assignment_upsert(workshop=workshop, item=item) for item in pack.assignments
+        ]
+    for assignment in assignments:
+        assignment_data_prepare(assignment=assignment)
+    return workshop
+
+
+def enrollment_add(
+    *, workshop: Workshop, user: AbstractUser, role: str = Enrollment.Role.PARTICIPANT
+) -> Enrollment:
+    """Enroll a user (again); an instructor never loses that role by joining."""
+    enrollment, created = Enrollment.objects.get_or_create(
+        user=user, workshop=workshop, defaults={"role": role}
+    )
+    changed = False
+    if not enrollment.active:
+        enrollment.active, changed = True, True
+    if role == Enrollment.Role.INSTRUCTOR and enrollment.role != role:
+        enrollment.role, changed = role, True
+    if changed:
+        enrollment.save()
+    return enrollment
+
+
+def workshop_join(*, user: AbstractUser, join_code: str) -> Workshop:
+    """Enroll a participant by the workshop's join code."""
+    code = (join_code or "").strip().upper()
+    workshop = Workshop.objects.filter(join_code=code).first()
+    if workshop is None:
+        raise ValidationError(
+            "No workshop has that join code. Check it with your instructor; it has "
+            "8 letters and digits."
+        )
+    if workshop.archived:
+        raise ValidationError(
+            "This workshop is archived and takes no new participants."
+        )
+    enrollment_add(workshop=workshop, user=user)
+    return workshop
+
+
+# --- Management from the site --------------------------------------------------
+
+PACKS_DIR = Path(__file__).resolve().parents[2] / "assignments"
+
+
+def pack_choices() -> list[tuple[str, str]]:
+    """Return the packs shipped with the site, as (slug, folder) pairs."""
+    return sorted(
+        (folder.name, folder.name)
+        for folder in PACKS_DIR.iterdir()
+        if (folder / "manifest.json").is_file()
+    )
+
+
+def _refuse_archived(workshop: Workshop) -> None:
+    if workshop.archived:
+        raise ValidationError(
+            "This workshop is archived and read-only. Unarchive it first to change it."
+        )
+
+
+def _check_dates(starts_at, ends_at) -> None:
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise ValidationError({"ends_at": "The end must come after the start."})
+
+
+def workshop_create(
+    *,
+    title: str,
+    slug: str,
+    pack: str,
+    created_by: AbstractUser,
+    starts_at=None,
+    ends_at=None,
+) -> Workshop:
+    """Create a workshop from a shipped pack and make its creator an instructor."""
+    if pack not in dict(pack_choices()):
+        raise ValidationError({"pack": f"There is no pack named “{pack}”."})
+    if Workshop.objects.filter(slug=slug).exists():
+        raise ValidationError(
+            {"slug": f"A workshop with the address “{slug}” exists; choose another."}
+        )
+    _check_dates(starts_at, ends_at)
+    workshop = workshop_load_pack(path=PACKS_DIR / pack, slug=slug)
+    workshop.title = title or workshop.title
+    workshop.starts_at, workshop.ends_at = starts_at, ends_at
+    workshop.full_clean()
+    workshop.save()
+    enrollment_add(workshop=workshop, user=created_by, role=Enrollment.Role.INSTRUCTOR)
+    return workshop
+
+
+def workshop_update(
+    *,
+    workshop: Workshop,
+    title: str,
+    description: str,
+    starts_at=None,
+    ends_at=None,
+    agenda: list[dict],
+) -> Workshop:
+    """Change a workshop's title, dates and agenda."""
+    _refuse_archived(workshop)
+    _check_dates(starts_at, ends_at)
+    workshop.title = title
+    workshop.description = description
+    workshop.starts_at, workshop.ends_at = starts_at, ends_at
+    workshop.agenda = agenda
+    workshop.full_clean()
+    workshop.save()
+    return workshop
+
+
+def workshop_archive(*, workshop: Workshop, archived: bool) -> Workshop:
+    """Archive (read-only, still exportable) or reopen a workshop."""
+    workshop.archived = archived
+    workshop.save(update_fields=["archived"])
+    return workshop
+
+
+def assignment_update_settings(
+    *,
+    assignment: Assignment,
+    deadline=None,
+    daily_limit: int,
+    score_policy: str,
+    reveal_private: bool,
+    released: bool,
+    closed: bool,
+) -> Assignment:
+    """Change the settings an instructor controls during the workshop."""
+    _refuse_archived(assignment.workshop)
+    if daily_limit < 1:
+        raise ValidationError(
+            {"daily_limit": "Allow at least one submission a day; close the "
+             "assignment instead to stop submissions."}
+        )
+    assignment.deadline = deadline
+    assignment.daily_limit = daily_limit
+    assignment.score_policy = score_policy
+    assignment.reveal_private = reveal_private
+    assignment.released = released
+    assignment.closed = closed
+    assignment.full_clean()
+    assignment.save()
+    return assignment
+
+
+def assignment_set_state(
+    *, assignment: Assignment, released: bool | None = None, closed: bool | None = None
+) -> Assignment:
+    """Release/hide or close/reopen one assignment."""
+    _refuse_archived(assignment.workshop)
+    if released is not None:
+        assignment.released = released
+    if closed is not None:
+        assignment.closed = closed
+    assignment.save(update_fields=["released", "closed"])
+    return assignment
+
+
+def instructor_add(*, workshop: Workshop, username: str) -> Enrollment:
+    """Make an existing user a co-instructor of the workshop."""
+    from django.contrib.auth import get_user_model
+
+    _refuse_archived(workshop)
+    user = get_user_model().objects.filter(username=(username or "").strip()).first()
+    if user is None:
+        raise ValidationError(
+            {"username": f"No user is called “{username}”. They must sign up first."}
+        )
+    return enrollment_add(
+        workshop=workshop, user=user, role=Enrollment.Role.INSTRUCTOR
+    )
+
+
+def enrollment_deactivate(*, enrollment: Enrollment) -> Enrollment:
+    """Remove a participant from the workshop; their submissions are kept."""
+    _refuse_archived(enrollment.workshop)
+    if enrollment.role != Enrollment.Role.PARTICIPANT:
+        raise ValidationError("Only participants can be removed here.")
+    enrollment.active = False
+    enrollment.save(update_fields=["active"])
+    return enrollment
+
+
+def roster_import(*, workshop: Workshop, csv_text: str) -> dict[str, int]:
+    """Create and enroll users from "username,email" lines; all or nothing.
+
+    New users get an unusable password: they set one with "forgot password" or
+    an instructor sets it in the admin. A header line is skipped.
+    """
+    import csv
+    import io
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.validators import UnicodeUsernameValidator
+    from django.core.validators import validate_email
+
+    _refuse_archived(workshop)
+    user_model = get_user_model()
+    entries, errors = [], []
+    for number, row in enumerate(csv.reader(io.StringIO(csv_text or "")), start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if number == 1 and cells[0].lower() == "username":
+            continue
+        username = cells[0]
+        email = cells[1] if len(cells) > 1 else ""
+        try:
+            UnicodeUsernameValidator()(username)
+            if len(username) > 150:
+                raise ValidationError("too long")
+            if email:
+                validate_email(email)
+        except ValidationError:
+            errors.append(
+                f"Line {number}: “{','.join(cells)}” is not a valid "
+                "username,email pair."
+            )
+            continue
+        entries.append((username, email))
+    if errors:
+        raise ValidationError({"roster": errors})
+    if not entries:
+        raise ValidationError(
+            {"roster": "The file has no rows. Write one participant a line: "
+             "username,email."}
+        )
+    created = enrolled = 0
+    with transaction.atomic():
+        for username, email in entries:
+            user = user_model.objects.filter(username=username).first()
+            if user is None:
+                user = user_model(username=username, email=email)
+                user.set_unusable_password()
+                user.save()
+                created += 1
+            enrollment_add(workshop=workshop, user=user)
+            enrolled += 1
+    return {"created": created, "enrolled": enrolled}

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from workshops import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("join/", views.join, name="workshop-join"),
+    path("join/<str:code>/", views.join_link, name="workshop-join-link"),
+    path("workshops/new/", views.workshop_create, name="workshop-create"),
+    path("w/<slug:slug>/", views.workshop_detail, name="workshop-detail"),
+    path("w/<slug:slug>/manage/", views.workshop_manage, name="workshop-manage"),
+    path(
+        "w/<slug:workshop>/a/<slug:slug>/download/<str:what>/",
+        views.assignment_download,
+        name="assignment-download",
+    ),
+    path(
+        "w/<slug:workshop>/a/<slug:slug>/settings/",
+        views.assignment_settings,
+        name="assignment-settings",
+    ),
+]

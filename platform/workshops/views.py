@@ -1,0 +1,285 @@
+"""Pages for joining, following and managing workshops."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from submissions import storage
+from workshops import selectors, services
+from workshops.forms import (
+    AssignmentSettingsForm,
+    InstructorForm,
+    JoinForm,
+    RosterForm,
+    WorkshopCreateForm,
+    WorkshopForm,
+)
+from workshops.models import Enrollment
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError, field: str | None = None) -> None:
+    """Show a service's ValidationError next to the fields it names."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            target = name if name in form.fields else field
+            for error in errors:
+                form.add_error(target, error)
+    else:
+        form.add_error(field, exc)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "workshops/home.html",
+        {
+            "enrollments": selectors.workshop_list_for_user(user=request.user),
+            "join_form": JoinForm(),
+            "can_create": selectors.user_can_create_workshops(user=request.user),
+        },
+    )
+
+
+@login_required
+def join(request: HttpRequest) -> HttpResponse:
+    form = JoinForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            workshop = services.workshop_join(
+                user=request.user, join_code=form.cleaned_data["join_code"]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc, "join_code")
+        else:
+            messages.success(request, f"You joined “{workshop.title}”.")
+            return redirect(workshop)
+    return render(request, "workshops/join.html", {"form": form})
+
+
+def join_link(request: HttpRequest, code: str) -> HttpResponse:
+    """An invite link: show the workshop and a button; anonymous users sign up."""
+    workshop = selectors.workshop_by_join_code(code=code)
+    if workshop is None:
+        raise Http404("This invite link is not valid.")
+    if request.method == "POST" and request.user.is_authenticated:
+        try:
+            services.workshop_join(user=request.user, join_code=code)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"You joined “{workshop.title}”.")
+            return redirect(workshop)
+    enrolled = selectors.enrollment_get(user=request.user, workshop=workshop)
+    if enrolled:
+        return redirect(workshop)
+    return render(request, "workshops/join_link.html", {"workshop": workshop, "code": code})
+
+
+@login_required
+def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    workshop, enrollment = selectors.workshop_for_member(user=request.user, slug=slug)
+    instructor = enrollment.role == Enrollment.Role.INSTRUCTOR
+    assignments = list(
+        selectors.assignment_list_visible(workshop=workshop, instructor=instructor)
+    )
+    rows = selectors.assignment_progress_for_participant(
+        participant=request.user, assignments=assignments
+    )
+    return render(
+        request,
+        "workshops/workshop_detail.html",
+        {"workshop": workshop, "rows": rows, "instructor": instructor},
+    )
+
+
+DOWNLOADS = {
+    # name in the URL -> (folder function, file name, download name)
+    "starter": (storage.assignment_materials_dir, "starter.ipynb", "starter.ipynb"),
+    "train": (storage.assignment_train_dir, "train.npz", "train.npz"),
+    "base": (storage.assignment_train_dir, "base.keras", "base.keras"),
+}
+
+
+def download_available(assignment_id: int) -> dict[str, bool]:
+    return {
+        name: (folder(assignment_id) / filename).is_file()
+        for name, (folder, filename, _) in DOWNLOADS.items()
+    }
+
+
+@login_required
+def assignment_download(
+    request: HttpRequest, workshop: str, slug: str, what: str
+) -> FileResponse:
+    """Serve a participant download; the hidden test split is never listed here."""
+    assignment, _ = selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug
+    )
+    if what not in DOWNLOADS:
+        raise Http404("No such download.")
+    folder, filename, download_name = DOWNLOADS[what]
+    path = folder(assignment.pk) / filename
+    if not path.is_file():
+        raise Http404("This assignment has no such file.")
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=f"{assignment.slug}-{download_name}"
+    )
+
+
+@login_required
+def workshop_create(request: HttpRequest) -> HttpResponse:
+    if not selectors.user_can_create_workshops(user=request.user):
+        raise PermissionDenied("Only instructors may create workshops.")
+    form = WorkshopCreateForm(request.POST or None, initial={"pack": "dl101"})
+    if request.method == "POST" and form.is_valid():
+        try:
+            workshop = services.workshop_create(created_by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Workshop “{workshop.title}” created.")
+            return redirect("workshop-manage", slug=workshop.slug)
+    return render(request, "workshops/workshop_create.html", {"form": form})
+
+
+def _manage_context(workshop, **forms_) -> dict:
+    return {
+        "workshop": workshop,
+        "instructor": True,
+        "assignments": list(workshop.assignments.order_by("order")),
+        "enrollments": list(selectors.enrollment_list_for_workshop(workshop=workshop)),
+        "workshop_form": forms_.get("workshop_form") or WorkshopForm(instance=workshop),
+        "roster_form": forms_.get("roster_form") or RosterForm(),
+        "instructor_form": forms_.get("instructor_form") or InstructorForm(),
+    }
+
+
+@login_required
+def workshop_manage(request: HttpRequest, slug: str) -> HttpResponse:
+    """Settings, agenda, release/close, roster, co-instructors, archive."""
+    workshop, _ = selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    if request.method != "POST":
+        return render(request, "workshops/manage.html", _manage_context(workshop))
+    action = request.POST.get("action", "")
+    bound: dict = {}
+    try:
+        if action == "details":
+            form = bound["workshop_form"] = WorkshopForm(request.POST, instance=workshop)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    services.workshop_update(
+                        workshop=workshop, title=data["title"],
+                        description=data["description"], starts_at=data["starts_at"],
+                        ends_at=data["ends_at"], agenda=data["agenda_text"],
+                    )
+                except ValidationError as exc:
+                    workshop.refresh_from_db()
+                    add_service_errors(form, exc)
+                else:
+                    messages.success(request, "Workshop details saved.")
+                    return redirect("workshop-manage", slug=slug)
+            workshop.refresh_from_db()
+        elif action == "roster":
+            form = bound["roster_form"] = RosterForm(request.POST, request.FILES)
+            if form.is_valid():
+                try:
+                    result = services.roster_import(
+                        workshop=workshop, csv_text=form.csv_text()
+                    )
+                except (ValidationError, forms.ValidationError) as exc:
+                    add_service_errors(form, exc, "roster")
+                else:
+                    messages.success(
+                        request,
+                        f"Roster imported: {result['enrolled']} enrolled, "
+                        f"{result['created']} new accounts.",
+                    )
+                    return redirect("workshop-manage", slug=slug)
+        elif action == "instructor":
+            form = bound["instructor_form"] = InstructorForm(request.POST)
+            if form.is_valid():
+                try:
+                    services.instructor_add(
+                        workshop=workshop, username=form.cleaned_data["username"]
+                    )
+                except ValidationError as exc:
+                    add_service_errors(form, exc, "username")
+                else:
+                    messages.success(request, "Co-instructor added.")
+                    return redirect("workshop-manage", slug=slug)
+        elif action == "remove":
+            enrollment = get_object_or_404(
+                Enrollment, workshop=workshop, pk=request.POST.get("enrollment")
+            )
+            services.enrollment_deactivate(enrollment=enrollment)
+            messages.success(
+                request,
+                f"{enrollment.user.username} was removed from the workshop; "
+                "their submissions are kept.",
+            )
+            return redirect("workshop-manage", slug=slug)
+        elif action in ("release", "hide", "close", "reopen"):
+            assignment = get_object_or_404(
+                workshop.assignments, pk=request.POST.get("assignment")
+            )
+            services.assignment_set_state(
+                assignment=assignment,
+                released={"release": True, "hide": False}.get(action),
+                closed={"close": True, "reopen": False}.get(action),
+            )
+            messages.success(request, f"“{assignment.title}”: {action} done.")
+            return redirect("workshop-manage", slug=slug)
+        elif action in ("archive", "unarchive"):
+            services.workshop_archive(workshop=workshop, archived=action == "archive")
+            messages.success(
+                request,
+                "Workshop archived: it is read-only, grades can still be exported."
+                if action == "archive"
+                else "Workshop reopened.",
+            )
+            return redirect("workshop-manage", slug=slug)
+        else:
+            messages.error(request, "Unknown action.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("workshop-manage", slug=slug)
+    return render(
+        request, "workshops/manage.html", _manage_context(workshop, **bound), status=400
+    )
+
+
+@login_required
+def assignment_settings(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    assignment, _ = selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug, instructor=True
+    )
+    form = AssignmentSettingsForm(request.POST or None, instance=assignment)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.assignment_update_settings(
+                    assignment=assignment, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, "Assignment settings saved.")
+                return redirect("assignment-stats", workshop=workshop, slug=slug)
+        assignment.refresh_from_db()
+        status = 400
+    return render(
+        request,
+        "workshops/assignment_settings.html",
+        {"assignment": assignment, "workshop": assignment.workshop, "form": form,
+         "instructor": True},
+        status=status,
+    )
+

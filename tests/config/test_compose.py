@@ -1,0 +1,74 @@
+"""docker-compose.yml parses and every command it runs exists in this project."""
+
+import importlib
+import shlex
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _command(service: dict) -> list[str]:
+    command = service.get("command", "")
+    if isinstance(command, list):
+        return command
+    return shlex.split(command)
+
+
+def test_compose_has_the_services_of_the_design():
+    assert set(COMPOSE["services"]) == {
+        "web",
+        "worker-cpu",
+        "worker-gpu",
+        "beat",
+        "redis",
+        "postgres",
+    }
+
+
+def test_every_app_service_is_configured_by_environment():
+    for name in ("web", "worker-cpu", "worker-gpu", "beat"):
+        env = COMPOSE["services"][name]["environment"]
+        assert "DATABASE_URL" in env and "REDIS_URL" in env
+        assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+
+
+def test_commands_refer_to_modules_and_queues_that_exist():
+    """Each celery app, WSGI module and queue named in compose is real."""
+    from config.celery_app import QUEUES
+
+    seen = set()
+    for name in ("web", "worker-cpu", "worker-gpu", "beat"):
+        words = _command(COMPOSE["services"][name])
+        if words[:2] == ["sh", "-c"]:
+            words = shlex.split(words[2].replace("&&", " "))
+        for i, word in enumerate(words):
+            if word == "-A":
+                module = words[i + 1]
+                assert hasattr(importlib.import_module(module), "app")
+                seen.add(module)
+            if word == "-Q":
+                assert set(words[i + 1].split(",")) <= set(QUEUES), words[i + 1]
+            if word.endswith(":application"):
+                importlib.import_module(word.split(":")[0])
+                seen.add(word)
+            if word == "manage.py":
+                assert (ROOT / "manage.py").is_file()
+    assert {"config.celery_app", "config.wsgi:application"} <= seen
+    assert "train-gpu" in _command(COMPOSE["services"]["worker-gpu"])
+
+
+def test_gpu_worker_reserves_a_gpu_and_owns_its_slots():
+    gpu = COMPOSE["services"]["worker-gpu"]
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia"
+    assert "DOJO_GPU_DEVICE" in gpu["environment"]
+
+
+def test_dockerfile_installs_what_the_sandbox_needs():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "bubblewrap" in dockerfile
+    assert "requirements.txt" in dockerfile
+    assert "config.wsgi:application" in dockerfile

@@ -1,0 +1,105 @@
+"""Fixtures shared by the whole suite: real workers, real packs, real users."""
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.helpers import ROOT, WorkerProcess
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM then
+# refuses to run without this (measured: see shared NOTES).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+PACK = ROOT / "assignments" / "dl101"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fail loudly when CI lacks a service the suite needs, never skip."""
+    if os.environ.get("CI"):
+        missing = [n for n in ("REDIS_URL", "DATABASE_URL") if not os.environ.get(n)]
+        if missing:
+            raise pytest.UsageError(f"CI must set {', '.join(missing)}")
+
+
+def _purge_queues() -> None:
+    from config.celery_app import QUEUES, app
+
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for name in QUEUES:
+            try:
+                channel.queue_purge(name)
+            except Exception:  # noqa: BLE001 - a queue never declared is empty
+                pass
+
+
+@pytest.fixture(scope="session")
+def start_worker(
+    django_db_setup, django_db_blocker, tmp_path_factory
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Return a factory of real worker processes; all are stopped at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(**kwargs) -> WorkerProcess:
+        with django_db_blocker.unblock():
+            log = tmp_path_factory.mktemp("worker") / "worker.log"
+            worker = WorkerProcess(log=log, **kwargs)
+        started.append(worker)
+        return worker
+
+    start.started = started  # type: ignore[attr-defined]
+    with django_db_blocker.unblock():
+        _purge_queues()
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def _shared_worker() -> dict:
+    return {}
+
+
+@pytest.fixture
+def celery_worker(start_worker, _shared_worker) -> WorkerProcess:
+    """A worker shared by end-to-end tests (which need transactional_db).
+
+    Restarted when a test killed it on purpose.
+    """
+    worker = _shared_worker.get("worker")
+    if worker is None or worker.process.poll() is not None:
+        worker = _shared_worker["worker"] = start_worker()
+    return worker
+
+
+@pytest.fixture
+def workshop(db):
+    """The DL101 workshop, loaded from its pack as `make run` does."""
+    from workshops.services import workshop_load_pack
+
+    return workshop_load_pack(path=PACK)
+
+
+def _user(username: str, workshop, role: str):
+    from accounts.services import user_ensure
+    from workshops.services import enrollment_add
+
+    user = user_ensure(username=username, password=f"{username}-pass-123")
+    enrollment_add(workshop=workshop, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def participant(workshop):
+    return _user("ada", workshop, "participant")
+
+
+@pytest.fixture
+def other_participant(workshop):
+    return _user("grace", workshop, "participant")
+
+
+@pytest.fixture
+def instructor(workshop):
+    return _user("ines", workshop, "instructor")

@@ -1,0 +1,132 @@
+"""One submission travels the whole path: upload, real worker, sandbox, grade."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from submissions.models import Run, Status, Submission
+from submissions.services import submission_create
+from tests.helpers import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+MLP_SOLUTION = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def _submit(participant, assignment, code: bytes, name: str = "train.py"):
+    return submission_create(
+        participant=participant,
+        assignment=assignment,
+        upload=SimpleUploadedFile(name, code),
+    )
+
+
+def _final(submission: Submission, timeout: float = 180) -> Submission:
+    def done():
+        submission.refresh_from_db()
+        return submission.status in (
+            Status.GRADED,
+            Status.FAILED,
+            Status.ERROR,
+            Status.CANCELLED,
+        )
+
+    wait_for(done, timeout=timeout, what=f"submission {submission.pk} to finish")
+    return submission
+
+
+def test_reference_mlp_is_trained_and_graded(celery_worker, participant, workshop):
+    """The reference MLP trains in the sandbox and scores above the target."""
+    mlp = workshop.assignments.get(slug="mlp")
+    submission = _final(_submit(participant, mlp, MLP_SOLUTION))
+    assert submission.status == Status.GRADED, submission.status_reason
+    grade = submission.current_grade
+    target = mlp.spec["score"]["target"]
+    assert grade.public_accuracy >= target
+    assert grade.private_accuracy is not None
+    assert grade.score == pytest.approx(100)
+    assert grade.spec_version == mlp.spec_version
+    runs = list(submission.runs.order_by("started_at"))
+    assert [r.kind for r in runs] == [Run.Kind.TRAIN, Run.Kind.EVALUATE]
+    train = runs[0]
+    assert Path(train.artifact_path).is_file()
+    assert train.outcome == "ok" and train.host and train.keras_backend
+    assert "Epoch" in train.log
+
+
+def test_code_that_raises_ends_failed_with_the_error(
+    celery_worker, participant, workshop
+):
+    """A crash is the participant's fault: failed, with the traceback's last line."""
+    mlp = workshop.assignments.get(slug="mlp")
+    code = b"def train():\n    raise ValueError('learning rate must be positive')\n"
+    code += b"train()\n"
+    submission = _final(_submit(participant, mlp, code))
+    assert submission.status == Status.FAILED
+    assert "ValueError: learning rate must be positive" in submission.status_reason
+    assert "Traceback" in submission.runs.get().log
+
+
+def test_code_that_saves_no_model_is_told_how(celery_worker, participant, workshop):
+    mlp = workshop.assignments.get(slug="mlp")
+    submission = _final(_submit(participant, mlp, b"print('forgot to save')\n"))
+    assert submission.status == Status.FAILED
+    assert "DOJO_OUTPUT_DIR" in submission.status_reason
+
+
+def test_log_streams_while_running_and_cancel_stops_it(
+    celery_worker, participant, workshop
+):
+    """The log grows in the database during the run; cancel ends it `cancelled`."""
+    from submissions.services import submission_cancel
+
+    mlp = workshop.assignments.get(slug="mlp")
+    code = b"import time\nfor i in range(600):\n    print('step', i)\n"
+    code += b"    time.sleep(0.2)\n"
+    submission = _submit(participant, mlp, code)
+    wait_for(
+        lambda: Run.objects.filter(
+            submission=submission, log__contains="step 3"
+        ).exists(),
+        timeout=60,
+        what="the log to stream",
+    )
+    submission_cancel(submission=submission)
+    submission = _final(submission, timeout=15)
+    assert submission.status == Status.CANCELLED
+    assert submission.runs.get().outcome == "cancelled"
+
+
+def test_killed_worker_is_recovered_by_the_reconciler(
+    start_worker, participant, workshop
+):
+    """SIGKILL of the worker mid-run: beat requeues the job and it completes."""
+    mlp = workshop.assignments.get(slug="mlp")
+    code = b"import time\ntime.sleep(6)\n" + MLP_SOLUTION
+    start_worker()
+    submission = _submit(participant, mlp, code)
+    run = wait_for(
+        lambda: Run.objects.filter(submission=submission).first(),
+        timeout=60,
+        what="training to start",
+    )
+    # Whichever worker took the job (the shared one may have) dies without warning.
+    next(w for w in start_worker.started if w.name == run.worker).kill()
+    second = start_worker(
+        beat=True,
+        env={
+            "DOJO_HEARTBEAT_GRACE_SECONDS": "3",
+            "DOJO_RECONCILE_EVERY_SECONDS": "1",
+            "DOJO_REQUEUE_AFTER_SECONDS": "2",
+        },
+    )
+    try:
+        submission = _final(submission, timeout=180)
+    finally:
+        second.stop()
+    assert submission.status == Status.GRADED, submission.status_reason
+    runs = list(submission.runs.filter(kind=Run.Kind.TRAIN).order_by("started_at"))
+    assert runs[0].outcome == "worker_lost"
+    assert runs[-1].outcome == "ok"

@@ -1,0 +1,49 @@
+"""Fixtures for the sandbox tests: real bwrap, real processes, tiny limits."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.workers.sandbox.sandbox_helpers import RunPy
+from workers.sandbox import SandboxResult, check_backend, run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bwrap_ready() -> None:
+    """Fail every sandbox test (never skip) when bwrap cannot run here."""
+    check_backend("bwrap")
+
+
+@pytest.fixture
+def sandbox_root() -> Iterator[Path]:
+    """Return a directory the sandbox uid can traverse (pytest's tmp_path is 0700)."""
+    root = Path(tempfile.mkdtemp(prefix="dojo-sbx-test-", dir="/tmp"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def work_dir(sandbox_root: Path) -> Path:
+    path = sandbox_root / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def run_py(work_dir: Path) -> RunPy:
+    """Return a function that runs a Python snippet as job.py in the sandbox."""
+
+    def _run(code: str, **kwargs: Any) -> SandboxResult:
+        script = kwargs.pop("work_dir", work_dir) / "job.py"
+        script.write_text(textwrap.dedent(code))
+        return run(["python", str(script)], work_dir=script.parent, **kwargs)
+
+    return _run

@@ -1,0 +1,46 @@
+"""Helpers shared by the sandbox test modules (imported by name, not a fixture)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from workers.sandbox import Outcome, SandboxResult, run
+
+RunPy = Callable[..., SandboxResult]
+
+
+def assert_next_job_runs(sandbox_root: Path) -> None:
+    """A fresh job still runs normally after a hostile one."""
+    fresh = sandbox_root / "next-job"
+    fresh.mkdir(exist_ok=True)
+    result = run(["python", "-c", "print('next job fine')"], work_dir=fresh)
+    assert result.outcome is Outcome.OK, result.to_dict()
+    assert "next job fine" in result.log
+
+
+def leftover_cgroups() -> list[str]:
+    """Return job cgroups this process made that still exist."""
+    prefix = f"dojo-{os.getpid()}-"
+    found = []
+    for controller in ("memory", "pids", "cpuacct"):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, names, path = line.split(":", 2)
+            if controller in names.split(","):
+                base = Path("/sys/fs/cgroup", controller, path.lstrip("/"))
+                found += [str(p) for p in base.glob(prefix + "*")]
+    return found
+
+
+def processes_with(token: str) -> list[int]:
+    """Return the pids whose command line contains token."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            try:
+                if token.encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids

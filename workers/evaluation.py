@@ -1,0 +1,122 @@
+"""Grade trained models inside an evaluation sandbox (no Django here).
+
+The sandbox holds the models, the hidden test split and the grader; it never holds
+participant code. Many models are graded in one sandbox so TensorFlow starts once.
+"""
+
+import json
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workers import sandbox
+
+GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
+
+
+@dataclass(frozen=True)
+class EvaluationOutcome:
+    result: sandbox.SandboxResult
+    reports: dict[str, dict] = field(default_factory=dict)
+    participant_fault: bool = False
+    reason: str = ""
+
+
+def _reason(result: sandbox.SandboxResult) -> tuple[bool, str]:
+    """Say whose fault an evaluation sandbox that gave no report was."""
+    if result.outcome in (sandbox.Outcome.KILLED_MEMORY, sandbox.Outcome.TIMED_OUT):
+        return True, (
+            "Grading your model ran out of "
+            + ("memory" if result.outcome == sandbox.Outcome.KILLED_MEMORY else "time")
+            + ". Make the model smaller (fewer or narrower layers) and submit again."
+        )
+    tail = result.log.strip().splitlines()[-1:] or [str(result.outcome)]
+    return False, f"the grader stopped: {tail[0][:200]}"
+
+
+def evaluate_many(
+    jobs: Sequence[Mapping],
+    *,
+    work_root: Path,
+    name: str,
+    backend: str,
+    env: Mapping[str, str],
+    wall_seconds: int,
+    memory_bytes: int = 4 * 1024**3,
+    on_log: Callable[[str], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> EvaluationOutcome:
+    """Grade each job's model ({id, model, spec, data, base}) in one sandbox."""
+    job_dir = work_root / f"{name}-job"
+    work = work_root / name
+    for path in (job_dir, work):
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+    binds = [sandbox.Bind(GRADER_DIR, "/opt/dojo/grader")]
+    mounted: dict[str, str] = {}
+
+    def inside(host_file: str) -> str:
+        """Bind the file's folder read-only once and return the file's inner path."""
+        folder = str(Path(host_file).parent)
+        if folder not in mounted:
+            mounted[folder] = f"/in/{len(mounted)}"
+            binds.append(sandbox.Bind(folder, mounted[folder]))
+        return f"{mounted[folder]}/{Path(host_file).name}"
+
+    sandbox_jobs = []
+    for job in jobs:
+        model = job_dir / f"{job['id']}.keras"
+        shutil.copyfile(job["model"], model)
+        spec = job_dir / f"{job['id']}.spec.json"
+        spec.write_text(json.dumps(job["spec"]))
+        sandbox_jobs.append(
+            {
+                "id": str(job["id"]),
+                "model": f"/job/{model.name}",
+                "spec": f"/job/{spec.name}",
+                "data": inside(job["data"]),
+                "base": inside(job["base"]) if job.get("base") else None,
+            }
+        )
+    (job_dir / "jobs.json").write_text(json.dumps(sandbox_jobs))
+    binds.append(sandbox.Bind(job_dir, "/job"))
+    out = work / "reports.json"
+    try:
+        result = sandbox.run(
+            [
+                "python",
+                "-m",
+                "grader",
+                "batch",
+                "--jobs",
+                "/job/jobs.json",
+                "--out",
+                str(out),
+            ],
+            work_dir=work,
+            binds=binds,
+            env={**env, "PYTHONPATH": "/opt/dojo"},
+            limits=sandbox.SandboxLimits(
+                wall_seconds=wall_seconds,
+                cpu_seconds=wall_seconds * 4,
+                memory_bytes=memory_bytes,
+            ),
+            backend=backend,
+            on_log=on_log,
+            should_cancel=should_cancel,
+            chdir=str(work),
+        )
+        reports: dict[str, dict] = {}
+        if out.is_file():
+            loaded = json.loads(out.read_text())
+            items = loaded.values() if isinstance(loaded, dict) else loaded
+            for report in items:
+                reports[str(report.get("id"))] = report
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    if reports:
+        return EvaluationOutcome(result=result, reports=reports)
+    fault, reason = _reason(result)
+    return EvaluationOutcome(result=result, participant_fault=fault, reason=reason)

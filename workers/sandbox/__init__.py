@@ -1,0 +1,20 @@
+"""Run one command under isolation and limits; return how it ended and its log.
+
+No Django here: the Celery tasks call :func:`run` and store the result.
+"""
+
+from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
+from ._result import Outcome, SandboxResult
+from ._run import check_backend, gpu_slot, run
+
+__all__ = [
+    "Bind",
+    "Outcome",
+    "SandboxError",
+    "SandboxLimits",
+    "SandboxResult",
+    "SandboxUnavailable",
+    "check_backend",
+    "gpu_slot",
+    "run",
+]

@@ -1,0 +1,164 @@
+"""Per-job cgroup v1 groups: memory, pids and cpuacct limits and accounting.
+
+Each job gets a fresh child of the supervisor's own group in every controller, so
+limits nest under whatever the host already imposes. A controller that cannot be
+made (not root, not mounted, read-only) is simply absent and the caller falls back
+to rlimits for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _own_group(controller: str) -> str | None:
+    """Return this process's group path for a v1 controller, or None."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return path
+    return None
+
+
+def _make_group(controller: str, name: str) -> Path | None:
+    own = _own_group(controller)
+    if own is None:
+        return None
+    group = CGROUP_ROOT / controller / own.lstrip("/") / name
+    try:
+        group.mkdir()
+    except OSError:
+        return None
+    return group
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _read_field(path: Path, key: str) -> int:
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    return 0
+
+
+class JobCgroups:
+    """The memory, pids and cpuacct groups of one job (each may be None)."""
+
+    def __init__(self, *, memory_bytes: int, max_processes: int) -> None:
+        name = f"dojo-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.memory = _make_group("memory", name)
+        self.pids = _make_group("pids", name)
+        self.cpuacct = _make_group("cpuacct", name)
+        if self.memory is not None and not self._limit_memory(memory_bytes):
+            self._remove(self.memory)
+            self.memory = None
+        if self.pids is not None:
+            try:
+                (self.pids / "pids.max").write_text(str(max_processes))
+            except OSError:
+                self._remove(self.pids)
+                self.pids = None
+
+    def _limit_memory(self, memory_bytes: int) -> bool:
+        assert self.memory is not None
+        try:
+            (self.memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            # Without this a host with swap would let the job page out past its limit.
+            memsw = self.memory / "memory.memsw.limit_in_bytes"
+            if memsw.exists():
+                memsw.write_text(str(memory_bytes))
+        except OSError:
+            return False
+        return True
+
+    @property
+    def groups(self) -> list[Path]:
+        """Return every group that was made."""
+        return [g for g in (self.memory, self.pids, self.cpuacct) if g is not None]
+
+    def procs_files(self) -> list[str]:
+        """Return the cgroup.procs files the job's first process joins."""
+        return [str(g / "cgroup.procs") for g in self.groups]
+
+    def oom_killed(self) -> bool:
+        """Return whether the kernel OOM-killed a process of the job."""
+        if self.memory is None:
+            return False
+        return _read_field(self.memory / "memory.oom_control", "oom_kill") > 0
+
+    def pids_exhausted(self) -> bool:
+        """Return whether a fork or thread creation hit pids.max."""
+        if self.pids is None:
+            return False
+        return _read_field(self.pids / "pids.events", "max") > 0
+
+    def peak_memory_bytes(self) -> int | None:
+        """Return the job's peak memory use, page cache included."""
+        if self.memory is None:
+            return None
+        return _read_int(self.memory / "memory.max_usage_in_bytes")
+
+    def cpu_seconds(self) -> float | None:
+        """Return the CPU time used by every process of the job so far."""
+        if self.cpuacct is None:
+            return None
+        ns = _read_int(self.cpuacct / "cpuacct.usage")
+        return None if ns is None else ns / 1e9
+
+    def _pids(self) -> set[int]:
+        found: set[int] = set()
+        for group in self.groups:
+            with contextlib.suppress(OSError, ValueError):
+                procs = (group / "cgroup.procs").read_text().split()
+                found.update(int(p) for p in procs)
+        return found
+
+    def kill_all(self, *, timeout: float = 5.0) -> bool:
+        """SIGKILL every process in the groups until none is left; return success."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self._pids()
+            if not pids:
+                return True
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+        return not self._pids()
+
+    @staticmethod
+    def _remove(group: Path) -> None:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+
+    def remove(self) -> None:
+        """Kill what is left and delete the groups."""
+        self.kill_all()
+        for group in self.groups:
+            # A killed task leaves the group a moment after SIGKILL; retry briefly.
+            for _ in range(50):
+                try:
+                    group.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)

@@ -1,0 +1,120 @@
+"""What the backends share: the launch plan, argv resolution, env and rlimits."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._cgroup import JobCgroups
+from ._limits import ADDRESS_SPACE_FLOOR, SandboxError, SandboxLimits
+
+DEFAULT_UID = 65534
+
+# Run as root before the uid drop: join the job's cgroups, then exec the rest.
+# A wrapper shell avoids preexec_fn, which is unsafe in a threaded supervisor.
+JOIN_CGROUPS_SH = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; '
+    'shift; n=$((n-1)); done; exec "$@"'
+)
+
+
+@dataclass
+class Launch:
+    """A ready-to-spawn job: the full argv, its environment and its cgroups."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    backend: str
+    cgroups: JobCgroups | None
+
+
+def sandbox_uid(uid: int | None = None) -> int:
+    """Return the uid jobs run as: the argument, DOJO_SANDBOX_UID, or 65534."""
+    if uid is not None:
+        return uid
+    return int(os.environ.get("DOJO_SANDBOX_UID", DEFAULT_UID))
+
+
+def is_root() -> bool:
+    """Return whether the supervisor runs as root (and so may drop to a uid)."""
+    return os.geteuid() == 0
+
+
+def resolve_argv(argv: Sequence[str]) -> list[str]:
+    """Return argv with a leading "python" replaced by this interpreter."""
+    if not argv:
+        raise SandboxError("run() needs a command: argv is empty")
+    argv = [str(a) for a in argv]
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+def job_env(*, home: str, env: Mapping[str, str] | None) -> dict[str, str]:
+    """Return the whole environment a job sees: a few basics plus ``env``."""
+    base = {
+        "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "USER": "dojo",
+        "LOGNAME": "dojo",
+        # Unbuffered output is what makes the log appear live on the page.
+        "PYTHONUNBUFFERED": "1",
+    }
+    return {**base, **(env or {})}
+
+
+def _threads_of_uid(uid: int) -> int:
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(entry.path, "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            count += int(fields.get("Threads", "1"))
+    return count
+
+
+def prlimit_prefix(
+    *,
+    limits: SandboxLimits,
+    cgroups: JobCgroups | None,
+    nproc_uid: int | None,
+) -> list[str]:
+    """Return a ``prlimit`` command prefix applying the rlimit part of ``limits``.
+
+    ``nproc_uid`` is the uid whose processes RLIMIT_NPROC counts (None: do not
+    set it, e.g. for root, where the kernel ignores it).
+    """
+    cpu = math.ceil(limits.cpu_seconds)
+    args = [
+        "prlimit",
+        # SIGXCPU at the soft limit, SIGKILL a little later if it is ignored.
+        f"--cpu={cpu}:{cpu + 5}",
+        f"--fsize={limits.file_size_bytes}",
+        "--core=0",
+    ]
+    if cgroups is None or cgroups.memory is None:
+        args.append(f"--as={max(limits.memory_bytes, ADDRESS_SPACE_FLOOR)}")
+    if (cgroups is None or cgroups.pids is None) and nproc_uid is not None:
+        # The kernel counts every process of the uid on the host, not per job.
+        already = _threads_of_uid(nproc_uid)
+        args.append(f"--nproc={already + limits.max_processes}")
+    return [*args, "--"]
+
+
+def cgroup_prefix(cgroups: JobCgroups | None) -> list[str]:
+    """Return a wrapper that moves the job into its cgroups before exec."""
+    if cgroups is None or not cgroups.groups:
+        return []
+    files = cgroups.procs_files()
+    return ["/bin/sh", "-c", JOIN_CGROUPS_SH, "sh", str(len(files)), *files]

@@ -1,0 +1,53 @@
+"""A thread-safe tail buffer for a job's combined stdout and stderr."""
+
+from __future__ import annotations
+
+import threading
+
+
+def _collapse_carriage_returns(text: str) -> str:
+    """Keep only the last state of lines redrawn with ``\\r`` (progress bars)."""
+    lines = []
+    for line in text.split("\n"):
+        if "\r" in line:
+            parts = [p for p in line.split("\r") if p]
+            line = parts[-1] if parts else ""
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class LogBuffer:
+    """Keep the last ``keep_bytes`` of output and count everything written."""
+
+    def __init__(self, *, keep_bytes: int) -> None:
+        self._keep = max(keep_bytes, 1)
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self.total_bytes = 0
+        self.version = 0
+
+    def append(self, data: bytes) -> None:
+        """Add a chunk of output."""
+        with self._lock:
+            self._buf += data
+            self.total_bytes += len(data)
+            self.version += 1
+            # Trim lazily so a stream of small writes does not copy on every call.
+            if len(self._buf) > 2 * self._keep:
+                del self._buf[: len(self._buf) - self._keep]
+
+    def render(self) -> tuple[str, bool]:
+        """Return the kept log as text and whether earlier output was dropped."""
+        with self._lock:
+            tail = bytes(self._buf[-self._keep :])
+            total = self.total_bytes
+        if total > len(tail):
+            # Start at a line boundary so the first line is not a fragment.
+            newline = tail.find(b"\n")
+            if 0 <= newline < len(tail) - 1:
+                tail = tail[newline + 1 :]
+        dropped = total - len(tail)
+        text = _collapse_carriage_returns(tail.decode("utf-8", errors="replace"))
+        if dropped:
+            text = f"[... {dropped} bytes of earlier output dropped ...]\n" + text
+        return text, dropped > 0

@@ -1,0 +1,105 @@
+"""The public entry points: run(), check_backend() and gpu_slot()."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from ._bwrap import build_bwrap, check_bwrap
+from ._launch import resolve_argv, sandbox_uid
+from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
+from ._local import build_local
+from ._result import SandboxResult
+from ._supervise import Supervisor
+
+BACKENDS = ("bwrap", "local")
+
+
+def check_backend(name: str, *, uid: int | None = None) -> None:
+    """Raise SandboxUnavailable, saying how to fix it, unless ``name`` can run jobs.
+
+    Call it when a worker starts, so a host that cannot sandbox fails loudly
+    instead of every job failing later.
+    """
+    if name == "local":
+        return
+    if name == "bwrap":
+        check_bwrap(sandbox_uid(uid))
+        return
+    raise SandboxUnavailable(
+        f"Unknown sandbox backend {name!r}: choose one of {', '.join(BACKENDS)}."
+    )
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    work_dir: Path,
+    binds: Sequence[Bind] = (),
+    env: Mapping[str, str] | None = None,
+    limits: SandboxLimits = SandboxLimits(),  # noqa: B008 (frozen, so shared is safe)
+    backend: str = "bwrap",
+    on_log: Callable[[str], None] | None = None,
+    log_interval: float = 1.0,
+    should_cancel: Callable[[], bool] | None = None,
+    devices: Sequence[str] = (),
+    chdir: str | None = None,
+    uid: int | None = None,
+) -> SandboxResult:
+    """Run ``argv`` in a sandbox and return how it ended, what it used and its log.
+
+    ``work_dir`` is the only writable directory and appears at the same path
+    inside; ``binds`` add inputs. A leading ``"python"`` means this interpreter.
+    ``on_log`` receives the whole (capped) log so far, from the calling thread,
+    at most every ``log_interval`` seconds while it grows and once at the end.
+    """
+    work_dir = Path(work_dir).resolve()
+    if not work_dir.is_dir():
+        raise SandboxError(f"The work directory does not exist: {work_dir}")
+    check_backend(backend, uid=uid)
+    missing = [d for d in devices if not Path(d).exists()]
+    if missing:
+        raise SandboxError(f"Device nodes not found on this host: {missing}")
+    command = resolve_argv(argv)
+    if backend == "bwrap":
+        launch = build_bwrap(
+            command,
+            work_dir=work_dir,
+            binds=binds,
+            env=env,
+            limits=limits,
+            devices=devices,
+            chdir=chdir,
+            uid=sandbox_uid(uid),
+        )
+    else:
+        if devices:
+            raise SandboxError("The local backend cannot restrict devices.")
+        launch = build_local(
+            command, work_dir=work_dir, binds=binds, env=env, limits=limits, chdir=chdir
+        )
+    return Supervisor(
+        launch,
+        work_dir=work_dir,
+        limits=limits,
+        on_log=on_log,
+        log_interval=log_interval,
+        should_cancel=should_cancel,
+    ).run()
+
+
+def gpu_slot(
+    device_index: int, *, dev_root: Path = Path("/dev")
+) -> tuple[dict[str, str], list[str]]:
+    """Return the env and device nodes that give a job GPU ``device_index`` only.
+
+    Memory growth is switched on so several slots can share one card.
+    """
+    env = {
+        "CUDA_VISIBLE_DEVICES": str(device_index),
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+    }
+    names = [f"nvidia{device_index}", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"]
+    devices = [str(dev_root / n) for n in names if (dev_root / n).exists()]
+    return env, devices

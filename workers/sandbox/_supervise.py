@@ -1,0 +1,222 @@
+"""Run a planned job: stream its output, enforce limits, and classify the end."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ._launch import Launch
+from ._limits import SandboxLimits
+from ._logbuf import LogBuffer
+from ._result import Outcome, SandboxResult, signal_of
+
+TICK = 0.05
+CANCEL_POLL = 0.25
+DISK_POLL = 1.0
+
+
+def disk_usage(root: Path) -> tuple[int, int]:
+    """Return (bytes on disk, largest file size) under root; never follow links."""
+    total = largest = 0
+    stack = [str(root)]
+    while stack:
+        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    st = entry.stat(follow_symlinks=False)
+                    total += st.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        largest = max(largest, st.st_size)
+    return total, largest
+
+
+def _reader(fd: int, log: LogBuffer, stop: threading.Event) -> None:
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            if stop.is_set():
+                return
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        log.append(chunk)
+
+
+def _exited(pid: int) -> bool:
+    """Return whether pid has exited, leaving it unreaped so its pid stays ours."""
+    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    return info is not None
+
+
+class Supervisor:
+    """Watch one running job until it ends or breaks a limit."""
+
+    def __init__(
+        self,
+        launch: Launch,
+        *,
+        work_dir: Path,
+        limits: SandboxLimits,
+        on_log: Callable[[str], None] | None,
+        log_interval: float,
+        should_cancel: Callable[[], bool] | None,
+    ) -> None:
+        self.launch = launch
+        self.work_dir = work_dir
+        self.limits = limits
+        self.on_log = on_log
+        self.log_interval = log_interval
+        self.should_cancel = should_cancel
+        self.log = LogBuffer(keep_bytes=limits.log_bytes)
+
+    def run(self) -> SandboxResult:
+        """Start the job, supervise it and return its result."""
+        cgroups = self.launch.cgroups
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                self.launch.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=self.launch.env,
+                cwd=self.launch.cwd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except BaseException:
+            if cgroups is not None:
+                cgroups.remove()
+            raise
+        assert proc.stdout is not None
+        stop = threading.Event()
+        reader = threading.Thread(
+            target=_reader, args=(proc.stdout.fileno(), self.log, stop), daemon=True
+        )
+        reader.start()
+        try:
+            try:
+                verdict = self._watch(proc.pid, start)
+            except BaseException:
+                # A failing on_log or should_cancel must not leave the job running.
+                self._kill(proc.pid)
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                raise
+            self._kill(proc.pid)
+            _, status, rusage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            wall = time.monotonic() - start
+            stop.set()
+            reader.join(timeout=3)
+            exit_code = None if verdict is not None else proc.returncode
+            cpu = rusage.ru_utime + rusage.ru_stime
+            peak: int | None = rusage.ru_maxrss * 1024
+            if cgroups is not None:
+                cpu = cgroups.cpu_seconds() or cpu
+                peak = cgroups.peak_memory_bytes() or peak
+            outcome = verdict or self._classify(proc.returncode, cpu)
+        finally:
+            stop.set()
+            if cgroups is not None:
+                cgroups.remove()
+            proc.stdout.close()
+        text, truncated = self.log.render()
+        if self.on_log is not None:
+            self.on_log(text)
+        return SandboxResult(
+            outcome=outcome,
+            exit_code=exit_code,
+            wall_seconds=wall,
+            cpu_seconds=cpu,
+            peak_memory_bytes=peak,
+            log=text,
+            log_truncated=truncated,
+            backend=self.launch.backend,
+            limits=self.limits,
+        )
+
+    def _watch(self, pid: int, start: float) -> Outcome | None:
+        """Poll until the job exits (None) or must be stopped (the reason)."""
+        limits, cgroups = self.limits, self.launch.cgroups
+        last_log = last_cancel = last_disk = start
+        sent_version = 0
+        while not _exited(pid):
+            now = time.monotonic()
+            if now - start > limits.wall_seconds:
+                return Outcome.TIMED_OUT
+            if self.log.total_bytes > limits.output_bytes:
+                return Outcome.KILLED_OUTPUT
+            if cgroups is not None:
+                if cgroups.oom_killed():
+                    return Outcome.KILLED_MEMORY
+                if cgroups.pids_exhausted():
+                    return Outcome.KILLED_PROCESSES
+                if (cgroups.cpu_seconds() or 0) > limits.cpu_seconds:
+                    return Outcome.TIMED_OUT
+            if self.should_cancel is not None and now - last_cancel >= CANCEL_POLL:
+                last_cancel = now
+                if self.should_cancel():
+                    return Outcome.CANCELLED
+            if now - last_disk >= DISK_POLL:
+                last_disk = now
+                if disk_usage(self.work_dir)[0] > limits.work_dir_bytes:
+                    return Outcome.KILLED_DISK
+            version = self.log.version
+            if (
+                self.on_log is not None
+                and version != sent_version
+                and now - last_log >= self.log_interval
+            ):
+                sent_version, last_log = version, now
+                self.on_log(self.log.render()[0])
+            time.sleep(TICK)
+        return None
+
+    def _kill(self, pid: int) -> None:
+        """Kill the job and everything it started; pid is still unreaped here."""
+        # Killing the outer bwrap takes its pid namespace down (--die-with-parent).
+        for kill in (os.killpg, os.kill):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill(pid, signal.SIGKILL)
+        if self.launch.cgroups is not None:
+            self.launch.cgroups.kill_all()
+
+    def _classify(self, exit_code: int, cpu_seconds: float) -> Outcome:
+        """Name the outcome of a job that ended by itself."""
+        cgroups, limits = self.launch.cgroups, self.limits
+        if cgroups is not None and cgroups.oom_killed():
+            return Outcome.KILLED_MEMORY
+        if exit_code == 0:
+            return Outcome.OK
+        sig = signal_of(exit_code)
+        if cgroups is not None and cgroups.pids_exhausted():
+            return Outcome.KILLED_PROCESSES
+        used, largest = disk_usage(self.work_dir)
+        if (
+            sig == signal.SIGXFSZ
+            or used > limits.work_dir_bytes
+            or largest >= limits.file_size_bytes
+        ):
+            return Outcome.KILLED_DISK
+        if sig == signal.SIGXCPU or cpu_seconds >= limits.cpu_seconds:
+            return Outcome.TIMED_OUT
+        if cgroups is None or cgroups.memory is None:
+            # Under RLIMIT_AS an allocation fails instead of the OOM killer firing.
+            tail = self.log.render()[0][-2000:]
+            if "MemoryError" in tail or "std::bad_alloc" in tail:
+                return Outcome.KILLED_MEMORY
+        return Outcome.EXIT_NONZERO
