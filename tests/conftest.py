@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: real workers, real packs, real users."""
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -20,6 +21,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         missing = [n for n in ("REDIS_URL", "DATABASE_URL") if not os.environ.get(n)]
         if missing:
             raise pytest.UsageError(f"CI must set {', '.join(missing)}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove this run's files (uploads, models, work dirs, embedded broker)."""
+    from django.conf import settings
+
+    if getattr(settings, "RUN_DIR", None) and not os.environ.get(
+        "DOJO_KEEP_TEST_FILES"
+    ):
+        shutil.rmtree(settings.RUN_DIR, ignore_errors=True)
 
 
 def _purge_queues() -> None:

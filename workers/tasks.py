@@ -51,3 +51,12 @@ def reconcile() -> dict[str, int]:
     from submissions.services import submissions_reconcile
 
     return submissions_reconcile()
+
+
+@shared_task(name="workers.tasks.broker_cleanup")
+def broker_cleanup() -> int:
+    from django.conf import settings
+
+    from workers.broker import embedded_broker_cleanup
+
+    return embedded_broker_cleanup(settings.CELERY_BROKER_URL)

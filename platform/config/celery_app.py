@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 from kombu import Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
@@ -47,3 +48,19 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
         sender.signature("workers.tasks.reconcile", queue="site"),
         name="reconcile submissions",
     )
+    if settings.CELERY_BROKER_URL.startswith("sqla+"):
+        sender.add_periodic_task(
+            3600.0,
+            sender.signature("workers.tasks.broker_cleanup", queue="site"),
+            name="clean the embedded broker",
+        )
+
+
+@worker_init.connect
+def _refuse_to_start_without_a_sandbox(**kwargs: object) -> None:
+    """Stop the worker at start when its sandbox cannot run, saying how to fix it."""
+    from django.conf import settings
+
+    from workers.sandbox import check_backend
+
+    check_backend(settings.DOJO_SANDBOX_BACKEND)

@@ -69,6 +69,13 @@ class _Progress:
         ).exists()
 
 
+def _slot() -> int:
+    """Return this pool process's slot on the GPU (Celery's child index)."""
+    from billiard.process import current_process
+
+    return getattr(current_process(), "index", 0) or 0
+
+
 def _sandboxed(
     run: Run,
     argv: list[str],
@@ -83,6 +90,8 @@ def _sandboxed(
     if run.queue == "train-gpu" and settings.DOJO_GPU_DEVICE >= 0:
         gpu_env, devices = sandbox.gpu_slot(settings.DOJO_GPU_DEVICE)
         env = {**env, **gpu_env}
+        run.device = f"cuda:{settings.DOJO_GPU_DEVICE} slot {_slot()}"
+        run.save(update_fields=["device"])
     return sandbox.run(
         argv,
         work_dir=work,
