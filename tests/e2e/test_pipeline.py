@@ -37,17 +37,21 @@ def _final(submission: Submission, timeout: float = 180) -> Submission:
     return submission
 
 
-def test_reference_mlp_is_trained_and_graded(celery_worker, participant, workshop):
-    """The reference MLP trains in the sandbox and scores above the target."""
-    mlp = workshop.assignments.get(slug="mlp")
-    submission = _final(_submit(participant, mlp, MLP_SOLUTION))
+@pytest.mark.parametrize("slug", ["mlp", "cnn", "transfer"])
+def test_reference_solution_is_trained_and_graded(celery_worker, participant,
+                                                  workshop, slug):
+    """Each reference trains in the sandbox and gets full marks on hidden data."""
+    assignment = workshop.assignments.get(slug=slug)
+    code = (ROOT / "assignments" / "dl101" / slug / "solution.py").read_bytes()
+    submission = _final(_submit(participant, assignment, code))
     assert submission.status == Status.GRADED, submission.status_reason
     grade = submission.current_grade
-    target = mlp.spec["score"]["target"]
-    assert grade.public_accuracy >= target
+    assert grade.public_accuracy >= assignment.spec["score"]["target"]
     assert grade.private_accuracy is not None
     assert grade.score == pytest.approx(100)
-    assert grade.spec_version == mlp.spec_version
+    assert grade.passed_checks
+    assert grade.spec_version == assignment.spec_version
+    assert grade.report["history"]["loss"], "the training curve is kept"
     runs = list(submission.runs.order_by("started_at"))
     assert [r.kind for r in runs] == [Run.Kind.TRAIN, Run.Kind.EVALUATE]
     train = runs[0]
