@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 from celery.signals import worker_init
-from kombu import Queue
+from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -28,7 +28,10 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     worker_max_tasks_per_child=200,
     task_default_queue="site",
-    task_queues=[Queue(name) for name in QUEUES],
+    # One exchange and routing key per queue: with a shared default key a message
+    # would be copied into every queue bound to it, and a CPU worker would take
+    # GPU jobs.
+    task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
     task_routes={"workers.tasks.reconcile": {"queue": "site"}},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
