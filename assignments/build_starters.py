@@ -3,7 +3,8 @@
 The solution is the single source: "# %%" starts a code cell, "# %% [markdown]"
 a markdown cell (its lines lose the leading "# "), and "# %% [exercise:NAME]" an
 exercise cell. In the starter an exercise cell keeps only its leading "# TODO"
-comment and raises NotImplementedError, so "run all" stops at the first gap.
+comment and a stub that raises NotImplementedError, so "run all" stops at the
+first gap with a clear message.
 
 Usage: python -m assignments.build_starters [--check] [PACK_DIR]
 """
@@ -11,6 +12,7 @@ Usage: python -m assignments.build_starters [--check] [PACK_DIR]
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
 from dataclasses import dataclass
@@ -62,16 +64,31 @@ def parse_solution(text: str) -> list[SolutionCell]:
 
 
 def exercise_stub(source: str) -> str:
-    """Keep the exercise's leading comment block and stop the notebook there."""
+    """Keep the exercise's leading comment block; stub the names it defines.
+
+    Each name the reference code assigns starts as None and the cell stops the
+    notebook with a clear message until the participant fills it in.
+    """
     comments = []
     for line in source.splitlines():
         if not line.startswith("#"):
             break
         comments.append(line)
+    names = [
+        target.id
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    ]
+    stub = [f"{name} = None  # TODO: replace None with your code" for name in names]
+    check = " or ".join(f"{name} is None" for name in names) or "True"
     return "\n".join(
         [
             *comments,
-            'raise NotImplementedError("Fill in this cell: see the TODO above.")',
+            *stub,
+            f"if {check}:",
+            '    raise NotImplementedError("Fill in this cell: see the TODO above.")',
         ]
     )
 

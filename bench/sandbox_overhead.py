@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,10 +58,11 @@ def _fresh_work_dir(root: Path, name: str) -> Path:
     return work
 
 
-def run_bare(root: Path) -> tuple[float, float]:
-    """Run the training as a plain subprocess; return (wall s, train s)."""
+def run_bare(root: Path) -> tuple[float, float, float]:
+    """Run the training as a plain subprocess; return (wall s, train s, CPU s)."""
     work = _fresh_work_dir(root, "bare")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     out = subprocess.run(
         [sys.executable, "train.py"],
@@ -71,18 +73,21 @@ def run_bare(root: Path) -> tuple[float, float]:
         check=True,
     ).stdout
     wall = time.monotonic() - start
-    return wall, json.loads(out.strip().splitlines()[-1])["train_s"]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, json.loads(out.strip().splitlines()[-1])["train_s"], cpu
 
 
-def run_sandboxed(root: Path) -> tuple[float, float]:
-    """Run the training under the bwrap sandbox; return (wall s, train s)."""
+def run_sandboxed(root: Path) -> tuple[float, float, float]:
+    """Run the training under the bwrap sandbox; return (wall s, train s, CPU s)."""
     work = _fresh_work_dir(root, "sandboxed")
     start = time.monotonic()
     result = run(["python", str(work / "train.py")], work_dir=work, env=JOB_ENV)
     wall = time.monotonic() - start
     if result.outcome is not Outcome.OK:
         raise SystemExit(f"sandboxed run failed: {result.reason}\n{result.log}")
-    return wall, json.loads(result.log.strip().splitlines()[-1])["train_s"]
+    train = json.loads(result.log.strip().splitlines()[-1])["train_s"]
+    return wall, train, result.cpu_seconds
 
 
 def main() -> None:
@@ -90,18 +95,20 @@ def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     root = Path(tempfile.mkdtemp(prefix="dojo-bench-", dir="/tmp"))
     root.chmod(0o755)
-    bare: list[tuple[float, float]] = []
-    boxed: list[tuple[float, float]] = []
+    bare: list[tuple[float, float, float]] = []
+    boxed: list[tuple[float, float, float]] = []
     try:
         run_sandboxed(root)  # warm the page cache for both sides
         for i in range(runs):
             bare.append(run_bare(root))
             boxed.append(run_sandboxed(root))
-            (b, _), (s, _) = bare[-1], boxed[-1]
+            b, s = bare[-1][0], boxed[-1][0]
             print(f"run {i + 1}: bare {b:.2f} s, sandbox {s:.2f} s")
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    for label, index in (("whole job (wall)", 0), ("fit() only", 1)):
+    # CPU time is the figure least disturbed by other load on the machine.
+    labels = ("whole job (wall)", "fit() only (wall)", "whole job (CPU)")
+    for index, label in enumerate(labels):
         b = statistics.median(r[index] for r in bare)
         s = statistics.median(r[index] for r in boxed)
         print(f"{label:18} median bare {b:.3f} s  sandbox {s:.3f} s  ratio {s / b:.3f}")

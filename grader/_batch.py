@@ -35,15 +35,18 @@ def grade_batch(
     *,
     on_report: Callable[[BatchItem, GradeReport], None] | None = None,
     clear_every: int = CLEAR_EVERY,
+    reuse_models: bool = True,
 ) -> list[GradeReport]:
     """Grade every item in order; one bad model or setup never stops the batch.
 
     A setup fault (bad spec, missing test split) becomes an ``error`` report for
     that item, as does any unexpected grader crash: both are the platform's fault.
+    ``reuse_models`` rebuilds an architecture once and then only swaps weights
+    (see ``ModelCache``); turn it off to load every file from scratch.
     """
     import keras
 
-    cache = GradingCache()
+    cache = GradingCache(reuse_models=reuse_models)
     reports: list[GradeReport] = []
     since_clear = 0
     for item in items:
@@ -61,6 +64,8 @@ def grade_batch(
             on_report(item, report)
         since_clear += 1
         if report.status != STATUS_GRADED or since_clear >= clear_every:
+            if cache.models is not None:
+                cache.models.clear()
             keras.backend.clear_session()
             since_clear = 0
     return reports

@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     many = sub.add_parser("batch", help="grade many models in one process")
     many.add_argument("--jobs", required=True, type=Path, help="JSON list of jobs")
     many.add_argument("--out", type=Path)
+    many.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="load every model from scratch (no architecture reuse)",
+    )
     return parser
 
 
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                     base=Path(base) if base else None,
                 )
             )
-        reports = grade_batch(items)
+        reports = grade_batch(items, reuse_models=not args.no_reuse)
         _emit(
             [{"id": i.id, **r.to_dict()} for i, r in zip(items, reports, strict=True)],
             args.out,

@@ -7,6 +7,7 @@ participant cannot act on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -37,7 +38,10 @@ RESAVE_HINT = (
 
 
 def inspect_archive(path: Path) -> dict[str, Any]:
-    """Check that ``path`` is a plain, bounded ``.keras`` zip; return its config."""
+    """Check that ``path`` is a plain, bounded ``.keras`` zip.
+
+    Return ``{"config": ..., "config_sha256": ...}``.
+    """
     if not path.is_file():
         raise InvalidModelFileError(f"No model file at {path.name}: save model.keras.")
     size = path.stat().st_size
@@ -105,14 +109,15 @@ def _inspect_members(archive: zipfile.ZipFile) -> dict[str, Any]:
         )
     if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
         raise InvalidModelFileError("The model's config.json is implausibly large.")
+    raw = archive.read("config.json")
     try:
-        config = json.loads(archive.read("config.json"))
+        config = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidModelFileError(
             f"The model's config.json is damaged: {exc}."
         ) from exc
     _check_config(config)
-    return config
+    return {"config": config, "config_sha256": hashlib.sha256(raw).hexdigest()}
 
 
 def _check_config(config: Any) -> None:
@@ -150,9 +155,38 @@ def _is_keras_module(module: str) -> bool:
     return module == "keras" or module.startswith("keras.")
 
 
-def load_model(path: Path) -> Any:
+class ModelCache:
+    """Reuse a built model for archives whose config.json is byte-identical.
+
+    Rebuilding a Sequential from its config costs most of a grading; in a regrade
+    many participants share an architecture. Before reuse every float variable is
+    set to NaN and must be overwritten by the new file's weights, so one model's
+    weights can never leak into another's grade.
+    """
+
+    def __init__(self, *, max_entries: int = 32) -> None:
+        self._models: dict[str, Any] = {}
+        self.max_entries = max_entries
+        self.hits = 0
+
+    def get(self, key: str) -> Any | None:
+        """Return the model built from the config with this digest, if any."""
+        return self._models.get(key)
+
+    def put(self, key: str, model: Any) -> None:
+        """Remember ``model``; forget the oldest entry past ``max_entries``."""
+        if len(self._models) >= self.max_entries:
+            self._models.pop(next(iter(self._models)))
+        self._models[key] = model
+
+    def clear(self) -> None:
+        """Forget every model (before a Keras session reset)."""
+        self._models.clear()
+
+
+def load_model(path: Path, *, cache: ModelCache | None = None) -> Any:
     """Inspect then load ``path`` with Keras in safe mode and no custom objects."""
-    inspect_archive(path)
+    info = inspect_archive(path)
     import keras
 
     with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
@@ -161,26 +195,50 @@ def load_model(path: Path) -> Any:
         if path.suffix != ".keras":
             target = Path(tmp) / "model.keras"
             os.symlink(path.resolve(), target)
-        try:
-            model = keras.saving.load_model(target, safe_mode=True, compile=False)
-        except (ValueError, TypeError) as exc:
-            text = str(exc)
-            if "safe_mode" in text or "Could not locate" in text or "lambda" in text:
-                raise UnsafeModelError(
-                    f"Keras refused to load the model safely: {_first_line(text)} "
-                    f"{RESAVE_HINT}"
-                ) from exc
-            raise InvalidModelFileError(
-                f"Keras could not load the model: {_first_line(text)}"
-            ) from exc
-        except Exception as exc:  # any loader fault lies with the file
-            raise InvalidModelFileError(
-                f"Keras could not load the model: {type(exc).__name__}: "
-                f"{_first_line(str(exc))}"
-            ) from exc
+        cached = cache.get(info["config_sha256"]) if cache is not None else None
+        if cached is not None and _reload_weights(cached, target):
+            cache.hits += 1
+            return cached
+        model = _keras_load(keras, target)
     if not hasattr(model, "inputs") or not hasattr(model, "layers"):
         raise IncompatibleModelError("The file holds a Keras object, not a model.")
+    if cache is not None:
+        cache.put(info["config_sha256"], model)
     return model
+
+
+def _reload_weights(model: Any, target: Path) -> bool:
+    """Load only the weights into an already built model; False if unsure."""
+    import numpy as np
+
+    floats = [v for v in model.variables if "float" in str(v.dtype)]
+    for variable in floats:
+        variable.assign(np.full(variable.shape, np.nan, dtype=str(variable.dtype)))
+    try:
+        model.load_weights(target)
+    except Exception:  # any mismatch: fall back to a full, fresh load
+        return False
+    return not any(np.isnan(np.asarray(v.numpy())).any() for v in floats)
+
+
+def _keras_load(keras: Any, target: Path) -> Any:
+    try:
+        return keras.saving.load_model(target, safe_mode=True, compile=False)
+    except (ValueError, TypeError) as exc:
+        text = str(exc)
+        if "safe_mode" in text or "Could not locate" in text or "lambda" in text:
+            raise UnsafeModelError(
+                f"Keras refused to load the model safely: {_first_line(text)} "
+                f"{RESAVE_HINT}"
+            ) from exc
+        raise InvalidModelFileError(
+            f"Keras could not load the model: {_first_line(text)}"
+        ) from exc
+    except Exception as exc:  # any loader fault lies with the file
+        raise InvalidModelFileError(
+            f"Keras could not load the model: {type(exc).__name__}: "
+            f"{_first_line(str(exc))}"
+        ) from exc
 
 
 def _first_line(text: str, limit: int = 300) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,11 @@ class TestSplit:
     y_public: np.ndarray
     x_private: np.ndarray
     y_private: np.ndarray
+
+    @cached_property
+    def x_all(self) -> np.ndarray:
+        """Return public then private images, for a single forward pass."""
+        return np.concatenate([self.x_public, self.x_private])
 
     @property
     def num_classes(self) -> int:

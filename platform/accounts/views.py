@@ -1,12 +1,14 @@
-"""Sign up; log in, log out and passwords use Django's own views."""
+"""Sign up and a rate-limited log in; log out and passwords use Django's views."""
 
 from django.contrib.auth import login
+from django.contrib.auth.views import LoginView
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.forms import SignupForm
+from api.throttles import SettingsScopedRateThrottle
 from workshops.services import workshop_join
 
 
@@ -32,3 +34,27 @@ def signup(request: HttpRequest) -> HttpResponse:
     else:
         form = SignupForm(initial={"join_code": request.GET.get("code", "")})
     return render(request, "accounts/signup.html", {"form": form, "next": next_url})
+
+
+class _LoginScope:
+    throttle_scope = "login"
+
+
+class RateLimitedLoginView(LoginView):
+    """Django's login, refusing attempts past the "login" rate (per address)."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        throttle = SettingsScopedRateThrottle()
+        if throttle.allow_request(request, _LoginScope()):
+            return super().post(request, *args, **kwargs)
+        form = self.get_form()
+        wait = throttle.wait()
+        form.add_error(
+            None,
+            "Too many login attempts from here. Wait "
+            f"{int(wait or 60)} seconds, then try again.",
+        )
+        return self.render_to_response(self.get_context_data(form=form), status=429)

@@ -8,7 +8,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -31,8 +31,9 @@ from api.serializers import (
     WorkshopSerializer,
 )
 from api.throttles import SettingsScopedRateThrottle
-from api.uploads import UploadTooLarge, guard_upload
+from api.uploads import UploadTooLarge
 from dashboard.selectors import leaderboard
+from submissions import uploads
 from submissions.models import Submission
 from submissions.selectors import queue_position
 from submissions.services import (
@@ -186,7 +187,10 @@ class SubmissionListCreateView(APIView):
     def initial(self, request: Request, *args, **kwargs) -> None:
         if request.method == "POST":
             # Before authentication: a session's CSRF check reads the body.
-            self.upload_guard = guard_upload(request._request)
+            try:
+                self.upload_guard = uploads.guard_upload(request._request)
+            except uploads.UploadTooLarge:
+                raise UploadTooLarge() from None
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
@@ -260,8 +264,9 @@ class SubmissionListCreateView(APIView):
         raise _Ambiguous(slugs)
 
 
-class _Ambiguous(NotFound):
+class _Ambiguous(APIException):
     status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "ambiguous_workshop"
 
     def __init__(self, slugs: list[str]) -> None:
         super().__init__(

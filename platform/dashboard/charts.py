@@ -24,18 +24,23 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
     )
 
 
-def _text(x: float, y: float, text: object, anchor: str = "middle",
-          extra: str = "") -> str:
+def _text(
+    x: float, y: float, text: object, anchor: str = "middle", extra: str = ""
+) -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" {FONT} '
         f'fill="#374151" {extra}>{escape(str(text))}</text>'
     )
 
 
-def accuracy_histogram(values: Sequence[float], *, bins: int = 10,
-                       title: str = "Distribution of public accuracy") -> SafeString:
+def accuracy_histogram(
+    values: Sequence[float],
+    *,
+    bins: int = 10,
+    title: str = "Distribution of public accuracy",
+) -> SafeString:
     """Draw a histogram of accuracies between 0 and 1 (or the values' range)."""
-    width, height, left, bottom, top, right = 560, 240, 44, 36, 14, 12
+    width, height, left, bottom, top, right = 560, 240, 44, 36, 16, 24
     low = 0.0 if not values else min(0.0, math.floor(min(values) * 10) / 10)
     high = 1.0
     step = (high - low) / bins
@@ -72,7 +77,9 @@ def accuracy_histogram(values: Sequence[float], *, bins: int = 10,
         if count:
             body.append(_text(x + bar_w / 2, top + plot_h - h - 3, count))
     for i in range(0, bins + 1, 2):
-        body.append(_text(left + i * bar_w, height - bottom + 16, f"{low + i * step:.0%}"))
+        body.append(
+            _text(left + i * bar_w, height - bottom + 16, f"{low + i * step:.0%}")
+        )
     body.append(_text(left + plot_w / 2, height - 4, "public accuracy"))
     return _svg(width, height, title, body)
 
@@ -85,9 +92,11 @@ def _heat(fraction: float) -> str:
     return f"rgb({r},{g},{b})"
 
 
-def confusion_matrix(matrix: Sequence[Sequence[int]],
-                     labels: Sequence[object] | None = None,
-                     title: str = "Confusion matrix") -> SafeString:
+def confusion_matrix(
+    matrix: Sequence[Sequence[int]],
+    labels: Sequence[object] | None = None,
+    title: str = "Confusion matrix",
+) -> SafeString:
     """Draw a heatmap: rows are true classes, columns predicted classes."""
     n = len(matrix)
     if not n:
@@ -99,8 +108,12 @@ def confusion_matrix(matrix: Sequence[Sequence[int]],
     row_totals = [sum(row) or 1 for row in matrix]
     body = [
         _text(left + cell * n / 2, 12, "predicted"),
-        _text(14, top + cell * n / 2, "true", extra=(
-            f'transform="rotate(-90 14 {top + cell * n / 2:.1f})"')),
+        _text(
+            14,
+            top + cell * n / 2,
+            "true",
+            extra=(f'transform="rotate(-90 14 {top + cell * n / 2:.1f})"'),
+        ),
     ]
     for j in range(n):
         body.append(_text(left + j * cell + cell / 2, top - 6, labels[j]))
@@ -139,7 +152,7 @@ def training_curves(history: dict, title: str = "Training curves") -> SafeString
             panels.append((metric, series))
     if not panels:
         return mark_safe("")
-    pw, ph, left, top, bottom = 300, 200, 46, 26, 34
+    pw, ph, left, top, bottom = 300, 220, 46, 44, 34
     width = len(panels) * (pw + 10)
     height = ph
     body = []
@@ -153,7 +166,9 @@ def training_curves(history: dict, title: str = "Training curves") -> SafeString
         if hi - lo < 1e-9:
             lo, hi = lo - 0.5, hi + 0.5
         epochs = max(len(vs) for vs in series.values())
-        body.append(_text(ox + left + plot_w / 2, 14, metric, extra='font-weight="600"'))
+        body.append(
+            _text(ox + left + plot_w / 2, 14, metric, extra='font-weight="600"')
+        )
         body.append(
             f'<rect x="{ox + left}" y="{top}" width="{plot_w}" height="{plot_h}" '
             'fill="none" stroke="#e5e7eb"/>'
@@ -164,13 +179,18 @@ def training_curves(history: dict, title: str = "Training curves") -> SafeString
             body.append(_text(ox + left - 4, y + 4, f"{v:.2f}", "end"))
         for e in range(epochs):
             if epochs <= 10 or e % math.ceil(epochs / 10) == 0:
-                x = ox + left + (plot_w * e / (epochs - 1) if epochs > 1 else plot_w / 2)
+                x = (
+                    ox
+                    + left
+                    + (plot_w * e / (epochs - 1) if epochs > 1 else plot_w / 2)
+                )
                 body.append(_text(x, top + plot_h + 14, e + 1))
         body.append(_text(ox + left + plot_w / 2, ph - 4, "epoch"))
         for k, (name, vs) in enumerate(sorted(series.items())):
             colour = PALETTE[0] if not name.startswith("val_") else PALETTE[1]
+            span = max(len(vs) - 1, 1)
             points = " ".join(
-                f"{ox + left + (plot_w * i / (len(vs) - 1) if len(vs) > 1 else plot_w / 2):.1f},"
+                f"{ox + left + (plot_w * i / span if len(vs) > 1 else plot_w / 2):.1f},"
                 f"{top + plot_h - plot_h * (v - lo) / (hi - lo):.1f}"
                 for i, v in enumerate(vs)
             )
@@ -179,9 +199,10 @@ def training_curves(history: dict, title: str = "Training curves") -> SafeString
                 f'<polyline points="{points}" fill="none" stroke="{colour}" '
                 f'stroke-width="2"{dash}><title>{escape(name)}</title></polyline>'
             )
+            lx = ox + left + k * (plot_w / 2)
             body.append(
-                f'<rect x="{ox + left + 6}" y="{top + 6 + k * 14}" width="10" '
-                f'height="3" fill="{colour}"/>'
+                f'<rect x="{lx:.1f}" y="{top - 13}" width="12" height="3" '
+                f'fill="{colour}"/>'
             )
-            body.append(_text(ox + left + 20, top + 11 + k * 14, name, "start"))
+            body.append(_text(lx + 16, top - 8, name, "start"))
     return _svg(width, height, title, body)

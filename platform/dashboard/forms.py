@@ -25,7 +25,9 @@ class RegradeForm(forms.Form):
         "each submission again from its code (slow). Old grades stay in the history.",
     )
     submission_ids = forms.TypedMultipleChoiceField(
-        coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         label="Selected submissions",
     )
     confirm = forms.BooleanField(

@@ -61,8 +61,9 @@ def leaderboard(*, assignment: Assignment, include_private: bool) -> list[dict]:
             current_grade__isnull=False,
         )
         .annotate(
-            rank_in_own=Window(RowNumber(), partition_by=[F("participant_id")],
-                               order_by=order),
+            rank_in_own=Window(
+                RowNumber(), partition_by=[F("participant_id")], order_by=order
+            ),
             graded_count=Window(Count("id"), partition_by=[F("participant_id")]),
         )
         .filter(rank_in_own=1)
@@ -94,9 +95,7 @@ def leaderboard(*, assignment: Assignment, include_private: bool) -> list[dict]:
     return board
 
 
-def progress_matrix(
-    *, workshop: Workshop, name: str = "", status: str = ""
-) -> dict:
+def progress_matrix(*, workshop: Workshop, name: str = "", status: str = "") -> dict:
     """Return participants by assignments, each cell with status and best score."""
     assignments = list(Assignment.objects.filter(workshop=workshop).order_by("order"))
     enrollments = Enrollment.objects.filter(
@@ -202,8 +201,14 @@ def host_list_alive(*, within_seconds: int = 60) -> list[dict]:
     for run in runs:
         host = hosts.setdefault(
             run["host"] or run["worker"],
-            {"host": run["host"] or run["worker"], "workers": set(), "queues": set(),
-             "devices": set(), "running": [], "last_seen": run["heartbeat_at"]},
+            {
+                "host": run["host"] or run["worker"],
+                "workers": set(),
+                "queues": set(),
+                "devices": set(),
+                "running": [],
+                "last_seen": run["heartbeat_at"],
+            },
         )
         host["workers"].add(run["worker"])
         host["queues"].add(run["queue"])
@@ -224,16 +229,22 @@ def celery_inspect(timeout: float = 1.0) -> dict:
 
     try:
         inspector = app.control.inspect(timeout=timeout)
-        active = inspector.active() or {}
+        active = inspector.active()
+        if not active:
+            # Nobody answered: asking the other questions would wait again.
+            return {"workers": [], "error": ""}
         queues = inspector.active_queues() or {}
+        stats = inspector.stats() or {}
     except Exception as exc:  # noqa: BLE001 - the broker may be down; say so
         return {"workers": [], "error": str(exc)}
     workers = []
     for name in sorted(set(active) | set(queues)):
+        pool = (stats.get(name) or {}).get("pool") or {}
         workers.append(
             {
                 "name": name,
                 "active": len(active.get(name, [])),
+                "slots": pool.get("max-concurrency"),
                 "tasks": [t.get("name", "") for t in active.get(name, [])],
                 "queues": sorted(q.get("name", "") for q in queues.get(name, [])),
             }
@@ -381,4 +392,3 @@ def leaderboard_rows_for_export(*, assignment: Assignment) -> list[list]:
 
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
-

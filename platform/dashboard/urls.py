@@ -27,6 +27,8 @@ urlpatterns = [
         name="regrade-create",
     ),
     path("regrades/<int:pk>/", views.regrade_detail, name="regrade-detail"),
-    path("regrades/<int:pk>/progress/", views.regrade_progress, name="regrade-progress"),
+    path(
+        "regrades/<int:pk>/progress/", views.regrade_progress, name="regrade-progress"
+    ),
     path("regrades/<int:pk>/cancel/", views.regrade_cancel, name="regrade-cancel"),
 ]

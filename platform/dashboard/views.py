@@ -76,7 +76,9 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "workshop": workshop,
             "instructor": True,
-            "matrix": selectors.progress_matrix(workshop=workshop, name=name, status=status),
+            "matrix": selectors.progress_matrix(
+                workshop=workshop, name=name, status=status
+            ),
             "jobs": selectors.job_counts(workshop=workshop),
             "name": name,
             "status": status,
@@ -143,8 +145,13 @@ def regrade_create(request: HttpRequest, workshop: str, slug: str) -> HttpRespon
     return render(
         request,
         "dashboard/regrade_form.html",
-        {"assignment": assignment, "workshop": assignment.workshop, "instructor": True,
-         "form": form, "finished_count": len(finished)},
+        {
+            "assignment": assignment,
+            "workshop": assignment.workshop,
+            "instructor": True,
+            "form": form,
+            "finished_count": len(finished),
+        },
         status=status,
     )
 
@@ -165,17 +172,22 @@ def regrade_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "dashboard/regrade_detail.html",
-        {"batch": batch, "assignment": batch.assignment,
-         "workshop": batch.assignment.workshop, "instructor": True,
-         "progress": regrade_batch_progress(batch=batch)},
+        {
+            "batch": batch,
+            "assignment": batch.assignment,
+            "workshop": batch.assignment.workshop,
+            "instructor": True,
+            "progress": regrade_batch_progress(batch=batch),
+        },
     )
 
 
 @login_required
 def regrade_progress(request: HttpRequest, pk: int) -> JsonResponse:
     batch = _batch_for(request, pk)
-    return JsonResponse(regrade_batch_progress(batch=batch),
-                        headers={"Cache-Control": "no-store"})
+    return JsonResponse(
+        regrade_batch_progress(batch=batch), headers={"Cache-Control": "no-store"}
+    )
 
 
 @login_required
@@ -193,7 +205,8 @@ def export_grades(request: HttpRequest, slug: str) -> StreamingHttpResponse:
         user=request.user, slug=slug, instructor=True
     )
     return _csv_response(
-        selectors.grade_rows_for_export(workshop=workshop), f"{workshop.slug}-grades.csv"
+        selectors.grade_rows_for_export(workshop=workshop),
+        f"{workshop.slug}-grades.csv",
     )
 
 

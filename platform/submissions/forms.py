@@ -9,5 +9,7 @@ class SubmissionForm(forms.Form):
         help_text="A Python script (.py) or a Jupyter notebook (.ipynb) that saves "
         "model.keras in $DOJO_OUTPUT_DIR.",
         widget=forms.ClearableFileInput(attrs={"accept": ".py,.ipynb"}),
-        error_messages={"required": "Choose a .py or .ipynb file with your training code."},
+        error_messages={
+            "required": "Choose a .py or .ipynb file with your training code."
+        },
     )

@@ -6,16 +6,17 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from dashboard import charts
-from submissions import services
 from submissions import selectors as submission_selectors
+from submissions import services, uploads
 from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
 from submissions.services import submissions_used_today
 from workshops import selectors as workshop_selectors
-from workshops.models import Enrollment
+from workshops.models import Assignment, Enrollment
 from workshops.views import add_service_errors, download_available
 
 LOG_TAIL_CHARS = 64 * 1024
@@ -30,15 +31,42 @@ NEXT_STEP = {
 }
 
 
+@csrf_exempt  # CSRF is checked below, once the upload handlers are in place
 @login_required
 def assignment_detail(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
     assignment, enrollment = workshop_selectors.assignment_for_member(
         user=request.user, workshop_slug=workshop, slug=slug
     )
+    guard = too_large = None
+    if request.method == "POST":
+        # Cap the file before the CSRF check reads the body.
+        try:
+            guard = uploads.guard_upload(request)
+        except uploads.UploadTooLarge as exc:
+            too_large = str(exc)
+    return _assignment_page(request, assignment, enrollment, guard, too_large)
+
+
+@csrf_protect
+def _assignment_page(
+    request: HttpRequest,
+    assignment: Assignment,
+    enrollment: Enrollment,
+    guard: uploads.LimitedUploadHandler | None,
+    too_large: str | None,
+) -> HttpResponse:
     form = SubmissionForm()
     status = 200
-    if request.method == "POST":
-        form = SubmissionForm(request.POST, request.FILES)
+    files = request.FILES if guard is not None else None  # parses, under the cap
+    if too_large or (guard is not None and guard.exceeded):
+        form = SubmissionForm(data={}, files={})
+        form.is_valid()  # an unbound form cannot carry errors
+        form.errors["file"] = form.error_class(
+            [too_large or uploads.too_large_message()]
+        )
+        status = 413
+    elif request.method == "POST":
+        form = SubmissionForm(request.POST, files)
         if form.is_valid():
             try:
                 submission = services.submission_create(
@@ -138,8 +166,10 @@ def timeline(submission: Submission, runs: list) -> list[dict]:
 def _live_state(submission: Submission, instructor: bool) -> dict:
     runs = list(submission.runs.order_by("started_at", "pk"))
     visible = runs if instructor else [r for r in runs if r.kind == "train"]
-    log_run = next((r for r in reversed(visible) if r.job_token == submission.job_token),
-                   visible[-1] if visible else None)
+    log_run = next(
+        (r for r in reversed(visible) if r.job_token == submission.job_token),
+        visible[-1] if visible else None,
+    )
     log = log_run.log if log_run else ""
     if len(log) > LOG_TAIL_CHARS:
         log = "…(earlier output cut)…\n" + log[-LOG_TAIL_CHARS:]
@@ -208,8 +238,11 @@ def submission_live(request: HttpRequest, pk: int) -> JsonResponse:
             "log": live["log"],
             "timeline": render_to_string(
                 "submissions/_timeline.html",
-                {"steps": live["steps"], "position": live["position"],
-                 "submission": submission},
+                {
+                    "steps": live["steps"],
+                    "position": live["position"],
+                    "submission": submission,
+                },
             ),
         },
         headers={"Cache-Control": "no-store"},

@@ -5,7 +5,9 @@ from django import forms
 from workshops.models import Assignment, Workshop
 from workshops.services import pack_choices
 
-DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+DATETIME = forms.DateTimeInput(
+    attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+)
 
 
 class JoinForm(forms.Form):
@@ -13,7 +15,9 @@ class JoinForm(forms.Form):
         max_length=16,
         label="Join code",
         help_text="8 letters and digits, shown by your instructor.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters"}
+        ),
     )
 
 
@@ -43,8 +47,11 @@ class WorkshopForm(forms.ModelForm):
     class Meta:
         model = Workshop
         fields = ["title", "description", "starts_at", "ends_at"]
-        widgets = {"starts_at": DATETIME, "ends_at": DATETIME,
-                   "description": forms.Textarea(attrs={"rows": 3})}
+        widgets = {
+            "starts_at": DATETIME,
+            "ends_at": DATETIME,
+            "description": forms.Textarea(attrs={"rows": 3}),
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -74,8 +81,9 @@ class WorkshopForm(forms.ModelForm):
                 )
                 continue
             start, end, kind, title = match.groups()
-            items.append({"start": start, "end": end, "kind": kind,
-                          "title": title.strip()})
+            items.append(
+                {"start": start, "end": end, "kind": kind, "title": title.strip()}
+            )
         if errors:
             raise forms.ValidationError(errors)
         return items

@@ -81,9 +81,12 @@ def user_can_create_workshops(*, user: AbstractUser) -> bool:
     """Staff, and anyone who already teaches a workshop, may create workshops."""
     if not user.is_authenticated:
         return False
-    return user.is_staff or Enrollment.objects.filter(
-        user=user, role=Enrollment.Role.INSTRUCTOR, active=True
-    ).exists()
+    return (
+        user.is_staff
+        or Enrollment.objects.filter(
+            user=user, role=Enrollment.Role.INSTRUCTOR, active=True
+        ).exists()
+    )
 
 
 def assignment_list_visible(

@@ -254,8 +254,10 @@ def assignment_update_settings(
     _refuse_archived(assignment.workshop)
     if daily_limit < 1:
         raise ValidationError(
-            {"daily_limit": "Allow at least one submission a day; close the "
-             "assignment instead to stop submissions."}
+            {
+                "daily_limit": "Allow at least one submission a day; close the "
+                "assignment instead to stop submissions."
+            }
         )
     assignment.deadline = deadline
     assignment.daily_limit = daily_limit
@@ -291,9 +293,7 @@ def instructor_add(*, workshop: Workshop, username: str) -> Enrollment:
         raise ValidationError(
             {"username": f"No user is called “{username}”. They must sign up first."}
         )
-    return enrollment_add(
-        workshop=workshop, user=user, role=Enrollment.Role.INSTRUCTOR
-    )
+    return enrollment_add(workshop=workshop, user=user, role=Enrollment.Role.INSTRUCTOR)
 
 
 def enrollment_deactivate(*, enrollment: Enrollment) -> Enrollment:
@@ -347,8 +347,10 @@ def roster_import(*, workshop: Workshop, csv_text: str) -> dict[str, int]:
         raise ValidationError({"roster": errors})
     if not entries:
         raise ValidationError(
-            {"roster": "The file has no rows. Write one participant a line: "
-             "username,email."}
+            {
+                "roster": "The file has no rows. Write one participant a line: "
+                "username,email."
+            }
         )
     created = enrolled = 0
     with transaction.atomic():

@@ -20,7 +20,9 @@ from workshops.forms import (
 from workshops.models import Enrollment
 
 
-def add_service_errors(form: forms.Form, exc: ValidationError, field: str | None = None) -> None:
+def add_service_errors(
+    form: forms.Form, exc: ValidationError, field: str | None = None
+) -> None:
     """Show a service's ValidationError next to the fields it names."""
     if hasattr(exc, "error_dict"):
         for name, errors in exc.error_dict.items():
@@ -76,7 +78,9 @@ def join_link(request: HttpRequest, code: str) -> HttpResponse:
     enrolled = selectors.enrollment_get(user=request.user, workshop=workshop)
     if enrolled:
         return redirect(workshop)
-    return render(request, "workshops/join_link.html", {"workshop": workshop, "code": code})
+    return render(
+        request, "workshops/join_link.html", {"workshop": workshop, "code": code}
+    )
 
 
 @login_required
@@ -126,7 +130,9 @@ def assignment_download(
     if not path.is_file():
         raise Http404("This assignment has no such file.")
     return FileResponse(
-        path.open("rb"), as_attachment=True, filename=f"{assignment.slug}-{download_name}"
+        path.open("rb"),
+        as_attachment=True,
+        filename=f"{assignment.slug}-{download_name}",
     )
 
 
@@ -137,7 +143,9 @@ def workshop_create(request: HttpRequest) -> HttpResponse:
     form = WorkshopCreateForm(request.POST or None, initial={"pack": "dl101"})
     if request.method == "POST" and form.is_valid():
         try:
-            workshop = services.workshop_create(created_by=request.user, **form.cleaned_data)
+            workshop = services.workshop_create(
+                created_by=request.user, **form.cleaned_data
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -170,14 +178,19 @@ def workshop_manage(request: HttpRequest, slug: str) -> HttpResponse:
     bound: dict = {}
     try:
         if action == "details":
-            form = bound["workshop_form"] = WorkshopForm(request.POST, instance=workshop)
+            form = bound["workshop_form"] = WorkshopForm(
+                request.POST, instance=workshop
+            )
             if form.is_valid():
                 data = form.cleaned_data
                 try:
                     services.workshop_update(
-                        workshop=workshop, title=data["title"],
-                        description=data["description"], starts_at=data["starts_at"],
-                        ends_at=data["ends_at"], agenda=data["agenda_text"],
+                        workshop=workshop,
+                        title=data["title"],
+                        description=data["description"],
+                        starts_at=data["starts_at"],
+                        ends_at=data["ends_at"],
+                        agenda=data["agenda_text"],
                     )
                 except ValidationError as exc:
                     workshop.refresh_from_db()
@@ -278,8 +291,11 @@ def assignment_settings(request: HttpRequest, workshop: str, slug: str) -> HttpR
     return render(
         request,
         "workshops/assignment_settings.html",
-        {"assignment": assignment, "workshop": assignment.workshop, "form": form,
-         "instructor": True},
+        {
+            "assignment": assignment,
+            "workshop": assignment.workshop,
+            "form": form,
+            "instructor": True,
+        },
         status=status,
     )
-

@@ -23,8 +23,9 @@ def upload(name: str = "train.py", content: bytes = CODE) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="text/x-python")
 
 
-def submit(user, assignment: Assignment, *, name: str = "train.py",
-           content: bytes = CODE) -> Submission:
+def submit(
+    user, assignment: Assignment, *, name: str = "train.py", content: bytes = CODE
+) -> Submission:
     """Create a submission through the intake service."""
     return submission_create(
         participant=user, assignment=assignment, upload=upload(name, content)
@@ -51,8 +52,13 @@ def start_training(submission: Submission, *, log: str = "") -> Run:
     return run
 
 
-def report(*, public: float = 0.91, private: float = 0.876543,
-           score: float = 95.0, status: str = "graded") -> dict:
+def report(
+    *,
+    public: float = 0.91,
+    private: float = 0.876543,
+    score: float = 95.0,
+    status: str = "graded",
+) -> dict:
     """Return a grader report shaped like ``GradeReport.to_dict()``."""
     return {
         "status": status,
@@ -64,8 +70,13 @@ def report(*, public: float = 0.91, private: float = 0.876543,
         "params_total": 1234,
         "params_trainable": 1234,
         "layers": [
-            {"name": "dense", "type": "Dense", "output_shape": [None, 10],
-             "params": 1234, "trainable": True}
+            {
+                "name": "dense",
+                "type": "Dense",
+                "output_shape": [None, 10],
+                "params": 1234,
+                "trainable": True,
+            }
         ],
         "checks": [{"id": "layers", "passed": True, "message": "Has 2 Dense layers."}],
         "score": score,
@@ -76,10 +87,17 @@ def report(*, public: float = 0.91, private: float = 0.876543,
     }
 
 
-def graded(user, assignment: Assignment, *, log: str = "epoch 1/1\n",
-           **report_values) -> tuple[Submission, Grade]:
+def graded(
+    user,
+    assignment: Assignment,
+    *,
+    log: str = "epoch 1/1\n",
+    name: str = "train.py",
+    content: bytes = CODE,
+    **report_values,
+) -> tuple[Submission, Grade]:
     """Return a submission that went through training and grading."""
-    submission = submit(user, assignment)
+    submission = submit(user, assignment, name=name, content=content)
     run = start_training(submission, log=log)
     submission.refresh_from_db()
     submission.move_to(Status.EVALUATING)

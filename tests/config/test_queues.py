@@ -13,8 +13,9 @@ def test_a_message_sent_to_one_queue_lands_only_there():
         for name in QUEUES:
             app.amqp.queues[name](channel).declare()
             channel.queue_purge(name)
-        app.send_task("workers.tasks.train", args=[0, marker], queue="train-gpu",
-                      connection=conn)
+        app.send_task(
+            "workers.tasks.train", args=[0, marker], queue="train-gpu", connection=conn
+        )
         counts = {}
         for name in QUEUES:
             queue = app.amqp.queues[name](channel)

@@ -38,8 +38,9 @@ def _final(submission: Submission, timeout: float = 180) -> Submission:
 
 
 @pytest.mark.parametrize("slug", ["mlp", "cnn", "transfer"])
-def test_reference_solution_is_trained_and_graded(celery_worker, participant,
-                                                  workshop, slug):
+def test_reference_solution_is_trained_and_graded(
+    celery_worker, participant, workshop, slug
+):
     """Each reference trains in the sandbox and gets full marks on hidden data."""
     assignment = workshop.assignments.get(slug=slug)
     code = (ROOT / "assignments" / "dl101" / slug / "solution.py").read_bytes()

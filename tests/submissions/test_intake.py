@@ -83,7 +83,8 @@ def test_bad_files_are_refused(participant, mlp, sent, name, content, match):
 def test_a_path_in_the_name_never_reaches_the_disk(participant, mlp, sent, settings):
     """Django strips `../`; the file lands under our own folder whatever the name."""
     submission = submission_create(
-        participant=participant, assignment=mlp,
+        participant=participant,
+        assignment=mlp,
         upload=SimpleUploadedFile("../../etc/evil.py", GOOD),
     )
     media = Path(settings.MEDIA_ROOT).resolve()

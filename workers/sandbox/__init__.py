@@ -3,6 +3,7 @@
 No Django here: the Celery tasks call :func:`run` and store the result.
 """
 
+from ._files import copy_out
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._result import Outcome, SandboxResult
 from ._run import check_backend, gpu_slot, run
@@ -15,6 +16,7 @@ __all__ = [
     "SandboxResult",
     "SandboxUnavailable",
     "check_backend",
+    "copy_out",
     "gpu_slot",
     "run",
 ]

@@ -31,11 +31,23 @@ def _own_group(controller: str) -> str | None:
     return None
 
 
+def _remove_stale(parent: Path) -> None:
+    """Remove empty job groups left by supervisors that were SIGKILLed."""
+    for group in parent.glob("dojo-*-*"):
+        pid = group.name.split("-")[1]
+        if pid.isdigit() and not Path("/proc", pid).exists():
+            # rmdir fails on a group that still holds processes: then it stays.
+            with contextlib.suppress(OSError):
+                group.rmdir()
+
+
 def _make_group(controller: str, name: str) -> Path | None:
     own = _own_group(controller)
     if own is None:
         return None
-    group = CGROUP_ROOT / controller / own.lstrip("/") / name
+    parent = CGROUP_ROOT / controller / own.lstrip("/")
+    _remove_stale(parent)
+    group = parent / name
     try:
         group.mkdir()
     except OSError:

@@ -39,6 +39,37 @@ def disk_usage(root: Path) -> tuple[int, int]:
     return total, largest
 
 
+def tree_usage(root_pid: int) -> tuple[int, float]:
+    """Return (summed RSS bytes, CPU seconds incl. reaped children) of a process tree.
+
+    Used where no cgroup counts for us: rusage from wait4 does not cross
+    bwrap's pid namespace.
+    """
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            raw = Path(entry.path, "stat").read_text()
+            # Fields after the parenthesised command name, which may hold spaces.
+            fields = raw[raw.rindex(")") + 2 :].split()
+            pid = int(entry.name)
+            stats[pid] = fields
+            children.setdefault(int(fields[1]), []).append(pid)
+    rss_pages = ticks = 0
+    stack = [root_pid]
+    while stack:
+        pid = stack.pop()
+        fields = stats.get(pid)
+        if fields is None:
+            continue
+        ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        rss_pages += int(fields[21])
+        stack += children.get(pid, [])
+    return rss_pages * os.sysconf("SC_PAGE_SIZE"), ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _reader(fd: int, log: LogBuffer, stop: threading.Event) -> None:
     while True:
         ready, _, _ = select.select([fd], [], [], 0.2)
@@ -81,6 +112,8 @@ class Supervisor:
         self.log_interval = log_interval
         self.should_cancel = should_cancel
         self.log = LogBuffer(keep_bytes=limits.log_bytes)
+        self.sampled_rss = 0
+        self.sampled_cpu = 0.0
 
     def run(self) -> SandboxResult:
         """Start the job, supervise it and return its result."""
@@ -123,8 +156,8 @@ class Supervisor:
             stop.set()
             reader.join(timeout=3)
             exit_code = None if verdict is not None else proc.returncode
-            cpu = rusage.ru_utime + rusage.ru_stime
-            peak: int | None = rusage.ru_maxrss * 1024
+            cpu = max(rusage.ru_utime + rusage.ru_stime, self.sampled_cpu)
+            peak: int | None = max(rusage.ru_maxrss * 1024, self.sampled_rss)
             if cgroups is not None:
                 cpu = cgroups.cpu_seconds() or cpu
                 peak = cgroups.peak_memory_bytes() or peak
@@ -173,6 +206,10 @@ class Supervisor:
                     return Outcome.CANCELLED
             if now - last_disk >= DISK_POLL:
                 last_disk = now
+                if cgroups is None or cgroups.memory is None:
+                    rss, cpu = tree_usage(pid)
+                    self.sampled_rss = max(self.sampled_rss, rss)
+                    self.sampled_cpu = max(self.sampled_cpu, cpu)
                 if disk_usage(self.work_dir)[0] > limits.work_dir_bytes:
                     return Outcome.KILLED_DISK
             version = self.log.version

@@ -224,13 +224,14 @@ def _train(run: Run) -> None:
             limits=_limits(submission),
         )
         _record(run, result)
-        model = output / "model.keras"
-        if result.outcome == sandbox.Outcome.OK and model.is_file():
-            keep = storage.artifact_dir(submission.pk) / f"run-{run.pk}"
-            keep.mkdir(parents=True, exist_ok=True)
-            for name in ("model.keras", "history.json"):
-                if (output / name).is_file():
-                    shutil.copyfile(output / name, keep / name)
+        keep = storage.artifact_dir(submission.pk) / f"run-{run.pk}"
+        limit = _limits(submission).work_dir_bytes
+        if result.outcome == sandbox.Outcome.OK and sandbox.copy_out(
+            output, "model.keras", keep / "model.keras", max_bytes=limit
+        ):
+            sandbox.copy_out(
+                output, "history.json", keep / "history.json", max_bytes=1024 * 1024
+            )
             run.artifact_path = str(keep / "model.keras")
             run.save(update_fields=["artifact_path"])
     finally:
@@ -263,8 +264,16 @@ def _train(run: Run) -> None:
     _finish(run, finish)
 
 
-def grade_record(*, submission: Submission, run: Run | None, report: dict) -> Grade:
-    """Store a grader report as a new Grade; earlier grades are kept."""
+def grade_record(
+    *, submission: Submission, run: Run | None, report: dict
+) -> Grade | None:
+    """Apply a grader report: a new Grade (earlier ones kept), or a platform error."""
+    if report.get("status") == "error":
+        # The grader failed on this item, not the participant's model: no grade.
+        detail = report.get("reason") or "the grader failed on this model"
+        submission.move_to(Status.ERROR, reason=PLATFORM_FAULT.format(detail=detail))
+        submission.save()
+        return None
     checks = report.get("checks", [])
     grade = Grade.objects.create(
         submission=submission,

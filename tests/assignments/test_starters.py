@@ -1,0 +1,119 @@
+"""Starter notebooks are valid, current, and run to a passing model once filled."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from assignments.build_starters import EXERCISE_TAG, main, parse_solution
+from grader import grade
+
+from .conftest import PACK, SLUGS, load_spec, training_env
+
+RUNNER = """
+import sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, kernel_name="dojo-test", timeout=240).execute()
+"""
+
+
+def test_starters_are_up_to_date() -> None:
+    """Committed starters equal what build_starters makes from the solutions."""
+    assert main(["--check", str(PACK)]) == 0
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_starter_is_valid_with_marked_exercises(slug: str) -> None:
+    """Each starter validates and its exercise cells are tagged TODO stubs."""
+    notebook = nbformat.read(PACK / slug / "starter.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    exercises = [
+        c for c in notebook.cells if EXERCISE_TAG in c.metadata.get("tags", [])
+    ]
+    assert len(exercises) == 2
+    for cell in exercises:
+        assert "# TODO" in cell.source and "NotImplementedError" in cell.source
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    assert "DOJO_DATA_DIR" in code and "model.keras" in code
+    assert "history.json" in code
+
+
+def fill(slug: str) -> nbformat.NotebookNode:
+    """Return the starter with each exercise cell replaced by the reference code."""
+    notebook = nbformat.read(PACK / slug / "starter.ipynb", as_version=4)
+    answers = {
+        cell.exercise: cell.source
+        for cell in parse_solution((PACK / slug / "solution.py").read_text())
+        if cell.kind == "exercise"
+    }
+    for cell in notebook.cells:
+        if EXERCISE_TAG in cell.metadata.get("tags", []):
+            cell.source = answers[cell.metadata["dojo"]["exercise"]]
+    return notebook
+
+
+@pytest.fixture(scope="session")
+def notebook_outputs(
+    data_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """Execute the three filled starters concurrently under nbclient."""
+    jupyter = tmp_path_factory.mktemp("jupyter")
+    kernel_dir = jupyter / "kernels" / "dojo-test"
+    kernel_dir.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "dojo test", "language": "python"}
+    (kernel_dir / "kernel.json").write_text(json.dumps(spec))
+    runs = {}
+    for slug in SLUGS:
+        out = tmp_path_factory.mktemp(f"nb-{slug}")
+        path = out / "filled.ipynb"
+        nbformat.write(fill(slug), path)
+        env = {
+            **training_env(data_dirs[slug], out),
+            "JUPYTER_PATH": str(jupyter),
+            "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
+            "JUPYTER_DATA_DIR": str(jupyter / "data"),
+            "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+            "IPYTHONDIR": str(jupyter / "ipython"),
+        }
+        runs[slug] = (
+            subprocess.Popen(
+                [sys.executable, "-c", RUNNER, str(path)],
+                cwd=out,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+            out,
+        )
+    outputs = {}
+    for slug, (process, out) in runs.items():
+        log, _ = process.communicate(timeout=400)
+        assert process.returncode == 0, log[-3000:]
+        outputs[slug] = out
+    return outputs
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_filled_starter_trains_a_passing_model(
+    slug: str, notebook_outputs: dict[str, Path], data_dirs: dict[str, Path]
+) -> None:
+    """A starter whose TODOs hold the reference code scores full marks."""
+    out = notebook_outputs[slug]
+    base = data_dirs[slug] / "base.keras" if slug == "transfer" else None
+    report = grade(
+        out / "model.keras",
+        load_spec(slug),
+        data_dirs[slug] / "test.npz",
+        base_model_path=base,
+    )
+    assert report.status == "graded", report.reason
+    assert report.passed_checks and report.score == 100
+    assert (out / "history.json").exists()

@@ -1,0 +1,246 @@
+"""Leaderboard, instructor dashboard, statistics, regrades, exports, hosts."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.urls import reverse
+
+from dashboard import selectors
+from submissions.models import RegradeBatch
+
+pytestmark = pytest.mark.django_db
+
+
+def _csv(response) -> list[list[str]]:
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_leaderboard_best_policy_hides_private(
+    participant_client, participant, other_participant, cnn, make_graded
+):
+    make_graded(participant, cnn, score=50.0, public=0.7, private=0.61)
+    make_graded(participant, cnn, score=90.0, public=0.95, private=0.93)
+    make_graded(other_participant, cnn, score=70.0, public=0.85, private=0.82)
+    url = reverse("leaderboard", args=[cnn.workshop.slug, cnn.slug])
+    page = participant_client.get(url).content.decode()
+    assert page.index("ada") < page.index("grace")
+    assert "95.0%" in page and "70.0%" not in page  # best, not last
+    assert "93.0%" not in page and "Private accuracy" not in page
+    cnn.reveal_private = True
+    cnn.save()
+    page = participant_client.get(url).content.decode()
+    assert "93.0%" in page and "Private accuracy" in page
+
+
+def test_leaderboard_last_policy(participant, other_participant, cnn, make_graded):
+    make_graded(participant, cnn, score=90.0)
+    make_graded(participant, cnn, score=40.0)
+    make_graded(other_participant, cnn, score=60.0)
+    cnn.score_policy = "last"
+    cnn.save()
+    board = selectors.leaderboard(assignment=cnn, include_private=False)
+    assert [(e["username"], e["score"]) for e in board] == [
+        ("grace", 60.0),
+        ("ada", 40.0),
+    ]
+    assert board[0]["private_accuracy"] is None
+
+
+def test_instructor_pages_refuse_participants_and_strangers(
+    client, participant, other_instructor, cnn, make_graded
+):
+    submission = make_graded(participant, cnn)
+    batch = RegradeBatch.objects.create(
+        assignment=cnn, mode="reevaluate", submission_ids=[submission.pk]
+    )
+    w, a = cnn.workshop.slug, cnn.slug
+    urls = [
+        reverse("dashboard", args=[w]),
+        reverse("export-grades", args=[w]),
+        reverse("hosts", args=[w]),
+        reverse("workshop-manage", args=[w]),
+        reverse("assignment-stats", args=[w, a]),
+        reverse("assignment-settings", args=[w, a]),
+        reverse("regrade-create", args=[w, a]),
+        reverse("export-leaderboard", args=[w, a]),
+        reverse("regrade-detail", args=[batch.pk]),
+        reverse("regrade-progress", args=[batch.pk]),
+    ]
+    client.force_login(participant)
+    for url in urls:
+        assert client.get(url).status_code == 403, url
+    assert client.post(reverse("regrade-cancel", args=[batch.pk])).status_code == 403
+    client.force_login(other_instructor)
+    for url in urls + [reverse("leaderboard", args=[w, a]), cnn.get_absolute_url()]:
+        assert client.get(url).status_code == 404, url
+    client.logout()
+    for url in urls:
+        assert client.get(url).status_code == 302, url
+
+
+def test_dashboard_matrix_and_filters(
+    instructor_client, participant, other_participant, workshop, cnn, make_graded
+):
+    make_graded(participant, cnn, score=81.0)
+    url = reverse("dashboard", args=[workshop.slug])
+    page = instructor_client.get(url).content.decode()
+    assert 'class="cell passed"' in page and "81.0" in page
+    assert "grace" in page.split("Not submitted anything yet")[1]
+    filtered = instructor_client.get(url, {"name": "gra"}).content.decode()
+    matrix = filtered.split('class="matrix"')[1].split("</table>")[0]
+    assert "grace" in matrix and "ada" not in matrix
+    passed = instructor_client.get(url, {"status": "passed"}).content.decode()
+    matrix = passed.split('class="matrix"')[1].split("</table>")[0]
+    assert "ada" in matrix and "grace" not in matrix
+
+
+def test_assignment_stats(
+    instructor_client, participant, other_participant, cnn, make_graded
+):
+    make_graded(participant, cnn, score=81.0, public=0.9, private=0.71)
+    make_graded(other_participant, cnn, passed=False, public=0.4)
+    url = reverse("assignment-stats", args=[cnn.workshop.slug, cnn.slug])
+    page = instructor_client.get(url).content.decode()
+    assert "<svg" in page and "Distribution of public accuracy" in page
+    assert "layers.Dropout" in page and "50%" in page
+    assert "71.0%" in page  # private accuracy for instructors
+
+
+def test_regrade_form_and_progress(instructor_client, participant, cnn, make_graded):
+    submission = make_graded(participant, cnn)
+    url = reverse("regrade-create", args=[cnn.workshop.slug, cnn.slug])
+    page = instructor_client.get(url).content.decode()
+    assert f"#{submission.pk} ada" in page
+    unconfirmed = instructor_client.post(
+        url, {"selection": "all", "mode": "reevaluate"}
+    )
+    assert unconfirmed.status_code == 400
+    assert "Tick the box to confirm" in unconfirmed.content.decode()
+    empty = instructor_client.post(
+        url, {"selection": "selected", "mode": "rerun", "confirm": "on"}
+    )
+    assert "Select at least one submission" in empty.content.decode()
+    none_failed = instructor_client.post(
+        url, {"selection": "failed", "mode": "reevaluate", "confirm": "on"}
+    )
+    assert "nothing to regrade" in none_failed.content.decode()
+    assert not RegradeBatch.objects.exists()
+    ok = instructor_client.post(
+        url,
+        {
+            "selection": "selected",
+            "submission_ids": [submission.pk],
+            "mode": "reevaluate",
+            "confirm": "on",
+        },
+    )
+    batch = RegradeBatch.objects.get()
+    assert ok.status_code == 302 and ok.url == reverse(
+        "regrade-detail", args=[batch.pk]
+    )
+    page = instructor_client.get(ok.url).content.decode()
+    assert 'role="progressbar"' in page and "data-progress-url" in page
+    progress = json.loads(
+        instructor_client.get(reverse("regrade-progress", args=[batch.pk])).content
+    )
+    assert progress == {"total": 1, "done": 0, "percent": 0, "state": "running"}
+    instructor_client.post(reverse("regrade-cancel", args=[batch.pk]))
+    batch.refresh_from_db()
+    assert batch.state == "cancelled"
+
+
+def test_grades_csv(
+    instructor_client, participant, cnn, workshop, make_graded, make_failed
+):
+    from django.utils import timezone
+
+    make_failed(participant, cnn)
+    cnn.deadline = timezone.now()
+    cnn.save()
+    cnn.deadline = None  # the in-memory copy lets the late submission through
+    make_graded(participant, cnn, score=81.0, public=0.9)
+    rows = _csv(instructor_client.get(reverse("export-grades", args=[workshop.slug])))
+    assert rows[0] == [
+        "participant",
+        "email",
+        "assignment",
+        "submission",
+        "score",
+        "public_accuracy",
+        "status",
+        "submitted_at",
+        "late",
+    ]
+    by_status = {r[6]: r for r in rows[1:]}
+    assert by_status["graded"][0] == "ada"
+    assert by_status["graded"][4:6] == ["81.00", "0.9000"]
+    assert by_status["graded"][8] == "yes"
+    assert by_status["failed"][8] == "no"
+    assert len(rows) == 3
+
+
+def test_leaderboard_csv(instructor_client, participant, cnn, make_graded):
+    make_graded(participant, cnn, score=81.0, public=0.9, private=0.8)
+    url = reverse("export-leaderboard", args=[cnn.workshop.slug, cnn.slug])
+    rows = _csv(instructor_client.get(url))
+    assert rows[1][:5] == ["1", "ada", "81.00", "0.9000", "0.8000"]
+
+
+def test_hosts_page_without_workers(instructor_client, workshop, monkeypatch):
+    from config.celery_app import app
+
+    def broken(**kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(app.control, "inspect", broken)
+    page = instructor_client.get(reverse("hosts", args=[workshop.slug]))
+    assert page.status_code == 200
+    assert "broker unreachable" in page.content.decode()
+
+
+def test_hosts_page_lists_heartbeats(
+    instructor_client, workshop, participant, cnn, make_submission, monkeypatch
+):
+    import uuid
+
+    from submissions.models import Run
+
+    monkeypatch.setattr(
+        selectors, "celery_inspect", lambda timeout=1.0: {"workers": [], "error": ""}
+    )
+    submission = make_submission(participant, cnn)
+    Run.objects.create(
+        submission=submission,
+        kind="train",
+        job_token=uuid.uuid4(),
+        queue="train-cpu",
+        host="gpu-box-1",
+        worker="w1@gpu-box-1",
+    )
+    page = instructor_client.get(
+        reverse("hosts", args=[workshop.slug])
+    ).content.decode()
+    assert "gpu-box-1" in page and f"#{submission.pk}" in page
+
+
+def test_hosts_page_lists_answering_workers(instructor_client, workshop, monkeypatch):
+    from config.celery_app import app
+
+    class Inspector:
+        def active(self):
+            return {"w1@gpu": [{"name": "workers.tasks.train"}]}
+
+        def active_queues(self):
+            return {"w1@gpu": [{"name": "train-gpu"}]}
+
+        def stats(self):
+            return {"w1@gpu": {"pool": {"max-concurrency": 8}}}
+
+    monkeypatch.setattr(app.control, "inspect", lambda **kwargs: Inspector())
+    page = instructor_client.get(
+        reverse("hosts", args=[workshop.slug])
+    ).content.decode()
+    assert "w1@gpu" in page and "train-gpu" in page and ">8<" in page

@@ -1,0 +1,201 @@
+"""The assignment page and its upload form, the submission page and its feed."""
+
+import json
+
+import nbformat
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from dashboard.templatetags.dojo import render_markdown
+from submissions.models import Status, Submission
+
+pytestmark = pytest.mark.django_db
+
+
+def test_assignment_page(participant_client, participant, cnn, make_graded):
+    make_graded(participant, cnn, score=64.25)
+    page = participant_client.get(cnn.get_absolute_url()).content.decode()
+    assert "<h1>" in page and "Conv2D" in page  # instructions rendered from Markdown
+    assert "19</strong> of 20 submissions left today" in page
+    assert "64.2" in page or "64.3" in page
+    assert 'for="id_file"' in page and 'aria-describedby="id_file_helptext' in page
+    assert "/download/starter/" in page and "/download/train/" in page
+    assert "/download/base/" not in page  # only the transfer assignment has a base
+
+
+def test_markdown_is_sanitized():
+    html = render_markdown(
+        "# T\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1))"
+    )
+    assert "<script" not in html and "javascript:" not in html
+    assert "<h1>T</h1>" in html
+
+
+def test_upload_a_script(participant_client, cnn):
+    upload = SimpleUploadedFile("train.py", b"print('hi')\n")
+    response = participant_client.post(cnn.get_absolute_url(), {"file": upload})
+    submission = Submission.objects.get()
+    assert response.status_code == 302
+    assert response.url == submission.get_absolute_url()
+    assert submission.format == "py"
+
+
+def test_upload_a_notebook(participant_client, cnn):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("print('hi')")]
+    upload = SimpleUploadedFile("cnn.ipynb", nbformat.writes(notebook).encode())
+    response = participant_client.post(cnn.get_absolute_url(), {"file": upload})
+    assert response.status_code == 302
+    assert Submission.objects.get().format == "ipynb"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("model.h5", b"x", "neither a Python script"),
+        ("train.py", b"def broken(:\n", "Python cannot read your code"),
+        ("train.py", b"   \n", "The file is empty"),
+        ("train.ipynb", b"{not json", ""),
+    ],
+)
+def test_bad_uploads_are_refused_next_to_the_field(
+    participant_client, cnn, name, content, message
+):
+    response = participant_client.post(
+        cnn.get_absolute_url(), {"file": SimpleUploadedFile(name, content)}
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'class="error" id="id_file_error"' in page
+    assert message in page
+    assert not Submission.objects.exists()
+
+
+def test_missing_file_and_closed_assignment(participant_client, cnn):
+    response = participant_client.post(cnn.get_absolute_url(), {})
+    assert "Choose a .py or .ipynb file" in response.content.decode()
+    cnn.closed = True
+    cnn.save()
+    upload = SimpleUploadedFile("train.py", b"print(1)\n")
+    response = participant_client.post(cnn.get_absolute_url(), {"file": upload})
+    assert "This assignment is closed" in response.content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_daily_limit_is_enforced(participant_client, participant, cnn, make_submission):
+    cnn.daily_limit = 1
+    cnn.save()
+    make_submission(participant, cnn)
+    page = participant_client.get(cnn.get_absolute_url()).content.decode()
+    assert "0</strong> of 1 submissions left today" in page
+    upload = SimpleUploadedFile("train.py", b"print(1)\n")
+    response = participant_client.post(cnn.get_absolute_url(), {"file": upload})
+    assert "You have used all 1 submissions for today" in response.content.decode()
+    assert Submission.objects.count() == 1
+
+
+def test_graded_submission_page_shows_feedback_as_pictures(
+    participant_client, participant, cnn, make_graded
+):
+    submission = make_graded(participant, cnn, score=72.0, public=0.91, private=0.77)
+    page = participant_client.get(submission.get_absolute_url()).content.decode()
+    assert "72.0" in page and "91.0%" in page
+    assert "77.0%" not in page  # private accuracy stays hidden until revealed
+    assert "Add keras.layers.Dropout" not in page  # that check passed
+    assert page.count("<svg") == 2  # confusion matrix and training curves
+    assert "Conv2D" in page and "1234" in page
+    assert "data-live-url" not in page  # final: no polling
+    cnn.reveal_private = True
+    cnn.save()
+    page = participant_client.get(submission.get_absolute_url()).content.decode()
+    assert "77.0%" in page
+
+
+def test_failed_check_is_shown(participant_client, participant, cnn, make_graded):
+    submission = make_graded(participant, cnn, passed=False, history=False)
+    page = participant_client.get(submission.get_absolute_url()).content.decode()
+    assert "Add keras.layers.Dropout." in page
+    assert page.count("<svg") == 1  # no history: no curves
+
+
+def test_failed_submission_says_why_and_what_to_do(
+    participant_client, participant, cnn, make_failed
+):
+    submission = make_failed(participant, cnn, reason="Your code stopped: NameError.")
+    page = participant_client.get(submission.get_absolute_url()).content.decode()
+    assert "Your code stopped: NameError." in page
+    assert "What to do:" in page and "fix your code" in page
+
+
+def test_active_submission_polls_live_and_can_be_cancelled(
+    participant_client, participant, cnn, make_submission
+):
+    submission = make_submission(participant, cnn)
+    page = participant_client.get(submission.get_absolute_url()).content.decode()
+    assert 'data-live-url="/s/' in page and "Cancel" in page
+    live = participant_client.get(reverse("submission-live", args=[submission.pk]))
+    data = json.loads(live.content)
+    assert data["active"] is True and data["status"] == "received"
+    assert "Received" in data["timeline"]
+    response = participant_client.post(
+        reverse("submission-cancel", args=[submission.pk])
+    )
+    assert response.status_code == 302
+    submission.refresh_from_db()
+    assert submission.status == Status.CANCELLED
+    data = json.loads(
+        participant_client.get(reverse("submission-live", args=[submission.pk])).content
+    )
+    assert data["active"] is False
+
+
+def test_cancel_needs_post(participant_client, participant, cnn, make_submission):
+    submission = make_submission(participant, cnn)
+    url = reverse("submission-cancel", args=[submission.pk])
+    assert participant_client.get(url).status_code == 405
+
+
+def test_code_view(participant_client, participant, cnn, make_submission):
+    script = make_submission(
+        participant, cnn, code=b"x = '<script>alert(1)</script>'\n"
+    )
+    page = participant_client.get(reverse("submission-code", args=[script.pk]))
+    assert "<script>alert" not in page.content.decode()
+    assert "highlight" in page.content.decode()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Title <img src=x onerror=alert(1)>"),
+        nbformat.v4.new_code_cell("print('hi')"),
+    ]
+    nb = make_submission(
+        participant, cnn, name="cnn.ipynb", code=nbformat.writes(notebook).encode()
+    )
+    page = participant_client.get(reverse("submission-code", args=[nb.pk]))
+    html = page.content.decode()
+    assert "print" in html and "<img" not in html
+
+
+def test_other_participants_cannot_see_a_submission(
+    client, participant, other_participant, other_instructor, cnn, make_graded
+):
+    submission = make_graded(participant, cnn)
+    urls = [
+        submission.get_absolute_url(),
+        reverse("submission-live", args=[submission.pk]),
+        reverse("submission-code", args=[submission.pk]),
+    ]
+    for user in (other_participant, other_instructor):
+        client.force_login(user)
+        for url in urls:
+            assert client.get(url).status_code == 404, (user, url)
+        response = client.post(reverse("submission-cancel", args=[submission.pk]))
+        assert response.status_code == 404
+
+
+def test_instructor_sees_runs_and_grade_history(
+    instructor_client, participant, cnn, make_graded
+):
+    submission = make_graded(participant, cnn, private=0.66)
+    page = instructor_client.get(submission.get_absolute_url()).content.decode()
+    assert "Grade history" in page and "66.0%" in page and "ada" in page

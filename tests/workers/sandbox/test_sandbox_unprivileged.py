@@ -1,0 +1,56 @@
+"""A supervisor that is not root still isolates jobs and limits them with rlimits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+UID = 65534
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from workers.sandbox import SandboxLimits, run
+
+work = Path({work!r})
+jobs = {{
+    "whoami": ("import os; print(os.getuid(), os.geteuid())", SandboxLimits()),
+    "hog": ("x = bytearray(5 * 2**30)", SandboxLimits(memory_bytes=256 * 2**20)),
+    "loop": ("while True: pass", SandboxLimits(wall_seconds=1)),
+}}
+out = {{}}
+for name, (code, limits) in jobs.items():
+    result = run(["python", "-c", code], work_dir=work, limits=limits)
+    out[name] = [result.outcome, result.log.strip()[-200:]]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another uid")
+def test_non_root_supervisor_falls_back_to_rlimits(sandbox_root: Path) -> None:
+    """Without root: no uid drop or cgroups, but memory and time are still bounded."""
+    work = sandbox_root / "work-unprivileged"
+    work.mkdir()
+    os.chown(work, UID, UID)
+    driver = textwrap.dedent(DRIVER.format(root=str(PROJECT_ROOT), work=str(work)))
+    proc = subprocess.run(
+        ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups"]
+        + [sys.executable, "-c", driver],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["whoami"] == ["ok", f"{UID} {UID}"]
+    assert out["hog"][0] == "killed_memory", out["hog"]
+    assert out["loop"][0] == "timed_out"
