@@ -16,6 +16,16 @@ kombu_sqlalchemy.Transport.polling_interval = 0.1
 
 QUEUES = ("train-cpu", "train-gpu", "evaluate", "site")
 
+
+def make_queues(names: tuple[str, ...]) -> list[Queue]:
+    """Give each queue its own exchange and routing key.
+
+    With a shared default key, a message would be copied into every queue bound
+    to it, and a CPU worker would take GPU jobs.
+    """
+    return [Queue(name, Exchange(name), routing_key=name) for name in names]
+
+
 app = Celery("dojo")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
@@ -28,10 +38,7 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     worker_max_tasks_per_child=200,
     task_default_queue="site",
-    # One exchange and routing key per queue: with a shared default key a message
-    # would be copied into every queue bound to it, and a CPU worker would take
-    # GPU jobs.
-    task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+    task_queues=make_queues(QUEUES),
     task_routes={"workers.tasks.reconcile": {"queue": "site"}},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,

@@ -31,12 +31,14 @@ def _participant_filter(workshop_id: int) -> Q:
     )
 
 
-def leaderboard(*, assignment: Assignment, include_private: bool) -> list[dict]:
+def leaderboard(
+    *, assignment: Assignment, include_private: bool, with_checks: bool = False
+) -> list[dict]:
     """Return one row per participant: the submission that counts, ranked.
 
     The counted submission is the best-scored graded one, or the newest graded
     one when the assignment's policy is "last". Private accuracy is left out
-    unless asked for.
+    unless asked for; so are the checks.
     """
     if assignment.score_policy == Assignment.ScorePolicy.LAST:
         order = [F("created_at").desc(), F("pk").desc()]
@@ -53,6 +55,8 @@ def leaderboard(*, assignment: Assignment, include_private: bool) -> list[dict]:
     ]
     if include_private:
         fields.append("current_grade__private_accuracy")
+    if with_checks:
+        fields.append("current_grade__checks")
     counted = (
         Submission.objects.filter(
             _participant_filter(assignment.workshop_id),
@@ -90,6 +94,7 @@ def leaderboard(*, assignment: Assignment, include_private: bool) -> list[dict]:
                 "passed_checks": row["current_grade__passed_checks"],
                 "submitted_at": row["created_at"],
                 "graded_count": row["graded_count"],
+                "checks": row.get("current_grade__checks") or [],
             }
         )
     return board
@@ -103,12 +108,8 @@ def progress_matrix(*, workshop: Workshop, name: str = "", status: str = "") -> 
     ).select_related("user")
     cells = {
         (row["participant_id"], row["assignment_id"]): row
-        for row in progress_cells_query(
-            assignment__workshop=workshop,
-            participant__enrollments__workshop=workshop,
-            participant__enrollments__role=Enrollment.Role.PARTICIPANT,
-            participant__enrollments__active=True,
-        )
+        # Non-participants' cells are never looked up, so no enrollment join.
+        for row in progress_cells_query(assignment__workshop=workshop)
     }
     rows, not_submitted = [], []
     for enrollment in enrollments.order_by("user__username"):
@@ -252,33 +253,25 @@ def celery_inspect(timeout: float = 1.0) -> dict:
     return {"workers": workers, "error": ""}
 
 
-def _histogram_values(assignment: Assignment) -> list[float]:
-    return [
-        v
-        for v in Submission.objects.filter(
-            assignment=assignment,
-            status=Status.GRADED,
-            current_grade__public_accuracy__isnull=False,
-        ).values_list("current_grade__public_accuracy", flat=True)
-        if v is not None
-    ]
-
-
 def assignment_stats(*, assignment: Assignment) -> dict:
-    """Return the leaderboard, status counts, accuracies and pass rates per check."""
+    """Return the leaderboard, status counts, accuracies and pass rates per check.
+
+    Accuracies and pass rates count each participant once, by the submission
+    that counts for them: "which checks do people fail", not "which checks do
+    retries fail", and a cost that grows with people, not with submissions.
+    """
     status_counts = dict(
         Submission.objects.filter(assignment=assignment)
         .values_list("status")
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
+    board = leaderboard(assignment=assignment, include_private=True, with_checks=True)
     checks: Counter = Counter()
     passes: Counter = Counter()
     messages: dict[str, str] = {}
-    for check_list in Submission.objects.filter(
-        assignment=assignment, current_grade__isnull=False
-    ).values_list("current_grade__checks", flat=True):
-        for check in check_list or []:
+    for row in board:
+        for check in row["checks"]:
             cid = str(check.get("id", "?"))
             checks[cid] += 1
             if check.get("passed"):
@@ -300,10 +293,12 @@ def assignment_stats(*, assignment: Assignment) -> dict:
         key=lambda r: (r["rate"], r["id"]),
     )
     return {
-        "leaderboard": leaderboard(assignment=assignment, include_private=True),
+        "leaderboard": board,
         "status_counts": status_counts,
         "total": sum(status_counts.values()),
-        "accuracies": _histogram_values(assignment),
+        "accuracies": [
+            r["public_accuracy"] for r in board if r["public_accuracy"] is not None
+        ],
         "pass_rates": pass_rates,
     }
 

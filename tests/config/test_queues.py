@@ -2,23 +2,43 @@
 
 import uuid
 
-from config.celery_app import QUEUES, app
+from celery import Celery
+
+from config.celery_app import QUEUES, app, make_queues
+
+
+def test_the_app_uses_one_exchange_and_key_per_queue():
+    for name in QUEUES:
+        queue = app.amqp.queues[name]
+        assert (queue.exchange.name, queue.routing_key) == (name, name)
 
 
 def test_a_message_sent_to_one_queue_lands_only_there():
-    """A train-gpu job must not be copied into the CPU or evaluate queues."""
-    marker = uuid.uuid4().hex
-    with app.connection_for_write() as conn:
+    """A GPU job must not be copied into the CPU or evaluate queues.
+
+    Probe queues named apart from the real ones, so a running worker cannot
+    take the message while it is counted.
+    """
+    probe = f"probe-{uuid.uuid4().hex[:8]}"
+    names = tuple(f"{probe}-{name}" for name in QUEUES)
+    sender = Celery("probe", broker=app.conf.broker_url)
+    sender.conf.update(
+        task_queues=make_queues(names),
+        broker_transport_options=app.conf.broker_transport_options,
+    )
+    with sender.connection_for_write() as conn:
         channel = conn.default_channel
-        for name in QUEUES:
-            app.amqp.queues[name](channel).declare()
-            channel.queue_purge(name)
-        app.send_task(
-            "workers.tasks.train", args=[0, marker], queue="train-gpu", connection=conn
+        queues = [q(channel) for q in make_queues(names)]
+        for queue in queues:
+            queue.declare()
+        sender.send_task(
+            "workers.tasks.train",
+            args=[0, "probe"],
+            queue=f"{probe}-train-gpu",
+            connection=conn,
         )
-        counts = {}
-        for name in QUEUES:
-            queue = app.amqp.queues[name](channel)
-            counts[name] = queue.queue_declare().message_count
-            channel.queue_purge(name)
-    assert counts == {name: int(name == "train-gpu") for name in QUEUES}
+        counts = {q.name: q.queue_declare().message_count for q in queues}
+        for queue in queues:
+            queue.purge()
+            queue.delete()
+    assert counts == {name: int(name.endswith("-train-gpu")) for name in names}

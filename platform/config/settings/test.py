@@ -37,6 +37,8 @@ CELERY_BROKER_URL = env(
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory: end-to-end tests run a real worker in another process.
     DATABASES["default"]["TEST"] = {"NAME": str(RUN_DIR / "test-db.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_dojo_{RUN_ID}"}
 # A worker started by a test reads the test database, not the default one.
 if env("DOJO_TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["NAME"] = env("DOJO_TEST_DATABASE_NAME")
