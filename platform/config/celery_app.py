@@ -71,6 +71,11 @@ def _refuse_to_start_without_a_sandbox(**kwargs: object) -> None:
     """Stop the worker at start when its sandbox cannot run, saying how to fix it."""
     from django.conf import settings
 
-    from workers.sandbox import check_backend
+    from workers.sandbox import SandboxUnavailable, check_backend
 
-    check_backend(settings.DOJO_SANDBOX_BACKEND)
+    try:
+        check_backend(settings.DOJO_SANDBOX_BACKEND)
+    except SandboxUnavailable as exc:
+        # Celery logs and swallows exceptions from signal handlers; SystemExit
+        # is the one way to stop the worker here.
+        raise SystemExit(f"This Dojo worker cannot start: {exc}") from None

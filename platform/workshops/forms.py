@@ -137,3 +137,22 @@ class RosterForm(forms.Form):
 
 class InstructorForm(forms.Form):
     username = forms.CharField(max_length=150, label="Username of the co-instructor")
+
+
+class DatasetUploadForm(forms.Form):
+    dataset = forms.FileField(
+        label="Dataset (.npz)",
+        help_text="Arrays x (N x H x W or N x H x W x C; 0..255 integers or floats "
+        "in [0, 1]) and y (integer labels 0..K-1), saved with "
+        "np.savez_compressed(path, x=images, y=labels).",
+        widget=forms.ClearableFileInput(attrs={"accept": ".npz"}),
+    )
+
+
+class BaseUploadForm(forms.Form):
+    base = forms.FileField(
+        label="Pretrained base (.keras)",
+        help_text="A model built from standard keras.layers (no Lambda, no custom "
+        "classes), saved with model.save('base.keras').",
+        widget=forms.ClearableFileInput(attrs={"accept": ".keras"}),
+    )

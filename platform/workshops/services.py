@@ -47,9 +47,14 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
     from assignments import datasets
 
     dataset = assignment.spec.get("dataset", {"source": "sklearn-digits"})
+    npz_path = None
+    if dataset.get("source") == "npz":
+        # An instructor's upload, kept under the hash it was stored by.
+        npz_path = storage.assignment_dir(assignment.pk) / "uploads"
+        npz_path = npz_path / f"{dataset['sha256']}.npz"
     split = _cached(
         f"dataset-{_sha256_json(dataset)[:16]}",
-        lambda folder: datasets.materialize(dataset, folder),
+        lambda folder: datasets.materialize(dataset, folder, npz_path=npz_path),
     )
     _place(
         split / "train.npz", storage.assignment_train_dir(assignment.pk) / "train.npz"
@@ -57,7 +62,8 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
     _place(
         split / "test.npz", storage.assignment_hidden_dir(assignment.pk) / "test.npz"
     )
-    if assignment.kind == Assignment.Kind.TRANSFER:
+    uploaded_base = assignment.spec.get("base_model", {}).get("source") == "upload"
+    if assignment.kind == Assignment.Kind.TRANSFER and not uploaded_base:
         from assignments.transfer import build_base
 
         base = _cached("transfer-base", lambda f: build_base(f / "base.keras"))
@@ -67,10 +73,27 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
         )
 
 
+def _keep_uploads(pack_spec: dict, current: dict) -> dict:
+    spec = json.loads(json.dumps(pack_spec))
+    if current.get("dataset", {}).get("source") == "npz":
+        spec["dataset"] = current["dataset"]
+        for key in ("input_shape", "num_classes"):
+            if key in current.get("checks", {}):
+                spec.setdefault("checks", {})[key] = current["checks"][key]
+    if current.get("base_model", {}).get("source") == "upload":
+        spec["base_model"] = current["base_model"]
+    return spec
+
+
 def assignment_upsert(*, workshop: Workshop, item: "AssignmentDef") -> Assignment:
-    """Create or update one assignment from a pack entry; bump its spec version."""
-    spec_sha = _sha256_json(item.spec)
+    """Create or update one assignment from a pack entry; bump its spec version.
+
+    A dataset or base an instructor uploaded stays: reloading the pack updates
+    everything else.
+    """
     assignment = Assignment.objects.filter(workshop=workshop, slug=item.slug).first()
+    spec = _keep_uploads(item.spec, assignment.spec if assignment else {})
+    spec_sha = _sha256_json(spec)
     limits = dataclasses.asdict(item.limits)
     if assignment is None:
         assignment = Assignment(
@@ -88,7 +111,7 @@ def assignment_upsert(*, workshop: Workshop, item: "AssignmentDef") -> Assignmen
     assignment.kind = item.kind
     assignment.order = item.order
     assignment.instructions_md = item.instructions_md
-    assignment.spec = item.spec
+    assignment.spec = spec
     assignment.spec_sha256 = spec_sha
     assignment.wall_seconds = limits.get("wall_seconds", assignment.wall_seconds)
     assignment.cpu_seconds = limits.get("cpu_seconds", assignment.cpu_seconds)

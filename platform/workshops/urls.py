@@ -19,4 +19,9 @@ urlpatterns = [
         views.assignment_settings,
         name="assignment-settings",
     ),
+    path(
+        "w/<slug:workshop>/a/<slug:slug>/data/",
+        views.assignment_data,
+        name="assignment-data",
+    ),
 ]

@@ -8,9 +8,11 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from submissions import storage
-from workshops import selectors, services
+from workshops import data_uploads, selectors, services
 from workshops.forms import (
     AssignmentSettingsForm,
+    BaseUploadForm,
+    DatasetUploadForm,
     InstructorForm,
     JoinForm,
     RosterForm,
@@ -295,6 +297,70 @@ def assignment_settings(request: HttpRequest, workshop: str, slug: str) -> HttpR
             "assignment": assignment,
             "workshop": assignment.workshop,
             "form": form,
+            "instructor": True,
+        },
+        status=status,
+    )
+
+
+def _data_message(assignment) -> str:
+    summary = data_uploads.assignment_data_summary(assignment=assignment)
+    images = summary["train_images"]
+    text = (
+        f"New dataset: {images:,} training images of {summary['input_shape']}, "
+        f"{summary['num_classes']} classes; spec v{summary['spec_version']}."
+    )
+    return f"{text} {summary['mismatch']}".strip()
+
+
+def _base_message(assignment) -> str:
+    summary = data_uploads.assignment_data_summary(assignment=assignment)
+    shape = "x".join(str(d) for d in assignment.spec["base_model"]["input_shape"])
+    text = (
+        f"New pretrained base for {shape} images published; participants download "
+        f"it and grading checks against it; spec v{summary['spec_version']}."
+    )
+    return f"{text} {summary['mismatch']}".strip()
+
+
+@login_required
+def assignment_data(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    """Replace an assignment's dataset or, for transfer learning, its base."""
+    assignment, _ = selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug, instructor=True
+    )
+    dataset_form, base_form = DatasetUploadForm(), BaseUploadForm()
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "base":
+            form = base_form = BaseUploadForm(request.POST, request.FILES)
+            service, describe = data_uploads.assignment_base_upload, _base_message
+        else:
+            form = dataset_form = DatasetUploadForm(request.POST, request.FILES)
+            service, describe = data_uploads.assignment_dataset_upload, _data_message
+        if form.is_valid():
+            field = next(iter(form.fields))
+            try:
+                assignment = service(
+                    assignment=assignment, upload=form.cleaned_data[field]
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc, field)
+            else:
+                messages.success(request, describe(assignment))
+                return redirect("assignment-data", workshop=workshop, slug=slug)
+        status = 400
+    return render(
+        request,
+        "workshops/assignment_data.html",
+        {
+            "assignment": assignment,
+            "workshop": assignment.workshop,
+            "summary": data_uploads.assignment_data_summary(assignment=assignment),
+            "dataset_form": dataset_form,
+            "base_form": base_form,
+            "transfer": assignment.kind == assignment.Kind.TRANSFER,
             "instructor": True,
         },
         status=status,

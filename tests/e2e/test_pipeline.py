@@ -135,3 +135,9 @@ def test_killed_worker_is_recovered_by_the_reconciler(
     runs = list(submission.runs.filter(kind=Run.Kind.TRAIN).order_by("started_at"))
     assert runs[0].outcome == "worker_lost"
     assert runs[-1].outcome == "ok"
+
+
+def test_worker_refuses_to_start_without_a_usable_sandbox(start_worker):
+    """A misconfigured host fails loudly at start, never runs code unconfined."""
+    with pytest.raises(RuntimeError, match="Unknown sandbox backend 'nsjail'"):
+        start_worker(env={"DOJO_SANDBOX_BACKEND": "nsjail"})

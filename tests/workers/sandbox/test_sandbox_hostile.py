@@ -126,9 +126,14 @@ def test_writes_outside_work_dir_are_refused(run_py: RunPy) -> None:
         """
     )
     assert result.outcome is Outcome.OK, result.log
-    assert "WROTE" not in result.log
-    assert result.log.count("refused") == len(targets)
+    # Nothing reached the host, wherever the project lives.
     assert not any(Path(p).exists() for p in targets)
+    for path in targets:
+        if not path.startswith("/tmp/"):
+            assert f"refused {path}" in result.log
+        # A checkout under /tmp (as CI's may be) has its venv bound at the same
+        # path, so the folder exists inside, on the sandbox's own private /tmp:
+        # a write there lands in memory that dies with the job.
 
 
 def test_fork_bomb_is_killed(run_py: RunPy) -> None:
