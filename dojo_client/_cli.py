@@ -266,20 +266,33 @@ def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _options(*, defaults: bool) -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--url",
+        default=os.environ.get("DOJO_URL", DEFAULT_URL)
+        if defaults
+        else argparse.SUPPRESS,
+        help="the site's address (env DOJO_URL; default http://127.0.0.1:8000)",
+    )
+    options.add_argument(
+        "--token",
+        default=None if defaults else argparse.SUPPRESS,
+        help="API token (env DOJO_TOKEN, or login --save)",
+    )
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every command."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--url",
-        default=os.environ.get("DOJO_URL", DEFAULT_URL),
-        help="the site's address (env DOJO_URL; default %(default)s)",
-    )
-    common.add_argument("--token", help="API token (env DOJO_TOKEN, or login --save)")
     parser = argparse.ArgumentParser(
         prog="python -m dojo_client",
-        parents=[common],
+        parents=[_options(defaults=True)],
         description="Submit training code to Dojo and follow it until graded.",
     )
+    # The same options after the command; without defaults there, so that
+    # `--token T submit ...` is not reset by the subcommand's own default.
+    common = _options(defaults=False)
     commands = parser.add_subparsers(dest="command", required=True)
 
     login = commands.add_parser("login", parents=[common], help="get an API token")

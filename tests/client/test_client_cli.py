@@ -91,6 +91,16 @@ def test_bad_token_is_a_clear_error(live_server, participant, dojo):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("before", [True, False])
+def test_options_work_before_and_after_the_command(
+    live_server, participant, dojo, before
+):
+    """`--url U --token T list` and `list --url U --token T` mean the same."""
+    options = ["--url", live_server.url, "--token", _token(participant)]
+    result = dojo(*(options + ["list"] if before else ["list"] + options))
+    assert result.returncode == 0, result.stderr
+
+
 def test_missing_token_is_a_clear_error(live_server, dojo):
     """Without any token the client says how to log in."""
     result = dojo("list", "--url", live_server.url)
