@@ -141,3 +141,40 @@ def test_worker_refuses_to_start_without_a_usable_sandbox(start_worker):
     """A misconfigured host fails loudly at start, never runs code unconfined."""
     with pytest.raises(RuntimeError, match="Unknown sandbox backend 'nsjail'"):
         start_worker(env={"DOJO_SANDBOX_BACKEND": "nsjail"})
+
+
+def test_batch_regrade_reevaluates_then_reruns_keeping_history(
+    celery_worker, participant, workshop, instructor
+):
+    """Re-evaluate reuses the stored model; rerun retrains; every grade is kept."""
+    from submissions.models import RegradeBatch
+    from submissions.selectors import regrade_batch_progress
+    from submissions.services import regrade_batch_create
+
+    mlp = workshop.assignments.get(slug="mlp")
+    submission = _final(_submit(participant, mlp, MLP_SOLUTION))
+    assert submission.status == Status.GRADED, submission.status_reason
+    first_grade = submission.current_grade
+
+    def finished(batch: RegradeBatch):
+        batch.refresh_from_db()
+        return batch.state == RegradeBatch.State.DONE
+
+    batch = regrade_batch_create(
+        assignment=mlp, mode="reevaluate", created_by=instructor
+    )
+    wait_for(lambda: finished(batch), timeout=120, what="the re-evaluation")
+    assert regrade_batch_progress(batch=batch)["percent"] == 100
+    submission.refresh_from_db()
+    assert submission.status == Status.GRADED
+    assert submission.grades.count() == 2
+    assert submission.current_grade != first_grade
+    assert submission.runs.filter(kind=Run.Kind.TRAIN).count() == 1
+
+    batch = regrade_batch_create(assignment=mlp, mode="rerun", created_by=instructor)
+    wait_for(lambda: finished(batch), timeout=180, what="the rerun")
+    submission.refresh_from_db()
+    assert submission.status == Status.GRADED
+    assert submission.grades.count() == 3
+    assert submission.runs.filter(kind=Run.Kind.TRAIN).count() == 2
+    assert first_grade.pk in submission.grades.values_list("pk", flat=True)

@@ -153,8 +153,14 @@ def _finish(run: Run, finish: Callable[[Submission], None]) -> None:
         if submission.cancel_requested:
             submission.move_to(Status.CANCELLED, reason="Cancelled while it ran.")
             submission.save()
-            return
-        finish(submission)
+        else:
+            finish(submission)
+        if submission.batch_id and not submission.is_active:
+            from submissions.services.regrade import regrade_batch_finish_if_done
+
+            transaction.on_commit(
+                lambda: regrade_batch_finish_if_done(batch_id=submission.batch_id)
+            )
 
 
 def _platform_error(run: Run, exc: Exception) -> None:

@@ -220,4 +220,15 @@ def submissions_reconcile() -> dict[str, int]:
                 continue
             if run.finished_at is None and now - run.heartbeat_at > grace:
                 counts[_reconcile_dead_run(submission, run)] += 1
+    _finish_batches()
     return counts
+
+
+def _finish_batches() -> None:
+    """Close batches whose last submission ended outside a worker (say, errored)."""
+    from submissions.models import RegradeBatch
+    from submissions.services.regrade import regrade_batch_finish_if_done
+
+    running = RegradeBatch.objects.filter(state=RegradeBatch.State.RUNNING)
+    for batch_id in running.values_list("pk", flat=True):
+        regrade_batch_finish_if_done(batch_id=batch_id)

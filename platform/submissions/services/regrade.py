@@ -20,7 +20,16 @@ from submissions.services.execution import (
 from submissions.services.lifecycle import submission_rerun
 from workshops.models import Assignment
 
-CHUNK_SIZE = 25
+
+def chunk_size(total: int) -> int:
+    """Split a batch into about ten chunks of 10 to 100 models.
+
+    Each chunk starts TensorFlow once (seconds), so chunks are large; ten of
+    them still move the progress bar in visible steps.
+    """
+    return max(10, min(100, -(-total // 10)))
+
+
 SELECTIONS = ("all", "failed", "selected")
 
 
@@ -58,8 +67,9 @@ def regrade_batch_create(
         )
         Submission.objects.filter(pk__in=ids).update(batch=batch)
         queue = "evaluate" if mode == RegradeBatch.Mode.REEVALUATE else "site"
-        for start in range(0, len(ids), CHUNK_SIZE):
-            chunk = ids[start : start + CHUNK_SIZE]
+        size = chunk_size(len(ids))
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
             transaction.on_commit(
                 lambda chunk=chunk: regrade_chunk.apply_async(
                     args=[batch.pk, chunk], queue=queue
@@ -184,6 +194,15 @@ def regrade_batch_run_chunk(
                 submission.move_to(Status.ERROR, reason=reason)
                 submission.save()
     _maybe_finish(batch)
+
+
+def regrade_batch_finish_if_done(*, batch_id: int) -> None:
+    """Mark a running batch done once each of its submissions has finished."""
+    batch = RegradeBatch.objects.filter(
+        pk=batch_id, state=RegradeBatch.State.RUNNING
+    ).first()
+    if batch is not None:
+        _maybe_finish(batch)
 
 
 def _maybe_finish(batch: RegradeBatch) -> None:
