@@ -39,7 +39,7 @@ lint: deps
 	$(VENV)/bin/ruff format --check .
 
 bench: deps
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf var test-output
