@@ -170,7 +170,8 @@ def _live_state(submission: Submission, instructor: bool) -> dict:
         (r for r in reversed(visible) if r.job_token == submission.job_token),
         visible[-1] if visible else None,
     )
-    log = log_run.log if log_run else ""
+    raw = log_run.log if log_run else ""
+    log = raw
     if len(log) > LOG_TAIL_CHARS:
         log = "…(earlier output cut)…\n" + log[-LOG_TAIL_CHARS:]
     return {
@@ -178,8 +179,26 @@ def _live_state(submission: Submission, instructor: bool) -> dict:
         "steps": timeline(submission, runs),
         "position": submission_selectors.queue_position(submission=submission),
         "log": log,
+        "log_raw": raw,
         "log_run": log_run,
     }
+
+
+def _log_update(live: dict, *, run_id: str, offset: str) -> dict:
+    """Send only what the page lacks: the new end of the same, still whole log.
+
+    A log whose start the sandbox dropped (past its cap) has shifted, so the
+    page gets the tail again instead.
+    """
+    raw, run = live["log_raw"], live["log_run"]
+    update = {"log_run": run.pk if run else None, "log_length": len(raw)}
+    same_run = run is not None and run_id == str(run.pk)
+    whole = not raw.startswith("[... ")
+    if same_run and whole and offset.isdigit() and int(offset) <= len(raw):
+        update["log_append"] = raw[int(offset) :]
+    else:
+        update["log"] = live["log"]
+    return update
 
 
 def _feedback(submission: Submission, instructor: bool) -> dict | None:
@@ -235,7 +254,11 @@ def submission_live(request: HttpRequest, pk: int) -> JsonResponse:
             "active": submission.is_active,
             "reason": submission.status_reason,
             "position": live["position"],
-            "log": live["log"],
+            **_log_update(
+                live,
+                run_id=request.GET.get("run", ""),
+                offset=request.GET.get("offset", ""),
+            ),
             "timeline": render_to_string(
                 "submissions/_timeline.html",
                 {

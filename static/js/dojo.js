@@ -21,12 +21,14 @@
   });
 
   // Poll a JSON endpoint every ~2 s while the page is visible; stop when told.
+  // `url` may be a function, so each request can say what the page already has.
   function poll(url, onData) {
     var stopped = false;
     function tick() {
       if (stopped) return;
       if (document.hidden) { setTimeout(tick, 2000); return; }
-      fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+      var target = typeof url === "function" ? url() : url;
+      fetch(target, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (data) { if (onData(data) === false) stopped = true; })
         .catch(function () { /* a missed poll is retried */ })
@@ -41,12 +43,23 @@
     var log = document.getElementById("log");
     var timeline = document.getElementById("timeline");
     var badge = document.getElementById("status-badge");
-    poll(live.dataset.liveUrl, function (data) {
+    var logRun = live.dataset.logRun || "";
+    var logLength = parseInt(live.dataset.logLength || "0", 10);
+    function liveUrl() {
+      // Ask only for the log's new end: a class of 300 polls this every 2 s.
+      return live.dataset.liveUrl + "?run=" + encodeURIComponent(logRun) + "&offset=" + logLength;
+    }
+    poll(liveUrl, function (data) {
       var atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
-      if (data.log && log.textContent !== data.log) {
-        log.textContent = data.log;
-        if (atBottom) log.scrollTop = log.scrollHeight;
+      if (data.log_append) {
+        if (!logLength) log.textContent = "";
+        log.textContent += data.log_append;
+      } else if (data.log !== undefined && log.textContent !== data.log) {
+        log.textContent = data.log || "No output yet.";
       }
+      logRun = data.log_run === null ? "" : String(data.log_run);
+      logLength = data.log_length;
+      if (atBottom) log.scrollTop = log.scrollHeight;
       timeline.innerHTML = data.timeline;
       badge.textContent = data.label;
       badge.className = "badge " + data.status;

@@ -199,3 +199,30 @@ def test_instructor_sees_runs_and_grade_history(
     submission = make_graded(participant, cnn, private=0.66)
     page = instructor_client.get(submission.get_absolute_url()).content.decode()
     assert "Grade history" in page and "66.0%" in page and "ada" in page
+
+
+def test_live_log_sends_only_what_the_page_lacks(
+    participant_client, participant, cnn, make_submission
+):
+    """The page polls with its log's run and length; the answer is the new end."""
+    from submissions.models import Run
+    from tests.api.api_builders import start_training
+
+    submission = make_submission(participant, cnn)
+    run = start_training(submission, log="Epoch 1/3\n")
+    url = reverse("submission-live", args=[submission.pk])
+    page = participant_client.get(submission.get_absolute_url()).content.decode()
+    assert f'data-log-run="{run.pk}" data-log-length="10"' in page
+    Run.objects.filter(pk=run.pk).update(log="Epoch 1/3\nEpoch 2/3\n")
+    data = json.loads(
+        participant_client.get(url, {"run": run.pk, "offset": 10}).content
+    )
+    assert data["log_append"] == "Epoch 2/3\n" and "log" not in data
+    assert (data["log_run"], data["log_length"]) == (run.pk, 20)
+    # Another run, a bad offset, or a log whose start was dropped: the whole tail.
+    for query in ({"run": run.pk + 1, "offset": 10}, {"run": run.pk, "offset": 99}):
+        data = json.loads(participant_client.get(url, query).content)
+        assert data["log"] == "Epoch 1/3\nEpoch 2/3\n" and "log_append" not in data
+    Run.objects.filter(pk=run.pk).update(log="[... 5 bytes dropped ...]\nEpoch 3/3\n")
+    data = json.loads(participant_client.get(url, {"run": run.pk, "offset": 0}).content)
+    assert data["log"].endswith("Epoch 3/3\n") and "log_append" not in data
