@@ -5,8 +5,6 @@ from pathlib import Path
 
 from django.conf import settings
 
-GRADER_DIR = Path(__file__).resolve().parents[2] / "grader"
-
 
 def assignment_dir(assignment_id: int) -> Path:
     return Path(settings.DOJO_DATA_ROOT) / "assignments" / str(assignment_id)

@@ -9,7 +9,6 @@ from submissions.services.intake import submission_create, submissions_used_toda
 from submissions.services.lifecycle import (
     submission_cancel,
     submission_enqueue,
-    submission_regrade,
     submission_rerun,
     submissions_reconcile,
 )
@@ -28,7 +27,6 @@ __all__ = [
     "submission_create",
     "submission_enqueue",
     "submission_evaluate",
-    "submission_regrade",
     "submission_rerun",
     "submission_train",
     "submissions_reconcile",

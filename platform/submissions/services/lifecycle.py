@@ -76,29 +76,6 @@ def submission_rerun(*, submission: Submission) -> None:
         _queue_job(submission, Run.Kind.TRAIN)
 
 
-def submission_regrade(*, submission: Submission) -> None:
-    """Evaluate the stored model again, without retraining."""
-    from submissions.selectors import run_latest_model
-
-    with transaction.atomic():
-        submission = Submission.objects.select_for_update().get(pk=submission.pk)
-        if run_latest_model(submission=submission) is None:
-            raise_no_model(submission)
-        submission.move_to(Status.EVALUATING)
-        submission.sends = 0
-        submission.cancel_requested = False
-        _queue_job(submission, Run.Kind.EVALUATE)
-
-
-def raise_no_model(submission: Submission) -> None:
-    from django.core.exceptions import ValidationError
-
-    raise ValidationError(
-        f"Submission #{submission.pk} has no trained model to re-evaluate; "
-        "rerun it instead."
-    )
-
-
 def submission_cancel(*, submission: Submission) -> None:
     """Cancel a waiting submission now, or ask its running sandbox to stop."""
     with transaction.atomic():
