@@ -1,6 +1,7 @@
 """Leaderboards, the instructor dashboard, statistics, regrades, exports, hosts."""
 
 import csv
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -70,10 +71,14 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in PROGRESS_LABELS:
         status = ""
+    query = urlencode({"name": name, "status": status, "fragment": "live"})
+    # The page re-fetches just its live part every 15 s: stats, matrix, stragglers.
+    fragment = request.GET.get("fragment") == "live"
     return render(
         request,
-        "dashboard/dashboard.html",
+        "dashboard/_live.html" if fragment else "dashboard/dashboard.html",
         {
+            "refresh_url": f"{request.path}?{query}",
             "workshop": workshop,
             "instructor": True,
             "matrix": selectors.progress_matrix(

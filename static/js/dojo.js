@@ -71,6 +71,18 @@
     });
   }
 
+  // Instructor dashboard: refresh the stats and the matrix, keep the filters.
+  var board = document.getElementById("dashboard-live");
+  if (board && board.dataset.refreshUrl) {
+    setInterval(function () {
+      if (document.hidden) return;
+      fetch(board.dataset.refreshUrl, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html) board.innerHTML = html; })
+        .catch(function () { /* the next refresh tries again */ });
+    }, 15000);
+  }
+
   // Regrade page: progress bar.
   var regrade = document.getElementById("regrade");
   if (regrade && regrade.dataset.progressUrl) {

@@ -97,6 +97,23 @@ def test_dashboard_matrix_and_filters(
     assert "ada" in matrix and "grace" not in matrix
 
 
+def test_dashboard_refreshes_its_live_part_with_the_filters(
+    instructor_client, participant, other_participant, workshop, cnn, make_graded
+):
+    """The page names a fragment URL that keeps its filters; the fragment is bare."""
+    url = reverse("dashboard", args=[workshop.slug])
+    page = instructor_client.get(url, {"name": "gra"}).content.decode()
+    refresh = f"{url}?name=gra&amp;status=&amp;fragment=live"
+    assert f'data-refresh-url="{refresh}"' in page
+    make_graded(participant, cnn, score=81.0)
+    fragment = instructor_client.get(url, {"fragment": "live"}).content.decode()
+    assert "<html" not in fragment and 'class="matrix"' in fragment
+    assert 'class="cell passed"' in fragment and "81.0" in fragment
+    filtered = instructor_client.get(url, {"fragment": "live", "name": "gra"})
+    matrix = filtered.content.decode().split('class="matrix"')[1]
+    assert "grace" in matrix and "ada" not in matrix.split("</table>")[0]
+
+
 def test_assignment_stats(
     instructor_client, participant, other_participant, cnn, make_graded
 ):
