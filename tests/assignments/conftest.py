@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +47,42 @@ def training_env(data_dir: Path, output_dir: Path) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "OMP_NUM_THREADS": "1",
     }
+
+
+def run_all(
+    jobs: dict[str, tuple[list[str], Path, dict[str, str]]], *, timeout: float
+) -> dict[str, Path]:
+    """Run one (argv, folder, env) job per slug at once; return each folder.
+
+    TensorFlow's import dominates each job, so they run concurrently.
+    """
+    running = {
+        slug: subprocess.Popen(
+            argv,
+            cwd=folder,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for slug, (argv, folder, env) in jobs.items()
+    }
+    for process in running.values():
+        log, _ = process.communicate(timeout=timeout)
+        assert process.returncode == 0, log[-3000:]
+    return {slug: folder for slug, (_, folder, _) in jobs.items()}
+
+
+def grade_output(slug: str, out: Path, data_dirs: dict[str, Path]) -> Any:
+    """Grade the model.keras a run left in ``out``, as the evaluator would."""
+    from grader import grade
+
+    base = data_dirs[slug] / "base.keras" if slug == "transfer" else None
+    report = grade(
+        out / "model.keras",
+        load_spec(slug),
+        data_dirs[slug] / "test.npz",
+        base_model_path=base,
+    )
+    assert report.status == "graded", report.reason
+    return report

@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from grader import grade
-
-from .conftest import PACK, SLUGS, load_spec, training_env
+from .conftest import PACK, SLUGS, grade_output, run_all, training_env
 
 
 @pytest.fixture(scope="session")
 def reference_outputs(
     data_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
-    """Run the three solutions concurrently (TF import dominates each)."""
-    runs = {}
+    """Run the three solutions as participant code."""
+    jobs = {}
     for slug in SLUGS:
         out = tmp_path_factory.mktemp(f"out-{slug}")
-        process = subprocess.Popen(
-            [sys.executable, str(PACK / slug / "solution.py")],
-            cwd=out,
-            env=training_env(data_dirs[slug], out),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        runs[slug] = (process, out)
-    outputs = {}
-    for slug, (process, out) in runs.items():
-        log, _ = process.communicate(timeout=300)
-        assert process.returncode == 0, log[-3000:]
-        outputs[slug] = out
-    return outputs
+        argv = [sys.executable, str(PACK / slug / "solution.py")]
+        jobs[slug] = (argv, out, training_env(data_dirs[slug], out))
+    return run_all(jobs, timeout=300)
 
 
 @pytest.mark.parametrize("slug", SLUGS)
@@ -45,14 +30,7 @@ def test_reference_solution_gets_full_marks(
 ) -> None:
     """The reference model passes every check with 100 on both test splits."""
     out = reference_outputs[slug]
-    base = data_dirs[slug] / "base.keras" if slug == "transfer" else None
-    report = grade(
-        out / "model.keras",
-        load_spec(slug),
-        data_dirs[slug] / "test.npz",
-        base_model_path=base,
-    )
-    assert report.status == "graded", report.reason
+    report = grade_output(slug, out, data_dirs)
     assert report.passed_checks, [c.message for c in report.checks if not c.passed]
     assert report.score == 100 and report.private_score == 100
     history = json.loads((out / "history.json").read_text())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,9 +10,8 @@ import nbformat
 import pytest
 
 from assignments.build_starters import EXERCISE_TAG, main, parse_solution
-from grader import grade
 
-from .conftest import PACK, SLUGS, load_spec, training_env
+from .conftest import PACK, SLUGS, grade_output, run_all, training_env
 
 RUNNER = """
 import sys, nbformat
@@ -69,7 +67,7 @@ def notebook_outputs(
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     spec = {"argv": argv, "display_name": "dojo test", "language": "python"}
     (kernel_dir / "kernel.json").write_text(json.dumps(spec))
-    runs = {}
+    jobs = {}
     for slug in SLUGS:
         out = tmp_path_factory.mktemp(f"nb-{slug}")
         path = out / "filled.ipynb"
@@ -82,23 +80,8 @@ def notebook_outputs(
             "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
             "IPYTHONDIR": str(jupyter / "ipython"),
         }
-        runs[slug] = (
-            subprocess.Popen(
-                [sys.executable, "-c", RUNNER, str(path)],
-                cwd=out,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            ),
-            out,
-        )
-    outputs = {}
-    for slug, (process, out) in runs.items():
-        log, _ = process.communicate(timeout=400)
-        assert process.returncode == 0, log[-3000:]
-        outputs[slug] = out
-    return outputs
+        jobs[slug] = ([sys.executable, "-c", RUNNER, str(path)], out, env)
+    return run_all(jobs, timeout=400)
 
 
 @pytest.mark.parametrize("slug", SLUGS)
@@ -107,13 +90,6 @@ def test_filled_starter_trains_a_passing_model(
 ) -> None:
     """A starter whose TODOs hold the reference code scores full marks."""
     out = notebook_outputs[slug]
-    base = data_dirs[slug] / "base.keras" if slug == "transfer" else None
-    report = grade(
-        out / "model.keras",
-        load_spec(slug),
-        data_dirs[slug] / "test.npz",
-        base_model_path=base,
-    )
-    assert report.status == "graded", report.reason
+    report = grade_output(slug, out, data_dirs)
     assert report.passed_checks and report.score == 100
     assert (out / "history.json").exists()

@@ -120,17 +120,21 @@ def run_claim(
             submission.move_to(Status.TRAINING)
         submission.attempts += 1
         submission.save()
-        host = worker.rpartition("@")[2]
-        return Run.objects.create(
-            submission=submission,
-            kind=kind,
-            job_token=submission.job_token,
-            queue=queue,
-            worker=worker,
-            host=host or worker,
-            keras_backend=settings.DOJO_KERAS_BACKEND,
-            sandbox_backend=settings.DOJO_SANDBOX_BACKEND,
-        )
+        return run_start(submission=submission, kind=kind, queue=queue, worker=worker)
+
+
+def run_start(*, submission: Submission, kind: str, queue: str, worker: str) -> Run:
+    """Record that a worker started the submission's current job."""
+    return Run.objects.create(
+        submission=submission,
+        kind=kind,
+        job_token=submission.job_token,
+        queue=queue,
+        worker=worker,
+        host=worker.rpartition("@")[2] or worker,
+        keras_backend=settings.DOJO_KERAS_BACKEND,
+        sandbox_backend=settings.DOJO_SANDBOX_BACKEND,
+    )
 
 
 def _backoff(submission: Submission) -> datetime.timedelta:

@@ -17,7 +17,7 @@ from submissions.services.execution import (
     evaluation_inputs,
     grade_record,
 )
-from submissions.services.lifecycle import submission_rerun
+from submissions.services.lifecycle import run_start, submission_rerun
 from workshops.models import Assignment
 
 
@@ -120,15 +120,11 @@ def _claim_for_evaluation(
         submission.enqueued_at = timezone.now()
         submission.cancel_requested = False
         submission.save()
-        run = Run.objects.create(
+        run = run_start(
             submission=submission,
             kind=Run.Kind.EVALUATE,
-            job_token=submission.job_token,
             queue="evaluate",
             worker=worker,
-            host=worker.rpartition("@")[2],
-            keras_backend=settings.DOJO_KERAS_BACKEND,
-            sandbox_backend=settings.DOJO_SANDBOX_BACKEND,
         )
         return submission, run, evaluation_inputs(submission, model_run)
 
