@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from submissions.models import Run, Status, Submission
@@ -254,7 +254,31 @@ def run_record(
 
 
 def job_finish(*, run: Run, finish: Callable[[Submission], None]) -> None:
-    """Apply a job's result unless the submission has moved on meanwhile."""
+    """Apply a job's result unless the submission has moved on meanwhile.
+
+    A result that cannot be applied ends the submission `error` instead of
+    leaving it active; when the database itself is gone, the reconciler
+    repairs the row later (a finished run whose result was never applied).
+    """
+    try:
+        _apply(run, finish)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        logger.exception("Could not apply the result of run %s", run.pk)
+        detail = f"its result was unusable: {exc}"
+
+        def fail(submission: Submission) -> None:
+            submission_move(
+                submission=submission,
+                status=Status.ERROR,
+                reason=PLATFORM_FAULT.format(detail=detail),
+            )
+
+        _apply(run, fail)
+
+
+def _apply(run: Run, finish: Callable[[Submission], None]) -> None:
     with transaction.atomic():
         submission = (
             Submission.objects.select_for_update()
