@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workers import sandbox
+from workers import outputs, sandbox
 
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 
@@ -18,7 +18,7 @@ GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 @dataclass(frozen=True)
 class EvaluationOutcome:
     result: sandbox.SandboxResult
-    reports: dict[str, dict] = field(default_factory=dict)
+    reports: dict[str, Mapping] = field(default_factory=dict)
     participant_fault: bool = False
     reason: str = ""
 
@@ -107,16 +107,19 @@ def evaluate_many(
             should_cancel=should_cancel,
             chdir=str(work),
         )
-        reports: dict[str, dict] = {}
-        if out.is_file():
-            loaded = json.loads(out.read_text())
-            items = loaded.values() if isinstance(loaded, dict) else loaded
-            for report in items:
-                reports[str(report.get("id"))] = report
+        unreadable = ""
+        reports: dict[str, Mapping] = {}
+        if out.exists() or out.is_symlink():
+            try:
+                reports = outputs.reports_read(out)
+            except outputs.UntrustedOutputError as exc:
+                unreadable = f"the grader's reports.json {exc}"
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     if reports:
         return EvaluationOutcome(result=result, reports=reports)
+    if unreadable:
+        return EvaluationOutcome(result=result, reason=unreadable)
     fault, reason = _reason(result)
     return EvaluationOutcome(result=result, participant_fault=fault, reason=reason)

@@ -217,6 +217,7 @@ def _feedback(submission: Submission, instructor: bool) -> dict | None:
         "params_trainable": report.get("params_trainable"),
         "confusion_svg": charts.confusion_matrix(report.get("confusion_matrix") or []),
         "curves_svg": charts.training_curves(history or {}),
+        "history_note": report.get("history_note", ""),
         "reason": report.get("reason", ""),
     }
 

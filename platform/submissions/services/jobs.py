@@ -21,6 +21,7 @@ from django.utils import timezone
 from submissions.models import Run, Status, Submission
 from submissions.queues import JobQueue
 from workers import sandbox
+from workers.outputs import log_for_db
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class Heartbeat:
     def on_log(self, log: str) -> None:
         """Store the log so far on the log run, and beat."""
         now = timezone.now()
-        Run.objects.filter(pk=self.log_pk).update(log=log, heartbeat_at=now)
+        Run.objects.filter(pk=self.log_pk).update(log=log_for_db(log), heartbeat_at=now)
         others = [pk for pk in self.run_pks if pk != self.log_pk]
         if others:
             Run.objects.filter(pk__in=others, finished_at__isnull=True).update(
@@ -247,7 +248,7 @@ def run_record(
     run.duration_seconds = result.wall_seconds
     run.cpu_seconds = result.cpu_seconds
     run.peak_memory_bytes = result.peak_memory_bytes
-    run.log = result.log if log is None else log
+    run.log = log_for_db(result.log if log is None else log)
     run.log_truncated = result.log_truncated
     run.sandbox_backend = result.backend
     run.save()
@@ -308,7 +309,7 @@ def job_platform_error(*, run: Run, exc: Exception) -> None:
     logger.exception("Run %s failed on the platform side", run.pk)
     run.finished_at = timezone.now()
     run.outcome = Run.Outcome.PLATFORM_ERROR
-    run.log = f"{run.log}\n[dojo] platform error: {exc}"
+    run.log = log_for_db(f"{run.log}\n[dojo] platform error: {exc}")
     run.save()
 
     def finish(submission: Submission) -> None:

@@ -15,7 +15,7 @@ from submissions.queues import JobQueue
 from submissions.services.grading import (
     evaluation_inputs,
     grade_record,
-    history_read,
+    history_load,
     report_from_sandbox,
 )
 from submissions.services.jobs import (
@@ -26,6 +26,7 @@ from submissions.services.jobs import (
     submission_move,
 )
 from submissions.services.lifecycle import submission_cancel, submission_rerun
+from workers.outputs import log_for_db
 from workshops.models import Assignment
 
 
@@ -185,16 +186,16 @@ def regrade_batch_run_chunk(
         run.finished_at = timezone.now()
         if outcome is not None:
             run.outcome = Run.Outcome(str(outcome.result.outcome))
-            run.log = outcome.result.log if run.pk == first_run.pk else ""
+            run.log = log_for_db(outcome.result.log) if run.pk == first_run.pk else ""
             run.duration_seconds = outcome.result.wall_seconds
         run.save()
         data = outcome.reports.get(str(submission.pk)) if outcome else None
         reason = outcome.reason if outcome else failure
         try:
             report = report_from_sandbox(data) if data is not None else None
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             report, reason = None, f"the grader's report was unreadable: {exc}"
-        history = history_read(path=inputs["history"])
+        history, note = history_load(path=inputs["history"])
 
         def finish(
             submission: Submission,
@@ -202,6 +203,7 @@ def regrade_batch_run_chunk(
             report: GradeReport | None = report,
             reason: str = reason,
             history: dict | None = history,
+            note: str = note,
         ) -> None:
             if report is not None:
                 grade_record(
@@ -209,6 +211,7 @@ def regrade_batch_run_chunk(
                     run=run,
                     report=report,
                     history=history,
+                    history_note=note,
                 )
             else:
                 submission_move(
