@@ -251,7 +251,20 @@ def run_record(
     run.log = log_for_db(result.log if log is None else log)
     run.log_truncated = result.log_truncated
     run.sandbox_backend = result.backend
-    run.save()
+    # Not the heartbeat: it was written meanwhile, and its value there is newer.
+    run.save(
+        update_fields=[
+            "finished_at",
+            "exit_code",
+            "outcome",
+            "duration_seconds",
+            "cpu_seconds",
+            "peak_memory_bytes",
+            "log",
+            "log_truncated",
+            "sandbox_backend",
+        ]
+    )
 
 
 def job_finish(*, run: Run, finish: Callable[[Submission], None]) -> None:
@@ -310,7 +323,7 @@ def job_platform_error(*, run: Run, exc: Exception) -> None:
     run.finished_at = timezone.now()
     run.outcome = Run.Outcome.PLATFORM_ERROR
     run.log = log_for_db(f"{run.log}\n[dojo] platform error: {exc}")
-    run.save()
+    run.save(update_fields=["finished_at", "outcome", "log"])
 
     def finish(submission: Submission) -> None:
         submission_move(
