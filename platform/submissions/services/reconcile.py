@@ -155,6 +155,32 @@ def submissions_reconcile() -> dict[str, int]:
     return dict(counts)
 
 
+def jobs_hand_back(*, worker: str) -> int:
+    """Requeue the jobs a stopped worker was running; return how many.
+
+    Used when the operator stops the site: the interruption is nobody's
+    fault, so it does not use up one of the submission's attempts.
+    """
+    handed = 0
+    open_runs = Run.objects.filter(worker=worker, finished_at__isnull=True)
+    for run_id in list(open_runs.values_list("pk", flat=True)):
+        with transaction.atomic():
+            run = Run.objects.select_for_update().get(pk=run_id)
+            submission = (
+                Submission.objects.select_for_update()
+                .select_related("assignment")
+                .get(pk=run.submission_id)
+            )
+            current = submission.job_token == run.job_token
+            if run.finished_at is not None or not current or not submission.is_active:
+                continue
+            submission.attempts = max(0, submission.attempts - 1)
+            _requeue(submission, JobHealth("broken", "requeue", run, why="stopped"))
+            handed += 1
+    _finish_batches()
+    return handed
+
+
 def _finish_batches() -> None:
     """Close batches whose last submission ended outside a worker (say, errored)."""
     from submissions.models import RegradeBatch
