@@ -70,10 +70,22 @@ class _Progress:
 
 
 def _slot() -> int:
-    """Return this pool process's slot on the GPU (Celery's child index)."""
+    """Return this pool process's slot (Celery's child index)."""
     from billiard.process import current_process
 
     return getattr(current_process(), "index", 0) or 0
+
+
+def _placement() -> sandbox.HostPlan:
+    """Return the plan the worker made at start (or, outside a worker, make one)."""
+    return sandbox.current_host_plan() or sandbox.host_prepare(
+        backend=settings.DOJO_SANDBOX_BACKEND,
+        gpu_device=settings.DOJO_GPU_DEVICE,
+        slots=settings.DOJO_GPU_SLOTS,
+        keras_backend=settings.DOJO_KERAS_BACKEND,
+        uid_base=settings.DOJO_SANDBOX_UID,
+        probe=False,
+    )
 
 
 def _sandboxed(
@@ -86,24 +98,23 @@ def _sandboxed(
     limits: sandbox.SandboxLimits,
 ) -> sandbox.SandboxResult:
     progress = _Progress(run)
-    devices: list[str] = []
-    if run.queue == "train-gpu" and settings.DOJO_GPU_DEVICE >= 0:
-        gpu_env, devices = sandbox.gpu_slot(settings.DOJO_GPU_DEVICE)
-        env = {**env, **gpu_env}
-        run.device = f"cuda:{settings.DOJO_GPU_DEVICE} slot {_slot()}"
-        run.save(update_fields=["device"])
+    plan = _placement()
+    place = plan.place(_slot(), gpu=run.queue == "train-gpu")
+    run.slot, run.isolation = place.slot, plan.describe()[:200]
+    run.save(update_fields=["slot", "isolation"])
     return sandbox.run(
         argv,
         work_dir=work,
-        binds=binds,
-        env=env,
+        binds=[*binds, *place.binds],
+        env={**env, **place.env},
         limits=limits,
         backend=settings.DOJO_SANDBOX_BACKEND,
         on_log=progress.on_log,
         log_interval=settings.DOJO_LOG_FLUSH_SECONDS,
         should_cancel=progress.should_cancel,
-        devices=devices,
+        devices=place.devices,
         chdir=str(work),
+        uid=place.uid,
     )
 
 
@@ -214,7 +225,7 @@ def _train(run: Run) -> None:
     try:
         result = _sandboxed(
             run,
-            ["python", "/job/submission.py"],
+            sandbox.runner_argv("/job/submission.py"),
             work=work,
             binds=[
                 sandbox.Bind(job, "/job"),
@@ -226,9 +237,13 @@ def _train(run: Run) -> None:
                 **_base_env(),
                 "DOJO_DATA_DIR": "/data",
                 "DOJO_OUTPUT_DIR": str(output),
+                "DOJO_DEVICE_REPORT": str(work / "device.json"),
             },
             limits=_limits(submission),
         )
+        device = sandbox.read_device_report(work / "device.json")
+        if device is not None:
+            run.device, run.on_gpu = device.name, device.on_gpu
         _record(run, result)
         keep = storage.artifact_dir(submission.pk) / f"run-{run.pk}"
         limit = _limits(submission).work_dir_bytes
