@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from accounts.services import user_ensure
+from grader import GradeReport
 from submissions.models import Status, Submission
 from submissions.services import grade_record, submission_create
 from workshops.models import Workshop
@@ -86,11 +87,17 @@ def submit(
 def graded(user, assignment, **kwargs) -> Submission:
     """Submit, then record a grade as the evaluation worker would."""
     submission = submit(user, assignment)
+    data = report(**kwargs)
     with transaction.atomic():
         submission.move_to(Status.QUEUED)
         submission.move_to(Status.EVALUATING)
         submission.save()
-        grade_record(submission=submission, run=None, report=report(**kwargs))
+        grade_record(
+            submission=submission,
+            run=None,
+            report=GradeReport.from_dict(data),
+            history=data.get("history"),
+        )
     submission.refresh_from_db()
     return submission
 

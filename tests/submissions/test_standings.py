@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from accounts.services import user_ensure
+from grader import CheckResult, GradeReport
 from submissions.models import (
     FINAL_STATUSES,
     AssignmentTally,
@@ -27,8 +28,13 @@ from submissions.services import (
     submission_rerun,
     submissions_reconcile,
 )
-from submissions.services.execution import _finish, _platform_error
-from submissions.services.lifecycle import _queue_job, run_claim
+from submissions.services.jobs import (
+    job_claim,
+    job_finish,
+    job_platform_error,
+    job_queue,
+    submission_move,
+)
 from submissions.services.regrade import _claim_for_evaluation
 from submissions.services.standings import standings_check
 from workshops.models import Enrollment
@@ -43,25 +49,26 @@ pytestmark = pytest.mark.django_db
 CHECK_IDS = ("layers.Conv2D", "layers.Dropout", "params.max")
 
 
-def _report(rng: random.Random) -> dict:
+def _report(rng: random.Random) -> GradeReport:
     roll = rng.random()
     if roll < 0.1:
-        return {"status": "error", "reason": "the grader crashed"}
+        return GradeReport(status="error", reason="the grader crashed")
     graded = roll > 0.25
     checks = [
         {"id": cid, "passed": graded and rng.random() < 0.7, "message": f"{cid} unmet"}
         for cid in CHECK_IDS
     ]
-    return {
-        "status": "graded" if graded else "failed",
-        "reason": "" if graded else "The output layer has 9 units.",
-        "score": round(rng.uniform(10, 99), 1) if graded else 0.0,
-        "public_accuracy": round(rng.uniform(0, 1), 3) if graded else None,
-        "private_accuracy": round(rng.uniform(0, 1), 3) if graded else None,
-        "checks": checks,
-        "grader_version": "1",
-        "spec_version": 1,
-    }
+    return GradeReport.from_dict(
+        {
+            "status": "graded" if graded else "failed",
+            "reason": "" if graded else "The output layer has 9 units.",
+            "score": round(rng.uniform(10, 99), 1) if graded else 0.0,
+            "public_accuracy": round(rng.uniform(0, 1), 3) if graded else None,
+            "private_accuracy": round(rng.uniform(0, 1), 3) if graded else None,
+            "checks": checks,
+            "spec_version": "1",
+        }
+    )
 
 
 class Workshop:
@@ -106,7 +113,7 @@ class Workshop:
 
     def start_training(self) -> None:
         if s := self._pick(Status.QUEUED):
-            run_claim(
+            job_claim(
                 submission_id=s.pk,
                 job_token=str(s.job_token),
                 kind=Run.Kind.TRAIN,
@@ -127,31 +134,35 @@ class Workshop:
             return
         outcome = self.rng.random()
         if outcome < 0.1:
-            _platform_error(run, RuntimeError("disk full"))
+            job_platform_error(run=run, exc=RuntimeError("disk full"))
             return
         if outcome < 0.25:
 
             def failed(submission: Submission) -> None:
-                submission.move_to(Status.FAILED, reason="Your code stopped: boom.")
-                submission.save()
+                submission_move(
+                    submission=submission,
+                    status=Status.FAILED,
+                    reason="Your code stopped: boom.",
+                )
 
-            _finish(run, failed)
+            job_finish(run=run, finish=failed)
             return
         run.artifact_path = f"/nowhere/{run.pk}/model.keras"
         run.save(update_fields=["artifact_path"])
 
         def trained(submission: Submission) -> None:
-            submission.move_to(Status.EVALUATING)
             submission.attempts = 0
-            _queue_job(submission, Run.Kind.EVALUATE)
+            job_queue(
+                submission=submission, kind=Run.Kind.EVALUATE, status=Status.EVALUATING
+            )
 
-        _finish(run, trained)
+        job_finish(run=run, finish=trained)
 
     def grade(self) -> None:
         s = self._pick(Status.EVALUATING)
         if s is None:
             return
-        run = run_claim(
+        run = job_claim(
             submission_id=s.pk,
             job_token=str(s.job_token),
             kind=Run.Kind.EVALUATE,
@@ -162,9 +173,9 @@ class Workshop:
         if run is None:
             return
         report = _report(self.rng)
-        _finish(
-            run,
-            lambda submission: grade_record(
+        job_finish(
+            run=run,
+            finish=lambda submission: grade_record(
                 submission=submission, run=run, report=report
             ),
         )
@@ -185,10 +196,14 @@ class Workshop:
         claimed = _claim_for_evaluation(batch, s.pk, "w@host")
         if claimed is None:
             return
-        submission, run, _ = claimed
-        with transaction.atomic():
-            submission = Submission.objects.select_for_update().get(pk=submission.pk)
-            grade_record(submission=submission, run=run, report=_report(self.rng))
+        _, run, _ = claimed
+        report = _report(self.rng)
+        job_finish(
+            run=run,
+            finish=lambda submission: grade_record(
+                submission=submission, run=run, report=report
+            ),
+        )
 
     def rerun(self) -> None:
         if s := self._pick(*FINAL_STATUSES):
@@ -298,13 +313,13 @@ def test_standing_counts_best_or_last_and_explains_a_failure(workshop, participa
         with transaction.atomic():
             submission.move_to(Status.EVALUATING)
             submission.save()
-            checks = [{"id": "layers.Dropout", "passed": passed, "message": "Add one"}]
-            report = {
-                "status": "graded",
-                "score": score,
-                "public_accuracy": score / 100,
-                "checks": checks,
-            }
+            check = CheckResult(id="layers.Dropout", passed=passed, message="Add one")
+            report = GradeReport(
+                status="graded",
+                score=score,
+                public_accuracy=score / 100,
+                checks=(check,),
+            )
             grade_record(submission=submission, run=None, report=report)
         return submission
 
