@@ -154,6 +154,20 @@ class Run(models.Model):
         TRAIN = "train", "Training"
         EVALUATE = "evaluate", "Evaluation"
 
+    class Outcome(models.TextChoices):
+        """How a run ended: the sandbox's outcomes plus the platform's own."""
+
+        OK = "ok", "Finished"
+        EXIT_NONZERO = "exit_nonzero", "Exited with an error"
+        TIMED_OUT = "timed_out", "Timed out"
+        KILLED_MEMORY = "killed_memory", "Out of memory"
+        KILLED_OUTPUT = "killed_output", "Too much output"
+        KILLED_PROCESSES = "killed_processes", "Too many processes"
+        KILLED_DISK = "killed_disk", "Disk limit"
+        CANCELLED = "cancelled", "Cancelled"
+        PLATFORM_ERROR = "platform_error", "Platform error"
+        WORKER_LOST = "worker_lost", "Worker lost"
+
     submission = models.ForeignKey(
         Submission, on_delete=models.CASCADE, related_name="runs"
     )

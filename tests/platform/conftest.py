@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.services import user_ensure
+from grader import GradeReport
 from submissions.models import Status, Submission
 from submissions.services import grade_record, submission_create
 from workshops.models import Workshop
@@ -87,7 +88,13 @@ def graded(user, assignment, **kwargs) -> Submission:
     submission = submit(user, assignment)
     Submission.objects.filter(pk=submission.pk).update(status=Status.EVALUATING)
     submission.refresh_from_db()
-    grade_record(submission=submission, run=None, report=report(**kwargs))
+    data = report(**kwargs)
+    grade_record(
+        submission=submission,
+        run=None,
+        report=GradeReport.from_dict(data),
+        history=data.get("history"),
+    )
     submission.refresh_from_db()
     return submission
 
