@@ -8,7 +8,7 @@ from ._cgroup import CgroupSupport, cgroup_support
 from ._cleanup import CleanupError, remove_tree
 from ._device import DeviceReport, read_device_report, runner_argv
 from ._files import copy_out
-from ._host import HostPlan, JobPlace, host_prepare
+from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._result import Outcome, SandboxResult
 from ._run import check_backend, gpu_slot, run
@@ -29,6 +29,7 @@ __all__ = [
     "cgroup_support",
     "check_backend",
     "copy_out",
+    "current_host_plan",
     "gpu_slot",
     "host_prepare",
     "neutralise",

@@ -88,7 +88,7 @@ def _train(run: Run) -> None:
     try:
         result = job_sandbox_run(
             run=run,
-            argv=["python", "/job/submission.py"],
+            argv=sandbox.runner_argv("/job/submission.py"),
             work=work,
             binds=[
                 sandbox.Bind(job, "/job"),
@@ -100,9 +100,14 @@ def _train(run: Run) -> None:
                 **sandbox_env(),
                 "DOJO_DATA_DIR": "/data",
                 "DOJO_OUTPUT_DIR": str(output),
+                "DOJO_DEVICE_REPORT": str(work / "device.json"),
             },
             limits=limits,
         )
+        # The job says, from inside its sandbox, what its backend trained on.
+        device = sandbox.read_device_report(work / "device.json")
+        if device is not None:
+            run.device, run.on_gpu = device.name, device.on_gpu
         run_record(run=run, result=result)
         keep = storage.artifact_dir(submission.pk) / f"run-{run.pk}"
         if result.outcome == sandbox.Outcome.OK and sandbox.copy_out(
