@@ -44,7 +44,10 @@ app.conf.update(
     worker_max_tasks_per_child=200,
     task_default_queue=JobQueue.SITE.value,
     task_queues=make_queues(QUEUES),
-    task_routes={"workers.tasks.reconcile": {"queue": JobQueue.SITE.value}},
+    task_routes={
+        "workers.tasks.reconcile": {"queue": JobQueue.SITE.value},
+        "submissions.tasks.sweep_work_dirs": {"queue": JobQueue.SITE.value},
+    },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     task_soft_time_limit=3600,
@@ -63,6 +66,14 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
         settings.DOJO_RECONCILE_EVERY_SECONDS,
         sender.signature("workers.tasks.reconcile", queue=JobQueue.SITE.value),
         name="reconcile submissions",
+    )
+    # Retries failed cleanups and removes orphaned work dirs and artifacts.
+    sender.add_periodic_task(
+        settings.DOJO_SWEEP_EVERY_SECONDS,
+        sender.signature(
+            "submissions.tasks.sweep_work_dirs", queue=JobQueue.SITE.value
+        ),
+        name="sweep work dirs and artifacts",
     )
     if settings.CELERY_BROKER_URL.startswith("sqla+"):
         sender.add_periodic_task(

@@ -8,6 +8,8 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from workers.sandbox import neutralise
+
 
 def submission_upload_to(instance: "Submission", filename: str) -> str:
     return f"submissions/{instance.assignment_id}/{uuid.uuid4().hex}/{filename}"
@@ -146,7 +148,8 @@ class Submission(models.Model):
                 f"Submission {self.pk} cannot go from {self.status} to {status}."
             )
         self.status = status
-        self.status_reason = reason
+        # Reasons quote logs and model files: no terminal, bidi or NUL characters.
+        self.status_reason = neutralise(reason)
         now = timezone.now()
         if status in FINAL_STATUSES:
             self.finished_at = now

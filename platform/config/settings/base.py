@@ -138,6 +138,8 @@ DOJO_EVAL_WALL_SECONDS = env.int("DOJO_EVAL_WALL_SECONDS", default=300)
 DOJO_LOG_FLUSH_SECONDS = env.float("DOJO_LOG_FLUSH_SECONDS", default=1.0)
 # A running job whose heartbeat is older than this is taken for dead.
 DOJO_HEARTBEAT_GRACE_SECONDS = env.int("DOJO_HEARTBEAT_GRACE_SECONDS", default=60)
+# How often the sweeper retries failed cleanups and removes orphaned work dirs.
+DOJO_SWEEP_EVERY_SECONDS = env.int("DOJO_SWEEP_EVERY_SECONDS", default=600)
 # Received/queued rows older than this are sent to the broker again.
 DOJO_REQUEUE_AFTER_SECONDS = env.int("DOJO_REQUEUE_AFTER_SECONDS", default=60)
 DOJO_MAX_ATTEMPTS = env.int("DOJO_MAX_ATTEMPTS", default=2)

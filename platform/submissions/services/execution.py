@@ -1,6 +1,5 @@
 """Run a submission's jobs in the sandbox: train its code, then grade its model."""
 
-import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -120,8 +119,10 @@ def _train(run: Run) -> None:
             run.artifact_path = str(keep / "model.keras")
             run.save(update_fields=["artifact_path"])
     finally:
-        shutil.rmtree(job, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        # Whatever the job left (a deep tree, 10,000 files) goes; what cannot
+        # is logged and swept later, never charged to the participant.
+        storage.discard(job)
+        storage.discard(work)
 
     def finish(submission: Submission) -> None:
         if result.outcome == sandbox.Outcome.CANCELLED:
@@ -141,7 +142,10 @@ def _train(run: Run) -> None:
                 submission=submission,
                 status=Status.FAILED,
                 reason=(
-                    "Your code finished but saved no model. Save it with "
+                    "Your code finished but saved no usable model: "
+                    "$DOJO_OUTPUT_DIR/model.keras is missing, is not a plain file "
+                    "(a link, a folder), or is larger than "
+                    f"{limits.work_dir_bytes // 2**20} MB. Save it with "
                     "model.save(os.path.join(os.environ['DOJO_OUTPUT_DIR'], "
                     "'model.keras'))."
                 ),

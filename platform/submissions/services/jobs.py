@@ -262,7 +262,7 @@ def run_record(
     run.duration_seconds = result.wall_seconds
     run.cpu_seconds = result.cpu_seconds
     run.peak_memory_bytes = result.peak_memory_bytes
-    run.log = result.log if log is None else log
+    run.log = sandbox.neutralise(result.log if log is None else log)
     run.log_truncated = result.log_truncated
     run.sandbox_backend = result.backend
     run.save()
@@ -299,7 +299,7 @@ def job_platform_error(*, run: Run, exc: Exception) -> None:
     logger.exception("Run %s failed on the platform side", run.pk)
     run.finished_at = timezone.now()
     run.outcome = Run.Outcome.PLATFORM_ERROR
-    run.log = f"{run.log}\n[dojo] platform error: {exc}"
+    run.log = sandbox.neutralise(f"{run.log}\n[dojo] platform error: {exc}")
     run.save()
 
     def finish(submission: Submission) -> None:
