@@ -7,6 +7,7 @@ from grader import GradeReport
 from submissions import storage
 from submissions.models import Grade, Run, Status, Submission
 from submissions.services.jobs import PLATFORM_FAULT, submission_move
+from workers.sandbox import neutralise_json
 
 STATUS_GRADED = "graded"
 STATUS_ERROR = "error"
@@ -36,6 +37,9 @@ def grade_record(
     stored = report.to_dict()
     if history is not None:
         stored["history"] = history
+    # Layer names and messages come from the participant's model: no control
+    # characters on the page, and no NUL, which PostgreSQL's jsonb refuses.
+    stored = neutralise_json(stored)
     grade = Grade.objects.create(
         submission=submission,
         run=run,
