@@ -5,6 +5,7 @@ participant code. Many models are graded in one sandbox so TensorFlow starts onc
 """
 
 import json
+import logging
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,15 @@ from pathlib import Path
 from workers import outputs, sandbox
 
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
+logger = logging.getLogger(__name__)
+
+
+def _discard(path: Path) -> None:
+    """Remove a folder whatever it holds; the periodic sweeper retries failures."""
+    try:
+        sandbox.remove_tree(path)
+    except sandbox.CleanupError:
+        logger.exception("Could not remove %s; the sweeper will retry", path)
 
 
 @dataclass(frozen=True)
@@ -89,7 +99,7 @@ def run_grader(
     job_dir = work_root / f"{name}-job"
     work = work_root / name
     for path in (job_dir, work):
-        shutil.rmtree(path, ignore_errors=True)
+        sandbox.remove_tree(path)
         path.mkdir(parents=True)
     binds = [sandbox.Bind(GRADER_DIR, "/opt/dojo/grader")]
     mounted: dict[str, str] = {}
@@ -150,6 +160,6 @@ def run_grader(
         if on_done is not None:
             on_done()  # before the work folder (and its progress) goes
     finally:
-        shutil.rmtree(job_dir, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        _discard(job_dir)
+        _discard(work)
     return result, reports, unreadable

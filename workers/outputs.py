@@ -159,11 +159,6 @@ def _digits(value: Any) -> str:
     return text if text.isdigit() else ""
 
 
-def log_for_db(log: str) -> str:
-    """Return a job's log with NULs replaced: PostgreSQL text refuses them."""
-    return log.replace("\x00", "\ufffd")
-
-
 def report_parse(data: Mapping[str, Any]) -> GradeReport:
     """Rebuild a grader report from sandbox JSON, cleaning every field.
 

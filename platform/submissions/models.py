@@ -4,9 +4,11 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
+
+from workers.sandbox import neutralise
 
 
 def submission_upload_to(instance: "Submission", filename: str) -> str:
@@ -123,6 +125,12 @@ class Submission(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.original_name} ({self.status})"
 
+    def save(self, *args, **kwargs) -> None:
+        # The post_save receiver refreshes the participant's standing: one
+        # transaction for both, even when the caller opened none.
+        with transaction.atomic(savepoint=False):
+            super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("submission-detail", kwargs={"pk": self.pk})
 
@@ -140,7 +148,8 @@ class Submission(models.Model):
                 f"Submission {self.pk} cannot go from {self.status} to {status}."
             )
         self.status = status
-        self.status_reason = reason
+        # Reasons quote logs and model files: no terminal, bidi or NUL characters.
+        self.status_reason = neutralise(reason)
         now = timezone.now()
         if status in FINAL_STATUSES:
             self.finished_at = now
@@ -176,7 +185,12 @@ class Run(models.Model):
     queue = models.CharField(max_length=32)
     host = models.CharField(max_length=200, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # Reported from inside the sandbox by the job itself, never from settings.
     device = models.CharField(max_length=64, blank=True)
+    on_gpu = models.BooleanField(null=True, blank=True)
+    slot = models.PositiveSmallIntegerField(null=True, blank=True)
+    # How the worker limited the job (cgroups, uid, MPS), for the hosts page.
+    isolation = models.CharField(max_length=200, blank=True)
     keras_backend = models.CharField(max_length=32, blank=True)
     sandbox_backend = models.CharField(max_length=16, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
@@ -206,6 +220,18 @@ class Run(models.Model):
     @property
     def is_running(self) -> bool:
         return self.finished_at is None
+
+    @property
+    def gpu_fell_back_to_cpu(self) -> bool:
+        """Return whether a job sent to a GPU trained on the CPU instead."""
+        return self.queue == "train-gpu" and self.on_gpu is False
+
+    @property
+    def device_label(self) -> str:
+        """Return e.g. "NVIDIA H200, slot 3", or "" when the job reported none."""
+        if not self.device:
+            return ""
+        return self.device + (f", slot {self.slot}" if self.slot is not None else "")
 
 
 class Grade(models.Model):
@@ -278,3 +304,98 @@ class RegradeBatch(models.Model):
     @property
     def total(self) -> int:
         return len(self.submission_ids)
+
+
+class Standing(models.Model):
+    """One participant's standing on one assignment, for the class-scale pages.
+
+    Derived from the pair's submissions and kept current in the same
+    transaction by `submissions.services.standings` whenever a submission is
+    saved; `manage.py standings_check` recomputes it from scratch to compare.
+    """
+
+    class Progress(models.TextChoices):
+        NOT_STARTED = "not-started", "Not started"
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    participant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="standings"
+    )
+    assignment = models.ForeignKey(
+        "workshops.Assignment", on_delete=models.CASCADE, related_name="standings"
+    )
+    # An active participant of the workshop: only listed rows rank and count.
+    listed = models.BooleanField(default=False)
+    progress = models.CharField(
+        max_length=16, choices=Progress.choices, default=Progress.NOT_STARTED
+    )
+    # Submissions by outcome; attempts leaves out the cancelled ones.
+    attempts = models.PositiveIntegerField(default=0)
+    running = models.PositiveIntegerField(default=0)
+    graded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errored = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    passed = models.BooleanField(default=False)
+    best_score = models.FloatField(null=True, blank=True)
+    # The graded submission that counts under the assignment's score policy;
+    # grades are never overwritten, so copying their figures is safe.
+    counted_submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    counted_grade = models.ForeignKey(
+        Grade, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    counted_score = models.FloatField(null=True, blank=True)
+    counted_public_accuracy = models.FloatField(null=True, blank=True)
+    counted_private_accuracy = models.FloatField(null=True, blank=True)
+    counted_passed_checks = models.BooleanField(default=False)
+    counted_at = models.DateTimeField(null=True, blank=True)
+    latest_submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    latest_status = models.CharField(max_length=16, blank=True)
+    latest_reason = models.TextField(blank=True)
+    last_submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "assignment"], name="one_standing"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["assignment", "listed", "counted_score", "counted_at"],
+                name="standing_board",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} on {self.assignment_id}: {self.progress}"
+
+
+class AssignmentTally(models.Model):
+    """A count over an assignment's listed standings (statuses, bins, checks).
+
+    Kept by adding each standing's change, so the statistics page reads a few
+    dozen rows whatever the size of the class.
+    """
+
+    assignment = models.ForeignKey(
+        "workshops.Assignment", on_delete=models.CASCADE, related_name="tallies"
+    )
+    key = models.CharField(max_length=160)
+    count = models.IntegerField(default=0)
+    # For a check: one failure message, to show what people get wrong.
+    example = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "key"], name="one_tally")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment_id} {self.key}={self.count}"

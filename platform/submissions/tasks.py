@@ -67,3 +67,10 @@ def broker_cleanup() -> int:
     from workers.broker import embedded_broker_cleanup
 
     return embedded_broker_cleanup(settings.CELERY_BROKER_URL)
+
+
+@shared_task(name="submissions.tasks.sweep_work_dirs", **INFRA_RETRY)
+def sweep_work_dirs() -> dict[str, int]:
+    from submissions.services import work_dirs_sweep
+
+    return work_dirs_sweep()

@@ -120,7 +120,7 @@ def test_a_log_with_nul_characters_is_stored(evaluating):
         backend="local",
     )
     run_record(run=run, result=result)
-    assert Run.objects.get(pk=run.pk).log == "before\ufffdafter"
+    assert Run.objects.get(pk=run.pk).log == "before\u2400after"
 
 
 def test_a_result_that_cannot_be_applied_ends_error_not_stuck(evaluating):

@@ -166,7 +166,3 @@ def test_a_check_passes_only_when_it_says_true():
 def test_a_report_with_an_unknown_status_is_refused():
     with pytest.raises(UntrustedOutputError, match="unknown status"):
         outputs.report_parse(_report(status="excellent"))
-
-
-def test_nul_in_a_log_is_replaced_for_the_database():
-    assert outputs.log_for_db("a\x00b") == "a\ufffdb"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._cgroup import CgroupSupport, cgroup_support
+from ._cleanup import remove_tree
 from ._device import PROBE, probe_line
 from ._launch import is_root, sandbox_uid
 from ._limits import GIB, MIB, Bind, SandboxLimits, SandboxUnavailable
@@ -120,11 +121,14 @@ class HostPlan:
         n = self.slots if self.per_slot_uid else 1
         return range(self.uid_base, self.uid_base + n)
 
-    def place(self, slot: int) -> JobPlace:
-        """Return the uid, env, devices and binds of a job in ``slot``."""
+    def place(self, slot: int, *, gpu: bool = True) -> JobPlace:
+        """Return the uid, env, devices and binds of a job in ``slot``.
+
+        ``gpu=False`` places a job of this worker that must not use the card.
+        """
         slot = slot % max(self.slots, 1)
         uid = self.uid_base + slot if self.per_slot_uid else self.uid_base
-        if self.gpu_device < 0:
+        if self.gpu_device < 0 or not gpu:
             return JobPlace(slot=slot, uid=uid, env={}, devices=[], binds=[])
         env, devices = gpu_devices(self.gpu_device, dev_root=self.dev_root)
         binds: list[Bind] = []
@@ -183,6 +187,14 @@ def gpu_devices(
     return env, devices
 
 
+_CURRENT: list[HostPlan] = []
+
+
+def current_host_plan() -> HostPlan | None:
+    """Return the plan host_prepare made last in this process (or its parent)."""
+    return _CURRENT[-1] if _CURRENT else None
+
+
 def _refuse(why: str) -> SandboxUnavailable:
     return SandboxUnavailable(f"this GPU worker cannot start: {why}")
 
@@ -192,8 +204,8 @@ def _probe(plan: HostPlan, *, backend: str, keras_backend: str) -> tuple[bool, s
     from ._run import run
 
     place = plan.place(0)
-    with tempfile.TemporaryDirectory(prefix="dojo-gpu-probe-") as tmp:
-        work = Path(tmp)
+    work = Path(tempfile.mkdtemp(prefix="dojo-gpu-probe-"))
+    try:
         work.chmod(0o755)
         result = run(
             ["python", "-c", PROBE],
@@ -207,6 +219,9 @@ def _probe(plan: HostPlan, *, backend: str, keras_backend: str) -> tuple[bool, s
             devices=place.devices,
             uid=place.uid,
         )
+    finally:
+        # The work dir may be a tmpfs mounted by run(): remove_tree unmounts it.
+        remove_tree(work)
     report = probe_line(result.log)
     if report is not None and report.on_gpu:
         return True, report.name
@@ -245,7 +260,7 @@ def host_prepare(
             "RLIMIT_AS instead, which counts address space, not memory used."
         )
     if gpu_device < 0:
-        return plan
+        return _remember(plan)
     if backend != "bwrap":
         raise _refuse(f"GPU jobs need the bwrap backend, not {backend!r}.")
     if not plan.cgroups.memory:
@@ -285,7 +300,7 @@ def host_prepare(
             "in all (DOJO_SANDBOX_NPROC)."
         )
     if not probe:
-        return plan
+        return _remember(plan)
     sees, detail = _probe(plan, backend=backend, keras_backend=keras_backend)
     if not sees and plan.mps is not None:
         plan.close()
@@ -299,4 +314,9 @@ def host_prepare(
             f"{keras_backend} (the Dockerfile's gpu target) or set DOJO_KERAS_BACKEND "
             "to a backend that has one."
         )
+    return _remember(plan)
+
+
+def _remember(plan: HostPlan) -> HostPlan:
+    _CURRENT[:] = [plan]
     return plan

@@ -8,6 +8,7 @@ from submissions import storage
 from submissions.models import Grade, Run, Status, Submission
 from submissions.services.jobs import PLATFORM_FAULT, submission_move
 from workers import outputs
+from workers.sandbox import neutralise_json
 
 STATUS_GRADED = "graded"
 STATUS_ERROR = "error"
@@ -40,6 +41,9 @@ def grade_record(
         stored["history"] = history
     if history_note:
         stored["history_note"] = history_note
+    # Layer names and messages come from the participant's model: no control
+    # characters on the page, and no NUL, which PostgreSQL's jsonb refuses.
+    stored = neutralise_json(stored)
     grade = Grade.objects.create(
         submission=submission,
         run=run,
