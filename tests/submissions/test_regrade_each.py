@@ -8,74 +8,14 @@ chunk keeps beating while it waits.
 import datetime
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
-from grader import GradeReport
 from submissions.models import Grade, RegradeBatch, Run, Status, Submission
-from submissions.services import (
-    grade_record,
-    regrade_batch_create,
-    regrade_batch_run_chunk,
-    submission_create,
-)
-from submissions.storage import artifact_dir
+from submissions.services import regrade_batch_create, regrade_batch_run_chunk
+from tests.model_builders import graded_with_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MODEL_SECONDS = 6
-
-
-def _model(kind: str):
-    import keras
-    from keras import layers
-
-    inputs = keras.Input((8, 8, 1))
-    x = inputs
-    if kind == "slow":
-        # Small in memory, heavy in compute: dozens of convolutions at 64x64.
-        x = layers.UpSampling2D(8)(x)
-        for _ in range(60):
-            x = layers.Conv2D(32, 3, padding="same")(x)
-        x = layers.GlobalAveragePooling2D()(x)
-    elif kind == "hog":
-        # Gigabytes of activations for the test split: far past the memory budget.
-        x = layers.UpSampling2D(128)(x)
-        x = layers.Conv2D(8, 3, padding="same")(x)
-        x = layers.GlobalAveragePooling2D()(x)
-    else:
-        x = layers.Flatten()(x)
-        x = layers.Dense(16, activation="relu")(x)
-    outputs = layers.Dense(10, activation="softmax")(layers.Dense(10)(x))
-    return keras.Model(inputs, outputs)
-
-
-def _old_report() -> GradeReport:
-    return GradeReport(status="graded", score=42.0, public_accuracy=0.42)
-
-
-def _graded_with_model(participant, assignment, kind: str) -> Submission:
-    submission = submission_create(
-        participant=participant,
-        assignment=assignment,
-        upload=SimpleUploadedFile(f"{kind}.py", b"print(1)\n"),
-    )
-    Submission.objects.filter(pk=submission.pk).update(status=Status.TRAINING)
-    run = Run.objects.create(
-        submission=submission,
-        kind=Run.Kind.TRAIN,
-        job_token=submission.job_token,
-        queue="train-cpu",
-        outcome=Run.Outcome.OK,
-    )
-    path = artifact_dir(submission.pk) / f"run-{run.pk}" / "model.keras"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _model(kind).save(path)
-    Run.objects.filter(pk=run.pk).update(artifact_path=str(path))
-    Submission.objects.filter(pk=submission.pk).update(status=Status.EVALUATING)
-    submission.refresh_from_db()
-    grade_record(submission=submission, run=run, report=_old_report())
-    submission.refresh_from_db()
-    return submission
 
 
 def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
@@ -94,7 +34,7 @@ def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
     )
     mlp = workshop.assignments.get(slug="mlp")
     kinds = ["good", "slow", "hog", "good"]
-    rows = [_graded_with_model(participant, mlp, kind) for kind in kinds]
+    rows = [graded_with_model(participant, mlp, kind) for kind in kinds]
     old = {row.pk: row.current_grade_id for row in rows}
 
     batch = regrade_batch_create(assignment=mlp, mode="reevaluate")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from submissions.models import Run, Status, Submission
@@ -126,6 +126,36 @@ def run_start(*, submission: Submission, kind: str, queue: str, worker: str) -> 
     )
 
 
+DB_GONE = (OperationalError, InterfaceError)
+
+
+def db_reconnect_if_cut() -> None:
+    """Replace a connection the database cut (a restart, pg_terminate_backend).
+
+    Django reconnects only between requests; a job outlives many of those
+    moments, so it checks before each write that matters.
+    """
+    if connection.in_atomic_block:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DB_GONE:
+        connection.close()
+
+
+def _beat_write(write: Callable[[], object], default: object = None) -> object:
+    """Run one heartbeat query; a missed beat is retried once, never fatal."""
+    for last in (False, True):
+        try:
+            return write()
+        except DB_GONE:
+            connection.close()
+            if last:
+                logger.warning("Heartbeat missed: the database is unreachable")
+    return default
+
+
 class Heartbeat:
     """Keep runs alive while a sandbox works, stream its log, notice cancellation.
 
@@ -149,21 +179,28 @@ class Heartbeat:
 
     def beat(self) -> None:
         """Touch every open run's heartbeat."""
-        Run.objects.filter(pk__in=self.run_pks, finished_at__isnull=True).update(
-            heartbeat_at=timezone.now()
+        _beat_write(
+            lambda: Run.objects.filter(
+                pk__in=self.run_pks, finished_at__isnull=True
+            ).update(heartbeat_at=timezone.now())
         )
         self.last_beat = time.monotonic()
 
     def on_log(self, log: str) -> None:
         """Store the log so far on the log run, and beat."""
         now = timezone.now()
-        Run.objects.filter(pk=self.log_pk).update(
-            log=sandbox.neutralise(log), heartbeat_at=now
+        text = sandbox.neutralise(log)
+        _beat_write(
+            lambda: Run.objects.filter(pk=self.log_pk).update(
+                log=text, heartbeat_at=now
+            )
         )
         others = [pk for pk in self.run_pks if pk != self.log_pk]
         if others:
-            Run.objects.filter(pk__in=others, finished_at__isnull=True).update(
-                heartbeat_at=now
+            _beat_write(
+                lambda: Run.objects.filter(
+                    pk__in=others, finished_at__isnull=True
+                ).update(heartbeat_at=now)
             )
         self.last_beat = time.monotonic()
 
@@ -175,9 +212,14 @@ class Heartbeat:
         if not self.cancellable or now - self.last_cancel_check < 0.5:
             return False
         self.last_cancel_check = now
-        return Submission.objects.filter(
-            pk__in=self.submission_pks, cancel_requested=True
-        ).exists()
+        return bool(
+            _beat_write(
+                lambda: Submission.objects.filter(
+                    pk__in=self.submission_pks, cancel_requested=True
+                ).exists(),
+                default=False,
+            )
+        )
 
 
 def sandbox_env() -> dict[str, str]:
@@ -258,6 +300,7 @@ def run_record(
     *, run: Run, result: sandbox.SandboxResult, log: str | None = None
 ) -> None:
     """Store how a run's sandbox ended and what it used."""
+    db_reconnect_if_cut()
     run.finished_at = timezone.now()
     run.exit_code = result.exit_code
     run.outcome = Run.Outcome(str(result.outcome))
@@ -284,6 +327,7 @@ def job_finish(*, run: Run, finish: Callable[[Submission], None]) -> None:
     leaving it active; when the database itself is gone, the reconciler
     repairs the row later (a finished run whose result was never applied).
     """
+    db_reconnect_if_cut()
     try:
         _apply(run, finish)
     except (OperationalError, InterfaceError):
