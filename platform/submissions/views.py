@@ -10,8 +10,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from dashboard import charts
+from submissions import feedback, images, services, uploads
 from submissions import selectors as submission_selectors
-from submissions import services, uploads
 from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
 from submissions.services import submissions_used_today
@@ -208,6 +208,9 @@ def _feedback(submission: Submission, instructor: bool) -> dict | None:
     report = grade.report or {}
     history = report.get("history") if isinstance(report.get("history"), dict) else {}
     show_private = instructor or submission.assignment.reveal_private
+    spec = submission.assignment.spec
+    matrix = report.get("confusion_matrix") or []
+    names = feedback.class_names_for(spec, len(matrix))
     return {
         "grade": grade,
         "show_private": show_private,
@@ -215,7 +218,13 @@ def _feedback(submission: Submission, instructor: bool) -> dict | None:
         "layers": report.get("layers", []),
         "params_total": report.get("params_total"),
         "params_trainable": report.get("params_trainable"),
-        "confusion_svg": charts.confusion_matrix(report.get("confusion_matrix") or []),
+        "confusion_svg": charts.confusion_matrix(matrix, names),
+        "per_class": feedback.per_class_rows(report.get("per_class_accuracy"), names),
+        "misclassified": images.misclassified_gallery(
+            report,
+            input_shape=spec.get("checks", {}).get("input_shape"),
+            class_names=names,
+        ),
         "curves_svg": charts.training_curves(history or {}),
         "reason": report.get("reason", ""),
     }

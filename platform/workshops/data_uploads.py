@@ -193,6 +193,8 @@ def assignment_dataset_upload(
                 checks = spec.setdefault("checks", {})
                 checks["input_shape"] = info["input_shape"]
                 checks["num_classes"] = info["num_classes"]
+                spec["class_names"] = info["class_names"]
+                spec.pop("data_notice", None)
                 _save_spec(assignment, spec)
     except BaseException:
         if not in_use:

@@ -133,6 +133,9 @@ DOJO_KERAS_BACKEND = env("DOJO_KERAS_BACKEND", default="tensorflow")
 DOJO_GPU_DEVICE = env.int("DOJO_GPU_DEVICE", default=-1)
 DOJO_GPU_SLOTS = env.int("DOJO_GPU_SLOTS", default=1)
 DOJO_EVAL_WALL_SECONDS = env.int("DOJO_EVAL_WALL_SECONDS", default=300)
+# Keep at most this many training / hidden test images of each class (0: all).
+DOJO_DATASET_TRAIN_PER_CLASS = env.int("DOJO_DATASET_TRAIN_PER_CLASS", default=0)
+DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=0)
 DOJO_LOG_FLUSH_SECONDS = env.float("DOJO_LOG_FLUSH_SECONDS", default=1.0)
 # A running job whose heartbeat is older than this is taken for dead.
 DOJO_HEARTBEAT_GRACE_SECONDS = env.int("DOJO_HEARTBEAT_GRACE_SECONDS", default=60)
