@@ -7,9 +7,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=config.settings.production \
     DOJO_VAR_DIR=/var/dojo
 
-# bubblewrap runs participant code; util-linux gives setpriv to drop to its uid.
+# bubblewrap runs participant code; util-linux gives setpriv to drop to its uid;
+# dataset-fashion-mnist is the DL101 pack's data (offline).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends bubblewrap util-linux \
+    && apt-get install -y --no-install-recommends bubblewrap util-linux dataset-fashion-mnist \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

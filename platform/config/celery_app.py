@@ -14,7 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # SQLAlchemy's create_engine and crash the worker there.
 kombu_sqlalchemy.Transport.polling_interval = 0.1
 
-QUEUES = ("train-cpu", "train-gpu", "evaluate", "site")
+QUEUES = ("train-cpu", "train-gpu", "evaluate", "site", "predict")
 
 
 def make_queues(names: tuple[str, ...]) -> list[Queue]:
@@ -39,7 +39,10 @@ app.conf.update(
     worker_max_tasks_per_child=200,
     task_default_queue="site",
     task_queues=make_queues(QUEUES),
-    task_routes={"workers.tasks.reconcile": {"queue": "site"}},
+    task_routes={
+        "workers.tasks.reconcile": {"queue": "site"},
+        "workers.tasks.predict": {"queue": "predict"},
+    },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     task_soft_time_limit=3600,

@@ -1,5 +1,7 @@
 """The assignment page (upload), the submission page and its live status."""
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -10,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from dashboard import charts
-from submissions import feedback, images, services, uploads
+from submissions import feedback, images, predictions, services, uploads
 from submissions import selectors as submission_selectors
 from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
@@ -230,6 +232,18 @@ def _feedback(submission: Submission, instructor: bool) -> dict | None:
     }
 
 
+def _try_model(submission: Submission) -> dict | None:
+    if not predictions.prediction_available(submission=submission):
+        return None
+    height, width, channels = predictions.prediction_shape(submission=submission)
+    return {
+        "height": height,
+        "width": width,
+        "channels": channels,
+        "samples": predictions.samples_for_page(submission=submission),
+    }
+
+
 @login_required
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     submission, instructor = _submission_for(request, pk)
@@ -241,6 +255,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "instructor": instructor,
         "own": submission.participant_id == request.user.pk,
         "feedback": _feedback(submission, instructor),
+        "try_model": _try_model(submission),
         "next_step": NEXT_STEP.get(submission.status, ""),
         **live,
     }
@@ -279,6 +294,26 @@ def submission_live(request: HttpRequest, pk: int) -> JsonResponse:
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+@login_required
+@require_POST
+def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
+    """Answer "try your model": the top 3 classes for one posted image."""
+    submission, _ = _submission_for(request, pk)
+    try:
+        body = json.loads(request.body or b"{}")
+        pixels = body.get("pixels") if isinstance(body, dict) else None
+        answer = predictions.prediction_request(
+            submission=submission, user_id=request.user.pk, pixels=pixels
+        )
+    except ValueError:
+        return JsonResponse({"error": 'Send JSON: {"pixels": ...}.'}, status=400)
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    except predictions.PredictionUnavailable as exc:
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    return JsonResponse(answer, headers={"Cache-Control": "no-store"})
 
 
 @login_required

@@ -24,6 +24,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from submissions import storage
+from submissions.predictions import samples_write
 from workshops.models import Assignment
 from workshops.services import _refuse_archived, _sha256_json
 
@@ -201,6 +202,10 @@ def assignment_dataset_upload(
             path.unlink(missing_ok=True)
         raise
     transaction.on_commit(lambda: _forget_old_uploads(uploads, keep=path))
+    samples_write(
+        assignment_id=assignment.pk,
+        test_split=storage.assignment_hidden_dir(assignment.pk) / "test.npz",
+    )
     return assignment
 
 

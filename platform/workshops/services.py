@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from submissions import storage
+from submissions.predictions import samples_write
 from workshops.models import Assignment, Enrollment, Workshop
 
 if TYPE_CHECKING:
@@ -70,9 +71,9 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
     _place(
         split / "train.npz", storage.assignment_train_dir(assignment.pk) / "train.npz"
     )
-    _place(
-        split / "test.npz", storage.assignment_hidden_dir(assignment.pk) / "test.npz"
-    )
+    hidden = storage.assignment_hidden_dir(assignment.pk) / "test.npz"
+    _place(split / "test.npz", hidden)
+    samples_write(assignment_id=assignment.pk, test_split=hidden)
     uploaded_base = assignment.spec.get("base_model", {}).get("source") == "upload"
     if assignment.kind == Assignment.Kind.TRANSFER and not uploaded_base:
         from assignments.transfer import build_base

@@ -32,6 +32,13 @@ def load_spec(slug: str) -> dict[str, Any]:
     return spec
 
 
+def spec_file(slug: str, folder: Path) -> str:
+    """Write the digits version of ``slug``'s spec into ``folder``; return its path."""
+    path = folder / f"{slug}.spec.json"
+    path.write_text(json.dumps(load_spec(slug)))
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def keras_mod() -> Any:
     """Import Keras once, seeded."""
