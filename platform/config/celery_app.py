@@ -7,6 +7,8 @@ from celery.signals import worker_init
 from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
+from submissions.queues import QUEUES, JobQueue
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 # The embedded broker polls its table; the default 1 s adds about half a second to
@@ -14,7 +16,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # SQLAlchemy's create_engine and crash the worker there.
 kombu_sqlalchemy.Transport.polling_interval = 0.1
 
-QUEUES = ("train-cpu", "train-gpu", "evaluate", "site", "predict")
+__all__ = ["QUEUES", "app", "make_queues"]
 
 
 def make_queues(names: tuple[str, ...]) -> list[Queue]:
@@ -37,18 +39,19 @@ app.conf.update(
     task_reject_on_worker_lost=False,
     worker_prefetch_multiplier=1,
     worker_max_tasks_per_child=200,
-    task_default_queue="site",
+    task_default_queue=JobQueue.SITE.value,
     task_queues=make_queues(QUEUES),
     task_routes={
-        "workers.tasks.reconcile": {"queue": "site"},
-        "workers.tasks.predict": {"queue": "predict"},
+        "workers.tasks.reconcile": {"queue": JobQueue.SITE.value},
+        "workers.tasks.predict": {"queue": JobQueue.PREDICT.value},
     },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     task_soft_time_limit=3600,
     task_time_limit=3700,
 )
-app.autodiscover_tasks(["workers"])
+# Finds submissions/tasks.py (and any other app's tasks.py) once Django is set up.
+app.autodiscover_tasks()
 
 
 @app.on_after_finalize.connect
@@ -58,13 +61,13 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
     # Routed to `site`: a beat entry on an unread queue would wait forever.
     sender.add_periodic_task(
         settings.DOJO_RECONCILE_EVERY_SECONDS,
-        sender.signature("workers.tasks.reconcile", queue="site"),
+        sender.signature("workers.tasks.reconcile", queue=JobQueue.SITE.value),
         name="reconcile submissions",
     )
     if settings.CELERY_BROKER_URL.startswith("sqla+"):
         sender.add_periodic_task(
             3600.0,
-            sender.signature("workers.tasks.broker_cleanup", queue="site"),
+            sender.signature("workers.tasks.broker_cleanup", queue=JobQueue.SITE.value),
             name="clean the embedded broker",
         )
 

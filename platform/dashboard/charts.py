@@ -40,14 +40,25 @@ def accuracy_histogram(
     title: str = "Distribution of public accuracy",
 ) -> SafeString:
     """Draw a histogram of accuracies between 0 and 1 (or the values' range)."""
-    width, height, left, bottom, top, right = 560, 240, 44, 36, 16, 24
     low = 0.0 if not values else min(0.0, math.floor(min(values) * 10) / 10)
-    high = 1.0
-    step = (high - low) / bins
+    step = (1.0 - low) / bins
     counts = [0] * bins
     for value in values:
         index = min(int((value - low) / step), bins - 1) if step else 0
         counts[max(index, 0)] += 1
+    return _histogram(counts, low=low, step=step, title=title)
+
+
+def accuracy_histogram_of_bins(
+    counts: Sequence[int], *, title: str = "Distribution of public accuracy"
+) -> SafeString:
+    """Draw a histogram from counts already binned evenly between 0 and 1."""
+    return _histogram(list(counts), low=0.0, step=1.0 / len(counts), title=title)
+
+
+def _histogram(counts: list[int], *, low: float, step: float, title: str):
+    width, height, left, bottom, top, right = 560, 240, 44, 36, 16, 24
+    bins = len(counts)
     peak = max(counts) or 1
     plot_w, plot_h = width - left - right, height - top - bottom
     bar_w = plot_w / bins

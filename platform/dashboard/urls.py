@@ -5,6 +5,11 @@ from dashboard import views
 urlpatterns = [
     path("w/<slug:slug>/dashboard/", views.dashboard, name="dashboard"),
     path("w/<slug:slug>/grades.csv", views.export_grades, name="export-grades"),
+    path(
+        "w/<slug:slug>/submissions.csv",
+        views.export_submissions,
+        name="export-submissions",
+    ),
     path("w/<slug:slug>/hosts/", views.hosts, name="hosts"),
     path(
         "w/<slug:workshop>/a/<slug:slug>/leaderboard/",

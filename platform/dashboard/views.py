@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard import charts, selectors
 from dashboard.forms import RegradeForm
+from dashboard.standings import LEADERBOARD_PAGE
 from submissions.models import FINAL_STATUSES, RegradeBatch, Submission
 from submissions.selectors import regrade_batch_progress
 from submissions.services import regrade_batch_cancel, regrade_batch_create
@@ -40,6 +41,13 @@ def _csv_response(rows, filename: str) -> StreamingHttpResponse:
     return response
 
 
+def _page(request: HttpRequest) -> int:
+    try:
+        return max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        return 1
+
+
 @login_required
 def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
     assignment, enrollment = workshop_selectors.assignment_for_member(
@@ -47,6 +55,22 @@ def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
     )
     instructor = enrollment.role == Enrollment.Role.INSTRUCTOR
     show_private = instructor or assignment.reveal_private
+    size = LEADERBOARD_PAGE
+    pages = max(1, -(-selectors.leaderboard_count(assignment=assignment) // size))
+    page = min(_page(request), pages)
+    board = selectors.leaderboard(
+        assignment=assignment,
+        include_private=show_private,
+        offset=(page - 1) * size,
+        limit=size,
+    )
+    me = None
+    if not instructor and all(e["participant_id"] != request.user.pk for e in board):
+        me = selectors.leaderboard_entry_for(
+            assignment=assignment,
+            participant=request.user,
+            include_private=show_private,
+        )
     return render(
         request,
         "dashboard/leaderboard.html",
@@ -55,9 +79,10 @@ def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
             "workshop": assignment.workshop,
             "instructor": instructor,
             "show_private": show_private,
-            "board": selectors.leaderboard(
-                assignment=assignment, include_private=show_private
-            ),
+            "board": board,
+            "me": me,
+            "page": page,
+            "pages": pages,
         },
     )
 
@@ -71,7 +96,10 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in PROGRESS_LABELS:
         status = ""
-    query = urlencode({"name": name, "status": status, "fragment": "live"})
+    page = _page(request)
+    query = urlencode(
+        {"name": name, "status": status, "page": page, "fragment": "live"}
+    )
     # The page re-fetches just its live part every 15 s: stats, matrix, stragglers.
     fragment = request.GET.get("fragment") == "live"
     return render(
@@ -82,8 +110,9 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "workshop": workshop,
             "instructor": True,
             "matrix": selectors.progress_matrix(
-                workshop=workshop, name=name, status=status
+                workshop=workshop, name=name, status=status, page=page
             ),
+            "filters": urlencode({"name": name, "status": status}),
             "jobs": selectors.job_counts(workshop=workshop),
             "name": name,
             "status": status,
@@ -106,7 +135,7 @@ def assignment_stats(request: HttpRequest, workshop: str, slug: str) -> HttpResp
             "workshop": assignment.workshop,
             "instructor": True,
             "stats": stats,
-            "histogram_svg": charts.accuracy_histogram(stats["accuracies"]),
+            "histogram_svg": charts.accuracy_histogram_of_bins(stats["histogram"]),
             "batches": list(assignment.regrade_batches.order_by("-created_at")[:5]),
         },
     )
@@ -212,6 +241,17 @@ def export_grades(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     return _csv_response(
         selectors.grade_rows_for_export(workshop=workshop),
         f"{workshop.slug}-grades.csv",
+    )
+
+
+@login_required
+def export_submissions(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    workshop, _ = workshop_selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    return _csv_response(
+        selectors.submission_rows_for_export(workshop=workshop),
+        f"{workshop.slug}-submissions.csv",
     )
 
 

@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -123,6 +123,12 @@ class Submission(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.original_name} ({self.status})"
 
+    def save(self, *args, **kwargs) -> None:
+        # The post_save receiver refreshes the participant's standing: one
+        # transaction for both, even when the caller opened none.
+        with transaction.atomic(savepoint=False):
+            super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("submission-detail", kwargs={"pk": self.pk})
 
@@ -153,6 +159,20 @@ class Run(models.Model):
     class Kind(models.TextChoices):
         TRAIN = "train", "Training"
         EVALUATE = "evaluate", "Evaluation"
+
+    class Outcome(models.TextChoices):
+        """How a run ended: the sandbox's outcomes plus the platform's own."""
+
+        OK = "ok", "Finished"
+        EXIT_NONZERO = "exit_nonzero", "Exited with an error"
+        TIMED_OUT = "timed_out", "Timed out"
+        KILLED_MEMORY = "killed_memory", "Out of memory"
+        KILLED_OUTPUT = "killed_output", "Too much output"
+        KILLED_PROCESSES = "killed_processes", "Too many processes"
+        KILLED_DISK = "killed_disk", "Disk limit"
+        CANCELLED = "cancelled", "Cancelled"
+        PLATFORM_ERROR = "platform_error", "Platform error"
+        WORKER_LOST = "worker_lost", "Worker lost"
 
     submission = models.ForeignKey(
         Submission, on_delete=models.CASCADE, related_name="runs"
@@ -264,3 +284,98 @@ class RegradeBatch(models.Model):
     @property
     def total(self) -> int:
         return len(self.submission_ids)
+
+
+class Standing(models.Model):
+    """One participant's standing on one assignment, for the class-scale pages.
+
+    Derived from the pair's submissions and kept current in the same
+    transaction by `submissions.services.standings` whenever a submission is
+    saved; `manage.py standings_check` recomputes it from scratch to compare.
+    """
+
+    class Progress(models.TextChoices):
+        NOT_STARTED = "not-started", "Not started"
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    participant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="standings"
+    )
+    assignment = models.ForeignKey(
+        "workshops.Assignment", on_delete=models.CASCADE, related_name="standings"
+    )
+    # An active participant of the workshop: only listed rows rank and count.
+    listed = models.BooleanField(default=False)
+    progress = models.CharField(
+        max_length=16, choices=Progress.choices, default=Progress.NOT_STARTED
+    )
+    # Submissions by outcome; attempts leaves out the cancelled ones.
+    attempts = models.PositiveIntegerField(default=0)
+    running = models.PositiveIntegerField(default=0)
+    graded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errored = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    passed = models.BooleanField(default=False)
+    best_score = models.FloatField(null=True, blank=True)
+    # The graded submission that counts under the assignment's score policy;
+    # grades are never overwritten, so copying their figures is safe.
+    counted_submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    counted_grade = models.ForeignKey(
+        Grade, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    counted_score = models.FloatField(null=True, blank=True)
+    counted_public_accuracy = models.FloatField(null=True, blank=True)
+    counted_private_accuracy = models.FloatField(null=True, blank=True)
+    counted_passed_checks = models.BooleanField(default=False)
+    counted_at = models.DateTimeField(null=True, blank=True)
+    latest_submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    latest_status = models.CharField(max_length=16, blank=True)
+    latest_reason = models.TextField(blank=True)
+    last_submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "assignment"], name="one_standing"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["assignment", "listed", "counted_score", "counted_at"],
+                name="standing_board",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} on {self.assignment_id}: {self.progress}"
+
+
+class AssignmentTally(models.Model):
+    """A count over an assignment's listed standings (statuses, bins, checks).
+
+    Kept by adding each standing's change, so the statistics page reads a few
+    dozen rows whatever the size of the class.
+    """
+
+    assignment = models.ForeignKey(
+        "workshops.Assignment", on_delete=models.CASCADE, related_name="tallies"
+    )
+    key = models.CharField(max_length=160)
+    count = models.IntegerField(default=0)
+    # For a check: one failure message, to show what people get wrong.
+    example = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "key"], name="one_tally")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment_id} {self.key}={self.count}"

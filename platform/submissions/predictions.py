@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 
 from submissions import images, storage
 from submissions.models import Status, Submission
+from submissions.queues import JobQueue
 from submissions.selectors import run_latest_model
 
 RESULT_KEY = "dojo:predict:{}"
@@ -61,7 +62,7 @@ def _take_rate_slot(user_id: int) -> None:
 
 def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> dict:
     """Return the model's top 3 classes for one image (base64 unsigned bytes)."""
-    from workers.tasks import predict
+    from submissions.tasks import predict
 
     shape = prediction_shape(submission=submission)
     if not prediction_available(submission=submission) or shape is None:
@@ -75,7 +76,9 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
     request_id = uuid.uuid4().hex
     timeout = settings.DOJO_PREDICT_TIMEOUT_SECONDS
     predict.apply_async(
-        args=[submission.pk, request_id, pixels], queue="predict", expires=timeout
+        args=[submission.pk, request_id, pixels],
+        queue=JobQueue.PREDICT.value,
+        expires=timeout,
     )
     deadline = time.monotonic() + timeout
     key = RESULT_KEY.format(request_id)

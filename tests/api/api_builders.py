@@ -10,9 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from grader import GradeReport
 from submissions.models import Grade, Run, Status, Submission
 from submissions.services import grade_record, submission_create, submission_enqueue
-from submissions.services.lifecycle import run_claim
+from submissions.services.jobs import job_claim
 from workshops.models import Assignment
 
 CODE = b"import keras\nprint('training')\n"
@@ -36,7 +37,7 @@ def start_training(submission: Submission, *, log: str = "") -> Run:
     """Queue the submission and let a pretend worker claim its training job."""
     submission_enqueue(submission_id=submission.pk)
     submission.refresh_from_db()
-    run = run_claim(
+    run = job_claim(
         submission_id=submission.pk,
         job_token=str(submission.job_token),
         kind=Run.Kind.TRAIN,
@@ -102,7 +103,13 @@ def graded(
     submission.refresh_from_db()
     submission.move_to(Status.EVALUATING)
     submission.save()
-    grade = grade_record(submission=submission, run=run, report=report(**report_values))
+    data = report(**report_values)
+    grade = grade_record(
+        submission=submission,
+        run=run,
+        report=GradeReport.from_dict(data),
+        history=data.get("history"),
+    )
     submission.refresh_from_db()
     return submission, grade
 

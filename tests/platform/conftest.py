@@ -4,8 +4,10 @@ from collections.abc import Callable
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 
 from accounts.services import user_ensure
+from grader import GradeReport
 from submissions.models import Status, Submission
 from submissions.services import grade_record, submission_create
 from workshops.models import Workshop
@@ -85,9 +87,17 @@ def submit(
 def graded(user, assignment, **kwargs) -> Submission:
     """Submit, then record a grade as the evaluation worker would."""
     submission = submit(user, assignment)
-    Submission.objects.filter(pk=submission.pk).update(status=Status.EVALUATING)
-    submission.refresh_from_db()
-    grade_record(submission=submission, run=None, report=report(**kwargs))
+    data = report(**kwargs)
+    with transaction.atomic():
+        submission.move_to(Status.QUEUED)
+        submission.move_to(Status.EVALUATING)
+        submission.save()
+        grade_record(
+            submission=submission,
+            run=None,
+            report=GradeReport.from_dict(data),
+            history=data.get("history"),
+        )
     submission.refresh_from_db()
     return submission
 
@@ -96,10 +106,8 @@ def failed(
     user, assignment, reason: str = "Your code stopped with an error: boom."
 ) -> Submission:
     submission = submit(user, assignment)
-    Submission.objects.filter(pk=submission.pk).update(
-        status=Status.FAILED, status_reason=reason
-    )
-    submission.refresh_from_db()
+    submission.move_to(Status.FAILED, reason=reason)
+    submission.save()
     return submission
 
 

@@ -103,7 +103,7 @@ def test_dashboard_refreshes_its_live_part_with_the_filters(
     """The page names a fragment URL that keeps its filters; the fragment is bare."""
     url = reverse("dashboard", args=[workshop.slug])
     page = instructor_client.get(url, {"name": "gra"}).content.decode()
-    refresh = f"{url}?name=gra&amp;status=&amp;fragment=live"
+    refresh = f"{url}?name=gra&amp;status=&amp;page=1&amp;fragment=live"
     assert f'data-refresh-url="{refresh}"' in page
     make_graded(participant, cnn, score=81.0)
     fragment = instructor_client.get(url, {"fragment": "live"}).content.decode()
@@ -170,8 +170,15 @@ def test_regrade_form_and_progress(instructor_client, participant, cnn, make_gra
 
 
 def test_grades_csv(
-    instructor_client, participant, cnn, workshop, make_graded, make_failed
+    instructor_client,
+    participant,
+    other_participant,
+    cnn,
+    workshop,
+    make_graded,
+    make_failed,
 ):
+    """One row per participant and assignment: the grade that counts, attempts."""
     from django.utils import timezone
 
     make_failed(participant, cnn)
@@ -187,15 +194,29 @@ def test_grades_csv(
         "submission",
         "score",
         "public_accuracy",
+        "best_score",
+        "attempts",
         "status",
         "submitted_at",
         "late",
     ]
+    assert len(rows) == 1 + 2 * workshop.assignments.count()
+    mine = {r[2]: r for r in rows[1:] if r[0] == "ada"}
+    assert mine["cnn"][4:9] == ["81.00", "0.9000", "81.00", "2", "graded"]
+    assert mine["cnn"][10] == "yes"
+    assert mine["mlp"][3:] == ["", "", "", "", "0", "", "", "no"]
+    assert {r[0] for r in rows[1:]} == {"ada", "grace"}
+
+
+def test_submissions_csv_keeps_every_submission(
+    instructor_client, participant, cnn, workshop, make_graded, make_failed
+):
+    make_failed(participant, cnn)
+    make_graded(participant, cnn, score=81.0, public=0.9)
+    url = reverse("export-submissions", args=[workshop.slug])
+    rows = _csv(instructor_client.get(url))
     by_status = {r[6]: r for r in rows[1:]}
-    assert by_status["graded"][0] == "ada"
     assert by_status["graded"][4:6] == ["81.00", "0.9000"]
-    assert by_status["graded"][8] == "yes"
-    assert by_status["failed"][8] == "no"
     assert len(rows) == 3
 
 
@@ -261,3 +282,52 @@ def test_hosts_page_lists_answering_workers(instructor_client, workshop, monkeyp
         reverse("hosts", args=[workshop.slug])
     ).content.decode()
     assert "w1@gpu" in page and "train-gpu" in page and ">8<" in page
+
+
+def test_matrix_cells_show_best_attempts_and_the_last_failure_reason(
+    instructor_client, participant, other_participant, workshop, cnn, make_graded
+):
+    """A passed cell shows its best score and attempts; a failed cell shows its
+    attempts and the last reason, on hover (title) and for screen readers."""
+    from tests.platform.conftest import failed
+
+    make_graded(participant, cnn, score=81.0)
+    make_graded(participant, cnn, score=60.0, passed=False)
+    failed(other_participant, cnn, reason="Your code stopped: NameError x.")
+    failed(other_participant, cnn, reason="Your code stopped: KeyError 'y'.")
+    page = instructor_client.get(reverse("dashboard", args=[workshop.slug]))
+    html = page.content.decode()
+    passed = "Passed · 2 attempts · best 81.0"
+    assert f'title="{passed}"' in html and "81.0 <small" in html and "2×" in html
+    reason = "Failed · 2 attempts · last: Your code stopped: KeyError &#x27;y&#x27;."
+    assert f'title="{reason}"' in html
+    assert f'<span class="visually-hidden">{reason}</span>' in html
+
+
+def test_large_matrix_pages_and_filters(
+    instructor_client,
+    participant,
+    other_participant,
+    workshop,
+    cnn,
+    make_graded,
+    monkeypatch,
+):
+    """Above the show-all size the matrix draws one page; filters still find all."""
+    from dashboard import standings
+
+    monkeypatch.setattr(standings, "MATRIX_SHOW_ALL", 1)
+    monkeypatch.setattr(standings, "MATRIX_PAGE", 1)
+    make_graded(other_participant, cnn, score=70.0)
+    url = reverse("dashboard", args=[workshop.slug])
+
+    def matrix(**query) -> str:
+        html = instructor_client.get(url, query).content.decode()
+        return html.split('class="matrix"')[1].split("</table>")[0]
+
+    assert "ada" in matrix() and "grace" not in matrix()
+    second = instructor_client.get(url, {"page": 2}).content.decode()
+    assert "page 2 of 2" in second and "Previous" in second
+    assert "grace" in matrix(page=2) and "ada" not in matrix(page=2)
+    assert "grace" in matrix(status="passed") and "ada" not in matrix(status="passed")
+    assert "ada" in matrix(status="not-started")

@@ -3,6 +3,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from grader import GradeReport
 from submissions.models import Grade, Status, Submission
 from submissions.services import grade_record, submission_create
 
@@ -20,17 +21,19 @@ def _evaluating(participant, workshop) -> Submission:
     return submission
 
 
-def _report(**values) -> dict:
-    return {
-        "status": "graded",
-        "score": 80.0,
-        "public_accuracy": 0.9,
-        "private_accuracy": 0.88,
-        "grader_version": "1",
-        "spec_version": 1,
-        "checks": [{"id": "layers", "passed": True, "message": "ok"}],
-        **values,
-    }
+def _report(**values) -> GradeReport:
+    return GradeReport.from_dict(
+        {
+            "status": "graded",
+            "score": 80.0,
+            "public_accuracy": 0.9,
+            "private_accuracy": 0.88,
+            "grader_version": "1",
+            "spec_version": 1,
+            "checks": [{"id": "layers", "passed": True, "message": "ok"}],
+            **values,
+        }
+    )
 
 
 def test_each_grading_adds_a_grade_and_the_newest_is_current(participant, workshop):
@@ -64,7 +67,7 @@ def test_grader_fault_is_a_platform_error_without_a_grade(participant, workshop)
         grade_record(
             submission=submission,
             run=None,
-            report={"status": "error", "reason": "disk full"},
+            report=GradeReport(status="error", reason="disk full"),
         )
         is None
     )

@@ -24,7 +24,7 @@ def mlp(workshop):
 def sent(monkeypatch):
     """Record what would leave the process for the broker."""
     calls: list = []
-    from workers import tasks
+    from submissions import tasks
 
     monkeypatch.setattr(tasks.train, "apply_async", lambda **kw: calls.append(kw))
     monkeypatch.setattr(tasks.evaluate, "apply_async", lambda **kw: calls.append(kw))

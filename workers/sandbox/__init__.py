@@ -1,22 +1,34 @@
 """Run one command under isolation and limits; return how it ended and its log.
 
-No Django here: the Celery tasks call :func:`run` and store the result.
+No Django here: the Celery tasks call :func:`run` and store the result, and a
+worker calls :func:`host_prepare` once at start to learn how to place its jobs.
 """
 
+from ._cgroup import CgroupSupport, cgroup_support
+from ._device import DeviceReport, read_device_report, runner_argv
 from ._files import copy_out
+from ._host import HostPlan, JobPlace, host_prepare
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._result import Outcome, SandboxResult
 from ._run import check_backend, gpu_slot, run
 
 __all__ = [
     "Bind",
+    "CgroupSupport",
+    "DeviceReport",
+    "HostPlan",
+    "JobPlace",
     "Outcome",
     "SandboxError",
     "SandboxLimits",
     "SandboxResult",
     "SandboxUnavailable",
+    "cgroup_support",
     "check_backend",
     "copy_out",
     "gpu_slot",
+    "host_prepare",
+    "read_device_report",
     "run",
+    "runner_argv",
 ]

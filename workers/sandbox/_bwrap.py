@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ._cgroup import JobCgroups
+from ._cgroup import job_cgroups
 from ._launch import Launch, cgroup_prefix, is_root, job_env, prlimit_prefix
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 
@@ -181,14 +181,16 @@ def build_bwrap(
                 f"blocked at {blocker}. Put work directories under a path every "
                 "uid can traverse (mode 0755 parents)."
             )
-        cgroups = JobCgroups(
+        cgroups = job_cgroups(
             memory_bytes=limits.memory_bytes, max_processes=limits.max_processes
         )
     nproc_uid = uid if is_root() else os.getuid()
     inner_env = job_env(home="/tmp", env=env)
     full = [
         *cgroup_prefix(cgroups),
-        *prlimit_prefix(limits=limits, cgroups=cgroups, nproc_uid=nproc_uid),
+        *prlimit_prefix(
+            limits=limits, cgroups=cgroups, nproc_uid=nproc_uid, gpu=bool(devices)
+        ),
         *_uid_prefix(uid),
         *bwrap_args(
             work_dir=work_dir, binds=binds, env=inner_env, devices=devices, chdir=chdir

@@ -1,9 +1,10 @@
-"""Per-job cgroup v1 groups: memory, pids and cpuacct limits and accounting.
+"""Per-job cgroups: v1 here, v2 in ``_cgroup2``, and the choice between them.
 
 Each job gets a fresh child of the supervisor's own group in every controller, so
 limits nest under whatever the host already imposes. A controller that cannot be
-made (not root, not mounted, read-only) is simply absent and the caller falls back
-to rlimits for it.
+made (not root, not mounted, read-only, not delegated) is simply absent and the
+caller falls back to rlimits for it. ``DOJO_CGROUP`` (auto, v1, v2, none) picks
+the hierarchy; auto takes v1 where a v1 memory controller is mounted, else v2.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import os
 import signal
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+
+from ._cgroup2 import JobCgroup2, cgroup2_mount, v2_parent
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -72,7 +76,9 @@ def _read_field(path: Path, key: str) -> int:
 
 
 class JobCgroups:
-    """The memory, pids and cpuacct groups of one job (each may be None)."""
+    """The v1 memory, pids and cpuacct groups of one job (each may be None)."""
+
+    version = 1
 
     def __init__(self, *, memory_bytes: int, max_processes: int) -> None:
         name = f"dojo-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -174,3 +180,76 @@ class JobCgroups:
                     break
                 except OSError:
                     time.sleep(0.02)
+
+
+AnyCgroups = JobCgroups | JobCgroup2
+MODES = ("auto", "v1", "v2", "none")
+
+
+def cgroup_mode() -> str:
+    """Return the hierarchy jobs use: v1, v2 or none (from DOJO_CGROUP)."""
+    mode = os.environ.get("DOJO_CGROUP", "auto").strip().lower() or "auto"
+    if mode not in MODES:
+        raise ValueError(f"DOJO_CGROUP must be one of {', '.join(MODES)}: {mode!r}")
+    if mode != "auto":
+        return mode
+    if _own_group("memory") is not None and (CGROUP_ROOT / "memory").is_dir():
+        return "v1"
+    return "v2" if cgroup2_mount() is not None else "none"
+
+
+def job_cgroups(*, memory_bytes: int, max_processes: int) -> AnyCgroups | None:
+    """Make the groups of one job in the chosen hierarchy (root only), or None."""
+    mode = cgroup_mode()
+    if mode == "v1":
+        return JobCgroups(memory_bytes=memory_bytes, max_processes=max_processes)
+    if mode == "v2":
+        parent = v2_parent()
+        if parent is not None:
+            job = JobCgroup2(
+                parent, memory_bytes=memory_bytes, max_processes=max_processes
+            )
+            if job.group is not None:
+                return job
+    return None
+
+
+@dataclass(frozen=True)
+class CgroupSupport:
+    """Which limits this supervisor can put on a job with cgroups."""
+
+    version: int | None
+    memory: bool
+    pids: bool
+
+    def describe(self) -> str:
+        """Return one line for worker start logs and the hosts page."""
+        if self.version is None:
+            return (
+                "no cgroups: memory by RLIMIT_AS, processes by RLIMIT_NPROC "
+                "(shared by every job of the uid)"
+            )
+        held = [n for n, ok in (("memory", self.memory), ("pids", self.pids)) if ok]
+        text = f"cgroup v{self.version}: {', '.join(held) or 'accounting only'}"
+        if not self.memory:
+            text += "; memory by RLIMIT_AS"
+        if not self.pids:
+            text += "; processes by RLIMIT_NPROC"
+        return text
+
+
+def cgroup_support() -> CgroupSupport:
+    """Probe, with a throwaway job group, what cgroups can limit here."""
+    if os.geteuid() != 0:
+        return CgroupSupport(version=None, memory=False, pids=False)
+    probe = job_cgroups(memory_bytes=256 * 1024**2, max_processes=64)
+    if probe is None or not probe.groups:
+        return CgroupSupport(version=None, memory=False, pids=False)
+    try:
+        return CgroupSupport(
+            version=probe.version,
+            memory=probe.memory is not None,
+            pids=probe.pids is not None,
+        )
+    finally:
+        probe.remove()

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._cgroup import JobCgroups
+from ._cgroup import AnyCgroups
 from ._limits import ADDRESS_SPACE_FLOOR, SandboxError, SandboxLimits
 
 DEFAULT_UID = 65534
@@ -30,7 +30,7 @@ class Launch:
     env: dict[str, str]
     cwd: str | None
     backend: str
-    cgroups: JobCgroups | None
+    cgroups: AnyCgroups | None
 
 
 def sandbox_uid(uid: int | None = None) -> int:
@@ -84,16 +84,30 @@ def _threads_of_uid(uid: int) -> int:
     return count
 
 
+def shared_uid_nproc() -> int | None:
+    """Return the fixed RLIMIT_NPROC for a uid all slots share (DOJO_SANDBOX_NPROC).
+
+    Set where jobs share one uid (MPS) and no pids controller is delegated: one
+    host-wide thread cap for that uid, instead of "the uid's threads now + the
+    limit", which lets the first job's threads starve the jobs started after it.
+    """
+    value = os.environ.get("DOJO_SANDBOX_NPROC", "").strip()
+    return int(value) if value else None
+
+
 def prlimit_prefix(
     *,
     limits: SandboxLimits,
-    cgroups: JobCgroups | None,
+    cgroups: AnyCgroups | None,
     nproc_uid: int | None,
+    gpu: bool = False,
 ) -> list[str]:
     """Return a ``prlimit`` command prefix applying the rlimit part of ``limits``.
 
     ``nproc_uid`` is the uid whose processes RLIMIT_NPROC counts (None: do not
-    set it, e.g. for root, where the kernel ignores it).
+    set it, e.g. for root, where the kernel ignores it). A ``gpu`` job never gets
+    RLIMIT_AS: CUDA cannot start under it and the job would silently train on the
+    CPU; its memory is bounded by the memory cgroup that run() insists on.
     """
     cpu = math.ceil(limits.cpu_seconds)
     args = [
@@ -103,16 +117,18 @@ def prlimit_prefix(
         f"--fsize={limits.file_size_bytes}",
         "--core=0",
     ]
-    if cgroups is None or cgroups.memory is None:
+    if (cgroups is None or cgroups.memory is None) and not gpu:
         args.append(f"--as={max(limits.memory_bytes, ADDRESS_SPACE_FLOOR)}")
     if (cgroups is None or cgroups.pids is None) and nproc_uid is not None:
         # The kernel counts every process of the uid on the host, not per job.
-        already = _threads_of_uid(nproc_uid)
-        args.append(f"--nproc={already + limits.max_processes}")
+        fixed = shared_uid_nproc()
+        if fixed is None:
+            fixed = _threads_of_uid(nproc_uid) + limits.max_processes
+        args.append(f"--nproc={fixed}")
     return [*args, "--"]
 
 
-def cgroup_prefix(cgroups: JobCgroups | None) -> list[str]:
+def cgroup_prefix(cgroups: AnyCgroups | None) -> list[str]:
     """Return a wrapper that moves the job into its cgroups before exec."""
     if cgroups is None or not cgroups.groups:
         return []

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ._cgroup import JobCgroups
+from ._cgroup import job_cgroups
 from ._launch import Launch, cgroup_prefix, is_root, job_env, prlimit_prefix
 from ._limits import Bind, SandboxError, SandboxLimits
 
@@ -46,7 +46,7 @@ def build_local(
     _link_binds(binds, work_dir)
     cgroups = None
     if is_root():
-        cgroups = JobCgroups(
+        cgroups = job_cgroups(
             memory_bytes=limits.memory_bytes, max_processes=limits.max_processes
         )
     nproc_uid = None if is_root() else os.getuid()

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ._bwrap import build_bwrap, check_bwrap
+from ._cgroup import cgroup_support
+from ._host import gpu_devices
 from ._launch import resolve_argv, sandbox_uid
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._local import build_local
@@ -60,6 +62,13 @@ def run(
     missing = [d for d in devices if not Path(d).exists()]
     if missing:
         raise SandboxError(f"Device nodes not found on this host: {missing}")
+    if devices and backend == "bwrap" and not cgroup_support().memory:
+        # RLIMIT_AS would stop CUDA from starting: the job would train on the CPU.
+        raise SandboxUnavailable(
+            "A GPU job needs a memory cgroup (run the worker as root with cgroup v1 "
+            "memory or a delegated cgroup v2 memory controller); RLIMIT_AS would "
+            "stop CUDA from starting."
+        )
     command = resolve_argv(argv)
     if backend == "bwrap":
         launch = build_bwrap(
@@ -91,15 +100,5 @@ def run(
 def gpu_slot(
     device_index: int, *, dev_root: Path = Path("/dev")
 ) -> tuple[dict[str, str], list[str]]:
-    """Return the env and device nodes that give a job GPU ``device_index`` only.
-
-    Memory growth is switched on so several slots can share one card.
-    """
-    env = {
-        "CUDA_VISIBLE_DEVICES": str(device_index),
-        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
-        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-    }
-    names = [f"nvidia{device_index}", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"]
-    devices = [str(dev_root / n) for n in names if (dev_root / n).exists()]
-    return env, devices
+    """Return the env and device nodes that give a job GPU ``device_index`` only."""
+    return gpu_devices(device_index, dev_root=dev_root)

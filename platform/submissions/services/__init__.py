@@ -1,10 +1,7 @@
 """Writes on submissions, runs, grades and regrade batches."""
 
-from submissions.services.execution import (
-    grade_record,
-    submission_evaluate,
-    submission_train,
-)
+from submissions.services.execution import submission_evaluate, submission_train
+from submissions.services.grading import grade_record
 from submissions.services.intake import submission_create, submissions_used_today
 from submissions.services.lifecycle import (
     submission_cancel,

@@ -9,15 +9,23 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from grader import GradeReport
 from submissions.models import FINAL_STATUSES, RegradeBatch, Run, Status, Submission
-from submissions.services.execution import (
-    _base_env,
-    _Progress,
-    _with_history,
+from submissions.queues import JobQueue
+from submissions.services.grading import (
     evaluation_inputs,
     grade_record,
+    history_read,
+    report_from_sandbox,
 )
-from submissions.services.lifecycle import run_start, submission_rerun
+from submissions.services.jobs import (
+    Heartbeat,
+    job_finish,
+    run_start,
+    sandbox_env,
+    submission_move,
+)
+from submissions.services.lifecycle import submission_cancel, submission_rerun
 from workshops.models import Assignment
 
 
@@ -42,7 +50,7 @@ def regrade_batch_create(
     created_by: AbstractUser | None = None,
 ) -> RegradeBatch:
     """Start a regrade of an assignment's finished submissions, in chunks."""
-    from workers.tasks import regrade_chunk
+    from submissions.tasks import regrade_chunk
 
     if mode not in RegradeBatch.Mode.values:
         raise ValidationError(f"Unknown regrade mode “{mode}”.")
@@ -66,7 +74,9 @@ def regrade_batch_create(
             assignment=assignment, mode=mode, submission_ids=ids, created_by=created_by
         )
         Submission.objects.filter(pk__in=ids).update(batch=batch)
-        queue = "evaluate" if mode == RegradeBatch.Mode.REEVALUATE else "site"
+        queue = (
+            JobQueue.EVALUATE if mode == RegradeBatch.Mode.REEVALUATE else JobQueue.SITE
+        ).value
         size = chunk_size(len(ids))
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
@@ -80,8 +90,6 @@ def regrade_batch_create(
 
 def regrade_batch_cancel(*, batch: RegradeBatch) -> None:
     """Stop what has not started; finished regrades and old grades stay."""
-    from submissions.services.lifecycle import submission_cancel
-
     with transaction.atomic():
         batch = RegradeBatch.objects.select_for_update().get(pk=batch.pk)
         if batch.state != RegradeBatch.State.RUNNING:
@@ -115,18 +123,21 @@ def _claim_for_evaluation(
                 finished_at=timezone.now()
             )
             return None
-        submission.move_to(Status.EVALUATING)
         submission.job_token = uuid.uuid4()
         submission.enqueued_at = timezone.now()
         submission.cancel_requested = False
-        submission.save()
+        submission_move(submission=submission, status=Status.EVALUATING)
         run = run_start(
             submission=submission,
             kind=Run.Kind.EVALUATE,
-            queue="evaluate",
+            queue=JobQueue.EVALUATE,
             worker=worker,
         )
-        return submission, run, evaluation_inputs(submission, model_run)
+        return (
+            submission,
+            run,
+            evaluation_inputs(submission=submission, model_run=model_run),
+        )
 
 
 def regrade_batch_run_chunk(
@@ -154,41 +165,57 @@ def regrade_batch_run_chunk(
         _maybe_finish(batch)
         return
     first_run = claimed[0][1]
+    # A chunk is not cancelled as a whole; the heartbeat only keeps its runs alive.
+    heartbeat = Heartbeat([run for _, run, _ in claimed], cancellable=False)
     try:
         outcome = evaluate_many(
             [{"id": str(s.pk), **inputs} for s, _, inputs in claimed],
             work_root=Path(settings.DOJO_WORK_ROOT),
             name=f"regrade-{batch.pk}-{first_run.pk}",
             backend=settings.DOJO_SANDBOX_BACKEND,
-            env=_base_env(),
+            env=sandbox_env(),
             wall_seconds=settings.DOJO_EVAL_WALL_SECONDS + 20 * len(claimed),
-            on_log=_Progress(first_run).on_log,
+            on_log=heartbeat.on_log,
+            should_cancel=heartbeat.should_cancel,
         )
-        failure = (None, "")
+        failure = ""
     except Exception as exc:
-        outcome, failure = None, (exc, f"the grader could not start: {exc}")
+        outcome, failure = None, f"the grader could not start: {exc}"
     for submission, run, inputs in claimed:
-        with transaction.atomic():
-            submission = Submission.objects.select_for_update().get(pk=submission.pk)
-            run.finished_at = timezone.now()
-            report = outcome.reports.get(str(submission.pk)) if outcome else None
-            if outcome is not None:
-                run.outcome = str(outcome.result.outcome)
-                run.log = outcome.result.log if run.pk == first_run.pk else ""
-                run.duration_seconds = outcome.result.wall_seconds
-            run.save()
-            if submission.job_token != run.job_token:
-                continue
+        run.finished_at = timezone.now()
+        if outcome is not None:
+            run.outcome = Run.Outcome(str(outcome.result.outcome))
+            run.log = outcome.result.log if run.pk == first_run.pk else ""
+            run.duration_seconds = outcome.result.wall_seconds
+        run.save()
+        data = outcome.reports.get(str(submission.pk)) if outcome else None
+        reason = outcome.reason if outcome else failure
+        try:
+            report = report_from_sandbox(data) if data is not None else None
+        except (TypeError, ValueError) as exc:
+            report, reason = None, f"the grader's report was unreadable: {exc}"
+        history = history_read(path=inputs["history"])
+
+        def finish(
+            submission: Submission,
+            run: Run = run,
+            report: GradeReport | None = report,
+            reason: str = reason,
+            history: dict | None = history,
+        ) -> None:
             if report is not None:
                 grade_record(
                     submission=submission,
                     run=run,
-                    report=_with_history(report, inputs["history"]),
+                    report=report,
+                    history=history,
                 )
             else:
-                reason = outcome.reason if outcome else failure[1]
-                submission.move_to(Status.ERROR, reason=reason)
-                submission.save()
+                submission_move(
+                    submission=submission, status=Status.ERROR, reason=reason
+                )
+
+        job_finish(run=run, finish=finish)
     _maybe_finish(batch)
 
 

@@ -1,7 +1,13 @@
-"""Celery tasks: each takes ids, re-fetches, and calls one service."""
+"""Celery tasks: each takes ids, re-fetches, and calls one service.
+
+The registered names keep their old `workers.tasks.` prefix, so messages
+queued before the tasks moved here still route.
+"""
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+
+from submissions.queues import JobQueue
 
 # Retry only infrastructure faults; a participant's failing code is a result.
 INFRA_RETRY = {
@@ -20,7 +26,8 @@ def train(self, submission_id: int, job_token: str) -> None:
         submission_id=submission_id,
         job_token=job_token,
         worker=self.request.hostname or "",
-        queue=(self.request.delivery_info or {}).get("routing_key") or "train-cpu",
+        queue=(self.request.delivery_info or {}).get("routing_key")
+        or JobQueue.TRAIN_CPU.value,
     )
 
 

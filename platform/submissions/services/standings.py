@@ -1,0 +1,434 @@
+"""Keep each participant's standing on each assignment current.
+
+A Standing row folds one participant's submissions to one assignment into what
+the class-scale pages show (counted grade, best score, attempts, latest status).
+AssignmentTally rows add up the listed standings of an assignment (statuses,
+accuracy bins, checks passed). Both change in the transaction that saves a
+submission: `submissions.signals` calls `standing_refresh` after every save of a
+Submission, so every path that changes a status or records a grade keeps them
+current without knowing about them. `standings_rebuild` recomputes them from
+scratch (seeding, a score policy change, repair) and `standings_check` compares
+the stored rows with a fresh computation.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+from django.db import transaction
+from django.db.models import F
+
+from submissions.models import (
+    ACTIVE_STATUSES,
+    AssignmentTally,
+    Grade,
+    Standing,
+    Status,
+    Submission,
+)
+from workshops.models import Assignment, Enrollment
+
+BINS = 10
+COUNT_FIELDS = ("running", "graded", "failed", "errored", "cancelled")
+_COUNT_OF_STATUS = {
+    Status.GRADED: "graded",
+    Status.FAILED: "failed",
+    Status.ERROR: "errored",
+    Status.CANCELLED: "cancelled",
+    **{status: "running" for status in ACTIVE_STATUSES},
+}
+# What a standing is made of: these fields of each of the pair's submissions.
+FACT_FIELDS = (
+    "pk",
+    "participant_id",
+    "assignment_id",
+    "status",
+    "status_reason",
+    "created_at",
+    "current_grade_id",
+    "current_grade__score",
+    "current_grade__public_accuracy",
+    "current_grade__private_accuracy",
+    "current_grade__passed_checks",
+)
+# The values standing_values() returns, in the order the check compares them.
+VALUE_FIELDS = (
+    "listed",
+    "progress",
+    "attempts",
+    *COUNT_FIELDS,
+    "passed",
+    "best_score",
+    "counted_submission_id",
+    "counted_grade_id",
+    "counted_score",
+    "counted_public_accuracy",
+    "counted_private_accuracy",
+    "counted_passed_checks",
+    "counted_at",
+    "latest_submission_id",
+    "latest_status",
+    "latest_reason",
+    "last_submitted_at",
+)
+REASON_LENGTH = 300
+
+
+def accuracy_bin(value: float) -> int:
+    """Return the histogram bin (0 to BINS - 1) of an accuracy between 0 and 1."""
+    return max(0, min(int(value * BINS), BINS - 1))
+
+
+def _checks(raw: object) -> list[dict]:
+    """Return the well-formed checks of a stored grade, ignoring anything else."""
+    if not isinstance(raw, list):
+        return []
+    return [c for c in raw if isinstance(c, dict)]
+
+
+def _check_id(check: dict) -> str:
+    return str(check.get("id", "?"))[:100]
+
+
+def _better(row: dict, than: dict, policy: str) -> bool:
+    """Say whether a graded submission counts before another under the policy."""
+    if policy == Assignment.ScorePolicy.LAST:
+        return (row["created_at"], row["pk"]) > (than["created_at"], than["pk"])
+    mine = (-(row["current_grade__score"] or 0), row["created_at"], row["pk"])
+    theirs = (-(than["current_grade__score"] or 0), than["created_at"], than["pk"])
+    return mine < theirs
+
+
+def _reason(latest: dict, checks: dict[int, list]) -> str:
+    """Return why the latest submission ended as it did, in words to act on."""
+    if latest["status_reason"]:
+        return latest["status_reason"][:REASON_LENGTH]
+    if latest["status"] == Status.GRADED and not latest["current_grade__passed_checks"]:
+        for check in _checks(checks.get(latest["current_grade_id"])):
+            if not check.get("passed"):
+                message = str(check.get("message", ""))
+                return f"{_check_id(check)}: {message}"[:REASON_LENGTH]
+    return ""
+
+
+def _needed_grades(rows: list[dict], policy: str) -> tuple[dict | None, dict | None]:
+    """Return the counted and the latest submission among a pair's rows."""
+    counted = latest = None
+    for row in rows:
+        if latest is None or (row["created_at"], row["pk"]) > (
+            latest["created_at"],
+            latest["pk"],
+        ):
+            latest = row
+        if row["status"] == Status.GRADED and row["current_grade_id"]:
+            if counted is None or _better(row, counted, policy):
+                counted = row
+    return counted, latest
+
+
+def standing_values(
+    *, rows: list[dict], policy: str, listed: bool, checks: dict[int, list]
+) -> dict:
+    """Fold one pair's submissions (FACT_FIELDS) into a standing's values.
+
+    `checks` maps grade ids to their checks; it needs the counted and the
+    latest submission's grades.
+    """
+    counts = dict.fromkeys(COUNT_FIELDS, 0)
+    passed, best = False, None
+    for row in rows:
+        counts[_COUNT_OF_STATUS[row["status"]]] += 1
+        if row["status"] == Status.GRADED and row["current_grade_id"]:
+            passed = passed or bool(row["current_grade__passed_checks"])
+            score = row["current_grade__score"]
+            best = score if best is None else max(best, score)
+    counted, latest = _needed_grades(rows, policy)
+    attempts = len(rows) - counts["cancelled"]
+    if counts["running"]:
+        progress = Standing.Progress.RUNNING
+    elif passed:
+        progress = Standing.Progress.PASSED
+    elif attempts:
+        progress = Standing.Progress.FAILED
+    else:
+        progress = Standing.Progress.NOT_STARTED
+    values = {
+        "listed": listed,
+        "progress": str(progress),
+        "attempts": attempts,
+        **counts,
+        "passed": passed,
+        "best_score": best,
+        "counted_submission_id": None,
+        "counted_grade_id": None,
+        "counted_score": None,
+        "counted_public_accuracy": None,
+        "counted_private_accuracy": None,
+        "counted_passed_checks": False,
+        "counted_at": None,
+        "latest_submission_id": None,
+        "latest_status": "",
+        "latest_reason": "",
+        "last_submitted_at": None,
+    }
+    if counted is not None:
+        values.update(
+            counted_submission_id=counted["pk"],
+            counted_grade_id=counted["current_grade_id"],
+            counted_score=counted["current_grade__score"],
+            counted_public_accuracy=counted["current_grade__public_accuracy"],
+            counted_private_accuracy=counted["current_grade__private_accuracy"],
+            counted_passed_checks=bool(counted["current_grade__passed_checks"]),
+            counted_at=counted["created_at"],
+        )
+    if latest is not None:
+        values.update(
+            latest_submission_id=latest["pk"],
+            latest_status=latest["status"],
+            latest_reason=_reason(latest, checks),
+            last_submitted_at=latest["created_at"],
+        )
+    return values
+
+
+def contribution(values: dict, checks: list[dict]) -> Counter:
+    """Return what a standing adds to its assignment's tallies."""
+    if not values["listed"]:
+        return Counter()
+    added = Counter({f"status:{k}": values[k] for k in COUNT_FIELDS if values[k]})
+    if values["counted_grade_id"]:
+        added["counted"] += 1
+        if values["counted_public_accuracy"] is not None:
+            added[f"bin:{accuracy_bin(values['counted_public_accuracy'])}"] += 1
+        for check in _checks(checks):
+            added[f"check:{_check_id(check)}"] += 1
+            if check.get("passed"):
+                added[f"pass:{_check_id(check)}"] += 1
+    return added
+
+
+def failure_examples(values: dict, checks: list[dict]) -> dict[str, str]:
+    """Return a failure message per failed check of a listed counted grade."""
+    if not values["listed"] or not values["counted_grade_id"]:
+        return {}
+    return {
+        f"check:{_check_id(c)}": str(c.get("message", ""))[:REASON_LENGTH]
+        for c in _checks(checks)
+        if not c.get("passed")
+    }
+
+
+def _grade_checks(grade_ids: Iterable[int | None]) -> dict[int, list]:
+    wanted = sorted({g for g in grade_ids if g})
+    found: dict[int, list] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(Grade.objects.filter(pk__in=chunk).values_list("pk", "checks"))
+    return found
+
+
+def _tally_add(assignment_id: int, delta: Counter, examples: dict[str, str]) -> None:
+    """Add a change to the assignment's tallies (safe under concurrent writers)."""
+    delta = Counter({k: v for k, v in delta.items() if v})
+    if delta:
+        AssignmentTally.objects.bulk_create(
+            [
+                AssignmentTally(assignment_id=assignment_id, key=k)
+                for k, v in delta.items()
+                if v > 0
+            ],
+            ignore_conflicts=True,
+        )
+        by_step: dict[int, list[str]] = {}
+        for key, step in delta.items():
+            by_step.setdefault(step, []).append(key)
+        for step, keys in by_step.items():
+            AssignmentTally.objects.filter(
+                assignment_id=assignment_id, key__in=keys
+            ).update(count=F("count") + step)
+    for key, message in examples.items():
+        AssignmentTally.objects.filter(assignment_id=assignment_id, key=key).update(
+            example=message
+        )
+
+
+def _is_listed(*, participant_id: int, workshop_id: int) -> bool:
+    return Enrollment.objects.filter(
+        user_id=participant_id,
+        workshop_id=workshop_id,
+        role=Enrollment.Role.PARTICIPANT,
+        active=True,
+    ).exists()
+
+
+def standing_refresh(*, participant_id: int, assignment_id: int) -> Standing | None:
+    """Recompute one participant's standing on one assignment, and its tallies.
+
+    Runs in the caller's transaction (or its own); the standing row is locked
+    first, so concurrent refreshes of one pair apply their changes in turn.
+    """
+    with transaction.atomic():
+        found = (
+            Assignment.objects.filter(pk=assignment_id)
+            .values_list("workshop_id", "score_policy")
+            .first()
+        )
+        if found is None:  # deleted with its workshop: so are its standings
+            return None
+        workshop_id, policy = found
+        pair = {"participant_id": participant_id, "assignment_id": assignment_id}
+        standing = Standing.objects.select_for_update().filter(**pair).first()
+        rows = list(Submission.objects.filter(**pair).values(*FACT_FIELDS))
+        if standing is None:
+            if not rows:
+                return None
+            Standing.objects.bulk_create([Standing(**pair)], ignore_conflicts=True)
+            standing = Standing.objects.select_for_update().get(**pair)
+            old = None
+        else:
+            old = {name: getattr(standing, name) for name in VALUE_FIELDS}
+        listed = _is_listed(participant_id=participant_id, workshop_id=workshop_id)
+        counted, latest = _needed_grades(rows, policy)
+        checks = _grade_checks(
+            [
+                old and old["counted_grade_id"],
+                counted and counted["current_grade_id"],
+                latest and latest["current_grade_id"],
+            ]
+        )
+        new = standing_values(rows=rows, policy=policy, listed=listed, checks=checks)
+        before = (
+            contribution(old, checks.get(old["counted_grade_id"], []))
+            if old
+            else Counter()
+        )
+        after = contribution(new, checks.get(new["counted_grade_id"], []))
+        delta = Counter(after)
+        delta.subtract(before)
+        gained = (
+            failure_examples(new, checks.get(new["counted_grade_id"], []))
+            if not old or old["counted_grade_id"] != new["counted_grade_id"]
+            else {}
+        )
+        _tally_add(assignment_id, delta, gained)
+        if not rows:
+            standing.delete()
+            return None
+        if new != old:
+            for name, value in new.items():
+                setattr(standing, name, value)
+            standing.save()
+        return standing
+
+
+def standings_relist(*, participant_id: int, workshop_id: int) -> None:
+    """Refresh a participant's standings in a workshop after an enrollment change."""
+    assignment_ids = Standing.objects.filter(
+        participant_id=participant_id, assignment__workshop_id=workshop_id
+    ).values_list("assignment_id", flat=True)
+    for assignment_id in list(assignment_ids):
+        standing_refresh(participant_id=participant_id, assignment_id=assignment_id)
+
+
+def standings_compute(*, assignment: Assignment) -> tuple[list[dict], Counter, dict]:
+    """Compute an assignment's standings and tallies from its submissions.
+
+    Return the standings' values (with participant_id and assignment_id), the
+    tallies' counts and one failure example per check.
+    """
+    listed = set(
+        Enrollment.objects.filter(
+            workshop_id=assignment.workshop_id,
+            role=Enrollment.Role.PARTICIPANT,
+            active=True,
+        ).values_list("user_id", flat=True)
+    )
+    by_participant: dict[int, list[dict]] = {}
+    for row in (
+        Submission.objects.filter(assignment=assignment)
+        .order_by()
+        .values(*FACT_FIELDS)
+        .iterator(chunk_size=5000)
+    ):
+        by_participant.setdefault(row["participant_id"], []).append(row)
+    needed = []
+    for rows in by_participant.values():
+        counted, latest = _needed_grades(rows, assignment.score_policy)
+        needed += [counted and counted["current_grade_id"], latest["current_grade_id"]]
+    checks = _grade_checks(needed)
+    standings, tallies, examples = [], Counter(), {}
+    for participant_id, rows in sorted(by_participant.items()):
+        values = standing_values(
+            rows=rows,
+            policy=assignment.score_policy,
+            listed=participant_id in listed,
+            checks=checks,
+        )
+        counted_checks = checks.get(values["counted_grade_id"], [])
+        tallies.update(contribution(values, counted_checks))
+        for key, message in failure_examples(values, counted_checks).items():
+            examples.setdefault(key, message)
+        standings.append(
+            {"participant_id": participant_id, "assignment_id": assignment.pk, **values}
+        )
+    return standings, tallies, examples
+
+
+def standings_rebuild(*, assignments: Iterable[Assignment]) -> int:
+    """Replace the assignments' standings and tallies with a fresh computation."""
+    made = 0
+    for assignment in assignments:
+        standings, tallies, examples = standings_compute(assignment=assignment)
+        with transaction.atomic():
+            Standing.objects.filter(assignment=assignment).delete()
+            AssignmentTally.objects.filter(assignment=assignment).delete()
+            Standing.objects.bulk_create(
+                [Standing(**values) for values in standings], batch_size=1000
+            )
+            AssignmentTally.objects.bulk_create(
+                [
+                    AssignmentTally(
+                        assignment=assignment,
+                        key=key,
+                        count=count,
+                        example=examples.get(key, ""),
+                    )
+                    for key, count in tallies.items()
+                    if count
+                ]
+            )
+        made += len(standings)
+    return made
+
+
+def standings_check(*, assignments: Iterable[Assignment]) -> Iterator[str]:
+    """Yield each difference between stored and freshly computed standings."""
+    for assignment in assignments:
+        expected, tallies, _ = standings_compute(assignment=assignment)
+        stored = {
+            row["participant_id"]: row
+            for row in Standing.objects.filter(assignment=assignment).values(
+                "participant_id", *VALUE_FIELDS
+            )
+        }
+        for values in expected:
+            row = stored.pop(values["participant_id"], None)
+            where = f"{assignment}: participant {values['participant_id']}"
+            if row is None:
+                yield f"{where}: standing missing"
+                continue
+            for name in VALUE_FIELDS:
+                if row[name] != values[name]:
+                    yield f"{where}: {name} is {row[name]!r}, expected {values[name]!r}"
+        for participant_id in stored:
+            yield f"{assignment}: participant {participant_id}: standing not expected"
+        kept = dict(
+            AssignmentTally.objects.filter(assignment=assignment)
+            .exclude(count=0)
+            .values_list("key", "count")
+        )
+        for key in sorted(set(kept) | {k for k, v in tallies.items() if v}):
+            if kept.get(key, 0) != tallies.get(key, 0):
+                yield (
+                    f"{assignment}: tally {key} is {kept.get(key, 0)}, "
+                    f"expected {tallies.get(key, 0)}"
+                )

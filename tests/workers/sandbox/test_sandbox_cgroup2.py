@@ -1,0 +1,197 @@
+"""cgroup v2 on a real v2 hierarchy: leaf move, detected controllers, kill, cleanup.
+
+This machine mounts cgroup v2 beside v1 (hybrid). Only controllers that v1 does not
+hold are offered there (hugetlb), so memory.max cannot be tried here: the GPU host
+script (bin/gpu-host-check) proves it. The tests use the real hierarchy and only
+groups they make; enabling hugetlb at its root touches no group of anyone else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.workers.sandbox.sandbox_helpers import RunPy, processes_with
+from workers.sandbox import (
+    Outcome,
+    SandboxLimits,
+    SandboxUnavailable,
+    cgroup_support,
+    run,
+)
+from workers.sandbox._cgroup2 import LEAF, cgroup2_mount
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+MOUNT = cgroup2_mount()
+
+SUPERVISOR = """
+import json, sys
+from workers.sandbox import run
+result = run(["python", "-c", "print(open('/proc/self/cgroup').read())"],
+             work_dir=sys.argv[1], backend="local")
+print(json.dumps({"outcome": result.outcome, "log": result.log,
+                  "own": open("/proc/self/cgroup").read().split("0::")[1].strip()}))
+"""
+
+
+def _procs(group: Path) -> list[int]:
+    return [int(p) for p in (group / "cgroup.procs").read_text().split()]
+
+
+def _join(group: Path, argv: list[str], **kwargs) -> subprocess.Popen:
+    """Start argv as a member of group (it joins before it execs)."""
+    script = 'echo $$ > "$0/cgroup.procs" && exec "$@"'
+    return subprocess.Popen(["sh", "-c", script, str(group), *argv], **kwargs)
+
+
+def _destroy(group: Path) -> None:
+    """Kill and remove a test group and everything below it."""
+    if not group.exists():
+        return
+    with contextlib.suppress(OSError):
+        (group / "cgroup.kill").write_text("1")
+    for child in sorted(group.rglob("*"), key=lambda p: -len(p.parts)):
+        if child.is_dir():
+            for _ in range(100):
+                try:
+                    child.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.02)
+    for _ in range(100):
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def v2(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Make jobs use cgroup v2, with hugetlb offered to the groups below its root."""
+    assert MOUNT is not None, "no cgroup v2 hierarchy is mounted on this machine"
+    assert "hugetlb" in (MOUNT / "cgroup.controllers").read_text().split()
+    monkeypatch.setenv("DOJO_CGROUP", "v2")
+    control = MOUNT / "cgroup.subtree_control"
+    if "hugetlb" not in control.read_text().split():
+        control.write_text("+hugetlb")
+    yield MOUNT
+
+
+def test_v2_job_runs_in_its_own_group_which_is_removed(v2: Path, work_dir) -> None:
+    """Each job runs in a fresh child group; cpu.stat counts it; the group goes."""
+    result = run(
+        [
+            "python",
+            "-c",
+            "import time; t = time.process_time()\n"
+            "while time.process_time() - t < 0.5: pass\n"
+            "print(open('/proc/self/cgroup').read())",
+        ],
+        work_dir=work_dir,
+        backend="local",
+    )
+    assert result.outcome is Outcome.OK, result.log
+    line = next(x for x in result.log.splitlines() if x.startswith("0::"))
+    group = v2 / line[3:].lstrip("/")
+    assert group.name.startswith(f"dojo-{os.getpid()}-")
+    assert not group.exists()
+    assert result.cpu_seconds >= 0.4
+
+
+def test_v2_daemons_are_killed_with_the_group(v2: Path, work_dir: Path) -> None:
+    """A setsid daemon that escapes the process group dies by cgroup.kill."""
+    token = f"dojo-v2-daemon-{uuid.uuid4().hex}"
+    result = run(
+        [
+            "python",
+            "-c",
+            "import subprocess, time; subprocess.Popen(['setsid', 'sh', '-c', "
+            f"'sleep 600; :', '{token}'], start_new_session=True); time.sleep(0.3)",
+        ],
+        work_dir=work_dir,
+        backend="local",
+    )
+    assert result.outcome is Outcome.OK, result.log
+    assert processes_with(token) == []
+    assert list(v2.glob(f"dojo-{os.getpid()}-*")) == []
+
+
+def test_v2_bwrap_job_ends_and_leaves_no_group(v2: Path, run_py: RunPy) -> None:
+    """The bwrap backend works under v2 too; no job group is left behind."""
+    result = run_py("print('inside v2')", limits=SandboxLimits(wall_seconds=30))
+    assert result.outcome is Outcome.OK, result.log
+    assert "inside v2" in result.log
+    assert list(v2.glob(f"dojo-{os.getpid()}-*")) == []
+
+
+def test_v2_supervisor_moves_into_a_leaf_enables_offered_and_clears_stale(
+    v2: Path, sandbox_root: Path
+) -> None:
+    """A supervisor in a non-root group moves its group's processes into a leaf,
+    enables the controllers it is offered, runs jobs beside the leaf, and kills and
+    removes groups left by a dead supervisor."""
+    group = v2 / f"dojotest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    group.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = group / f"dojo-{gone.pid}-deadbeef"
+    try:
+        stale.mkdir()
+        stale_job = _join(stale, ["sleep", "600"])
+        sibling = _join(group, ["sleep", "600"])
+        time.sleep(0.2)
+        assert set(_procs(group)) == {sibling.pid}
+        work = sandbox_root / "work"
+        work.mkdir()
+        supervisor = _join(
+            group,
+            [sys.executable, "-c", SUPERVISOR, str(work)],
+            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "DOJO_CGROUP": "v2"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        out, err = supervisor.communicate(timeout=60)
+        assert supervisor.returncode == 0, err
+        report = json.loads(out.strip().splitlines()[-1])
+        rel = "/" + str(group.relative_to(v2))
+        assert report["outcome"] == "ok", report
+        assert report["own"] == f"{rel}/{LEAF}"
+        assert f"0::{rel}/dojo-{supervisor.pid}-" in report["log"]
+        assert _procs(group) == []
+        assert sibling.pid in _procs(group / LEAF)
+        assert "hugetlb" in (group / "cgroup.subtree_control").read_text().split()
+        assert not stale.exists()
+        assert stale_job.wait(timeout=5) == -9
+        assert list(group.glob(f"dojo-{supervisor.pid}-*")) == []
+    finally:
+        _destroy(group)
+
+
+def test_v2_support_is_detected_not_assumed(v2: Path) -> None:
+    """Without a delegated memory controller, v2 says so: memory by RLIMIT_AS."""
+    support = cgroup_support()
+    assert support.version == 2
+    assert support.memory is False
+    assert support.describe().startswith("cgroup v2:")
+    assert "memory by RLIMIT_AS" in support.describe()
+
+
+def test_v2_without_memory_cpu_job_keeps_rlimit_and_gpu_job_is_refused(
+    v2: Path, run_py: RunPy
+) -> None:
+    """A CPU job falls back to RLIMIT_AS; a GPU job never does, it is refused."""
+    result = run_py("print([l for l in open('/proc/self/limits') if 'address' in l])")
+    assert "unlimited" not in result.log.split("address space")[1].split()[0]
+    with pytest.raises(SandboxUnavailable, match="GPU job needs a memory cgroup"):
+        run_py("print('never')", devices=["/dev/null"])
