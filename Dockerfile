@@ -8,9 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DOJO_VAR_DIR=/var/dojo
 
 # bubblewrap runs participant code; util-linux gives setpriv to drop to its uid;
+# libseccomp2 compiles the seccomp filter every job runs under (via pyseccomp);
 # dataset-fashion-mnist is the DL101 pack's data (offline).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends bubblewrap util-linux dataset-fashion-mnist \
+    && apt-get install -y --no-install-recommends bubblewrap util-linux libseccomp2 \
+       dataset-fashion-mnist \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

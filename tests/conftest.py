@@ -1,7 +1,7 @@
 """Fixtures shared by the whole suite: real workers, real packs, real users."""
 
+import contextlib
 import os
-import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -30,7 +30,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if getattr(settings, "RUN_DIR", None) and not os.environ.get(
         "DOJO_KEEP_TEST_FILES"
     ):
-        shutil.rmtree(settings.RUN_DIR, ignore_errors=True)
+        from workers.sandbox import CleanupError, remove_tree
+
+        # remove_tree also detaches work dirs that are still sized tmpfs mounts.
+        with contextlib.suppress(CleanupError):
+            remove_tree(settings.RUN_DIR)
 
 
 def _purge_queues() -> None:

@@ -5,6 +5,7 @@ participant code. Many models are graded in one sandbox so TensorFlow starts onc
 """
 
 import json
+import logging
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,15 @@ from pathlib import Path
 from workers import sandbox
 
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
+logger = logging.getLogger(__name__)
+
+
+def _discard(path: Path) -> None:
+    """Remove a folder whatever it holds; the periodic sweeper retries failures."""
+    try:
+        sandbox.remove_tree(path)
+    except sandbox.CleanupError:
+        logger.exception("Could not remove %s; the sweeper will retry", path)
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,7 @@ def evaluate_many(
     job_dir = work_root / f"{name}-job"
     work = work_root / name
     for path in (job_dir, work):
-        shutil.rmtree(path, ignore_errors=True)
+        sandbox.remove_tree(path)
         path.mkdir(parents=True)
     binds = [sandbox.Bind(GRADER_DIR, "/opt/dojo/grader")]
     mounted: dict[str, str] = {}
@@ -114,8 +124,8 @@ def evaluate_many(
             for report in items:
                 reports[str(report.get("id"))] = report
     finally:
-        shutil.rmtree(job_dir, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        _discard(job_dir)
+        _discard(work)
     if reports:
         return EvaluationOutcome(result=result, reports=reports)
     fault, reason = _reason(result)

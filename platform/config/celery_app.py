@@ -1,9 +1,10 @@
 """The Celery app: queues, routing, limits and the periodic reconciler."""
 
+import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_shutdown
 from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
@@ -17,6 +18,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 kombu_sqlalchemy.Transport.polling_interval = 0.1
 
 __all__ = ["QUEUES", "app", "make_queues"]
+
+logger = logging.getLogger("dojo.worker")
 
 
 def make_queues(names: tuple[str, ...]) -> list[Queue]:
@@ -44,6 +47,7 @@ app.conf.update(
     task_routes={
         "workers.tasks.reconcile": {"queue": JobQueue.SITE.value},
         "workers.tasks.predict": {"queue": JobQueue.PREDICT.value},
+        "submissions.tasks.sweep_work_dirs": {"queue": JobQueue.SITE.value},
     },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
@@ -64,6 +68,14 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
         sender.signature("workers.tasks.reconcile", queue=JobQueue.SITE.value),
         name="reconcile submissions",
     )
+    # Retries failed cleanups and removes orphaned work dirs and artifacts.
+    sender.add_periodic_task(
+        settings.DOJO_SWEEP_EVERY_SECONDS,
+        sender.signature(
+            "submissions.tasks.sweep_work_dirs", queue=JobQueue.SITE.value
+        ),
+        name="sweep work dirs and artifacts",
+    )
     if settings.CELERY_BROKER_URL.startswith("sqla+"):
         sender.add_periodic_task(
             3600.0,
@@ -73,15 +85,42 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
 
 
 @worker_init.connect
-def _refuse_to_start_without_a_sandbox(**kwargs: object) -> None:
-    """Stop the worker at start when its sandbox cannot run, saying how to fix it."""
+def _refuse_to_start_without_a_sandbox(sender: object = None, **kwargs: object) -> None:
+    """Stop the worker at start when its sandbox cannot run, saying how to fix it.
+
+    A GPU worker (DOJO_GPU_DEVICE >= 0) also proves that it can cap job memory with
+    a cgroup and that its Keras backend sees the GPU from inside its own sandbox.
+    """
     from django.conf import settings
 
-    from workers.sandbox import SandboxUnavailable, check_backend
+    from workers.sandbox import SandboxUnavailable, check_backend, host_prepare
 
+    gpu = settings.DOJO_GPU_DEVICE >= 0
     try:
         check_backend(settings.DOJO_SANDBOX_BACKEND)
+        plan = host_prepare(
+            backend=settings.DOJO_SANDBOX_BACKEND,
+            gpu_device=settings.DOJO_GPU_DEVICE,
+            slots=settings.DOJO_GPU_SLOTS
+            if gpu
+            else getattr(sender, "concurrency", 1) or 1,
+            keras_backend=settings.DOJO_KERAS_BACKEND,
+            uid_base=settings.DOJO_SANDBOX_UID,
+            gpu_memory_mb=settings.DOJO_GPU_MEMORY_MB or None,
+        )
     except SandboxUnavailable as exc:
         # Celery logs and swallows exceptions from signal handlers; SystemExit
         # is the one way to stop the worker here.
         raise SystemExit(f"This Dojo worker cannot start: {exc}") from None
+    for notice in plan.notices:
+        logger.warning("Sandbox: %s", notice)
+    logger.warning("Sandbox limits on this worker: %s", plan.describe())
+
+
+@worker_shutdown.connect
+def _stop_mps(**kwargs: object) -> None:
+    from workers.sandbox import current_host_plan
+
+    plan = current_host_plan()
+    if plan is not None:
+        plan.close()

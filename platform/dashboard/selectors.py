@@ -79,6 +79,8 @@ def host_list_alive(*, within_seconds: int = 60) -> list[dict]:
             "worker",
             "queue",
             "device",
+            "on_gpu",
+            "isolation",
             "keras_backend",
             "sandbox_backend",
             "heartbeat_at",
@@ -97,6 +99,8 @@ def host_list_alive(*, within_seconds: int = 60) -> list[dict]:
                 "workers": set(),
                 "queues": set(),
                 "devices": set(),
+                "isolation": set(),
+                "gpu_on_cpu": 0,
                 "running": [],
                 "last_seen": run["heartbeat_at"],
             },
@@ -105,11 +109,15 @@ def host_list_alive(*, within_seconds: int = 60) -> list[dict]:
         host["queues"].add(run["queue"])
         if run["device"]:
             host["devices"].add(run["device"])
+        if run["isolation"]:
+            host["isolation"].add(run["isolation"])
+        if run["queue"] == "train-gpu" and run["on_gpu"] is False:
+            host["gpu_on_cpu"] += 1
         host["last_seen"] = max(host["last_seen"], run["heartbeat_at"])
         if run["finished_at"] is None:
             host["running"].append(run)
     for host in hosts.values():
-        for key in ("workers", "queues", "devices"):
+        for key in ("workers", "queues", "devices", "isolation"):
             host[key] = sorted(host[key])
     return list(hosts.values())
 

@@ -8,6 +8,8 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from workers.sandbox import neutralise
+
 
 def submission_upload_to(instance: "Submission", filename: str) -> str:
     return f"submissions/{instance.assignment_id}/{uuid.uuid4().hex}/{filename}"
@@ -146,7 +148,8 @@ class Submission(models.Model):
                 f"Submission {self.pk} cannot go from {self.status} to {status}."
             )
         self.status = status
-        self.status_reason = reason
+        # Reasons quote logs and model files: no terminal, bidi or NUL characters.
+        self.status_reason = neutralise(reason)
         now = timezone.now()
         if status in FINAL_STATUSES:
             self.finished_at = now
@@ -182,7 +185,12 @@ class Run(models.Model):
     queue = models.CharField(max_length=32)
     host = models.CharField(max_length=200, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # Reported from inside the sandbox by the job itself, never from settings.
     device = models.CharField(max_length=64, blank=True)
+    on_gpu = models.BooleanField(null=True, blank=True)
+    slot = models.PositiveSmallIntegerField(null=True, blank=True)
+    # How the worker limited the job (cgroups, uid, MPS), for the hosts page.
+    isolation = models.CharField(max_length=200, blank=True)
     keras_backend = models.CharField(max_length=32, blank=True)
     sandbox_backend = models.CharField(max_length=16, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
@@ -212,6 +220,18 @@ class Run(models.Model):
     @property
     def is_running(self) -> bool:
         return self.finished_at is None
+
+    @property
+    def gpu_fell_back_to_cpu(self) -> bool:
+        """Return whether a job sent to a GPU trained on the CPU instead."""
+        return self.queue == "train-gpu" and self.on_gpu is False
+
+    @property
+    def device_label(self) -> str:
+        """Return e.g. "NVIDIA H200, slot 3", or "" when the job reported none."""
+        if not self.device:
+            return ""
+        return self.device + (f", slot {self.slot}" if self.slot is not None else "")
 
 
 class Grade(models.Model):

@@ -1,9 +1,13 @@
 """Where files live on disk: assignment data, trained models, sandbox work dirs."""
 
-import shutil
+import logging
 from pathlib import Path
 
 from django.conf import settings
+
+from workers.sandbox import CleanupError, remove_tree
+
+logger = logging.getLogger(__name__)
 
 
 def assignment_dir(assignment_id: int) -> Path:
@@ -31,7 +35,20 @@ def artifact_dir(submission_id: int) -> Path:
 
 def work_dir(name: str) -> Path:
     path = Path(settings.DOJO_WORK_ROOT) / name
-    if path.exists():
-        shutil.rmtree(path)
+    remove_tree(path)
     path.mkdir(parents=True)
     return path
+
+
+def discard(path: Path) -> bool:
+    """Remove a job's folder, whatever it holds; log a failure and return False.
+
+    A failure is never the participant's problem: ``work_dirs_sweep`` retries
+    every folder under the work root that no running job owns.
+    """
+    try:
+        remove_tree(path)
+    except CleanupError:
+        logger.exception("Could not remove %s; the sweeper will retry", path)
+        return False
+    return True

@@ -75,3 +75,10 @@ def predict(submission_id: int, request_id: str, pixels: str) -> None:
     from submissions.predictions import prediction_run
 
     prediction_run(submission_id=submission_id, request_id=request_id, pixels=pixels)
+
+
+@shared_task(name="submissions.tasks.sweep_work_dirs", **INFRA_RETRY)
+def sweep_work_dirs() -> dict[str, int]:
+    from submissions.services import work_dirs_sweep
+
+    return work_dirs_sweep()

@@ -65,6 +65,9 @@ def test_reference_solution_is_trained_and_graded(
     train = runs[0]
     assert Path(train.artifact_path).is_file()
     assert train.outcome == "ok" and train.host and train.keras_backend
+    # Reported by the job from inside its sandbox: this machine has no GPU.
+    assert (train.device, train.on_gpu, train.slot) == ("CPU", False, 0)
+    assert train.isolation.startswith("cgroup v1")
     assert "Epoch" in train.log
 
 

@@ -5,16 +5,19 @@ worker calls :func:`host_prepare` once at start to learn how to place its jobs.
 """
 
 from ._cgroup import CgroupSupport, cgroup_support
+from ._cleanup import CleanupError, remove_tree
 from ._device import DeviceReport, read_device_report, runner_argv
 from ._files import copy_out
-from ._host import HostPlan, JobPlace, host_prepare
+from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._result import Outcome, SandboxResult
 from ._run import check_backend, gpu_slot, run
+from ._text import neutralise, neutralise_json
 
 __all__ = [
     "Bind",
     "CgroupSupport",
+    "CleanupError",
     "DeviceReport",
     "HostPlan",
     "JobPlace",
@@ -26,9 +29,13 @@ __all__ = [
     "cgroup_support",
     "check_backend",
     "copy_out",
+    "current_host_plan",
     "gpu_slot",
     "host_prepare",
+    "neutralise",
+    "neutralise_json",
     "read_device_report",
+    "remove_tree",
     "run",
     "runner_argv",
 ]

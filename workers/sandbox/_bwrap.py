@@ -15,6 +15,8 @@ from pathlib import Path
 from ._cgroup import job_cgroups
 from ._launch import Launch, cgroup_prefix, is_root, job_env, prlimit_prefix
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
+from ._quota import mount_work_dir
+from ._seccomp import filter_fd
 
 INSTALL_HINT = (
     "Install it with `apt-get install bubblewrap` (Debian/Ubuntu), or run this "
@@ -106,10 +108,19 @@ def bwrap_args(
     env: Mapping[str, str],
     devices: Sequence[str],
     chdir: str | None,
+    tmp_bytes: int,
+    seccomp_fd: int | None,
 ) -> list[str]:
-    """Return the bwrap command line up to (and including) the ``--`` separator."""
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+    """Return the bwrap command line up to (and including) the ``--`` separator.
+
+    The job cannot make user namespaces (``--disable-userns``) and runs under
+    the seccomp program read from ``seccomp_fd`` (see ``_seccomp``).
+    """
+    args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns"]
+    args += ["--die-with-parent", "--new-session"]
     args += ["--cap-drop", "ALL", "--hostname", "dojo", "--clearenv"]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     for key, value in env.items():
         args += ["--setenv", key, value]
     args += ["--ro-bind", "/usr", "/usr"]
@@ -124,7 +135,9 @@ def bwrap_args(
     args += ["--proc", "/proc", "--dev", "/dev"]
     for device in devices:
         args += ["--dev-bind", device, device]
-    args += ["--tmpfs", "/tmp"]
+    # Sized, and charged to the job's memory cgroup like any page it writes.
+    args += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    args += ["--size", str(tmp_bytes), "--tmpfs", "/dev/shm"]
     for path in runtime_paths():
         args += ["--ro-bind", path, path]
     args += ["--bind", str(work_dir), str(work_dir)]
@@ -172,7 +185,9 @@ def build_bwrap(
     """Plan a job under bubblewrap, as ``uid`` and in fresh cgroups when root."""
     _check_binds(binds, uid=uid)
     cgroups = None
+    mounted = False
     if is_root():
+        mounted = mount_work_dir(work_dir, limits=limits, uid=uid)
         _chown_tree(work_dir, uid)
         blocker = blocked_for(work_dir, uid=uid, gid=uid, write=True)
         if blocker:
@@ -186,6 +201,7 @@ def build_bwrap(
         )
     nproc_uid = uid if is_root() else os.getuid()
     inner_env = job_env(home="/tmp", env=env)
+    seccomp_fd = filter_fd()
     full = [
         *cgroup_prefix(cgroups),
         *prlimit_prefix(
@@ -193,12 +209,26 @@ def build_bwrap(
         ),
         *_uid_prefix(uid),
         *bwrap_args(
-            work_dir=work_dir, binds=binds, env=inner_env, devices=devices, chdir=chdir
+            work_dir=work_dir,
+            binds=binds,
+            env=inner_env,
+            devices=devices,
+            chdir=chdir,
+            tmp_bytes=limits.tmp_bytes,
+            seccomp_fd=seccomp_fd,
         ),
         *argv,
     ]
     outer_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-    return Launch(argv=full, env=outer_env, cwd="/", backend="bwrap", cgroups=cgroups)
+    return Launch(
+        argv=full,
+        env=outer_env,
+        cwd="/",
+        backend="bwrap",
+        cgroups=cgroups,
+        pass_fds=(seccomp_fd,),
+        quota_mounted=mounted,
+    )
 
 
 @functools.cache
@@ -224,9 +254,24 @@ def check_bwrap(uid: int) -> None:
         work_dir = Path(tmp)
         if is_root():
             os.chown(work_dir, uid, uid)
+        try:
+            seccomp_fd = filter_fd()
+        except (OSError, ImportError) as exc:
+            raise SandboxUnavailable(
+                f"The seccomp filter cannot be built: {exc}. Install libseccomp2 "
+                "(`apt-get install libseccomp2`) and the pinned `pyseccomp`."
+            ) from exc
         argv = [
             *_uid_prefix(uid),
-            *bwrap_args(work_dir=work_dir, binds=(), env={}, devices=(), chdir=None),
+            *bwrap_args(
+                work_dir=work_dir,
+                binds=(),
+                env={},
+                devices=(),
+                chdir=None,
+                tmp_bytes=SandboxLimits().tmp_bytes,
+                seccomp_fd=seccomp_fd,
+            ),
             sys.executable,
             "-c",
             "import encodings, json",
@@ -234,10 +279,18 @@ def check_bwrap(uid: int) -> None:
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         try:
             probe = subprocess.run(
-                argv, env=env, capture_output=True, text=True, timeout=60, cwd="/"
+                argv,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd="/",
+                pass_fds=(seccomp_fd,),
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SandboxUnavailable(f"bwrap could not be started: {exc}") from exc
+        finally:
+            os.close(seccomp_fd)
     if probe.returncode != 0:
         detail = (probe.stderr or probe.stdout).strip()[-500:]
         raise SandboxUnavailable(

@@ -120,11 +120,14 @@ class HostPlan:
         n = self.slots if self.per_slot_uid else 1
         return range(self.uid_base, self.uid_base + n)
 
-    def place(self, slot: int) -> JobPlace:
-        """Return the uid, env, devices and binds of a job in ``slot``."""
+    def place(self, slot: int, *, gpu: bool = True) -> JobPlace:
+        """Return the uid, env, devices and binds of a job in ``slot``.
+
+        ``gpu=False`` places a job of this worker that must not use the card.
+        """
         slot = slot % max(self.slots, 1)
         uid = self.uid_base + slot if self.per_slot_uid else self.uid_base
-        if self.gpu_device < 0:
+        if self.gpu_device < 0 or not gpu:
             return JobPlace(slot=slot, uid=uid, env={}, devices=[], binds=[])
         env, devices = gpu_devices(self.gpu_device, dev_root=self.dev_root)
         binds: list[Bind] = []
@@ -181,6 +184,14 @@ def gpu_devices(
     names = [f"nvidia{device_index}", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"]
     devices = [str(dev_root / n) for n in names if (dev_root / n).exists()]
     return env, devices
+
+
+_CURRENT: list[HostPlan] = []
+
+
+def current_host_plan() -> HostPlan | None:
+    """Return the plan host_prepare made last in this process (or its parent)."""
+    return _CURRENT[-1] if _CURRENT else None
 
 
 def _refuse(why: str) -> SandboxUnavailable:
@@ -245,7 +256,7 @@ def host_prepare(
             "RLIMIT_AS instead, which counts address space, not memory used."
         )
     if gpu_device < 0:
-        return plan
+        return _remember(plan)
     if backend != "bwrap":
         raise _refuse(f"GPU jobs need the bwrap backend, not {backend!r}.")
     if not plan.cgroups.memory:
@@ -285,7 +296,7 @@ def host_prepare(
             "in all (DOJO_SANDBOX_NPROC)."
         )
     if not probe:
-        return plan
+        return _remember(plan)
     sees, detail = _probe(plan, backend=backend, keras_backend=keras_backend)
     if not sees and plan.mps is not None:
         plan.close()
@@ -299,4 +310,9 @@ def host_prepare(
             f"{keras_backend} (the Dockerfile's gpu target) or set DOJO_KERAS_BACKEND "
             "to a backend that has one."
         )
+    return _remember(plan)
+
+
+def _remember(plan: HostPlan) -> HostPlan:
+    _CURRENT[:] = [plan]
     return plan

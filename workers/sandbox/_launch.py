@@ -6,7 +6,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._cgroup import AnyCgroups
@@ -24,13 +24,20 @@ JOIN_CGROUPS_SH = (
 
 @dataclass
 class Launch:
-    """A ready-to-spawn job: the full argv, its environment and its cgroups."""
+    """A ready-to-spawn job: the full argv, its environment and its cgroups.
+
+    ``pass_fds`` are handed to the job (the seccomp program bwrap reads) and
+    closed by the supervisor once it started; ``quota_mounted`` says the work
+    dir is a sized tmpfs, so the kernel, not a scan, bounds it.
+    """
 
     argv: list[str]
     env: dict[str, str]
     cwd: str | None
     backend: str
     cgroups: AnyCgroups | None
+    pass_fds: tuple[int, ...] = field(default=())
+    quota_mounted: bool = False
 
 
 def sandbox_uid(uid: int | None = None) -> int:

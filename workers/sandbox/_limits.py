@@ -29,6 +29,9 @@ class SandboxLimits:
     much earlier output was dropped); ``output_bytes`` is the total output after
     which the job is killed, so a chatty but healthy training (Keras progress
     bars) keeps running while an endless ``print`` loop does not.
+    ``work_dir_bytes`` and ``max_files`` bound the work dir (apparent size and
+    entries); ``tmp_bytes`` sizes each of ``/tmp`` and ``/dev/shm``, whose pages
+    count against ``memory_bytes``.
     """
 
     wall_seconds: float = 600
@@ -37,6 +40,8 @@ class SandboxLimits:
     max_processes: int = 256
     file_size_bytes: int = 256 * MIB
     work_dir_bytes: int = 512 * MIB
+    max_files: int = 10_000
+    tmp_bytes: int = 256 * MIB
     log_bytes: int = 1 * MIB
     output_bytes: int = 64 * MIB
 

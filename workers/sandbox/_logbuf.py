@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from ._text import neutralise
+
 
 def _collapse_carriage_returns(text: str) -> str:
     """Keep only the last state of lines redrawn with ``\\r`` (progress bars)."""
@@ -48,6 +50,8 @@ class LogBuffer:
                 tail = tail[newline + 1 :]
         dropped = total - len(tail)
         text = _collapse_carriage_returns(tail.decode("utf-8", errors="replace"))
+        # The log is shown on pages and stored in PostgreSQL (which refuses NUL).
+        text = neutralise(text)
         if dropped:
             text = f"[... {dropped} bytes of earlier output dropped ...]\n" + text
         return text, dropped > 0

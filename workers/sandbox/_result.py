@@ -80,8 +80,11 @@ class SandboxResult:
             case Outcome.KILLED_DISK:
                 return (
                     "Your code was stopped: it wrote more than "
-                    f"{_mb(limits.work_dir_bytes)} MB to disk, or a file larger than "
-                    f"{_mb(limits.file_size_bytes)} MB (the disk limit)."
+                    f"{_mb(limits.work_dir_bytes)} MB to disk (sparse files count "
+                    f"at their full size), more than {limits.max_files:,} files "
+                    f"and folders, or a file larger than "
+                    f"{_mb(limits.file_size_bytes)} MB (the disk limits). Save "
+                    "only the model and small results."
                 )
             case Outcome.CANCELLED:
                 return "The run was cancelled before it finished."

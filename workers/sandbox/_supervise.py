@@ -15,28 +15,12 @@ from pathlib import Path
 from ._launch import Launch
 from ._limits import SandboxLimits
 from ._logbuf import LogBuffer
+from ._quota import DiskWatch, quota_full, scan
 from ._result import Outcome, SandboxResult, signal_of
 
 TICK = 0.05
 CANCEL_POLL = 0.25
 DISK_POLL = 1.0
-
-
-def disk_usage(root: Path) -> tuple[int, int]:
-    """Return (bytes on disk, largest file size) under root; never follow links."""
-    total = largest = 0
-    stack = [str(root)]
-    while stack:
-        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    st = entry.stat(follow_symlinks=False)
-                    total += st.st_blocks * 512
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    elif entry.is_file(follow_symlinks=False):
-                        largest = max(largest, st.st_size)
-    return total, largest
 
 
 def tree_usage(root_pid: int) -> tuple[int, float]:
@@ -114,6 +98,9 @@ class Supervisor:
         self.log = LogBuffer(keep_bytes=limits.log_bytes)
         self.sampled_rss = 0
         self.sampled_cpu = 0.0
+        self.disk = DiskWatch(
+            work_dir, limits=limits, mounted=launch.quota_mounted, every=DISK_POLL
+        )
 
     def run(self) -> SandboxResult:
         """Start the job, supervise it and return its result."""
@@ -129,11 +116,16 @@ class Supervisor:
                 cwd=self.launch.cwd,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=self.launch.pass_fds,
             )
         except BaseException:
             if cgroups is not None:
                 cgroups.remove()
             raise
+        finally:
+            for fd in self.launch.pass_fds:
+                os.close(fd)
+        self.disk.start()
         assert proc.stdout is not None
         stop = threading.Event()
         reader = threading.Thread(
@@ -164,6 +156,7 @@ class Supervisor:
             outcome = verdict or self._classify(proc.returncode, cpu)
         finally:
             stop.set()
+            self.disk.stop()
             if cgroups is not None:
                 cgroups.remove()
             proc.stdout.close()
@@ -185,7 +178,7 @@ class Supervisor:
     def _watch(self, pid: int, start: float) -> Outcome | None:
         """Poll until the job exits (None) or must be stopped (the reason)."""
         limits, cgroups = self.limits, self.launch.cgroups
-        last_log = last_cancel = last_disk = start
+        last_log = last_cancel = last_sample = start
         sent_version = 0
         while not _exited(pid):
             now = time.monotonic()
@@ -204,14 +197,15 @@ class Supervisor:
                 last_cancel = now
                 if self.should_cancel():
                     return Outcome.CANCELLED
-            if now - last_disk >= DISK_POLL:
-                last_disk = now
+            # Measured by the disk watch's thread: a huge tree never stalls this loop.
+            if self.disk.over:
+                return Outcome.KILLED_DISK
+            if now - last_sample >= DISK_POLL:
+                last_sample = now
                 if cgroups is None or cgroups.memory is None:
                     rss, cpu = tree_usage(pid)
                     self.sampled_rss = max(self.sampled_rss, rss)
                     self.sampled_cpu = max(self.sampled_cpu, cpu)
-                if disk_usage(self.work_dir)[0] > limits.work_dir_bytes:
-                    return Outcome.KILLED_DISK
             version = self.log.version
             if (
                 self.on_log is not None
@@ -222,6 +216,16 @@ class Supervisor:
                 self.on_log(self.log.render()[0])
             time.sleep(TICK)
         return None
+
+    def _disk_broken(self) -> bool:
+        """Return whether the ended job filled its quota or broke a disk limit."""
+        if self.disk.over:
+            return True
+        if self.launch.quota_mounted and quota_full(self.work_dir):
+            return True
+        # Python ignores SIGXFSZ, so a file at the size limit is the sign; the
+        # scan stops counting at the first limit passed, so it is bounded too.
+        return scan(self.work_dir, limits=self.limits).over(self.limits)
 
     def _kill(self, pid: int) -> None:
         """Kill the job and everything it started; pid is still unreaped here."""
@@ -237,18 +241,14 @@ class Supervisor:
         cgroups, limits = self.launch.cgroups, self.limits
         if cgroups is not None and cgroups.oom_killed():
             return Outcome.KILLED_MEMORY
+        sig = signal_of(exit_code)
+        # Even a job that exits 0 must not leave more than its disk limits.
+        if sig == signal.SIGXFSZ or self._disk_broken():
+            return Outcome.KILLED_DISK
         if exit_code == 0:
             return Outcome.OK
-        sig = signal_of(exit_code)
         if cgroups is not None and cgroups.pids_exhausted():
             return Outcome.KILLED_PROCESSES
-        used, largest = disk_usage(self.work_dir)
-        if (
-            sig == signal.SIGXFSZ
-            or used > limits.work_dir_bytes
-            or largest >= limits.file_size_bytes
-        ):
-            return Outcome.KILLED_DISK
         if sig == signal.SIGXCPU or cpu_seconds >= limits.cpu_seconds:
             return Outcome.TIMED_OUT
         if cgroups is None or cgroups.memory is None:

@@ -132,6 +132,8 @@ DOJO_SANDBOX_UID = env.int("DOJO_SANDBOX_UID", default=65534)
 DOJO_KERAS_BACKEND = env("DOJO_KERAS_BACKEND", default="tensorflow")
 DOJO_GPU_DEVICE = env.int("DOJO_GPU_DEVICE", default=-1)
 DOJO_GPU_SLOTS = env.int("DOJO_GPU_SLOTS", default=1)
+# Each GPU slot's memory share under MPS (0: the card's 80 GiB / slots).
+DOJO_GPU_MEMORY_MB = env.int("DOJO_GPU_MEMORY_MB", default=0)
 DOJO_EVAL_WALL_SECONDS = env.int("DOJO_EVAL_WALL_SECONDS", default=300)
 # Keep at most this many training / hidden test images of each class (0: all).
 DOJO_DATASET_TRAIN_PER_CLASS = env.int("DOJO_DATASET_TRAIN_PER_CLASS", default=0)
@@ -144,6 +146,8 @@ DOJO_PREDICT_IDLE_SECONDS = env.float("DOJO_PREDICT_IDLE_SECONDS", default=600.0
 DOJO_LOG_FLUSH_SECONDS = env.float("DOJO_LOG_FLUSH_SECONDS", default=1.0)
 # A running job whose heartbeat is older than this is taken for dead.
 DOJO_HEARTBEAT_GRACE_SECONDS = env.int("DOJO_HEARTBEAT_GRACE_SECONDS", default=60)
+# How often the sweeper retries failed cleanups and removes orphaned work dirs.
+DOJO_SWEEP_EVERY_SECONDS = env.int("DOJO_SWEEP_EVERY_SECONDS", default=600)
 # Received/queued rows older than this are sent to the broker again.
 DOJO_REQUEUE_AFTER_SECONDS = env.int("DOJO_REQUEUE_AFTER_SECONDS", default=60)
 DOJO_MAX_ATTEMPTS = env.int("DOJO_MAX_ATTEMPTS", default=2)

@@ -14,6 +14,7 @@ from submissions.services.regrade import (
     regrade_batch_create,
     regrade_batch_run_chunk,
 )
+from submissions.services.sweep import work_dirs_sweep
 
 __all__ = [
     "grade_record",
@@ -28,4 +29,5 @@ __all__ = [
     "submission_train",
     "submissions_reconcile",
     "submissions_used_today",
+    "work_dirs_sweep",
 ]

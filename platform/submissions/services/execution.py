@@ -1,6 +1,5 @@
 """Run a submission's jobs in the sandbox: train its code, then grade its model."""
 
-import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -89,7 +88,7 @@ def _train(run: Run) -> None:
     try:
         result = job_sandbox_run(
             run=run,
-            argv=["python", "/job/submission.py"],
+            argv=sandbox.runner_argv("/job/submission.py"),
             work=work,
             binds=[
                 sandbox.Bind(job, "/job"),
@@ -101,9 +100,14 @@ def _train(run: Run) -> None:
                 **sandbox_env(),
                 "DOJO_DATA_DIR": "/data",
                 "DOJO_OUTPUT_DIR": str(output),
+                "DOJO_DEVICE_REPORT": str(work / "device.json"),
             },
             limits=limits,
         )
+        # The job says, from inside its sandbox, what its backend trained on.
+        device = sandbox.read_device_report(work / "device.json")
+        if device is not None:
+            run.device, run.on_gpu = device.name, device.on_gpu
         run_record(run=run, result=result)
         keep = storage.artifact_dir(submission.pk) / f"run-{run.pk}"
         if result.outcome == sandbox.Outcome.OK and sandbox.copy_out(
@@ -115,8 +119,10 @@ def _train(run: Run) -> None:
             run.artifact_path = str(keep / "model.keras")
             run.save(update_fields=["artifact_path"])
     finally:
-        shutil.rmtree(job, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        # Whatever the job left (a deep tree, 10,000 files) goes; what cannot
+        # is logged and swept later, never charged to the participant.
+        storage.discard(job)
+        storage.discard(work)
 
     def finish(submission: Submission) -> None:
         if result.outcome == sandbox.Outcome.CANCELLED:
@@ -136,7 +142,10 @@ def _train(run: Run) -> None:
                 submission=submission,
                 status=Status.FAILED,
                 reason=(
-                    "Your code finished but saved no model. Save it with "
+                    "Your code finished but saved no usable model: "
+                    "$DOJO_OUTPUT_DIR/model.keras is missing, is not a plain file "
+                    "(a link, a folder), or is larger than "
+                    f"{limits.work_dir_bytes // 2**20} MB. Save it with "
                     "model.save(os.path.join(os.environ['DOJO_OUTPUT_DIR'], "
                     "'model.keras'))."
                 ),

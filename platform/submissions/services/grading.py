@@ -8,6 +8,7 @@ from submissions import storage
 from submissions.images import clean_misclassified
 from submissions.models import Grade, Run, Status, Submission
 from submissions.services.jobs import PLATFORM_FAULT, submission_move
+from workers.sandbox import neutralise_json
 
 STATUS_GRADED = "graded"
 STATUS_ERROR = "error"
@@ -43,6 +44,9 @@ def grade_record(
     )
     if history is not None:
         stored["history"] = history
+    # Layer names and messages come from the participant's model: no control
+    # characters on the page, and no NUL, which PostgreSQL's jsonb refuses.
+    stored = neutralise_json(stored)
     grade = Grade.objects.create(
         submission=submission,
         run=run,

@@ -199,10 +199,22 @@ def sandbox_limits(*, submission: Submission) -> sandbox.SandboxLimits:
 
 
 def _slot() -> int:
-    """Return this pool process's slot on the GPU (Celery's child index)."""
+    """Return this pool process's slot (Celery's child index)."""
     from billiard.process import current_process
 
     return getattr(current_process(), "index", 0) or 0
+
+
+def _placement() -> sandbox.HostPlan:
+    """Return the plan the worker made at start (or, outside a worker, make one)."""
+    return sandbox.current_host_plan() or sandbox.host_prepare(
+        backend=settings.DOJO_SANDBOX_BACKEND,
+        gpu_device=settings.DOJO_GPU_DEVICE,
+        slots=settings.DOJO_GPU_SLOTS,
+        keras_backend=settings.DOJO_KERAS_BACKEND,
+        uid_base=settings.DOJO_SANDBOX_UID,
+        probe=False,
+    )
 
 
 def job_sandbox_run(
@@ -214,26 +226,29 @@ def job_sandbox_run(
     env: dict[str, str],
     limits: sandbox.SandboxLimits,
 ) -> sandbox.SandboxResult:
-    """Run one job's command in the sandbox, with heartbeats and the run's GPU slot."""
+    """Run one job's command in the sandbox, with heartbeats, in the run's slot.
+
+    The worker's host plan gives the slot its uid, and on a GPU queue its device
+    nodes, MPS pipe and GPU memory share.
+    """
     heartbeat = Heartbeat([run])
-    devices: list[str] = []
-    if run.queue == JobQueue.TRAIN_GPU and settings.DOJO_GPU_DEVICE >= 0:
-        gpu_env, devices = sandbox.gpu_slot(settings.DOJO_GPU_DEVICE)
-        env = {**env, **gpu_env}
-        run.device = f"cuda:{settings.DOJO_GPU_DEVICE} slot {_slot()}"
-        run.save(update_fields=["device"])
+    plan = _placement()
+    place = plan.place(_slot(), gpu=run.queue == JobQueue.TRAIN_GPU)
+    run.slot, run.isolation = place.slot, plan.describe()[:200]
+    run.save(update_fields=["slot", "isolation"])
     return sandbox.run(
         argv,
         work_dir=work,
-        binds=binds,
-        env=env,
+        binds=[*binds, *place.binds],
+        env={**env, **place.env},
         limits=limits,
         backend=settings.DOJO_SANDBOX_BACKEND,
         on_log=heartbeat.on_log,
         log_interval=settings.DOJO_LOG_FLUSH_SECONDS,
         should_cancel=heartbeat.should_cancel,
-        devices=devices,
+        devices=place.devices,
         chdir=str(work),
+        uid=place.uid,
     )
 
 
@@ -247,7 +262,7 @@ def run_record(
     run.duration_seconds = result.wall_seconds
     run.cpu_seconds = result.cpu_seconds
     run.peak_memory_bytes = result.peak_memory_bytes
-    run.log = result.log if log is None else log
+    run.log = sandbox.neutralise(result.log if log is None else log)
     run.log_truncated = result.log_truncated
     run.sandbox_backend = result.backend
     run.save()
@@ -284,7 +299,7 @@ def job_platform_error(*, run: Run, exc: Exception) -> None:
     logger.exception("Run %s failed on the platform side", run.pk)
     run.finished_at = timezone.now()
     run.outcome = Run.Outcome.PLATFORM_ERROR
-    run.log = f"{run.log}\n[dojo] platform error: {exc}"
+    run.log = sandbox.neutralise(f"{run.log}\n[dojo] platform error: {exc}")
     run.save()
 
     def finish(submission: Submission) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.workers.sandbox.sandbox_helpers import RunPy
-from workers.sandbox import SandboxResult, check_backend, run
+from workers.sandbox import SandboxResult, check_backend, remove_tree, run
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,7 +26,8 @@ def sandbox_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="dojo-sbx-test-", dir="/tmp"))
     root.chmod(0o755)
     yield root
-    shutil.rmtree(root, ignore_errors=True)
+    # Work dirs are sized tmpfs mounts: remove_tree detaches them.
+    remove_tree(root)
 
 
 @pytest.fixture
