@@ -12,22 +12,23 @@ from submissions.services import grade_record, submission_create
 from submissions.storage import artifact_dir
 
 
-def keras_model(kind: str):
-    """Return an untrained model for the 8x8 digits of the test pack."""
+def keras_model(kind: str, input_shape: tuple[int, ...]):
+    """Return an untrained model for the assignment's images."""
     import keras
     from keras import layers
 
-    inputs = keras.Input((8, 8, 1))
+    inputs = keras.Input(input_shape)
     x = inputs
+    scale = max(1, 64 // input_shape[0])
     if kind == "slow":
-        # Small in memory, heavy in compute: dozens of convolutions at 64x64.
-        x = layers.UpSampling2D(8)(x)
+        # Small in memory, heavy in compute: dozens of convolutions at ~64x64.
+        x = layers.UpSampling2D(scale)(x)
         for _ in range(60):
             x = layers.Conv2D(32, 3, padding="same")(x)
         x = layers.GlobalAveragePooling2D()(x)
     elif kind == "hog":
         # Gigabytes of activations for the test split: far past the memory budget.
-        x = layers.UpSampling2D(128)(x)
+        x = layers.UpSampling2D(scale * 16)(x)
         x = layers.Conv2D(8, 3, padding="same")(x)
         x = layers.GlobalAveragePooling2D()(x)
     else:
@@ -59,7 +60,7 @@ def graded_with_model(participant, assignment, kind: str = "good") -> Submission
     )
     path = artifact_dir(submission.pk) / f"run-{run.pk}" / "model.keras"
     path.parent.mkdir(parents=True, exist_ok=True)
-    keras_model(kind).save(path)
+    keras_model(kind, tuple(assignment.spec["checks"]["input_shape"])).save(path)
     Run.objects.filter(pk=run.pk).update(artifact_path=str(path))
     Submission.objects.filter(pk=submission.pk).update(status=Status.EVALUATING)
     submission.refresh_from_db()

@@ -28,6 +28,7 @@ MAX_TEXT = 2_000
 MAX_NAME = 200
 MAX_LAYERS = 2_000
 MAX_CHECKS = 200
+MAX_MISCLASSIFIED = 16
 
 
 class UntrustedOutputError(ValueError):
@@ -148,6 +149,10 @@ def _count(value: Any) -> int:
     return max(0, min(int(number), 2**62)) if number is not None else 0
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _shape(value: Any) -> list[Any]:
     if not isinstance(value, list):
         return []
@@ -187,6 +192,12 @@ def report_parse(data: Mapping[str, Any]) -> GradeReport:
             [_count(cell) for cell in row[:1000]]
             for row in (matrix if isinstance(matrix, list) else [])[:1000]
             if isinstance(row, list)
+        ],
+        # Cleaned in full by the site (submissions.images); only bounded here.
+        misclassified=[
+            dict(item)
+            for item in (_list(data.get("misclassified")))[:MAX_MISCLASSIFIED]
+            if isinstance(item, Mapping)
         ],
         params_total=_count(data.get("params_total")),
         params_trainable=_count(data.get("params_trainable")),

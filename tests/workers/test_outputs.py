@@ -109,7 +109,9 @@ def _report(**values) -> dict:
 
 
 def test_a_report_keeps_its_values():
-    report = outputs.report_parse(_report())
+    image = {"label": 1, "predicted": 2, "pixels": "AAAA"}
+    report = outputs.report_parse(_report(misclassified=[image] * 20 + ["junk"]))
+    assert report.misclassified == [image] * 16
     assert report.score == 90.0 and report.public_accuracy == 0.9
     assert report.layers[0].name == "dense" and report.checks[0].passed
     assert report.spec_version == "3"
@@ -166,3 +168,13 @@ def test_a_check_passes_only_when_it_says_true():
 def test_a_report_with_an_unknown_status_is_refused():
     with pytest.raises(UntrustedOutputError, match="unknown status"):
         outputs.report_parse(_report(status="excellent"))
+
+
+def test_a_clean_report_reads_back_exactly_as_the_grader_wrote_it():
+    """Cleaning drops nothing from a well-formed report (every field is kept)."""
+    from grader import GradeReport
+
+    written = GradeReport.from_dict(
+        _report(misclassified=[{"label": 1, "predicted": 2, "pixels": "AA"}])
+    )
+    assert outputs.report_parse({"id": "7", **written.to_dict()}) == written
