@@ -75,6 +75,7 @@ def test_participant_sees_mistakes_and_tries_the_model_by_drawing(
 
     # Or a test image from the public split.
     page.locator("#samples .sample").nth(7).click()
+    expect(page.locator("#asking")).to_have_count(0)
     expect(top3).to_have_count(3)
     expect(page.locator("#prediction")).to_contain_text("%")
     shoot(page, "22-try-model-sample")
