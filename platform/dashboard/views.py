@@ -15,7 +15,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from dashboard import charts, selectors
+from dashboard import cells, charts, selectors
 from dashboard.forms import RegradeForm
 from dashboard.standings import LEADERBOARD_PAGE
 from submissions.models import FINAL_STATUSES, RegradeBatch, Submission
@@ -80,6 +80,12 @@ def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
             "instructor": instructor,
             "show_private": show_private,
             "board": board,
+            "board_body": cells.board_body(
+                board,
+                show_private=show_private,
+                instructor=instructor,
+                viewer_id=request.user.pk,
+            ),
             "me": me,
             "page": page,
             "pages": pages,
@@ -102,6 +108,9 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     )
     # The page re-fetches just its live part every 15 s: stats, matrix, stragglers.
     fragment = request.GET.get("fragment") == "live"
+    matrix = selectors.progress_matrix(
+        workshop=workshop, name=name, status=status, page=page
+    )
     return render(
         request,
         "dashboard/_live.html" if fragment else "dashboard/dashboard.html",
@@ -109,9 +118,8 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "refresh_url": f"{request.path}?{query}",
             "workshop": workshop,
             "instructor": True,
-            "matrix": selectors.progress_matrix(
-                workshop=workshop, name=name, status=status, page=page
-            ),
+            "matrix": matrix,
+            "matrix_body": cells.matrix_body(matrix["rows"]),
             "filters": urlencode({"name": name, "status": status}),
             "jobs": selectors.job_counts(workshop=workshop),
             "name": name,
@@ -136,6 +144,12 @@ def assignment_stats(request: HttpRequest, workshop: str, slug: str) -> HttpResp
             "instructor": True,
             "stats": stats,
             "histogram_svg": charts.accuracy_histogram_of_bins(stats["histogram"]),
+            "board_body": cells.board_body(
+                stats["leaderboard"],
+                show_private=True,
+                instructor=True,
+                viewer_id=request.user.pk,
+            ),
             "batches": list(assignment.regrade_batches.order_by("-created_at")[:5]),
         },
     )

@@ -30,6 +30,8 @@ def submission_list_for_participant(
     return (
         Submission.objects.filter(participant=participant, assignment=assignment)
         .select_related("current_grade")
+        # The list shows scores; the reports (kilobytes of JSON each) stay unread.
+        .defer("current_grade__report", "current_grade__checks")
         .order_by("-created_at")
     )
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('submissions', '0002_summary_indexes'),
+        ('submissions', '0003_standings'),
     ]
 
     operations = [
