@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._cgroup import CgroupSupport, cgroup_support
+from ._cleanup import remove_tree
 from ._device import PROBE, probe_line
 from ._launch import is_root, sandbox_uid
 from ._limits import GIB, MIB, Bind, SandboxLimits, SandboxUnavailable
@@ -203,8 +204,10 @@ def _probe(plan: HostPlan, *, backend: str, keras_backend: str) -> tuple[bool, s
     from ._run import run
 
     place = plan.place(0)
-    with tempfile.TemporaryDirectory(prefix="dojo-gpu-probe-") as tmp:
-        work = Path(tmp)
+    # Not TemporaryDirectory: the work dir becomes a tmpfs mount, which only
+    # remove_tree detaches.
+    work = Path(tempfile.mkdtemp(prefix="dojo-gpu-probe-"))
+    try:
         work.chmod(0o755)
         result = run(
             ["python", "-c", PROBE],
@@ -218,6 +221,8 @@ def _probe(plan: HostPlan, *, backend: str, keras_backend: str) -> tuple[bool, s
             devices=place.devices,
             uid=place.uid,
         )
+    finally:
+        remove_tree(work)
     report = probe_line(result.log)
     if report is not None and report.on_gpu:
         return True, report.name
