@@ -1,5 +1,8 @@
-# One image for web, workers and beat. Build: docker compose build
-FROM python:3.11-slim-bookworm
+# Two images from one file. Build: docker compose build
+#   target cpu (the default, last): web, beat, the CPU worker and grading; TensorFlow CPU.
+#   target gpu: the GPU worker; Keras on PyTorch's CUDA build (PyPI's Linux torch
+#   wheels carry CUDA), with DOJO_KERAS_BACKEND=torch to match.
+FROM python:3.11-slim-bookworm AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -8,13 +11,28 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DOJO_VAR_DIR=/var/dojo
 
 # bubblewrap runs participant code; util-linux gives setpriv to drop to its uid;
-# libseccomp2 compiles the seccomp filter every job runs under (via pyseccomp).
+# libseccomp2 compiles the seccomp filter every job runs under (via pyseccomp);
+# dataset-fashion-mnist is the DL101 pack's data (offline).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends bubblewrap util-linux libseccomp2 \
+       dataset-fashion-mnist \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 COPY requirements.txt .
+
+FROM base AS gpu
+# TensorFlow's CPU build is left out: training here runs on torch with CUDA.
+# Grading stays on the CPU workers, and a .keras file loads under any backend.
+ENV DOJO_KERAS_BACKEND=torch \
+    KERAS_BACKEND=torch
+RUN grep -v '^tensorflow-cpu' requirements.txt > /tmp/requirements-gpu.txt \
+    && pip install --no-cache-dir -r /tmp/requirements-gpu.txt torch==2.15.0
+COPY . .
+RUN mkdir -p /var/dojo
+CMD ["celery", "-A", "config.celery_app", "worker", "-l", "info", "-Q", "train-gpu"]
+
+FROM base AS cpu
 # Installed system-wide (/usr/local), which the sandbox uid can read.
 RUN pip install --no-cache-dir -r requirements.txt
 

@@ -1,4 +1,4 @@
-"""Load a dataset source, split it deterministically, write the data files.
+"""Split a dataset source deterministically and write the data files.
 
 Data contract: ``train.npz`` holds ``x`` (float32, N x H x W x C in [0, 1]) and
 ``y`` (int64, 0..K-1); ``test.npz`` holds ``x_public, y_public, x_private,
@@ -18,26 +18,41 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_SOURCE = "sklearn-digits"
-SOURCES = (
-    "sklearn-digits",
-    "keras:mnist",
-    "keras:fashion_mnist",
-    "keras:cifar10",
-    "npz",
+from .sources import (
+    DEFAULT_SOURCE,
+    FALLBACK_NOTICE,
+    FALLBACK_SOURCE,
+    SOURCES,
+    DatasetError,
+    SourceData,
+    class_names,
+    load_data,
+    load_npz,
+    load_source,
+    resolve_dataset,
+    source_available,
+    validate_arrays,
 )
-MIN_PER_CLASS = 10
-# Where each Keras loader caches its download, relative to KERAS_HOME.
-KERAS_CACHE = {
-    "keras:mnist": "datasets/mnist.npz",
-    "keras:fashion_mnist": "datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
-    "keras:cifar10": "datasets/cifar-10-batches-py-target",
-}
-NPZ_HINT = "Save it with np.savez_compressed(path, x=images, y=labels)."
 
-
-class DatasetError(ValueError):
-    """A dataset source or upload cannot be used; the message says how to fix it."""
+__all__ = [
+    "DEFAULT_SOURCE",
+    "FALLBACK_NOTICE",
+    "FALLBACK_SOURCE",
+    "SOURCES",
+    "DatasetError",
+    "SourceData",
+    "Split",
+    "class_names",
+    "load_data",
+    "load_npz",
+    "load_source",
+    "materialize",
+    "resolve_dataset",
+    "select_classes",
+    "source_available",
+    "split",
+    "validate_arrays",
+]
 
 
 @dataclass(frozen=True)
@@ -50,129 +65,6 @@ class Split:
     y_public: np.ndarray
     x_private: np.ndarray
     y_private: np.ndarray
-
-
-def load_source(
-    source: str = DEFAULT_SOURCE,
-    *,
-    npz_path: Path | None = None,
-    allow_download: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return images (N, H, W, C float32 in [0, 1]) and labels (N int64)."""
-    if source == "sklearn-digits":
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        x = (digits.images / 16.0).astype("float32")[..., None]
-        return x, digits.target.astype("int64")
-    if source in KERAS_CACHE:
-        return _load_keras(source, allow_download=allow_download)
-    if source == "npz":
-        if npz_path is None:
-            raise DatasetError('The "npz" source needs the uploaded file (npz_path).')
-        return load_npz(Path(npz_path))
-    raise DatasetError(
-        f"Unknown dataset source {source!r}; use one of {', '.join(SOURCES)}."
-    )
-
-
-def _load_keras(source: str, *, allow_download: bool) -> tuple[np.ndarray, np.ndarray]:
-    import keras
-
-    home = os.environ.get("KERAS_HOME") or keras.src.backend.config.keras_home()
-    cached = Path(home) / KERAS_CACHE[source]
-    if not cached.exists() and not allow_download:
-        raise DatasetError(
-            f"{source} is not cached at {cached} and downloads are off. Run "
-            f"keras.datasets.{source.split(':')[1]}.load_data() once on a host with "
-            "internet (same KERAS_HOME), or use sklearn-digits or an uploaded .npz."
-        )
-    loader = getattr(keras.datasets, source.split(":", 1)[1])
-    try:
-        (x_train, y_train), (x_test, y_test) = loader.load_data()
-    except Exception as exc:  # network, checksum or disk: all mean "no data here"
-        raise DatasetError(
-            f"Could not load {source} ({type(exc).__name__}: {exc}). This host needs "
-            f"internet once, or a cached copy at {cached}; or use sklearn-digits."
-        ) from exc
-    x = np.concatenate([x_train, x_test]).astype("float32") / 255.0
-    if x.ndim == 3:
-        x = x[..., None]
-    y = np.concatenate([y_train, y_test]).reshape(-1).astype("int64")
-    return x, y
-
-
-def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read and validate an instructor's upload: arrays ``x`` and ``y``."""
-    if not zipfile.is_zipfile(path):
-        raise DatasetError(f"{path.name} is not an .npz archive. {NPZ_HINT}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in ("x", "y") if key not in data.files]
-            if missing:
-                raise DatasetError(
-                    f"The upload has no array named {' or '.join(missing)} (it has "
-                    f"{', '.join(data.files) or 'nothing'}). {NPZ_HINT}"
-                )
-            x, y = data["x"], data["y"]
-    except DatasetError:
-        raise
-    except ValueError as exc:
-        raise DatasetError(
-            f"The upload holds Python objects, which are never loaded ({exc}). Store "
-            f"plain numeric arrays. {NPZ_HINT}"
-        ) from exc
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"The upload is damaged ({exc}). {NPZ_HINT}") from exc
-    return validate_arrays(x, y)
-
-
-def validate_arrays(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``x`` as N x H x W x C float32 in [0, 1] and ``y`` as int64 labels."""
-    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise DatasetError(f"x has dtype {x.dtype}; images must be numbers.")
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4:
-        raise DatasetError(
-            f"x has shape {x.shape}; expected N x H x W (grayscale) or N x H x W x C."
-        )
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y.reshape(-1)
-    if y.ndim != 1:
-        raise DatasetError(
-            f"y has shape {y.shape}; expected one integer label per image."
-        )
-    if len(x) != len(y):
-        raise DatasetError(f"x has {len(x)} images but y has {len(y)} labels.")
-    if np.issubdtype(x.dtype, np.integer):
-        if x.min() < 0 or x.max() > 255:
-            raise DatasetError("Integer images must hold 0..255 pixel values.")
-        x = x.astype("float32") / 255.0
-    else:
-        if not np.all(np.isfinite(x)):
-            raise DatasetError("x contains NaN or infinite values.")
-        if x.min() < 0 or x.max() > 1:
-            raise DatasetError(
-                "Float images must be scaled to [0, 1] "
-                f"(found {x.min():g}..{x.max():g})."
-            )
-        x = x.astype("float32")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DatasetError(f"y has dtype {y.dtype}; labels must be integers 0..K-1.")
-    classes = np.unique(y)
-    if classes.size < 2 or classes[0] != 0 or classes[-1] != classes.size - 1:
-        raise DatasetError(
-            f"Labels must be the integers 0..K-1 with every class present (found "
-            f"{classes[:10].tolist()}{'...' if classes.size > 10 else ''})."
-        )
-    counts = np.bincount(y)
-    if counts.min() < MIN_PER_CLASS:
-        raise DatasetError(
-            f"Class {int(counts.argmin())} has {int(counts.min())} images; every class "
-            f"needs at least {MIN_PER_CLASS} so that each split gets some."
-        )
-    return x, y.astype("int64")
 
 
 def select_classes(
@@ -222,10 +114,70 @@ def split(
     )
 
 
+def split_official(
+    data: SourceData, *, seed: int, public_fraction: float = 0.5
+) -> Split:
+    """Keep the official train set; halve the official test set, per class."""
+    rng = np.random.default_rng(seed)
+    public, private = [], []
+    for label in np.unique(data.y_test):
+        index = rng.permutation(np.flatnonzero(data.y_test == label))
+        if len(index) < 2:
+            raise DatasetError(f"Class {label} has too few test images to halve.")
+        cut = min(max(1, round(len(index) * public_fraction)), len(index) - 1)
+        public.append(index[:cut])
+        private.append(index[cut:])
+    pub, priv = (
+        rng.permutation(np.concatenate(public)),
+        rng.permutation(np.concatenate(private)),
+    )
+    train = rng.permutation(len(data.y))
+    return Split(
+        x_train=data.x[train],
+        y_train=data.y[train],
+        x_public=data.x_test[pub],
+        y_public=data.y_test[pub],
+        x_private=data.x_test[priv],
+        y_private=data.y_test[priv],
+    )
+
+
+def per_class(
+    x: np.ndarray, y: np.ndarray, limit: int | None, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep at most ``limit`` images of each class (a seeded, stable choice)."""
+    if not limit:
+        return x, y
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate(
+        [rng.permutation(np.flatnonzero(y == c))[:limit] for c in np.unique(y)]
+    )
+    keep.sort()
+    return x[keep], y[keep]
+
+
+def _select(data: SourceData, classes: list[int]) -> SourceData:
+    x, y = select_classes(data.x, data.y, classes)
+    if data.x_test is None:
+        return SourceData(x, y)
+    x_test, y_test = select_classes(data.x_test, data.y_test, classes)
+    return SourceData(x, y, x_test, y_test)
+
+
 def materialize(
-    dataset: dict[str, Any], out_dir: Path, *, npz_path: Path | None = None
+    dataset: dict[str, Any],
+    out_dir: Path,
+    *,
+    npz_path: Path | None = None,
+    train_per_class: int | None = None,
+    test_per_class: int | None = None,
 ) -> dict[str, Any]:
     """Write ``train.npz`` and ``test.npz`` for a spec's "dataset" section.
+
+    A source with an official test set keeps it as the hidden split, halved
+    into public and private; other sources are split three ways. Tests pass
+    ``train_per_class`` / ``test_per_class`` to keep a small slice of each class
+    (``test_per_class`` counts both hidden halves together).
 
     The files are byte-for-byte reproducible (fixed zip timestamps), so calling
     this twice gives the same hashes; an up-to-date folder is left alone.
@@ -233,7 +185,10 @@ def materialize(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     record_path = out_dir / "dataset.json"
-    key = json.dumps(dataset, sort_keys=True)
+    key = json.dumps(
+        {"dataset": dataset, "slice": [train_per_class, test_per_class]},
+        sort_keys=True,
+    )
     if (
         record_path.exists()
         and (out_dir / "train.npz").exists()
@@ -244,17 +199,25 @@ def materialize(
             return record["info"]
     source = dataset.get("source", DEFAULT_SOURCE)
     upload = npz_path or dataset.get("path")
-    x, y = load_source(source, npz_path=Path(upload) if upload else None)
-    classes = dataset.get("classes")
+    seed = int(dataset.get("seed", 0))
+    data = load_data(source, npz_path=Path(upload) if upload else None)
+    classes = [int(c) for c in dataset.get("classes") or []]
     if classes:
-        x, y = select_classes(x, y, [int(c) for c in classes])
-    parts = split(
-        x,
-        y,
-        seed=int(dataset.get("seed", 0)),
-        public_fraction=float(dataset.get("public_fraction", 0.2)),
-        private_fraction=float(dataset.get("private_fraction", 0.2)),
-    )
+        data = _select(data, classes)
+    if data.x_test is not None:
+        x_test, y_test = per_class(data.x_test, data.y_test, test_per_class, seed=seed)
+        x, y = per_class(data.x, data.y, train_per_class, seed=seed)
+        parts = split_official(SourceData(x, y, x_test, y_test), seed=seed)
+    else:
+        parts = split(
+            data.x,
+            data.y,
+            seed=seed,
+            public_fraction=float(dataset.get("public_fraction", 0.2)),
+            private_fraction=float(dataset.get("private_fraction", 0.2)),
+        )
+        if train_per_class or test_per_class:
+            parts = _slice(parts, train_per_class, test_per_class, seed=seed)
     train_sha = _write_npz(
         out_dir / "train.npz", {"x": parts.x_train, "y": parts.y_train}
     )
@@ -267,28 +230,42 @@ def materialize(
             "y_private": parts.y_private,
         },
     )
+    num_classes = int(parts.y_train.max()) + 1
     info = {
         "train_sha256": train_sha,
         "test_sha256": test_sha,
-        "num_classes": int(y.max()) + 1,
-        "input_shape": [int(d) for d in x.shape[1:]],
+        "source": source,
+        "num_classes": num_classes,
+        "input_shape": [int(d) for d in parts.x_train.shape[1:]],
         "counts": {
             "train": len(parts.y_train),
             "public": len(parts.y_public),
             "private": len(parts.y_private),
         },
-        "class_labels": [int(c) for c in classes]
-        if classes
-        else list(range(int(y.max()) + 1)),
+        "official_test": data.x_test is not None,
+        "class_labels": classes or list(range(num_classes)),
+        "class_names": class_names(
+            source, classes=classes or None, num_classes=num_classes
+        ),
     }
     record_path.write_text(json.dumps({"dataset_key": key, "info": info}, indent=2))
     return info
 
 
+def _slice(parts: Split, train: int | None, test: int | None, *, seed: int) -> Split:
+    half = max(1, test // 2) if test else None
+    x_train, y_train = per_class(parts.x_train, parts.y_train, train, seed=seed)
+    x_public, y_public = per_class(parts.x_public, parts.y_public, half, seed=seed)
+    x_private, y_private = per_class(parts.x_private, parts.y_private, half, seed=seed)
+    return Split(x_train, y_train, x_public, y_public, x_private, y_private)
+
+
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
-    """Write an uncompressed .npz with fixed timestamps; return its sha256."""
+    """Write a compressed .npz with fixed timestamps; return its sha256."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+    # Level 1 deflate: Fashion-MNIST's 179 MB of float32 pixels become 41 MB in
+    # about a second, and load back in under one.
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for name, array in arrays.items():
             member = io.BytesIO()
             np.lib.format.write_array(
@@ -297,6 +274,8 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
             archive.writestr(
                 zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
                 member.getvalue(),
+                compress_type=zipfile.ZIP_DEFLATED,
+                compresslevel=1,
             )
     data = buffer.getvalue()
     tmp = path.with_name(path.name + ".tmp")

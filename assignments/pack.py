@@ -92,8 +92,9 @@ def load_pack(path: Path) -> Pack:
     raw = manifest["assignments"]
     if not isinstance(raw, list) or not raw:
         raise PackError(f"{where}: assignments must be a non-empty list.")
+    names = _class_names(manifest.get("class_names", {}), where)
     assignments = tuple(
-        _assignment(item, folder, f"{where} assignments[{i}]")
+        _assignment(item, folder, f"{where} assignments[{i}]", names)
         for i, item in enumerate(raw)
     )
     for field in ("slug", "order"):
@@ -153,7 +154,40 @@ def _positive_int(value: Any, where: str) -> int:
     return value
 
 
-def _assignment(item: dict[str, Any], folder: Path, where: str) -> AssignmentDef:
+def _class_names(raw: Any, where: str) -> dict[str, list[str]]:
+    """Return the manifest's class names per dataset source."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(names, list) and names and all(isinstance(n, str) for n in names)
+        for names in raw.values()
+    ):
+        raise PackError(
+            f"{where}: class_names must map a dataset source to a list of names."
+        )
+    return raw
+
+
+def _with_class_names(
+    spec: dict[str, Any], names: dict[str, list[str]], where: str
+) -> dict[str, Any]:
+    """Put the names of the assignment's own classes into its spec."""
+    dataset = spec["dataset"]
+    known = names.get(dataset.get("source", ""))
+    if not known:
+        return spec
+    classes = dataset.get("classes") or list(range(len(known)))
+    if any(not isinstance(c, int) or not 0 <= c < len(known) for c in classes):
+        raise PackError(f"{where}: dataset.classes {classes} are not all named.")
+    expected = spec["checks"].get("num_classes")
+    if expected is not None and expected != len(classes):
+        raise PackError(
+            f"{where}: {len(classes)} class names for num_classes {expected}."
+        )
+    return {**spec, "class_names": [known[c] for c in classes]}
+
+
+def _assignment(
+    item: dict[str, Any], folder: Path, where: str, names: dict[str, list[str]]
+) -> AssignmentDef:
     _require(item, ("slug", "title", "kind", "order", "limits"), where)
     slug = item["slug"]
     _check_slug(slug, where)
@@ -175,6 +209,7 @@ def _assignment(item: dict[str, Any], folder: Path, where: str) -> AssignmentDef
             raise PackError(f"{where}: {slug}/{name} is missing.")
     spec = _read_json(directory / "spec.json")
     _check_spec(spec, f"{slug}/spec.json")
+    spec = _with_class_names(spec, names, f"{slug}/spec.json")
     return AssignmentDef(
         slug=slug,
         title=str(item["title"]),

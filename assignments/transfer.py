@@ -1,8 +1,10 @@
 """Build the DL101 transfer assignment's published base.
 
-The source task is digits 0-4; the assignment's target task is digits 5-9, so the
-base has never seen a target class. The saved model is a feature extractor (no
-classification head) whose layers carry stable names the grader looks for.
+The source task is classes 0-4 (on Fashion-MNIST: T-shirt/top, trouser,
+pullover, dress, coat); the assignment's target task is classes 5-9 (sandal,
+shirt, sneaker, bag, ankle boot), so the base has never seen a target class. The
+saved model is a feature extractor (no classification head) whose layers carry
+stable names the grader looks for.
 """
 
 from __future__ import annotations
@@ -10,20 +12,34 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 SOURCE_CLASSES = [0, 1, 2, 3, 4]
 BASE_NAME = "dl101_base"
+EPOCHS = 3
 
 
-def build_base(out_path: Path, *, seed: int = 0, epochs: int = 30) -> str:
-    """Train the base on digits 0-4, save it to ``out_path``; return its sha256."""
+def build_base(
+    out_path: Path,
+    *,
+    dataset: dict[str, Any] | None = None,
+    seed: int = 0,
+    epochs: int = EPOCHS,
+    train_per_class: int | None = None,
+) -> str:
+    """Train the base on the source classes, save it, and return its sha256.
+
+    ``dataset`` is the assignment's "dataset" section: the base learns from the
+    same source's training images (never its test set), classes 0-4 only.
+    """
     import keras
 
-    from .datasets import load_source, select_classes
+    from .datasets import load_data, per_class, select_classes
 
     keras.utils.set_random_seed(seed)
-    x, y = load_source("sklearn-digits")
-    x, y = select_classes(x, y, SOURCE_CLASSES)
+    data = load_data((dataset or {}).get("source", "fashion-mnist"))
+    x, y = select_classes(data.x, data.y, SOURCE_CLASSES)
+    x, y = per_class(x, y, train_per_class, seed=seed)
     layers = keras.layers
     inputs = keras.Input(shape=x.shape[1:], name="base_input")
     h = layers.Conv2D(16, 3, padding="same", activation="relu", name="base_conv1")(
@@ -38,7 +54,7 @@ def build_base(out_path: Path, *, seed: int = 0, epochs: int = 30) -> str:
     logits = layers.Dense(len(SOURCE_CLASSES), activation="softmax", name="source_head")
     trainer = keras.Sequential([base, logits])
     trainer.compile(
-        optimizer=keras.optimizers.Adam(1e-2),
+        optimizer="adam",
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -52,11 +68,12 @@ def build_base(out_path: Path, *, seed: int = 0, epochs: int = 30) -> str:
 
 
 def main() -> None:
-    """Build the base from the command line: python -m assignments.transfer OUT."""
+    """Build the base: python -m assignments.transfer OUT [SOURCE]."""
     import sys
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "base.keras")
-    print(build_base(out))
+    source = sys.argv[2] if len(sys.argv) > 2 else "fashion-mnist"
+    print(build_base(out, dataset={"source": source}))
 
 
 if __name__ == "__main__":

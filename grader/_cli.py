@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="load every model from scratch (no architecture reuse)",
     )
+    serve = sub.add_parser("serve", help="answer predictions from a folder")
+    serve.add_argument("--dir", required=True, type=Path)
+    serve.add_argument("--idle", type=float, default=600.0, help="seconds")
     return parser
 
 
@@ -59,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        from ._serve import serve
+
+        return serve(args.dir, idle=args.idle)
     from ._batch import BatchItem, grade_batch
     from ._grade import grade
 

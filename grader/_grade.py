@@ -22,6 +22,7 @@ from ._metrics import (
     confusion,
     load_test_split,
     majority_rate,
+    misclassified,
     per_class_accuracy,
     predict_labels,
 )
@@ -167,6 +168,7 @@ def grade(
         private_accuracy=round(private_acc, 6),
         per_class_accuracy=per_class_accuracy(matrix),
         confusion_matrix=matrix.tolist(),
+        misclassified=misclassified(split.x_public, split.y_public, public),
         checks=tuple(checks),
         score=final_score(public_acc, floor=floors[0], cap=cap, score_spec=score_spec),
         private_score=final_score(

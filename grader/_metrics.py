@@ -119,3 +119,34 @@ def per_class_accuracy(matrix: np.ndarray) -> list[float]:
 def majority_rate(y: np.ndarray) -> float:
     """Return the accuracy of always predicting the most common class."""
     return float(np.bincount(y).max() / len(y))
+
+
+def misclassified(
+    x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, *, limit: int = 16
+) -> list[dict[str, Any]]:
+    """Return up to ``limit`` wrongly predicted images, taking each class in turn.
+
+    Callers pass the public split only. Each image is its pixels as unsigned
+    bytes (0-255, row-major H x W x C) in base64, small enough for a report.
+    """
+    import base64
+
+    wrong = np.flatnonzero(y_true != y_pred)
+    by_class = [wrong[y_true[wrong] == k] for k in np.unique(y_true[wrong])]
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < limit and any(depth < len(ids) for ids in by_class):
+        picked += [int(ids[depth]) for ids in by_class if depth < len(ids)]
+        depth += 1
+    items = []
+    for index in sorted(picked[:limit]):
+        pixels = np.clip(np.rint(x[index] * 255), 0, 255).astype(np.uint8)
+        items.append(
+            {
+                "index": index,
+                "true": int(y_true[index]),
+                "predicted": int(y_pred[index]),
+                "pixels": base64.b64encode(pixels.tobytes()).decode("ascii"),
+            }
+        )
+    return items

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-GRADER_VERSION = "1.0.0"
+GRADER_VERSION = "1.1.0"
 
 STATUS_GRADED = "graded"
 STATUS_FAILED = "failed"
@@ -44,6 +44,8 @@ class GradeReport:
     private_accuracy: float | None = None
     per_class_accuracy: list[float] = field(default_factory=list)
     confusion_matrix: list[list[int]] = field(default_factory=list)
+    # Up to 16 wrongly predicted public-split images (never private ones).
+    misclassified: list[dict[str, Any]] = field(default_factory=list)
     params_total: int = 0
     params_trainable: int = 0
     layers: tuple[LayerInfo, ...] = ()

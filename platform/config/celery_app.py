@@ -46,6 +46,7 @@ app.conf.update(
     task_queues=make_queues(QUEUES),
     task_routes={
         "workers.tasks.reconcile": {"queue": JobQueue.SITE.value},
+        "workers.tasks.predict": {"queue": JobQueue.PREDICT.value},
         "submissions.tasks.sweep_work_dirs": {"queue": JobQueue.SITE.value},
     },
     broker_connection_retry_on_startup=True,

@@ -113,9 +113,17 @@ def confusion_matrix(
     if not n:
         return mark_safe("")
     labels = list(labels) if labels else list(range(n))
+    longest = max(len(str(label)) for label in labels)
     cell = max(22, min(40, 360 // n))
-    left, top = 56, 40
-    width, height = left + cell * n + 12, top + cell * n + 12
+    # Class names ("Ankle boot") need room: the left margin grows with them and
+    # the column labels are slanted.
+    slant = longest > 3
+    left = max(56, 28 + 7 * longest)
+    top = 24 + (round(5 * longest) if slant else 16)
+    width, height = (
+        left + cell * n + 12 + (5 * longest if slant else 0),
+        top + cell * n + 12,
+    )
     row_totals = [sum(row) or 1 for row in matrix]
     body = [
         _text(left + cell * n / 2, 12, "predicted"),
@@ -127,7 +135,19 @@ def confusion_matrix(
         ),
     ]
     for j in range(n):
-        body.append(_text(left + j * cell + cell / 2, top - 6, labels[j]))
+        x = left + j * cell + cell / 2
+        if slant:
+            body.append(
+                _text(
+                    x,
+                    top - 6,
+                    labels[j],
+                    "start",
+                    f'transform="rotate(-45 {x} {top - 6})"',
+                )
+            )
+        else:
+            body.append(_text(x, top - 6, labels[j]))
     for i, row in enumerate(matrix):
         body.append(_text(left - 6, top + i * cell + cell / 2 + 4, labels[i], "end"))
         for j, count in enumerate(row):

@@ -10,6 +10,8 @@ class JobQueue(StrEnum):
     TRAIN_GPU = "train-gpu"
     EVALUATE = "evaluate"
     SITE = "site"
+    # "Try your model": answered by a worker that keeps a warm predictor sandbox.
+    PREDICT = "predict"
 
 
 QUEUES: tuple[str, ...] = tuple(queue.value for queue in JobQueue)

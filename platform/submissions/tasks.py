@@ -69,6 +69,14 @@ def broker_cleanup() -> int:
     return embedded_broker_cleanup(settings.CELERY_BROKER_URL)
 
 
+@shared_task(name="workers.tasks.predict", ignore_result=True, acks_late=False)
+def predict(submission_id: int, request_id: str, pixels: str) -> None:
+    """Answer one "try your model" request (disposable: never retried)."""
+    from submissions.predictions import prediction_run
+
+    prediction_run(submission_id=submission_id, request_id=request_id, pixels=pixels)
+
+
 @shared_task(name="submissions.tasks.sweep_work_dirs", **INFRA_RETRY)
 def sweep_work_dirs() -> dict[str, int]:
     from submissions.services import work_dirs_sweep

@@ -1,5 +1,7 @@
 """The assignment page (upload), the submission page and its live status."""
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -10,8 +12,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from dashboard import charts
+from submissions import feedback, images, predictions, services, uploads
 from submissions import selectors as submission_selectors
-from submissions import services, uploads
 from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
 from submissions.services import submissions_used_today
@@ -208,6 +210,9 @@ def _feedback(submission: Submission, instructor: bool) -> dict | None:
     report = grade.report or {}
     history = report.get("history") if isinstance(report.get("history"), dict) else {}
     show_private = instructor or submission.assignment.reveal_private
+    spec = submission.assignment.spec
+    matrix = report.get("confusion_matrix") or []
+    names = feedback.class_names_for(spec, len(matrix))
     return {
         "grade": grade,
         "show_private": show_private,
@@ -215,9 +220,27 @@ def _feedback(submission: Submission, instructor: bool) -> dict | None:
         "layers": report.get("layers", []),
         "params_total": report.get("params_total"),
         "params_trainable": report.get("params_trainable"),
-        "confusion_svg": charts.confusion_matrix(report.get("confusion_matrix") or []),
+        "confusion_svg": charts.confusion_matrix(matrix, names),
+        "per_class": feedback.per_class_rows(report.get("per_class_accuracy"), names),
+        "misclassified": images.misclassified_gallery(
+            report,
+            input_shape=spec.get("checks", {}).get("input_shape"),
+            class_names=names,
+        ),
         "curves_svg": charts.training_curves(history or {}),
         "reason": report.get("reason", ""),
+    }
+
+
+def _try_model(submission: Submission) -> dict | None:
+    if not predictions.prediction_available(submission=submission):
+        return None
+    height, width, channels = predictions.prediction_shape(submission=submission)
+    return {
+        "height": height,
+        "width": width,
+        "channels": channels,
+        "samples": predictions.samples_for_page(submission=submission),
     }
 
 
@@ -232,6 +255,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "instructor": instructor,
         "own": submission.participant_id == request.user.pk,
         "feedback": _feedback(submission, instructor),
+        "try_model": _try_model(submission),
         "next_step": NEXT_STEP.get(submission.status, ""),
         **live,
     }
@@ -270,6 +294,26 @@ def submission_live(request: HttpRequest, pk: int) -> JsonResponse:
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+@login_required
+@require_POST
+def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
+    """Answer "try your model": the top 3 classes for one posted image."""
+    submission, _ = _submission_for(request, pk)
+    try:
+        body = json.loads(request.body or b"{}")
+        pixels = body.get("pixels") if isinstance(body, dict) else None
+        answer = predictions.prediction_request(
+            submission=submission, user_id=request.user.pk, pixels=pixels
+        )
+    except ValueError:
+        return JsonResponse({"error": 'Send JSON: {"pixels": ...}.'}, status=400)
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    except predictions.PredictionUnavailable as exc:
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    return JsonResponse(answer, headers={"Cache-Control": "no-store"})
 
 
 @login_required

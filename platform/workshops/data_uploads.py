@@ -24,6 +24,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from submissions import storage
+from submissions.predictions import samples_write
 from workshops.models import Assignment
 from workshops.services import _refuse_archived, _sha256_json
 
@@ -193,12 +194,18 @@ def assignment_dataset_upload(
                 checks = spec.setdefault("checks", {})
                 checks["input_shape"] = info["input_shape"]
                 checks["num_classes"] = info["num_classes"]
+                spec["class_names"] = info["class_names"]
+                spec.pop("data_notice", None)
                 _save_spec(assignment, spec)
     except BaseException:
         if not in_use:
             path.unlink(missing_ok=True)
         raise
     transaction.on_commit(lambda: _forget_old_uploads(uploads, keep=path))
+    samples_write(
+        assignment_id=assignment.pk,
+        test_split=storage.assignment_hidden_dir(assignment.pk) / "test.npz",
+    )
     return assignment
 
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from submissions import storage
+from submissions.predictions import samples_write
 from workshops.models import Assignment, Enrollment, Workshop
 
 if TYPE_CHECKING:
@@ -42,6 +43,14 @@ def _place(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
 
 
+def _data_slice() -> dict[str, int | None]:
+    """Return the per-class slice of the data to keep (tests keep a small one)."""
+    return {
+        "train_per_class": settings.DOJO_DATASET_TRAIN_PER_CLASS or None,
+        "test_per_class": settings.DOJO_DATASET_TEST_PER_CLASS or None,
+    }
+
+
 def assignment_data_prepare(*, assignment: Assignment) -> None:
     """Give the assignment its train split, hidden split and pretrained base."""
     from assignments import datasets
@@ -52,25 +61,57 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
         # An instructor's upload, kept under the hash it was stored by.
         npz_path = storage.assignment_dir(assignment.pk) / "uploads"
         npz_path = npz_path / f"{dataset['sha256']}.npz"
+    data_slice = _data_slice()
     split = _cached(
-        f"dataset-{_sha256_json(dataset)[:16]}",
-        lambda folder: datasets.materialize(dataset, folder, npz_path=npz_path),
+        f"dataset-{_sha256_json([dataset, data_slice])[:16]}",
+        lambda folder: datasets.materialize(
+            dataset, folder, npz_path=npz_path, **data_slice
+        ),
     )
     _place(
         split / "train.npz", storage.assignment_train_dir(assignment.pk) / "train.npz"
     )
-    _place(
-        split / "test.npz", storage.assignment_hidden_dir(assignment.pk) / "test.npz"
-    )
+    hidden = storage.assignment_hidden_dir(assignment.pk) / "test.npz"
+    _place(split / "test.npz", hidden)
+    samples_write(assignment_id=assignment.pk, test_split=hidden)
     uploaded_base = assignment.spec.get("base_model", {}).get("source") == "upload"
     if assignment.kind == Assignment.Kind.TRANSFER and not uploaded_base:
         from assignments.transfer import build_base
 
-        base = _cached("transfer-base", lambda f: build_base(f / "base.keras"))
+        source = {"source": dataset.get("source", "fashion-mnist")}
+        base = _cached(
+            f"transfer-base-{_sha256_json([source, data_slice])[:16]}",
+            lambda f: build_base(
+                f / "base.keras",
+                dataset=source,
+                train_per_class=data_slice["train_per_class"],
+            ),
+        )
         _place(
             base / "base.keras",
             storage.assignment_train_dir(assignment.pk) / "base.keras",
         )
+
+
+def _available_data(spec: dict) -> dict:
+    """Fall back to the digits, with a notice, where the pack's data is missing."""
+    from assignments import datasets
+
+    dataset, notice = datasets.resolve_dataset(spec.get("dataset", {}))
+    if not notice:
+        return spec
+    classes = dataset.get("classes")
+    return {
+        **spec,
+        "dataset": dataset,
+        "data_notice": notice,
+        "checks": {**spec.get("checks", {}), "input_shape": [8, 8, 1]},
+        "class_names": datasets.class_names(
+            dataset["source"],
+            classes=classes,
+            num_classes=len(classes) if classes else 10,
+        ),
+    }
 
 
 def _keep_uploads(pack_spec: dict, current: dict) -> dict:
@@ -80,6 +121,10 @@ def _keep_uploads(pack_spec: dict, current: dict) -> dict:
         for key in ("input_shape", "num_classes"):
             if key in current.get("checks", {}):
                 spec.setdefault("checks", {})[key] = current["checks"][key]
+        spec.pop("data_notice", None)
+        spec.pop("class_names", None)
+        if "class_names" in current:
+            spec["class_names"] = current["class_names"]
     if current.get("base_model", {}).get("source") == "upload":
         spec["base_model"] = current["base_model"]
     return spec
@@ -92,7 +137,9 @@ def assignment_upsert(*, workshop: Workshop, item: "AssignmentDef") -> Assignmen
     everything else.
     """
     assignment = Assignment.objects.filter(workshop=workshop, slug=item.slug).first()
-    spec = _keep_uploads(item.spec, assignment.spec if assignment else {})
+    spec = _keep_uploads(
+        _available_data(item.spec), assignment.spec if assignment else {}
+    )
     spec_sha = _sha256_json(spec)
     limits = dataclasses.asdict(item.limits)
     if assignment is None:

@@ -22,7 +22,7 @@ def test_digits_source_shape() -> None:
 
 def test_split_is_deterministic_stratified_and_disjoint() -> None:
     """The same seed gives the same split; every class is in every part."""
-    x, y = load_source()
+    x, y = load_source("sklearn-digits")
     ids = np.arange(len(y)).reshape(-1, 1, 1, 1).astype("float32")
     first, second = split(ids, y, seed=7), split(ids, y, seed=7)
     assert np.array_equal(first.x_public, second.x_public)
@@ -120,3 +120,184 @@ def test_good_npz_upload_materializes(tmp_path: Path) -> None:
     np.savez(path, x=(data["x"] * 255).astype("uint8"), y=data["y"])
     info = materialize({"source": "npz", "seed": 1}, tmp_path / "out", npz_path=path)
     assert info["num_classes"] == 3 and info["input_shape"] == [8, 8, 1]
+
+
+# --- Fashion-MNIST (Debian's IDX files) and the Keras loaders -----------------
+
+
+def write_idx(path: Path, array: np.ndarray, *, magic: bytes | None = None) -> None:
+    """Write ``array`` (uint8) as a gzip-compressed IDX file."""
+    import gzip
+    import struct
+
+    header = magic or bytes([0, 0, 0x08, array.ndim])
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as out:
+        out.write(header + array.astype(np.uint8).tobytes())
+
+
+def small_fashion(folder: Path, *, train: int = 20, test: int = 12) -> Path:
+    """Write tiny Fashion-MNIST IDX files (``train``/``test`` images per class)."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, count in (("train", train), ("t10k", test)):
+        y = np.repeat(np.arange(10, dtype=np.uint8), count)
+        x = rng.integers(0, 256, (len(y), 28, 28), dtype=np.uint8)
+        write_idx(folder / f"{part}-images-idx3-ubyte.gz", x)
+        write_idx(folder / f"{part}-labels-idx1-ubyte.gz", y)
+    return folder
+
+
+def test_fashion_mnist_is_the_default_with_the_official_test_split() -> None:
+    """Debian's files: 60k train images for participants, t10k halved and hidden."""
+    from assignments.datasets import DEFAULT_SOURCE, load_data
+
+    assert DEFAULT_SOURCE == "fashion-mnist"
+    data = load_data("fashion-mnist")
+    assert data.x.shape == (60000, 28, 28, 1) and data.x.dtype == np.float32
+    assert data.x_test.shape == (10000, 28, 28, 1)
+    assert 0 <= data.x.min() and data.x.max() == 1.0
+    assert np.bincount(data.y_test).tolist() == [1000] * 10
+
+
+def test_materialize_keeps_t10k_as_the_hidden_split(tmp_path: Path) -> None:
+    """Public and private are disjoint halves of t10k; train is the train files."""
+    folder = small_fashion(tmp_path / "fm")
+    dataset = {"source": "fashion-mnist", "seed": 3}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOJO_FASHION_MNIST_DIR", str(folder))
+        info = materialize(dataset, tmp_path / "out")
+    assert info["counts"] == {"train": 200, "public": 60, "private": 60}
+    assert info["official_test"] and info["input_shape"] == [28, 28, 1]
+    assert info["class_names"][0] == "T-shirt/top"
+    assert info["class_names"][9] == "Ankle boot"
+    from assignments.idx import read_idx
+
+    t10k = read_idx(folder / "t10k-images-idx3-ubyte.gz", ndim=3)
+    with np.load(tmp_path / "out" / "test.npz") as test:
+        hidden = np.concatenate([test["x_public"], test["x_private"]])
+    hidden = np.rint(hidden[..., 0] * 255).astype(np.uint8)
+    assert sorted(map(bytes, hidden)) == sorted(map(bytes, t10k))
+
+
+def test_slices_keep_a_few_images_of_each_class(tmp_path: Path) -> None:
+    """train_per_class / test_per_class cut every class to a small, fixed slice."""
+    dataset = {"source": "fashion-mnist", "seed": 1, "classes": [5, 6, 7, 8, 9]}
+    info = materialize(dataset, tmp_path / "out", train_per_class=30, test_per_class=10)
+    assert info["counts"] == {"train": 150, "public": 25, "private": 25}
+    assert info["class_names"] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    again = materialize(
+        dataset, tmp_path / "again", train_per_class=30, test_per_class=10
+    )
+    assert again["train_sha256"] == info["train_sha256"]
+
+
+BAD_IDX: dict[str, tuple[Callable[[Path], None], str]] = {
+    "magic": (
+        lambda p: write_idx(p, np.zeros((20, 28, 28)), magic=b"\x08\x03\x00\x00"),
+        "bad magic number",
+    ),
+    "type": (
+        lambda p: write_idx(p, np.zeros((20, 28, 28)), magic=b"\x00\x00\x0d\x03"),
+        "type 0x0d",
+    ),
+    "dimensions": (lambda p: write_idx(p, np.zeros((20, 784))), "2 dimensions"),
+    "shape": (lambda p: write_idx(p, np.zeros((20, 14, 14))), "14 x 14"),
+    "count": (lambda p: write_idx(p, np.zeros((21, 28, 28))), "21 images"),
+    "truncated": (
+        lambda p: p.write_bytes(
+            __import__("gzip").compress(
+                bytes([0, 0, 8, 3]) + (20).to_bytes(4, "big") + bytes(8 + 100)
+            )
+        ),
+        "the file holds 100",
+    ),
+    "not gzip": (lambda p: p.write_bytes(b"\x1f\x8bnot really gzip"), "cannot be read"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_IDX))
+def test_bad_idx_file_is_refused(kind: str, tmp_path: Path) -> None:
+    """A damaged IDX file raises DatasetError naming the file and the fault."""
+    from assignments.datasets import load_data
+
+    folder = small_fashion(tmp_path / "fm", train=2, test=2)
+    damage, needle = BAD_IDX[kind]
+    damage(folder / "train-images-idx3-ubyte.gz")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOJO_FASHION_MNIST_DIR", str(folder))
+        with pytest.raises(DatasetError, match="train-images-idx3-ubyte.gz") as info:
+            load_data("fashion-mnist")
+    assert needle in str(info.value)
+
+
+def test_missing_fashion_mnist_falls_back_to_digits_with_a_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the package the pack uses the digits and says so; loading says how."""
+    from assignments.datasets import load_data, resolve_dataset
+
+    monkeypatch.setenv("DOJO_FASHION_MNIST_DIR", str(tmp_path / "absent"))
+    dataset, notice = resolve_dataset({"source": "fashion-mnist", "seed": 4})
+    assert dataset == {"source": "sklearn-digits", "seed": 4}
+    assert "apt-get install dataset-fashion-mnist" in notice
+    with pytest.raises(DatasetError, match="apt-get install dataset-fashion-mnist"):
+        load_data("fashion-mnist")
+    monkeypatch.delenv("DOJO_FASHION_MNIST_DIR")
+    assert resolve_dataset({"source": "fashion-mnist"}) == (
+        {"source": "fashion-mnist"},
+        "",
+    )
+
+
+KERAS_PROBE = """
+import json, sys
+from assignments.datasets import load_data
+out = {}
+for source in sys.argv[1:]:
+    data = load_data(source, allow_download=False)
+    out[source] = [list(data.x.shape), list(data.x_test.shape), int(data.y.max())]
+print(json.dumps(out))
+"""
+
+
+def test_keras_loaders_run_offline_from_their_cache(tmp_path: Path) -> None:
+    """keras:fashion_mnist and keras:mnist read files placed in Keras' cache."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "keras" / "datasets"
+    small_fashion(cache / "fashion-mnist", train=12, test=10)
+    rng = np.random.default_rng(1)
+    labels = {
+        n: np.repeat(np.arange(10, dtype=np.uint8), k)
+        for n, k in (("tr", 15), ("te", 11))
+    }
+    np.savez(
+        cache / "mnist.npz",
+        x_train=rng.integers(0, 256, (150, 28, 28), dtype=np.uint8),
+        y_train=labels["tr"],
+        x_test=rng.integers(0, 256, (110, 28, 28), dtype=np.uint8),
+        y_test=labels["te"],
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin"),
+        "KERAS_HOME": str(tmp_path / "keras"),
+        "PYTHONPATH": str(root),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", KERAS_PROBE, "keras:fashion_mnist", "keras:mnist"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    shapes = json.loads(done.stdout.strip().splitlines()[-1])
+    assert shapes["keras:fashion_mnist"] == [[120, 28, 28, 1], [100, 28, 28, 1], 9]
+    assert shapes["keras:mnist"] == [[150, 28, 28, 1], [110, 28, 28, 1], 9]

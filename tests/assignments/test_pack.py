@@ -31,6 +31,41 @@ def test_dl101_pack_loads() -> None:
     assert load_pack(PACK / "manifest.json") == pack
 
 
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def test_dl101_is_a_half_day_on_fashion_mnist_with_named_classes() -> None:
+    """About four hours, three hands-on blocks; every spec names its classes."""
+    pack = load_pack(PACK)
+    span = _minutes(pack.agenda[-1].end) - _minutes(pack.agenda[0].start)
+    assert 210 <= span <= 255
+    hands_on = [i for i in pack.agenda if i.kind == "hands-on"]
+    assert len(hands_on) == 3
+    # Each block leaves time for several submissions at the measured training
+    # time (instructions: "What to expect") plus writing the code.
+    assert all(_minutes(i.end) - _minutes(i.start) >= 30 for i in hands_on)
+    for assignment in pack.assignments:
+        assert assignment.spec["dataset"]["source"] == "fashion-mnist"
+        assert assignment.spec["checks"]["input_shape"] == [28, 28, 1]
+        assert "What to expect" in assignment.instructions_md
+    names = {a.slug: a.spec["class_names"] for a in pack.assignments}
+    assert names["mlp"][0] == "T-shirt/top" and len(names["cnn"]) == 10
+    assert names["transfer"] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def test_class_names_must_cover_the_classes(tmp_path: Path) -> None:
+    """A manifest whose names do not fit num_classes is refused, naming the file."""
+    folder = tmp_path / "pack"
+    shutil.copytree(PACK, folder)
+    _edit_manifest(
+        lambda m: m["class_names"].update({"fashion-mnist": ["a", "b", "c"]})
+    )(folder)
+    with pytest.raises(PackError, match="mlp/spec.json"):
+        load_pack(folder)
+
+
 def _edit_manifest(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
     def apply(folder: Path) -> None:
         manifest = json.loads((folder / "manifest.json").read_text())

@@ -1,4 +1,4 @@
-"""Each reference solution, run as participant code, earns full marks."""
+"""Each reference solution, run as participant code, trains a passing model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PACK, SLUGS, grade_output, run_all, training_env
+from .conftest import (
+    PACK,
+    SLICE_ACCURACY,
+    SLUGS,
+    grade_output,
+    run_all,
+    training_env,
+)
 
 
 @pytest.fixture(scope="session")
@@ -25,13 +32,15 @@ def reference_outputs(
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_reference_solution_gets_full_marks(
+def test_reference_solution_passes_and_learns(
     slug: str, reference_outputs: dict[str, Path], data_dirs: dict[str, Path]
 ) -> None:
-    """The reference model passes every check with 100 on both test splits."""
+    """On a slice of Fashion-MNIST the reference passes every check and learns."""
     out = reference_outputs[slug]
     report = grade_output(slug, out, data_dirs)
     assert report.passed_checks, [c.message for c in report.checks if not c.passed]
-    assert report.score == 100 and report.private_score == 100
+    assert report.public_accuracy >= SLICE_ACCURACY[slug]
+    assert report.private_accuracy >= SLICE_ACCURACY[slug]
+    assert report.score > 0 and report.private_score > 0
     history = json.loads((out / "history.json").read_text())
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history)

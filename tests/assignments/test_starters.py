@@ -11,7 +11,14 @@ import pytest
 
 from assignments.build_starters import EXERCISE_TAG, main, parse_solution
 
-from .conftest import PACK, SLUGS, grade_output, run_all, training_env
+from .conftest import (
+    PACK,
+    SLICE_ACCURACY,
+    SLUGS,
+    grade_output,
+    run_all,
+    training_env,
+)
 
 RUNNER = """
 import sys, nbformat
@@ -88,8 +95,9 @@ def notebook_outputs(
 def test_filled_starter_trains_a_passing_model(
     slug: str, notebook_outputs: dict[str, Path], data_dirs: dict[str, Path]
 ) -> None:
-    """A starter whose TODOs hold the reference code scores full marks."""
+    """A starter whose TODOs hold the reference code trains a passing model."""
     out = notebook_outputs[slug]
     report = grade_output(slug, out, data_dirs)
-    assert report.passed_checks and report.score == 100
+    assert report.passed_checks
+    assert report.public_accuracy >= SLICE_ACCURACY[slug]
     assert (out / "history.json").exists()

@@ -12,5 +12,5 @@ def test_base_is_a_named_feature_extractor(data_dirs: dict[str, Path]) -> None:
     base = load_model(data_dirs["transfer"] / "base.keras")
     names = [layer.name for layer in base.layers]
     assert "base_conv1" in names and "base_conv2" in names
-    assert base.output_shape == (None, 128)
+    assert base.output_shape == (None, 7 * 7 * 32)
     assert all(not name.startswith("source_head") for name in names)

@@ -22,6 +22,7 @@ def test_compose_has_the_services_of_the_design():
         "web",
         "worker-cpu",
         "worker-gpu",
+        "worker-predict",
         "beat",
         "redis",
         "postgres",
@@ -40,7 +41,7 @@ def test_commands_refer_to_modules_and_queues_that_exist():
     from config.celery_app import QUEUES
 
     seen = set()
-    for name in ("web", "worker-cpu", "worker-gpu", "beat"):
+    for name in ("web", "worker-cpu", "worker-gpu", "worker-predict", "beat"):
         words = _command(COMPOSE["services"][name])
         if words[:2] == ["sh", "-c"]:
             words = shlex.split(words[2].replace("&&", " "))

@@ -21,8 +21,22 @@ PACK = Path(__file__).resolve().parents[2] / "assignments" / "dl101"
 
 
 def load_spec(slug: str) -> dict[str, Any]:
-    """Return the DL101 spec for ``slug``."""
-    return json.loads((PACK / slug / "spec.json").read_text())
+    """Return the DL101 spec for ``slug``, on the small 8 x 8 digits.
+
+    The pack runs on Fashion-MNIST; the grader's tests keep its checks and
+    scoring but use the digits, so each model trains in a second.
+    """
+    spec = json.loads((PACK / slug / "spec.json").read_text())
+    spec["dataset"] = {**spec["dataset"], "source": "sklearn-digits"}
+    spec["checks"]["input_shape"] = [8, 8, 1]
+    return spec
+
+
+def spec_file(slug: str, folder: Path) -> str:
+    """Write the digits version of ``slug``'s spec into ``folder``; return its path."""
+    path = folder / f"{slug}.spec.json"
+    path.write_text(json.dumps(load_spec(slug)))
+    return str(path)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +66,9 @@ def transfer_dir(tmp_path_factory: pytest.TempPathFactory, keras_mod: Any) -> Pa
 
     out = tmp_path_factory.mktemp("transfer")
     materialize(load_spec("transfer")["dataset"], out)
-    build_base(out / "base.keras", seed=0, epochs=10)
+    build_base(
+        out / "base.keras", dataset={"source": "sklearn-digits"}, seed=0, epochs=10
+    )
     return out
 
 

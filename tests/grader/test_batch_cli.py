@@ -10,7 +10,7 @@ from pathlib import Path
 
 from grader import BatchItem, grade, grade_batch
 
-from .conftest import PACK, load_spec
+from .conftest import load_spec, spec_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,7 +75,7 @@ def test_cli_evaluate_writes_report(
             "--model",
             str(good_mlp),
             "--spec",
-            str(PACK / "mlp" / "spec.json"),
+            spec_file("mlp", tmp_path),
             "--data",
             str(digits_dir / "test.npz"),
             "--out",
@@ -98,7 +98,7 @@ def test_cli_failed_model_exits_zero(digits_dir: Path, tmp_path: Path) -> None:
             "--model",
             str(model),
             "--spec",
-            str(PACK / "mlp" / "spec.json"),
+            spec_file("mlp", tmp_path),
             "--data",
             str(digits_dir / "test.npz"),
         ],
@@ -140,14 +140,14 @@ def test_cli_batch(
     """batch grades a jobs file, including a transfer job and a broken model."""
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"")
-    mlp_spec = str(PACK / "mlp" / "spec.json")
+    mlp_spec = spec_file("mlp", tmp_path)
     jobs = [
         {"id": "1", "model": str(good_mlp), "spec": mlp_spec,
          "data": str(digits_dir / "test.npz"), "base": None},
         {"id": "2", "model": str(broken), "spec": mlp_spec,
          "data": str(digits_dir / "test.npz"), "base": None},
         {"id": "3", "model": str(good_transfer),
-         "spec": str(PACK / "transfer" / "spec.json"),
+         "spec": spec_file("transfer", tmp_path),
          "data": str(transfer_dir / "test.npz"),
          "base": str(transfer_dir / "base.keras")},
     ]  # fmt: skip

@@ -87,6 +87,7 @@ def test_a_good_npz_replaces_the_data_and_bumps_the_version(workshop):
     }
     assert cnn.spec["checks"]["input_shape"] == [6, 6, 1]
     assert cnn.spec["checks"]["num_classes"] == 3
+    assert cnn.spec["class_names"] == ["0", "1", "2"]
     assert cnn.spec["checks"]["required_layers"] == {
         "Conv2D": 2,
         "MaxPooling2D": 1,

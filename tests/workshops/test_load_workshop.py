@@ -63,3 +63,22 @@ def test_a_broken_pack_is_refused_with_its_reason(tmp_path):
     with pytest.raises(CommandError, match="manifest"):
         call_command("load_workshop", str(pack))
     assert not Workshop.objects.exists()
+
+
+def test_without_fashion_mnist_the_pack_runs_on_digits_and_says_so(
+    tmp_path, monkeypatch
+):
+    """A host without dataset-fashion-mnist still gets a working workshop."""
+    from submissions import storage
+
+    monkeypatch.setenv("DOJO_FASHION_MNIST_DIR", str(tmp_path / "not-installed"))
+    call_command("load_workshop", str(PACK), "--slug", "no-fashion")
+    for assignment in Workshop.objects.get(slug="no-fashion").assignments.all():
+        spec = assignment.spec
+        assert spec["dataset"]["source"] == "sklearn-digits"
+        assert spec["checks"]["input_shape"] == [8, 8, 1]
+        assert "apt-get install dataset-fashion-mnist" in spec["data_notice"]
+        train = storage.assignment_train_dir(assignment.pk) / "train.npz"
+        assert train.is_file()
+    transfer = Assignment.objects.get(workshop__slug="no-fashion", slug="transfer")
+    assert transfer.spec["class_names"] == ["5", "6", "7", "8", "9"]

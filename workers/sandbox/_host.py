@@ -204,8 +204,6 @@ def _probe(plan: HostPlan, *, backend: str, keras_backend: str) -> tuple[bool, s
     from ._run import run
 
     place = plan.place(0)
-    # Not TemporaryDirectory: the work dir becomes a tmpfs mount, which only
-    # remove_tree detaches.
     work = Path(tempfile.mkdtemp(prefix="dojo-gpu-probe-"))
     try:
         work.chmod(0o755)
@@ -222,6 +220,7 @@ def _probe(plan: HostPlan, *, backend: str, keras_backend: str) -> tuple[bool, s
             uid=place.uid,
         )
     finally:
+        # The work dir may be a tmpfs mounted by run(): remove_tree unmounts it.
         remove_tree(work)
     report = probe_line(result.log)
     if report is not None and report.on_gpu:

@@ -20,6 +20,9 @@ DOJO_DATA_ROOT = TEST_VAR_DIR / "data"
 DOJO_ARTIFACT_ROOT = RUN_DIR / "artifacts"
 DOJO_WORK_ROOT = RUN_DIR / "work"
 DOJO_LOG_FLUSH_SECONDS = 0.5
+# A small slice of Fashion-MNIST keeps every training in the suite to seconds.
+DOJO_DATASET_TRAIN_PER_CLASS = env.int("DOJO_DATASET_TRAIN_PER_CLASS", default=200)
+DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=60)
 ALLOWED_HOSTS = ["*"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from grader import GradeReport
 from submissions import storage
+from submissions.images import clean_misclassified
 from submissions.models import Grade, Run, Status, Submission
 from submissions.services.jobs import PLATFORM_FAULT, submission_move
 from workers.sandbox import neutralise_json
@@ -35,6 +36,12 @@ def grade_record(
         )
         return None
     stored = report.to_dict()
+    # The images come out of a sandbox: keep only well-formed ones (images.py).
+    stored["misclassified"] = clean_misclassified(
+        report.misclassified,
+        input_shape=submission.assignment.spec.get("checks", {}).get("input_shape"),
+        num_classes=len(report.confusion_matrix),
+    )
     if history is not None:
         stored["history"] = history
     # Layer names and messages come from the participant's model: no control

@@ -1,0 +1,126 @@
+"""A warm predictor: answer "what does this model say about this image?" fast.
+
+Runs inside the evaluation sandbox, which holds model files and nothing else
+(no participant code, no test data). It talks through files in its one
+writable folder, so it needs no socket:
+
+- ``models/<key>.keras``: models the worker placed there (loaded safely, kept
+  in a small cache);
+- ``requests/<id>.json``: ``{"model": key, "pixels": base64 uint8 H x W x C}``;
+- ``responses/<id>.json``: ``{"top": [[class, probability], ...]}`` (at most
+  three, best first) or ``{"error": reason}``.
+
+It exits after ``idle`` seconds without a request, or when ``stop`` appears.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._errors import GraderError
+from ._load import load_model
+
+KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+POLL_SECONDS = 0.002
+MODELS_KEPT = 8
+
+
+class _Models:
+    """Loaded models by key, least recently used dropped first."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.loaded: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, key: str) -> Any:
+        if key in self.loaded:
+            self.loaded.move_to_end(key)
+            return self.loaded[key]
+        model = load_model(self.folder / f"{key}.keras")
+        # One call now, so the first real answer does not pay for tracing.
+        shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        model(np.zeros((1, *shape), dtype="float32"), training=False)
+        self.loaded[key] = model
+        while len(self.loaded) > MODELS_KEPT:
+            self.loaded.popitem(last=False)
+        return model
+
+
+def _probabilities(scores: np.ndarray) -> np.ndarray:
+    """Return scores as probabilities (a softmax unless they already are)."""
+    scores = scores.astype("float64")
+    total = scores.sum()
+    if np.all(scores >= 0) and abs(total - 1.0) < 1e-3:
+        return scores / total
+    shifted = np.exp(scores - scores.max())
+    return shifted / shifted.sum()
+
+
+def answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
+    """Return the top-3 classes for one request, or an error to show."""
+    key = request.get("model")
+    if not isinstance(key, str) or not KEY.match(key):
+        return {"error": "bad model key"}
+    try:
+        model = models.get(key)
+    except GraderError as exc:
+        return {"error": f"The model cannot be loaded: {exc}"[:300]}
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    try:
+        raw = base64.b64decode(str(request.get("pixels", "")), validate=True)
+    except (binascii.Error, ValueError):
+        return {"error": "The image is not valid base64."}
+    if len(raw) != int(np.prod(shape)):
+        return {"error": f"The image does not fit the model's input {list(shape)}."}
+    x = np.frombuffer(raw, np.uint8).astype("float32").reshape((1, *shape)) / 255.0
+    try:
+        out = model(x, training=False)
+        scores = np.asarray(out.numpy() if hasattr(out, "numpy") else out)[0]
+    except Exception as exc:  # the participant's model failed at call time
+        return {"error": f"The model failed on this image: {type(exc).__name__}"}
+    if scores.ndim != 1 or not np.all(np.isfinite(scores)):
+        return {"error": "The model's output is not one finite score per class."}
+    probs = _probabilities(scores)
+    best = np.argsort(-probs)[:3]
+    return {"top": [[int(k), round(float(probs[k]), 6)] for k in best]}
+
+
+def _write(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
+
+
+def serve(folder: Path, *, idle: float = 600.0) -> int:
+    """Answer requests in ``folder`` until idle for ``idle`` seconds; return 0."""
+    requests, responses = folder / "requests", folder / "responses"
+    models = _Models(folder / "models")
+    (folder / "ready").write_text(str(os.getpid()))
+    last = time.monotonic()
+    while not (folder / "stop").exists():
+        pending = sorted(p for p in requests.glob("*.json"))
+        if not pending:
+            if time.monotonic() - last > idle:
+                break
+            time.sleep(POLL_SECONDS)
+            continue
+        for path in pending:
+            last = time.monotonic()
+            try:
+                request = json.loads(path.read_text())
+                reply = answer(request if isinstance(request, dict) else {}, models)
+            except (OSError, ValueError):
+                reply = {"error": "The request could not be read."}
+            _write(responses / path.name, reply)
+            path.unlink(missing_ok=True)
+    return 0

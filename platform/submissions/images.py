@@ -1,0 +1,120 @@
+"""Small images for the grade page, drawn from what a sandbox reported.
+
+The grader's report comes out of a sandbox, so every image in it is checked
+here (count, labels, exact byte length for the assignment's own input shape)
+and re-encoded as a PNG by this code; nothing in the report is shown as is.
+"""
+
+import base64
+import binascii
+import struct
+import zlib
+from collections.abc import Sequence
+
+MAX_GALLERY = 16
+# Larger images than this are not drawn (the canvas and the gallery are for
+# MNIST-sized inputs).
+MAX_SIDE = 64
+
+
+def png_data_uri(pixels: bytes, *, height: int, width: int, channels: int) -> str:
+    """Encode grey (1 channel) or RGB (3 channels) bytes as a PNG data URI."""
+    colour = {1: 0, 3: 2}[channels]
+    stride = width * channels
+    raw = b"".join(
+        b"\x00" + pixels[row * stride : (row + 1) * stride] for row in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return (
+            struct.pack(">I", len(data))
+            + body
+            + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+        )
+
+    png = b"".join(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)),
+            chunk(b"IDAT", zlib.compress(raw, 9)),
+            chunk(b"IEND", b""),
+        ]
+    )
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def drawable_shape(input_shape: Sequence[int] | None) -> tuple[int, int, int] | None:
+    """Return (height, width, channels) when images of this shape can be drawn."""
+    if not input_shape or len(input_shape) != 3:
+        return None
+    height, width, channels = (int(d) for d in input_shape)
+    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE and channels in (1, 3)):
+        return None
+    return height, width, channels
+
+
+def decode_pixels(text: object, *, shape: tuple[int, int, int]) -> bytes | None:
+    """Return the raw bytes of a base64 image of ``shape``, or None if it is not."""
+    height, width, channels = shape
+    expected = height * width * channels
+    if not isinstance(text, str) or len(text) > 4 * (expected // 3 + 2):
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == expected else None
+
+
+def class_label(names: Sequence[str], index: int) -> str:
+    """Return the class's name, or its number where the names do not cover it."""
+    return str(names[index]) if 0 <= index < len(names) else str(index)
+
+
+def clean_misclassified(
+    items: object, *, input_shape: Sequence[int] | None, num_classes: int
+) -> list[dict]:
+    """Keep the well-formed entries of a report's "misclassified" list (at most 16)."""
+    shape = drawable_shape(input_shape)
+    if shape is None or not isinstance(items, list):
+        return []
+    kept = []
+    for item in items[:MAX_GALLERY]:
+        if not isinstance(item, dict):
+            continue
+        true, predicted = item.get("true"), item.get("predicted")
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < num_classes
+            for v in (true, predicted)
+        ):
+            continue
+        if true == predicted or decode_pixels(item.get("pixels"), shape=shape) is None:
+            continue
+        kept.append({"true": true, "predicted": predicted, "pixels": item["pixels"]})
+    return kept
+
+
+def misclassified_gallery(
+    report: dict, *, input_shape: Sequence[int] | None, class_names: Sequence[str]
+) -> list[dict]:
+    """Return the report's misclassified images as PNGs with class names."""
+    num_classes = len(report.get("confusion_matrix") or []) or len(class_names)
+    items = clean_misclassified(
+        report.get("misclassified"), input_shape=input_shape, num_classes=num_classes
+    )
+    shape = drawable_shape(input_shape)
+    gallery = []
+    for item in items:
+        height, width, channels = shape
+        pixels = decode_pixels(item["pixels"], shape=shape)
+        gallery.append(
+            {
+                "src": png_data_uri(
+                    pixels, height=height, width=width, channels=channels
+                ),
+                "true": class_label(class_names, item["true"]),
+                "predicted": class_label(class_names, item["predicted"]),
+            }
+        )
+    return gallery

@@ -1,0 +1,146 @@
+// "Try your model": draw on a canvas or pick a test image; the server asks the
+// participant's model (in a sandbox) and this shows its three best guesses.
+(function () {
+  "use strict";
+  var card = document.getElementById("try-model");
+  if (!card) return;
+  var canvas = document.getElementById("draw");
+  var ctx = canvas.getContext("2d");
+  var out = document.getElementById("prediction");
+  var height = parseInt(card.dataset.height, 10);
+  var width = parseInt(card.dataset.width, 10);
+  var channels = parseInt(card.dataset.channels, 10);
+  var csrf = card.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var drawing = false;
+  var last = null;
+
+  function clear() {
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+  }
+  clear();
+
+  function point(e) {
+    var box = canvas.getBoundingClientRect();
+    return {
+      x: (e.clientX - box.left) * canvas.width / box.width,
+      y: (e.clientY - box.top) * canvas.height / box.height
+    };
+  }
+
+  function stroke(p) {
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = canvas.width / width * 2.2;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    ctx.moveTo(last ? last.x : p.x, last ? last.y : p.y);
+    ctx.lineTo(p.x, p.y);
+    ctx.stroke();
+    last = p;
+  }
+
+  // The drawing, shrunk to the model's input size, as base64 unsigned bytes.
+  function pixels() {
+    var small = document.createElement("canvas");
+    small.width = width;
+    small.height = height;
+    var sctx = small.getContext("2d");
+    sctx.imageSmoothingEnabled = true;
+    sctx.drawImage(canvas, 0, 0, width, height);
+    var rgba = sctx.getImageData(0, 0, width, height).data;
+    var bytes = new Uint8Array(width * height * channels);
+    for (var i = 0, j = 0; i < rgba.length; i += 4) {
+      if (channels === 1) {
+        bytes[j++] = Math.round((rgba[i] + rgba[i + 1] + rgba[i + 2]) / 3);
+      } else {
+        bytes[j++] = rgba[i]; bytes[j++] = rgba[i + 1]; bytes[j++] = rgba[i + 2];
+      }
+    }
+    var text = "";
+    for (var k = 0; k < bytes.length; k++) text += String.fromCharCode(bytes[k]);
+    return btoa(text);
+  }
+
+  function show(data) {
+    out.textContent = "";
+    if (data.error) {
+      var p = document.createElement("p");
+      p.className = "reason";
+      p.textContent = data.error;
+      out.appendChild(p);
+      return;
+    }
+    var list = document.createElement("ol");
+    list.className = "top3";
+    list.id = "top3";
+    data.top.forEach(function (guess) {
+      var li = document.createElement("li");
+      var name = document.createElement("span");
+      name.className = "label";
+      name.textContent = guess.label;
+      var bar = document.createElement("span");
+      bar.className = "bar";
+      bar.style.width = Math.max(1, Math.round(guess.probability * 100)) + "%";
+      var pct = document.createElement("span");
+      pct.className = "pct";
+      pct.textContent = (guess.probability * 100).toFixed(1) + "%";
+      li.append(name, bar, pct);
+      list.appendChild(li);
+    });
+    out.appendChild(list);
+  }
+
+  var busy = false;
+  var again = null;
+  function ask(data) {
+    if (busy) { again = data; return; }
+    busy = true;
+    out.setAttribute("aria-busy", "true");
+    fetch(card.dataset.predictUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify({ pixels: data })
+    })
+      .then(function (r) { return r.json(); })
+      .then(show)
+      .catch(function () { show({ error: "No answer: check your connection and try again." }); })
+      .finally(function () {
+        busy = false;
+        out.removeAttribute("aria-busy");
+        if (again !== null) { var next = again; again = null; ask(next); }
+      });
+  }
+
+  canvas.addEventListener("pointerdown", function (e) {
+    drawing = true;
+    last = null;
+    canvas.setPointerCapture(e.pointerId);
+    stroke(point(e));
+  });
+  canvas.addEventListener("pointermove", function (e) { if (drawing) stroke(point(e)); });
+  function end() {
+    if (!drawing) return;
+    drawing = false;
+    last = null;
+    ask(pixels());
+  }
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+  document.getElementById("draw-clear").addEventListener("click", function () {
+    clear();
+    out.innerHTML = '<p class="muted small">No prediction yet.</p>';
+  });
+
+  // A test image: show it on the canvas, send its exact pixels.
+  card.querySelectorAll(".sample").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var img = button.querySelector("img");
+      clear();
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+      ask(button.dataset.pixels);
+    });
+  });
+})();

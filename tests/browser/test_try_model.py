@@ -1,0 +1,81 @@
+"""The grade page in a real browser: where the model goes wrong, and try it."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from playwright.sync_api import expect
+
+from submissions.models import Status
+from submissions.services import submission_create
+from tests.helpers import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def test_participant_sees_mistakes_and_tries_the_model_by_drawing(
+    live_server, celery_worker, workshop, participant, browser, shoot
+):
+    """The graded page shows misclassified images with class names; a stroke
+    drawn with the mouse gets the model's top three classes."""
+    mlp = workshop.assignments.get(slug="mlp")
+    code = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
+    submission = submission_create(
+        participant=participant, assignment=mlp, upload=SimpleUploadedFile("m.py", code)
+    )
+    wait_for(
+        lambda: (
+            type(submission).objects.get(pk=submission.pk).status
+            in (Status.GRADED, Status.FAILED, Status.ERROR)
+        ),
+        timeout=240,
+        what="the MLP to be graded",
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.locator("#id_username").fill(participant.username)
+    page.locator("#id_password").fill("ada-pass-123")
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server.url}/s/{submission.pk}/")
+    expect(page.locator("#status-badge")).to_have_text("Graded")
+
+    # Where the model goes wrong: public images with true and predicted names.
+    gallery = page.locator("#misclassified li")
+    expect(gallery.first).to_be_visible()
+    assert 1 <= gallery.count() <= 16
+    names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+             "Shirt", "Sneaker", "Bag", "Ankle boot"}  # fmt: skip
+    assert gallery.first.locator(".truth").inner_text() in names
+    expect(page.locator("#per-class")).to_contain_text("Ankle boot")
+    expect(page.locator("svg.chart").first).to_contain_text("Sneaker")
+    page.locator("#misclassified").scroll_into_view_if_needed()
+    shoot(page, "20-misclassified-gallery")
+
+    # Try your model: draw a stroke with the mouse.
+    canvas = page.locator("#draw")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 90, box["y"] + 40)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(box["x"] + 90 + step * 5, box["y"] + 40 + step * 10)
+    page.mouse.up()
+    top3 = page.locator("#top3 li")
+    expect(top3).to_have_count(3, timeout=120_000)
+    assert top3.first.locator(".label").inner_text() in names
+    shoot(page, "21-try-model-drawn")
+
+    # Or a test image from the public split.
+    page.locator("#samples .sample").nth(7).click()
+    expect(top3).to_have_count(3)
+    expect(page.locator("#prediction")).to_contain_text("%")
+    shoot(page, "22-try-model-sample")
+    context.close()

@@ -1,0 +1,87 @@
+"""Try your model through the web endpoint, a real worker and its warm predictor."""
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from submissions.models import Status
+from submissions.services import submission_create
+from tests.helpers import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def _graded_mlp(participant, workshop):
+    mlp = workshop.assignments.get(slug="mlp")
+    code = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
+    submission = submission_create(
+        participant=participant, assignment=mlp, upload=SimpleUploadedFile("m.py", code)
+    )
+    wait_for(
+        lambda: (
+            type(submission).objects.get(pk=submission.pk).status
+            in (Status.GRADED, Status.FAILED, Status.ERROR)
+        ),
+        timeout=240,
+        what="the MLP to be graded",
+    )
+    submission.refresh_from_db()
+    assert submission.status == Status.GRADED, submission.status_reason
+    return submission
+
+
+def _post(client: Client, submission, pixels: object):
+    return client.post(
+        f"/s/{submission.pk}/predict/",
+        json.dumps({"pixels": pixels}),
+        content_type="application/json",
+    )
+
+
+def test_try_your_model_answers_checks_input_and_is_rate_limited(
+    celery_worker, participant, other_participant, workshop, settings
+):
+    """A drawn image gets the top 3 class names; bad input, another participant
+    and a user past the per-minute limit are refused with a message."""
+    submission = _graded_mlp(participant, workshop)
+    client = Client()
+    client.force_login(participant)
+    page = client.get(f"/s/{submission.pk}/")
+    assert b'id="try-model"' in page.content and b'id="misclassified"' in page.content
+    assert b"Ankle boot" in page.content
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[4:24, 10:18] = 255  # a trouser-like bar
+    pixels = base64.b64encode(image.tobytes()).decode()
+
+    answer = _post(client, submission, pixels)
+    assert answer.status_code == 200, answer.content
+    top = answer.json()["top"]
+    assert len(top) == 3
+    names = workshop.assignments.get(slug="mlp").spec["class_names"]
+    assert all(guess["label"] in names for guess in top)
+    probabilities = [guess["probability"] for guess in top]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert 0 < sum(probabilities) <= 1 + 1e-6
+
+    short = _post(client, submission, base64.b64encode(b"\x00" * 100).decode())
+    assert short.status_code == 400
+    assert "28 x 28 x 1" in short.json()["error"]
+    assert _post(client, submission, 12).status_code == 400
+
+    other = Client()
+    other.force_login(other_participant)
+    assert _post(other, submission, pixels).status_code == 404
+
+    settings.DOJO_PREDICT_PER_MINUTE = 2
+    codes = [_post(client, submission, pixels).status_code for _ in range(3)]
+    assert 429 in codes
+    refused = _post(client, submission, pixels)
+    assert refused.status_code == 429
+    assert "a minute" in refused.json()["error"]

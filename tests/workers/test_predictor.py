@@ -1,0 +1,130 @@
+"""The warm predictor: a sandbox with model files only, answering fast and safely."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workers.predictor import PredictorError, WarmPredictor, parse_reply
+from workers.sandbox import remove_tree
+
+
+@pytest.fixture(scope="module")
+def models() -> Iterator[dict[str, Path]]:
+    """A tiny softmax model on 8 x 8 x 1 images, and one with a Lambda layer."""
+    import keras
+
+    folder = Path(tempfile.mkdtemp(prefix="dojo-predict-models-"))
+    keras.utils.set_random_seed(0)
+    good = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(5, activation="softmax"),
+        ]
+    )
+    good.save(folder / "good.keras")
+    evil = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Lambda(lambda t: t * 2)]
+    )
+    evil.save(folder / "evil.keras")
+    yield {"good": folder / "good.keras", "evil": folder / "evil.keras"}
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Iterator[WarmPredictor]:
+    root = Path(tempfile.mkdtemp(prefix="dojo-predictor-", dir="/tmp"))
+    root.chmod(0o755)  # the sandbox uid must traverse it
+    warm = WarmPredictor(
+        work_root=root, backend="bwrap", env={"TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
+    yield warm
+    warm.stop()
+    remove_tree(root)
+
+
+def image(size: int = 64) -> str:
+    pixels = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8)
+    return base64.b64encode(pixels.tobytes()).decode()
+
+
+def test_predictor_answers_top_three_and_stays_warm(
+    predictor: WarmPredictor, models: dict[str, Path]
+) -> None:
+    """Two requests go to one sandboxed process; each gets 3 ranked classes."""
+    ask = {"model_path": models["good"], "key": "good", "num_classes": 5}
+    first = predictor.predict(pixels=image(), timeout=120, **ask)
+    ready = (predictor._folder / "ready").read_text()
+    second = predictor.predict(pixels=image(), timeout=10, **ask)
+    assert (predictor._folder / "ready").read_text() == ready
+    for top in (first, second):
+        assert len(top) == 3 and len({k for k, _ in top}) == 3
+        probabilities = [p for _, p in top]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert 0 < sum(probabilities) <= 1 + 1e-6
+    # Only the model file was placed in the predictor's folder.
+    assert sorted(p.name for p in (predictor._folder / "models").iterdir()) == [
+        "good.keras"
+    ]
+
+
+def test_unsafe_model_is_refused_with_a_reason(
+    predictor: WarmPredictor, models: dict[str, Path]
+) -> None:
+    """A Lambda layer is never loaded: the answer says the model cannot be used."""
+    with pytest.raises(PredictorError, match="cannot be loaded"):
+        predictor.predict(
+            model_path=models["evil"],
+            key="evil",
+            pixels=image(),
+            num_classes=5,
+            timeout=60,
+        )
+
+
+def test_image_of_the_wrong_size_is_refused(
+    predictor: WarmPredictor, models: dict[str, Path]
+) -> None:
+    with pytest.raises(PredictorError, match="does not fit"):
+        predictor.predict(
+            model_path=models["good"],
+            key="good",
+            pixels=image(100),
+            num_classes=5,
+            timeout=60,
+        )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"not json",
+        b"[]",
+        b'{"top": []}',
+        b'{"top": [[1, 0.5], [2, 0.2], [3, 0.1], [4, 0.1]]}',
+        b'{"top": [[7, 0.5]]}',
+        b'{"top": [[-1, 0.5]]}',
+        b'{"top": [[1, 1.5]]}',
+        b'{"top": [[1, NaN]]}',
+        b'{"top": [[true, 0.5]]}',
+        b'{"top": [["1", 0.5]]}',
+    ],
+)
+def test_hostile_replies_are_refused(reply: bytes) -> None:
+    """What comes out of the sandbox is checked: bad shapes, labels or numbers."""
+    with pytest.raises(PredictorError, match="unreadable"):
+        parse_reply(reply, num_classes=5)
+
+
+def test_error_reply_is_passed_on_bounded() -> None:
+    with pytest.raises(PredictorError) as info:
+        parse_reply(json.dumps({"error": "x" * 5000}).encode(), num_classes=5)
+    assert len(str(info.value)) == 300

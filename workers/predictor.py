@@ -1,0 +1,188 @@
+"""Keep a warm predictor sandbox and ask it about one image (no Django here).
+
+The predictor is ``python -m grader serve`` in an evaluation sandbox: the
+grader, the model files the worker copies in, and nothing else. It starts once
+per worker process (TensorFlow's import and the model load are paid once),
+answers through files in its work folder, and stops itself when idle; the next
+request starts it again. Everything it writes back is checked here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workers import sandbox
+
+logger = logging.getLogger(__name__)
+
+GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
+POLL_SECONDS = 0.002
+REPLY_BYTES = 4096
+
+
+class PredictorError(Exception):
+    """The predictor could not answer; the message can be shown to the user."""
+
+
+@dataclass
+class WarmPredictor:
+    """One sandboxed predictor process, started on demand and kept warm."""
+
+    work_root: Path
+    backend: str
+    env: Mapping[str, str]
+    idle_seconds: float = 600.0
+    memory_bytes: int = 3 * 1024**3
+    _folder: Path | None = field(default=None, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+    _result: sandbox.SandboxResult | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    @property
+    def running(self) -> bool:
+        """Return whether the sandbox process is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _start(self) -> None:
+        folder = (
+            Path(self.work_root) / f"predictor-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        )
+        for sub in ("models", "requests", "responses"):
+            (folder / sub).mkdir(parents=True)
+        self._folder, self._result = folder, None
+
+        def run() -> None:
+            try:
+                self._result = sandbox.run(
+                    [
+                        "python",
+                        "-m",
+                        "grader",
+                        "serve",
+                        "--dir",
+                        str(folder),
+                        "--idle",
+                        str(self.idle_seconds),
+                    ],
+                    work_dir=folder,
+                    binds=[sandbox.Bind(GRADER_DIR, "/opt/dojo/grader")],
+                    env={**self.env, "PYTHONPATH": "/opt/dojo"},
+                    limits=sandbox.SandboxLimits(
+                        wall_seconds=self.idle_seconds * 6,
+                        cpu_seconds=self.idle_seconds * 6,
+                        memory_bytes=self.memory_bytes,
+                    ),
+                    backend=self.backend,
+                    chdir=str(folder),
+                )
+            finally:
+                # The folder is a sized tmpfs mount: only remove_tree detaches it.
+                try:
+                    sandbox.remove_tree(folder)
+                except sandbox.CleanupError:
+                    logger.exception("Could not remove %s", folder)
+
+        self._thread = threading.Thread(target=run, name="predictor", daemon=True)
+        self._thread.start()
+
+    def _ensure(self) -> Path:
+        with self._lock:
+            if not self.running:
+                self._start()
+            assert self._folder is not None
+            return self._folder
+
+    def predict(
+        self,
+        *,
+        model_path: Path,
+        key: str,
+        pixels: str,
+        num_classes: int,
+        timeout: float,
+    ) -> list[tuple[int, float]]:
+        """Return the top classes and probabilities for one image (base64 bytes)."""
+        deadline = time.monotonic() + timeout
+        folder = self._ensure()
+        model = folder / "models" / f"{key}.keras"
+        if not model.is_file():
+            tmp = model.with_name(f".{key}.{uuid.uuid4().hex}.tmp")
+            shutil.copyfile(model_path, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, model)
+        name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.json"
+        request = folder / "requests" / name
+        staged = request.with_name(f".{name}.tmp")
+        staged.write_text(json.dumps({"model": key, "pixels": pixels}))
+        os.chmod(staged, 0o644)
+        os.replace(staged, request)
+        reply = folder / "responses" / name
+        while not reply.is_file():
+            if not self.running:
+                raise PredictorError(self._stopped_reason())
+            if time.monotonic() > deadline:
+                request.unlink(missing_ok=True)
+                raise PredictorError("The predictor did not answer in time.")
+            time.sleep(POLL_SECONDS)
+        try:
+            data = reply.read_bytes()[:REPLY_BYTES]
+        finally:
+            reply.unlink(missing_ok=True)
+        return parse_reply(data, num_classes=num_classes)
+
+    def _stopped_reason(self) -> str:
+        result = self._result
+        if result is None:
+            return "The predictor stopped."
+        if result.outcome == sandbox.Outcome.KILLED_MEMORY:
+            return "The model needs more memory than the predictor has."
+        tail = result.log.strip().splitlines()[-1:] or [str(result.outcome)]
+        return f"The predictor stopped: {tail[0][:200]}"
+
+    def stop(self) -> None:
+        """Ask the predictor to exit and wait briefly for it."""
+        if self._folder is not None and self.running:
+            (self._folder / "stop").touch()
+            assert self._thread is not None
+            self._thread.join(timeout=10)
+
+
+def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
+    """Check a reply from the sandbox: at most 3 (class, probability) pairs."""
+    try:
+        reply = json.loads(data)
+    except ValueError as exc:
+        raise PredictorError("The predictor's answer was unreadable.") from exc
+    if not isinstance(reply, dict):
+        raise PredictorError("The predictor's answer was unreadable.")
+    if "error" in reply:
+        raise PredictorError(str(reply["error"])[:300])
+    top = reply.get("top")
+    if not isinstance(top, list) or not 1 <= len(top) <= 3:
+        raise PredictorError("The predictor's answer was unreadable.")
+    pairs = []
+    for entry in top:
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise PredictorError("The predictor's answer was unreadable.")
+        label, prob = entry
+        if not (
+            isinstance(label, int)
+            and not isinstance(label, bool)
+            and 0 <= label < num_classes
+            and isinstance(prob, int | float)
+            and math.isfinite(prob)
+            and 0 <= prob <= 1
+        ):
+            raise PredictorError("The predictor's answer was unreadable.")
+        pairs.append((label, float(prob)))
+    return pairs
