@@ -140,10 +140,7 @@ def test_v2_bwrap_job_ends_and_leaves_no_group(v2: Path, run_py: RunPy) -> None:
 
 # A container's view: its own cgroup namespace, with cgroup2 mounted inside it, so
 # the supervisor's group is "/" although it is not the hierarchy's true root.
-CONTAINER = (
-    "umount /sys/fs/cgroup/unified && mount -t cgroup2 none /sys/fs/cgroup/unified"
-    ' && exec "$@"'
-)
+CONTAINER = f'umount {MOUNT} && mount -t cgroup2 none {MOUNT} && exec "$@"'
 
 
 @pytest.mark.parametrize("container", [False, True], ids=["group", "cgroupns-root"])
