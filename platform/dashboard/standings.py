@@ -161,10 +161,11 @@ def _filtered_people(workshop: Workshop, assignments: list, name: str, status: s
     )
     if name:
         people = people.filter(user__username__icontains=name)
-    mine = Standing.objects.filter(
-        participant=OuterRef("user_id"), assignment__workshop=workshop
-    )
+    ids = [a.pk for a in assignments]
     if status == NOT_STARTED:
+        mine = Standing.objects.filter(
+            participant=OuterRef("user_id"), assignment_id__in=ids
+        )
         started = (
             mine.exclude(progress=NOT_STARTED)
             .order_by()
@@ -176,7 +177,11 @@ def _filtered_people(workshop: Workshop, assignments: list, name: str, status: s
             started__lt=len(assignments)
         )
     elif status:
-        people = people.filter(Exists(mine.filter(progress=status)))
+        people = people.filter(
+            user_id__in=Standing.objects.filter(
+                assignment_id__in=ids, progress=status
+            ).values("participant_id")
+        )
     return people
 
 
@@ -230,7 +235,7 @@ def progress_matrix(
         Exists(
             Standing.objects.filter(
                 participant=OuterRef("user_id"),
-                assignment__workshop=workshop,
+                assignment_id__in=[a.pk for a in assignments],
                 attempts__gt=0,
             )
         )

@@ -285,14 +285,17 @@ def hosts(request: HttpRequest, slug: str) -> HttpResponse:
     workshop, _ = workshop_selectors.workshop_for_member(
         user=request.user, slug=slug, instructor=True
     )
+    # Staff run the machines and see every workshop; an instructor sees theirs.
+    scope = None if request.user.is_staff else workshop
     return render(
         request,
         "dashboard/hosts.html",
         {
             "workshop": workshop,
             "instructor": True,
-            "hosts": selectors.host_list_alive(),
+            "all_workshops": scope is None,
+            "hosts": selectors.host_list_alive(workshop=scope),
             "inspect": selectors.celery_inspect(timeout=1.0),
-            "queues": selectors.queue_lengths(),
+            "queues": selectors.queue_lengths(workshop=scope),
         },
     )
