@@ -14,7 +14,6 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
-    Exists,
     F,
     OuterRef,
     Subquery,
@@ -214,14 +213,21 @@ def progress_matrix(
             participant_id__in=ordered.values("user_id")[start : start + size]
         )
     cells = {
-        (row["participant_id"], row["assignment_id"]): row
-        for row in standings.values(
-            "participant_id",
-            "assignment_id",
-            "progress",
-            "attempts",
-            "best_score",
-            "latest_reason",
+        (participant_id, assignment_id): {
+            "progress": progress,
+            "attempts": attempts,
+            "best_score": best,
+            "latest_reason": reason,
+        }
+        for participant_id, assignment_id, progress, attempts, best, reason in (
+            standings.values_list(
+                "participant_id",
+                "assignment_id",
+                "progress",
+                "attempts",
+                "best_score",
+                "latest_reason",
+            )
         )
     }
     rows = [
@@ -231,14 +237,11 @@ def progress_matrix(
         }
         for pk, username in chosen
     ]
+    # One uncorrelated subquery: SQLite and PostgreSQL evaluate it once.
     idle = everyone.exclude(
-        Exists(
-            Standing.objects.filter(
-                participant=OuterRef("user_id"),
-                assignment_id__in=[a.pk for a in assignments],
-                attempts__gt=0,
-            )
-        )
+        user_id__in=Standing.objects.filter(
+            assignment_id__in=[a.pk for a in assignments], attempts__gt=0
+        ).values("participant_id")
     ).order_by("user__username")
     return {
         "assignments": assignments,
