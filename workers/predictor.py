@@ -10,6 +10,7 @@ request starts it again. Everything it writes back is checked here.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workers import sandbox
+
+logger = logging.getLogger(__name__)
 
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 POLL_SECONDS = 0.002
@@ -84,7 +87,11 @@ class WarmPredictor:
                     chdir=str(folder),
                 )
             finally:
-                shutil.rmtree(folder, ignore_errors=True)
+                # The folder is a sized tmpfs mount: only remove_tree detaches it.
+                try:
+                    sandbox.remove_tree(folder)
+                except sandbox.CleanupError:
+                    logger.exception("Could not remove %s", folder)
 
         self._thread = threading.Thread(target=run, name="predictor", daemon=True)
         self._thread.start()

@@ -120,6 +120,8 @@ class Submission(models.Model):
                 fields=["assignment", "participant", "status", "current_grade"],
                 name="submission_progress",
             ),
+            # Counts one workshop's active jobs without reading other workshops'.
+            models.Index(fields=["assignment", "status"], name="submission_jobs"),
         ]
 
     def __str__(self) -> str:
@@ -370,7 +372,12 @@ class Standing(models.Model):
             models.Index(
                 fields=["assignment", "listed", "counted_score", "counted_at"],
                 name="standing_board",
-            )
+            ),
+            # The matrix's status filter.
+            models.Index(
+                fields=["assignment", "progress", "participant"],
+                name="standing_progress",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -331,3 +331,29 @@ def test_large_matrix_pages_and_filters(
     assert "grace" in matrix(page=2) and "ada" not in matrix(page=2)
     assert "grace" in matrix(status="passed") and "ada" not in matrix(status="passed")
     assert "ada" in matrix(status="not-started")
+
+
+def test_leaderboard_pages_keep_ranks_and_show_my_rank(
+    client, participant, other_participant, instructor, cnn, make_graded, monkeypatch
+):
+    """Ranks run on across pages (ties share one); a participant on another page
+    still sees their own rank."""
+    from accounts.services import user_ensure
+    from dashboard import views
+    from workshops.services import enrollment_add
+
+    monkeypatch.setattr(views, "LEADERBOARD_PAGE", 1)
+    third = user_ensure(username="hedy", password="hedy-pass-123")
+    enrollment_add(workshop=cnn.workshop, user=third)
+    make_graded(other_participant, cnn, score=90.0)
+    make_graded(third, cnn, score=90.0)
+    make_graded(participant, cnn, score=50.0)
+    url = reverse("leaderboard", args=[cnn.workshop.slug, cnn.slug])
+    client.force_login(instructor)
+    second = client.get(url, {"page": 2}).content.decode()
+    assert "Page 2 of 3" in second and "hedy" in second and "grace" not in second
+    assert '<td class="num">1</td>' in second  # tied with grace on page 1
+    client.force_login(participant)
+    first = client.get(url).content.decode()
+    assert "ada" not in first.split("<tbody>")[1].split("</tbody>")[0]
+    assert "Your rank: <strong>3</strong>" in first
