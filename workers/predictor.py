@@ -10,6 +10,7 @@ request starts it again. Everything it writes back is checked here.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -22,9 +23,12 @@ from pathlib import Path
 
 from workers import sandbox
 
+logger = logging.getLogger(__name__)
+
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 POLL_SECONDS = 0.002
 REPLY_BYTES = 4096
+START_SECONDS = 120.0
 
 
 class PredictorError(Exception):
@@ -83,10 +87,18 @@ class WarmPredictor:
                     chdir=str(folder),
                 )
             finally:
-                shutil.rmtree(folder, ignore_errors=True)
+                # The folder is a sized tmpfs mount: only remove_tree detaches it.
+                try:
+                    sandbox.remove_tree(folder)
+                except sandbox.CleanupError:
+                    logger.exception("Could not remove %s", folder)
 
         self._thread = threading.Thread(target=run, name="predictor", daemon=True)
         self._thread.start()
+
+    def start(self) -> None:
+        """Start the sandbox now (TensorFlow's import) unless it runs already."""
+        self._ensure()
 
     def _ensure(self) -> Path:
         with self._lock:
@@ -104,9 +116,14 @@ class WarmPredictor:
         num_classes: int,
         timeout: float,
     ) -> list[tuple[int, float]]:
-        """Return the top classes and probabilities for one image (base64 bytes)."""
-        deadline = time.monotonic() + timeout
+        """Return the top classes and probabilities for one image (base64 bytes).
+
+        A predictor still starting (TensorFlow's import) gets ``START_SECONDS``
+        more than ``timeout``.
+        """
         folder = self._ensure()
+        starting = not (folder / "ready").is_file()
+        deadline = time.monotonic() + timeout + (START_SECONDS if starting else 0)
         model = folder / "models" / f"{key}.keras"
         if not model.is_file():
             tmp = model.with_name(f".{key}.{uuid.uuid4().hex}.tmp")

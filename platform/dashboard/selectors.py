@@ -39,27 +39,32 @@ __all__ = [
 ]
 
 
-def job_counts(*, workshop: Workshop | None = None) -> dict[str, int]:
+def job_counts(
+    *, workshop: Workshop | None = None, assignment_ids: list[int] | None = None
+) -> dict[str, int]:
     """Count active submissions by status (the queue lengths the DB knows)."""
     active = Submission.objects.filter(status__in=ACTIVE_STATUSES)
     if workshop is not None:
         # Ids, not a join: the (assignment, status) index then reads only this
         # workshop's active rows.
-        ids = list(workshop.assignments.values_list("pk", flat=True))
-        active = active.filter(assignment_id__in=ids)
+        if assignment_ids is None:
+            assignment_ids = list(workshop.assignments.values_list("pk", flat=True))
+        active = active.filter(assignment_id__in=assignment_ids)
     counts = {s: 0 for s in ACTIVE_STATUSES}
     for row in active.values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts
 
 
-def queue_lengths() -> list[dict]:
-    """Return waiting and running jobs per queue, from submission states."""
-    rows = (
-        Submission.objects.filter(status__in=ACTIVE_STATUSES)
-        .values("assignment__queue", "status")
-        .annotate(n=Count("id"))
-    )
+def queue_lengths(*, workshop: Workshop | None = None) -> list[dict]:
+    """Return waiting and running jobs per queue, from submission states.
+
+    With ``workshop``, count only that workshop's jobs (None: every workshop).
+    """
+    active = Submission.objects.filter(status__in=ACTIVE_STATUSES)
+    if workshop is not None:
+        active = active.filter(assignment__workshop=workshop)
+    rows = active.values("assignment__queue", "status").annotate(n=Count("id"))
     queues: dict[str, dict] = {}
     for row in rows:
         if row["status"] == Status.EVALUATING:
@@ -72,27 +77,32 @@ def queue_lengths() -> list[dict]:
     return sorted(queues.values(), key=lambda q: q["queue"])
 
 
-def host_list_alive(*, within_seconds: int = 60) -> list[dict]:
-    """Return hosts whose runs sent a heartbeat recently, with their current jobs."""
+def host_list_alive(
+    *, within_seconds: int = 60, workshop: Workshop | None = None
+) -> list[dict]:
+    """Return hosts whose runs sent a heartbeat recently, with their current jobs.
+
+    With ``workshop``, only that workshop's runs are listed (an instructor sees
+    the hosts their own workshop uses, never other workshops' submissions).
+    """
     since = timezone.now() - datetime.timedelta(seconds=within_seconds)
-    runs = (
-        Run.objects.filter(heartbeat_at__gte=since)
-        .values(
-            "host",
-            "worker",
-            "queue",
-            "device",
-            "on_gpu",
-            "isolation",
-            "keras_backend",
-            "sandbox_backend",
-            "heartbeat_at",
-            "finished_at",
-            "submission_id",
-            "kind",
-        )
-        .order_by("host", "worker", "-heartbeat_at")
-    )
+    alive = Run.objects.filter(heartbeat_at__gte=since)
+    if workshop is not None:
+        alive = alive.filter(submission__assignment__workshop=workshop)
+    runs = alive.values(
+        "host",
+        "worker",
+        "queue",
+        "device",
+        "on_gpu",
+        "isolation",
+        "keras_backend",
+        "sandbox_backend",
+        "heartbeat_at",
+        "finished_at",
+        "submission_id",
+        "kind",
+    ).order_by("host", "worker", "-heartbeat_at")
     hosts: dict[str, dict] = {}
     for run in runs:
         host = hosts.setdefault(

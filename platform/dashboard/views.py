@@ -121,7 +121,10 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "matrix": matrix,
             "matrix_body": cells.matrix_body(matrix["rows"]),
             "filters": urlencode({"name": name, "status": status}),
-            "jobs": selectors.job_counts(workshop=workshop),
+            "jobs": selectors.job_counts(
+                workshop=workshop,
+                assignment_ids=[a.pk for a in matrix["assignments"]],
+            ),
             "name": name,
             "status": status,
             "statuses": PROGRESS_LABELS,
@@ -285,14 +288,17 @@ def hosts(request: HttpRequest, slug: str) -> HttpResponse:
     workshop, _ = workshop_selectors.workshop_for_member(
         user=request.user, slug=slug, instructor=True
     )
+    # Staff run the machines and see every workshop; an instructor sees theirs.
+    scope = None if request.user.is_staff else workshop
     return render(
         request,
         "dashboard/hosts.html",
         {
             "workshop": workshop,
             "instructor": True,
-            "hosts": selectors.host_list_alive(),
+            "all_workshops": scope is None,
+            "hosts": selectors.host_list_alive(workshop=scope),
             "inspect": selectors.celery_inspect(timeout=1.0),
-            "queues": selectors.queue_lengths(),
+            "queues": selectors.queue_lengths(workshop=scope),
         },
     )

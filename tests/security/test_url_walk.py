@@ -332,3 +332,36 @@ def test_walk_catches_a_view_without_permission_check(world):
     problems = refusal_problems(leaky[0], url, world)
     assert "GET as classmate: 200" in problems
     assert any("shows A's code" in p for p in problems)
+
+
+WORKSHOP_PAGES = [e for e in ENDPOINTS if e.params == ["slug"]]
+
+
+@pytest.mark.parametrize("endpoint", WORKSHOP_PAGES, ids=lambda e: e.label)
+def test_own_workshop_pages_show_nothing_of_another_workshop(endpoint: Endpoint, world):
+    """An instructor (or participant) on a page of their own workshop sees none of
+    workshop 1's submissions, not even a running job on a shared host (the hosts
+    page showed every workshop's runs); staff see all of them."""
+    from django.utils import timezone
+
+    from submissions.models import Run
+
+    Run.objects.filter(pk=world.run.pk).update(
+        heartbeat_at=timezone.now(), finished_at=None, host="shared-host"
+    )
+    own = "/" + build_url(endpoint, world).lstrip("/").replace(
+        world.workshop.slug, world.other_workshop.slug, 1
+    )
+    link = reverse("submission-detail", args=[world.submission.pk])
+    for user in (world.foreign_instructor, world.outsider):
+        response = request_as(user, "GET", own)
+        if response.status_code >= 400 or response.streaming:
+            continue
+        text = response.content.decode("utf-8", "replace")
+        assert not leaks(response), (own, user.username, leaks(response))
+        assert link not in text, f"{own} shows workshop 1's job to {user.username}"
+    if endpoint.name == "hosts":
+        world.foreign_instructor.is_staff = True
+        world.foreign_instructor.save()
+        staff_view = request_as(world.foreign_instructor, "GET", own)
+        assert link in staff_view.content.decode(), "staff see every workshop's jobs"

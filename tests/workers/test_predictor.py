@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from workers.predictor import PredictorError, WarmPredictor, parse_reply
+from workers.sandbox import remove_tree
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def predictor() -> Iterator[WarmPredictor]:
     )
     yield warm
     warm.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    remove_tree(root)
 
 
 def image(size: int = 64) -> str:

@@ -61,27 +61,60 @@ def _read_limited(upload: UploadedFile) -> bytes:
 
 
 def _check_source(raw: bytes, fmt: str) -> None:
-    """Refuse code that cannot run, so the participant learns it in seconds."""
+    """Refuse code that cannot run, so the participant learns it in seconds.
+
+    Whatever the upload holds, the answer is a ValidationError (a 400 with a
+    reason), never a crash: compiling hostile source can raise MemoryError or
+    RecursionError, and a notebook's JSON can be anything.
+    """
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationError(
             f"The file is not UTF-8 text (byte {exc.start} is not valid). Save it "
             "as UTF-8 in your editor and upload it again."
         ) from None
+    if "\x00" in text:
+        raise ValidationError(
+            "The file contains NUL bytes, so it is not a text file. Save your code "
+            "as plain UTF-8 text and upload it again."
+        )
     if fmt == Submission.Format.IPYNB:
         try:
             text = notebook_to_script(raw)
         except NotebookRefused as exc:
             raise ValidationError(str(exc)) from None
+        except (MemoryError, RecursionError):
+            raise ValidationError(_TOO_COMPLEX) from None
+        except Exception as exc:  # noqa: BLE001 (any reader error is the file's)
+            raise ValidationError(
+                "The notebook could not be read as a Jupyter notebook "
+                f"({type(exc).__name__}). Save it again from Jupyter "
+                "(File > Save) and upload the .ipynb file."
+            ) from None
+    where_cell = fmt != Submission.Format.PY
     try:
-        compile(text, "submission.py", "exec")
+        compile(text, "submission.py", "exec", dont_inherit=True)
     except SyntaxError as exc:
-        where = f"line {exc.lineno}" if fmt == Submission.Format.PY else "a cell"
+        where = "a cell" if where_cell else f"line {exc.lineno}"
         raise ValidationError(
             f"Python cannot read your code: {exc.msg} at {where}. Fix it and "
             "upload again."
         ) from None
+    except (MemoryError, RecursionError, OverflowError):
+        raise ValidationError(_TOO_COMPLEX) from None
+    except Exception as exc:  # noqa: BLE001 (ValueError and kin: still the file's)
+        raise ValidationError(
+            f"Python cannot read your code ({type(exc).__name__}). Fix it and "
+            "upload again."
+        ) from None
+
+
+_TOO_COMPLEX = (
+    "Python cannot compile your code: an expression is nested too deeply or is "
+    "too long (for example thousands of `+` or brackets in one line). Split it "
+    "into smaller statements and upload again."
+)
 
 
 def _check_allowed(*, participant: AbstractUser, assignment: Assignment) -> None:
