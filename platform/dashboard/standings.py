@@ -14,9 +14,9 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
-    Exists,
     F,
     OuterRef,
+    Q,
     Subquery,
     Value,
     When,
@@ -197,7 +197,15 @@ def progress_matrix(
     everyone = Enrollment.objects.filter(
         workshop=workshop, role=Enrollment.Role.PARTICIPANT, active=True
     )
-    participant_count = everyone.count()
+    # Who has not submitted: no standing with an attempt (one uncorrelated
+    # subquery, evaluated once), counted with everyone in one query.
+    submitted = Standing.objects.filter(
+        assignment_id__in=[a.pk for a in assignments], attempts__gt=0
+    ).values("participant_id")
+    counts = everyone.aggregate(
+        everyone=Count("pk"), idle=Count("pk", filter=~Q(user_id__in=submitted))
+    )
+    participant_count, idle_count = counts["everyone"], counts["idle"]
     people = _filtered_people(workshop, assignments, name, status)
     size = participant_count if participant_count <= MATRIX_SHOW_ALL else MATRIX_PAGE
     shown = people.count() if (name or status) else participant_count
@@ -214,14 +222,21 @@ def progress_matrix(
             participant_id__in=ordered.values("user_id")[start : start + size]
         )
     cells = {
-        (row["participant_id"], row["assignment_id"]): row
-        for row in standings.values(
-            "participant_id",
-            "assignment_id",
-            "progress",
-            "attempts",
-            "best_score",
-            "latest_reason",
+        (participant_id, assignment_id): {
+            "progress": progress,
+            "attempts": attempts,
+            "best_score": best,
+            "latest_reason": reason,
+        }
+        for participant_id, assignment_id, progress, attempts, best, reason in (
+            standings.values_list(
+                "participant_id",
+                "assignment_id",
+                "progress",
+                "attempts",
+                "best_score",
+                "latest_reason",
+            )
         )
     }
     rows = [
@@ -231,15 +246,7 @@ def progress_matrix(
         }
         for pk, username in chosen
     ]
-    idle = everyone.exclude(
-        Exists(
-            Standing.objects.filter(
-                participant=OuterRef("user_id"),
-                assignment_id__in=[a.pk for a in assignments],
-                attempts__gt=0,
-            )
-        )
-    ).order_by("user__username")
+    idle = everyone.exclude(user_id__in=submitted).order_by("user__username")
     return {
         "assignments": assignments,
         "rows": rows,
@@ -250,9 +257,11 @@ def progress_matrix(
         "first_index": start + 1,
         "last_index": start + len(rows),
         "show_all": MATRIX_SHOW_ALL,
-        "not_submitted_count": idle.count(),
-        "not_submitted": list(
-            idle.values_list("user__username", flat=True)[:NOT_SUBMITTED_SHOWN]
+        "not_submitted_count": idle_count,
+        "not_submitted": (
+            list(idle.values_list("user__username", flat=True)[:NOT_SUBMITTED_SHOWN])
+            if idle_count
+            else []
         ),
     }
 

@@ -188,3 +188,11 @@ def test_batch_regrade_reevaluates_then_reruns_keeping_history(
     assert submission.grades.count() == 3
     assert submission.runs.filter(kind=Run.Kind.TRAIN).count() == 2
     assert first_grade.pk in submission.grades.values_list("pk", flat=True)
+    # The worker processes kept the standing current at each step.
+    from django.core.management import call_command
+
+    from submissions.models import Standing
+
+    call_command("standings_check")
+    standing = Standing.objects.get(participant=participant, assignment=mlp)
+    assert (standing.graded, standing.attempts, standing.progress) == (1, 1, "passed")

@@ -4,8 +4,8 @@ v2 forbids processes in a group that hands controllers to its children ("no
 internal processes"), so the supervisor first moves every process of its own group
 into a leaf child (``dojo-supervisor``), then enables in its own group each
 controller that group is offered (read from ``cgroup.controllers``, never assumed),
-and makes one child per job beside the leaf. The root of the hierarchy is exempt
-from the rule, so a supervisor that lives there moves nothing.
+and makes one child per job beside the leaf. The true root of the hierarchy is
+exempt from the rule, so a supervisor that lives there moves nothing.
 """
 
 from __future__ import annotations
@@ -133,7 +133,9 @@ def _parent_for(pid: int) -> V2Parent | None:
     group = mount / own.lstrip("/")
     if group.name == LEAF:
         group = group.parent
-    elif group != mount:
+    elif (group / "cgroup.type").exists():
+        # Only the true root lacks cgroup.type; a cgroup namespace's root (a
+        # container's "/") is an ordinary group and obeys the rule.
         _move_into_leaf(group)
     if not (group / "cgroup.procs").exists():
         return None

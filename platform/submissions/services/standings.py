@@ -227,28 +227,26 @@ def _grade_checks(grade_ids: Iterable[int | None]) -> dict[int, list]:
 
 
 def _tally_add(assignment_id: int, delta: Counter, examples: dict[str, str]) -> None:
-    """Add a change to the assignment's tallies (safe under concurrent writers)."""
-    delta = Counter({k: v for k, v in delta.items() if v})
-    if delta:
+    """Add a change to the assignment's tallies (safe under concurrent writers).
+
+    Rows are created and locked in key order: two refreshes that touch the same
+    keys then wait for each other instead of deadlocking.
+    """
+    keys = sorted(k for k, v in delta.items() if v)
+    tallies = AssignmentTally.objects.filter(assignment_id=assignment_id)
+    if keys:
         AssignmentTally.objects.bulk_create(
             [
                 AssignmentTally(assignment_id=assignment_id, key=k)
-                for k, v in delta.items()
-                if v > 0
+                for k in keys
+                if delta[k] > 0
             ],
             ignore_conflicts=True,
         )
-        by_step: dict[int, list[str]] = {}
-        for key, step in delta.items():
-            by_step.setdefault(step, []).append(key)
-        for step, keys in by_step.items():
-            AssignmentTally.objects.filter(
-                assignment_id=assignment_id, key__in=keys
-            ).update(count=F("count") + step)
-    for key, message in examples.items():
-        AssignmentTally.objects.filter(assignment_id=assignment_id, key=key).update(
-            example=message
-        )
+    for key in keys:
+        tallies.filter(key=key).update(count=F("count") + delta[key])
+    for key in sorted(examples):
+        tallies.filter(key=key).update(example=examples[key])
 
 
 def _is_listed(*, participant_id: int, workshop_id: int) -> bool:

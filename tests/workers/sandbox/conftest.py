@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -47,3 +48,9 @@ def run_py(work_dir: Path) -> RunPy:
         return run(["python", str(script)], work_dir=script.parent, **kwargs)
 
     return _run
+
+
+@pytest.fixture
+def keras_backend() -> str:
+    """Return the Keras backend GPU-host tests use (KERAS_BACKEND, else torch)."""
+    return os.environ.get("KERAS_BACKEND", "torch")

@@ -2,8 +2,9 @@
 
 This machine mounts cgroup v2 beside v1 (hybrid). Only controllers that v1 does not
 hold are offered there (hugetlb), so memory.max cannot be tried here: the GPU host
-script (bin/gpu-host-check) proves it. The tests use the real hierarchy and only
-groups they make; enabling hugetlb at its root touches no group of anyone else.
+script (bin/gpu-host-check) runs these tests and test_gpu_host_v2.py there. The
+tests use the real hierarchy and only groups they make; enabling hugetlb at its
+root (as the supervisor does with what it is offered) touches no one else's group.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from workers.sandbox import (
     cgroup_support,
     run,
 )
-from workers.sandbox._cgroup2 import LEAF, cgroup2_mount
+from workers.sandbox._cgroup2 import LEAF, cgroup2_mount, v2_parent
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 MOUNT = cgroup2_mount()
@@ -77,13 +78,16 @@ def _destroy(group: Path) -> None:
 
 @pytest.fixture
 def v2(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Make jobs use cgroup v2, with hugetlb offered to the groups below its root."""
+    """Make jobs use cgroup v2; this process's group hands out what it is offered.
+
+    Here that is hugetlb, at the true root; on a GPU host, memory, at the root of
+    the container's cgroup namespace (after this process moved into a leaf).
+    """
     assert MOUNT is not None, "no cgroup v2 hierarchy is mounted on this machine"
-    assert "hugetlb" in (MOUNT / "cgroup.controllers").read_text().split()
     monkeypatch.setenv("DOJO_CGROUP", "v2")
-    control = MOUNT / "cgroup.subtree_control"
-    if "hugetlb" not in control.read_text().split():
-        control.write_text("+hugetlb")
+    parent = v2_parent()
+    assert parent is not None, "cgroup v2 is mounted but unusable here"
+    assert parent.controllers, "this group hands no controller to its children"
     yield MOUNT
 
 
@@ -134,12 +138,18 @@ def test_v2_bwrap_job_ends_and_leaves_no_group(v2: Path, run_py: RunPy) -> None:
     assert list(v2.glob(f"dojo-{os.getpid()}-*")) == []
 
 
+# A container's view: its own cgroup namespace, with cgroup2 mounted inside it, so
+# the supervisor's group is "/" although it is not the hierarchy's true root.
+CONTAINER = f'umount {MOUNT} && mount -t cgroup2 none {MOUNT} && exec "$@"'
+
+
+@pytest.mark.parametrize("container", [False, True], ids=["group", "cgroupns-root"])
 def test_v2_supervisor_moves_into_a_leaf_enables_offered_and_clears_stale(
-    v2: Path, sandbox_root: Path
+    v2: Path, sandbox_root: Path, container: bool
 ) -> None:
-    """A supervisor in a non-root group moves its group's processes into a leaf,
-    enables the controllers it is offered, runs jobs beside the leaf, and kills and
-    removes groups left by a dead supervisor."""
+    """A supervisor in a non-root group (or at the root of its container's cgroup
+    namespace) moves its group's processes into a leaf, enables the controllers it
+    is offered, runs jobs beside the leaf, and removes groups of dead supervisors."""
     group = v2 / f"dojotest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     group.mkdir()
     gone = subprocess.Popen(["true"])
@@ -153,9 +163,13 @@ def test_v2_supervisor_moves_into_a_leaf_enables_offered_and_clears_stale(
         assert set(_procs(group)) == {sibling.pid}
         work = sandbox_root / "work"
         work.mkdir()
+        argv = [sys.executable, "-c", SUPERVISOR, str(work)]
+        if container:
+            argv = ["unshare", "--cgroup", "--mount", "sh", "-c", CONTAINER, "sh"]
+            argv += [sys.executable, "-c", SUPERVISOR, str(work)]
         supervisor = _join(
             group,
-            [sys.executable, "-c", SUPERVISOR, str(work)],
+            argv,
             env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "DOJO_CGROUP": "v2"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -164,13 +178,15 @@ def test_v2_supervisor_moves_into_a_leaf_enables_offered_and_clears_stale(
         out, err = supervisor.communicate(timeout=60)
         assert supervisor.returncode == 0, err
         report = json.loads(out.strip().splitlines()[-1])
-        rel = "/" + str(group.relative_to(v2))
+        rel = "" if container else "/" + str(group.relative_to(v2))
         assert report["outcome"] == "ok", report
         assert report["own"] == f"{rel}/{LEAF}"
         assert f"0::{rel}/dojo-{supervisor.pid}-" in report["log"]
         assert _procs(group) == []
         assert sibling.pid in _procs(group / LEAF)
-        assert "hugetlb" in (group / "cgroup.subtree_control").read_text().split()
+        offered = set((group / "cgroup.controllers").read_text().split())
+        enabled = set((group / "cgroup.subtree_control").read_text().split())
+        assert offered and offered <= enabled
         assert not stale.exists()
         assert stale_job.wait(timeout=5) == -9
         assert list(group.glob(f"dojo-{supervisor.pid}-*")) == []
@@ -179,18 +195,25 @@ def test_v2_supervisor_moves_into_a_leaf_enables_offered_and_clears_stale(
 
 
 def test_v2_support_is_detected_not_assumed(v2: Path) -> None:
-    """Without a delegated memory controller, v2 says so: memory by RLIMIT_AS."""
+    """What a job can be limited by is what this group was offered, no more."""
     support = cgroup_support()
+    delegated = v2_parent().controllers
     assert support.version == 2
-    assert support.memory is False
+    assert support.memory == ("memory" in delegated)
+    assert support.pids == ("pids" in delegated)
     assert support.describe().startswith("cgroup v2:")
-    assert "memory by RLIMIT_AS" in support.describe()
+    if not support.memory:
+        assert "memory by RLIMIT_AS" in support.describe()
 
 
 def test_v2_without_memory_cpu_job_keeps_rlimit_and_gpu_job_is_refused(
     v2: Path, run_py: RunPy
 ) -> None:
-    """A CPU job falls back to RLIMIT_AS; a GPU job never does, it is refused."""
+    """A CPU job falls back to RLIMIT_AS; a GPU job never does, it is refused.
+
+    This machine's v2 hierarchy offers no memory controller (v1 holds it).
+    """
+    assert "memory" not in v2_parent().controllers
     result = run_py("print([l for l in open('/proc/self/limits') if 'address' in l])")
     assert "unlimited" not in result.log.split("address space")[1].split()[0]
     with pytest.raises(SandboxUnavailable, match="GPU job needs a memory cgroup"):
