@@ -1,5 +1,6 @@
 """`python -m dojo_client` against a live site and, end to end, a real worker."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,9 @@ def test_submit_follows_until_graded(
     assert "[dojo] submitted solution.py as #" in out
     assert "training" in out and "graded" in out
     assert "Epoch" in out, "the training log is streamed"
-    assert "Score: 100.0 / 100" in out
+    # The suite trains on a slice of Fashion-MNIST: a real score, not full marks.
+    score = re.search(r"Score: ([0-9.]+) / 100", out)
+    assert score and 0 < float(score.group(1)) <= 100
     assert "[PASS]" in out and "[FAIL]" not in out
     assert "Private accuracy" not in out, "not revealed yet"
 
