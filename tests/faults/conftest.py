@@ -8,7 +8,7 @@ short intervals, set through the environment as an operator would.
 """
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 from django.utils import timezone
@@ -38,16 +38,27 @@ def short_intervals(settings) -> None:
 
 
 @pytest.fixture
-def fault_worker(start_worker, _shared_worker) -> Callable[..., WorkerProcess]:
-    """Start workers with beat and short intervals; the shared one is stopped."""
+def fault_worker(
+    start_worker, _shared_worker
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start workers with beat and short intervals, all gone after the test.
+
+    The shared worker is stopped first, so a job can only land in a worker the
+    test controls (and kills).
+    """
     shared = _shared_worker.pop("worker", None)
     if shared is not None:
         shared.stop()
+    mine: list[WorkerProcess] = []
 
     def start(**env: str) -> WorkerProcess:
-        return start_worker(beat=True, env={**FAULT_ENV, **env})
+        worker = start_worker(beat=True, env={**FAULT_ENV, **env})
+        mine.append(worker)
+        return worker
 
-    return start
+    yield start
+    for worker in mine:
+        worker.kill()
 
 
 def settle(rows: Iterable[Submission], *, timeout: float = 300) -> list[Submission]:
