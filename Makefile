@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test setup deps system-deps lint bench clean
+.PHONY: run test test-cgroup2 setup deps system-deps lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -33,6 +33,10 @@ run: setup
 
 test: system-deps deps
 	$(VENV)/bin/pytest
+
+# Moves the pids controller from cgroup v1 to v2 while it runs: run it alone.
+test-cgroup2: system-deps deps
+	$(VENV)/bin/pytest -m cgroup2_pids tests/workers/sandbox/test_sandbox_cgroup2_pids.py
 
 lint: deps
 	$(VENV)/bin/ruff check .
