@@ -105,6 +105,10 @@ def serve(folder: Path, *, idle: float = 600.0) -> int:
     """Answer requests in ``folder`` until idle for ``idle`` seconds; return 0."""
     requests, responses = folder / "requests", folder / "responses"
     models = _Models(folder / "models")
+    # Pay for the backend's import (seconds) now, not on the first request.
+    import keras
+
+    keras.ops.convert_to_numpy(keras.ops.ones((1,)) * 2)
     (folder / "ready").write_text(str(os.getpid()))
     last = time.monotonic()
     while not (folder / "stop").exists():

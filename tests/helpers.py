@@ -41,6 +41,7 @@ class WorkerProcess:
         beat: bool = False,
         env: dict[str, str] | None = None,
         log: Path,
+        pool: str | None = None,
     ) -> None:
         from django.db import connection
 
@@ -73,6 +74,8 @@ class WorkerProcess:
         ]
         if beat:
             argv += ["-B", "-s", str(log.with_suffix(".beat"))]
+        if pool:
+            argv += ["-P", pool]
         self.process = subprocess.Popen(
             argv,
             cwd=ROOT,

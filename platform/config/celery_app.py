@@ -4,7 +4,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_init, worker_shutdown
+from celery.signals import worker_init, worker_ready, worker_shutdown
 from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
@@ -115,6 +115,21 @@ def _refuse_to_start_without_a_sandbox(sender: object = None, **kwargs: object) 
     for notice in plan.notices:
         logger.warning("Sandbox: %s", notice)
     logger.warning("Sandbox limits on this worker: %s", plan.describe())
+
+
+@worker_ready.connect
+def _warm_the_predictor(sender: object = None, **kwargs: object) -> None:
+    """Start the predictor sandbox of a solo worker on the predict queue now.
+
+    The first "try your model" then pays only for loading its model, not for
+    TensorFlow's import. Prefork children would each start their own: skipped.
+    """
+    pool = getattr(sender, "pool", None)
+    queues = getattr(getattr(sender, "app", app).amqp.queues, "consume_from", {})
+    if JobQueue.PREDICT.value in (queues or {}) and "solo" in type(pool).__module__:
+        from submissions.predictions import predictor_warm_up
+
+        predictor_warm_up()
 
 
 @worker_shutdown.connect

@@ -39,14 +39,17 @@ __all__ = [
 ]
 
 
-def job_counts(*, workshop: Workshop | None = None) -> dict[str, int]:
+def job_counts(
+    *, workshop: Workshop | None = None, assignment_ids: list[int] | None = None
+) -> dict[str, int]:
     """Count active submissions by status (the queue lengths the DB knows)."""
     active = Submission.objects.filter(status__in=ACTIVE_STATUSES)
     if workshop is not None:
         # Ids, not a join: the (assignment, status) index then reads only this
         # workshop's active rows.
-        ids = list(workshop.assignments.values_list("pk", flat=True))
-        active = active.filter(assignment_id__in=ids)
+        if assignment_ids is None:
+            assignment_ids = list(workshop.assignments.values_list("pk", flat=True))
+        active = active.filter(assignment_id__in=assignment_ids)
     counts = {s: 0 for s in ACTIVE_STATUSES}
     for row in active.values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]

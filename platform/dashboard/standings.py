@@ -16,6 +16,7 @@ from django.db.models import (
     Count,
     F,
     OuterRef,
+    Q,
     Subquery,
     Value,
     When,
@@ -196,7 +197,15 @@ def progress_matrix(
     everyone = Enrollment.objects.filter(
         workshop=workshop, role=Enrollment.Role.PARTICIPANT, active=True
     )
-    participant_count = everyone.count()
+    # Who has not submitted: no standing with an attempt (one uncorrelated
+    # subquery, evaluated once), counted with everyone in one query.
+    submitted = Standing.objects.filter(
+        assignment_id__in=[a.pk for a in assignments], attempts__gt=0
+    ).values("participant_id")
+    counts = everyone.aggregate(
+        everyone=Count("pk"), idle=Count("pk", filter=~Q(user_id__in=submitted))
+    )
+    participant_count, idle_count = counts["everyone"], counts["idle"]
     people = _filtered_people(workshop, assignments, name, status)
     size = participant_count if participant_count <= MATRIX_SHOW_ALL else MATRIX_PAGE
     shown = people.count() if (name or status) else participant_count
@@ -237,12 +246,7 @@ def progress_matrix(
         }
         for pk, username in chosen
     ]
-    # One uncorrelated subquery: SQLite and PostgreSQL evaluate it once.
-    idle = everyone.exclude(
-        user_id__in=Standing.objects.filter(
-            assignment_id__in=[a.pk for a in assignments], attempts__gt=0
-        ).values("participant_id")
-    ).order_by("user__username")
+    idle = everyone.exclude(user_id__in=submitted).order_by("user__username")
     return {
         "assignments": assignments,
         "rows": rows,
@@ -253,9 +257,11 @@ def progress_matrix(
         "first_index": start + 1,
         "last_index": start + len(rows),
         "show_all": MATRIX_SHOW_ALL,
-        "not_submitted_count": idle.count(),
-        "not_submitted": list(
-            idle.values_list("user__username", flat=True)[:NOT_SUBMITTED_SHOWN]
+        "not_submitted_count": idle_count,
+        "not_submitted": (
+            list(idle.values_list("user__username", flat=True)[:NOT_SUBMITTED_SHOWN])
+            if idle_count
+            else []
         ),
     }
 

@@ -121,7 +121,10 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "matrix": matrix,
             "matrix_body": cells.matrix_body(matrix["rows"]),
             "filters": urlencode({"name": name, "status": status}),
-            "jobs": selectors.job_counts(workshop=workshop),
+            "jobs": selectors.job_counts(
+                workshop=workshop,
+                assignment_ids=[a.pk for a in matrix["assignments"]],
+            ),
             "name": name,
             "status": status,
             "statuses": PROGRESS_LABELS,

@@ -121,6 +121,11 @@ def _warm_predictor():
     return _predictor
 
 
+def predictor_warm_up() -> None:
+    """Start this worker's predictor sandbox without waiting for a request."""
+    _warm_predictor().start()
+
+
 def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
     """Answer one request with the worker's warm predictor; store it in the cache."""
     from workers.predictor import PredictorError

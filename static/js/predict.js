@@ -97,6 +97,7 @@
     if (busy) { again = data; return; }
     busy = true;
     out.setAttribute("aria-busy", "true");
+    out.innerHTML = '<p class="muted small" id="asking">Asking your model…</p>';
     fetch(card.dataset.predictUrl, {
       method: "POST",
       credentials: "same-origin",

@@ -50,6 +50,9 @@ def test_try_your_model_answers_checks_input_and_is_rate_limited(
 ):
     """A drawn image gets the top 3 class names; bad input, another participant
     and a user past the per-minute limit are refused with a message."""
+    # This worker's predictor starts on the first request (TensorFlow's import
+    # on a busy machine); the page would say "try again in a few seconds".
+    settings.DOJO_PREDICT_TIMEOUT_SECONDS = 150
     submission = _graded_mlp(participant, workshop)
     client = Client()
     client.force_login(participant)

@@ -142,7 +142,7 @@ DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=0)
 # waits for an answer, and how long an unused predictor sandbox stays warm.
 DOJO_PREDICT_PER_MINUTE = env.int("DOJO_PREDICT_PER_MINUTE", default=30)
 DOJO_PREDICT_TIMEOUT_SECONDS = env.float("DOJO_PREDICT_TIMEOUT_SECONDS", default=20.0)
-DOJO_PREDICT_IDLE_SECONDS = env.float("DOJO_PREDICT_IDLE_SECONDS", default=600.0)
+DOJO_PREDICT_IDLE_SECONDS = env.float("DOJO_PREDICT_IDLE_SECONDS", default=1800.0)
 DOJO_LOG_FLUSH_SECONDS = env.float("DOJO_LOG_FLUSH_SECONDS", default=1.0)
 # A running job whose heartbeat is older than this is taken for dead.
 DOJO_HEARTBEAT_GRACE_SECONDS = env.int("DOJO_HEARTBEAT_GRACE_SECONDS", default=60)
