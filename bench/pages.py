@@ -13,7 +13,7 @@ grow) and p95 as a ratio of its tier's target (below 1.0 meets it: 60 ms at 300
 participants, 100 ms at 1,000, 2 s for the CSV export).
 
     .venv/bin/python bench/pages.py [--participants 300,1000] [--submissions 30]
-        [--repeat 20]
+        [--repeat 30]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python \
         bench/pages.py
 """
@@ -343,27 +343,40 @@ def _get(client, url: str) -> int:
     return len(response.content)
 
 
-def measure(site: Site, page: Page, repeat: int) -> dict:
-    """Return the page's query count, body size and request times in seconds."""
+def measure(sites: list[Site], page: Page, repeat: int) -> list[dict]:
+    """Return, per site, the page's query count, body size and request times.
+
+    Requests alternate between the sites (one each, in turn), so a burst of
+    load from elsewhere on the machine lands on every tier alike and the
+    ratios between tiers stay fair.
+    """
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    client = Client()
-    client.force_login(site.instructor if page.as_instructor else site.participant)
-    url = page.url(site)
-    with CaptureQueriesContext(connection) as queries:
-        size = _get(client, url)
-    # Count now: the next request clears the connection's query log.
-    query_count = len(queries)
-    for _ in range(WARMUPS - 1):
-        _get(client, url)
-    times = []
+    runs = []
+    for site in sites:
+        client = Client()
+        client.force_login(site.instructor if page.as_instructor else site.participant)
+        url = page.url(site)
+        with CaptureQueriesContext(connection) as queries:
+            size = _get(client, url)
+        # Count now: the next request clears the connection's query log.
+        runs.append(
+            {"client": client, "url": url, "queries": len(queries), "bytes": size}
+        )
+        for _ in range(WARMUPS - 1):
+            _get(client, url)
+    times: list[list[float]] = [[] for _ in sites]
     for _ in range(repeat):
-        began = time.perf_counter()
-        _get(client, url)
-        times.append(time.perf_counter() - began)
-    return {"queries": query_count, "bytes": size, "times": times}
+        for run, spent in zip(runs, times, strict=True):
+            began = time.perf_counter()
+            _get(run["client"], run["url"])
+            spent.append(time.perf_counter() - began)
+    return [
+        {"queries": run["queries"], "bytes": run["bytes"], "times": spent}
+        for run, spent in zip(runs, times, strict=True)
+    ]
 
 
 def main(*, tiers: list[int], submissions: int, repeat: int) -> bool:
@@ -400,7 +413,7 @@ def main(*, tiers: list[int], submissions: int, repeat: int) -> bool:
     verdicts = []
     base, top = sites[0], sites[-1]
     for page in PAGES:
-        results = [measure(site, page, repeat) for site in sites]
+        results = measure(sites, page, repeat)
         p95s = [percentile(r["times"], 0.95) for r in results]
         cells = "".join(
             f"{percentile(r['times'], 0.5) * 1000:>8.1f}ms{p95 * 1000:>8.1f}ms"
@@ -448,7 +461,7 @@ if __name__ == "__main__":
         help="Comma-separated class sizes to time against the 30 baseline.",
     )
     parser.add_argument("--submissions", type=int, default=30)
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
     with test_database():
         passed = main(

@@ -130,6 +130,7 @@ class Submission(models.Model):
     def save(self, *args, **kwargs) -> None:
         # The post_save receiver refreshes the participant's standing: one
         # transaction for both, even when the caller opened none.
+        self.status_reason = neutralise(self.status_reason)
         with transaction.atomic(savepoint=False):
             super().save(*args, **kwargs)
 
@@ -218,6 +219,12 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} run of submission {self.submission_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        # A log is what participant code printed: no terminal or bidi controls on
+        # a page, and no NUL, which PostgreSQL refuses.
+        self.log = neutralise(self.log)
+        super().save(*args, **kwargs)
 
     @property
     def is_running(self) -> bool:

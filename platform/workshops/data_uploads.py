@@ -9,9 +9,8 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,11 +28,12 @@ from workshops.models import Assignment
 from workshops.services import _refuse_archived, _sha256_json
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
-ROOT = Path(__file__).resolve().parents[2]
 BASE_LOAD_SECONDS = 180
+BASE_LOAD_MEMORY = 4 * 2**30
 RESAVE_HINT = "Save it in the Keras 3 format with model.save('base.keras')."
-# Run in a child process: loading a model imports TensorFlow, which the web process
-# never does, and a crash or a runaway load must not take a web worker down.
+# Run in the evaluation sandbox: loading a model imports TensorFlow, which the web
+# process never does; the file is untrusted; a crash or a runaway load must not
+# take a web worker down.
 BASE_PROBE = """
 import json, sys
 from pathlib import Path
@@ -217,33 +217,73 @@ def _forget_old_uploads(folder: Path, *, keep: Path) -> None:
 
 
 def _probe_base(path: Path) -> dict[str, Any]:
-    """Load the base with the grader's safe loader in a child process."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    """Load the base with the grader's safe loader in the evaluation sandbox.
+
+    The upload is as untrusted as a participant's model: it is loaded the same
+    way, as the sandbox uid with no network, a cleared environment (no secret
+    key, no database URL) and limits, never by Keras in the web process.
+    """
+    from workers import sandbox
+    from workers.evaluation import GRADER_DIR
+
+    name = f"base-probe-{uuid.uuid4().hex[:12]}"
+    job = storage.work_dir(f"{name}-job")
+    work = storage.work_dir(name)
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", BASE_PROBE, str(path)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=BASE_LOAD_SECONDS,
+        shutil.copyfile(path, job / "base.keras")
+        (job / "base.keras").chmod(0o644)
+        result = sandbox.run(
+            ["python", "-c", BASE_PROBE, "/job/base.keras"],
+            work_dir=work,
+            binds=[
+                sandbox.Bind(GRADER_DIR, "/opt/dojo/grader"),
+                sandbox.Bind(job, "/job"),
+            ],
+            env={
+                "KERAS_BACKEND": settings.DOJO_KERAS_BACKEND,
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+                "PYTHONPATH": "/opt/dojo",
+            },
+            limits=sandbox.SandboxLimits(
+                wall_seconds=BASE_LOAD_SECONDS,
+                cpu_seconds=BASE_LOAD_SECONDS * 4,
+                memory_bytes=BASE_LOAD_MEMORY,
+            ),
+            backend=settings.DOJO_SANDBOX_BACKEND,
+            chdir=str(work),
         )
-    except subprocess.TimeoutExpired:
+    except sandbox.SandboxError as exc:
+        raise ValidationError(
+            {"base": f"The base cannot be checked on this server now ({exc})."}
+        ) from None
+    finally:
+        storage.discard(job)
+        storage.discard(work)
+    if result.outcome == sandbox.Outcome.TIMED_OUT:
         raise ValidationError(
             {
                 "base": f"Loading the base took over {BASE_LOAD_SECONDS} s; "
                 "upload a smaller model."
             }
-        ) from None
-    lines = [
-        line for line in done.stdout.splitlines() if line.startswith("DOJO-PROBE ")
-    ]
-    if done.returncode != 0 or not lines:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        )
+    if result.outcome == sandbox.Outcome.KILLED_MEMORY:
+        raise ValidationError(
+            {
+                "base": "Loading the base needed more than "
+                f"{BASE_LOAD_MEMORY // 2**30} GB of memory; upload a smaller model."
+            }
+        )
+    lines = [line for line in result.log.splitlines() if line.startswith("DOJO-PROBE ")]
+    try:
+        probe = json.loads(lines[-1].removeprefix("DOJO-PROBE ")) if lines else None
+    except ValueError:
+        probe = None
+    if result.outcome != sandbox.Outcome.OK or not isinstance(probe, dict):
+        last = (result.log.strip().splitlines() or ["no output"])[-1][:300]
         raise ValidationError(
             {"base": f"Keras could not load the base ({last}). {RESAVE_HINT}"}
         )
-    return json.loads(lines[-1].removeprefix("DOJO-PROBE "))
+    return probe
 
 
 def assignment_base_upload(

@@ -40,6 +40,16 @@ def _counts(client, instructor, participant, workshop) -> dict[str, int]:
             client, reverse("leaderboard", args=[workshop.slug, "cnn"])
         ),
         "dashboard": _count(client, reverse("dashboard", args=[workshop.slug])),
+        "dashboard_failed": _count(
+            client, reverse("dashboard", args=[workshop.slug]) + "?status=failed"
+        ),
+        "dashboard_not_started": _count(
+            client,
+            reverse("dashboard", args=[workshop.slug]) + "?status=not-started&page=2",
+        ),
+        "submissions_csv": _count(
+            client, reverse("export-submissions", args=[workshop.slug])
+        ),
         "stats": _count(
             client, reverse("assignment-stats", args=[workshop.slug, "cnn"])
         ),

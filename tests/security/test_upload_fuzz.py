@@ -162,3 +162,42 @@ def test_uncompilable_uploads_are_refused_with_a_reason(participant, workshop) -
         assert response.status_code == 400, (case, response.content)
         assert reason in response.json()["detail"], (case, response.json())
     assert not Submission.objects.exists()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, body in members.items():
+            archive.writestr(name, body)
+    return buffer.getvalue()
+
+
+INSTRUCTOR_CASES = [
+    ("random", bytes(random.Random(3).getrandbits(8) for _ in range(5000))),
+    ("nul", b"\x00" * 512),
+    ("empty-zip", _zip({})),
+    ("npy-garbage", _zip({"x.npy": b"\x93NUMPY garbage", "y.npy": b"\x00" * 64})),
+    ("pickled-object", _zip({"x.npy": b"\x93NUMPY\x01\x00v\x00{'descr': '|O'"})),
+    ("config-odd-json", _zip({"config.json": b"[" * 50_000 + b"]" * 50_000})),
+    ("config-nul", _zip({"config.json": b'{"class_name": "\x00"}'})),
+    ("config-not-json", _zip({"config.json": b"\xff\xfe", "metadata.json": b"{}"})),
+]
+
+
+def test_instructor_uploads_never_answer_5xx(instructor, workshop) -> None:
+    """Hostile dataset (.npz) and base (.keras) uploads on the instructor's data
+    page are answered below 500."""
+    client = Client(raise_request_exception=False)
+    client.force_login(instructor)
+    url = reverse("assignment-data", args=[workshop.slug, "transfer"])
+    failures = []
+    for case, raw in INSTRUCTOR_CASES:
+        for action, name in (("dataset", "d.npz"), ("base", "b.keras")):
+            response = client.post(
+                url, {"action": action, action: SimpleUploadedFile(name, raw)}
+            )
+            failures.append(_check(response, f"{action}-{case}"))
+    assert [f for f in failures if f] == []

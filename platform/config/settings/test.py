@@ -1,9 +1,18 @@
 """Settings for the test suite: the same services as production where configured."""
 
 import os
+from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, REDIS_URL, REST_FRAMEWORK, VAR_DIR, env
+from .base import (
+    CACHES,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
+    DATABASES,
+    REDIS_URL,
+    REST_FRAMEWORK,
+    VAR_DIR,
+    env,
+)
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -17,7 +26,8 @@ RUN_DIR = TEST_VAR_DIR / f"run-{RUN_ID}"
 RUN_DIR.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = RUN_DIR / "media"
 DOJO_DATA_ROOT = TEST_VAR_DIR / "data"
-DOJO_ARTIFACT_ROOT = RUN_DIR / "artifacts"
+# A test may point a worker at another disk (a full one, say).
+DOJO_ARTIFACT_ROOT = Path(env("DOJO_ARTIFACT_ROOT", default=str(RUN_DIR / "artifacts")))
 DOJO_WORK_ROOT = RUN_DIR / "work"
 DOJO_LOG_FLUSH_SECONDS = 0.5
 # A small slice of Fashion-MNIST keeps every training in the suite to seconds.
@@ -36,6 +46,16 @@ CELERY_BROKER_URL = env(
     "CELERY_BROKER_URL",
     default=REDIS_URL or f"sqla+sqlite:///{RUN_DIR / 'broker.sqlite3'}",
 )
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Runs on one machine share one Redis: a key prefix gives each run (and the
+    # workers it starts) its own queues and cache, so a worker of one run never
+    # takes, and drops, a job of another.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "global_keyprefix": f"dojo-test-{RUN_ID}:",
+    }
+if REDIS_URL:
+    CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": f"dojo-test-{RUN_ID}"}}
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory: end-to-end tests run a real worker in another process.

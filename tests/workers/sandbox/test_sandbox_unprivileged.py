@@ -23,6 +23,16 @@ jobs = {{
     "whoami": ("import os; print(os.getuid(), os.geteuid())", SandboxLimits()),
     "hog": ("x = bytearray(5 * 2**30)", SandboxLimits(memory_bytes=256 * 2**20)),
     "loop": ("while True: pass", SandboxLimits(wall_seconds=1)),
+    # No tmpfs quota without root: the scan thread counts entries and
+    # apparent size instead.
+    "files": (
+        "import os\\nfor i in range(3000): open(f'f{{i}}', 'w').close()",
+        SandboxLimits(max_files=500, wall_seconds=30),
+    ),
+    "sparse": (
+        "open('s', 'wb').truncate(64 * 2**20)",
+        SandboxLimits(work_dir_bytes=16 * 2**20, wall_seconds=30),
+    ),
 }}
 out = {{}}
 for name, (code, limits) in jobs.items():
@@ -33,7 +43,8 @@ print(json.dumps(out))
 
 
 def test_non_root_supervisor_falls_back_to_rlimits(sandbox_root: Path) -> None:
-    """Without root: no uid drop or cgroups, but memory and time are still bounded."""
+    """Without root: no uid drop, cgroups or tmpfs quota, but memory, time, file
+    count and apparent disk size are still bounded."""
     assert os.geteuid() == 0, "this test becomes another uid: run it as root, as CI"
     work = sandbox_root / "work-unprivileged"
     work.mkdir()
@@ -52,3 +63,5 @@ def test_non_root_supervisor_falls_back_to_rlimits(sandbox_root: Path) -> None:
     assert out["whoami"] == ["ok", f"{UID} {UID}"]
     assert out["hog"][0] == "killed_memory", out["hog"]
     assert out["loop"][0] == "timed_out"
+    assert out["files"][0] == "killed_disk", out["files"]
+    assert out["sparse"][0] == "killed_disk", out["sparse"]
