@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test setup deps system-deps lint bench clean
+.PHONY: run test faults setup deps system-deps lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -32,7 +32,14 @@ run: setup
 	@PORT=$(PORT) bin/dojo-run
 
 test: system-deps deps
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not faults"
+
+# Faults injected into real processes (tests/faults): slower, and the database
+# cut needs PostgreSQL, so they run here, on PostgreSQL and Redis (CI runs both).
+faults: system-deps deps
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(VENV)/bin/pytest -m faults tests/faults
 
 lint: deps
 	$(VENV)/bin/ruff check .

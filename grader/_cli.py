@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     many.add_argument("--jobs", required=True, type=Path, help="JSON list of jobs")
     many.add_argument("--out", type=Path)
     many.add_argument(
+        "--progress",
+        type=Path,
+        help="write each report to DIR/<n>.json as soon as it is ready",
+    )
+    many.add_argument(
         "--no-reuse",
         action="store_true",
         help="load every model from scratch (no architecture reuse)",
@@ -95,7 +100,18 @@ def main(argv: list[str] | None = None) -> int:
                     base=Path(base) if base else None,
                 )
             )
-        reports = grade_batch(items, reuse_models=not args.no_reuse)
+        on_report = None
+        if args.progress is not None:
+            args.progress.mkdir(parents=True, exist_ok=True)
+            done = iter(range(len(items)))
+
+            def on_report(item: BatchItem, report: Any) -> None:
+                path = args.progress / f"{next(done):06d}.json"
+                _emit({"id": item.id, **report.to_dict()}, path)
+
+        reports = grade_batch(
+            items, reuse_models=not args.no_reuse, on_report=on_report
+        )
         _emit(
             [{"id": i.id, **r.to_dict()} for i, r in zip(items, reports, strict=True)],
             args.out,

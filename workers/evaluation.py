@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workers import sandbox
+from workers import outputs, sandbox
 
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def _discard(path: Path) -> None:
 @dataclass(frozen=True)
 class EvaluationOutcome:
     result: sandbox.SandboxResult
-    reports: dict[str, dict] = field(default_factory=dict)
+    reports: dict[str, Mapping] = field(default_factory=dict)
     participant_fault: bool = False
     reason: str = ""
 
@@ -58,6 +58,44 @@ def evaluate_many(
     should_cancel: Callable[[], bool] | None = None,
 ) -> EvaluationOutcome:
     """Grade each job's model ({id, model, spec, data, base}) in one sandbox."""
+    result, reports, unreadable = run_grader(
+        jobs,
+        work_root=work_root,
+        name=name,
+        backend=backend,
+        env=env,
+        wall_seconds=wall_seconds,
+        memory_bytes=memory_bytes,
+        on_log=on_log,
+        should_cancel=should_cancel,
+    )
+    if reports:
+        return EvaluationOutcome(result=result, reports=reports)
+    if unreadable:
+        return EvaluationOutcome(result=result, reason=unreadable)
+    fault, reason = _reason(result)
+    return EvaluationOutcome(result=result, participant_fault=fault, reason=reason)
+
+
+def run_grader(
+    jobs: Sequence[Mapping],
+    *,
+    work_root: Path,
+    name: str,
+    backend: str,
+    env: Mapping[str, str],
+    wall_seconds: int,
+    memory_bytes: int,
+    on_log: Callable[[str], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    progress: Path | None = None,
+    on_done: Callable[[], object] | None = None,
+) -> tuple[sandbox.SandboxResult, dict[str, Mapping], str]:
+    """Run `python -m grader batch` once; return its result, reports and a problem.
+
+    With `progress` (a folder under `work_root / name`), the grader also writes
+    each report there as it is ready; the folder is removed with the rest.
+    """
     job_dir = work_root / f"{name}-job"
     work = work_root / name
     for path in (job_dir, work):
@@ -92,18 +130,13 @@ def evaluate_many(
     (job_dir / "jobs.json").write_text(json.dumps(sandbox_jobs))
     binds.append(sandbox.Bind(job_dir, "/job"))
     out = work / "reports.json"
+    argv = ["python", "-m", "grader", "batch", "--jobs", "/job/jobs.json"]
+    argv += ["--out", str(out)]
+    if progress is not None:
+        argv += ["--progress", str(progress)]
     try:
         result = sandbox.run(
-            [
-                "python",
-                "-m",
-                "grader",
-                "batch",
-                "--jobs",
-                "/job/jobs.json",
-                "--out",
-                str(out),
-            ],
+            argv,
             work_dir=work,
             binds=binds,
             env={**env, "PYTHONPATH": "/opt/dojo"},
@@ -117,16 +150,16 @@ def evaluate_many(
             should_cancel=should_cancel,
             chdir=str(work),
         )
-        reports: dict[str, dict] = {}
-        if out.is_file():
-            loaded = json.loads(out.read_text())
-            items = loaded.values() if isinstance(loaded, dict) else loaded
-            for report in items:
-                reports[str(report.get("id"))] = report
+        unreadable = ""
+        reports: dict[str, Mapping] = {}
+        if out.exists() or out.is_symlink():
+            try:
+                reports = outputs.reports_read(out)
+            except outputs.UntrustedOutputError as exc:
+                unreadable = f"the grader's reports.json {exc}"
+        if on_done is not None:
+            on_done()  # before the work folder (and its progress) goes
     finally:
         _discard(job_dir)
         _discard(work)
-    if reports:
-        return EvaluationOutcome(result=result, reports=reports)
-    fault, reason = _reason(result)
-    return EvaluationOutcome(result=result, participant_fault=fault, reason=reason)
+    return result, reports, unreadable

@@ -228,6 +228,7 @@ def _feedback(submission: Submission, instructor: bool) -> dict | None:
             class_names=names,
         ),
         "curves_svg": charts.training_curves(history or {}),
+        "history_note": report.get("history_note", ""),
         "reason": report.get("reason", ""),
     }
 

@@ -52,6 +52,7 @@ def test_grader_and_sandbox_never_import_django():
         "grader",
         "workers/sandbox",
         "workers/evaluation.py",
+        "workers/outputs.py",
         "workers/notebook.py",
     ):
         assert "django" not in _imports(ROOT / where), where

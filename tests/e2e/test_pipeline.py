@@ -196,3 +196,24 @@ def test_batch_regrade_reevaluates_then_reruns_keeping_history(
     call_command("standings_check")
     standing = Standing.objects.get(participant=participant, assignment=mlp)
     assert (standing.graded, standing.attempts, standing.progress) == (1, 1, "passed")
+
+
+def test_hostile_history_and_log_never_cost_the_grade(
+    celery_worker, participant, workshop
+):
+    """The issue's case: a history nested 100,000 deep left the row evaluating.
+
+    Now the model is graded, the curve is left out with a note, and a NUL the
+    code printed reaches the stored log as a replacement character.
+    """
+    mlp = workshop.assignments.get(slug="mlp")
+    code = MLP_SOLUTION + (
+        b"\n(OUTPUT_DIR / 'history.json').write_text('[' * 100000 + ']' * 100000)\n"
+        b"print('nul:\\x00:end')\n"
+    )
+    submission = _final(_submit(participant, mlp, code))
+    assert submission.status == Status.GRADED, submission.status_reason
+    report = submission.current_grade.report
+    assert "history" not in report
+    assert "nested deeper" in report["history_note"]
+    assert "nul:\u2400:end" in submission.runs.get(kind=Run.Kind.TRAIN).log

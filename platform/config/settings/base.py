@@ -135,6 +135,9 @@ DOJO_GPU_SLOTS = env.int("DOJO_GPU_SLOTS", default=1)
 # Each GPU slot's memory share under MPS (0: the card's 80 GiB / slots).
 DOJO_GPU_MEMORY_MB = env.int("DOJO_GPU_MEMORY_MB", default=0)
 DOJO_EVAL_WALL_SECONDS = env.int("DOJO_EVAL_WALL_SECONDS", default=300)
+# Batch regrades: each model's own budget once the grader has started.
+DOJO_EVAL_MODEL_SECONDS = env.float("DOJO_EVAL_MODEL_SECONDS", default=120.0)
+DOJO_EVAL_MEMORY_MB = env.int("DOJO_EVAL_MEMORY_MB", default=4096)
 # Keep at most this many training / hidden test images of each class (0: all).
 DOJO_DATASET_TRAIN_PER_CLASS = env.int("DOJO_DATASET_TRAIN_PER_CLASS", default=0)
 DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=0)

@@ -1,6 +1,7 @@
 """Settings for the test suite: the same services as production where configured."""
 
 import os
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import DATABASES, REDIS_URL, REST_FRAMEWORK, VAR_DIR, env
@@ -17,7 +18,8 @@ RUN_DIR = TEST_VAR_DIR / f"run-{RUN_ID}"
 RUN_DIR.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = RUN_DIR / "media"
 DOJO_DATA_ROOT = TEST_VAR_DIR / "data"
-DOJO_ARTIFACT_ROOT = RUN_DIR / "artifacts"
+# A test may point a worker at another disk (a full one, say).
+DOJO_ARTIFACT_ROOT = Path(env("DOJO_ARTIFACT_ROOT", default=str(RUN_DIR / "artifacts")))
 DOJO_WORK_ROOT = RUN_DIR / "work"
 DOJO_LOG_FLUSH_SECONDS = 0.5
 # A small slice of Fashion-MNIST keeps every training in the suite to seconds.

@@ -7,8 +7,8 @@ from submissions.services.lifecycle import (
     submission_cancel,
     submission_enqueue,
     submission_rerun,
-    submissions_reconcile,
 )
+from submissions.services.reconcile import submissions_reconcile
 from submissions.services.regrade import (
     regrade_batch_cancel,
     regrade_batch_create,

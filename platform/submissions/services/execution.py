@@ -10,7 +10,7 @@ from submissions.queues import JobQueue
 from submissions.services.grading import (
     evaluation_inputs,
     grade_record,
-    history_read,
+    history_load,
     report_from_sandbox,
 )
 from submissions.services.jobs import (
@@ -195,14 +195,20 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
         run_record(run=run, result=outcome.result)
         data = outcome.reports.get(str(submission.pk))
         report = report_from_sandbox(data) if data is not None else None
-        history = history_read(path=inputs["history"])
+        history, note = history_load(path=inputs["history"])
     except Exception as exc:
         job_platform_error(run=run, exc=exc)
         return
 
     def finish(submission: Submission) -> None:
         if report is not None:
-            grade_record(submission=submission, run=run, report=report, history=history)
+            grade_record(
+                submission=submission,
+                run=run,
+                report=report,
+                history=history,
+                history_note=note,
+            )
         elif outcome.result.outcome == sandbox.Outcome.CANCELLED:
             submission_move(
                 submission=submission,

@@ -1,6 +1,6 @@
 """Turn the grader's reports into grade history."""
 
-import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from grader import GradeReport
@@ -8,6 +8,7 @@ from submissions import storage
 from submissions.images import clean_misclassified
 from submissions.models import Grade, Run, Status, Submission
 from submissions.services.jobs import PLATFORM_FAULT, submission_move
+from workers import outputs
 from workers.sandbox import neutralise_json
 
 STATUS_GRADED = "graded"
@@ -20,11 +21,12 @@ def grade_record(
     run: Run | None,
     report: GradeReport,
     history: dict | None = None,
+    history_note: str = "",
 ) -> Grade | None:
     """Apply a grader report: a new Grade (earlier ones kept), or a platform error.
 
     `history` is the training curve the participant's code saved, stored beside
-    the report for the charts.
+    the report for the charts; `history_note` says why it was left out.
     """
     if report.status == STATUS_ERROR:
         # The grader failed on this item, not the participant's model: no grade.
@@ -44,6 +46,8 @@ def grade_record(
     )
     if history is not None:
         stored["history"] = history
+    if history_note:
+        stored["history_note"] = history_note
     # Layer names and messages come from the participant's model: no control
     # characters on the page, and no NUL, which PostgreSQL's jsonb refuses.
     stored = neutralise_json(stored)
@@ -86,17 +90,22 @@ def evaluation_inputs(*, submission: Submission, model_run: Run) -> dict:
     }
 
 
-def history_read(*, path: str | None) -> dict | None:
-    """Return the training history a run saved, or None when there is none."""
+def history_load(*, path: str | None) -> tuple[dict | None, str]:
+    """Return the training history a run saved, or None and a note saying why not.
+
+    A bad history never costs the grade: the curve is left out, with the note.
+    """
     if not path:
-        return None
+        return None, ""
     try:
-        history = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return history if isinstance(history, dict) else None
+        return outputs.history_read(Path(path)), ""
+    except outputs.UntrustedOutputError as exc:
+        return None, (
+            f"The training curves are not shown: your {exc}. Save "
+            "history.history as a JSON object of finite numbers."
+        )
 
 
-def report_from_sandbox(data: dict) -> GradeReport:
-    """Rebuild a report the evaluation sandbox wrote."""
-    return GradeReport.from_dict(data)
+def report_from_sandbox(data: Mapping) -> GradeReport:
+    """Rebuild and clean a report the evaluation sandbox wrote."""
+    return outputs.report_parse(data)

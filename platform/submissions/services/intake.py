@@ -1,7 +1,9 @@
 """Accept a participant's upload: validate it, store it, queue its training."""
 
+import contextlib
 import datetime
 import hashlib
+import os
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -163,6 +165,25 @@ def submissions_used_today(*, participant: AbstractUser, assignment: Assignment)
     )
 
 
+NO_SPACE = (
+    "The server has no room to store your file right now, so nothing was saved "
+    "and nothing was counted. Try again in a few minutes."
+)
+
+
+def _store(submission: Submission, filename: str, raw: bytes) -> None:
+    """Store the upload whole or not at all: a full disk leaves no partial file."""
+    field = submission.file
+    name = field.field.generate_filename(submission, filename)
+    try:
+        field.name = field.storage.save(name, ContentFile(raw))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            field.storage.delete(name)
+            os.rmdir(os.path.dirname(field.storage.path(name)))
+        raise ValidationError(NO_SPACE) from exc
+
+
 def submission_create(
     *, participant: AbstractUser, assignment: Assignment, upload: UploadedFile | None
 ) -> Submission:
@@ -184,10 +205,10 @@ def submission_create(
             sha256=hashlib.sha256(raw).hexdigest(),
             size=len(raw),
         )
-        submission.file.save(
+        _store(
+            submission,
             "submission.ipynb" if fmt == Submission.Format.IPYNB else "submission.py",
-            ContentFile(raw),
-            save=False,
+            raw,
         )
         try:
             submission.full_clean()

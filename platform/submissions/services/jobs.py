@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from submissions.models import Run, Status, Submission
@@ -126,6 +126,36 @@ def run_start(*, submission: Submission, kind: str, queue: str, worker: str) -> 
     )
 
 
+DB_GONE = (OperationalError, InterfaceError)
+
+
+def db_reconnect_if_cut() -> None:
+    """Replace a connection the database cut (a restart, pg_terminate_backend).
+
+    Django reconnects only between requests; a job outlives many of those
+    moments, so it checks before each write that matters.
+    """
+    if connection.in_atomic_block:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DB_GONE:
+        connection.close()
+
+
+def _beat_write(write: Callable[[], object], default: object = None) -> object:
+    """Run one heartbeat query; a missed beat is retried once, never fatal."""
+    for last in (False, True):
+        try:
+            return write()
+        except DB_GONE:
+            connection.close()
+            if last:
+                logger.warning("Heartbeat missed: the database is unreachable")
+    return default
+
+
 class Heartbeat:
     """Keep runs alive while a sandbox works, stream its log, notice cancellation.
 
@@ -149,19 +179,28 @@ class Heartbeat:
 
     def beat(self) -> None:
         """Touch every open run's heartbeat."""
-        Run.objects.filter(pk__in=self.run_pks, finished_at__isnull=True).update(
-            heartbeat_at=timezone.now()
+        _beat_write(
+            lambda: Run.objects.filter(
+                pk__in=self.run_pks, finished_at__isnull=True
+            ).update(heartbeat_at=timezone.now())
         )
         self.last_beat = time.monotonic()
 
     def on_log(self, log: str) -> None:
         """Store the log so far on the log run, and beat."""
         now = timezone.now()
-        Run.objects.filter(pk=self.log_pk).update(log=log, heartbeat_at=now)
+        text = sandbox.neutralise(log)
+        _beat_write(
+            lambda: Run.objects.filter(pk=self.log_pk).update(
+                log=text, heartbeat_at=now
+            )
+        )
         others = [pk for pk in self.run_pks if pk != self.log_pk]
         if others:
-            Run.objects.filter(pk__in=others, finished_at__isnull=True).update(
-                heartbeat_at=now
+            _beat_write(
+                lambda: Run.objects.filter(
+                    pk__in=others, finished_at__isnull=True
+                ).update(heartbeat_at=now)
             )
         self.last_beat = time.monotonic()
 
@@ -173,9 +212,14 @@ class Heartbeat:
         if not self.cancellable or now - self.last_cancel_check < 0.5:
             return False
         self.last_cancel_check = now
-        return Submission.objects.filter(
-            pk__in=self.submission_pks, cancel_requested=True
-        ).exists()
+        return bool(
+            _beat_write(
+                lambda: Submission.objects.filter(
+                    pk__in=self.submission_pks, cancel_requested=True
+                ).exists(),
+                default=False,
+            )
+        )
 
 
 def sandbox_env() -> dict[str, str]:
@@ -256,6 +300,7 @@ def run_record(
     *, run: Run, result: sandbox.SandboxResult, log: str | None = None
 ) -> None:
     """Store how a run's sandbox ended and what it used."""
+    db_reconnect_if_cut()
     run.finished_at = timezone.now()
     run.exit_code = result.exit_code
     run.outcome = Run.Outcome(str(result.outcome))
@@ -265,11 +310,43 @@ def run_record(
     run.log = sandbox.neutralise(result.log if log is None else log)
     run.log_truncated = result.log_truncated
     run.sandbox_backend = result.backend
-    run.save()
+    # All but the heartbeat: it was written meanwhile, and its value there is newer.
+    run.save(
+        update_fields=[
+            field.name
+            for field in Run._meta.concrete_fields
+            if field.name not in ("id", "heartbeat_at")
+        ]
+    )
 
 
 def job_finish(*, run: Run, finish: Callable[[Submission], None]) -> None:
-    """Apply a job's result unless the submission has moved on meanwhile."""
+    """Apply a job's result unless the submission has moved on meanwhile.
+
+    A result that cannot be applied ends the submission `error` instead of
+    leaving it active; when the database itself is gone, the reconciler
+    repairs the row later (a finished run whose result was never applied).
+    """
+    db_reconnect_if_cut()
+    try:
+        _apply(run, finish)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        logger.exception("Could not apply the result of run %s", run.pk)
+        detail = f"its result was unusable: {exc}"
+
+        def fail(submission: Submission) -> None:
+            submission_move(
+                submission=submission,
+                status=Status.ERROR,
+                reason=PLATFORM_FAULT.format(detail=detail),
+            )
+
+        _apply(run, fail)
+
+
+def _apply(run: Run, finish: Callable[[Submission], None]) -> None:
     with transaction.atomic():
         submission = (
             Submission.objects.select_for_update()
@@ -300,7 +377,7 @@ def job_platform_error(*, run: Run, exc: Exception) -> None:
     run.finished_at = timezone.now()
     run.outcome = Run.Outcome.PLATFORM_ERROR
     run.log = sandbox.neutralise(f"{run.log}\n[dojo] platform error: {exc}")
-    run.save()
+    run.save(update_fields=["finished_at", "outcome", "log"])
 
     def finish(submission: Submission) -> None:
         submission_move(

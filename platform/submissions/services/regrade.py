@@ -1,31 +1,18 @@
 """Batch regrades: re-evaluate stored models (or retrain) for many submissions."""
 
 import uuid
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from grader import GradeReport
 from submissions.models import FINAL_STATUSES, RegradeBatch, Run, Status, Submission
 from submissions.queues import JobQueue
-from submissions.services.grading import (
-    evaluation_inputs,
-    grade_record,
-    history_read,
-    report_from_sandbox,
-)
-from submissions.services.jobs import (
-    Heartbeat,
-    job_finish,
-    run_start,
-    sandbox_env,
-    submission_move,
-)
+from submissions.services.grading import evaluation_inputs
+from submissions.services.jobs import run_start, submission_move
 from submissions.services.lifecycle import submission_cancel, submission_rerun
+from submissions.services.reevaluate import chunk_reevaluate
 from workshops.models import Assignment
 
 
@@ -143,8 +130,7 @@ def _claim_for_evaluation(
 def regrade_batch_run_chunk(
     *, batch_id: int, submission_ids: list[int], worker: str
 ) -> None:
-    """Run one chunk of a batch: rerun each, or re-evaluate all in one sandbox."""
-    from workers.evaluation import evaluate_many
+    """Run one chunk of a batch: rerun each, or re-evaluate each stored model."""
 
     batch = RegradeBatch.objects.get(pk=batch_id)
     if batch.state != RegradeBatch.State.RUNNING:
@@ -164,58 +150,7 @@ def regrade_batch_run_chunk(
     if not claimed:
         _maybe_finish(batch)
         return
-    first_run = claimed[0][1]
-    # A chunk is not cancelled as a whole; the heartbeat only keeps its runs alive.
-    heartbeat = Heartbeat([run for _, run, _ in claimed], cancellable=False)
-    try:
-        outcome = evaluate_many(
-            [{"id": str(s.pk), **inputs} for s, _, inputs in claimed],
-            work_root=Path(settings.DOJO_WORK_ROOT),
-            name=f"regrade-{batch.pk}-{first_run.pk}",
-            backend=settings.DOJO_SANDBOX_BACKEND,
-            env=sandbox_env(),
-            wall_seconds=settings.DOJO_EVAL_WALL_SECONDS + 20 * len(claimed),
-            on_log=heartbeat.on_log,
-            should_cancel=heartbeat.should_cancel,
-        )
-        failure = ""
-    except Exception as exc:
-        outcome, failure = None, f"the grader could not start: {exc}"
-    for submission, run, inputs in claimed:
-        run.finished_at = timezone.now()
-        if outcome is not None:
-            run.outcome = Run.Outcome(str(outcome.result.outcome))
-            run.log = outcome.result.log if run.pk == first_run.pk else ""
-            run.duration_seconds = outcome.result.wall_seconds
-        run.save()
-        data = outcome.reports.get(str(submission.pk)) if outcome else None
-        reason = outcome.reason if outcome else failure
-        try:
-            report = report_from_sandbox(data) if data is not None else None
-        except (TypeError, ValueError) as exc:
-            report, reason = None, f"the grader's report was unreadable: {exc}"
-        history = history_read(path=inputs["history"])
-
-        def finish(
-            submission: Submission,
-            run: Run = run,
-            report: GradeReport | None = report,
-            reason: str = reason,
-            history: dict | None = history,
-        ) -> None:
-            if report is not None:
-                grade_record(
-                    submission=submission,
-                    run=run,
-                    report=report,
-                    history=history,
-                )
-            else:
-                submission_move(
-                    submission=submission, status=Status.ERROR, reason=reason
-                )
-
-        job_finish(run=run, finish=finish)
+    chunk_reevaluate(claimed=claimed, name=f"regrade-{batch.pk}-{claimed[0][1].pk}")
     _maybe_finish(batch)
 
 

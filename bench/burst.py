@@ -1,0 +1,280 @@
+"""Burst: a class submits at once, through the API, while the instructor watches.
+
+100 participants submit 3 times each at random moments within one minute
+(``--participants``, ``--per``, ``--window``); a third of the uploads are the
+MLP reference solution, which really trains and is graded; the rest stop at
+once (a failing script), as most quick retries do. A real web process
+(``manage.py runserver``, as ``make run`` starts it) and real workers with beat
+serve it, on the configured database and broker: SQLite and the embedded broker
+by default, PostgreSQL and Redis with DATABASE_URL and REDIS_URL.
+
+Prints: uploads accepted and refused (with the reasons), 5xx answers, lost
+submissions (accepted but missing or stuck), p95 of the leaderboard and the
+dashboard during the burst as a ratio of the same pages' p95 at rest measured
+first in this run (and against the 300 ms target), and the time from the first
+upload until every submission is final.
+
+    .venv/bin/python bench/burst.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \\
+      REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/burst.py
+"""
+
+import argparse
+import collections
+import concurrent.futures
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _site import ROOT, percentile, test_database
+
+TARGET_P95 = 0.300
+FAILING = b"raise SystemExit('this attempt stops here')\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _web(port: int, log: Path) -> subprocess.Popen:
+    from django.db import connection
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'platform'}{os.pathsep}{ROOT}",
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DOJO_TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return process
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the web process did not start:\n{log.read_text()}")
+
+
+def _people(count: int, workshop) -> list[tuple[str, str]]:
+    """Return (username, API token) of `count` enrolled participants."""
+    from rest_framework.authtoken.models import Token
+
+    from accounts.services import user_ensure
+    from workshops.services import enrollment_add
+
+    people = []
+    for i in range(count):
+        user = user_ensure(username=f"burst{i:03d}", password="burst-pass-123")
+        enrollment_add(workshop=workshop, user=user)
+        people.append((user.username, Token.objects.get_or_create(user=user)[0].key))
+    return people
+
+
+def _instructor_cookie(workshop) -> dict[str, str]:
+    from django.test import Client
+
+    from accounts.services import user_ensure
+    from workshops.services import enrollment_add
+
+    user = user_ensure(username="burst-instructor", password="burst-pass-123")
+    enrollment_add(workshop=workshop, user=user, role="instructor")
+    client = Client()
+    client.force_login(user)
+    return {"sessionid": client.cookies["sessionid"].value}
+
+
+class Watcher(threading.Thread):
+    """Load the instructor's pages in a loop and time each answer."""
+
+    def __init__(self, base: str, cookies: dict, pages: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.base, self.cookies, self.pages = base, cookies, pages
+        self.times: dict[str, list[float]] = collections.defaultdict(list)
+        self.errors = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import requests
+
+        session = requests.Session()
+        session.cookies.update(self.cookies)
+        while not self.stop.is_set():
+            for name, path in self.pages.items():
+                start = time.perf_counter()
+                response = session.get(self.base + path, timeout=60)
+                self.times[name].append(time.perf_counter() - start)
+                if response.status_code >= 500:
+                    self.errors += 1
+            time.sleep(0.2)
+
+
+def _rest_p95(base: str, cookies: dict, pages: dict[str, str], repeat: int) -> dict:
+    import requests
+
+    session = requests.Session()
+    session.cookies.update(cookies)
+    timings = collections.defaultdict(list)
+    for _ in range(repeat):
+        for name, path in pages.items():
+            start = time.perf_counter()
+            session.get(base + path, timeout=60).raise_for_status()
+            timings[name].append(time.perf_counter() - start)
+    return {name: percentile(values, 0.95) for name, values in timings.items()}
+
+
+def _post(base: str, token: str, code: bytes, name: str) -> tuple[int, str, int]:
+    import requests
+
+    response = requests.post(
+        f"{base}/api/submissions/",
+        headers={"Authorization": f"Token {token}"},
+        data={"assignment": "mlp"},
+        files={"file": (name, code)},
+        timeout=120,
+    )
+    body = (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
+        else {}
+    )
+    return response.status_code, str(body.get("detail", ""))[:80], body.get("id", 0)
+
+
+def main(args: argparse.Namespace) -> None:
+    from django.conf import settings
+    from django.db import connection
+    from django.utils import timezone
+
+    from submissions.models import FINAL_STATUSES, Submission
+    from submissions.services.reconcile import job_health
+    from tests.helpers import WorkerProcess
+    from workshops.services import workshop_load_pack
+
+    workshop = workshop_load_pack(path=ROOT / "assignments" / "dl101")
+    people = _people(args.participants, workshop)
+    cookies = _instructor_cookie(workshop)
+    slug = workshop.slug
+    pages = {
+        "leaderboard": f"/w/{slug}/a/mlp/leaderboard/",
+        "dashboard": f"/w/{slug}/dashboard/",
+    }
+    logs = Path(tempfile.mkdtemp(prefix="burst-"))
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    web = _web(port, logs / "web.log")
+    workers = [
+        WorkerProcess(log=logs / f"worker{i}.log", beat=i == 0)
+        for i in range(args.workers)
+    ]
+    reference = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
+    try:
+        rest = _rest_p95(base, cookies, pages, repeat=20)
+        rng = random.Random(7)
+        plan = []
+        for _username, token in people:
+            for attempt in range(args.per):
+                trains = rng.random() < args.train_fraction
+                at = rng.uniform(0, args.window)
+                plan.append((at, token, reference if trains else FAILING, attempt))
+        plan.sort()
+        watcher = Watcher(base, cookies, pages)
+        watcher.start()
+        started = time.monotonic()
+        results = []
+
+        def fire(item):
+            at, token, code, attempt = item
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            return _post(base, token, code, f"try{attempt}.py")
+
+        with concurrent.futures.ThreadPoolExecutor(args.threads) as pool:
+            results = list(pool.map(fire, plan))
+        burst_seconds = time.monotonic() - started
+        watcher.stop.set()
+        watcher.join()
+        accepted = [sid for code, _, sid in results if code == 201]
+        refused = collections.Counter(
+            f"{code} {detail}" for code, detail, _ in results if 400 <= code < 500
+        )
+        five = sum(1 for code, _, _ in results if code >= 500) + watcher.errors
+        final_at = None
+        deadline = started + args.final_timeout
+        stuck: set[int] = set()
+        while time.monotonic() < deadline:
+            active = Submission.objects.filter(pk__in=accepted).exclude(
+                status__in=FINAL_STATUSES
+            )
+            now = timezone.now()
+            stuck = {
+                s.pk
+                for s in active
+                if job_health(submission=s, now=now).state == "broken"
+            }
+            if not active.exists():
+                final_at = time.monotonic() - started
+                break
+            time.sleep(2)
+        rows = Submission.objects.filter(pk__in=accepted)
+        by_status = collections.Counter(rows.values_list("status", flat=True))
+        lost = len(accepted) - rows.count() + len(stuck)
+    finally:
+        for worker in workers:
+            worker.stop()
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(20)
+    backend = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
+    broker = settings.CELERY_BROKER_URL.split(":")[0]
+    print(
+        f"{backend} + {broker}: {args.participants} participants x {args.per} in "
+        f"{args.window:.0f} s (sent in {burst_seconds:.0f} s), {args.workers} "
+        f"worker(s); about {args.train_fraction:.0%} train the MLP reference"
+    )
+    print(f"accepted {len(accepted)}, refused {sum(refused.values())}")
+    for reason, count in refused.most_common():
+        print(f"  refused {count}: {reason}")
+    print(f"5xx answers: {five}")
+    print(f"lost (accepted but missing or stuck): {lost}")
+    print(f"final states: {dict(by_status)}")
+    for name in pages:
+        during = percentile(watcher.times[name], 0.95)
+        print(
+            f"{name} p95 during the burst {during * 1000:.0f} ms = "
+            f"{during / rest[name]:.1f} x at rest ({rest[name] * 1000:.0f} ms), "
+            f"{during / TARGET_P95:.2f} x the 300 ms target "
+            f"({len(watcher.times[name])} loads)"
+        )
+    if final_at is None:
+        print(f"not every submission final after {args.final_timeout:.0f} s")
+    else:
+        print(f"every submission final {final_at:.0f} s after the first upload")
+    print(f"logs: {logs}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=100)
+    parser.add_argument("--per", type=int, default=3)
+    parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--train-fraction", type=float, default=1 / 3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--final-timeout", type=float, default=3600.0)
+    with test_database():
+        main(parser.parse_args())

@@ -1,0 +1,117 @@
+"""Re-evaluate a chunk of stored models one at a time, each on its own budget.
+
+Each model's result is applied the moment it is ready, so the batch's progress
+moves per model. A model that runs out of time or memory, or crashes the grader,
+fails alone; a submission that had a grade goes back to it, so a failed regrade
+never takes anyone off the leaderboard.
+"""
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from submissions.models import Run, Status, Submission
+from submissions.services.grading import (
+    grade_record,
+    history_load,
+    report_from_sandbox,
+)
+from submissions.services.jobs import (
+    PLATFORM_FAULT,
+    Heartbeat,
+    job_finish,
+    sandbox_env,
+    submission_move,
+)
+from workers.evaluation_each import ModelVerdict, evaluate_each
+from workers.outputs import UntrustedOutputError
+
+logger = logging.getLogger(__name__)
+
+Claimed = tuple[Submission, Run, dict]
+
+
+def _keep_previous(submission: Submission, reason: str, fault: bool) -> None:
+    """End a regrade that gave no report, keeping the grade the row had."""
+    grade = submission.current_grade
+    if grade is not None:
+        graded = (grade.report or {}).get("status", "graded") == "graded"
+        submission_move(
+            submission=submission,
+            status=Status.GRADED if graded else Status.FAILED,
+            reason=f"The last regrade did not finish ({reason}); this grade stays.",
+        )
+    elif fault:
+        submission_move(submission=submission, status=Status.FAILED, reason=reason)
+    else:
+        submission_move(
+            submission=submission,
+            status=Status.ERROR,
+            reason=PLATFORM_FAULT.format(detail=reason),
+        )
+
+
+def _apply(claimed: Claimed, verdict: ModelVerdict) -> None:
+    """Record one model's verdict on its run and submission."""
+    _, run, inputs = claimed
+    report, reason = None, verdict.reason
+    if verdict.report is not None:
+        try:
+            report = report_from_sandbox(verdict.report)
+        except UntrustedOutputError as exc:
+            reason = f"the grader's report was unusable: {exc}"
+    run.finished_at = timezone.now()
+    run.outcome = Run.Outcome(verdict.outcome)
+    run.duration_seconds = (run.finished_at - run.started_at).total_seconds()
+    if reason and report is None:
+        run.log = f"[dojo] {reason}"
+    # Only these fields: the heartbeat column was written meanwhile.
+    run.save(update_fields=["finished_at", "outcome", "duration_seconds", "log"])
+    history, note = history_load(path=inputs["history"])
+
+    def finish(submission: Submission) -> None:
+        if report is not None:
+            grade_record(
+                submission=submission,
+                run=run,
+                report=report,
+                history=history,
+                history_note=note,
+            )
+        else:
+            _keep_previous(submission, reason, verdict.participant_fault)
+
+    job_finish(run=run, finish=finish)
+
+
+def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:
+    """Grade each claimed model in turn; every run beats until its model ends."""
+    by_id = {str(item[0].pk): item for item in claimed}
+    # A chunk is not cancelled as a whole; the heartbeat keeps every run alive.
+    heartbeat = Heartbeat([run for _, run, _ in claimed], cancellable=False)
+    try:
+        evaluate_each(
+            [{"id": key, **inputs} for key, (_, _, inputs) in by_id.items()],
+            work_root=Path(settings.DOJO_WORK_ROOT),
+            name=name,
+            backend=settings.DOJO_SANDBOX_BACKEND,
+            env=sandbox_env(),
+            startup_seconds=settings.DOJO_EVAL_WALL_SECONDS,
+            seconds_per_model=settings.DOJO_EVAL_MODEL_SECONDS,
+            memory_bytes=settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
+            on_verdict=lambda verdict: _apply(by_id[verdict.id], verdict),
+            on_log=heartbeat.on_log,
+            keep_alive=heartbeat.should_cancel,
+        )
+    except Exception as exc:
+        logger.exception("Regrade chunk %s stopped", name)
+        for key, item in by_id.items():
+            if Run.objects.filter(pk=item[1].pk, finished_at__isnull=True).exists():
+                verdict = ModelVerdict(
+                    id=key,
+                    reason=f"the grader could not run: {exc}",
+                    outcome=Run.Outcome.PLATFORM_ERROR,
+                )
+                _apply(item, verdict)

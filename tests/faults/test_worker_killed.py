@@ -1,0 +1,87 @@
+"""A worker SIGKILLed mid-job: the reconciler brings every job back."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from submissions.models import Grade, RegradeBatch, Run, Status
+from submissions.services import regrade_batch_create, submission_create
+from tests.faults.conftest import assert_promises, settle
+from tests.helpers import ROOT, wait_for
+from tests.model_builders import graded_with_model
+
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+]
+
+MLP_SOLUTION = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
+
+
+def _open_run(kind: str, **filters) -> Run | None:
+    return Run.objects.filter(kind=kind, finished_at__isnull=True, **filters).first()
+
+
+@pytest.mark.parametrize("phase", ["train", "evaluate"])
+def test_worker_killed_mid_job_and_the_submission_is_graded(
+    fault_worker, participant, workshop, phase
+):
+    worker = fault_worker()
+    submission = submission_create(
+        participant=participant,
+        assignment=workshop.assignments.get(slug="mlp"),
+        upload=SimpleUploadedFile("train.py", MLP_SOLUTION),
+    )
+    if phase == "train":
+        wait_for(
+            lambda: _open_run(Run.Kind.TRAIN, log__contains="Epoch"),
+            timeout=180,
+            what="training to be under way",
+        )
+    else:
+        wait_for(
+            lambda: _open_run(Run.Kind.EVALUATE, submission=submission),
+            timeout=240,
+            what="the evaluation to start",
+        )
+    worker.kill()
+    fault_worker()
+    (submission,) = settle([submission])
+    assert submission.status == Status.GRADED, submission.status_reason
+    lost = submission.runs.get(kind=phase, outcome="worker_lost")
+    assert lost.finished_at is not None
+    assert_promises([submission])
+
+
+def test_worker_killed_mid_regrade_chunk_keeps_every_grade(
+    fault_worker, participant, workshop, instructor
+):
+    mlp = workshop.assignments.get(slug="mlp")
+    rows = [graded_with_model(participant, mlp) for _ in range(4)]
+    grades_before = list(Grade.objects.values_list("pk", flat=True))
+    worker = fault_worker()
+    batch = regrade_batch_create(assignment=mlp, mode="reevaluate")
+    wait_for(
+        lambda: (
+            Run.objects.filter(kind=Run.Kind.EVALUATE, submission__batch=batch).count()
+            == len(rows)
+        ),
+        timeout=120,
+        what="the chunk to claim its models",
+    )
+    worker.kill()
+    fault_worker()
+    rows = settle(rows)
+    assert_promises(rows, grades_before=grades_before)
+    for row in rows:
+        assert row.status == Status.GRADED, row.status_reason
+        assert row.grades.count() >= 2, "the old grade is kept beside the new one"
+    batch.refresh_from_db()
+    wait_for(
+        lambda: RegradeBatch.objects.get(pk=batch.pk).state == "done",
+        timeout=30,
+        what="the batch to close",
+    )
+    assert Path(rows[0].runs.get(kind=Run.Kind.TRAIN).artifact_path).is_file()

@@ -1,0 +1,69 @@
+"""Build submissions that already hold a trained model and a grade.
+
+Models are built here with Keras (no training): "good" is a small MLP, "slow"
+is cheap in memory and heavy in compute, "hog" needs gigabytes to grade.
+"""
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from grader import GradeReport
+from submissions.models import Run, Status, Submission
+from submissions.services import grade_record, submission_create
+from submissions.storage import artifact_dir
+
+
+def keras_model(kind: str, input_shape: tuple[int, ...]):
+    """Return an untrained model for the assignment's images."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(input_shape)
+    x = inputs
+    scale = max(1, 64 // input_shape[0])
+    if kind == "slow":
+        # Small in memory, heavy in compute: dozens of convolutions at ~64x64.
+        x = layers.UpSampling2D(scale)(x)
+        for _ in range(60):
+            x = layers.Conv2D(32, 3, padding="same")(x)
+        x = layers.GlobalAveragePooling2D()(x)
+    elif kind == "hog":
+        # Gigabytes of activations for the test split: far past the memory budget.
+        x = layers.UpSampling2D(scale * 16)(x)
+        x = layers.Conv2D(8, 3, padding="same")(x)
+        x = layers.GlobalAveragePooling2D()(x)
+    else:
+        x = layers.Flatten()(x)
+        x = layers.Dense(16, activation="relu")(x)
+    outputs = layers.Dense(10, activation="softmax")(layers.Dense(10)(x))
+    return keras.Model(inputs, outputs)
+
+
+def old_report() -> GradeReport:
+    """Return the grade each built submission starts with."""
+    return GradeReport(status="graded", score=42.0, public_accuracy=0.42)
+
+
+def graded_with_model(participant, assignment, kind: str = "good") -> Submission:
+    """Return a graded submission whose stored model is of the given kind."""
+    submission = submission_create(
+        participant=participant,
+        assignment=assignment,
+        upload=SimpleUploadedFile(f"{kind}.py", b"print(1)\n"),
+    )
+    Submission.objects.filter(pk=submission.pk).update(status=Status.TRAINING)
+    run = Run.objects.create(
+        submission=submission,
+        kind=Run.Kind.TRAIN,
+        job_token=submission.job_token,
+        queue="train-cpu",
+        outcome=Run.Outcome.OK,
+    )
+    path = artifact_dir(submission.pk) / f"run-{run.pk}" / "model.keras"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keras_model(kind, tuple(assignment.spec["checks"]["input_shape"])).save(path)
+    Run.objects.filter(pk=run.pk).update(artifact_path=str(path))
+    Submission.objects.filter(pk=submission.pk).update(status=Status.EVALUATING)
+    submission.refresh_from_db()
+    grade_record(submission=submission, run=run, report=old_report())
+    submission.refresh_from_db()
+    return submission

@@ -1,0 +1,68 @@
+"""A batch re-evaluation grades one model at a time, in a real grader sandbox.
+
+A model that runs out of time or memory fails alone and keeps its previous
+grade; the others get their new grades as each finishes, and every run of the
+chunk keeps beating while it waits.
+"""
+
+import datetime
+
+import pytest
+
+from submissions.models import Grade, RegradeBatch, Run, Status, Submission
+from submissions.services import regrade_batch_create, regrade_batch_run_chunk
+from tests.model_builders import graded_with_model
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MODEL_SECONDS = 6
+
+
+def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
+    participant, workshop, instructor, settings, monkeypatch
+):
+    from submissions import tasks
+
+    settings.DOJO_EVAL_MODEL_SECONDS = MODEL_SECONDS
+    settings.DOJO_EVAL_MEMORY_MB = 2500
+    settings.DOJO_EVAL_WALL_SECONDS = 180
+    monkeypatch.setattr(tasks.train, "apply_async", lambda **kw: None)
+    monkeypatch.setattr(tasks.evaluate, "apply_async", lambda **kw: None)
+    chunks: list = []
+    monkeypatch.setattr(
+        tasks.regrade_chunk, "apply_async", lambda **kw: chunks.append(kw["args"])
+    )
+    mlp = workshop.assignments.get(slug="mlp")
+    kinds = ["good", "slow", "hog", "good"]
+    rows = [graded_with_model(participant, mlp, kind) for kind in kinds]
+    old = {row.pk: row.current_grade_id for row in rows}
+
+    batch = regrade_batch_create(assignment=mlp, mode="reevaluate")
+    assert chunks == [[batch.pk, [row.pk for row in rows]]]
+    regrade_batch_run_chunk(
+        batch_id=batch.pk, submission_ids=chunks[0][1], worker="w@h"
+    )
+
+    rows = [Submission.objects.get(pk=row.pk) for row in rows]
+    runs = [row.runs.get(kind=Run.Kind.EVALUATE) for row in rows]
+    good1, slow, hog, good2 = rows
+    for good in (good1, good2):
+        assert good.status in (Status.GRADED, Status.FAILED), good.status_reason
+        assert good.current_grade_id != old[good.pk]
+        assert good.grades.count() == 2
+    for bad in (slow, hog):
+        assert bad.status == Status.GRADED, bad.status_reason
+        assert bad.current_grade_id == old[bad.pk], "the previous grade stays"
+        assert bad.grades.count() == 1
+        assert "this grade stays" in bad.status_reason
+    assert runs[1].outcome == "timed_out"
+    assert runs[2].outcome == "killed_memory"
+    assert "memory" in hog.status_reason and "time" in slow.status_reason
+    # Results are written as each model finishes, not at the end of the chunk.
+    first_new = Grade.objects.get(pk=good1.current_grade_id)
+    assert first_new.created_at < runs[1].finished_at
+    # The last model waited through the others and its run kept beating.
+    waited = datetime.timedelta(seconds=MODEL_SECONDS)
+    assert runs[3].heartbeat_at > runs[3].started_at + waited
+    batch.refresh_from_db()
+    assert batch.state == RegradeBatch.State.DONE
