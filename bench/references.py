@@ -43,7 +43,7 @@ def _prepare(item, folder: Path) -> None:
 def _run(item, data: Path, root: Path) -> tuple[sandbox.SandboxResult, Path]:
     job, work = root / f"{item.slug}-job", root / item.slug
     for path in (job, work):
-        shutil.rmtree(path, ignore_errors=True)
+        sandbox.remove_tree(path)  # the work dir is a tmpfs mount: rmtree cannot
         path.mkdir(parents=True)
     shutil.copyfile(item.solution_path, job / "solution.py")
     (work / "output").mkdir()
@@ -70,8 +70,8 @@ def main() -> int:
     os.sched_setaffinity(0, {args.core})
     pack = load_pack(ROOT / "assignments" / "dl101")
     results = {}
-    with tempfile.TemporaryDirectory(prefix="dojo-refs-", dir="/tmp") as tmp:
-        root = Path(tmp)
+    root = Path(tempfile.mkdtemp(prefix="dojo-refs-", dir="/tmp"))
+    try:
         os.chmod(root, 0o755)
         for slug in args.slugs:
             item = pack.assignment(slug)
@@ -112,6 +112,9 @@ def main() -> int:
                 f"  score {report['score']:.1f}  checks "
                 f"{'pass' if all(c['passed'] for c in report['checks']) else 'FAIL'}"
             )
+    finally:
+        # Work dirs are sized tmpfs mounts: TemporaryDirectory could not remove them.
+        sandbox.remove_tree(root)
     if {"mlp", "cnn"} <= set(results):
         mlp, cnn = (results[s]["public_accuracy"] for s in ("mlp", "cnn"))
         print(
