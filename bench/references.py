@@ -43,7 +43,7 @@ def _prepare(item, folder: Path) -> None:
 def _run(item, data: Path, root: Path) -> tuple[sandbox.SandboxResult, Path]:
     job, work = root / f"{item.slug}-job", root / item.slug
     for path in (job, work):
-        sandbox.remove_tree(path)  # the work dir is a tmpfs mount: rmtree cannot
+        sandbox.remove_tree(path)
         path.mkdir(parents=True)
     shutil.copyfile(item.solution_path, job / "solution.py")
     (work / "output").mkdir()
@@ -71,8 +71,8 @@ def main() -> int:
     pack = load_pack(ROOT / "assignments" / "dl101")
     results = {}
     root = Path(tempfile.mkdtemp(prefix="dojo-refs-", dir="/tmp"))
+    os.chmod(root, 0o755)
     try:
-        os.chmod(root, 0o755)
         for slug in args.slugs:
             item = pack.assignment(slug)
             data = DATA / slug
@@ -113,7 +113,6 @@ def main() -> int:
                 f"{'pass' if all(c['passed'] for c in report['checks']) else 'FAIL'}"
             )
     finally:
-        # Work dirs are sized tmpfs mounts: TemporaryDirectory could not remove them.
         sandbox.remove_tree(root)
     if {"mlp", "cnn"} <= set(results):
         mlp, cnn = (results[s]["public_accuracy"] for s in ("mlp", "cnn"))

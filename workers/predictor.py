@@ -129,6 +129,9 @@ class WarmPredictor:
         folder = self._ensure()
         starting = not (folder / "ready").is_file()
         deadline = time.monotonic() + timeout + (START_SECONDS if starting else 0)
+        # Write nothing before the predictor says it is ready: until then the
+        # sandbox may be turning its folder into a tmpfs (moving what it holds).
+        self._wait_for(folder / "ready", deadline=deadline)
         model = folder / "models" / f"{key}.keras"
         if not model.is_file():
             tmp = model.with_name(f".{key}.{uuid.uuid4().hex}.tmp")
@@ -142,18 +145,24 @@ class WarmPredictor:
         os.chmod(staged, 0o644)
         os.replace(staged, request)
         reply = folder / "responses" / name
-        while not reply.is_file():
-            if not self.running:
-                raise PredictorError(self._stopped_reason())
-            if time.monotonic() > deadline:
-                request.unlink(missing_ok=True)
-                raise PredictorError("The predictor did not answer in time.")
-            time.sleep(POLL_SECONDS)
+        try:
+            self._wait_for(reply, deadline=deadline)
+        except PredictorError:
+            request.unlink(missing_ok=True)
+            raise
         try:
             data = reply.read_bytes()[:REPLY_BYTES]
         finally:
             reply.unlink(missing_ok=True)
         return parse_reply(data, num_classes=num_classes)
+
+    def _wait_for(self, path: Path, *, deadline: float) -> None:
+        while not path.is_file():
+            if not self.running:
+                raise PredictorError(self._stopped_reason())
+            if time.monotonic() > deadline:
+                raise PredictorError("The predictor did not answer in time.")
+            time.sleep(POLL_SECONDS)
 
     def _stopped_reason(self) -> str:
         result = self._result

@@ -6,6 +6,7 @@ sandbox (model files only, no participant code) that answers in milliseconds.
 """
 
 import json
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +19,8 @@ from submissions import images, storage
 from submissions.models import Status, Submission
 from submissions.queues import JobQueue
 from submissions.selectors import run_latest_model
+
+logger = logging.getLogger(__name__)
 
 RESULT_KEY = "dojo:predict:{}"
 RATE_KEY = "dojo:predict-rate:{}:{}"
@@ -152,6 +155,9 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
         answer: dict = {"top": top}
     except PredictorError as exc:
         answer = {"error": str(exc)}
+    except OSError as exc:  # the worker's side of the files: a platform fault
+        logger.exception("The predictor failed for submission %s", submission_id)
+        answer = {"error": f"The predictor could not answer ({exc.strerror})."}
     cache.set(key, answer, timeout=60)
 
 

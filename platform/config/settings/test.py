@@ -4,7 +4,15 @@ import os
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, REDIS_URL, REST_FRAMEWORK, VAR_DIR, env
+from .base import (
+    CACHES,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
+    DATABASES,
+    REDIS_URL,
+    REST_FRAMEWORK,
+    VAR_DIR,
+    env,
+)
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -38,6 +46,16 @@ CELERY_BROKER_URL = env(
     "CELERY_BROKER_URL",
     default=REDIS_URL or f"sqla+sqlite:///{RUN_DIR / 'broker.sqlite3'}",
 )
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Runs on one machine share one Redis: a key prefix gives each run (and the
+    # workers it starts) its own queues and cache, so a worker of one run never
+    # takes, and drops, a job of another.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "global_keyprefix": f"dojo-test-{RUN_ID}:",
+    }
+if REDIS_URL:
+    CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": f"dojo-test-{RUN_ID}"}}
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory: end-to-end tests run a real worker in another process.

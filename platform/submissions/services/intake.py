@@ -3,6 +3,7 @@
 import contextlib
 import datetime
 import hashlib
+import logging
 import os
 
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from submissions.models import Status, Submission
@@ -165,6 +166,11 @@ def submissions_used_today(*, participant: AbstractUser, assignment: Assignment)
     )
 
 
+# Deadlock and serialization failure: the transaction may simply be run again.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+COMMIT_TRIES = 3
+logger = logging.getLogger(__name__)
+
 NO_SPACE = (
     "The server has no room to store your file right now, so nothing was saved "
     "and nothing was counted. Try again in a few minutes."
@@ -188,33 +194,74 @@ def submission_create(
     *, participant: AbstractUser, assignment: Assignment, upload: UploadedFile | None
 ) -> Submission:
     """Validate and store an upload, then queue its training once it is committed."""
-    from submissions.services.lifecycle import submission_enqueue
-
     if upload is None:
         raise ValidationError("Choose a .py or .ipynb file with your training code.")
     fmt = _format_of(upload.name or "")
     raw = _read_limited(upload)
     _check_source(raw, fmt)
-    with transaction.atomic():
-        _check_allowed(participant=participant, assignment=assignment)
-        submission = Submission(
-            participant=participant,
-            assignment=assignment,
-            original_name=upload.name,
-            format=fmt,
-            sha256=hashlib.sha256(raw).hexdigest(),
-            size=len(raw),
-        )
-        _store(
-            submission,
-            "submission.ipynb" if fmt == Submission.Format.IPYNB else "submission.py",
-            raw,
-        )
+    for attempt in range(1, COMMIT_TRIES + 1):
         try:
+            return _create(
+                participant=participant,
+                assignment=assignment,
+                fmt=fmt,
+                raw=raw,
+                name=upload.name,
+            )
+        except OperationalError as exc:
+            # Concurrent submissions update shared rows (standings, tallies);
+            # PostgreSQL may abort one of two as a deadlock. Nothing was kept:
+            # try again rather than answer 500.
+            if (
+                attempt == COMMIT_TRIES
+                or not _retryable(exc)
+                or connection.in_atomic_block  # the caller's transaction is lost
+            ):
+                raise
+            logger.warning("Submission commit retried (%s): %s", attempt, exc)
+    raise AssertionError("unreachable")
+
+
+def _retryable(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) in RETRY_SQLSTATES
+
+
+def _create(
+    *,
+    participant: AbstractUser,
+    assignment: Assignment,
+    fmt: str,
+    raw: bytes,
+    name: str,
+) -> Submission:
+    """Store the file and the row in one go: if the commit fails, the file goes."""
+    from submissions.services.lifecycle import submission_enqueue
+
+    submission = Submission(
+        participant=participant,
+        assignment=assignment,
+        original_name=name,
+        format=fmt,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        size=len(raw),
+    )
+    try:
+        with transaction.atomic():
+            _check_allowed(participant=participant, assignment=assignment)
+            _store(
+                submission,
+                "submission.ipynb"
+                if fmt == Submission.Format.IPYNB
+                else "submission.py",
+                raw,
+            )
             submission.full_clean()
             submission.save()
-        except Exception:
+            transaction.on_commit(
+                lambda: submission_enqueue(submission_id=submission.pk)
+            )
+    except BaseException:
+        if submission.file.name:
             submission.file.delete(save=False)
-            raise
-        transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+        raise
     return submission

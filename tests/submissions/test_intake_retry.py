@@ -1,0 +1,71 @@
+"""A submission whose commit PostgreSQL aborts as a deadlock is tried again."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError
+
+from submissions.models import Submission
+from submissions.services import submission_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+def _abort_first_save(monkeypatch, error: Exception) -> list[int]:
+    """Make the first standings refresh (inside the submit transaction) fail."""
+    from submissions import signals
+
+    real = signals.standing_refresh
+    calls: list[int] = []
+
+    def refresh(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+        return real(**kwargs)
+
+    monkeypatch.setattr(signals, "standing_refresh", refresh)
+    return calls
+
+
+def _media_files() -> list[Path]:
+    media = Path(Submission.file.field.storage.location) / "submissions"
+    return [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
+
+
+def test_a_deadlocked_submit_is_retried_and_keeps_one_file(
+    participant, workshop, monkeypatch
+):
+    error = OperationalError("deadlock detected")
+    error.__cause__ = Deadlock()
+    calls = _abort_first_save(monkeypatch, error)
+    before = _media_files()
+    submission = submission_create(
+        participant=participant,
+        assignment=workshop.assignments.get(slug="mlp"),
+        upload=SimpleUploadedFile("train.py", b"print('hi')\n"),
+    )
+    assert len(calls) >= 2
+    assert Submission.objects.count() == 1
+    new_files = sorted(set(_media_files()) - set(before))
+    assert new_files == [Path(submission.file.path)], "the aborted try left a file"
+
+
+def test_another_database_error_is_not_retried_and_leaves_nothing(
+    participant, workshop, monkeypatch
+):
+    _abort_first_save(monkeypatch, OperationalError("disk I/O error"))
+    before = _media_files()
+    with pytest.raises(OperationalError):
+        submission_create(
+            participant=participant,
+            assignment=workshop.assignments.get(slug="mlp"),
+            upload=SimpleUploadedFile("train.py", b"print('hi')\n"),
+        )
+    assert Submission.objects.count() == 0
+    assert _media_files() == before
