@@ -69,3 +69,32 @@ def test_another_database_error_is_not_retried_and_leaves_nothing(
         )
     assert Submission.objects.count() == 0
     assert _media_files() == before
+
+
+def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(participant, workshop):
+    """A deadlock while applying a result must not turn it into a refund."""
+    from submissions.models import Run, Status
+    from submissions.services.jobs import job_finish, run_start, submission_move
+
+    submission = submission_create(
+        participant=participant,
+        assignment=workshop.assignments.get(slug="mlp"),
+        upload=SimpleUploadedFile("train.py", b"print('hi')\n"),
+    )
+    Submission.objects.filter(pk=submission.pk).update(status=Status.TRAINING)
+    submission.refresh_from_db()
+    run = run_start(submission=submission, kind=Run.Kind.TRAIN, queue="q", worker="w")
+    tries: list[int] = []
+
+    def finish(row: Submission) -> None:
+        tries.append(1)
+        if len(tries) == 1:
+            error = OperationalError("deadlock detected")
+            error.__cause__ = Deadlock()
+            raise error
+        submission_move(submission=row, status=Status.FAILED, reason="Your bug.")
+
+    job_finish(run=run, finish=finish)
+    submission.refresh_from_db()
+    assert len(tries) == 2
+    assert (submission.status, submission.status_reason) == (Status.FAILED, "Your bug.")

@@ -11,10 +11,11 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from submissions.models import Status, Submission
+from submissions.services.jobs import db_retryable
 from workers.notebook import NotebookRefused, notebook_to_script
 from workshops.models import Assignment, Enrollment
 
@@ -166,8 +167,6 @@ def submissions_used_today(*, participant: AbstractUser, assignment: Assignment)
     )
 
 
-# Deadlock and serialization failure: the transaction may simply be run again.
-RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 COMMIT_TRIES = 3
 logger = logging.getLogger(__name__)
 
@@ -212,18 +211,10 @@ def submission_create(
             # Concurrent submissions update shared rows (standings, tallies);
             # PostgreSQL may abort one of two as a deadlock. Nothing was kept:
             # try again rather than answer 500.
-            if (
-                attempt == COMMIT_TRIES
-                or not _retryable(exc)
-                or connection.in_atomic_block  # the caller's transaction is lost
-            ):
+            if attempt == COMMIT_TRIES or not db_retryable(exc):
                 raise
             logger.warning("Submission commit retried (%s): %s", attempt, exc)
     raise AssertionError("unreachable")
-
-
-def _retryable(exc: OperationalError) -> bool:
-    return getattr(exc.__cause__, "sqlstate", None) in RETRY_SQLSTATES
 
 
 def _create(

@@ -329,7 +329,7 @@ def job_finish(*, run: Run, finish: Callable[[Submission], None]) -> None:
     """
     db_reconnect_if_cut()
     try:
-        _apply(run, finish)
+        _apply_retrying(run, finish)
     except (OperationalError, InterfaceError):
         raise
     except Exception as exc:
@@ -343,7 +343,31 @@ def job_finish(*, run: Run, finish: Callable[[Submission], None]) -> None:
                 reason=PLATFORM_FAULT.format(detail=detail),
             )
 
-        _apply(run, fail)
+        _apply_retrying(run, fail)
+
+
+# Deadlock and serialization failure: the transaction may simply be run again.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def db_retryable(exc: BaseException) -> bool:
+    """Say whether the database aborted a transaction that may be run again."""
+    return (
+        isinstance(exc, OperationalError)
+        and getattr(exc.__cause__, "sqlstate", None) in RETRY_SQLSTATES
+        and not connection.in_atomic_block
+    )
+
+
+def _apply_retrying(run: Run, finish: Callable[[Submission], None]) -> None:
+    """Apply a result; a transaction aborted as a deadlock is run again."""
+    for attempt in (1, 2, 3):
+        try:
+            return _apply(run, finish)
+        except OperationalError as exc:
+            if attempt == 3 or not db_retryable(exc):
+                raise
+            logger.warning("Result of run %s retried: %s", run.pk, exc)
 
 
 def _apply(run: Run, finish: Callable[[Submission], None]) -> None:
