@@ -58,6 +58,15 @@ class WarmPredictor:
         folder = (
             Path(self.work_root) / f"predictor-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         )
+        folder.mkdir(parents=True)
+        limits = sandbox.SandboxLimits(
+            wall_seconds=self.idle_seconds * 6,
+            cpu_seconds=self.idle_seconds * 6,
+            memory_bytes=self.memory_bytes,
+        )
+        # Mount the sized work dir before writing requests into it: run() would
+        # otherwise mount it while predict() writes, hiding or losing a request.
+        sandbox.prepare_work_dir(folder, limits=limits, backend=self.backend)
         for sub in ("models", "requests", "responses"):
             (folder / sub).mkdir(parents=True)
         self._folder, self._result = folder, None
@@ -78,11 +87,7 @@ class WarmPredictor:
                     work_dir=folder,
                     binds=[sandbox.Bind(GRADER_DIR, "/opt/dojo/grader")],
                     env={**self.env, "PYTHONPATH": "/opt/dojo"},
-                    limits=sandbox.SandboxLimits(
-                        wall_seconds=self.idle_seconds * 6,
-                        cpu_seconds=self.idle_seconds * 6,
-                        memory_bytes=self.memory_bytes,
-                    ),
+                    limits=limits,
                     backend=self.backend,
                     chdir=str(folder),
                 )

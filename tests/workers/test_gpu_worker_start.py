@@ -51,3 +51,10 @@ def test_gpu_worker_without_a_memory_cgroup_refuses_to_start():
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
     assert "cannot cap job memory with a cgroup" in output
+
+
+def test_worker_with_a_misspelt_cgroup_setting_refuses_to_start():
+    done = _start_worker({"DOJO_CGROUP": "v3"})
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "DOJO_CGROUP must be one of auto, v1, v2, none, not 'v3'" in output

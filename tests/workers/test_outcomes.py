@@ -197,3 +197,41 @@ def test_a_platform_fault_is_an_error_and_refunded(train, mlp) -> None:
     assert (
         submissions_used_today(participant=submission.participant, assignment=mlp) == 0
     )
+
+
+def _evaluate(submission: Submission) -> Submission:
+    from submissions.services import submission_evaluate
+
+    assert submission.status == Status.EVALUATING, submission.status_reason
+    submission_evaluate(
+        submission_id=submission.pk,
+        job_token=str(submission.job_token),
+        worker="test@host",
+    )
+    submission.refresh_from_db()
+    return submission
+
+
+SAVE_GARBAGE_MODEL = (
+    "import os\n"
+    "with open(os.path.join(os.environ['DOJO_OUTPUT_DIR'], 'model.keras'), 'wb')"
+    " as f:\n    f.write(b'not a keras file \\x1b[2J')\n"
+)
+
+
+def test_a_model_the_grader_cannot_read_fails_not_errors(train) -> None:
+    """A saved file that is no Keras model is the participant's: failed, graded
+    in the evaluation sandbox with a reason."""
+    submission = _evaluate(train(SAVE_GARBAGE_MODEL))
+    assert submission.status == Status.FAILED, submission.status_reason
+    assert "\x1b" not in submission.status_reason
+    assert "does not count against your limit" not in submission.status_reason
+
+
+def test_missing_hidden_test_split_is_a_platform_error(train, mlp) -> None:
+    """The grader without its test data is the platform's fault: error, refunded."""
+    submission = train(SAVE_GARBAGE_MODEL)
+    storage.discard(storage.assignment_hidden_dir(mlp.pk))
+    submission = _evaluate(submission)
+    assert submission.status == Status.ERROR, submission.status_reason
+    assert "does not count against your limit" in submission.status_reason

@@ -11,7 +11,7 @@ from ._files import copy_out
 from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._result import Outcome, SandboxResult
-from ._run import check_backend, gpu_slot, run
+from ._run import check_backend, gpu_slot, prepare_work_dir, run
 from ._text import neutralise, neutralise_json
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "host_prepare",
     "neutralise",
     "neutralise_json",
+    "prepare_work_dir",
     "read_device_report",
     "remove_tree",
     "run",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._cgroup2 import JobCgroup2, cgroup2_mount, v2_parent
+from ._limits import SandboxUnavailable
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -190,7 +191,9 @@ def cgroup_mode() -> str:
     """Return the hierarchy jobs use: v1, v2 or none (from DOJO_CGROUP)."""
     mode = os.environ.get("DOJO_CGROUP", "auto").strip().lower() or "auto"
     if mode not in MODES:
-        raise ValueError(f"DOJO_CGROUP must be one of {', '.join(MODES)}: {mode!r}")
+        raise SandboxUnavailable(
+            f"DOJO_CGROUP must be one of {', '.join(MODES)}, not {mode!r}."
+        )
     if mode != "auto":
         return mode
     if _own_group("memory") is not None and (CGROUP_ROOT / "memory").is_dir():

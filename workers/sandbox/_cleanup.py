@@ -29,7 +29,7 @@ class CleanupError(OSError):
     """A tree could not be removed completely; the periodic sweeper retries it."""
 
 
-def _is_work_mount(path: str) -> bool:
+def is_work_mount(path: str) -> bool:
     """Return whether ``path`` is a job's work-dir tmpfs (see ``_quota``)."""
     target = os.fsencode(path)
     with contextlib.suppress(OSError), open("/proc/self/mountinfo", "rb") as info:
@@ -88,7 +88,7 @@ def _empty(fd: int, top_fd: int, pending: list[str]) -> None:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode) and st.st_dev != device:
             inner = os.path.join(os.readlink(f"/proc/self/fd/{fd}"), name)
-            if not _is_work_mount(inner):
+            if not is_work_mount(inner):
                 raise CleanupError(errno.EBUSY, f"{inner} is a mount point")
             _umount(inner)
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._cleanup import WORK_MOUNT_SOURCE, _is_work_mount, is_mount, remove_tree
+from ._cleanup import WORK_MOUNT_SOURCE, is_work_mount, remove_tree
 from ._limits import SandboxError, SandboxLimits
 
 MS_NOSUID = 0x2
@@ -53,7 +53,7 @@ def mount_work_dir(work_dir: Path, *, limits: SandboxLimits, uid: int) -> bool:
         f"size={limits.work_dir_bytes},nr_inodes={limits.max_files + 1},"
         f"mode=0755,uid={uid},gid={uid}"
     )
-    if _is_work_mount(os.path.realpath(work_dir)):
+    if is_work_mount(os.path.realpath(work_dir)):
         try:
             _mount(work_dir, options, MS_REMOUNT)
         except OSError:
@@ -164,6 +164,3 @@ class DiskWatch:
         while not self._stop.wait(self.every):
             if self.check():
                 return
-
-
-__all__ = ["DiskWatch", "is_mount", "mount_work_dir", "quota_full", "scan"]

@@ -8,9 +8,10 @@ from pathlib import Path
 from ._bwrap import build_bwrap, check_bwrap
 from ._cgroup import cgroup_support
 from ._host import gpu_devices
-from ._launch import resolve_argv, sandbox_uid
+from ._launch import is_root, resolve_argv, sandbox_uid
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._local import build_local
+from ._quota import mount_work_dir
 from ._result import SandboxResult
 from ._supervise import Supervisor
 
@@ -95,6 +96,24 @@ def run(
         log_interval=log_interval,
         should_cancel=should_cancel,
     ).run()
+
+
+def prepare_work_dir(
+    work_dir: Path,
+    *,
+    limits: SandboxLimits = SandboxLimits(),  # noqa: B008 (frozen, so shared is safe)
+    backend: str = "bwrap",
+    uid: int | None = None,
+) -> bool:
+    """Make ``work_dir`` its sized tmpfs now, before ``run()`` does it.
+
+    ``run()`` mounts it on its own; call this first only when you write into the
+    work dir while the job runs (a server answering files), so no write lands in
+    the moment the mount is made. Return whether it is a mount now.
+    """
+    if backend != "bwrap" or not is_root():
+        return False
+    return mount_work_dir(Path(work_dir), limits=limits, uid=sandbox_uid(uid))
 
 
 def gpu_slot(

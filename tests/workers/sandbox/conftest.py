@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -54,3 +55,23 @@ def run_py(work_dir: Path) -> RunPy:
 def keras_backend() -> str:
     """Return the Keras backend GPU-host tests use (KERAS_BACKEND, else torch)."""
     return os.environ.get("KERAS_BACKEND", "torch")
+
+
+# Tests that need a GPU host, or that change this machine's cgroups, run only when
+# a -m expression names them (bin/gpu-host-check, make test-cgroup2): a plain
+# `pytest` or `pytest -m "not faults"` leaves them out.
+OPT_IN_MARKERS = ("gpu_host", "cgroup2_pids")
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    chosen = config.getoption("markexpr") or ""
+    wanted = {m for m in OPT_IN_MARKERS if re.search(rf"(?<!not ){m}\b", chosen)}
+    keep, drop = [], []
+    for item in items:
+        opt_in = {m for m in OPT_IN_MARKERS if item.get_closest_marker(m)}
+        (drop if opt_in - wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
