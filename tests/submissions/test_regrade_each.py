@@ -8,6 +8,7 @@ chunk keeps beating while it waits.
 import datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from submissions.models import Grade, RegradeBatch, Run, Status, Submission
 from submissions.services import regrade_batch_create, regrade_batch_run_chunk
@@ -66,3 +67,38 @@ def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
     assert runs[3].heartbeat_at > runs[3].started_at + waited
     batch.refresh_from_db()
     assert batch.state == RegradeBatch.State.DONE
+
+
+def test_reevaluation_leaves_a_cancelled_rerun_alone(
+    participant, workshop, monkeypatch
+):
+    """A submission whose rerun its participant cancelled keeps its model but is
+    not re-evaluated: the batch takes the others and its chunk runs through."""
+    from submissions import tasks
+    from submissions.services import submission_cancel, submission_rerun
+    from submissions.services.regrade import _claim_for_evaluation
+
+    monkeypatch.setattr(tasks.train, "apply_async", lambda **kw: None)
+    chunks: list = []
+    monkeypatch.setattr(
+        tasks.regrade_chunk, "apply_async", lambda **kw: chunks.append(kw["args"])
+    )
+    mlp = workshop.assignments.get(slug="mlp")
+    graded = graded_with_model(participant, mlp)
+    stopped = graded_with_model(participant, mlp)
+    submission_rerun(submission=stopped)
+    submission_cancel(submission=Submission.objects.get(pk=stopped.pk))
+    assert Submission.objects.get(pk=stopped.pk).status == Status.CANCELLED
+
+    batch = regrade_batch_create(assignment=mlp, mode="reevaluate")
+    assert batch.submission_ids == [graded.pk]
+    # Even a chunk that names it (an old message, say) does not move it.
+    assert _claim_for_evaluation(batch, stopped.pk, "w@h") is None
+    assert Submission.objects.get(pk=stopped.pk).status == Status.CANCELLED
+    with pytest.raises(ValidationError, match="nothing to regrade"):
+        regrade_batch_create(
+            assignment=mlp,
+            mode="reevaluate",
+            selection="selected",
+            submission_ids=[stopped.pk],
+        )

@@ -181,8 +181,8 @@ class Workshop:
         )
 
     def regrade(self) -> None:
-        # Not cancelled ones: regrade's claim cannot move them (cancelled ->
-        # evaluating is illegal), a separate bug left to the jobs refactor.
+        # Not cancelled ones: a re-evaluation leaves those alone
+        # (tests/submissions/test_regrade_each.py).
         s = self._pick(Status.GRADED, Status.FAILED, Status.ERROR)
         has_model = Run.objects.filter(submission=s).exclude(artifact_path="")
         if s is None or not has_model.exists():

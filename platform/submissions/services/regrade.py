@@ -44,6 +44,10 @@ def regrade_batch_create(
     if selection not in SELECTIONS:
         raise ValidationError(f"Unknown selection “{selection}”.")
     chosen = Submission.objects.filter(assignment=assignment, status__in=FINAL_STATUSES)
+    if mode == RegradeBatch.Mode.REEVALUATE:
+        # A participant who cancelled stopped that submission: re-evaluating it
+        # would bring it back (and cancelled -> evaluating is no legal move).
+        chosen = chosen.exclude(status=Status.CANCELLED)
     if selection == "failed":
         chosen = chosen.filter(status__in=(Status.FAILED, Status.ERROR))
     elif selection == "selected":
@@ -101,7 +105,7 @@ def _claim_for_evaluation(
             .filter(pk=submission_id, batch=batch)
             .first()
         )
-        if submission is None or submission.status not in FINAL_STATUSES:
+        if submission is None or not submission.can_move_to(Status.EVALUATING):
             return None
         model_run = run_latest_model(submission=submission)
         if model_run is None:
