@@ -10,6 +10,7 @@ from grader import GradeReport
 from submissions.models import Run, Status, Submission
 from submissions.services import grade_record, submission_create
 from submissions.storage import artifact_dir
+from tests.helpers import ROOT, wait_for
 
 
 def keras_model(kind: str, input_shape: tuple[int, ...]):
@@ -69,4 +70,27 @@ def graded_with_model(participant, assignment, kind: str = "good") -> Submission
     submission.refresh_from_db()
     grade_record(submission=submission, run=run, report=old_report())
     submission.refresh_from_db()
+    return submission
+
+
+def graded_reference(participant, workshop, slug: str = "mlp") -> Submission:
+    """Submit an assignment's reference solution and wait for a real worker to
+    grade it (the caller starts the worker)."""
+    assignment = workshop.assignments.get(slug=slug)
+    code = (ROOT / "assignments" / "dl101" / slug / "solution.py").read_bytes()
+    submission = submission_create(
+        participant=participant,
+        assignment=assignment,
+        upload=SimpleUploadedFile(f"{slug}.py", code),
+    )
+    wait_for(
+        lambda: (
+            Submission.objects.get(pk=submission.pk).status
+            in (Status.GRADED, Status.FAILED, Status.ERROR)
+        ),
+        timeout=240,
+        what=f"the {slug} reference to be graded",
+    )
+    submission.refresh_from_db()
+    assert submission.status == Status.GRADED, submission.status_reason
     return submission

@@ -1,16 +1,9 @@
 """The grade page in a real browser: where the model goes wrong, and try it."""
 
-from pathlib import Path
-
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import expect
 
-from submissions.models import Status
-from submissions.services import submission_create
-from tests.helpers import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.model_builders import graded_reference
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,19 +18,7 @@ def test_participant_sees_mistakes_and_tries_the_model_by_drawing(
     """The graded page shows misclassified images with class names; a stroke
     drawn with the mouse gets the model's top three classes."""
     settings.DOJO_PREDICT_TIMEOUT_SECONDS = 150  # this worker's predictor starts cold
-    mlp = workshop.assignments.get(slug="mlp")
-    code = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
-    submission = submission_create(
-        participant=participant, assignment=mlp, upload=SimpleUploadedFile("m.py", code)
-    )
-    wait_for(
-        lambda: (
-            type(submission).objects.get(pk=submission.pk).status
-            in (Status.GRADED, Status.FAILED, Status.ERROR)
-        ),
-        timeout=240,
-        what="the MLP to be graded",
-    )
+    submission = graded_reference(participant, workshop)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)

@@ -2,39 +2,14 @@
 
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from submissions.models import Status
-from submissions.services import submission_create
-from tests.helpers import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.model_builders import graded_reference
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def _graded_mlp(participant, workshop):
-    mlp = workshop.assignments.get(slug="mlp")
-    code = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
-    submission = submission_create(
-        participant=participant, assignment=mlp, upload=SimpleUploadedFile("m.py", code)
-    )
-    wait_for(
-        lambda: (
-            type(submission).objects.get(pk=submission.pk).status
-            in (Status.GRADED, Status.FAILED, Status.ERROR)
-        ),
-        timeout=240,
-        what="the MLP to be graded",
-    )
-    submission.refresh_from_db()
-    assert submission.status == Status.GRADED, submission.status_reason
-    return submission
 
 
 def _post(client: Client, submission, pixels: object):
@@ -53,7 +28,7 @@ def test_try_your_model_answers_checks_input_and_is_rate_limited(
     # This worker's predictor starts on the first request (TensorFlow's import
     # on a busy machine); the page would say "try again in a few seconds".
     settings.DOJO_PREDICT_TIMEOUT_SECONDS = 150
-    submission = _graded_mlp(participant, workshop)
+    submission = graded_reference(participant, workshop)
     client = Client()
     client.force_login(participant)
     page = client.get(f"/s/{submission.pk}/")
