@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-cgroup2 faults setup deps system-deps lint bench clean
+.PHONY: run test faults setup deps system-deps lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -40,10 +40,6 @@ faults: system-deps deps
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(VENV)/bin/pytest -m faults tests/faults
-
-# Moves the pids controller from cgroup v1 to v2 while it runs: run it alone.
-test-cgroup2: system-deps deps
-	$(VENV)/bin/pytest -m cgroup2_pids tests/workers/sandbox/test_sandbox_cgroup2_pids.py
 
 lint: deps
 	$(VENV)/bin/ruff check .

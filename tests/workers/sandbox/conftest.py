@@ -57,10 +57,9 @@ def keras_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "torch")
 
 
-# Tests that need a GPU host, or that change this machine's cgroups, run only when
-# a -m expression names them (bin/gpu-host-check, make test-cgroup2): a plain
-# `pytest` or `pytest -m "not faults"` leaves them out.
-OPT_IN_MARKERS = ("gpu_host", "cgroup2_pids")
+# Tests that need a GPU host run only when a -m expression names them
+# (bin/gpu-host-check): a plain `pytest` or `pytest -m "not faults"` leaves them out.
+OPT_IN_MARKERS = ("gpu_host",)
 
 
 def pytest_collection_modifyitems(
