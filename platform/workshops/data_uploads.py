@@ -25,7 +25,7 @@ from django.db import transaction
 from submissions import storage
 from submissions.predictions import samples_write
 from workshops.models import Assignment
-from workshops.services import _refuse_archived, _sha256_json
+from workshops.services import sha256_json, workshop_refuse_if_archived
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 BASE_LOAD_SECONDS = 180
@@ -141,7 +141,7 @@ def _save_spec(assignment: Assignment, spec: dict[str, Any]) -> None:
         grader.validate_spec(spec)
     except grader.SetupError as exc:
         raise ValidationError(str(exc)) from None
-    spec_sha = _sha256_json(spec)
+    spec_sha = sha256_json(spec)
     if spec_sha != assignment.spec_sha256:
         # The grader stamps each grade with this version; old grades keep theirs.
         assignment.spec_version += 1
@@ -162,7 +162,7 @@ def assignment_dataset_upload(
     """
     from assignments import datasets
 
-    _refuse_archived(assignment.workshop)
+    workshop_refuse_if_archived(assignment.workshop)
     _check_size(upload, field="dataset")
     uploads = storage.assignment_dir(assignment.pk) / "uploads"
     path, sha256 = _store(upload, folder=uploads, suffix=".npz")
@@ -297,7 +297,7 @@ def assignment_base_upload(
     from grader import GraderError
     from grader._load import inspect_archive
 
-    _refuse_archived(assignment.workshop)
+    workshop_refuse_if_archived(assignment.workshop)
     if assignment.kind != Assignment.Kind.TRANSFER:
         raise ValidationError(
             {

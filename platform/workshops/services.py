@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from assignments.pack import AssignmentDef
 
 
-def _sha256_json(data: object) -> str:
+def sha256_json(data: object) -> str:
+    """Return the SHA-256 of data's canonical JSON (a spec's or a cache key's)."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -63,7 +64,7 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
         npz_path = npz_path / f"{dataset['sha256']}.npz"
     data_slice = _data_slice()
     split = _cached(
-        f"dataset-{_sha256_json([dataset, data_slice])[:16]}",
+        f"dataset-{sha256_json([dataset, data_slice])[:16]}",
         lambda folder: datasets.materialize(
             dataset, folder, npz_path=npz_path, **data_slice
         ),
@@ -80,7 +81,7 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
 
         source = {"source": dataset.get("source", "fashion-mnist")}
         base = _cached(
-            f"transfer-base-{_sha256_json([source, data_slice])[:16]}",
+            f"transfer-base-{sha256_json([source, data_slice])[:16]}",
             lambda f: build_base(
                 f / "base.keras",
                 dataset=source,
@@ -140,7 +141,7 @@ def assignment_upsert(*, workshop: Workshop, item: "AssignmentDef") -> Assignmen
     spec = _keep_uploads(
         _available_data(item.spec), assignment.spec if assignment else {}
     )
-    spec_sha = _sha256_json(spec)
+    spec_sha = sha256_json(spec)
     limits = dataclasses.asdict(item.limits)
     if assignment is None:
         assignment = Assignment(
@@ -244,7 +245,8 @@ def pack_choices() -> list[tuple[str, str]]:
     )
 
 
-def _refuse_archived(workshop: Workshop) -> None:
+def workshop_refuse_if_archived(workshop: Workshop) -> None:
+    """Raise a ValidationError when the workshop is archived (read-only)."""
     if workshop.archived:
         raise ValidationError(
             "This workshop is archived and read-only. Unarchive it first to change it."
@@ -292,7 +294,7 @@ def workshop_update(
     agenda: list[dict],
 ) -> Workshop:
     """Change a workshop's title, dates and agenda."""
-    _refuse_archived(workshop)
+    workshop_refuse_if_archived(workshop)
     _check_dates(starts_at, ends_at)
     workshop.title = title
     workshop.description = description
@@ -321,7 +323,7 @@ def assignment_update_settings(
     closed: bool,
 ) -> Assignment:
     """Change the settings an instructor controls during the workshop."""
-    _refuse_archived(assignment.workshop)
+    workshop_refuse_if_archived(assignment.workshop)
     if daily_limit < 1:
         raise ValidationError(
             {
@@ -344,7 +346,7 @@ def assignment_set_state(
     *, assignment: Assignment, released: bool | None = None, closed: bool | None = None
 ) -> Assignment:
     """Release/hide or close/reopen one assignment."""
-    _refuse_archived(assignment.workshop)
+    workshop_refuse_if_archived(assignment.workshop)
     if released is not None:
         assignment.released = released
     if closed is not None:
@@ -357,7 +359,7 @@ def instructor_add(*, workshop: Workshop, username: str) -> Enrollment:
     """Make an existing user a co-instructor of the workshop."""
     from django.contrib.auth import get_user_model
 
-    _refuse_archived(workshop)
+    workshop_refuse_if_archived(workshop)
     user = get_user_model().objects.filter(username=(username or "").strip()).first()
     if user is None:
         raise ValidationError(
@@ -368,7 +370,7 @@ def instructor_add(*, workshop: Workshop, username: str) -> Enrollment:
 
 def enrollment_deactivate(*, enrollment: Enrollment) -> Enrollment:
     """Remove a participant from the workshop; their submissions are kept."""
-    _refuse_archived(enrollment.workshop)
+    workshop_refuse_if_archived(enrollment.workshop)
     if enrollment.role != Enrollment.Role.PARTICIPANT:
         raise ValidationError("Only participants can be removed here.")
     enrollment.active = False
@@ -389,7 +391,7 @@ def roster_import(*, workshop: Workshop, csv_text: str) -> dict[str, int]:
     from django.contrib.auth.validators import UnicodeUsernameValidator
     from django.core.validators import validate_email
 
-    _refuse_archived(workshop)
+    workshop_refuse_if_archived(workshop)
     user_model = get_user_model()
     entries, errors = [], []
     for number, row in enumerate(csv.reader(io.StringIO(csv_text or "")), start=1):
