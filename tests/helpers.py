@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_QUEUES = "train-cpu,train-gpu,evaluate,site,predict"
+ALL_QUEUES = "train-cpu,train-gpu,evaluate,site,predict,check"
 
 
 def wait_for(

@@ -48,6 +48,8 @@ app.conf.update(
         "workers.tasks.reconcile": {"queue": JobQueue.SITE.value},
         "workers.tasks.predict": {"queue": JobQueue.PREDICT.value},
         "submissions.tasks.sweep_work_dirs": {"queue": JobQueue.SITE.value},
+        "checks.tasks.check_run": {"queue": JobQueue.CHECK.value},
+        "checks.tasks.reconcile": {"queue": JobQueue.SITE.value},
     },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
@@ -67,6 +69,12 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
         settings.DOJO_RECONCILE_EVERY_SECONDS,
         sender.signature("workers.tasks.reconcile", queue=JobQueue.SITE.value),
         name="reconcile submissions",
+    )
+    # Check runs whose worker died end `error`; unsent ones are sent again.
+    sender.add_periodic_task(
+        settings.DOJO_RECONCILE_EVERY_SECONDS,
+        sender.signature("checks.tasks.reconcile", queue=JobQueue.SITE.value),
+        name="reconcile check runs",
     )
     # Retries failed cleanups and removes orphaned work dirs and artifacts.
     sender.add_periodic_task(

@@ -12,6 +12,8 @@ class JobQueue(StrEnum):
     SITE = "site"
     # "Try your model": answered by a worker that keeps a warm predictor sandbox.
     PREDICT = "predict"
+    # Check runs (short trainings from the editor): never behind full trainings.
+    CHECK = "check"
 
 
 QUEUES: tuple[str, ...] = tuple(queue.value for queue in JobQueue)

@@ -37,6 +37,7 @@ class World:
     grade: object
     run: object
     batch: object
+    check_run: object = None
 
 
 @pytest.fixture
@@ -66,6 +67,7 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
     batch = regrade_batch_create(
         assignment=mlp, mode="reevaluate", created_by=instructor
     )
+    check_run = _secret_check_run(participant, mlp)
     return World(
         workshop=workshop,
         other_workshop=other,
@@ -79,4 +81,19 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
         grade=grade,
         run=submission.runs.first(),
         batch=batch,
+        check_run=check_run,
     )
+
+
+def _secret_check_run(participant, assignment):
+    """A's check run, with A's code and a log only A and A's instructors see."""
+    from checks.models import CheckRun
+    from checks.services import check_run_create
+
+    check = check_run_create(
+        participant=participant,
+        assignment=assignment,
+        source=f"print('{SECRET_CODE}')\n",
+    )
+    CheckRun.objects.filter(pk=check.pk).update(log=f"{SECRET_LOG}\n")
+    return check

@@ -114,6 +114,18 @@ ALLOWED: dict[str, Allow] = {
         frozenset({CLASSMATE}),
         "Participants see the leaderboard; private accuracy stays hidden.",
     ),
+    "check-start": Allow(
+        frozenset({CLASSMATE}),
+        "Participants start a check of their own code on an assignment they see "
+        "(the walk's empty body is refused with 400); it shows nothing of A's.",
+        methods=frozenset({"POST"}),
+    ),
+    "api:check-start": Allow(
+        frozenset({CLASSMATE}),
+        "Participants start a check of their own code on an assignment they see "
+        "(the walk's empty body is refused with 400); it shows nothing of A's.",
+        methods=frozenset({"POST"}),
+    ),
 }
 
 
@@ -182,6 +194,8 @@ def param_values(endpoint: Endpoint, world) -> dict[str, str]:
         "url": "no-such-page/",
         "code": world.workshop.join_code,
         "what": "train",
+        "assignment_id": world.submission.assignment_id,
+        "check_id": world.check_run.pk,
     }
     name = endpoint.name or ""
     if name.startswith("regrade-"):
