@@ -8,7 +8,6 @@ active check per participant (a new one replaces it) and a rate per minute.
 
 import datetime
 import hashlib
-import logging
 import uuid
 
 from django.conf import settings
@@ -19,12 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
-from submissions.queues import JobQueue
+from submissions.outbox import JobQueue, JobTask, outbox_send_on_commit
 from workshops.models import Assignment, Enrollment
 
-logger = logging.getLogger(__name__)
-
-TASK_NAME = "checks.tasks.check_run"
 REPLACED = "Replaced by a newer check run."
 WORKER_LOST = (
     "The worker running your check stopped before it finished. This is the "
@@ -160,28 +156,14 @@ def check_run_queue(*, check: CheckRun, new_token: bool = True) -> None:
     check.enqueued_at = timezone.now()
     check.sends += 1
     check.save()
-    args = [check.pk, str(check.job_token)]
-
-    def send() -> None:
-        try:
-            check_run_send(args=args)
-        except Exception:
-            # The row says the check is due; checks_reconcile sends it again.
-            logger.exception("Could not send check %s to the queue", check.pk)
-
-    transaction.on_commit(send)
-
-
-def check_run_send(*, args: list) -> None:
-    """Hand one check's message to the broker, on the `check` queue."""
-    from config.celery_app import app
-
     budget = settings.DOJO_CHECK_WALL_SECONDS + settings.DOJO_CHECK_EVAL_SECONDS
-    # The sandboxes enforce the real limits; these only catch a stuck worker.
-    app.send_task(
-        TASK_NAME,
-        args=args,
-        queue=JobQueue.CHECK.value,
+    # The row says the check is due, so checks_reconcile sends it again if the
+    # broker was away. The sandboxes enforce the real limits; the time limits
+    # here only catch a stuck worker.
+    outbox_send_on_commit(
+        task=JobTask.CHECK_RUN,
+        args=[check.pk, str(check.job_token)],
+        queue=JobQueue.CHECK,
         soft_time_limit=budget + 120,
         time_limit=budget + 180,
     )

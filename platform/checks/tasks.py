@@ -3,6 +3,8 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from submissions.queues import JobTask
+
 # Retry only infrastructure faults; a participant's failing code is a result.
 INFRA_RETRY = {
     "autoretry_for": (OperationalError, InterfaceError),
@@ -12,7 +14,7 @@ INFRA_RETRY = {
 }
 
 
-@shared_task(name="checks.tasks.check_run", bind=True, **INFRA_RETRY)
+@shared_task(name=JobTask.CHECK_RUN.value, bind=True, **INFRA_RETRY)
 def check_run(self, check_id: int, job_token: str) -> None:
     from checks.execution import check_run_execute
 
@@ -21,7 +23,7 @@ def check_run(self, check_id: int, job_token: str) -> None:
     )
 
 
-@shared_task(name="checks.tasks.reconcile", **INFRA_RETRY)
+@shared_task(name=JobTask.CHECK_RECONCILE.value, **INFRA_RETRY)
 def reconcile() -> dict[str, int]:
     from checks.services import checks_reconcile
 
