@@ -42,6 +42,7 @@ class WorkerProcess:
         env: dict[str, str] | None = None,
         log: Path,
         pool: str | None = None,
+        concurrency: int = 1,
     ) -> None:
         from django.db import connection
 
@@ -64,7 +65,7 @@ class WorkerProcess:
             "-Q",
             queues,
             "-c",
-            "1",
+            str(concurrency),
             "-l",
             "info",
             "--without-gossip",
