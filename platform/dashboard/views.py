@@ -21,7 +21,7 @@ from dashboard.forms import RegradeForm
 from dashboard.standings import LEADERBOARD_PAGE
 from submissions.models import FINAL_STATUSES, RegradeBatch, Submission
 from submissions.selectors import regrade_batch_progress
-from submissions.services import regrade_batch_cancel, regrade_batch_create
+from submissions.services.regrade import regrade_batch_cancel, regrade_batch_create
 from workshops import selectors as workshop_selectors
 from workshops.models import Enrollment
 from workshops.selectors import PROGRESS_LABELS

@@ -16,7 +16,7 @@ from submissions import feedback, images, predictions, services, uploads
 from submissions import selectors as submission_selectors
 from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
-from submissions.services import submissions_used_today
+from submissions.services.intake import submissions_used_today
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
 from workshops.views import add_service_errors, download_available

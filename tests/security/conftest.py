@@ -44,7 +44,7 @@ class World:
 def world(workshop, participant, other_participant, instructor, django_user_model):
     """Build both workshops, A's graded submission, its run and a regrade batch."""
     from accounts.services import user_ensure
-    from submissions.services import regrade_batch_create
+    from submissions.services.regrade import regrade_batch_create
     from workshops.services import enrollment_add, workshop_load_pack
 
     other = workshop_load_pack(path=PACK, slug="dl102")
