@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from submissions.models import Submission
+from submissions.services.intake import submission_create
 from workshops.models import Assignment, Enrollment
 from workspace import notebooks
 from workspace.models import Draft, DraftVersion, HelpRequest
@@ -257,8 +258,6 @@ def draft_submit(
     base_revision: int | None,
 ) -> tuple[Submission, SaveResult]:
     """Save the text, submit it as an ordinary submission, and version the link."""
-    from submissions.services import submission_create
-
     saved = draft_save(
         participant=participant,
         assignment=assignment,
