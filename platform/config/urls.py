@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("checks.urls")),
     path("", include("dashboard.urls")),
     path("", include("workshops.urls")),
+    path("", include("workspace.urls")),
 ]

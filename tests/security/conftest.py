@@ -37,6 +37,7 @@ class World:
     grade: object
     run: object
     batch: object
+    help_request: object
     check_run: object = None
 
 
@@ -67,6 +68,19 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
     batch = regrade_batch_create(
         assignment=mlp, mode="reevaluate", created_by=instructor
     )
+    # A's draft holds the secret too, in the text and in its versions.
+    from workspace.services import draft_save, help_request_create
+
+    draft_save(
+        participant=participant,
+        assignment=mlp,
+        text=f"print('{SECRET_CODE}')\n",
+        base_revision=0,
+        reason="check",
+    )
+    help_request = help_request_create(
+        participant=participant, assignment=mlp, note=SECRET_LOG
+    )
     check_run = _secret_check_run(participant, mlp)
     return World(
         workshop=workshop,
@@ -81,6 +95,7 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
         grade=grade,
         run=submission.runs.first(),
         batch=batch,
+        help_request=help_request,
         check_run=check_run,
     )
 
