@@ -312,6 +312,13 @@ def _evaluate(
         return CheckOutcome(CheckStatus.CANCELLED, "Cancelled while it ran.")
     data_report = outcome.reports.get("check")
     if data_report is None:
+        if outcome.result.outcome == sandbox.Outcome.TIMED_OUT:
+            # A DL101-sized model (max_params) grades in seconds on a few
+            # hundred images: running out of time here means a busy worker.
+            return CheckOutcome(
+                CheckStatus.ERROR,
+                PLATFORM_FAULT.format(detail="checking the model took too long"),
+            )
         if outcome.participant_fault:
             log.say(outcome.reason, at_end=True)
             return CheckOutcome(CheckStatus.FAILED, outcome.reason)
