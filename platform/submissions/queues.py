@@ -15,3 +15,19 @@ class JobQueue(StrEnum):
 
 
 QUEUES: tuple[str, ...] = tuple(queue.value for queue in JobQueue)
+
+
+class JobTask(StrEnum):
+    """The registered task names: senders use these, never the task objects.
+
+    The `workers.tasks.` prefix outlives the tasks' move into the app, so
+    messages queued before it still route.
+    """
+
+    TRAIN = "workers.tasks.train"
+    EVALUATE = "workers.tasks.evaluate"
+    REGRADE_CHUNK = "workers.tasks.regrade_chunk"
+    RECONCILE = "workers.tasks.reconcile"
+    BROKER_CLEANUP = "workers.tasks.broker_cleanup"
+    PREDICT = "workers.tasks.predict"
+    SWEEP_WORK_DIRS = "submissions.tasks.sweep_work_dirs"

@@ -9,7 +9,8 @@ from django.db import transaction
 from accounts.services import user_ensure
 from grader import GradeReport
 from submissions.models import Status, Submission
-from submissions.services import grade_record, submission_create
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
 from workshops.models import Workshop
 from workshops.services import enrollment_add
 

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 
 from submissions.models import Submission
-from submissions.services import submission_create
+from submissions.services.intake import submission_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,12 +11,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from submissions.models import Grade, Run, Status, Submission
-from submissions.services import submission_create
 from submissions.services.grading import (
     grade_record,
     history_load,
     report_from_sandbox,
 )
+from submissions.services.intake import submission_create
 from submissions.services.jobs import job_finish, run_record, run_start
 from workers import sandbox
 

@@ -19,15 +19,8 @@ from submissions.models import (
     Status,
     Submission,
 )
-from submissions.services import (
-    grade_record,
-    regrade_batch_create,
-    submission_cancel,
-    submission_create,
-    submission_enqueue,
-    submission_rerun,
-    submissions_reconcile,
-)
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
 from submissions.services.jobs import (
     job_claim,
     job_finish,
@@ -35,7 +28,13 @@ from submissions.services.jobs import (
     job_queue,
     submission_move,
 )
-from submissions.services.regrade import _claim_for_evaluation
+from submissions.services.lifecycle import (
+    submission_cancel,
+    submission_enqueue,
+    submission_rerun,
+)
+from submissions.services.reconcile import submissions_reconcile
+from submissions.services.regrade import _claim_for_evaluation, regrade_batch_create
 from submissions.services.standings import standings_check
 from workshops.models import Enrollment
 from workshops.services import (

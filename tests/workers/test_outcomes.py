@@ -15,7 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from submissions import storage
 from submissions.models import Run, Status, Submission
-from submissions.services import submission_create, submission_train
+from submissions.services.execution import submission_train
+from submissions.services.intake import submission_create
 from submissions.services.jobs import job_queue
 from workers.sandbox import CleanupError
 
@@ -188,7 +189,7 @@ def test_a_sparse_model_past_the_limit_is_refused(train) -> None:
 
 def test_a_platform_fault_is_an_error_and_refunded(train, mlp) -> None:
     """Missing training data is the platform's fault: error, not counted."""
-    from submissions.services import submissions_used_today
+    from submissions.services.intake import submissions_used_today
 
     storage.discard(storage.assignment_train_dir(mlp.pk))
     submission = train("print('fine')\n")
@@ -200,7 +201,7 @@ def test_a_platform_fault_is_an_error_and_refunded(train, mlp) -> None:
 
 
 def _evaluate(submission: Submission) -> Submission:
-    from submissions.services import submission_evaluate
+    from submissions.services.execution import submission_evaluate
 
     assert submission.status == Status.EVALUATING, submission.status_reason
     submission_evaluate(

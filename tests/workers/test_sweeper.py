@@ -15,8 +15,9 @@ from django.utils import timezone
 from config.celery_app import app
 from submissions import storage
 from submissions.models import Run, Submission
-from submissions.services import submission_create, work_dirs_sweep
+from submissions.services.intake import submission_create
 from submissions.services.jobs import run_start
+from submissions.services.sweep import work_dirs_sweep
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ._bwrap import build_bwrap, check_bwrap
 from ._cgroup import cgroup_support
-from ._host import gpu_devices
+from ._device import gpu_devices
 from ._launch import is_root, resolve_argv, sandbox_uid
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._local import build_local

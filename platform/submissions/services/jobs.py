@@ -19,7 +19,9 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from submissions.models import Run, Status, Submission
-from submissions.queues import JobQueue
+from submissions.outbox import outbox_send_on_commit
+from submissions.queues import JobQueue, JobTask
+from submissions.services.batches import regrade_batch_finish_if_done
 from workers import sandbox
 
 logger = logging.getLogger(__name__)
@@ -40,21 +42,22 @@ def submission_move(*, submission: Submission, status: str, reason: str = "") ->
     submission.save()
 
 
-def job_send(*, submission: Submission, kind: str) -> None:
-    """Send the submission's current job to its queue now."""
-    from submissions import tasks
-
-    args = [submission.pk, str(submission.job_token)]
+def job_message(*, submission: Submission, kind: str) -> dict:
+    """Return the message that runs the submission's current job."""
     if kind == Run.Kind.TRAIN:
-        task, queue = tasks.train, submission.assignment.train_queue
+        task, queue = JobTask.TRAIN, submission.assignment.train_queue
         budget = submission.assignment.wall_seconds
     else:
-        task, queue = tasks.evaluate, JobQueue.EVALUATE.value
+        task, queue = JobTask.EVALUATE, JobQueue.EVALUATE.value
         budget = settings.DOJO_EVAL_WALL_SECONDS
     # The sandbox enforces the real limit; these only catch a stuck worker.
-    task.apply_async(
-        args=args, queue=queue, soft_time_limit=budget + 120, time_limit=budget + 180
-    )
+    return {
+        "task": task,
+        "args": [submission.pk, str(submission.job_token)],
+        "queue": queue,
+        "soft_time_limit": budget + 120,
+        "time_limit": budget + 180,
+    }
 
 
 def job_queue(
@@ -72,15 +75,8 @@ def job_queue(
     submission.enqueued_at = timezone.now()
     submission.sends += 1
     submission.save()
-
-    def send() -> None:
-        try:
-            job_send(submission=submission, kind=kind)
-        except Exception:
-            # The row says the job is due; the reconciler sends it again later.
-            logger.exception("Could not send submission %s to the queue", submission.pk)
-
-    transaction.on_commit(send)
+    # The row says the job is due; if the send fails, the reconciler resends.
+    outbox_send_on_commit(**job_message(submission=submission, kind=kind))
 
 
 def job_claim(
@@ -388,8 +384,6 @@ def _apply(run: Run, finish: Callable[[Submission], None]) -> None:
         else:
             finish(submission)
         if submission.batch_id and not submission.is_active:
-            from submissions.services.regrade import regrade_batch_finish_if_done
-
             transaction.on_commit(
                 lambda: regrade_batch_finish_if_done(batch_id=submission.batch_id)
             )

@@ -8,7 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from submissions.models import FINAL_STATUSES, RegradeBatch, Run, Status, Submission
-from submissions.queues import JobQueue
+from submissions.outbox import outbox_send_on_commit
+from submissions.queues import JobQueue, JobTask
+from submissions.services.batches import regrade_batch_maybe_finish
 from submissions.services.grading import evaluation_inputs
 from submissions.services.jobs import run_start, submission_move
 from submissions.services.lifecycle import submission_cancel, submission_rerun
@@ -37,8 +39,6 @@ def regrade_batch_create(
     created_by: AbstractUser | None = None,
 ) -> RegradeBatch:
     """Start a regrade of an assignment's finished submissions, in chunks."""
-    from submissions.tasks import regrade_chunk
-
     if mode not in RegradeBatch.Mode.values:
         raise ValidationError(f"Unknown regrade mode “{mode}”.")
     if selection not in SELECTIONS:
@@ -71,10 +71,8 @@ def regrade_batch_create(
         size = chunk_size(len(ids))
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
-            transaction.on_commit(
-                lambda chunk=chunk: regrade_chunk.apply_async(
-                    args=[batch.pk, chunk], queue=queue
-                )
+            outbox_send_on_commit(
+                task=JobTask.REGRADE_CHUNK, args=[batch.pk, chunk], queue=queue
             )
     return batch
 
@@ -144,7 +142,7 @@ def regrade_batch_run_chunk(
             pk__in=submission_ids, batch=batch, status__in=FINAL_STATUSES
         ):
             submission_rerun(submission=submission)
-        _maybe_finish(batch)
+        regrade_batch_maybe_finish(batch=batch)
         return
     claimed = [
         c
@@ -152,26 +150,7 @@ def regrade_batch_run_chunk(
         if (c := _claim_for_evaluation(batch, sid, worker)) is not None
     ]
     if not claimed:
-        _maybe_finish(batch)
+        regrade_batch_maybe_finish(batch=batch)
         return
     chunk_reevaluate(claimed=claimed, name=f"regrade-{batch.pk}-{claimed[0][1].pk}")
-    _maybe_finish(batch)
-
-
-def regrade_batch_finish_if_done(*, batch_id: int) -> None:
-    """Mark a running batch done once each of its submissions has finished."""
-    batch = RegradeBatch.objects.filter(
-        pk=batch_id, state=RegradeBatch.State.RUNNING
-    ).first()
-    if batch is not None:
-        _maybe_finish(batch)
-
-
-def _maybe_finish(batch: RegradeBatch) -> None:
-    from submissions.selectors import regrade_batch_progress
-
-    progress = regrade_batch_progress(batch=batch)
-    if progress["done"] >= progress["total"]:
-        RegradeBatch.objects.filter(
-            pk=batch.pk, state=RegradeBatch.State.RUNNING
-        ).update(state=RegradeBatch.State.DONE, finished_at=timezone.now())
+    regrade_batch_maybe_finish(batch=batch)
