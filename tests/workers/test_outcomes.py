@@ -308,7 +308,7 @@ def test_a_model_file_the_grader_chokes_on_fails_and_counts(train, mlp, kind) ->
     file is theirs: failed with a reason, counted against the daily limit."""
     import base64
 
-    from submissions.services import submissions_used_today
+    from submissions.services.intake import submissions_used_today
 
     payload = base64.b64encode(GRADER_CHOKES[kind]()).decode()
     submission = _evaluate(
@@ -352,7 +352,7 @@ def test_a_grader_that_dies_on_the_model_fails_it_not_errors(train, mlp) -> None
     model died of the model: failed, counted, never a refunded error."""
     import threading
 
-    from submissions.services import submissions_used_today
+    from submissions.services.intake import submissions_used_today
     from tests.model_builders import keras_model
 
     submission = train(SAVE_GARBAGE_MODEL)
