@@ -12,11 +12,12 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from dashboard import charts
-from submissions import feedback, images, predictions, services, uploads
+from submissions import feedback, images, predictions, uploads
 from submissions import selectors as submission_selectors
 from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
-from submissions.services.intake import submissions_used_today
+from submissions.services import lifecycle
+from submissions.services.intake import submission_create, submissions_used_today
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
 from workshops.views import add_service_errors, download_available
@@ -73,7 +74,7 @@ def _assignment_page(
         form = SubmissionForm(request.POST, files)
         if form.is_valid():
             try:
-                submission = services.submission_create(
+                submission = submission_create(
                     participant=request.user,
                     assignment=assignment,
                     upload=form.cleaned_data["file"],
@@ -329,7 +330,7 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
 def submission_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     submission, _ = _submission_for(request, pk)
     if submission.is_active:
-        services.submission_cancel(submission=submission)
+        lifecycle.submission_cancel(submission=submission)
         messages.info(request, "Cancelling: a running job stops within seconds.")
     return redirect(submission)
 
