@@ -58,6 +58,15 @@ def test_mlp_reference_check_passes_with_a_live_log(
     assert any("Indicative only" in note for note in result["feedback"])
     assert "Epoch" in check.log and "All checks passed." in check.log
     assert check.first_log_at and check.started_at <= check.first_log_at
+    # The slot now keeps a warm sandbox for this assignment: the next check of
+    # it skips TensorFlow's start, and passes the same way.
+    again = check_run_create(
+        participant=participant, assignment=mlp, source=MLP_SOLUTION
+    )
+    again = _final(again)
+    assert again.status == CheckStatus.PASSED, (again.reason, again.log)
+    assert again.warm_start is True
+    assert again.result["checks"] == result["checks"]
 
 
 PROBE = r"""
