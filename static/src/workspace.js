@@ -398,6 +398,7 @@ function instructorWorkspace(root, config) {
   const editor = createEditor($(root, "[data-editor]"), {
     doc: config.state.text, readOnly: true, label: "Draft of " + config.participant + " (read only)",
   });
+  root.editor = editor;
   document.querySelectorAll("[data-view-version]").forEach((btn) => {
     btn.addEventListener("click", async () => {
       const r = await getJSON(btn.dataset.viewVersion);
