@@ -2,9 +2,9 @@
 
 The solution is the single source, in Jupytext's percent format (read with
 Jupytext): "# %%" starts a code cell, "# %% [markdown]" a markdown cell, and
-"# %% [exercise:NAME]" an exercise cell. In the starter an exercise cell keeps only its leading "# TODO"
-comment and a stub that raises NotImplementedError, so "run all" stops at the
-first gap with a clear message.
+"# %% [exercise:NAME]" an exercise cell. In the starter an exercise cell keeps
+only its leading "# TODO" comment and a stub that raises NotImplementedError,
+so "run all" stops at the first gap with a clear message.
 
 Usage: python -m assignments.build_starters [--check] [PACK_DIR]
 """
