@@ -71,10 +71,14 @@ def test_another_database_error_is_not_retried_and_leaves_nothing(
     assert _media_files() == before
 
 
-def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(participant, workshop):
+def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(
+    participant, workshop, monkeypatch
+):
     """A deadlock while applying a result must not turn it into a refund."""
     from submissions.models import Run, Status
-    from submissions.services.jobs import job_finish, run_start, submission_move
+    from submissions.services import jobs
+    from submissions.services.jobs import job_apply, run_start
+    from submissions.services.outcome import JobOutcome
 
     submission = submission_create(
         participant=participant,
@@ -86,15 +90,18 @@ def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(participant, work
     run = run_start(submission=submission, kind=Run.Kind.TRAIN, queue="q", worker="w")
     tries: list[int] = []
 
-    def finish(row: Submission) -> None:
+    move = jobs.submission_move
+
+    def deadlock_once(**kwargs) -> None:
         tries.append(1)
         if len(tries) == 1:
             error = OperationalError("deadlock detected")
             error.__cause__ = Deadlock()
             raise error
-        submission_move(submission=row, status=Status.FAILED, reason="Your bug.")
+        move(**kwargs)
 
-    job_finish(run=run, finish=finish)
+    monkeypatch.setattr(jobs, "submission_move", deadlock_once)
+    job_apply(run=run, outcome=JobOutcome.failed(reason="Your bug."))
     submission.refresh_from_db()
     assert len(tries) == 2
     assert (submission.status, submission.status_reason) == (Status.FAILED, "Your bug.")

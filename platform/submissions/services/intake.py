@@ -15,7 +15,7 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from submissions.models import Status, Submission
-from submissions.services.jobs import db_retryable
+from submissions.services.dbconn import db_retryable
 from workers.notebook import NotebookRefused, notebook_to_script
 from workshops.models import Assignment, Enrollment
 
