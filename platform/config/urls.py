@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("submissions.urls")),
     path("", include("dashboard.urls")),
     path("", include("workshops.urls")),
+    path("", include("workspace.urls")),
 ]

@@ -242,6 +242,7 @@ def progress_matrix(
     rows = [
         {
             "username": username,
+            "user_id": pk,
             "cells": [_cell(a, cells.get((pk, a.pk))) for a in assignments],
         }
         for pk, username in chosen

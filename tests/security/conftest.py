@@ -37,6 +37,7 @@ class World:
     grade: object
     run: object
     batch: object
+    help_request: object
 
 
 @pytest.fixture
@@ -66,6 +67,19 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
     batch = regrade_batch_create(
         assignment=mlp, mode="reevaluate", created_by=instructor
     )
+    # A's draft holds the secret too, in the text and in its versions.
+    from workspace.services import draft_save, help_request_create
+
+    draft_save(
+        participant=participant,
+        assignment=mlp,
+        text=f"print('{SECRET_CODE}')\n",
+        base_revision=0,
+        reason="check",
+    )
+    help_request = help_request_create(
+        participant=participant, assignment=mlp, note=SECRET_LOG
+    )
     return World(
         workshop=workshop,
         other_workshop=other,
@@ -79,4 +93,5 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
         grade=grade,
         run=submission.runs.first(),
         batch=batch,
+        help_request=help_request,
     )

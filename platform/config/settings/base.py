@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "submissions",
     "dashboard",
     "api",
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +121,13 @@ STORAGES = {
 DOJO_UPLOAD_MAX_BYTES = env.int("DOJO_UPLOAD_MAX_BYTES", default=1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# Workspace drafts: a version is kept at least this often while typing, and at
+# most this many per participant and assignment (oldest thinned, submitted kept).
+DOJO_DRAFT_VERSION_EVERY_SECONDS = env.int(
+    "DOJO_DRAFT_VERSION_EVERY_SECONDS", default=180
+)
+DOJO_DRAFT_MAX_VERSIONS = env.int("DOJO_DRAFT_MAX_VERSIONS", default=100)
 
 # Where assignment data, trained models and sandbox work directories live.
 DOJO_DATA_ROOT = Path(env("DOJO_DATA_ROOT", default=str(VAR_DIR / "data")))
