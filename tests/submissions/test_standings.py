@@ -12,7 +12,6 @@ from accounts.services import user_ensure
 from grader import CheckResult, GradeReport
 from submissions.models import (
     FINAL_STATUSES,
-    AssignmentTally,
     RegradeBatch,
     Run,
     Standing,
@@ -30,7 +29,7 @@ from submissions.services.lifecycle import (
 from submissions.services.outcome import JobOutcome
 from submissions.services.reconcile import submissions_reconcile
 from submissions.services.regrade import regrade_batch_create, regrade_claim
-from submissions.services.standings import standings_check
+from submissions.services.standings import assignment_tallies, standings_check
 from workshops.models import Enrollment
 from workshops.services import (
     assignment_update_settings,
@@ -304,7 +303,7 @@ def test_standing_counts_best_or_last_and_explains_a_failure(workshop, participa
         "passed",
     )
     assert standing.latest_reason == "layers.Dropout: Add one"
-    tallies = dict(AssignmentTally.objects.values_list("key", "count"))
+    tallies, _ = assignment_tallies(assignment_id=cnn.pk)
     assert tallies["status:graded"] == 2 and tallies["bin:9"] == 1
     assert tallies["check:layers.Dropout"] == tallies["pass:layers.Dropout"] == 1
     assignment_update_settings(
@@ -318,11 +317,11 @@ def test_standing_counts_best_or_last_and_explains_a_failure(workshop, participa
     )
     standing = Standing.objects.get(participant=participant, assignment=cnn)
     assert standing.counted_score == 40.0
-    assert dict(AssignmentTally.objects.values_list("key", "count"))["bin:4"] == 1
+    assert assignment_tallies(assignment_id=cnn.pk)[0]["bin:4"] == 1
     enrollment_deactivate(
         enrollment=Enrollment.objects.get(user=participant, workshop=workshop)
     )
     standing.refresh_from_db()
     assert not standing.listed
-    assert not AssignmentTally.objects.exclude(count=0).exists()
+    assert not +assignment_tallies(assignment_id=cnn.pk)[0]
     assert Standing.objects.count() == 1

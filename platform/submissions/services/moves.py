@@ -5,6 +5,7 @@ it), so this is where the standing is refreshed, by explicit call.
 """
 
 from submissions.models import Submission
+from submissions.services.standings import standing_refresh
 
 PLATFORM_FAULT = (
     "The platform could not run your submission ({detail}). This is not your "
@@ -17,6 +18,14 @@ WORKER_LOST = (
 
 
 def submission_move(*, submission: Submission, status: str, reason: str = "") -> None:
-    """Move a locked submission to a new status and save it."""
+    """Move a locked submission to a new status, save it, refresh its standing.
+
+    The caller holds the submission's row lock; the standing's is taken next
+    (the one lock order: Enrollment -> Submission -> Standing).
+    """
     submission.move_to(status, reason=reason)
     submission.save()
+    standing_refresh(
+        participant_id=submission.participant_id,
+        assignment_id=submission.assignment_id,
+    )
