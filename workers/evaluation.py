@@ -33,16 +33,32 @@ class EvaluationOutcome:
     reason: str = ""
 
 
-def _reason(result: sandbox.SandboxResult) -> tuple[bool, str]:
-    """Say whose fault an evaluation sandbox that gave no report was."""
+def _reason(result: sandbox.SandboxResult, *, touched: bool) -> tuple[bool, str]:
+    """Say whose fault an evaluation sandbox that gave no report was.
+
+    ``touched``: the grader had started loading or calling the model. A grader
+    that dies from then on (a native crash in TensorFlow, say) died of the model.
+    """
     if result.outcome in (sandbox.Outcome.KILLED_MEMORY, sandbox.Outcome.TIMED_OUT):
         return True, (
             "Grading your model ran out of "
             + ("memory" if result.outcome == sandbox.Outcome.KILLED_MEMORY else "time")
             + ". Make the model smaller (fewer or narrower layers) and submit again."
         )
+    if touched:
+        return True, died_on_model(result)
     tail = result.log.strip().splitlines()[-1:] or [str(result.outcome)]
     return False, f"the grader stopped: {tail[0][:200]}"
+
+
+def died_on_model(result: sandbox.SandboxResult) -> str:
+    """Return the reason given when the grader died while handling a model."""
+    return (
+        "The grader crashed while loading or running your model "
+        f"({result.outcome}, exit {result.exit_code}). Build it from standard "
+        "keras.layers, check that it predicts on a batch of training images, "
+        "and save it again."
+    )
 
 
 def evaluate_many(
@@ -58,7 +74,7 @@ def evaluate_many(
     should_cancel: Callable[[], bool] | None = None,
 ) -> EvaluationOutcome:
     """Grade each job's model ({id, model, spec, data, base}) in one sandbox."""
-    result, reports, unreadable = run_grader(
+    result, reports, unreadable, touched = run_grader(
         jobs,
         work_root=work_root,
         name=name,
@@ -73,7 +89,7 @@ def evaluate_many(
         return EvaluationOutcome(result=result, reports=reports)
     if unreadable:
         return EvaluationOutcome(result=result, reason=unreadable)
-    fault, reason = _reason(result)
+    fault, reason = _reason(result, touched=touched is not None)
     return EvaluationOutcome(result=result, participant_fault=fault, reason=reason)
 
 
@@ -90,8 +106,11 @@ def run_grader(
     should_cancel: Callable[[], bool] | None = None,
     progress: Path | None = None,
     on_done: Callable[[], object] | None = None,
-) -> tuple[sandbox.SandboxResult, dict[str, Mapping], str]:
-    """Run `python -m grader batch` once; return its result, reports and a problem.
+) -> tuple[sandbox.SandboxResult, dict[str, Mapping], str, str | None]:
+    """Run `python -m grader batch` once.
+
+    Return its result, its reports, a problem reading them, and the id of the
+    model the grader was last touching (None if it touched none).
 
     With `progress` (a folder under `work_root / name`), the grader also writes
     each report there as it is ready; the folder is removed with the rest.
@@ -131,7 +150,8 @@ def run_grader(
     binds.append(sandbox.Bind(job_dir, "/job"))
     out = work / "reports.json"
     argv = ["python", "-m", "grader", "batch", "--jobs", "/job/jobs.json"]
-    argv += ["--out", str(out)]
+    touching = work / "touching.json"
+    argv += ["--out", str(out), "--touching", str(touching)]
     if progress is not None:
         argv += ["--progress", str(progress)]
     try:
@@ -157,9 +177,23 @@ def run_grader(
                 reports = outputs.reports_read(out)
             except outputs.UntrustedOutputError as exc:
                 unreadable = f"the grader's reports.json {exc}"
+        touched = _touched(touching)
         if on_done is not None:
             on_done()  # before the work folder (and its progress) goes
     finally:
         _discard(job_dir)
         _discard(work)
-    return result, reports, unreadable
+    return result, reports, unreadable, touched
+
+
+def _touched(path: Path) -> str | None:
+    """Return the id in the grader's touching marker, or None if none is there."""
+    if not (path.exists() or path.is_symlink()):
+        return None
+    try:
+        data = outputs.loads_bounded(outputs.read_bounded(path, max_bytes=1024))
+    except outputs.UntrustedOutputError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return outputs.clean_text(data.get("id"), limit=64) or None

@@ -48,6 +48,8 @@ app.conf.update(
         JobTask.RECONCILE.value: {"queue": JobQueue.SITE.value},
         JobTask.PREDICT.value: {"queue": JobQueue.PREDICT.value},
         JobTask.SWEEP_WORK_DIRS.value: {"queue": JobQueue.SITE.value},
+        JobTask.CHECK_RUN.value: {"queue": JobQueue.CHECK.value},
+        JobTask.CHECK_RECONCILE.value: {"queue": JobQueue.SITE.value},
     },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
@@ -67,6 +69,12 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
         settings.DOJO_RECONCILE_EVERY_SECONDS,
         sender.signature(JobTask.RECONCILE.value, queue=JobQueue.SITE.value),
         name="reconcile submissions",
+    )
+    # Check runs whose worker died end `error`; unsent ones are sent again.
+    sender.add_periodic_task(
+        settings.DOJO_RECONCILE_EVERY_SECONDS,
+        sender.signature(JobTask.CHECK_RECONCILE.value, queue=JobQueue.SITE.value),
+        name="reconcile check runs",
     )
     # Retries failed cleanups and removes orphaned work dirs and artifacts.
     sender.add_periodic_task(

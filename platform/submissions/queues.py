@@ -12,6 +12,8 @@ class JobQueue(StrEnum):
     SITE = "site"
     # "Try your model": answered by a worker that keeps a warm predictor sandbox.
     PREDICT = "predict"
+    # Check runs (short trainings from the editor): never behind full trainings.
+    CHECK = "check"
 
 
 QUEUES: tuple[str, ...] = tuple(queue.value for queue in JobQueue)
@@ -31,3 +33,5 @@ class JobTask(StrEnum):
     BROKER_CLEANUP = "workers.tasks.broker_cleanup"
     PREDICT = "workers.tasks.predict"
     SWEEP_WORK_DIRS = "submissions.tasks.sweep_work_dirs"
+    CHECK_RUN = "checks.tasks.check_run"
+    CHECK_RECONCILE = "checks.tasks.reconcile"

@@ -38,6 +38,7 @@ class World:
     run: object
     batch: object
     help_request: object
+    check_run: object = None
 
 
 @pytest.fixture
@@ -80,6 +81,7 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
     help_request = help_request_create(
         participant=participant, assignment=mlp, note=SECRET_LOG
     )
+    check_run = _secret_check_run(participant, mlp)
     return World(
         workshop=workshop,
         other_workshop=other,
@@ -94,4 +96,19 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
         run=submission.runs.first(),
         batch=batch,
         help_request=help_request,
+        check_run=check_run,
     )
+
+
+def _secret_check_run(participant, assignment):
+    """A's check run, with A's code and a log only A and A's instructors see."""
+    from checks.models import CheckRun
+    from checks.services import check_run_create
+
+    check = check_run_create(
+        participant=participant,
+        assignment=assignment,
+        source=f"print('{SECRET_CODE}')\n",
+    )
+    CheckRun.objects.filter(pk=check.pk).update(log=f"{SECRET_LOG}\n")
+    return check

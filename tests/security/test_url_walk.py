@@ -135,6 +135,18 @@ ALLOWED: dict[str, Allow] = {
             "help-withdraw",
         )
     },
+    "check-start": Allow(
+        frozenset({CLASSMATE}),
+        "Participants start a check of their own code on an assignment they see "
+        "(the walk's empty body is refused with 400); it shows nothing of A's.",
+        methods=frozenset({"POST"}),
+    ),
+    "api:check-start": Allow(
+        frozenset({CLASSMATE}),
+        "Participants start a check of their own code on an assignment they see "
+        "(the walk's empty body is refused with 400); it shows nothing of A's.",
+        methods=frozenset({"POST"}),
+    ),
 }
 
 
@@ -205,6 +217,8 @@ def param_values(endpoint: Endpoint, world) -> dict[str, str]:
         "what": "train",
         "number": 1,
         "fmt": "py",
+        "assignment_id": world.submission.assignment_id,
+        "check_id": world.check_run.pk,
     }
     name = endpoint.name or ""
     if name.startswith("regrade-"):
