@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from checks import feedback
 from checks.data import CheckData, CheckDataMissing, check_data_prepare
+from checks.grading import check_grade, check_grader_refill
 from checks.models import CheckRun, CheckStatus, log_bound
 from checks.training import check_spare_refill, check_train
 from submissions import storage
@@ -154,6 +155,7 @@ def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
     if log.data is not None:
         # After the result is shown: the next check here starts warm.
         check_spare_refill(check=check, data=log.data, env=sandbox_env())
+        check_grader_refill(data=log.data, env=sandbox_env())
 
 
 def _apply(check: CheckRun, log: CheckLog, outcome: CheckOutcome) -> None:
@@ -264,26 +266,12 @@ def _evaluate(
     check: CheckRun, log: CheckLog, data: CheckData, model: Path
 ) -> CheckOutcome:
     """Grade the model on the public sample only, in an evaluation sandbox."""
-    from workers.evaluation import evaluate_many
-
     assignment = check.assignment
-    base = data.train_dir / "base.keras"
-    outcome = evaluate_many(
-        [
-            {
-                "id": "check",
-                "model": str(model),
-                "spec": {**assignment.spec, "version": assignment.spec_version},
-                "data": str(data.public_sample),
-                "base": str(base) if base.is_file() else None,
-            }
-        ],
-        work_root=Path(settings.DOJO_WORK_ROOT),
-        name=f"check-{check.pk}-eval",
-        backend=settings.DOJO_SANDBOX_BACKEND,
+    outcome = check_grade(
+        check=check,
+        data=data,
+        model=model,
         env=sandbox_env(),
-        wall_seconds=settings.DOJO_CHECK_EVAL_SECONDS,
-        memory_bytes=settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
         should_cancel=log.should_cancel,
     )
     db_reconnect_if_cut()

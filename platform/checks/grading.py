@@ -9,6 +9,7 @@ never runs participant code and never sees the private split.
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -51,7 +52,7 @@ def check_grade(
     data: CheckData,
     model: Path,
     env: dict[str, str],
-    should_cancel,
+    should_cancel: Callable[[], bool],
 ) -> evaluation.EvaluationOutcome:
     """Grade the check's model on the public sample only."""
     assignment = check.assignment

@@ -17,7 +17,7 @@ MLP_SOLUTION = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_tex
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def _final(check: CheckRun, timeout: float = 180) -> CheckRun:
+def _final(check: CheckRun, timeout: float = 600) -> CheckRun:
     def done():
         check.refresh_from_db()
         return not check.is_active
@@ -39,7 +39,7 @@ def test_mlp_reference_check_passes_with_a_live_log(
         lambda: CheckRun.objects.filter(
             pk=check.pk, status=CheckStatus.RUNNING, log__contains="images:"
         ).exists(),
-        timeout=120,
+        timeout=300,
         every=0.1,
         what="the participant's output in the log while the check runs",
     )
