@@ -76,6 +76,7 @@ class Press:
             self.done, self.status = now, body["status"]
             self.result = body["result"]
             self.reason, self.log = body["reason"], body["log"]
+            self.warm = body.get("warm_start")
         return body["finished"]
 
 
@@ -213,9 +214,11 @@ def main(reps: int, room: int) -> None:
         f"training images, {warm.result['public_sample_images']} public images"
     )
     print(f"MLP reference check: passed, indicative accuracy {accuracy:.3f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(
         f"first check (cuts the slice): result in {warm.done:.1f} s; then "
-        f"{reps} checks, one at a time:"
+        f"{reps} checks, one at a time ({sum(bool(p.warm) for p in singles)} in "
+        "a warm spare):"
     )
     for label, values, target in (
         ("click -> first log line", first_logs, TARGET_FIRST_LOG),
@@ -232,7 +235,8 @@ def main(reps: int, room: int) -> None:
         f"{room} participants pressing Check within {ROOM_SPREAD:.0f} s: every "
         f"result shown within {last:.1f} s of its click (median "
         f"{statistics.median(room_results):.1f} s) = {last / TARGET_ROOM:.2f} x "
-        f"the {TARGET_ROOM:.0f} s target; statuses: "
+        f"the {TARGET_ROOM:.0f} s target; {sum(bool(p.warm) for p in presses)} "
+        "warm; statuses: "
         f"{sorted({p.status for p in presses})}"
     )
     delay = delays[0] - baseline if delays else float("nan")
