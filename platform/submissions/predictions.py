@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+from accounts.ratelimit import rate_take
 from submissions import images, storage
 from submissions.models import Status, Submission
 from submissions.outbox import outbox_send
@@ -53,13 +54,14 @@ def prediction_available(*, submission: Submission) -> bool:
 
 
 def _take_rate_slot(user_id: int) -> None:
-    window = int(time.time() // 60)
-    key = RATE_KEY.format(user_id, window)
-    cache.add(key, 0, timeout=120)
-    if cache.incr(key) > settings.DOJO_PREDICT_PER_MINUTE:
+    # Atomic on any cache backend (the database cache's incr is not).
+    wait = rate_take(
+        key=f"predict:{user_id}", limit=settings.DOJO_PREDICT_PER_MINUTE, window=60
+    )
+    if wait is not None:
         raise PredictionUnavailable(
             f"You can ask for {settings.DOJO_PREDICT_PER_MINUTE} predictions a "
-            "minute; wait a few seconds and try again.",
+            f"minute; wait {wait} seconds and try again.",
             status=429,
         )
 

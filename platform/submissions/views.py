@@ -1,7 +1,5 @@
 """The assignment page (upload), the submission page and its live status."""
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -18,6 +16,7 @@ from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
 from submissions.services import lifecycle
 from submissions.services.intake import submission_create, submissions_used_today
+from workers.outputs import loads_bounded
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
 from workshops.views import add_service_errors, download_available
@@ -311,7 +310,7 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
     """Answer "try your model": the top 3 classes for one posted image."""
     submission, _ = _submission_for(request, pk)
     try:
-        body = json.loads(request.body or b"{}")
+        body = loads_bounded(request.body or b"{}", max_depth=4)
         pixels = body.get("pixels") if isinstance(body, dict) else None
         answer = predictions.prediction_request(
             submission=submission, user_id=request.user.pk, pixels=pixels

@@ -174,6 +174,10 @@ DOJO_CHECK_WALL_SECONDS = env.int("DOJO_CHECK_WALL_SECONDS", default=120)
 DOJO_CHECK_EVAL_SECONDS = env.int("DOJO_CHECK_EVAL_SECONDS", default=60)
 DOJO_CHECK_PER_MINUTE = env.int("DOJO_CHECK_PER_MINUTE", default=6)
 
+# How many reverse proxies in front of the site append to X-Forwarded-For; the
+# login throttle and the API's rate limits trust exactly that many entries.
+DOJO_TRUSTED_PROXIES = env.int("DOJO_TRUSTED_PROXIES", default=0)
+
 # Celery: Redis when REDIS_URL is set, else an embedded broker on SQLite.
 REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = env(
@@ -197,7 +201,20 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"submissions": "30/hour", "login": "20/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "submissions": "30/hour",
+        # Per client address, and per username whatever the address.
+        "login": "20/minute",
+        "login_user": "20/hour",
+    },
+    # The client's address is the one these proxies report (X-Forwarded-For,
+    # counted from the end); 0: REMOTE_ADDR, whatever a client writes.
+    "NUM_PROXIES": DOJO_TRUSTED_PROXIES,
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Dojo API",

@@ -44,7 +44,11 @@ STORAGES = {
 }
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"submissions": "1000/hour", "login": "1000/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "submissions": "1000/hour",
+        "login": "1000/minute",
+        "login_user": "1000/minute",
+    },
 }
 CELERY_BROKER_URL = env(
     "CELERY_BROKER_URL",
