@@ -75,6 +75,7 @@ class Press:
         if body["finished"]:
             self.done, self.status = now, body["status"]
             self.result = body["result"]
+            self.reason, self.log = body["reason"], body["log"]
         return body["finished"]
 
 
@@ -159,12 +160,12 @@ def main(reps: int, room: int) -> None:
         # The first check cuts the check slice (once per data version): apart.
         warm = Press(client, mlp, source)
         _wait_all([warm], 300)
-        assert warm.status == "passed", (warm.status, warm.result)
+        assert warm.status == "passed", (warm.status, warm.reason, warm.log[-3000:])
         singles = []
         for _ in range(reps):
             press = Press(client, mlp, source)
             _wait_all([press], 300)
-            assert press.status == "passed", press.result
+            assert press.status == "passed", (press.reason, press.log[-3000:])
             singles.append(press)
         baseline = _training_start(solo, mlp, code)
         people = [_participant(workshop, f"room{i}") for i in range(room)]

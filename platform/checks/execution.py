@@ -9,11 +9,12 @@ split, the evaluation sandbox only the public sample (never participant code).
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from checks import feedback
@@ -67,9 +68,18 @@ class CheckLog:
             pk=self.pk, job_token=self.token, status=CheckStatus.RUNNING
         )
 
+    def _try(self, write: Callable[[], object], default: object = None) -> object:
+        """Run one query; a database cut costs a beat, never the check."""
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            connection.close()
+            logger.warning("Check %s missed a beat: the database is away", self.pk)
+            return default
+
     def write(self) -> None:
         now = timezone.now()
-        self._rows().update(log=self.text(), heartbeat_at=now)
+        self._try(lambda: self._rows().update(log=self.text(), heartbeat_at=now))
         self.last_beat = time.monotonic()
 
     def say(self, line: str, *, at_end: bool = False) -> None:
@@ -81,8 +91,12 @@ class CheckLog:
         self.write()
         if not self.saw_output and log.strip():
             self.saw_output = True
-            self._rows().filter(first_log_at__isnull=True).update(
-                first_log_at=timezone.now()
+            self._try(
+                lambda: (
+                    self._rows()
+                    .filter(first_log_at__isnull=True)
+                    .update(first_log_at=timezone.now())
+                )
             )
 
     def should_cancel(self) -> bool:
@@ -92,7 +106,7 @@ class CheckLog:
         if now - self.last_cancel_check < 0.5:
             return False
         self.last_cancel_check = now
-        return not self._rows().exists()
+        return not self._try(self._rows().exists, default=True)
 
 
 def check_run_claim(*, check_id: int, job_token: str, worker: str) -> CheckRun | None:
@@ -312,6 +326,13 @@ def _evaluate(
         return CheckOutcome(CheckStatus.CANCELLED, "Cancelled while it ran.")
     data_report = outcome.reports.get("check")
     if data_report is None:
+        if outcome.result.outcome == sandbox.Outcome.TIMED_OUT:
+            # A DL101-sized model (max_params) grades in seconds on a few
+            # hundred images: running out of time here means a busy worker.
+            return CheckOutcome(
+                CheckStatus.ERROR,
+                PLATFORM_FAULT.format(detail="checking the model took too long"),
+            )
         if outcome.participant_fault:
             log.say(outcome.reason, at_end=True)
             return CheckOutcome(CheckStatus.FAILED, outcome.reason)

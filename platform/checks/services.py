@@ -206,3 +206,21 @@ def checks_reconcile(*, now: datetime.datetime | None = None) -> dict[str, int]:
                 check_run_queue(check=check, new_token=False)
                 counts["resent"] += 1
     return counts
+
+
+def checks_hand_back(*, worker: str) -> int:
+    """Queue again the checks a stopped worker was running; return how many."""
+    handed = 0
+    running = CheckRun.objects.filter(status=CheckStatus.RUNNING, worker=worker)
+    for pk in list(running.values_list("pk", flat=True)[:500]):
+        with transaction.atomic():
+            check = CheckRun.objects.select_for_update().get(pk=pk)
+            if check.status != CheckStatus.RUNNING or check.worker != worker:
+                continue
+            check.status = CheckStatus.QUEUED
+            check.log = ""
+            check.started_at = check.heartbeat_at = check.first_log_at = None
+            check.sends = 0
+            check_run_queue(check=check)
+            handed += 1
+    return handed

@@ -27,11 +27,16 @@ def _participant(workshop, user_id: int):
 def _check_run(run) -> dict | None:
     if run is None:
         return None
+    result = run.result or {}
+    feedback = result.get("feedback") or []
     return {
-        "status": getattr(run, "status", ""),
-        "log": (getattr(run, "log", "") or "")[-32 * 1024 :],
-        "result": getattr(run, "result", None) or {},
-        "created_at": getattr(run, "created_at", None),
+        "status": run.status,
+        "reason": run.reason,
+        "log": (run.log or "")[-32 * 1024 :],
+        "checks": result.get("checks") or [],
+        "feedback": feedback if isinstance(feedback, list) else [str(feedback)],
+        "indicative_accuracy": result.get("indicative_accuracy"),
+        "created_at": run.created_at,
     }
 
 

@@ -1,9 +1,9 @@
 """Reads on drafts, versions and help requests."""
 
-from django.apps import apps
 from django.contrib.auth.models import AbstractUser
 from django.utils import timezone
 
+from checks import selectors as checks_selectors
 from submissions.models import Status, Submission
 from workshops.models import Assignment, Workshop
 from workspace import notebooks
@@ -91,22 +91,18 @@ def last_error(*, participant: AbstractUser, assignment: Assignment) -> str:
         .first()
     )
     check = check_run_latest(participant=participant, assignment=assignment)
-    if check is not None and getattr(check, "status", "") in ("failed", "error"):
-        result = getattr(check, "result", None) or {}
-        feedback = result.get("feedback") if isinstance(result, dict) else None
-        return f"Check run: {feedback or check.status}"[:500]
+    if check is not None and check.status in ("failed", "error"):
+        return f"Check run: {check.reason or check.status}"[:500]
     if latest and latest["status"] in (Status.FAILED, Status.ERROR):
         return (latest["status_reason"] or latest["status"])[:500]
     return ""
 
 
 def check_run_latest(*, participant: AbstractUser, assignment: Assignment):
-    """Return the newest check run, through the checks app when it is installed."""
-    if not apps.is_installed("checks"):
-        return None
-    from checks.selectors import check_run_latest as latest
-
-    return latest(participant=participant, assignment=assignment)
+    """Return the participant's newest check run of the assignment, or None."""
+    return checks_selectors.check_run_latest(
+        participant=participant, assignment=assignment
+    )
 
 
 def help_request_queue(*, workshop: Workshop) -> list[dict]:

@@ -259,7 +259,7 @@ def help_withdraw(request: HttpRequest, workshop: str, slug: str) -> JsonRespons
 
 def _check_url(assignment: Assignment) -> str:
     """Return the checks app's endpoint that starts a check run."""
-    return f"/checks/assignment/{assignment.pk}/"
+    return reverse("check-start", args=[assignment.pk])
 
 
 def workspace_config(

@@ -130,7 +130,9 @@ export function createEditor(parent, { doc, readOnly = false, onChange, keys = [
       ...foldKeymap, ...completionKeymap, ...lintKeymap, indentWithTab,
     ]),
     EditorView.lineWrapping,
-    EditorView.contentAttributes.of({ "aria-label": label || "Code editor" }),
+    // tabindex: axe (and keyboard users of the read-only view) need a focusable
+    // element inside the scroller.
+    EditorView.contentAttributes.of({ "aria-label": label || "Code editor", tabindex: "0" }),
   ];
   if (readOnly) extensions.push(EditorState.readOnly.of(true), EditorView.editable.of(false));
   if (onChange) {

@@ -318,20 +318,26 @@ function participantWorkspace(root, config) {
     checkResult.replaceChildren();
     checkResult.append(textEl("h3", "Result (indicative only)"));
     checkResult.append(textEl("p", "A check trains on a small slice of the training data and measures a small public sample; your grade comes from a submission.", "muted small"));
+    if (run.reason && run.status !== "passed") checkResult.append(textEl("p", run.reason, "error-text"));
     if (Array.isArray(result.checks) && result.checks.length) {
       const ul = document.createElement("ul");
       ul.className = "checks";
       for (const c of result.checks) {
-        const ok = c.passed === true || c.ok === true || c.status === "passed";
-        const li = textEl("li", (ok ? "✓ " : "✗ ") + (c.name || c.label || "") + (c.message || c.detail ? ": " + (c.message || c.detail) : ""), ok ? "pass" : "fail");
-        ul.append(li);
+        const ok = c.passed === true;
+        ul.append(textEl("li", (ok ? "✓ " : "✗ ") + (c.message || c.id || ""), ok ? "pass" : "fail"));
       }
       checkResult.append(ul);
     }
     if (result.indicative_accuracy !== undefined && result.indicative_accuracy !== null) {
-      checkResult.append(textEl("p", "Indicative accuracy on a small public sample: " + (100 * result.indicative_accuracy).toFixed(1) + "% (indicative only, not your grade)"));
+      checkResult.append(textEl("p", "Indicative accuracy on a small public sample: " + (100 * result.indicative_accuracy).toFixed(1) + "% (indicative only, not your grade)", "indicative"));
     }
-    if (result.feedback) checkResult.append(textEl("p", String(result.feedback), "feedback"));
+    const notes = Array.isArray(result.feedback) ? result.feedback : result.feedback ? [result.feedback] : [];
+    if (notes.length) {
+      const ul = document.createElement("ul");
+      ul.className = "feedback";
+      for (const note of notes) ul.append(textEl("li", String(note)));
+      checkResult.append(ul);
+    }
   }
   if (checkBtn) checkBtn.addEventListener("click", check);
 
@@ -398,6 +404,7 @@ function instructorWorkspace(root, config) {
   const editor = createEditor($(root, "[data-editor]"), {
     doc: config.state.text, readOnly: true, label: "Draft of " + config.participant + " (read only)",
   });
+  root.editor = editor;
   document.querySelectorAll("[data-view-version]").forEach((btn) => {
     btn.addEventListener("click", async () => {
       const r = await getJSON(btn.dataset.viewVersion);

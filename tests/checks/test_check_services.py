@@ -197,3 +197,29 @@ def test_reconcile_resends_a_queued_check_then_gives_up(
     assert checks_reconcile()["unsent"] == 1
     check.refresh_from_db()
     assert check.status == CheckStatus.ERROR
+
+
+def test_hand_back_queues_a_stopped_workers_checks_again(
+    participant, other_participant, mlp, outbox, django_capture_on_commit_callbacks
+):
+    """`make run` stopping its check worker queues that worker's checks again
+    with a fresh token; another worker's check is left alone."""
+    from checks.services import checks_hand_back
+
+    mine = check_run_create(participant=participant, assignment=mlp, source=GOOD)
+    other = check_run_create(participant=other_participant, assignment=mlp, source=GOOD)
+    CheckRun.objects.filter(pk=mine.pk).update(
+        status=CheckStatus.RUNNING, worker="check@here", log="half"
+    )
+    CheckRun.objects.filter(pk=other.pk).update(
+        status=CheckStatus.RUNNING, worker="check@there"
+    )
+    old_token = mine.job_token
+    with django_capture_on_commit_callbacks(execute=True):
+        assert checks_hand_back(worker="check@here") == 1
+    mine.refresh_from_db()
+    other.refresh_from_db()
+    assert mine.status == CheckStatus.QUEUED and mine.log == ""
+    assert mine.job_token != old_token
+    assert outbox[-1]["args"] == [mine.pk, str(mine.job_token)]
+    assert other.status == CheckStatus.RUNNING
