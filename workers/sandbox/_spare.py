@@ -49,6 +49,11 @@ def _main(job):
         for name in [n for n in names if not n.startswith("__")]:
             del names[name]
         exec(code, names)
+    elif job[0] == "-m":
+        import runpy
+
+        sys.argv = [job[1], *job[2:]]
+        runpy.run_module(job[1], run_name="__main__", alter_sys=True)
     else:
         import runpy
 
@@ -74,14 +79,15 @@ def _waiter_argv(argv: list[str], warm: Sequence[str]) -> list[str]:
     """Return argv that warms ``warm`` then runs ``argv`` (a Python command)."""
     command = resolve_argv(argv)
     python = resolve_argv(["python"])[0]
+    flag = len(command) > 1 and command[1].startswith("-")
     if (
         command[0] != python
         or len(command) < 2
-        or command[1].startswith("-")
-        and (command[1] != "-c" or len(command) < 3)
+        or (flag and (command[1] not in ("-c", "-m") or len(command) < 3))
     ):
         raise SandboxError(
-            "A spare runs only `python SCRIPT ...` or `python -c CODE ...` jobs."
+            "A spare runs only `python SCRIPT ...`, `python -c CODE ...` or "
+            "`python -m MODULE ...` jobs."
         )
     names = ",".join(warm)
     if any(not n.replace("_", "").replace(".", "").isalnum() for n in warm):
