@@ -154,6 +154,11 @@ DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=0)
 # waits for an answer, and how long an unused predictor sandbox stays warm.
 DOJO_PREDICT_PER_MINUTE = env.int("DOJO_PREDICT_PER_MINUTE", default=30)
 DOJO_PREDICT_TIMEOUT_SECONDS = env.float("DOJO_PREDICT_TIMEOUT_SECONDS", default=20.0)
+# Submissions one participant may have waiting to train (fair share).
+DOJO_QUEUED_PER_PARTICIPANT = env.int("DOJO_QUEUED_PER_PARTICIPANT", default=5)
+# Images waiting for the predictor (per answer window): per participant, in all.
+DOJO_PREDICT_WAITING_PER_USER = env.int("DOJO_PREDICT_WAITING_PER_USER", default=3)
+DOJO_PREDICT_WAITING_TOTAL = env.int("DOJO_PREDICT_WAITING_TOTAL", default=60)
 DOJO_PREDICT_IDLE_SECONDS = env.float("DOJO_PREDICT_IDLE_SECONDS", default=1800.0)
 DOJO_LOG_FLUSH_SECONDS = env.float("DOJO_LOG_FLUSH_SECONDS", default=1.0)
 # A running job whose heartbeat is older than this is taken for dead.
