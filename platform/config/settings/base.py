@@ -154,6 +154,8 @@ DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=0)
 # waits for an answer, and how long an unused predictor sandbox stays warm.
 DOJO_PREDICT_PER_MINUTE = env.int("DOJO_PREDICT_PER_MINUTE", default=30)
 DOJO_PREDICT_TIMEOUT_SECONDS = env.float("DOJO_PREDICT_TIMEOUT_SECONDS", default=20.0)
+# What one participant may keep on disk: stored models and drafts.
+DOJO_PARTICIPANT_DISK_MB = env.int("DOJO_PARTICIPANT_DISK_MB", default=2048)
 # Submissions one participant may have waiting to train (fair share).
 DOJO_QUEUED_PER_PARTICIPANT = env.int("DOJO_QUEUED_PER_PARTICIPANT", default=5)
 # Images waiting for the predictor (per answer window): per participant, in all.
