@@ -126,9 +126,9 @@ def main(args: argparse.Namespace) -> dict:
 
     from config.settings import base
 
-    os.environ["DOJO_TEST_LOGIN_RATE"] = base.REST_FRAMEWORK[
-        "DEFAULT_THROTTLE_RATES"
-    ]["login"]
+    os.environ["DOJO_TEST_LOGIN_RATE"] = base.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][
+        "login"
+    ]
     os.environ["DOJO_TEST_LOGIN_USER_RATE"] = base.REST_FRAMEWORK[
         "DEFAULT_THROTTLE_RATES"
     ]["login_user"]

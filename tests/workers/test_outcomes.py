@@ -225,8 +225,8 @@ SAVE_UNLOADABLE_MODEL = (
     "path = os.path.join(os.environ['DOJO_OUTPUT_DIR'], 'model.keras')\n"
     "with zipfile.ZipFile(path, 'w') as z:\n"
     "    z.writestr('metadata.json', '{}')\n"
-    "    z.writestr('config.json', '{\"class_name\": \"NoSuchLayer\", "
-    "\"config\": {}}')\n"
+    '    z.writestr(\'config.json\', \'{"class_name": "NoSuchLayer", '
+    '"config": {}}\')\n'
     "    z.writestr('model.weights.h5', b'\\0' * 64)\n"
 )
 
