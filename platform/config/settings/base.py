@@ -180,6 +180,8 @@ DOJO_CHECK_PUBLIC_PER_CLASS = env.int("DOJO_CHECK_PUBLIC_PER_CLASS", default=50)
 DOJO_CHECK_WALL_SECONDS = env.int("DOJO_CHECK_WALL_SECONDS", default=120)
 DOJO_CHECK_EVAL_SECONDS = env.int("DOJO_CHECK_EVAL_SECONDS", default=120)
 DOJO_CHECK_PER_MINUTE = env.int("DOJO_CHECK_PER_MINUTE", default=6)
+# Each check worker slot keeps a warm sandbox for the assignment it checked last.
+DOJO_CHECK_SPARES = env.bool("DOJO_CHECK_SPARES", default=True)
 
 # How many reverse proxies in front of the site append to X-Forwarded-For; the
 # login throttle and the API's rate limits trust exactly that many entries.
