@@ -21,7 +21,8 @@ from checks import feedback
 from checks.data import CheckData, CheckDataMissing, check_data_prepare
 from checks.models import CheckRun, CheckStatus, log_bound
 from submissions import storage
-from submissions.services.jobs import db_reconnect_if_cut, sandbox_env
+from submissions.services.dbconn import db_reconnect_if_cut
+from submissions.services.placement import sandbox_env
 from workers import outputs, sandbox
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from grader import CheckResult, GradeReport
 from submissions.models import Status, Submission
 from submissions.services.grading import grade_record
 from submissions.services.intake import submission_create
-from submissions.services.jobs import submission_move
+from submissions.services.moves import submission_move
 from workshops.services import enrollment_add
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -11,6 +11,7 @@ from grader import GradeReport
 from submissions.models import Status, Submission
 from submissions.services.grading import grade_record
 from submissions.services.intake import submission_create
+from submissions.services.moves import submission_move
 from workshops.models import Workshop
 from workshops.services import enrollment_add
 
@@ -107,8 +108,7 @@ def failed(
     user, assignment, reason: str = "Your code stopped with an error: boom."
 ) -> Submission:
     submission = submit(user, assignment)
-    submission.move_to(Status.FAILED, reason=reason)
-    submission.save()
+    submission_move(submission=submission, status=Status.FAILED, reason=reason)
     return submission
 
 

@@ -71,7 +71,7 @@ def test_reevaluation_leaves_a_cancelled_rerun_alone(participant, workshop, outb
     """A submission whose rerun its participant cancelled keeps its model but is
     not re-evaluated: the batch takes the others and its chunk runs through."""
     from submissions.services.lifecycle import submission_cancel, submission_rerun
-    from submissions.services.regrade import _claim_for_evaluation
+    from submissions.services.regrade import regrade_claim
 
     mlp = workshop.assignments.get(slug="mlp")
     graded = graded_with_model(participant, mlp)
@@ -83,7 +83,7 @@ def test_reevaluation_leaves_a_cancelled_rerun_alone(participant, workshop, outb
     batch = regrade_batch_create(assignment=mlp, mode="reevaluate")
     assert batch.submission_ids == [graded.pk]
     # Even a chunk that names it (an old message, say) does not move it.
-    assert _claim_for_evaluation(batch, stopped.pk, "w@h") is None
+    assert regrade_claim(batch=batch, submission_id=stopped.pk, worker="w@h") is None
     assert Submission.objects.get(pk=stopped.pk).status == Status.CANCELLED
     with pytest.raises(ValidationError, match="nothing to regrade"):
         regrade_batch_create(

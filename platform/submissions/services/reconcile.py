@@ -20,12 +20,8 @@ from django.utils import timezone
 
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
 from submissions.services.batches import regrade_batches_finish
-from submissions.services.jobs import (
-    PLATFORM_FAULT,
-    WORKER_LOST,
-    job_queue,
-    submission_move,
-)
+from submissions.services.jobs import job_queue
+from submissions.services.moves import PLATFORM_FAULT, WORKER_LOST, submission_move
 
 logger = logging.getLogger(__name__)
 
