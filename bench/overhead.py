@@ -82,15 +82,16 @@ def first_output(rounds: int, data: Path) -> None:
                     if not seen and "images:" in text:
                         seen.append(time.monotonic() - start)
 
+                # Stop the job at its first line: only the start is measured.
+                watch = {
+                    "on_log": on_log,
+                    "log_interval": 0.0,
+                    "should_cancel": lambda seen=seen: bool(seen),
+                }
                 if spare is not None:
-                    spare.run(on_log=on_log, log_interval=0.0)
+                    spare.run(**watch)
                 else:
-                    sandbox.run(
-                        ["python", "/job/solution.py"],
-                        on_log=on_log,
-                        log_interval=0.0,
-                        **plan,
-                    )
+                    sandbox.run(["python", "/job/solution.py"], **watch, **plan)
                 if seen:
                     times[mode].append(seen[0])
                 sandbox.remove_tree(job)
