@@ -177,6 +177,8 @@ DOJO_CHECK_PUBLIC_PER_CLASS = env.int("DOJO_CHECK_PUBLIC_PER_CLASS", default=50)
 DOJO_CHECK_WALL_SECONDS = env.int("DOJO_CHECK_WALL_SECONDS", default=120)
 DOJO_CHECK_EVAL_SECONDS = env.int("DOJO_CHECK_EVAL_SECONDS", default=120)
 DOJO_CHECK_PER_MINUTE = env.int("DOJO_CHECK_PER_MINUTE", default=6)
+# Each check worker slot keeps a warm sandbox for the assignment it checked last.
+DOJO_CHECK_SPARES = env.bool("DOJO_CHECK_SPARES", default=True)
 
 # Celery: Redis when REDIS_URL is set, else an embedded broker on SQLite.
 REDIS_URL = env("REDIS_URL", default="")
