@@ -10,8 +10,9 @@ and without MPS in the same run, and prints jobs/hour and the ratio. Last, one h
 (allocates GPU memory, then host memory, until stopped) runs beside 7 normal jobs.
 
 Usage, as root on the GPU host: ``python bench/gpu_slots.py [--device 0]
-[--slots 1,8,16] [--backend torch] [--out FILE]``. On a host without the GPU it
-runs a small CPU smoke test of the same code (2 slots, little data) and says so.
+[--slots 1,8,16] [--backend torch] [--out FILE] [--quick]``. On a host without
+the GPU (or with ``--quick``) it runs a small CPU smoke test of the same code (2
+slots, little data) and says so.
 """
 
 from __future__ import annotations
@@ -167,9 +168,16 @@ def main() -> int:
     parser.add_argument("--memory-gib", type=int, default=8)
     parser.add_argument("--wall", type=int, default=1800)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--quick", action="store_true", help="the CPU smoke test, even on a GPU host"
+    )
     args = parser.parse_args()
-    gpu = Path(f"/dev/nvidia{args.device}").exists()
-    if not gpu:
+    gpu = Path(f"/dev/nvidia{args.device}").exists() and not args.quick
+    if args.quick:
+        print("Quick: a CPU smoke test of the same code only.")
+        args.slots, args.samples, args.epochs, args.memory_gib = "1,2", 500, 1, 2
+        args.backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    elif not gpu:
         print(f"No /dev/nvidia{args.device}: a CPU smoke test of the same code only.")
         args.slots, args.samples, args.epochs, args.memory_gib = "1,2", 2000, 1, 2
         args.backend = os.environ.get("KERAS_BACKEND", "tensorflow")
