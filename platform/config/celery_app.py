@@ -121,6 +121,10 @@ def _refuse_to_start_without_a_sandbox(sender: object = None, **kwargs: object) 
     for notice in plan.notices:
         logger.warning("Sandbox: %s", notice)
     logger.warning("Sandbox limits on this worker: %s", plan.describe())
+    from submissions.services.spares import spares_describe
+
+    slots = settings.DOJO_GPU_SLOTS if gpu else getattr(sender, "concurrency", 1)
+    logger.warning("%s", spares_describe(slots=slots or 1))
 
 
 @worker_ready.connect

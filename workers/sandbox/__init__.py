@@ -6,6 +6,7 @@ worker calls :func:`host_prepare` once at start to learn how to place its jobs.
 
 from ._cgroup import CgroupSupport, cgroup_support
 from ._cleanup import CleanupError, remove_tree
+from ._compile_cache import CUDA_PRELUDE, compile_cache
 from ._device import DeviceReport, read_device_report, runner_argv
 from ._files import copy_out
 from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
@@ -16,6 +17,7 @@ from ._spare import Spare, SparePool
 from ._text import neutralise, neutralise_json
 
 __all__ = [
+    "CUDA_PRELUDE",
     "Bind",
     "CgroupSupport",
     "CleanupError",
@@ -30,6 +32,7 @@ __all__ = [
     "Spare",
     "SparePool",
     "cgroup_support",
+    "compile_cache",
     "check_backend",
     "copy_out",
     "current_host_plan",

@@ -143,6 +143,10 @@ DOJO_GPU_DEVICE = env.int("DOJO_GPU_DEVICE", default=-1)
 DOJO_GPU_SLOTS = env.int("DOJO_GPU_SLOTS", default=1)
 # Each GPU slot's memory share under MPS (0: the card's 80 GiB / slots).
 DOJO_GPU_MEMORY_MB = env.int("DOJO_GPU_MEMORY_MB", default=0)
+# A warm spare sandbox per worker slot (Keras imported, limits applied) takes
+# the slot's next training job of the same assignment; see services/spares.py.
+DOJO_SPARES = env.bool("DOJO_SPARES", default=True)
+DOJO_SPARE_MAX_AGE_SECONDS = env.int("DOJO_SPARE_MAX_AGE_SECONDS", default=900)
 DOJO_EVAL_WALL_SECONDS = env.int("DOJO_EVAL_WALL_SECONDS", default=300)
 # Batch regrades: each model's own budget once the grader has started.
 DOJO_EVAL_MODEL_SECONDS = env.float("DOJO_EVAL_MODEL_SECONDS", default=120.0)
@@ -173,6 +177,8 @@ DOJO_CHECK_PUBLIC_PER_CLASS = env.int("DOJO_CHECK_PUBLIC_PER_CLASS", default=50)
 DOJO_CHECK_WALL_SECONDS = env.int("DOJO_CHECK_WALL_SECONDS", default=120)
 DOJO_CHECK_EVAL_SECONDS = env.int("DOJO_CHECK_EVAL_SECONDS", default=120)
 DOJO_CHECK_PER_MINUTE = env.int("DOJO_CHECK_PER_MINUTE", default=6)
+# Each check worker slot keeps a warm sandbox for the assignment it checked last.
+DOJO_CHECK_SPARES = env.bool("DOJO_CHECK_SPARES", default=True)
 
 # Celery: Redis when REDIS_URL is set, else an embedded broker on SQLite.
 REDIS_URL = env("REDIS_URL", default="")

@@ -30,6 +30,9 @@ DOJO_DATA_ROOT = TEST_VAR_DIR / "data"
 DOJO_ARTIFACT_ROOT = Path(env("DOJO_ARTIFACT_ROOT", default=str(RUN_DIR / "artifacts")))
 DOJO_WORK_ROOT = RUN_DIR / "work"
 DOJO_LOG_FLUSH_SECONDS = 0.5
+# Spares stay off in tests unless a test turns them on (tests/submissions/
+# test_spares.py) or DOJO_SPARES is set: a spare outlives the test that made it.
+DOJO_SPARES = env.bool("DOJO_SPARES", default=False)
 # A small slice of Fashion-MNIST keeps every training in the suite to seconds.
 DOJO_DATASET_TRAIN_PER_CLASS = env.int("DOJO_DATASET_TRAIN_PER_CLASS", default=200)
 DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=60)
@@ -37,6 +40,8 @@ DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=60)
 # tell the two apart from inside the sandbox.
 DOJO_CHECK_TRAIN_PER_CLASS = env.int("DOJO_CHECK_TRAIN_PER_CLASS", default=50)
 DOJO_CHECK_PUBLIC_PER_CLASS = env.int("DOJO_CHECK_PUBLIC_PER_CLASS", default=20)
+# Six test runs share two cores: a check that takes seconds alone may take minutes.
+DOJO_CHECK_WALL_SECONDS = env.int("DOJO_CHECK_WALL_SECONDS", default=400)
 ALLOWED_HOSTS = ["*"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
