@@ -271,6 +271,7 @@ def main() -> int:
     parser.add_argument("--waves", type=int, default=2, help="jobs per slot, warm")
     parser.add_argument("--spare-head-start", type=float, default=60.0)
     parser.add_argument("--jax-cache", type=Path, help="read-only JAX cache folder")
+    parser.add_argument("--no-hog", action="store_true", help="skip the hog run")
     parser.add_argument(
         "--quick", action="store_true", help="the CPU smoke test, even on a GPU host"
     )
@@ -286,7 +287,7 @@ def main() -> int:
         args.slots, args.samples, args.epochs, args.memory_gib = "1,2", 2000, 1, 2
         args.warm_slots, args.spare_head_start = "2", 20.0
         args.backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    slots = [int(s) for s in args.slots.split(",")]
+    slots = [int(s) for s in args.slots.split(",") if s]
     warm_slots = [int(s) for s in args.warm_slots.split(",") if s]
     plan = sandbox.host_prepare(
         gpu_device=args.device if gpu else -1,
@@ -335,6 +336,10 @@ def main() -> int:
                 f"(failed cold {row['cold']['failed']}, warm {row['warm']['failed']}; "
                 "target 2,500/h per card warm)"
             )
+        if args.no_hog:
+            if args.out:
+                args.out.write_text(json.dumps(figures, indent=1, default=str))
+            return 0
         normal = 7 if gpu else 1
         codes = [HOG] + [JOB] * normal
         works = [_work_dir(root, f"hog-{i}", c) for i, c in enumerate(codes)]

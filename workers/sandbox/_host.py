@@ -48,10 +48,15 @@ class JobPlace:
 class Mps:
     """The MPS control daemon of one card, with its pipe and log directories."""
 
-    def __init__(self, *, device: int, root: Path) -> None:
+    def __init__(
+        self, *, device: int, root: Path, memory_mb: int | None = None
+    ) -> None:
         self.device = device
         self.pipe = root / "pipe"
         self.log = root / "log"
+        # Each server's pinned GPU memory, set on the daemon: an environment
+        # variable in the client would be the job's to change before CUDA starts.
+        self.memory_mb = memory_mb
 
     @property
     def env(self) -> dict[str, str]:
@@ -90,7 +95,16 @@ class Mps:
             # Clients run as the sandbox uid: they must reach the pipes.
             path.chmod(0o1777 if path != self.pipe.parent else 0o755)
         self._control([], stdin="quit\n")  # a daemon left by an earlier worker
-        return self._control(["-d"])
+        why = self._control(["-d"])
+        if why is None and self.memory_mb:
+            # The daemon sees only this card, as device 0.
+            why = self._control(
+                [],
+                stdin=f"set_default_device_pinned_mem_limit 0 {self.memory_mb}M\n",
+            )
+            if why is not None:
+                self.stop()
+        return why
 
     def stop(self) -> None:
         """Ask the daemon to quit (its servers exit when their clients have)."""
@@ -138,10 +152,10 @@ class HostPlan:
             # in a client would point at the wrong one.
             env.pop("CUDA_VISIBLE_DEVICES")
             env.update(self.mps.env)
-            binds.append(Bind(self.mps.pipe, str(self.mps.pipe), writable=True))
-            if self.gpu_memory_mb:
-                limit = f"0={self.gpu_memory_mb}MB"
-                env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = limit
+            # Read-only: clients connect to the daemon's sockets there (a socket
+            # on a read-only mount still accepts connections) but cannot leave
+            # files for the next job; the memory share is the daemon's.
+            binds.append(Bind(self.mps.pipe, str(self.mps.pipe), writable=False))
         return JobPlace(slot=slot, uid=uid, env=env, devices=devices, binds=binds)
 
     def describe(self) -> str:
@@ -268,6 +282,7 @@ def host_prepare(
         plan.mps = Mps(
             device=gpu_device,
             root=mps_root or Path(tempfile.gettempdir(), f"dojo-mps-{gpu_device}"),
+            memory_mb=plan.gpu_memory_mb,
         )
         why = plan.mps.start()
         if why is not None:
