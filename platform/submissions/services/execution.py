@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 
 from submissions import storage
+from submissions.artifacts import artifact_keep
 from submissions.models import Run, Status, Submission
 from submissions.queues import JobQueue
 from submissions.selectors import run_latest_model
@@ -115,15 +116,11 @@ def _train(run: Run) -> None:
         if device is not None:
             run.device, run.on_gpu = device.name, device.on_gpu
         run_record(run=run, result=result)
-        keep = storage.artifact_dir(submission.pk) / f"run-{run.pk}"
-        if result.outcome == sandbox.Outcome.OK and sandbox.copy_out(
-            output, "model.keras", keep / "model.keras", max_bytes=limits.work_dir_bytes
-        ):
-            sandbox.copy_out(
-                output, "history.json", keep / "history.json", max_bytes=1024 * 1024
+        refused = ""
+        if result.outcome == sandbox.Outcome.OK:
+            refused = artifact_keep(
+                submission=submission, run=run, output=output, limits=limits
             )
-            run.artifact_path = str(keep / "model.keras")
-            run.save(update_fields=["artifact_path"])
     finally:
         # Whatever the job left (a deep tree, 10,000 files) goes; what cannot
         # is logged and swept later, never charged to the participant.
@@ -132,7 +129,12 @@ def _train(run: Run) -> None:
         # The slot's next spare warms while this outcome is applied.
         training_spare_refill(key=key, plan=plan)
 
-    job_apply(run=run, outcome=_training_outcome(run, result, limits))
+    job_apply(
+        run=run,
+        outcome=JobOutcome.failed(reason=refused)
+        if refused
+        else _training_outcome(run, result, limits),
+    )
 
 
 def _train_args(
