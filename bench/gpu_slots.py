@@ -16,9 +16,9 @@ and prints jobs/hour for both (target 2,500/h per card warm). ``--jax-cache DIR`
 binds a JAX compilation cache read-only into every job.
 
 Usage, as root on the GPU host: ``python bench/gpu_slots.py [--device 0]
-[--slots 1,8,16] [--warm-slots 16] [--backend torch] [--out FILE]``. On a host
-without the GPU it runs a small CPU smoke test of the same code (2 slots, little
-data) and says so.
+[--slots 1,8,16] [--warm-slots 16] [--backend torch] [--out FILE] [--quick]``.
+On a host without the GPU (or with ``--quick``) it runs a small CPU smoke test
+of the same code (2 slots, little data) and says so.
 """
 
 from __future__ import annotations
@@ -272,9 +272,17 @@ def main() -> int:
     parser.add_argument("--spare-head-start", type=float, default=60.0)
     parser.add_argument("--jax-cache", type=Path, help="read-only JAX cache folder")
     parser.add_argument("--no-hog", action="store_true", help="skip the hog run")
+    parser.add_argument(
+        "--quick", action="store_true", help="the CPU smoke test, even on a GPU host"
+    )
     args = parser.parse_args()
-    gpu = Path(f"/dev/nvidia{args.device}").exists()
-    if not gpu:
+    gpu = Path(f"/dev/nvidia{args.device}").exists() and not args.quick
+    if args.quick:
+        print("Quick: a CPU smoke test of the same code only.")
+        args.slots, args.samples, args.epochs, args.memory_gib = "1,2", 500, 1, 2
+        args.warm_slots, args.spare_head_start = "2", 20.0
+        args.backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    elif not gpu:
         print(f"No /dev/nvidia{args.device}: a CPU smoke test of the same code only.")
         args.slots, args.samples, args.epochs, args.memory_gib = "1,2", 2000, 1, 2
         args.warm_slots, args.spare_head_start = "2", 20.0

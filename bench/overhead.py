@@ -236,6 +236,8 @@ def main() -> None:
         args.rounds = 2
         os.environ.setdefault("DOJO_DATASET_TRAIN_PER_CLASS", "30")
         os.environ.setdefault("DOJO_DATASET_TEST_PER_CLASS", "20")
+    # The site runs as deployed: warm spares on (the test settings turn them off).
+    os.environ.setdefault("DOJO_SPARES", "true")
     print(_load())
     with test_database():
         if not args.skip_site:

@@ -7,6 +7,7 @@ worker calls :func:`host_prepare` once at start to learn how to place its jobs.
 from ._cgroup import CgroupSupport, cgroup_support
 from ._cleanup import CleanupError, remove_tree
 from ._compile_cache import CUDA_PRELUDE, compile_cache
+from ._config import SandboxConfig, sandbox_config, sandbox_configure
 from ._device import DeviceReport, read_device_report, runner_argv
 from ._files import copy_out
 from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
@@ -26,6 +27,7 @@ __all__ = [
     "JobPlace",
     "Outcome",
     "SandboxError",
+    "SandboxConfig",
     "SandboxLimits",
     "SandboxResult",
     "SandboxUnavailable",
@@ -45,4 +47,6 @@ __all__ = [
     "remove_tree",
     "run",
     "runner_argv",
+    "sandbox_config",
+    "sandbox_configure",
 ]

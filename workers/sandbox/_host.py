@@ -14,15 +14,15 @@ that uid). Without MPS, or without a pids cgroup, slot ``i`` runs as
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ._cgroup import CgroupSupport, cgroup_support
 from ._cleanup import remove_tree
+from ._config import sandbox_config, sandbox_configure
 from ._device import PROBE, gpu_devices, probe_line
 from ._launch import is_root, sandbox_uid
 from ._limits import GIB, MIB, Bind, SandboxLimits, SandboxUnavailable
@@ -289,10 +289,14 @@ def host_prepare(
             plan.mps = None
             plan.notices.append(f"MPS failed to start ({why}): a uid per slot instead.")
     if plan.mps is not None and not plan.cgroups.pids:
-        os.environ.setdefault("DOJO_SANDBOX_NPROC", str(SHARED_UID_THREAD_CAP))
+        config = sandbox_config()
+        if config.nproc is None:
+            # Part of the configuration the worker makes at start, not a write
+            # to the environment.
+            config = sandbox_configure(replace(config, nproc=SHARED_UID_THREAD_CAP))
         plan.notices.append(
             "No pids cgroup: every slot shares uid "
-            f"{plan.uid_base}, capped at {os.environ['DOJO_SANDBOX_NPROC']} threads "
+            f"{plan.uid_base}, capped at {config.nproc} threads "
             "in all (DOJO_SANDBOX_NPROC)."
         )
     if not probe:

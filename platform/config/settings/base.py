@@ -138,6 +138,11 @@ DOJO_WORK_ROOT = Path(env("DOJO_WORK_ROOT", default=str(VAR_DIR / "work")))
 # Sandbox and workers.
 DOJO_SANDBOX_BACKEND = env("DOJO_SANDBOX_BACKEND", default="bwrap")
 DOJO_SANDBOX_UID = env.int("DOJO_SANDBOX_UID", default=65534)
+# Which cgroup hierarchy limits jobs (auto, v1, v2, none), and a fixed thread cap
+# for a uid all slots share (empty: none). Validated once at start into the
+# sandbox's one configuration object (workers.sandbox.SandboxConfig).
+DOJO_CGROUP = env("DOJO_CGROUP", default="auto")
+DOJO_SANDBOX_NPROC = env("DOJO_SANDBOX_NPROC", default="")
 DOJO_KERAS_BACKEND = env("DOJO_KERAS_BACKEND", default="tensorflow")
 DOJO_GPU_DEVICE = env.int("DOJO_GPU_DEVICE", default=-1)
 DOJO_GPU_SLOTS = env.int("DOJO_GPU_SLOTS", default=1)

@@ -10,6 +10,17 @@ from submissions.services.heartbeats import Heartbeat
 from workers import sandbox
 
 
+def sandbox_config_from_settings() -> sandbox.SandboxConfig:
+    """Build and install the sandbox's configuration from the settings (at start)."""
+    return sandbox.sandbox_configure(
+        sandbox.SandboxConfig.parse(
+            uid=settings.DOJO_SANDBOX_UID,
+            cgroup=settings.DOJO_CGROUP,
+            nproc=settings.DOJO_SANDBOX_NPROC,
+        )
+    )
+
+
 def sandbox_env() -> dict[str, str]:
     """Return the environment every sandboxed job starts from."""
     return {

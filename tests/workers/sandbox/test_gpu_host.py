@@ -50,11 +50,9 @@ def test_gpu_worker_without_the_device_node_says_how_to_pass_it(tmp_path: Path):
         host_prepare(gpu_device=0, dev_root=tmp_path, probe=False)
 
 
-def test_gpu_worker_without_a_memory_cgroup_refuses(
-    fake_dev: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_gpu_worker_without_a_memory_cgroup_refuses(fake_dev: Path, sandbox_settings):
     """cgroup v2 here offers no memory controller: a GPU worker will not run."""
-    monkeypatch.setenv("DOJO_CGROUP", "v2")
+    sandbox_settings(cgroup="v2")
     with pytest.raises(SandboxUnavailable, match="cannot cap job memory with a cgroup"):
         host_prepare(gpu_device=0, dev_root=fake_dev, probe=False)
 
@@ -127,11 +125,9 @@ def test_cpu_worker_is_placed_without_devices_and_says_its_limits():
     assert plan.notices == []
 
 
-def test_cpu_worker_without_cgroups_keeps_rlimits_and_says_so(
-    monkeypatch: pytest.MonkeyPatch,
-):
+def test_cpu_worker_without_cgroups_keeps_rlimits_and_says_so(sandbox_settings):
     """No cgroup: the rlimit fallback stays, a notice says so, slots get a uid each."""
-    monkeypatch.setenv("DOJO_CGROUP", "none")
+    sandbox_settings(cgroup="none")
     plan = host_prepare(slots=2, uid_base=61000)
     assert plan.describe().startswith("no cgroups: memory by RLIMIT_AS")
     assert any("No memory cgroup" in n for n in plan.notices)
