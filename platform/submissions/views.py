@@ -19,6 +19,7 @@ from submissions.models import Status, Submission
 from submissions.services import submissions_used_today
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
+from workshops.notes import note_for_block
 from workshops.views import add_service_errors, download_available
 
 LOG_TAIL_CHARS = 64 * 1024
@@ -99,6 +100,9 @@ def _assignment_page(
             "used_today": used,
             "left_today": max(assignment.daily_limit - used, 0),
             "downloads": download_available(assignment.pk),
+            "notes": note_for_block(
+                workshop=assignment.workshop, assignment_slug=assignment.slug
+            ),
         },
         status=status,
     )
