@@ -28,8 +28,9 @@ class NotAblatableError(Exception):
 @dataclass
 class _Ablation:
     target: Any
-    order: np.ndarray
+    order: np.ndarray | None
     calls: int = 0
+    seen: Any = None
 
 
 def _contains(op: Any, target: Any) -> bool:
@@ -51,7 +52,10 @@ def _run(model: Any, x: Any, ablation: _Ablation) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
             if op is ablation.target:
                 ablation.calls += 1
-                return ops.take(op(*args, **kwargs), ablation.order, axis=0)
+                out = ablation.seen = op(*args, **kwargs)
+                if ablation.order is None:
+                    return out
+                return ops.take(out, ablation.order, axis=0)
             if _contains(op, ablation.target):
                 if len(args) != 1 or kwargs.get("mask") is not None:
                     raise NotAblatableError(
@@ -102,3 +106,15 @@ def predict_ablated(model: Any, x: np.ndarray, *, target: Any) -> np.ndarray:
     labels = np.argmax(scores, axis=1)
     labels[~np.all(np.isfinite(scores), axis=1)] = -1
     return labels
+
+
+def layer_output(model: Any, x: np.ndarray, *, target: Any) -> np.ndarray:
+    """Return ``target``'s output when the model runs on ``x`` (it is called once)."""
+    ablation = _Ablation(target=target, order=None)
+    _run(model, x, ablation)
+    if ablation.calls != 1:
+        raise NotAblatableError(
+            f"{target.name} is called {ablation.calls} times in your model"
+        )
+    seen = ablation.seen
+    return np.asarray(seen.numpy() if hasattr(seen, "numpy") else seen)

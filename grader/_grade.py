@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._inspect import flatten_layers, summarize
 from ._load import ModelCache, load_model
+from ._maps import feature_maps
 from ._metrics import (
     TestSplit,
     accuracy,
@@ -191,6 +192,9 @@ def grade(
         per_class_accuracy=per_class_accuracy(matrix),
         confusion_matrix=matrix.tolist(),
         misclassified=misclassified(split.x_public, split.y_public, public),
+        feature_maps=feature_maps(
+            model, summary, x_public=split.x_public, y_public=split.y_public
+        ),
         checks=tuple(checks),
         score=final_score(public_acc, floor=floors[0], cap=cap, score_spec=score_spec),
         private_score=final_score(
