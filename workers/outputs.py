@@ -241,7 +241,7 @@ def _texts(value: Any, limit: int) -> list[str]:
 
 def _feature_maps(value: Any) -> dict[str, Any]:
     """Bound the first convolution's maps; the site checks each one in full."""
-    if not isinstance(value, Mapping):
+    if not isinstance(value, Mapping) or not value:
         return {}
     images = [
         {
