@@ -102,3 +102,26 @@ def test_damaged_figures_are_not_drawn(workshop, browser) -> None:
         page = _note(browser, workshop, slug)
         assert "This figure is not available" in page
         assert "<script>" not in page and "<b>" not in page
+
+
+def test_editing_the_agenda_keeps_notes_links_of_unchanged_blocks(workshop) -> None:
+    """An instructor moving a block's times keeps its notes; a renamed one drops."""
+    from workshops.services import workshop_update
+
+    edited = [
+        {k: item[k] for k in ("start", "end", "kind", "title")}
+        for item in workshop.agenda
+    ]
+    edited[1]["start"] = "09:20"
+    edited[3]["title"] = "Convolutions (short)"
+    workshop_update(
+        workshop=workshop,
+        title=workshop.title,
+        description="",
+        agenda=edited,
+    )
+    workshop.refresh_from_db()
+    assert workshop.agenda[1]["notes"] == "neurons"
+    assert workshop.agenda[1]["start"] == "09:20"
+    assert "notes" not in workshop.agenda[3]
+    assert workshop.agenda[0]["assignment"] == "hello"
