@@ -41,7 +41,9 @@ __all__ = [
     "SOURCES",
     "DatasetError",
     "SourceData",
+    "CheckSlice",
     "Split",
+    "check_slice",
     "class_names",
     "load_data",
     "load_npz",
@@ -154,6 +156,40 @@ def per_class(
     )
     keep.sort()
     return x[keep], y[keep]
+
+
+@dataclass(frozen=True)
+class CheckSlice:
+    """What a check run sees: a few training images and a public sample.
+
+    ``x_train``/``y_train`` go to the training sandbox; ``x_public``/``y_public``
+    only to the evaluation sandbox. Nothing of the private split is in here.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_public: np.ndarray
+    y_public: np.ndarray
+
+
+def check_slice(
+    *,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_public: np.ndarray,
+    y_public: np.ndarray,
+    train_per_class: int,
+    public_per_class: int,
+    seed: int = 0,
+) -> CheckSlice:
+    """Keep a seeded, stable few images of each class of the training split and
+    of the public test split, for quick check runs."""
+    x, y = per_class(x_train, y_train, train_per_class, seed=seed)
+    # Shuffled once: Keras' validation_split takes the last rows, which would
+    # otherwise all be of the last class.
+    order = np.random.default_rng(seed).permutation(len(y))
+    xp, yp = per_class(x_public, y_public, public_per_class, seed=seed)
+    return CheckSlice(x_train=x[order], y_train=y[order], x_public=xp, y_public=yp)
 
 
 def _select(data: SourceData, classes: list[int]) -> SourceData:

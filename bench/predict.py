@@ -31,7 +31,7 @@ def main(count: int) -> None:
 
     from accounts.services import user_ensure
     from submissions.models import Status
-    from submissions.services import submission_create
+    from submissions.services.intake import submission_create
     from tests.helpers import WorkerProcess, wait_for
     from workshops.services import enrollment_add, workshop_load_pack
 

@@ -7,7 +7,7 @@ then grade all N with ``python -m grader batch`` and a sample of them with one
 to all N and to 1,000 models. Both paths include TensorFlow's start-up, as in
 production.
 
-Usage: .venv/bin/python bench/regrade_batch.py [--models 200] [--sample 10]
+Usage: .venv/bin/python bench/regrade_batch.py [--models 200] [--sample 10] [--quick]
 """
 
 from __future__ import annotations
@@ -29,21 +29,27 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def build_architectures(keras: Any) -> dict[str, Any]:
-    """Return the MLP and CNN reference architectures for 8 x 8 x 1 digits."""
+def build_architectures(
+    keras: Any, *, shapes: dict[str, tuple[tuple[int, ...], int]]
+) -> dict[str, Any]:
+    """Return the MLP and CNN reference architectures for each spec's shapes.
+
+    ``shapes`` maps a slug to (input shape, number of classes), read from that
+    assignment's spec: the pack's data (Fashion-MNIST today) decides them.
+    """
     layers = keras.layers
+    (mlp_shape, mlp_classes), (cnn_shape, cnn_classes) = shapes["mlp"], shapes["cnn"]
     mlp = keras.Sequential(
         [
-            keras.Input(shape=(8, 8, 1)),
+            keras.Input(shape=mlp_shape),
             layers.Flatten(),
             layers.Dense(128, activation="relu"),
-            layers.Dense(64, activation="relu"),
-            layers.Dense(10, activation="softmax"),
+            layers.Dense(mlp_classes, activation="softmax"),
         ]
     )
     cnn = keras.Sequential(
         [
-            keras.Input(shape=(8, 8, 1)),
+            keras.Input(shape=cnn_shape),
             layers.Conv2D(16, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(),
             layers.Conv2D(32, 3, padding="same", activation="relu"),
@@ -52,18 +58,29 @@ def build_architectures(keras: Any) -> dict[str, Any]:
             layers.Dropout(0.3),
             layers.Dense(64, activation="relu"),
             layers.Dropout(0.3),
-            layers.Dense(10, activation="softmax"),
+            layers.Dense(cnn_classes, activation="softmax"),
         ]
     )
     return {"mlp": mlp, "cnn": cnn}
 
 
-def make_models(root: Path, count: int) -> list[tuple[str, Path]]:
+def spec_shapes(spec_dir: Path) -> dict[str, tuple[tuple[int, ...], int]]:
+    """Read each assignment's input shape and class count from its spec."""
+    shapes = {}
+    for slug in ("mlp", "cnn"):
+        checks = json.loads((spec_dir / slug / "spec.json").read_text())["checks"]
+        shapes[slug] = (tuple(checks["input_shape"]), int(checks["num_classes"]))
+    return shapes
+
+
+def make_models(
+    root: Path, count: int, *, shapes: dict[str, tuple[tuple[int, ...], int]]
+) -> list[tuple[str, Path]]:
     """Save ``count`` models with random weights; return (slug, path) pairs."""
     import keras
 
     rng = np.random.default_rng(0)
-    models = build_architectures(keras)
+    models = build_architectures(keras, shapes=shapes)
     made = []
     for index in range(count):
         slug = "mlp" if index % 2 == 0 else "cnn"
@@ -95,16 +112,28 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", type=int, default=200)
     parser.add_argument("--sample", type=int, default=10)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few seconds: 8 models, 2 per-process runs, 50 test images a class",
+    )
     args = parser.parse_args()
+    test_per_class = None
+    if args.quick:
+        args.models, args.sample, test_per_class = 8, 2, 50
     from assignments.datasets import materialize
 
     with tempfile.TemporaryDirectory(prefix="regrade-bench-") as tmp:
         root = Path(tmp)
         spec_dir = REPO / "assignments" / "dl101"
         dataset = json.loads((spec_dir / "mlp" / "spec.json").read_text())["dataset"]
-        materialize(dataset, root / "data")
+        materialize(
+            dataset, root / "data", train_per_class=1, test_per_class=test_per_class
+        )
+        shapes = spec_shapes(spec_dir)
+        print(f"load now: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         start = time.perf_counter()
-        models = make_models(root, args.models)
+        models = make_models(root, args.models, shapes=shapes)
         print(f"made {len(models)} models in {time.perf_counter() - start:.1f} s")
         jobs = [
             {

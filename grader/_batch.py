@@ -10,7 +10,14 @@ from typing import Any
 
 from ._errors import SetupError
 from ._grade import GradingCache, grade
-from ._report import STATUS_ERROR, STATUS_GRADED, GradeReport, failed_report
+from ._report import (
+    STATUS_ERROR,
+    STATUS_FAILED,
+    STATUS_GRADED,
+    GradeReport,
+    failed_report,
+)
+from ._spec import validate_spec
 
 # A full session reset runs a garbage collection over all of TensorFlow's objects
 # (about 0.17 s); resetting after every model would triple a regrade's time.
@@ -34,13 +41,17 @@ def grade_batch(
     items: Iterable[BatchItem],
     *,
     on_report: Callable[[BatchItem, GradeReport], None] | None = None,
+    on_model: Callable[[BatchItem], None] | None = None,
     clear_every: int = CLEAR_EVERY,
     reuse_models: bool = True,
 ) -> list[GradeReport]:
     """Grade every item in order; one bad model or setup never stops the batch.
 
-    A setup fault (bad spec, missing test split) becomes an ``error`` report for
-    that item, as does any unexpected grader crash: both are the platform's fault.
+    The setup (spec, test split, published base) is loaded first; a fault there
+    is the platform's and becomes an ``error`` report for that item. Then
+    ``on_model`` is called (the caller records that the participant's model is
+    now being touched) and the model is graded: any crash from there on came
+    from loading or calling the participant's model, and fails that item.
     ``reuse_models`` rebuilds an architecture once and then only swaps weights
     (see ``ModelCache``); turn it off to load every file from scratch.
     """
@@ -51,14 +62,15 @@ def grade_batch(
     since_clear = 0
     for item in items:
         try:
-            report = grade(
-                item.model, item.spec, item.data, base_model_path=item.base, cache=cache
-            )
+            _load_setup(item, cache)
         except SetupError as exc:
             report = _error_report(item, f"Grading setup error: {exc}")
         except Exception as exc:  # a grader bug must not lose the rest of the batch
-            detail = "".join(traceback.format_exception_only(exc)).strip()
-            report = _error_report(item, f"Grader crashed: {detail}")
+            report = _error_report(item, f"Grader crashed: {_detail(exc)}")
+        else:
+            if on_model is not None:
+                on_model(item)
+            report = _grade_model(item, cache)
         reports.append(report)
         if on_report is not None:
             on_report(item, report)
@@ -71,7 +83,38 @@ def grade_batch(
     return reports
 
 
-def _error_report(item: BatchItem, reason: str) -> GradeReport:
+def _load_setup(item: BatchItem, cache: GradingCache) -> None:
+    """Load what grading needs besides the model, so its faults come first."""
+    validate_spec(item.spec)
+    cache.test_split(item.data)
+    if item.base is not None:
+        cache.base_layers(item.base)
+
+
+def _grade_model(item: BatchItem, cache: GradingCache) -> GradeReport:
+    try:
+        return grade(
+            item.model, item.spec, item.data, base_model_path=item.base, cache=cache
+        )
+    except SetupError as exc:
+        return _error_report(item, f"Grading setup error: {exc}")
+    except Exception as exc:  # noqa: BLE001 - raised while handling their model
+        return _error_report(
+            item,
+            "Grading stopped on your model "
+            f"({_detail(exc)}). Build it from standard keras.layers, check that "
+            "it runs on one batch of the training data, and save it again.",
+            status=STATUS_FAILED,
+        )
+
+
+def _detail(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(exc)).strip()[:300]
+
+
+def _error_report(
+    item: BatchItem, reason: str, *, status: str = STATUS_ERROR
+) -> GradeReport:
     points = (
         item.spec.get("score", {}).get("points", 100)
         if isinstance(item.spec, dict)
@@ -82,5 +125,5 @@ def _error_report(item: BatchItem, reason: str) -> GradeReport:
         reason=reason,
         spec_version=version,
         max_score=float(points),
-        status=STATUS_ERROR,
+        status=status,
     )

@@ -25,8 +25,10 @@ def shape_checks(
 ) -> list[CheckResult]:
     """Check that the model takes the data's images and outputs one unit per class."""
     model_in = summary.input_shape[1:]
+    # An open dimension (None) is refused: the predictor and the page need the
+    # image size the model takes, and a model for any size hides a wrong one.
     fits = len(model_in) == len(data_shape) and all(
-        m is None or m == d for m, d in zip(model_in, data_shape, strict=True)
+        m == d for m, d in zip(model_in, data_shape, strict=True)
     )
     checks = [
         CheckResult(

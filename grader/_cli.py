@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
         help="write each report to DIR/<n>.json as soon as it is ready",
     )
     many.add_argument(
+        "--touching",
+        type=Path,
+        help="write each model's id here just before the grader touches it",
+    )
+    many.add_argument(
         "--no-reuse",
         action="store_true",
         help="load every model from scratch (no architecture reuse)",
@@ -109,8 +114,17 @@ def main(argv: list[str] | None = None) -> int:
                 path = args.progress / f"{next(done):06d}.json"
                 _emit({"id": item.id, **report.to_dict()}, path)
 
+        on_model = None
+        if args.touching is not None:
+
+            def on_model(item: BatchItem) -> None:
+                _emit({"id": item.id}, args.touching)
+
         reports = grade_batch(
-            items, reuse_models=not args.no_reuse, on_report=on_report
+            items,
+            reuse_models=not args.no_reuse,
+            on_report=on_report,
+            on_model=on_model,
         )
         _emit(
             [{"id": i.id, **r.to_dict()} for i, r in zip(items, reports, strict=True)],

@@ -31,8 +31,8 @@ from ._metrics import (
     majority_rate,
     misclassified,
     per_class_accuracy,
-    predict_labels,
 )
+from ._predict import chunk_size, predict_labels, widest_activation
 from ._report import STATUS_GRADED, CheckResult, GradeReport, failed_report
 from ._score import cap_for, final_score, resolve_floor
 from ._spec import validate_spec
@@ -151,7 +151,8 @@ def grade(
         )
     try:
         # One forward pass over both splits: each call has a fixed overhead.
-        both = predict_labels(model, split.x_all, num_classes=num_classes)
+        chunk = chunk_size(widest_activation([x.output_shape for x in summary.layers]))
+        both = predict_labels(model, split.x_all, num_classes=num_classes, chunk=chunk)
         public, private = both[: len(split.y_public)], both[len(split.y_public) :]
     except IncompatibleModelError as exc:
         return failed_report(

@@ -15,12 +15,19 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ._errors import IncompatibleModelError, InvalidModelFileError, UnsafeModelError
+from ._errors import (
+    GraderError,
+    IncompatibleModelError,
+    InvalidModelFileError,
+    UnsafeModelError,
+)
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 MAX_MEMBERS = 256
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
+# Keras configs nest a few levels per layer; nested models add a few more.
+MAX_CONFIG_DEPTH = 200
 # Real weights compress poorly (about 1.1x); a bomb compresses thousands of times.
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_MIN_BYTES = 1024 * 1024
@@ -72,8 +79,16 @@ def inspect_archive(path: Path) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(path) as archive:
             return _inspect_members(archive)
-    except zipfile.BadZipFile as exc:
-        raise InvalidModelFileError(f"The model archive is damaged ({exc}).") from exc
+    except GraderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the file makes zipfile raise
+        # BadZipFile, zlib.error, lzma.LZMAError, OSError (bzip2), EOFError,
+        # NotImplementedError (an unknown compression method), RecursionError...:
+        # the file is the participant's, so is the failure to read it.
+        raise InvalidModelFileError(
+            f"The model archive is damaged ({type(exc).__name__}: "
+            f"{_first_line(str(exc), 200)}). Save it again with model.save()."
+        ) from exc
 
 
 def _inspect_members(archive: zipfile.ZipFile) -> dict[str, Any]:
@@ -109,15 +124,48 @@ def _inspect_members(archive: zipfile.ZipFile) -> dict[str, Any]:
         )
     if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
         raise InvalidModelFileError("The model's config.json is implausibly large.")
+    for info in members:  # decompress every member once: damage shows here
+        with archive.open(info) as member:
+            while member.read(1024 * 1024):
+                pass
     raw = archive.read("config.json")
+    if _nesting(raw) > MAX_CONFIG_DEPTH:
+        raise InvalidModelFileError(
+            f"The model's config.json is nested deeper than {MAX_CONFIG_DEPTH} "
+            "levels; a Keras model's config is not."
+        )
     try:
         config = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidModelFileError(
-            f"The model's config.json is damaged: {exc}."
+            f"The model's config.json is damaged: {_first_line(str(exc), 200)}."
         ) from exc
     _check_config(config)
     return {"config": config, "config_sha256": hashlib.sha256(raw).hexdigest()}
+
+
+def _nesting(raw: bytes) -> int:
+    """Return how deeply ``raw`` nests brackets (strings skipped), without parsing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_CONFIG_DEPTH:
+                return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def _check_config(config: Any) -> None:

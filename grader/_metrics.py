@@ -1,4 +1,4 @@
-"""Predict on the hidden split and compute accuracies and the confusion matrix."""
+"""Read the hidden split and compute accuracies and the confusion matrix."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import IncompatibleModelError, SetupError
+from ._errors import SetupError
 
 TEST_KEYS = ("x_public", "y_public", "x_private", "y_private")
-CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -60,36 +59,6 @@ def load_test_split(path: Path) -> TestSplit:
         x_private=arrays["x_private"].astype("float32", copy=False),
         y_private=arrays["y_private"].astype("int64", copy=False),
     )
-
-
-def predict_labels(model: Any, x: np.ndarray, *, num_classes: int) -> np.ndarray:
-    """Return the predicted class per row; -1 for rows with non-finite scores.
-
-    The model is called eagerly: ``model.predict`` traces a function per model,
-    which costs more than the whole prediction on a workshop-sized split.
-    """
-    outputs = []
-    try:
-        for start in range(0, len(x), CHUNK):
-            chunk = model(x[start : start + CHUNK], training=False)
-            # .numpy() avoids numpy's deprecated __array__(copy=...) path on TF.
-            outputs.append(
-                np.asarray(chunk.numpy() if hasattr(chunk, "numpy") else chunk)
-            )
-    except Exception as exc:  # the participant's model failed at call time
-        raise IncompatibleModelError(
-            f"Your model crashed when called on the test images: "
-            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
-        ) from exc
-    scores = np.concatenate(outputs) if outputs else np.zeros((0, num_classes))
-    if scores.shape != (len(x), num_classes):
-        raise IncompatibleModelError(
-            f"Your model returned scores of shape {scores.shape}; expected "
-            f"({len(x)}, {num_classes})."
-        )
-    labels = np.argmax(scores, axis=1)
-    labels[~np.all(np.isfinite(scores), axis=1)] = -1
-    return labels
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:

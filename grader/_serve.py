@@ -27,12 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import GraderError
+from ._errors import GraderError, IncompatibleModelError
 from ._load import load_model
 
 KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 POLL_SECONDS = 0.002
 MODELS_KEPT = 8
+REQUEST_BYTES = 1024 * 1024
+MAX_INPUT_VALUES = 1024 * 1024
 
 
 class _Models:
@@ -47,13 +49,31 @@ class _Models:
             self.loaded.move_to_end(key)
             return self.loaded[key]
         model = load_model(self.folder / f"{key}.keras")
+        shape = input_shape(model)
         # One call now, so the first real answer does not pay for tracing.
-        shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-        model(np.zeros((1, *shape), dtype="float32"), training=False)
+        try:
+            model(np.zeros((1, *shape), dtype="float32"), training=False)
+        except Exception as exc:  # noqa: BLE001 - the participant's model failed
+            raise IncompatibleModelError(
+                f"The model failed on a blank image: {type(exc).__name__}"
+            ) from exc
         self.loaded[key] = model
         while len(self.loaded) > MODELS_KEPT:
             self.loaded.popitem(last=False)
         return model
+
+
+def input_shape(model: Any) -> tuple[int, ...]:
+    """Return the model's fixed (H, W, C); refuse open or odd dimensions."""
+    dims = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
+    if not dims or not all(isinstance(d, int) and 0 < d <= 4096 for d in dims):
+        raise IncompatibleModelError(
+            f"The model's input shape {list(dims)} has open or invalid dimensions; "
+            "start it with keras.Input(shape=x_train.shape[1:])."
+        )
+    if int(np.prod(dims)) > MAX_INPUT_VALUES:
+        raise IncompatibleModelError("The model's input is too large to try here.")
+    return dims
 
 
 def _probabilities(scores: np.ndarray) -> np.ndarray:
@@ -67,7 +87,18 @@ def _probabilities(scores: np.ndarray) -> np.ndarray:
 
 
 def answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
-    """Return the top-3 classes for one request, or an error to show."""
+    """Return the top-3 classes for one request, or an error to show.
+
+    Nothing a model does can stop the predictor: every exception becomes an
+    error answer for this request alone.
+    """
+    try:
+        return _answer(request, models)
+    except Exception as exc:  # noqa: BLE001 - one model must not stop the others
+        return {"error": f"The model cannot be used here: {type(exc).__name__}"}
+
+
+def _answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
     key = request.get("model")
     if not isinstance(key, str) or not KEY.match(key):
         return {"error": "bad model key"}
@@ -75,7 +106,7 @@ def answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
         model = models.get(key)
     except GraderError as exc:
         return {"error": f"The model cannot be loaded: {exc}"[:300]}
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    shape = input_shape(model)
     try:
         raw = base64.b64decode(str(request.get("pixels", "")), validate=True)
     except (binascii.Error, ValueError):
@@ -111,7 +142,9 @@ def serve(folder: Path, *, idle: float = 600.0) -> int:
     keras.ops.convert_to_numpy(keras.ops.ones((1,)) * 2)
     (folder / "ready").write_text(str(os.getpid()))
     last = time.monotonic()
-    while not (folder / "stop").exists():
+    # A folder that is gone (swept, removed by an operator) can never get a
+    # request again: exit, and the worker starts a new predictor.
+    while requests.is_dir() and not (folder / "stop").exists():
         pending = sorted(p for p in requests.glob("*.json"))
         if not pending:
             if time.monotonic() - last > idle:
@@ -121,10 +154,13 @@ def serve(folder: Path, *, idle: float = 600.0) -> int:
         for path in pending:
             last = time.monotonic()
             try:
-                request = json.loads(path.read_text())
+                request = json.loads(path.read_bytes()[:REQUEST_BYTES])
                 reply = answer(request if isinstance(request, dict) else {}, models)
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 reply = {"error": "The request could not be read."}
-            _write(responses / path.name, reply)
-            path.unlink(missing_ok=True)
+            try:
+                _write(responses / path.name, reply)
+                path.unlink(missing_ok=True)
+            except OSError:  # the folder went away under us; the loop ends
+                continue
     return 0

@@ -118,3 +118,21 @@ def other_participant(workshop):
 @pytest.fixture
 def instructor(workshop):
     return _user("ines", workshop, "instructor")
+
+
+@pytest.fixture
+def outbox(monkeypatch) -> list[dict]:
+    """Record each message that would leave for the broker instead of sending it.
+
+    The one fake of the broker: every service sends through
+    `submissions.outbox.transport`, so nothing reaches a queue while this is on.
+    """
+    from submissions import outbox as box
+
+    sent: list[dict] = []
+
+    def record(task: str, args: list, queue: str, **options) -> None:
+        sent.append({"task": task, "args": args, "queue": queue, **options})
+
+    monkeypatch.setattr(box, "transport", record)
+    return sent

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_QUEUES = "train-cpu,train-gpu,evaluate,site,predict"
+ALL_QUEUES = "train-cpu,train-gpu,evaluate,site,predict,check"
 
 
 def wait_for(
@@ -42,6 +42,7 @@ class WorkerProcess:
         env: dict[str, str] | None = None,
         log: Path,
         pool: str | None = None,
+        concurrency: int = 1,
     ) -> None:
         from django.db import connection
 
@@ -64,7 +65,7 @@ class WorkerProcess:
             "-Q",
             queues,
             "-c",
-            "1",
+            str(concurrency),
             "-l",
             "info",
             "--without-gossip",

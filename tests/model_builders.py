@@ -8,7 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from grader import GradeReport
 from submissions.models import Run, Status, Submission
-from submissions.services import grade_record, submission_create
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
 from submissions.storage import artifact_dir
 from tests.helpers import ROOT, wait_for
 

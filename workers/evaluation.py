@@ -33,16 +33,32 @@ class EvaluationOutcome:
     reason: str = ""
 
 
-def _reason(result: sandbox.SandboxResult) -> tuple[bool, str]:
-    """Say whose fault an evaluation sandbox that gave no report was."""
+def _reason(result: sandbox.SandboxResult, *, touched: bool) -> tuple[bool, str]:
+    """Say whose fault an evaluation sandbox that gave no report was.
+
+    ``touched``: the grader had started loading or calling the model. A grader
+    that dies from then on (a native crash in TensorFlow, say) died of the model.
+    """
     if result.outcome in (sandbox.Outcome.KILLED_MEMORY, sandbox.Outcome.TIMED_OUT):
         return True, (
             "Grading your model ran out of "
             + ("memory" if result.outcome == sandbox.Outcome.KILLED_MEMORY else "time")
             + ". Make the model smaller (fewer or narrower layers) and submit again."
         )
+    if touched:
+        return True, died_on_model(result)
     tail = result.log.strip().splitlines()[-1:] or [str(result.outcome)]
     return False, f"the grader stopped: {tail[0][:200]}"
+
+
+def died_on_model(result: sandbox.SandboxResult) -> str:
+    """Return the reason given when the grader died while handling a model."""
+    return (
+        "The grader crashed while loading or running your model "
+        f"({result.outcome}, exit {result.exit_code}). Build it from standard "
+        "keras.layers, check that it predicts on a batch of training images, "
+        "and save it again."
+    )
 
 
 def evaluate_many(
@@ -56,9 +72,14 @@ def evaluate_many(
     memory_bytes: int = 4 * 1024**3,
     on_log: Callable[[str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    spare: sandbox.Spare | None = None,
+    spare_folders: Sequence[str] = (),
 ) -> EvaluationOutcome:
-    """Grade each job's model ({id, model, spec, data, base}) in one sandbox."""
-    result, reports, unreadable = run_grader(
+    """Grade each job's model ({id, model, spec, data, base}) in one sandbox.
+
+    ``spare``: a warm evaluator from ``evaluator_spare`` (see ``run_grader``).
+    """
+    result, reports, unreadable, touched = run_grader(
         jobs,
         work_root=work_root,
         name=name,
@@ -68,13 +89,108 @@ def evaluate_many(
         memory_bytes=memory_bytes,
         on_log=on_log,
         should_cancel=should_cancel,
+        spare=spare,
+        spare_folders=spare_folders,
     )
     if reports:
         return EvaluationOutcome(result=result, reports=reports)
     if unreadable:
         return EvaluationOutcome(result=result, reason=unreadable)
-    fault, reason = _reason(result)
+    fault, reason = _reason(result, touched=touched is not None)
     return EvaluationOutcome(result=result, participant_fault=fault, reason=reason)
+
+
+# What an evaluator imports before its models arrive (see ``evaluator_spare``).
+EVALUATOR_WARM = ("keras", "grader._batch", "grader._grade", "grader._cli")
+
+
+class _Mounts:
+    """Bind data folders read-only at /in/N, in the order they are first met."""
+
+    def __init__(self, folders: Sequence[str] = ()) -> None:
+        self.binds = [sandbox.Bind(GRADER_DIR, "/opt/dojo/grader")]
+        self.mounted: dict[str, str] = {}
+        for folder in folders:
+            self.folder(str(folder))
+
+    def folder(self, folder: str) -> str:
+        if folder not in self.mounted:
+            self.mounted[folder] = f"/in/{len(self.mounted)}"
+            self.binds.append(sandbox.Bind(folder, self.mounted[folder]))
+        return self.mounted[folder]
+
+    def inside(self, host_file: str) -> str:
+        """Return the file's path inside, binding its folder once."""
+        return f"{self.folder(str(Path(host_file).parent))}/{Path(host_file).name}"
+
+
+def _grader_argv(work: Path, progress: Path | None) -> list[str]:
+    argv = ["python", "-m", "grader", "batch", "--jobs", "/job/jobs.json"]
+    argv += ["--out", str(work / "reports.json")]
+    argv += ["--touching", str(work / "touching.json")]
+    if progress is not None:
+        argv += ["--progress", str(progress)]
+    return argv
+
+
+def _grader_limits(wall_seconds: int, memory_bytes: int) -> sandbox.SandboxLimits:
+    return sandbox.SandboxLimits(
+        wall_seconds=wall_seconds,
+        cpu_seconds=wall_seconds * 4,
+        memory_bytes=memory_bytes,
+    )
+
+
+def _fresh_dirs(work_root: Path, name: str) -> tuple[Path, Path]:
+    job_dir, work = work_root / f"{name}-job", work_root / name
+    for path in (job_dir, work):
+        sandbox.remove_tree(path)
+        path.mkdir(parents=True)
+    return job_dir, work
+
+
+def evaluator_spare(
+    *,
+    work_root: Path,
+    name: str,
+    data_folders: Sequence[str],
+    backend: str,
+    env: Mapping[str, str],
+    wall_seconds: int,
+    memory_bytes: int,
+    progress: Path | None = None,
+    key: str = "",
+) -> sandbox.Spare:
+    """Start the evaluation sandbox ``run_grader(name=...)`` would, ahead of time.
+
+    Everything it can see is fixed now: the grader, ``data_folders`` (the
+    hidden split's folder: an evaluation sandbox never runs participant code)
+    and an empty job folder that the models are copied into when it is used.
+    TensorFlow and the grader are imported while it waits.
+    """
+    job_dir, work = _fresh_dirs(work_root, name)
+    mounts = _Mounts(data_folders)
+    return sandbox.Spare(
+        _grader_argv(work, progress),
+        work_dir=work,
+        binds=[*mounts.binds, sandbox.Bind(job_dir, "/job")],
+        env={**env, "PYTHONPATH": "/opt/dojo"},
+        limits=_grader_limits(wall_seconds, memory_bytes),
+        backend=backend,
+        chdir=str(work),
+        warm=EVALUATOR_WARM,
+        key=key,
+        owned=(job_dir, work),
+    )
+
+
+def _spare_fits(
+    spare: sandbox.Spare, *, work: Path, jobs: Sequence[Mapping], folders: list[str]
+) -> bool:
+    """Return whether ``spare`` was planned for this work dir and these inputs."""
+    needed = {str(Path(job["data"]).parent) for job in jobs}
+    needed |= {str(Path(job["base"]).parent) for job in jobs if job.get("base")}
+    return spare.work_dir == work.resolve() and needed <= set(folders)
 
 
 def run_grader(
@@ -90,28 +206,31 @@ def run_grader(
     should_cancel: Callable[[], bool] | None = None,
     progress: Path | None = None,
     on_done: Callable[[], object] | None = None,
-) -> tuple[sandbox.SandboxResult, dict[str, Mapping], str]:
-    """Run `python -m grader batch` once; return its result, reports and a problem.
+    spare: sandbox.Spare | None = None,
+    spare_folders: Sequence[str] = (),
+) -> tuple[sandbox.SandboxResult, dict[str, Mapping], str, str | None]:
+    """Run `python -m grader batch` once.
+
+    Return its result, its reports, a problem reading them, and the id of the
+    model the grader was last touching (None if it touched none).
 
     With `progress` (a folder under `work_root / name`), the grader also writes
     each report there as it is ready; the folder is removed with the rest.
+    A `spare` from ``evaluator_spare`` (same name, ``spare_folders`` its data
+    folders) runs it warm; one that does not fit, or died, is discarded and the
+    grader starts cold.
     """
-    job_dir = work_root / f"{name}-job"
-    work = work_root / name
-    for path in (job_dir, work):
-        sandbox.remove_tree(path)
-        path.mkdir(parents=True)
-    binds = [sandbox.Bind(GRADER_DIR, "/opt/dojo/grader")]
-    mounted: dict[str, str] = {}
-
-    def inside(host_file: str) -> str:
-        """Bind the file's folder read-only once and return the file's inner path."""
-        folder = str(Path(host_file).parent)
-        if folder not in mounted:
-            mounted[folder] = f"/in/{len(mounted)}"
-            binds.append(sandbox.Bind(folder, mounted[folder]))
-        return f"{mounted[folder]}/{Path(host_file).name}"
-
+    job_dir, work = work_root / f"{name}-job", work_root / name
+    folders = [str(f) for f in spare_folders]
+    if spare is not None and not (
+        _spare_fits(spare, work=work, jobs=jobs, folders=folders) and spare.alive()
+    ):
+        spare.discard()
+        spare = None
+    if spare is None:
+        job_dir, work = _fresh_dirs(work_root, name)
+        folders = []
+    mounts = _Mounts(folders)
     sandbox_jobs = []
     for job in jobs:
         model = job_dir / f"{job['id']}.keras"
@@ -123,33 +242,44 @@ def run_grader(
                 "id": str(job["id"]),
                 "model": f"/job/{model.name}",
                 "spec": f"/job/{spec.name}",
-                "data": inside(job["data"]),
-                "base": inside(job["base"]) if job.get("base") else None,
+                "data": mounts.inside(job["data"]),
+                "base": mounts.inside(job["base"]) if job.get("base") else None,
             }
         )
     (job_dir / "jobs.json").write_text(json.dumps(sandbox_jobs))
-    binds.append(sandbox.Bind(job_dir, "/job"))
-    out = work / "reports.json"
-    argv = ["python", "-m", "grader", "batch", "--jobs", "/job/jobs.json"]
-    argv += ["--out", str(out)]
-    if progress is not None:
-        argv += ["--progress", str(progress)]
+    out, touching = work / "reports.json", work / "touching.json"
     try:
-        result = sandbox.run(
-            argv,
-            work_dir=work,
-            binds=binds,
-            env={**env, "PYTHONPATH": "/opt/dojo"},
-            limits=sandbox.SandboxLimits(
-                wall_seconds=wall_seconds,
-                cpu_seconds=wall_seconds * 4,
-                memory_bytes=memory_bytes,
-            ),
-            backend=backend,
-            on_log=on_log,
-            should_cancel=should_cancel,
-            chdir=str(work),
-        )
+        result = None
+        if spare is not None:
+            try:
+                result = spare.run(on_log=on_log, should_cancel=should_cancel)
+            except sandbox.SandboxError:
+                # It died while waiting: nobody is charged, the grader starts cold.
+                return run_grader(
+                    jobs,
+                    work_root=work_root,
+                    name=name,
+                    backend=backend,
+                    env=env,
+                    wall_seconds=wall_seconds,
+                    memory_bytes=memory_bytes,
+                    on_log=on_log,
+                    should_cancel=should_cancel,
+                    progress=progress,
+                    on_done=on_done,
+                )
+        if result is None:
+            result = sandbox.run(
+                _grader_argv(work, progress),
+                work_dir=work,
+                binds=[*mounts.binds, sandbox.Bind(job_dir, "/job")],
+                env={**env, "PYTHONPATH": "/opt/dojo"},
+                limits=_grader_limits(wall_seconds, memory_bytes),
+                backend=backend,
+                on_log=on_log,
+                should_cancel=should_cancel,
+                chdir=str(work),
+            )
         unreadable = ""
         reports: dict[str, Mapping] = {}
         if out.exists() or out.is_symlink():
@@ -157,9 +287,23 @@ def run_grader(
                 reports = outputs.reports_read(out)
             except outputs.UntrustedOutputError as exc:
                 unreadable = f"the grader's reports.json {exc}"
+        touched = _touched(touching)
         if on_done is not None:
             on_done()  # before the work folder (and its progress) goes
     finally:
         _discard(job_dir)
         _discard(work)
-    return result, reports, unreadable
+    return result, reports, unreadable, touched
+
+
+def _touched(path: Path) -> str | None:
+    """Return the id in the grader's touching marker, or None if none is there."""
+    if not (path.exists() or path.is_symlink()):
+        return None
+    try:
+        data = outputs.loads_bounded(outputs.read_bounded(path, max_bytes=1024))
+    except outputs.UntrustedOutputError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return outputs.clean_text(data.get("id"), limit=64) or None

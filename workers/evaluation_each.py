@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers import outputs, sandbox
-from workers.evaluation import run_grader
+from workers.evaluation import died_on_model, run_grader
 
 # Restarts after a crash that blamed nobody (the grader could not start at all).
 MAX_BLAMELESS_ROUNDS = 1
@@ -141,7 +141,7 @@ def evaluate_each(
             keep_alive=keep_alive,
         )
         before = len(pending)
-        result, _, _ = run_grader(
+        result, _, _, touched = run_grader(
             [by_id[key] for key in pending],
             work_root=work_root,
             name=f"{name}-r{round_no}",
@@ -161,6 +161,10 @@ def evaluate_each(
         if progress.overran:
             fault, reason = _fault(sandbox.Outcome.TIMED_OUT, None)
             outcome = str(sandbox.Outcome.TIMED_OUT)
+        elif result.outcome != sandbox.Outcome.KILLED_MEMORY and touched == culprit:
+            # The grader died once it had started on this model: the model did it.
+            fault, reason = True, died_on_model(result)
+            outcome = str(result.outcome)
         elif result.outcome == sandbox.Outcome.KILLED_MEMORY or graded_some:
             fault, reason = _fault(result.outcome, result.exit_code)
             outcome = str(result.outcome)

@@ -32,6 +32,8 @@ MAX_MISCLASSIFIED = 16
 MAX_MAP_IMAGES = 12
 MAX_MAPS = 16
 MAX_MAP_TEXT = 8_000  # base64 of one map of at most 64 x 64 bytes (5,464 chars)
+# Specs give points per assignment (100 by default); nothing sensible is larger.
+MAX_SCORE = 10_000.0
 
 
 class UntrustedOutputError(ValueError):
@@ -147,6 +149,10 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _clamp(value: float | None, *, high: float) -> float:
+    return min(max(value or 0.0, 0.0), high)
+
+
 def _count(value: Any) -> int:
     number = _number(value)
     return max(0, min(int(number), 2**62)) if number is not None else 0
@@ -182,6 +188,9 @@ def report_parse(data: Mapping[str, Any]) -> GradeReport:
     checks = data.get("checks") if isinstance(data.get("checks"), list) else []
     matrix = data.get("confusion_matrix")
     per_class = data.get("per_class_accuracy")
+    max_score = _number(data.get("max_score")) or 100.0
+    if not 0 < max_score <= MAX_SCORE:
+        max_score = 100.0
     return GradeReport(
         status=status,
         reason=clean_text(data.get("reason")),
@@ -225,9 +234,9 @@ def report_parse(data: Mapping[str, Any]) -> GradeReport:
             for check in checks[:MAX_CHECKS]
             if isinstance(check, Mapping)
         ),
-        score=_number(data.get("score")) or 0.0,
-        private_score=_number(data.get("private_score")) or 0.0,
-        max_score=_number(data.get("max_score")) or 100.0,
+        score=_clamp(_number(data.get("score")), high=max_score),
+        private_score=_clamp(_number(data.get("private_score")), high=max_score),
+        max_score=max_score,
         grader_version=clean_text(data.get("grader_version"), limit=32),
         spec_version=_digits(data.get("spec_version")),
     )

@@ -17,11 +17,12 @@ import shutil
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workers import sandbox
+from workers import outputs, sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 POLL_SECONDS = 0.002
 REPLY_BYTES = 4096
 START_SECONDS = 120.0
+# Model files kept in the predictor's folder (a sized tmpfs): the least recently
+# asked-about go first, so the folder can never fill up.
+MODELS_ON_DISK = 8
 
 
 class PredictorError(Exception):
@@ -48,6 +52,8 @@ class WarmPredictor:
     _thread: threading.Thread | None = field(default=None, init=False)
     _result: sandbox.SandboxResult | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _used: OrderedDict = field(default_factory=OrderedDict, init=False)
+    _kill: threading.Event = field(default_factory=threading.Event, init=False)
 
     @property
     def running(self) -> bool:
@@ -70,6 +76,8 @@ class WarmPredictor:
         for sub in ("models", "requests", "responses"):
             (folder / sub).mkdir(parents=True)
         self._folder, self._result = folder, None
+        self._used.clear()
+        kill = self._kill = threading.Event()
 
         def run() -> None:
             try:
@@ -90,6 +98,9 @@ class WarmPredictor:
                     limits=limits,
                     backend=self.backend,
                     chdir=str(folder),
+                    # Stopped when a request overran its budget, or when the
+                    # folder is gone (no request can reach it any more).
+                    should_cancel=lambda: kill.is_set() or not folder.is_dir(),
                 )
             finally:
                 # The folder is a sized tmpfs mount: only remove_tree detaches it.
@@ -107,7 +118,8 @@ class WarmPredictor:
 
     def _ensure(self) -> Path:
         with self._lock:
-            if not self.running:
+            gone = self._folder is None or not self._folder.is_dir()
+            if not self.running or gone or self._kill.is_set():
                 self._start()
             assert self._folder is not None
             return self._folder
@@ -132,12 +144,7 @@ class WarmPredictor:
         # Write nothing before the predictor says it is ready: until then the
         # sandbox may be turning its folder into a tmpfs (moving what it holds).
         self._wait_for(folder / "ready", deadline=deadline)
-        model = folder / "models" / f"{key}.keras"
-        if not model.is_file():
-            tmp = model.with_name(f".{key}.{uuid.uuid4().hex}.tmp")
-            shutil.copyfile(model_path, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, model)
+        self._place_model(folder, key=key, model_path=model_path)
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.json"
         request = folder / "requests" / name
         staged = request.with_name(f".{name}.tmp")
@@ -149,15 +156,35 @@ class WarmPredictor:
             self._wait_for(reply, deadline=deadline)
         except PredictorError:
             request.unlink(missing_ok=True)
+            if self.running and (folder / "ready").is_file():
+                # Ready but silent past the budget: a model holds it. Stop it so
+                # the next request (anyone's) gets a fresh predictor.
+                self._kill.set()
             raise
         try:
-            data = reply.read_bytes()[:REPLY_BYTES]
+            return read_reply(reply, num_classes=num_classes)
         finally:
             reply.unlink(missing_ok=True)
-        return parse_reply(data, num_classes=num_classes)
+
+    def _place_model(self, folder: Path, *, key: str, model_path: Path) -> None:
+        """Copy the model in unless there; drop the least recently used ones."""
+        model = folder / "models" / f"{key}.keras"
+        with self._lock:
+            self._used.pop(key, None)
+            self._used[key] = True
+            while len(self._used) > MODELS_ON_DISK:
+                old, _ = self._used.popitem(last=False)
+                (folder / "models" / f"{old}.keras").unlink(missing_ok=True)
+        if not model.is_file():
+            tmp = model.with_name(f".{key}.{uuid.uuid4().hex}.tmp")
+            shutil.copyfile(model_path, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, model)
 
     def _wait_for(self, path: Path, *, deadline: float) -> None:
         while not path.is_file():
+            if not path.parent.is_dir():
+                raise PredictorError("The predictor was restarted; try again.")
             if not self.running:
                 raise PredictorError(self._stopped_reason())
             if time.monotonic() > deadline:
@@ -179,6 +206,15 @@ class WarmPredictor:
             (self._folder / "stop").touch()
             assert self._thread is not None
             self._thread.join(timeout=10)
+
+
+def read_reply(path: Path, *, num_classes: int) -> list[tuple[int, float]]:
+    """Read a reply file bounded (no links, no FIFOs, at most REPLY_BYTES)."""
+    try:
+        data = outputs.read_bounded(path, max_bytes=REPLY_BYTES)
+    except outputs.UntrustedOutputError as exc:
+        raise PredictorError("The predictor's answer was unreadable.") from exc
+    return parse_reply(data, num_classes=num_classes)
 
 
 def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:

@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from api import views
+from checks import api as checks_api
 
 app_name = "api"
 
@@ -49,6 +50,16 @@ urlpatterns = [
         "submissions/<int:pk>/cancel/",
         views.SubmissionCancelView.as_view(),
         name="submission-cancel",
+    ),
+    path(
+        "checks/assignment/<int:assignment_id>/",
+        checks_api.CheckStartView.as_view(),
+        name="check-start",
+    ),
+    path(
+        "checks/<int:check_id>/",
+        checks_api.CheckDetailView.as_view(),
+        name="check-detail",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.api_docs, name="docs"),

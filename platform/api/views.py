@@ -36,11 +36,8 @@ from dashboard.selectors import leaderboard
 from submissions import uploads
 from submissions.models import Submission
 from submissions.selectors import queue_position
-from submissions.services import (
-    submission_cancel,
-    submission_create,
-    submissions_used_today,
-)
+from submissions.services.intake import submission_create, submissions_used_today
+from submissions.services.lifecycle import submission_cancel
 from workshops.models import Enrollment, Workshop
 
 

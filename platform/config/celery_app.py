@@ -8,7 +8,7 @@ from celery.signals import worker_init, worker_ready, worker_shutdown
 from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
-from submissions.queues import QUEUES, JobQueue
+from submissions.queues import QUEUES, JobQueue, JobTask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -45,9 +45,11 @@ app.conf.update(
     task_default_queue=JobQueue.SITE.value,
     task_queues=make_queues(QUEUES),
     task_routes={
-        "workers.tasks.reconcile": {"queue": JobQueue.SITE.value},
-        "workers.tasks.predict": {"queue": JobQueue.PREDICT.value},
-        "submissions.tasks.sweep_work_dirs": {"queue": JobQueue.SITE.value},
+        JobTask.RECONCILE.value: {"queue": JobQueue.SITE.value},
+        JobTask.PREDICT.value: {"queue": JobQueue.PREDICT.value},
+        JobTask.SWEEP_WORK_DIRS.value: {"queue": JobQueue.SITE.value},
+        JobTask.CHECK_RUN.value: {"queue": JobQueue.CHECK.value},
+        JobTask.CHECK_RECONCILE.value: {"queue": JobQueue.SITE.value},
     },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
@@ -65,21 +67,25 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
     # Routed to `site`: a beat entry on an unread queue would wait forever.
     sender.add_periodic_task(
         settings.DOJO_RECONCILE_EVERY_SECONDS,
-        sender.signature("workers.tasks.reconcile", queue=JobQueue.SITE.value),
+        sender.signature(JobTask.RECONCILE.value, queue=JobQueue.SITE.value),
         name="reconcile submissions",
+    )
+    # Check runs whose worker died end `error`; unsent ones are sent again.
+    sender.add_periodic_task(
+        settings.DOJO_RECONCILE_EVERY_SECONDS,
+        sender.signature(JobTask.CHECK_RECONCILE.value, queue=JobQueue.SITE.value),
+        name="reconcile check runs",
     )
     # Retries failed cleanups and removes orphaned work dirs and artifacts.
     sender.add_periodic_task(
         settings.DOJO_SWEEP_EVERY_SECONDS,
-        sender.signature(
-            "submissions.tasks.sweep_work_dirs", queue=JobQueue.SITE.value
-        ),
+        sender.signature(JobTask.SWEEP_WORK_DIRS.value, queue=JobQueue.SITE.value),
         name="sweep work dirs and artifacts",
     )
     if settings.CELERY_BROKER_URL.startswith("sqla+"):
         sender.add_periodic_task(
             3600.0,
-            sender.signature("workers.tasks.broker_cleanup", queue=JobQueue.SITE.value),
+            sender.signature(JobTask.BROKER_CLEANUP.value, queue=JobQueue.SITE.value),
             name="clean the embedded broker",
         )
 

@@ -8,6 +8,8 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("accounts/", include("accounts.urls")),
     path("", include("submissions.urls")),
+    path("", include("checks.urls")),
     path("", include("dashboard.urls")),
     path("", include("workshops.urls")),
+    path("", include("workspace.urls")),
 ]

@@ -14,23 +14,35 @@ from django.utils.timezone import localtime
 MARKS = {"running": "…", "failed": "✗", "not-started": "·"}
 
 
-def _cell(cell: dict) -> str:
+def _cell(cell: dict, link: str = "") -> str:
     mark = cell["text"] or MARKS.get(cell["status"], "")
     tries = f' <small class="tries">{cell["tries"]}</small>' if cell["tries"] else ""
     title = escape(cell["title"])
-    return (
-        f'<td class="cell {cell["status"]}" title="{title}">'
+    inner = (
         f'<span class="visually-hidden">{title}</span>'
-        f'<span aria-hidden="true">{mark}{tries}</span></td>'
+        f'<span aria-hidden="true">{mark}{tries}</span>'
     )
+    if link:
+        # The cell opens the participant's workspace (draft, history, check run).
+        hint = '<span class="visually-hidden">, open workspace</span>'
+        inner = f'<a href="{link}">{inner}{hint}</a>'
+    return f'<td class="cell {cell["status"]}" title="{title}">{inner}</td>'
 
 
-def matrix_body(rows: list[dict]) -> SafeString:
-    """Return the table rows: a header cell per participant, then their cells."""
+def matrix_body(rows: list[dict], links: list[str] | None = None) -> SafeString:
+    """Return the table rows: a header cell per participant, then their cells.
+
+    ``links`` holds, per assignment column, a workspace URL with ``{}`` where the
+    participant's id goes.
+    """
+    links = links or []
     return mark_safe(
         "\n".join(
             f'<tr><th scope="row">{escape(row["username"])}</th>'
-            + "".join(_cell(c) for c in row["cells"])
+            + "".join(
+                _cell(c, links[i].format(row["user_id"]) if i < len(links) else "")
+                for i, c in enumerate(row["cells"])
+            )
             + "</tr>"
             for row in rows
         )

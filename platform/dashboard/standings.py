@@ -1,8 +1,8 @@
 """Class-scale reads from standings: leaderboard, progress matrix, stats, exports.
 
-Standings hold one row per participant and assignment, and tallies a few rows
-per assignment (submissions.services.standings keeps both current), so these
-pages read at most one row per participant shown, never every submission.
+Standings hold one row per participant and assignment (kept current by
+submissions.services.standings), so these pages read at most one row per
+participant, never every submission; the statistics page sums them.
 Pages show at most a page of participants: their cost stays flat as the class
 grows.
 """
@@ -24,8 +24,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from submissions.models import AssignmentTally, Standing, Submission
-from submissions.services.standings import BINS, COUNT_FIELDS
+from submissions.models import Standing, Submission
+from submissions.services.standings import BINS, COUNT_FIELDS, assignment_tallies
 from workshops.models import Assignment, Enrollment, Workshop
 from workshops.selectors import NOT_STARTED, PROGRESS_LABELS
 
@@ -242,6 +242,7 @@ def progress_matrix(
     rows = [
         {
             "username": username,
+            "user_id": pk,
             "cells": [_cell(a, cells.get((pk, a.pk))) for a in assignments],
         }
         for pk, username in chosen
@@ -269,16 +270,12 @@ def progress_matrix(
 def assignment_stats(*, assignment: Assignment) -> dict:
     """Return status counts, the accuracy histogram and pass rates per check.
 
-    All three come from the assignment's tallies, over listed participants:
-    accuracies and checks by each one's counted submission ("which checks do
-    people fail", not "which checks do retries fail").
+    All three are summed from the listed participants' standings: accuracies
+    and checks by each one's counted submission ("which checks do people
+    fail", not "which checks do retries fail").
     """
-    tallies = {
-        key: (count, example)
-        for key, count, example in AssignmentTally.objects.filter(
-            assignment=assignment
-        ).values_list("key", "count", "example")
-    }
+    counts, examples = assignment_tallies(assignment_id=assignment.pk)
+    tallies = {key: (count, examples.get(key, "")) for key, count in counts.items()}
 
     def count(key: str) -> int:
         return tallies.get(key, (0, ""))[0]

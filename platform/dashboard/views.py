@@ -13,6 +13,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from dashboard import cells, charts, selectors
@@ -20,7 +21,7 @@ from dashboard.forms import RegradeForm
 from dashboard.standings import LEADERBOARD_PAGE
 from submissions.models import FINAL_STATUSES, RegradeBatch, Submission
 from submissions.selectors import regrade_batch_progress
-from submissions.services import regrade_batch_cancel, regrade_batch_create
+from submissions.services.regrade import regrade_batch_cancel, regrade_batch_create
 from workshops import selectors as workshop_selectors
 from workshops.models import Enrollment
 from workshops.selectors import PROGRESS_LABELS
@@ -119,7 +120,13 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "workshop": workshop,
             "instructor": True,
             "matrix": matrix,
-            "matrix_body": cells.matrix_body(matrix["rows"]),
+            "matrix_body": cells.matrix_body(
+                matrix["rows"], workspace_links(workshop, matrix["assignments"])
+            ),
+            "help_queue": {
+                "queueUrl": reverse("help-queue", args=[workshop.slug]),
+                "everyMs": 3000,
+            },
             "filters": urlencode({"name": name, "status": status}),
             "jobs": selectors.job_counts(
                 workshop=workshop,
@@ -130,6 +137,16 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "statuses": PROGRESS_LABELS,
         },
     )
+
+
+def workspace_links(workshop, assignments) -> list[str]:
+    """Return each column's workspace URL pattern ({} for the participant's id)."""
+    return [
+        reverse("workspace-instructor", args=[workshop.slug, a.slug, 0]).replace(
+            "/0/", "/{}/"
+        )
+        for a in assignments
+    ]
 
 
 @login_required

@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
@@ -126,13 +126,6 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.original_name} ({self.status})"
-
-    def save(self, *args, **kwargs) -> None:
-        # The post_save receiver refreshes the participant's standing: one
-        # transaction for both, even when the caller opened none.
-        self.status_reason = neutralise(self.status_reason)
-        with transaction.atomic(savepoint=False):
-            super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("submission-detail", kwargs={"pk": self.pk})
@@ -318,9 +311,10 @@ class RegradeBatch(models.Model):
 class Standing(models.Model):
     """One participant's standing on one assignment, for the class-scale pages.
 
-    Derived from the pair's submissions and kept current in the same
-    transaction by `submissions.services.standings` whenever a submission is
-    saved; `manage.py standings_check` recomputes it from scratch to compare.
+    Derived from the pair's submissions and refreshed in the transaction that
+    changes one of them (`submission_move`, the intake: by explicit call, see
+    `submissions.services.standings`); `manage.py standings_check` recomputes
+    it from scratch to compare.
     """
 
     class Progress(models.TextChoices):
@@ -389,27 +383,3 @@ class Standing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant_id} on {self.assignment_id}: {self.progress}"
-
-
-class AssignmentTally(models.Model):
-    """A count over an assignment's listed standings (statuses, bins, checks).
-
-    Kept by adding each standing's change, so the statistics page reads a few
-    dozen rows whatever the size of the class.
-    """
-
-    assignment = models.ForeignKey(
-        "workshops.Assignment", on_delete=models.CASCADE, related_name="tallies"
-    )
-    key = models.CharField(max_length=160)
-    count = models.IntegerField(default=0)
-    # For a check: one failure message, to show what people get wrong.
-    example = models.TextField(blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["assignment", "key"], name="one_tally")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.assignment_id} {self.key}={self.count}"

@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 
 from submissions import images, storage
 from submissions.models import Status, Submission
-from submissions.queues import JobQueue
+from submissions.outbox import outbox_send
+from submissions.queues import JobQueue, JobTask
 from submissions.selectors import run_latest_model
 
 logger = logging.getLogger(__name__)
@@ -65,8 +66,6 @@ def _take_rate_slot(user_id: int) -> None:
 
 def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> dict:
     """Return the model's top 3 classes for one image (base64 unsigned bytes)."""
-    from submissions.tasks import predict
-
     shape = prediction_shape(submission=submission)
     if not prediction_available(submission=submission) or shape is None:
         raise ValidationError("This submission has no graded model to try.")
@@ -78,7 +77,8 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
     _take_rate_slot(user_id)
     request_id = uuid.uuid4().hex
     timeout = settings.DOJO_PREDICT_TIMEOUT_SECONDS
-    predict.apply_async(
+    outbox_send(
+        task=JobTask.PREDICT,
         args=[submission.pk, request_id, pixels],
         queue=JobQueue.PREDICT.value,
         expires=timeout,

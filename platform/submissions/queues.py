@@ -12,6 +12,26 @@ class JobQueue(StrEnum):
     SITE = "site"
     # "Try your model": answered by a worker that keeps a warm predictor sandbox.
     PREDICT = "predict"
+    # Check runs (short trainings from the editor): never behind full trainings.
+    CHECK = "check"
 
 
 QUEUES: tuple[str, ...] = tuple(queue.value for queue in JobQueue)
+
+
+class JobTask(StrEnum):
+    """The registered task names: senders use these, never the task objects.
+
+    The `workers.tasks.` prefix outlives the tasks' move into the app, so
+    messages queued before it still route.
+    """
+
+    TRAIN = "workers.tasks.train"
+    EVALUATE = "workers.tasks.evaluate"
+    REGRADE_CHUNK = "workers.tasks.regrade_chunk"
+    RECONCILE = "workers.tasks.reconcile"
+    BROKER_CLEANUP = "workers.tasks.broker_cleanup"
+    PREDICT = "workers.tasks.predict"
+    SWEEP_WORK_DIRS = "submissions.tasks.sweep_work_dirs"
+    CHECK_RUN = "checks.tasks.check_run"
+    CHECK_RECONCILE = "checks.tasks.reconcile"

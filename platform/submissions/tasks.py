@@ -1,13 +1,20 @@
 """Celery tasks: each takes ids, re-fetches, and calls one service.
 
-The registered names keep their old `workers.tasks.` prefix, so messages
-queued before the tasks moved here still route.
+Nothing imports this module but Celery's autodiscovery: services send by name
+through `submissions.outbox`. The names come from `JobTask`.
 """
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from submissions.queues import JobQueue
+from submissions.predictions import prediction_run
+from submissions.queues import JobQueue, JobTask
+from submissions.services.execution import submission_evaluate, submission_train
+from submissions.services.reconcile import submissions_reconcile
+from submissions.services.regrade import regrade_batch_run_chunk
+from submissions.services.sweep import work_dirs_sweep
+from workers.broker import embedded_broker_cleanup
 
 # Retry only infrastructure faults; a participant's failing code is a result.
 INFRA_RETRY = {
@@ -18,10 +25,8 @@ INFRA_RETRY = {
 }
 
 
-@shared_task(name="workers.tasks.train", bind=True, **INFRA_RETRY)
+@shared_task(name=JobTask.TRAIN.value, bind=True, **INFRA_RETRY)
 def train(self, submission_id: int, job_token: str) -> None:
-    from submissions.services import submission_train
-
     submission_train(
         submission_id=submission_id,
         job_token=job_token,
@@ -31,10 +36,8 @@ def train(self, submission_id: int, job_token: str) -> None:
     )
 
 
-@shared_task(name="workers.tasks.evaluate", bind=True, **INFRA_RETRY)
+@shared_task(name=JobTask.EVALUATE.value, bind=True, **INFRA_RETRY)
 def evaluate(self, submission_id: int, job_token: str) -> None:
-    from submissions.services import submission_evaluate
-
     submission_evaluate(
         submission_id=submission_id,
         job_token=job_token,
@@ -42,10 +45,8 @@ def evaluate(self, submission_id: int, job_token: str) -> None:
     )
 
 
-@shared_task(name="workers.tasks.regrade_chunk", bind=True, **INFRA_RETRY)
+@shared_task(name=JobTask.REGRADE_CHUNK.value, bind=True, **INFRA_RETRY)
 def regrade_chunk(self, batch_id: int, submission_ids: list[int]) -> None:
-    from submissions.services import regrade_batch_run_chunk
-
     regrade_batch_run_chunk(
         batch_id=batch_id,
         submission_ids=submission_ids,
@@ -53,32 +54,22 @@ def regrade_chunk(self, batch_id: int, submission_ids: list[int]) -> None:
     )
 
 
-@shared_task(name="workers.tasks.reconcile", **INFRA_RETRY)
+@shared_task(name=JobTask.RECONCILE.value, **INFRA_RETRY)
 def reconcile() -> dict[str, int]:
-    from submissions.services import submissions_reconcile
-
     return submissions_reconcile()
 
 
-@shared_task(name="workers.tasks.broker_cleanup")
+@shared_task(name=JobTask.BROKER_CLEANUP.value)
 def broker_cleanup() -> int:
-    from django.conf import settings
-
-    from workers.broker import embedded_broker_cleanup
-
     return embedded_broker_cleanup(settings.CELERY_BROKER_URL)
 
 
-@shared_task(name="workers.tasks.predict", ignore_result=True, acks_late=False)
+@shared_task(name=JobTask.PREDICT.value, ignore_result=True, acks_late=False)
 def predict(submission_id: int, request_id: str, pixels: str) -> None:
     """Answer one "try your model" request (disposable: never retried)."""
-    from submissions.predictions import prediction_run
-
     prediction_run(submission_id=submission_id, request_id=request_id, pixels=pixels)
 
 
-@shared_task(name="submissions.tasks.sweep_work_dirs", **INFRA_RETRY)
+@shared_task(name=JobTask.SWEEP_WORK_DIRS.value, **INFRA_RETRY)
 def sweep_work_dirs() -> dict[str, int]:
-    from submissions.services import work_dirs_sweep
-
     return work_dirs_sweep()

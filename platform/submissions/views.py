@@ -12,15 +12,18 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from dashboard import charts
-from submissions import feedback, images, predictions, services, uploads
+from submissions import feedback, images, predictions, uploads
 from submissions import selectors as submission_selectors
 from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
-from submissions.services import submissions_used_today
+from submissions.services import lifecycle
+from submissions.services.intake import submission_create, submissions_used_today
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
 from workshops.notes import note_for_block
 from workshops.views import add_service_errors, download_available
+from workspace.selectors import draft_version_for_submission
+from workspace.views import workspace_config
 
 LOG_TAIL_CHARS = 64 * 1024
 
@@ -72,7 +75,7 @@ def _assignment_page(
         form = SubmissionForm(request.POST, files)
         if form.is_valid():
             try:
-                submission = services.submission_create(
+                submission = submission_create(
                     participant=request.user,
                     assignment=assignment,
                     upload=form.cleaned_data["file"],
@@ -86,6 +89,7 @@ def _assignment_page(
                 return redirect(submission)
         status = 400
     used = submissions_used_today(participant=request.user, assignment=assignment)
+    left = max(assignment.daily_limit - used, 0)
     return render(
         request,
         "submissions/assignment_detail.html",
@@ -98,10 +102,13 @@ def _assignment_page(
                 participant=request.user, assignment=assignment
             ),
             "used_today": used,
-            "left_today": max(assignment.daily_limit - used, 0),
+            "left_today": left,
             "downloads": download_available(assignment.pk),
             "notes": note_for_block(
                 workshop=assignment.workshop, assignment_slug=assignment.slug
+            ),
+            "workspace": workspace_config(
+                request, assignment=assignment, enrollment=enrollment, left=left
             ),
         },
         status=status,
@@ -271,6 +278,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "feedback": _feedback(submission, instructor, request),
         "try_model": _try_model(submission),
         "next_step": NEXT_STEP.get(submission.status, ""),
+        "draft_version": draft_version_for_submission(submission=submission),
         **live,
     }
     if instructor:
@@ -338,7 +346,7 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
 def submission_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     submission, _ = _submission_for(request, pk)
     if submission.is_active:
-        services.submission_cancel(submission=submission)
+        lifecycle.submission_cancel(submission=submission)
         messages.info(request, "Cancelling: a running job stops within seconds.")
     return redirect(submission)
 

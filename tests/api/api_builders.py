@@ -12,8 +12,10 @@ from rest_framework.test import APIClient
 
 from grader import GradeReport
 from submissions.models import Grade, Run, Status, Submission
-from submissions.services import grade_record, submission_create, submission_enqueue
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
 from submissions.services.jobs import job_claim
+from submissions.services.lifecycle import submission_enqueue
 from workshops.models import Assignment
 
 CODE = b"import keras\nprint('training')\n"

@@ -160,7 +160,7 @@ def test_submit_to_unknown_assignment(participant, mlp):
 
 def test_submission_status_shows_queue_position(participant, other_participant, mlp):
     """A queued submission says where it stands in the queue."""
-    from submissions.services import submission_enqueue
+    from submissions.services.lifecycle import submission_enqueue
 
     first = submit(other_participant, mlp)
     mine = submit(participant, mlp)

@@ -8,8 +8,9 @@ from playwright.sync_api import expect
 from accounts.services import user_ensure
 from grader import CheckResult, GradeReport
 from submissions.models import Status, Submission
-from submissions.services import grade_record, submission_create
-from submissions.services.jobs import submission_move
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
+from submissions.services.moves import submission_move
 from workshops.services import enrollment_add
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -23,6 +23,7 @@ def test_compose_has_the_services_of_the_design():
         "worker-cpu",
         "worker-gpu",
         "worker-predict",
+        "worker-check",
         "beat",
         "redis",
         "postgres",
@@ -41,7 +42,15 @@ def test_commands_refer_to_modules_and_queues_that_exist():
     from config.celery_app import QUEUES
 
     seen = set()
-    for name in ("web", "worker-cpu", "worker-gpu", "worker-predict", "beat"):
+    served = set()
+    for name in (
+        "web",
+        "worker-cpu",
+        "worker-gpu",
+        "worker-predict",
+        "worker-check",
+        "beat",
+    ):
         words = _command(COMPOSE["services"][name])
         if words[:2] == ["sh", "-c"]:
             words = shlex.split(words[2].replace("&&", " "))
@@ -52,12 +61,14 @@ def test_commands_refer_to_modules_and_queues_that_exist():
                 seen.add(module)
             if word == "-Q":
                 assert set(words[i + 1].split(",")) <= set(QUEUES), words[i + 1]
+                served |= set(words[i + 1].split(","))
             if word.endswith(":application"):
                 importlib.import_module(word.split(":")[0])
                 seen.add(word)
             if word == "manage.py":
                 assert (ROOT / "manage.py").is_file()
     assert {"config.celery_app", "config.wsgi:application"} <= seen
+    assert served == set(QUEUES), "every queue has a worker that reads it"
     assert "train-gpu" in _command(COMPOSE["services"]["worker-gpu"])
 
 

@@ -29,7 +29,14 @@ def test_tasks_keep_the_names_queued_messages_carry():
 
 def test_queue_names_come_from_one_enum():
     assert QUEUES == tuple(queue.value for queue in JobQueue)
-    assert set(QUEUES) == {"train-cpu", "train-gpu", "evaluate", "site", "predict"}
+    assert set(QUEUES) == {
+        "train-cpu",
+        "train-gpu",
+        "evaluate",
+        "site",
+        "predict",
+        "check",
+    }
 
 
 def test_every_sandbox_outcome_is_a_run_outcome():

@@ -14,7 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from submissions.models import Run, Status, Submission
-from submissions.services import submission_create
+from submissions.services.intake import submission_create
 from submissions.services.reconcile import job_health
 from tests.helpers import ROOT, wait_for
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from submissions.models import Run, Status, Submission
-from submissions.services import submission_create
+from submissions.services.intake import submission_create
 from tests.assignments.conftest import SLICE_ACCURACY
 from tests.helpers import wait_for
 
@@ -95,7 +95,7 @@ def test_log_streams_while_running_and_cancel_stops_it(
     celery_worker, participant, workshop
 ):
     """The log grows in the database during the run; cancel ends it `cancelled`."""
-    from submissions.services import submission_cancel
+    from submissions.services.lifecycle import submission_cancel
 
     mlp = workshop.assignments.get(slug="mlp")
     code = b"import time\nfor i in range(600):\n    print('step', i)\n"
@@ -159,7 +159,7 @@ def test_batch_regrade_reevaluates_then_reruns_keeping_history(
     """Re-evaluate reuses the stored model; rerun retrains; every grade is kept."""
     from submissions.models import RegradeBatch
     from submissions.selectors import regrade_batch_progress
-    from submissions.services import regrade_batch_create
+    from submissions.services.regrade import regrade_batch_create
 
     mlp = workshop.assignments.get(slug="mlp")
     submission = _final(_submit(participant, mlp, MLP_SOLUTION))

@@ -6,7 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from submissions.models import Grade, RegradeBatch, Run, Status
-from submissions.services import regrade_batch_create, submission_create
+from submissions.services.intake import submission_create
+from submissions.services.regrade import regrade_batch_create
 from tests.faults.conftest import assert_promises, settle
 from tests.helpers import ROOT, wait_for
 from tests.model_builders import graded_with_model

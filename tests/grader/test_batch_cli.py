@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from grader import BatchItem, grade, grade_batch
 
@@ -35,6 +38,27 @@ def test_batch_grades_all_around_a_broken_model(
     alone = grade(good_cnn, load_spec("cnn"), test)
     assert reports[3].public_accuracy == alone.public_accuracy
     assert reports[3].score == alone.score
+
+
+def test_shared_architecture_grades_each_model_with_its_own_weights(
+    good_cnn: Path, digits_dir: Path, tmp_path: Path, keras_mod: Any
+) -> None:
+    """Models sharing an architecture reuse one compiled function, not weights."""
+    model = keras_mod.saving.load_model(good_cnn, compile=False)
+    trained, scrambled = tmp_path / "trained.keras", tmp_path / "scrambled.keras"
+    model.save(trained)
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.permutation(w.ravel()).reshape(w.shape)
+                       for w in model.get_weights()])  # fmt: skip
+    model.save(scrambled)
+    test, spec = digits_dir / "test.npz", load_spec("cnn")
+    order = [trained, scrambled, trained, scrambled]
+    items = [BatchItem(id=str(i), model=p, spec=spec, data=test)
+             for i, p in enumerate(order)]  # fmt: skip
+    batch = [r.public_accuracy for r in grade_batch(items)]
+    alone = {p: grade(p, spec, test).public_accuracy for p in (trained, scrambled)}
+    assert batch == [alone[p] for p in order]
+    assert alone[trained] > alone[scrambled] + 0.3
 
 
 def _grader_only_path(tmp_path: Path) -> Path:

@@ -323,3 +323,25 @@ def test_misclassified_images_come_from_the_public_split(
         assert np.array_equal(pixels.reshape(8, 8, 1), public[item["index"]])
         assert item["true"] == y_public[item["index"]] != item["predicted"]
     assert GradeReport.from_dict(report.to_dict()) == report
+
+
+def test_dynamic_input_dimensions_are_refused(
+    make_model: Callable[..., Path], digits_dir: Path
+) -> None:
+    """Input(shape=(None, None, 1)) fails the input-shape check: the predictor
+    and the page need the image size the model takes."""
+
+    def build(keras: Any) -> Any:
+        return keras.Sequential(
+            [
+                keras.Input(shape=(None, None, 1)),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+
+    path = make_model("dynamic_input", build)
+    report = grade(path, load_spec("mlp"), digits_dir / "test.npz")
+    assert report.status == "failed"
+    assert failed_ids(report) == ["input_shape"]
+    assert "keras.Input(shape=x_train.shape[1:])" in report.reason

@@ -9,7 +9,9 @@ from django.db import transaction
 from accounts.services import user_ensure
 from grader import GradeReport
 from submissions.models import Status, Submission
-from submissions.services import grade_record, submission_create
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
+from submissions.services.moves import submission_move
 from workshops.models import Workshop
 from workshops.services import enrollment_add
 
@@ -106,8 +108,7 @@ def failed(
     user, assignment, reason: str = "Your code stopped with an error: boom."
 ) -> Submission:
     submission = submit(user, assignment)
-    submission.move_to(Status.FAILED, reason=reason)
-    submission.save()
+    submission_move(submission=submission, status=Status.FAILED, reason=reason)
     return submission
 
 

@@ -9,7 +9,8 @@ from django.db import transaction
 from grader import GradeReport
 from submissions.images import clean_misclassified
 from submissions.models import Status
-from submissions.services import grade_record, submission_create
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
 from tests.platform.conftest import report
 
 SHAPE = [28, 28, 1]

@@ -226,3 +226,28 @@ def test_live_log_sends_only_what_the_page_lacks(
     Run.objects.filter(pk=run.pk).update(log="[... 5 bytes dropped ...]\nEpoch 3/3\n")
     data = json.loads(participant_client.get(url, {"run": run.pk, "offset": 0}).content)
     assert data["log"].endswith("Epoch 3/3\n") and "log_append" not in data
+
+
+def test_notebook_markdown_is_shown_as_escaped_text_with_a_cap_per_cell(
+    participant_client, participant, cnn, make_submission
+):
+    """The code page never renders Markdown in the request (its cost grows
+    with the square of some inputs): cells are escaped text, each capped."""
+    from submissions.rendering import MARKDOWN_CELL_CHARS
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Title\n\n**bold** <b>x</b>"),
+        nbformat.v4.new_markdown_cell("[" * 30_000 + "a" + "](b)" * 10_000),
+        nbformat.v4.new_code_cell("print('hi')"),
+    ]
+    nb = make_submission(
+        participant, cnn, name="bomb.ipynb", code=nbformat.writes(notebook).encode()
+    )
+    page = participant_client.get(reverse("submission-code", args=[nb.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "# Title" in html and "**bold** &lt;b&gt;x&lt;/b&gt;" in html
+    assert "<strong>bold</strong>" not in html and "anchor-link" not in html
+    assert f"showing {MARKDOWN_CELL_CHARS:,} of" in html
+    assert "print" in html

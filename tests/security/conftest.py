@@ -37,13 +37,15 @@ class World:
     grade: object
     run: object
     batch: object
+    help_request: object
+    check_run: object = None
 
 
 @pytest.fixture
 def world(workshop, participant, other_participant, instructor, django_user_model):
     """Build both workshops, A's graded submission, its run and a regrade batch."""
     from accounts.services import user_ensure
-    from submissions.services import regrade_batch_create
+    from submissions.services.regrade import regrade_batch_create
     from workshops.services import enrollment_add, workshop_load_pack
 
     other = workshop_load_pack(path=PACK, slug="dl102")
@@ -66,6 +68,20 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
     batch = regrade_batch_create(
         assignment=mlp, mode="reevaluate", created_by=instructor
     )
+    # A's draft holds the secret too, in the text and in its versions.
+    from workspace.services import draft_save, help_request_create
+
+    draft_save(
+        participant=participant,
+        assignment=mlp,
+        text=f"print('{SECRET_CODE}')\n",
+        base_revision=0,
+        reason="check",
+    )
+    help_request = help_request_create(
+        participant=participant, assignment=mlp, note=SECRET_LOG
+    )
+    check_run = _secret_check_run(participant, mlp)
     return World(
         workshop=workshop,
         other_workshop=other,
@@ -79,4 +95,20 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
         grade=grade,
         run=submission.runs.first(),
         batch=batch,
+        help_request=help_request,
+        check_run=check_run,
     )
+
+
+def _secret_check_run(participant, assignment):
+    """A's check run, with A's code and a log only A and A's instructors see."""
+    from checks.models import CheckRun
+    from checks.services import check_run_create
+
+    check = check_run_create(
+        participant=participant,
+        assignment=assignment,
+        source=f"print('{SECRET_CODE}')\n",
+    )
+    CheckRun.objects.filter(pk=check.pk).update(log=f"{SECRET_LOG}\n")
+    return check

@@ -114,6 +114,39 @@ ALLOWED: dict[str, Allow] = {
         frozenset({CLASSMATE}),
         "Participants see the leaderboard; private accuracy stays hidden.",
     ),
+    # The workspace: every URL under an assignment reads or writes the
+    # requester's own draft and help request, never another participant's.
+    **{
+        name: Allow(
+            frozenset({CLASSMATE}),
+            "Reads or writes the requester's own draft (or help request) of an "
+            "assignment they can see; another participant's is never addressed.",
+        )
+        for name in (
+            "draft",
+            "draft-versions",
+            "draft-version",
+            "draft-restore",
+            "draft-export",
+            "draft-import",
+            "draft-reset",
+            "draft-submit",
+            "help-request",
+            "help-withdraw",
+        )
+    },
+    "check-start": Allow(
+        frozenset({CLASSMATE}),
+        "Participants start a check of their own code on an assignment they see "
+        "(the walk's empty body is refused with 400); it shows nothing of A's.",
+        methods=frozenset({"POST"}),
+    ),
+    "api:check-start": Allow(
+        frozenset({CLASSMATE}),
+        "Participants start a check of their own code on an assignment they see "
+        "(the walk's empty body is refused with 400); it shows nothing of A's.",
+        methods=frozenset({"POST"}),
+    ),
 }
 
 
@@ -182,10 +215,16 @@ def param_values(endpoint: Endpoint, world) -> dict[str, str]:
         "url": "no-such-page/",
         "code": world.workshop.join_code,
         "what": "train",
+        "number": 1,
+        "fmt": "py",
+        "assignment_id": world.submission.assignment_id,
+        "check_id": world.check_run.pk,
     }
     name = endpoint.name or ""
     if name.startswith("regrade-"):
         by_name["pk"] = world.batch.pk
+    if name in ("help-take", "help-done"):
+        by_name["pk"] = world.help_request.pk
     if name.startswith("admin:auth_user"):
         by_name["id"] = by_name["object_id"] = world.owner.pk
     missing = [p for p in params if p not in by_name]

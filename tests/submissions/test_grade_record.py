@@ -5,7 +5,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from grader import GradeReport
 from submissions.models import Grade, Status, Submission
-from submissions.services import grade_record, submission_create
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 
 from submissions.models import Submission
-from submissions.services import submission_create
+from submissions.services import intake
+from submissions.services.intake import submission_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,9 +19,9 @@ class Deadlock(Exception):
 
 def _abort_first_save(monkeypatch, error: Exception) -> list[int]:
     """Make the first standings refresh (inside the submit transaction) fail."""
-    from submissions import signals
+    from submissions.services import intake
 
-    real = signals.standing_refresh
+    real = intake.standing_refresh
     calls: list[int] = []
 
     def refresh(**kwargs):
@@ -29,7 +30,7 @@ def _abort_first_save(monkeypatch, error: Exception) -> list[int]:
             raise error
         return real(**kwargs)
 
-    monkeypatch.setattr(signals, "standing_refresh", refresh)
+    monkeypatch.setattr(intake, "standing_refresh", refresh)
     return calls
 
 
@@ -45,12 +46,14 @@ def test_a_deadlocked_submit_is_retried_and_keeps_one_file(
     error.__cause__ = Deadlock()
     calls = _abort_first_save(monkeypatch, error)
     before = _media_files()
+    retries = intake.COMMIT_RETRIES["count"]
     submission = submission_create(
         participant=participant,
         assignment=workshop.assignments.get(slug="mlp"),
         upload=SimpleUploadedFile("train.py", b"print('hi')\n"),
     )
     assert len(calls) >= 2
+    assert intake.COMMIT_RETRIES["count"] == retries + 1, "the retry is counted"
     assert Submission.objects.count() == 1
     new_files = sorted(set(_media_files()) - set(before))
     assert new_files == [Path(submission.file.path)], "the aborted try left a file"
@@ -71,10 +74,14 @@ def test_another_database_error_is_not_retried_and_leaves_nothing(
     assert _media_files() == before
 
 
-def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(participant, workshop):
+def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(
+    participant, workshop, monkeypatch
+):
     """A deadlock while applying a result must not turn it into a refund."""
     from submissions.models import Run, Status
-    from submissions.services.jobs import job_finish, run_start, submission_move
+    from submissions.services import jobs
+    from submissions.services.jobs import job_apply, run_start
+    from submissions.services.outcome import JobOutcome
 
     submission = submission_create(
         participant=participant,
@@ -86,15 +93,18 @@ def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(participant, work
     run = run_start(submission=submission, kind=Run.Kind.TRAIN, queue="q", worker="w")
     tries: list[int] = []
 
-    def finish(row: Submission) -> None:
+    move = jobs.submission_move
+
+    def deadlock_once(**kwargs) -> None:
         tries.append(1)
         if len(tries) == 1:
             error = OperationalError("deadlock detected")
             error.__cause__ = Deadlock()
             raise error
-        submission_move(submission=row, status=Status.FAILED, reason="Your bug.")
+        move(**kwargs)
 
-    job_finish(run=run, finish=finish)
+    monkeypatch.setattr(jobs, "submission_move", deadlock_once)
+    job_apply(run=run, outcome=JobOutcome.failed(reason="Your bug."))
     submission.refresh_from_db()
     assert len(tries) == 2
     assert (submission.status, submission.status_reason) == (Status.FAILED, "Your bug.")

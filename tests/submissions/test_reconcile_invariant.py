@@ -9,12 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
-from submissions.services import (
-    submission_create,
-    submissions_reconcile,
-    submissions_used_today,
-)
-from submissions.services.reconcile import job_health
+from submissions.services.intake import submission_create, submissions_used_today
+from submissions.services.reconcile import job_health, submissions_reconcile
 
 GRACE = 60
 LONG_AGO = datetime.timedelta(seconds=10 * GRACE)
@@ -30,18 +26,9 @@ def short_limits(settings):
 
 
 @pytest.fixture
-def sent(monkeypatch) -> list[dict]:
+def sent(outbox) -> list[dict]:
     """Record each message that would leave for the broker, with its task."""
-    from submissions import tasks
-
-    calls: list[dict] = []
-    for task in (tasks.train, tasks.evaluate):
-        monkeypatch.setattr(
-            task,
-            "apply_async",
-            lambda task=task, **kw: calls.append({"task": task.name, **kw}),
-        )
-    return calls
+    return outbox
 
 
 @pytest.fixture

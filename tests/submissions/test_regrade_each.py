@@ -11,7 +11,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from submissions.models import Grade, RegradeBatch, Run, Status, Submission
-from submissions.services import regrade_batch_create, regrade_batch_run_chunk
+from submissions.queues import JobTask
+from submissions.services.regrade import regrade_batch_create, regrade_batch_run_chunk
 from tests.model_builders import graded_with_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,29 +20,26 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MODEL_SECONDS = 6
 
 
-def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
-    participant, workshop, instructor, settings, monkeypatch
-):
-    from submissions import tasks
+def _chunks(outbox: list[dict]) -> list:
+    """Return the regrade chunks sent so far (batch id, submission ids)."""
+    return [m["args"] for m in outbox if m["task"] == JobTask.REGRADE_CHUNK]
 
+
+def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
+    participant, workshop, instructor, settings, outbox
+):
     settings.DOJO_EVAL_MODEL_SECONDS = MODEL_SECONDS
     settings.DOJO_EVAL_MEMORY_MB = 2500
     settings.DOJO_EVAL_WALL_SECONDS = 180
-    monkeypatch.setattr(tasks.train, "apply_async", lambda **kw: None)
-    monkeypatch.setattr(tasks.evaluate, "apply_async", lambda **kw: None)
-    chunks: list = []
-    monkeypatch.setattr(
-        tasks.regrade_chunk, "apply_async", lambda **kw: chunks.append(kw["args"])
-    )
     mlp = workshop.assignments.get(slug="mlp")
     kinds = ["good", "slow", "hog", "good"]
     rows = [graded_with_model(participant, mlp, kind) for kind in kinds]
     old = {row.pk: row.current_grade_id for row in rows}
 
     batch = regrade_batch_create(assignment=mlp, mode="reevaluate")
-    assert chunks == [[batch.pk, [row.pk for row in rows]]]
+    assert _chunks(outbox) == [[batch.pk, [row.pk for row in rows]]]
     regrade_batch_run_chunk(
-        batch_id=batch.pk, submission_ids=chunks[0][1], worker="w@h"
+        batch_id=batch.pk, submission_ids=_chunks(outbox)[0][1], worker="w@h"
     )
 
     rows = [Submission.objects.get(pk=row.pk) for row in rows]
@@ -69,20 +67,12 @@ def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
     assert batch.state == RegradeBatch.State.DONE
 
 
-def test_reevaluation_leaves_a_cancelled_rerun_alone(
-    participant, workshop, monkeypatch
-):
+def test_reevaluation_leaves_a_cancelled_rerun_alone(participant, workshop, outbox):
     """A submission whose rerun its participant cancelled keeps its model but is
     not re-evaluated: the batch takes the others and its chunk runs through."""
-    from submissions import tasks
-    from submissions.services import submission_cancel, submission_rerun
-    from submissions.services.regrade import _claim_for_evaluation
+    from submissions.services.lifecycle import submission_cancel, submission_rerun
+    from submissions.services.regrade import regrade_claim
 
-    monkeypatch.setattr(tasks.train, "apply_async", lambda **kw: None)
-    chunks: list = []
-    monkeypatch.setattr(
-        tasks.regrade_chunk, "apply_async", lambda **kw: chunks.append(kw["args"])
-    )
     mlp = workshop.assignments.get(slug="mlp")
     graded = graded_with_model(participant, mlp)
     stopped = graded_with_model(participant, mlp)
@@ -93,7 +83,7 @@ def test_reevaluation_leaves_a_cancelled_rerun_alone(
     batch = regrade_batch_create(assignment=mlp, mode="reevaluate")
     assert batch.submission_ids == [graded.pk]
     # Even a chunk that names it (an old message, say) does not move it.
-    assert _claim_for_evaluation(batch, stopped.pk, "w@h") is None
+    assert regrade_claim(batch=batch, submission_id=stopped.pk, worker="w@h") is None
     assert Submission.objects.get(pk=stopped.pk).status == Status.CANCELLED
     with pytest.raises(ValidationError, match="nothing to regrade"):
         regrade_batch_create(

@@ -10,14 +10,17 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from grader import GradeReport
 from submissions.models import Grade, Run, Status, Submission
-from submissions.services import submission_create
+from submissions.services import jobs
 from submissions.services.grading import (
     grade_record,
     history_load,
     report_from_sandbox,
 )
-from submissions.services.jobs import job_finish, run_record, run_start
+from submissions.services.intake import submission_create
+from submissions.services.jobs import job_apply, run_record, run_start
+from submissions.services.outcome import JobOutcome
 from workers import sandbox
 
 pytestmark = pytest.mark.django_db
@@ -123,17 +126,19 @@ def test_a_log_with_nul_characters_is_stored(evaluating):
     assert Run.objects.get(pk=run.pk).log == "before\u2400after"
 
 
-def test_a_result_that_cannot_be_applied_ends_error_not_stuck(evaluating):
+def test_a_result_that_cannot_be_applied_ends_error_not_stuck(evaluating, monkeypatch):
     """The issue's stuck case: applying the result raises after the run ended."""
     run = run_start(
         submission=evaluating, kind=Run.Kind.EVALUATE, queue="evaluate", worker="w@h"
     )
     Run.objects.filter(pk=run.pk).update(finished_at=timezone.now())
 
-    def explode(submission: Submission) -> None:
+    def explode(**kwargs) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    job_finish(run=run, finish=explode)
+    monkeypatch.setattr(jobs, "grade_record", explode)
+    report = GradeReport(status="graded", public_accuracy=0.9)
+    job_apply(run=run, outcome=JobOutcome.graded(report=report))
     evaluating.refresh_from_db()
     assert evaluating.status == Status.ERROR
     assert "maximum recursion depth" in evaluating.status_reason

@@ -12,31 +12,24 @@ from accounts.services import user_ensure
 from grader import CheckResult, GradeReport
 from submissions.models import (
     FINAL_STATUSES,
-    AssignmentTally,
     RegradeBatch,
     Run,
     Standing,
     Status,
     Submission,
 )
-from submissions.services import (
-    grade_record,
-    regrade_batch_create,
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
+from submissions.services.jobs import job_apply, job_claim, job_platform_error
+from submissions.services.lifecycle import (
     submission_cancel,
-    submission_create,
     submission_enqueue,
     submission_rerun,
-    submissions_reconcile,
 )
-from submissions.services.jobs import (
-    job_claim,
-    job_finish,
-    job_platform_error,
-    job_queue,
-    submission_move,
-)
-from submissions.services.regrade import _claim_for_evaluation
-from submissions.services.standings import standings_check
+from submissions.services.outcome import JobOutcome
+from submissions.services.reconcile import submissions_reconcile
+from submissions.services.regrade import regrade_batch_create, regrade_claim
+from submissions.services.standings import assignment_tallies, standings_check
 from workshops.models import Enrollment
 from workshops.services import (
     assignment_update_settings,
@@ -137,26 +130,13 @@ class Workshop:
             job_platform_error(run=run, exc=RuntimeError("disk full"))
             return
         if outcome < 0.25:
-
-            def failed(submission: Submission) -> None:
-                submission_move(
-                    submission=submission,
-                    status=Status.FAILED,
-                    reason="Your code stopped: boom.",
-                )
-
-            job_finish(run=run, finish=failed)
+            job_apply(
+                run=run, outcome=JobOutcome.failed(reason="Your code stopped: boom.")
+            )
             return
         run.artifact_path = f"/nowhere/{run.pk}/model.keras"
         run.save(update_fields=["artifact_path"])
-
-        def trained(submission: Submission) -> None:
-            submission.attempts = 0
-            job_queue(
-                submission=submission, kind=Run.Kind.EVALUATE, status=Status.EVALUATING
-            )
-
-        job_finish(run=run, finish=trained)
+        job_apply(run=run, outcome=JobOutcome.trained())
 
     def grade(self) -> None:
         s = self._pick(Status.EVALUATING)
@@ -173,12 +153,7 @@ class Workshop:
         if run is None:
             return
         report = _report(self.rng)
-        job_finish(
-            run=run,
-            finish=lambda submission: grade_record(
-                submission=submission, run=run, report=report
-            ),
-        )
+        job_apply(run=run, outcome=JobOutcome.graded(report=report))
 
     def regrade(self) -> None:
         # Not cancelled ones: a re-evaluation leaves those alone
@@ -193,17 +168,12 @@ class Workshop:
             selection="selected",
             submission_ids=[s.pk],
         )
-        claimed = _claim_for_evaluation(batch, s.pk, "w@host")
+        claimed = regrade_claim(batch=batch, submission_id=s.pk, worker="w@host")
         if claimed is None:
             return
         _, run, _ = claimed
         report = _report(self.rng)
-        job_finish(
-            run=run,
-            finish=lambda submission: grade_record(
-                submission=submission, run=run, report=report
-            ),
-        )
+        job_apply(run=run, outcome=JobOutcome.graded(report=report))
 
     def rerun(self) -> None:
         if s := self._pick(*FINAL_STATUSES):
@@ -333,7 +303,7 @@ def test_standing_counts_best_or_last_and_explains_a_failure(workshop, participa
         "passed",
     )
     assert standing.latest_reason == "layers.Dropout: Add one"
-    tallies = dict(AssignmentTally.objects.values_list("key", "count"))
+    tallies, _ = assignment_tallies(assignment_id=cnn.pk)
     assert tallies["status:graded"] == 2 and tallies["bin:9"] == 1
     assert tallies["check:layers.Dropout"] == tallies["pass:layers.Dropout"] == 1
     assignment_update_settings(
@@ -347,11 +317,11 @@ def test_standing_counts_best_or_last_and_explains_a_failure(workshop, participa
     )
     standing = Standing.objects.get(participant=participant, assignment=cnn)
     assert standing.counted_score == 40.0
-    assert dict(AssignmentTally.objects.values_list("key", "count"))["bin:4"] == 1
+    assert assignment_tallies(assignment_id=cnn.pk)[0]["bin:4"] == 1
     enrollment_deactivate(
         enrollment=Enrollment.objects.get(user=participant, workshop=workshop)
     )
     standing.refresh_from_db()
     assert not standing.listed
-    assert not AssignmentTally.objects.exclude(count=0).exists()
+    assert not +assignment_tallies(assignment_id=cnn.pk)[0]
     assert Standing.objects.count() == 1

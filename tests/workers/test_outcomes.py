@@ -15,7 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from submissions import storage
 from submissions.models import Run, Status, Submission
-from submissions.services import submission_create, submission_train
+from submissions.services.execution import submission_train
+from submissions.services.intake import submission_create
 from submissions.services.jobs import job_queue
 from workers.sandbox import CleanupError
 
@@ -188,7 +189,7 @@ def test_a_sparse_model_past_the_limit_is_refused(train) -> None:
 
 def test_a_platform_fault_is_an_error_and_refunded(train, mlp) -> None:
     """Missing training data is the platform's fault: error, not counted."""
-    from submissions.services import submissions_used_today
+    from submissions.services.intake import submissions_used_today
 
     storage.discard(storage.assignment_train_dir(mlp.pk))
     submission = train("print('fine')\n")
@@ -200,7 +201,7 @@ def test_a_platform_fault_is_an_error_and_refunded(train, mlp) -> None:
 
 
 def _evaluate(submission: Submission) -> Submission:
-    from submissions.services import submission_evaluate
+    from submissions.services.execution import submission_evaluate
 
     assert submission.status == Status.EVALUATING, submission.status_reason
     submission_evaluate(
@@ -235,3 +236,141 @@ def test_missing_hidden_test_split_is_a_platform_error(train, mlp) -> None:
     submission = _evaluate(submission)
     assert submission.status == Status.ERROR, submission.status_reason
     assert "does not count against your limit" in submission.status_reason
+
+
+def _zip_bytes(config: bytes, *, method: int = 8) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        archive.writestr("metadata.json", b"{}")
+        archive.writestr("model.weights.h5", b"\0" * 64)
+        archive.writestr("config.json", config)
+    return buffer.getvalue()
+
+
+def _member_body(data: bytes, name: str) -> int:
+    """Return where a stored member's compressed bytes start."""
+    import io
+    import zipfile
+
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(name)
+    header = info.header_offset
+    name_len = int.from_bytes(data[header + 26 : header + 28], "little")
+    extra_len = int.from_bytes(data[header + 28 : header + 30], "little")
+    return header + 30 + name_len + extra_len
+
+
+def _corrupt_deflate() -> bytes:
+    """A zip whose config.json deflate stream has an invalid block (zlib.error)."""
+    data = bytearray(_zip_bytes(b'{"layers": []}' * 200))
+    data[_member_body(bytes(data), "config.json")] = 0x07  # final, reserved type
+    return bytes(data)
+
+
+def _unknown_method() -> bytes:
+    """A zip whose config.json claims compression method 99 (NotImplementedError)."""
+    data = bytearray(_zip_bytes(b"{}", method=0))
+    offset = 0
+    while (offset := data.find(b"config.json", offset + 1)) != -1:
+        header = data.rfind(b"PK", 0, offset)
+        field = 8 if data[header + 2 : header + 4] == b"\x03\x04" else 10
+        data[header + field : header + field + 2] = (99).to_bytes(2, "little")
+    return bytes(data)
+
+
+def _corrupt_compressed(method: int) -> bytes:
+    """A zip whose config.json (bzip2: OSError, LZMA: LZMAError) ends in junk."""
+    import io
+    import zipfile
+
+    data = bytearray(_zip_bytes(b'{"layers": []}' * 200, method=method))
+    end = _member_body(bytes(data), "config.json")
+    end += zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("config.json").compress_size
+    data[end - 5 : end] = b"\0" * 5
+    return bytes(data)
+
+
+GRADER_CHOKES = {
+    # 200,000 nested brackets: RecursionError in json.
+    "deep-config": lambda: _zip_bytes(b"[" * 200_000 + b"]" * 200_000),
+    "corrupt-deflate": _corrupt_deflate,
+    "unknown-compression": _unknown_method,
+    "corrupt-bzip2": lambda: _corrupt_compressed(12),
+    "corrupt-lzma": lambda: _corrupt_compressed(14),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(GRADER_CHOKES))
+def test_a_model_file_the_grader_chokes_on_fails_and_counts(train, mlp, kind) -> None:
+    """Any failure to open, read, decompress or parse the participant's model
+    file is theirs: failed with a reason, counted against the daily limit."""
+    import base64
+
+    from submissions.services.intake import submissions_used_today
+
+    payload = base64.b64encode(GRADER_CHOKES[kind]()).decode()
+    submission = _evaluate(
+        train(
+            "import base64, os\n"
+            "with open(os.path.join(os.environ['DOJO_OUTPUT_DIR'], 'model.keras'),"
+            " 'wb') as f:\n"
+            f"    f.write(base64.b64decode('{payload}'))\n"
+        )
+    )
+    assert submission.status == Status.FAILED, submission.status_reason
+    assert "model" in submission.status_reason.lower()
+    assert (
+        submissions_used_today(participant=submission.participant, assignment=mlp) == 1
+    )
+
+
+def _crash_grader_once_it_touches_a_model(stop) -> None:
+    """Kill the grader with SIGSEGV (as a native TensorFlow crash would) the
+    moment its marker says it has started on a participant's model."""
+    import os
+    import signal
+    import time
+
+    root = Path(settings.DOJO_WORK_ROOT)
+    while not stop.is_set():
+        for marker in root.glob("eval-*/touching.json"):
+            for proc in Path("/proc").glob("[0-9]*"):
+                try:
+                    argv = (proc / "cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if str(marker).encode() in argv and b"batch" in argv:
+                    os.kill(int(proc.name), signal.SIGSEGV)
+                    return
+        time.sleep(0.002)
+
+
+def test_a_grader_that_dies_on_the_model_fails_it_not_errors(train, mlp) -> None:
+    """A grader process that dies while loading or calling the participant's
+    model died of the model: failed, counted, never a refunded error."""
+    import threading
+
+    from submissions.services.intake import submissions_used_today
+    from tests.model_builders import keras_model
+
+    submission = train(SAVE_GARBAGE_MODEL)
+    artifact = Path(submission.runs.get(kind=Run.Kind.TRAIN).artifact_path)
+    keras_model("slow", (28, 28, 1)).save(artifact.with_suffix(".tmp.keras"))
+    artifact.with_suffix(".tmp.keras").replace(artifact)
+    stop = threading.Event()
+    killer = threading.Thread(
+        target=_crash_grader_once_it_touches_a_model, args=(stop,), daemon=True
+    )
+    killer.start()
+    try:
+        submission = _evaluate(submission)
+    finally:
+        stop.set()
+        killer.join(timeout=5)
+    assert submission.status == Status.FAILED, submission.status_reason
+    assert "crashed while loading or running your model" in submission.status_reason
+    assert (
+        submissions_used_today(participant=submission.participant, assignment=mlp) == 1
+    )

@@ -178,3 +178,20 @@ def test_a_clean_report_reads_back_exactly_as_the_grader_wrote_it():
         _report(misclassified=[{"label": 1, "predicted": 2, "pixels": "AA"}])
     )
     assert outputs.report_parse({"id": "7", **written.to_dict()}) == written
+
+
+@pytest.mark.parametrize(
+    ("fields", "score", "private"),
+    [
+        ({"score": 1e9, "private_score": 500.0, "max_score": 100}, 100.0, 100.0),
+        ({"score": -5.0, "private_score": -1e9, "max_score": 100}, 0.0, 0.0),
+        ({"score": 50.0, "private_score": 7.0, "max_score": 1e12}, 50.0, 7.0),
+        ({"score": 5.0, "private_score": 5.0, "max_score": -3}, 5.0, 5.0),
+    ],
+)
+def test_a_score_is_clamped_between_zero_and_the_maximum(fields, score, private):
+    """A report's score never leaves [0, max_score]; max_score itself is bounded."""
+    report = outputs.report_parse({"status": "graded", **fields})
+    assert 0 < report.max_score <= outputs.MAX_SCORE
+    assert report.score == min(score, report.max_score)
+    assert report.private_score == min(private, report.max_score)

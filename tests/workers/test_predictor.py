@@ -35,7 +35,19 @@ def models() -> Iterator[dict[str, Path]]:
         [keras.Input((8, 8, 1)), keras.layers.Lambda(lambda t: t * 2)]
     )
     evil.save(folder / "evil.keras")
-    yield {"good": folder / "good.keras", "evil": folder / "evil.keras"}
+    dynamic = keras.Sequential(
+        [
+            keras.Input((None, None, 1)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(5, activation="softmax"),
+        ]
+    )
+    dynamic.save(folder / "dynamic.keras")
+    yield {
+        "good": folder / "good.keras",
+        "evil": folder / "evil.keras",
+        "dynamic": folder / "dynamic.keras",
+    }
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -128,3 +140,65 @@ def test_error_reply_is_passed_on_bounded() -> None:
     with pytest.raises(PredictorError) as info:
         parse_reply(json.dumps({"error": "x" * 5000}).encode(), num_classes=5)
     assert len(str(info.value)) == 300
+
+
+def _ask(predictor: WarmPredictor, models, key: str, *, model: str = "good"):
+    return predictor.predict(
+        model_path=models[model], key=key, pixels=image(), num_classes=5, timeout=60
+    )
+
+
+def test_a_model_with_dynamic_input_is_answered_with_an_error_not_a_crash(
+    predictor: WarmPredictor, models: dict[str, Path]
+) -> None:
+    """Input(shape=(None, None, 1)) gets an error reply; the same predictor
+    process then answers the next participant at once."""
+    _ask(predictor, models, "good")
+    ready = (predictor._folder / "ready").read_text()
+    with pytest.raises(PredictorError, match="input"):
+        _ask(predictor, models, "dynamic", model="dynamic")
+    assert len(_ask(predictor, models, "good")) == 3
+    assert (predictor._folder / "ready").read_text() == ready
+
+
+def test_the_models_folder_is_pruned_least_recently_used_first(
+    predictor: WarmPredictor, models: dict[str, Path]
+) -> None:
+    """However many models are asked about, the folder keeps a bounded few."""
+    from workers.predictor import MODELS_ON_DISK
+
+    for n in range(MODELS_ON_DISK + 4):
+        _ask(predictor, models, f"m{n}")
+        _ask(predictor, models, "m0")  # kept: used most recently
+    kept = {p.name for p in (predictor._folder / "models").iterdir()}
+    assert len(kept) <= MODELS_ON_DISK
+    assert "m0.keras" in kept and "m1.keras" not in kept
+    assert len(_ask(predictor, models, "m1")) == 3  # copied in again
+
+
+def test_a_predictor_whose_folder_is_gone_is_replaced(
+    predictor: WarmPredictor, models: dict[str, Path]
+) -> None:
+    """If its folder is removed (a sweeper, an operator), the next request
+    starts a new predictor instead of waiting for an answer that cannot come."""
+    _ask(predictor, models, "good")
+    old = predictor._folder
+    remove_tree(old)
+    assert len(_ask(predictor, models, "good")) == 3
+    assert predictor._folder != old
+
+
+def test_a_reply_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
+    """The reply is read bounded, never through a link to a host file."""
+    from workers.predictor import read_reply
+
+    secret = tmp_path / "secret"
+    secret.write_text('{"top": [[1, 0.5]]}')
+    link = tmp_path / "reply.json"
+    link.symlink_to(secret)
+    with pytest.raises(PredictorError, match="unreadable"):
+        read_reply(link, num_classes=5)
+    big = tmp_path / "big.json"
+    big.write_bytes(b'{"top": [[1, 0.5]]' + b" " * 10**6 + b"}")
+    with pytest.raises(PredictorError, match="unreadable"):
+        read_reply(big, num_classes=5)

@@ -15,8 +15,9 @@ from django.utils import timezone
 from config.celery_app import app
 from submissions import storage
 from submissions.models import Run, Submission
-from submissions.services import submission_create, work_dirs_sweep
+from submissions.services.intake import submission_create
 from submissions.services.jobs import run_start
+from submissions.services.sweep import work_dirs_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +112,41 @@ def test_sweeper_is_scheduled_on_a_queue_beat_reads() -> None:
     assert [e["options"]["queue"] for e in entries] == ["site"]
     assert app.conf.task_routes["submissions.tasks.sweep_work_dirs"]["queue"] == "site"
     assert tasks.sweep_work_dirs.name == "submissions.tasks.sweep_work_dirs"
+
+
+def test_sweeper_keeps_live_predictor_and_regrade_folders(
+    participant, workshop, django_capture_on_commit_callbacks
+) -> None:
+    """Every folder name an owner uses is known: a serving predictor (its process
+    alive) and a regrade chunk's rounds (its run alive) stay however old their
+    mtime; a dead predictor's and a dead chunk's folders go."""
+    submission = _submission(participant, workshop, django_capture_on_commit_callbacks)
+    live = run_start(
+        submission=submission, kind=Run.Kind.EVALUATE, queue="evaluate", worker="w@h"
+    )
+    submission.job_token = uuid.uuid4()
+    dead = run_start(
+        submission=submission, kind=Run.Kind.EVALUATE, queue="evaluate", worker="w@h"
+    )
+    Run.objects.filter(pk=dead.pk).update(
+        heartbeat_at=timezone.now() - datetime.timedelta(hours=1)
+    )
+    keep = [
+        storage.work_dir(f"predictor-{os.getpid()}-a1b2c3"),
+        storage.work_dir(f"regrade-7-{live.pk}-r1"),
+        storage.work_dir(f"regrade-7-{live.pk}-r2-job"),
+    ]
+    gone = [
+        storage.work_dir("predictor-999999999-a1b2c3"),
+        storage.work_dir(f"regrade-7-{dead.pk}-r1"),
+    ]
+    for path in keep + gone:
+        os.utime(path, (0, 0))  # untouched for decades
+
+    work_dirs_sweep()
+
+    assert all(p.exists() for p in keep), [p for p in keep if not p.exists()]
+    assert not any(p.exists() for p in gone), [p for p in gone if p.exists()]
+    for path in keep:
+        storage.discard(path)
+    Submission.objects.filter(pk=submission.pk).delete()

@@ -12,6 +12,7 @@ from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._result import Outcome, SandboxResult
 from ._run import check_backend, gpu_slot, prepare_work_dir, run
+from ._spare import Spare, SparePool
 from ._text import neutralise, neutralise_json
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "SandboxLimits",
     "SandboxResult",
     "SandboxUnavailable",
+    "Spare",
+    "SparePool",
     "cgroup_support",
     "check_backend",
     "copy_out",

@@ -130,3 +130,21 @@ def probe_line(log: str) -> DeviceReport | None:
             except ValueError:
                 return None
     return None
+
+
+def gpu_devices(
+    device_index: int, *, dev_root: Path = Path("/dev")
+) -> tuple[dict[str, str], list[str]]:
+    """Return the env and device nodes that give a job GPU ``device_index`` only.
+
+    Memory growth is switched on so several slots can share one card (a hint the
+    job can ignore: only MPS's pinned memory limit is a cap).
+    """
+    env = {
+        "CUDA_VISIBLE_DEVICES": str(device_index),
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+    }
+    names = [f"nvidia{device_index}", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"]
+    devices = [str(dev_root / n) for n in names if (dev_root / n).exists()]
+    return env, devices

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from ._cgroup import CgroupSupport, cgroup_support
 from ._cleanup import remove_tree
-from ._device import PROBE, probe_line
+from ._device import PROBE, gpu_devices, probe_line
 from ._launch import is_root, sandbox_uid
 from ._limits import GIB, MIB, Bind, SandboxLimits, SandboxUnavailable
+from ._run import run
 
 MPS_CONTROL = "nvidia-cuda-mps-control"
 # A uid shared by every slot (MPS) without a pids cgroup: one cap for them all.
@@ -169,24 +170,6 @@ class HostPlan:
             self.mps.stop()
 
 
-def gpu_devices(
-    device_index: int, *, dev_root: Path = Path("/dev")
-) -> tuple[dict[str, str], list[str]]:
-    """Return the env and device nodes that give a job GPU ``device_index`` only.
-
-    Memory growth is switched on so several slots can share one card (a hint the
-    job can ignore: only MPS's pinned memory limit is a cap).
-    """
-    env = {
-        "CUDA_VISIBLE_DEVICES": str(device_index),
-        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
-        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-    }
-    names = [f"nvidia{device_index}", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"]
-    devices = [str(dev_root / n) for n in names if (dev_root / n).exists()]
-    return env, devices
-
-
 _CURRENT: list[HostPlan] = []
 
 
@@ -201,8 +184,6 @@ def _refuse(why: str) -> SandboxUnavailable:
 
 def _probe(plan: HostPlan, *, backend: str, keras_backend: str) -> tuple[bool, str]:
     """Run the device probe in slot 0's sandbox; return (sees the GPU, detail)."""
-    from ._run import run
-
     place = plan.place(0)
     work = Path(tempfile.mkdtemp(prefix="dojo-gpu-probe-"))
     try:

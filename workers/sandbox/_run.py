@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ._bwrap import build_bwrap, check_bwrap
 from ._cgroup import cgroup_support
-from ._host import gpu_devices
-from ._launch import is_root, resolve_argv, sandbox_uid
+from ._device import gpu_devices
+from ._launch import Launch, is_root, resolve_argv, sandbox_uid
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
 from ._local import build_local
 from ._quota import mount_work_dir
@@ -57,6 +57,40 @@ def run(
     at most every ``log_interval`` seconds while it grows and once at the end.
     """
     work_dir = Path(work_dir).resolve()
+    launch = plan_launch(
+        resolve_argv(argv),
+        work_dir=work_dir,
+        binds=binds,
+        env=env,
+        limits=limits,
+        backend=backend,
+        devices=devices,
+        chdir=chdir,
+        uid=uid,
+    )
+    return Supervisor(
+        launch,
+        work_dir=work_dir,
+        limits=limits,
+        on_log=on_log,
+        log_interval=log_interval,
+        should_cancel=should_cancel,
+    ).run()
+
+
+def plan_launch(
+    argv: list[str],
+    *,
+    work_dir: Path,
+    binds: Sequence[Bind],
+    env: Mapping[str, str] | None,
+    limits: SandboxLimits,
+    backend: str,
+    devices: Sequence[str],
+    chdir: str | None,
+    uid: int | None,
+) -> Launch:
+    """Check the request and plan the job: argv, env, cgroups, seccomp fd."""
     if not work_dir.is_dir():
         raise SandboxError(f"The work directory does not exist: {work_dir}")
     check_backend(backend, uid=uid)
@@ -70,10 +104,9 @@ def run(
             "memory or a delegated cgroup v2 memory controller); RLIMIT_AS would "
             "stop CUDA from starting."
         )
-    command = resolve_argv(argv)
     if backend == "bwrap":
-        launch = build_bwrap(
-            command,
+        return build_bwrap(
+            argv,
             work_dir=work_dir,
             binds=binds,
             env=env,
@@ -82,20 +115,11 @@ def run(
             chdir=chdir,
             uid=sandbox_uid(uid),
         )
-    else:
-        if devices:
-            raise SandboxError("The local backend cannot restrict devices.")
-        launch = build_local(
-            command, work_dir=work_dir, binds=binds, env=env, limits=limits, chdir=chdir
-        )
-    return Supervisor(
-        launch,
-        work_dir=work_dir,
-        limits=limits,
-        on_log=on_log,
-        log_interval=log_interval,
-        should_cancel=should_cancel,
-    ).run()
+    if devices:
+        raise SandboxError("The local backend cannot restrict devices.")
+    return build_local(
+        argv, work_dir=work_dir, binds=binds, env=env, limits=limits, chdir=chdir
+    )
 
 
 def prepare_work_dir(

@@ -104,12 +104,19 @@ class Supervisor:
 
     def run(self) -> SandboxResult:
         """Start the job, supervise it and return its result."""
+        return self.supervise(self.spawn())
+
+    def spawn(self, *, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+        """Start the planned process and begin draining its output.
+
+        A spare passes ``stdin=subprocess.PIPE``: it waits on that pipe for its
+        job, and ``supervise`` is called only when the job is handed to it.
+        """
         cgroups = self.launch.cgroups
-        start = time.monotonic()
         try:
             proc = subprocess.Popen(
                 self.launch.argv,
-                stdin=subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=self.launch.env,
@@ -125,13 +132,45 @@ class Supervisor:
         finally:
             for fd in self.launch.pass_fds:
                 os.close(fd)
+        assert proc.stdout is not None
+        self._stop = threading.Event()
+        self._reader = threading.Thread(
+            target=_reader,
+            args=(proc.stdout.fileno(), self.log, self._stop),
+            daemon=True,
+        )
+        self._reader.start()
+        return proc
+
+    def abandon(self, proc: subprocess.Popen[bytes]) -> None:
+        """Kill a spawned process that never became a job, and free its cgroups."""
+        try:
+            self._kill(proc.pid)
+            os.wait4(proc.pid, 0)
+            proc.returncode = -9
+        except ChildProcessError:
+            pass
+        finally:
+            self._stop.set()
+            self._reader.join(timeout=3)
+            if self.launch.cgroups is not None:
+                self.launch.cgroups.remove()
+            assert proc.stdout is not None
+            proc.stdout.close()
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+
+    def supervise(self, proc: subprocess.Popen[bytes]) -> SandboxResult:
+        """Watch a spawned job until it ends or breaks a limit; return its result.
+
+        Wall time counts from this call, so a spare's wait is never charged.
+        """
+        cgroups = self.launch.cgroups
+        start = time.monotonic()
+        stop, reader = self._stop, self._reader
         self.disk.start()
         assert proc.stdout is not None
-        stop = threading.Event()
-        reader = threading.Thread(
-            target=_reader, args=(proc.stdout.fileno(), self.log, stop), daemon=True
-        )
-        reader.start()
         try:
             try:
                 verdict = self._watch(proc.pid, start)

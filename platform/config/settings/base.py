@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "submissions",
     "dashboard",
     "api",
+    "workspace",
+    "checks",
 ]
 
 MIDDLEWARE = [
@@ -121,6 +123,13 @@ DOJO_UPLOAD_MAX_BYTES = env.int("DOJO_UPLOAD_MAX_BYTES", default=1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# Workspace drafts: a version is kept at least this often while typing, and at
+# most this many per participant and assignment (oldest thinned, submitted kept).
+DOJO_DRAFT_VERSION_EVERY_SECONDS = env.int(
+    "DOJO_DRAFT_VERSION_EVERY_SECONDS", default=180
+)
+DOJO_DRAFT_MAX_VERSIONS = env.int("DOJO_DRAFT_MAX_VERSIONS", default=100)
+
 # Where assignment data, trained models and sandbox work directories live.
 DOJO_DATA_ROOT = Path(env("DOJO_DATA_ROOT", default=str(VAR_DIR / "data")))
 DOJO_ARTIFACT_ROOT = Path(env("DOJO_ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts")))
@@ -155,6 +164,15 @@ DOJO_SWEEP_EVERY_SECONDS = env.int("DOJO_SWEEP_EVERY_SECONDS", default=600)
 DOJO_REQUEUE_AFTER_SECONDS = env.int("DOJO_REQUEUE_AFTER_SECONDS", default=60)
 DOJO_MAX_ATTEMPTS = env.int("DOJO_MAX_ATTEMPTS", default=2)
 DOJO_RECONCILE_EVERY_SECONDS = env.float("DOJO_RECONCILE_EVERY_SECONDS", default=30.0)
+
+# Check runs from the editor: a short training on a slice of the training split
+# (images per class), an indicative accuracy on a sample of the public split,
+# their own limits, and a rate per participant and minute.
+DOJO_CHECK_TRAIN_PER_CLASS = env.int("DOJO_CHECK_TRAIN_PER_CLASS", default=300)
+DOJO_CHECK_PUBLIC_PER_CLASS = env.int("DOJO_CHECK_PUBLIC_PER_CLASS", default=50)
+DOJO_CHECK_WALL_SECONDS = env.int("DOJO_CHECK_WALL_SECONDS", default=120)
+DOJO_CHECK_EVAL_SECONDS = env.int("DOJO_CHECK_EVAL_SECONDS", default=120)
+DOJO_CHECK_PER_MINUTE = env.int("DOJO_CHECK_PER_MINUTE", default=6)
 
 # Celery: Redis when REDIS_URL is set, else an embedded broker on SQLite.
 REDIS_URL = env("REDIS_URL", default="")

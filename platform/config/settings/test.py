@@ -33,6 +33,10 @@ DOJO_LOG_FLUSH_SECONDS = 0.5
 # A small slice of Fashion-MNIST keeps every training in the suite to seconds.
 DOJO_DATASET_TRAIN_PER_CLASS = env.int("DOJO_DATASET_TRAIN_PER_CLASS", default=200)
 DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=60)
+# Check runs see a smaller slice than the suite's training split, so a test can
+# tell the two apart from inside the sandbox.
+DOJO_CHECK_TRAIN_PER_CLASS = env.int("DOJO_CHECK_TRAIN_PER_CLASS", default=50)
+DOJO_CHECK_PUBLIC_PER_CLASS = env.int("DOJO_CHECK_PUBLIC_PER_CLASS", default=20)
 ALLOWED_HOSTS = ["*"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

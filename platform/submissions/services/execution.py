@@ -7,26 +7,27 @@ from django.conf import settings
 from submissions import storage
 from submissions.models import Run, Status, Submission
 from submissions.queues import JobQueue
+from submissions.selectors import run_latest_model
 from submissions.services.grading import (
     evaluation_inputs,
-    grade_record,
     history_load,
     report_from_sandbox,
 )
+from submissions.services.heartbeats import Heartbeat
 from submissions.services.jobs import (
-    PLATFORM_FAULT,
-    Heartbeat,
+    job_apply,
     job_claim,
-    job_finish,
     job_platform_error,
-    job_queue,
-    job_sandbox_run,
     run_record,
+)
+from submissions.services.outcome import JobOutcome
+from submissions.services.placement import (
+    job_sandbox_run,
     sandbox_env,
     sandbox_limits,
-    submission_move,
 )
 from workers import sandbox
+from workers.evaluation import evaluate_many
 from workers.notebook import notebook_to_script
 
 
@@ -124,47 +125,32 @@ def _train(run: Run) -> None:
         storage.discard(job)
         storage.discard(work)
 
-    def finish(submission: Submission) -> None:
-        if result.outcome == sandbox.Outcome.CANCELLED:
-            submission_move(
-                submission=submission,
-                status=Status.CANCELLED,
-                reason="Cancelled while it ran.",
-            )
-        elif run.artifact_path:
-            submission.attempts = 0
-            submission.sends = 0
-            job_queue(
-                submission=submission, kind=Run.Kind.EVALUATE, status=Status.EVALUATING
-            )
-        elif result.outcome == sandbox.Outcome.OK:
-            submission_move(
-                submission=submission,
-                status=Status.FAILED,
-                reason=(
-                    "Your code finished but saved no usable model: "
-                    "$DOJO_OUTPUT_DIR/model.keras is missing, is not a plain file "
-                    "(a link, a folder), or is larger than "
-                    f"{limits.work_dir_bytes // 2**20} MB. Save it with "
-                    "model.save(os.path.join(os.environ['DOJO_OUTPUT_DIR'], "
-                    "'model.keras'))."
-                ),
-            )
-        else:
-            submission_move(
-                submission=submission,
-                status=Status.FAILED,
-                reason=_training_failure(result),
-            )
+    job_apply(run=run, outcome=_training_outcome(run, result, limits))
 
-    job_finish(run=run, finish=finish)
+
+def _training_outcome(
+    run: Run, result: sandbox.SandboxResult, limits: sandbox.SandboxLimits
+) -> JobOutcome:
+    if result.outcome == sandbox.Outcome.CANCELLED:
+        return JobOutcome.cancelled()
+    if run.artifact_path:
+        return JobOutcome.trained()
+    if result.outcome == sandbox.Outcome.OK:
+        return JobOutcome.failed(
+            reason=(
+                "Your code finished but saved no usable model: "
+                "$DOJO_OUTPUT_DIR/model.keras is missing, is not a plain file "
+                "(a link, a folder), or is larger than "
+                f"{limits.work_dir_bytes // 2**20} MB. Save it with "
+                "model.save(os.path.join(os.environ['DOJO_OUTPUT_DIR'], "
+                "'model.keras'))."
+            )
+        )
+    return JobOutcome.failed(reason=_training_failure(result))
 
 
 def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> None:
     """Grade the submission's trained model in an evaluation sandbox."""
-    from submissions.selectors import run_latest_model
-    from workers.evaluation import evaluate_many
-
     run = job_claim(
         submission_id=submission_id,
         job_token=job_token,
@@ -200,30 +186,12 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
         job_platform_error(run=run, exc=exc)
         return
 
-    def finish(submission: Submission) -> None:
-        if report is not None:
-            grade_record(
-                submission=submission,
-                run=run,
-                report=report,
-                history=history,
-                history_note=note,
-            )
-        elif outcome.result.outcome == sandbox.Outcome.CANCELLED:
-            submission_move(
-                submission=submission,
-                status=Status.CANCELLED,
-                reason="Cancelled while it ran.",
-            )
-        elif outcome.participant_fault:
-            submission_move(
-                submission=submission, status=Status.FAILED, reason=outcome.reason
-            )
-        else:
-            submission_move(
-                submission=submission,
-                status=Status.ERROR,
-                reason=PLATFORM_FAULT.format(detail=outcome.reason),
-            )
-
-    job_finish(run=run, finish=finish)
+    if report is not None:
+        verdict = JobOutcome.graded(report=report, history=history, history_note=note)
+    elif outcome.result.outcome == sandbox.Outcome.CANCELLED:
+        verdict = JobOutcome.cancelled()
+    elif outcome.participant_fault:
+        verdict = JobOutcome.failed(reason=outcome.reason)
+    else:
+        verdict = JobOutcome.error(detail=outcome.reason)
+    job_apply(run=run, outcome=verdict)

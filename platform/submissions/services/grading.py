@@ -7,7 +7,7 @@ from grader import GradeReport
 from submissions import storage
 from submissions.images import clean_misclassified
 from submissions.models import Grade, Run, Status, Submission
-from submissions.services.jobs import PLATFORM_FAULT, submission_move
+from submissions.services.moves import PLATFORM_FAULT, submission_move
 from workers import outputs
 from workers.sandbox import neutralise_json
 

@@ -15,7 +15,8 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from submissions.models import Status, Submission
-from submissions.services.jobs import db_retryable
+from submissions.services.dbconn import db_retryable
+from submissions.services.standings import standing_refresh
 from workers.notebook import NotebookRefused, notebook_to_script
 from workshops.models import Assignment, Enrollment
 
@@ -120,12 +121,21 @@ _TOO_COMPLEX = (
 
 
 def _check_allowed(*, participant: AbstractUser, assignment: Assignment) -> None:
-    """Refuse a submission the workshop rules forbid."""
+    """Refuse a submission the workshop rules forbid.
+
+    Runs in the upload's transaction and locks the participant's enrollment
+    first: two uploads by one participant then count today's submissions in
+    turn, so the daily limit holds however many arrive at once. The lock is the
+    participant's own row; other participants never wait for it.
+    """
     workshop = assignment.workshop
-    enrolled = Enrollment.objects.filter(
-        user=participant, workshop=workshop, active=True
-    ).exists()
-    if not enrolled:
+    enrolled = (
+        Enrollment.objects.select_for_update()
+        .filter(user=participant, workshop=workshop, active=True)
+        .order_by("pk")
+        .first()
+    )
+    if enrolled is None:
         raise ValidationError(
             f"You are not enrolled in “{workshop.title}”. Join it with the join "
             "code your instructor gave you, then submit again."
@@ -167,8 +177,11 @@ def submissions_used_today(*, participant: AbstractUser, assignment: Assignment)
     )
 
 
-COMMIT_TRIES = 3
+COMMIT_TRIES = 2
 logger = logging.getLogger(__name__)
+# Commits the database aborted and the intake ran again, since the process
+# started: with no shared row in the upload's transaction these should be rare.
+COMMIT_RETRIES = {"count": 0}
 
 NO_SPACE = (
     "The server has no room to store your file right now, so nothing was saved "
@@ -208,11 +221,13 @@ def submission_create(
                 name=upload.name,
             )
         except OperationalError as exc:
-            # Concurrent submissions update shared rows (standings, tallies);
-            # PostgreSQL may abort one of two as a deadlock. Nothing was kept:
-            # try again rather than answer 500.
+            # The upload's transaction touches only the participant's rows
+            # (enrollment, submission, standing), so a deadlock is rare; if
+            # PostgreSQL still aborts one, nothing was kept: run it once more
+            # rather than answer 500, and count it.
             if attempt == COMMIT_TRIES or not db_retryable(exc):
                 raise
+            COMMIT_RETRIES["count"] += 1
             logger.warning("Submission commit retried (%s): %s", attempt, exc)
     raise AssertionError("unreachable")
 
@@ -248,6 +263,7 @@ def _create(
             )
             submission.full_clean()
             submission.save()
+            standing_refresh(participant_id=participant.pk, assignment_id=assignment.pk)
             transaction.on_commit(
                 lambda: submission_enqueue(submission_id=submission.pk)
             )

@@ -5,7 +5,8 @@ import uuid
 from django.db import transaction
 
 from submissions.models import Run, Status, Submission
-from submissions.services.jobs import job_queue, submission_move
+from submissions.services.jobs import job_queue
+from submissions.services.moves import submission_move
 
 
 def submission_enqueue(*, submission_id: int) -> None:

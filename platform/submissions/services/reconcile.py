@@ -19,12 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
-from submissions.services.jobs import (
-    PLATFORM_FAULT,
-    WORKER_LOST,
-    job_queue,
-    submission_move,
-)
+from submissions.services.batches import regrade_batches_finish
+from submissions.services.jobs import job_queue
+from submissions.services.moves import PLATFORM_FAULT, WORKER_LOST, submission_move
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +148,7 @@ def submissions_reconcile() -> dict[str, int]:
         except Exception:
             logger.exception("Could not reconcile submission %s", submission_id)
             counts["failed"] += 1
-    _finish_batches()
+    regrade_batches_finish()
     return dict(counts)
 
 
@@ -177,15 +174,5 @@ def jobs_hand_back(*, worker: str) -> int:
             submission.attempts = max(0, submission.attempts - 1)
             _requeue(submission, JobHealth("broken", "requeue", run, why="stopped"))
             handed += 1
-    _finish_batches()
+    regrade_batches_finish()
     return handed
-
-
-def _finish_batches() -> None:
-    """Close batches whose last submission ended outside a worker (say, errored)."""
-    from submissions.models import RegradeBatch
-    from submissions.services.regrade import regrade_batch_finish_if_done
-
-    running = RegradeBatch.objects.filter(state=RegradeBatch.State.RUNNING)
-    for batch_id in running.values_list("pk", flat=True):
-        regrade_batch_finish_if_done(batch_id=batch_id)

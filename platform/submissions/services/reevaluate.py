@@ -12,45 +12,18 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from submissions.models import Run, Status, Submission
-from submissions.services.grading import (
-    grade_record,
-    history_load,
-    report_from_sandbox,
-)
-from submissions.services.jobs import (
-    PLATFORM_FAULT,
-    Heartbeat,
-    job_finish,
-    sandbox_env,
-    submission_move,
-)
+from submissions.models import Run, Submission
+from submissions.services.grading import history_load, report_from_sandbox
+from submissions.services.heartbeats import Heartbeat
+from submissions.services.jobs import job_apply
+from submissions.services.outcome import JobOutcome
+from submissions.services.placement import sandbox_env
 from workers.evaluation_each import ModelVerdict, evaluate_each
 from workers.outputs import UntrustedOutputError
 
 logger = logging.getLogger(__name__)
 
 Claimed = tuple[Submission, Run, dict]
-
-
-def _keep_previous(submission: Submission, reason: str, fault: bool) -> None:
-    """End a regrade that gave no report, keeping the grade the row had."""
-    grade = submission.current_grade
-    if grade is not None:
-        graded = (grade.report or {}).get("status", "graded") == "graded"
-        submission_move(
-            submission=submission,
-            status=Status.GRADED if graded else Status.FAILED,
-            reason=f"The last regrade did not finish ({reason}); this grade stays.",
-        )
-    elif fault:
-        submission_move(submission=submission, status=Status.FAILED, reason=reason)
-    else:
-        submission_move(
-            submission=submission,
-            status=Status.ERROR,
-            reason=PLATFORM_FAULT.format(detail=reason),
-        )
 
 
 def _apply(claimed: Claimed, verdict: ModelVerdict) -> None:
@@ -71,19 +44,13 @@ def _apply(claimed: Claimed, verdict: ModelVerdict) -> None:
     run.save(update_fields=["finished_at", "outcome", "duration_seconds", "log"])
     history, note = history_load(path=inputs["history"])
 
-    def finish(submission: Submission) -> None:
-        if report is not None:
-            grade_record(
-                submission=submission,
-                run=run,
-                report=report,
-                history=history,
-                history_note=note,
-            )
-        else:
-            _keep_previous(submission, reason, verdict.participant_fault)
-
-    job_finish(run=run, finish=finish)
+    if report is not None:
+        outcome = JobOutcome.graded(report=report, history=history, history_note=note)
+    else:
+        outcome = JobOutcome.keep_previous(
+            reason=reason, participant_fault=verdict.participant_fault
+        )
+    job_apply(run=run, outcome=outcome)
 
 
 def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:

@@ -1,16 +1,17 @@
 """Batch regrades: re-evaluate stored models (or retrain) for many submissions."""
 
-import uuid
-
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from submissions.models import FINAL_STATUSES, RegradeBatch, Run, Status, Submission
-from submissions.queues import JobQueue
+from submissions.outbox import outbox_send_on_commit
+from submissions.queues import JobQueue, JobTask
+from submissions.selectors import run_latest_model
+from submissions.services.batches import regrade_batch_maybe_finish
 from submissions.services.grading import evaluation_inputs
-from submissions.services.jobs import run_start, submission_move
+from submissions.services.jobs import job_claim_regrade
 from submissions.services.lifecycle import submission_cancel, submission_rerun
 from submissions.services.reevaluate import chunk_reevaluate
 from workshops.models import Assignment
@@ -37,8 +38,6 @@ def regrade_batch_create(
     created_by: AbstractUser | None = None,
 ) -> RegradeBatch:
     """Start a regrade of an assignment's finished submissions, in chunks."""
-    from submissions.tasks import regrade_chunk
-
     if mode not in RegradeBatch.Mode.values:
         raise ValidationError(f"Unknown regrade mode “{mode}”.")
     if selection not in SELECTIONS:
@@ -71,10 +70,8 @@ def regrade_batch_create(
         size = chunk_size(len(ids))
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
-            transaction.on_commit(
-                lambda chunk=chunk: regrade_chunk.apply_async(
-                    args=[batch.pk, chunk], queue=queue
-                )
+            outbox_send_on_commit(
+                task=JobTask.REGRADE_CHUNK, args=[batch.pk, chunk], queue=queue
             )
     return batch
 
@@ -93,42 +90,25 @@ def regrade_batch_cancel(*, batch: RegradeBatch) -> None:
             submission_cancel(submission=submission)
 
 
-def _claim_for_evaluation(
-    batch: RegradeBatch, submission_id: int, worker: str
+def regrade_claim(
+    *, batch: RegradeBatch, submission_id: int, worker: str
 ) -> tuple[Submission, Run, dict] | None:
-    from submissions.selectors import run_latest_model
-
-    with transaction.atomic():
-        submission = (
-            Submission.objects.select_for_update()
-            .select_related("assignment")
-            .filter(pk=submission_id, batch=batch)
-            .first()
-        )
-        if submission is None or not submission.can_move_to(Status.EVALUATING):
-            return None
-        model_run = run_latest_model(submission=submission)
-        if model_run is None:
-            # Nothing to re-evaluate; count it as handled so the batch can end.
-            Submission.objects.filter(pk=submission.pk).update(
-                finished_at=timezone.now()
-            )
-            return None
-        submission.job_token = uuid.uuid4()
-        submission.enqueued_at = timezone.now()
-        submission.cancel_requested = False
-        submission_move(submission=submission, status=Status.EVALUATING)
-        run = run_start(
-            submission=submission,
-            kind=Run.Kind.EVALUATE,
-            queue=JobQueue.EVALUATE,
-            worker=worker,
-        )
-        return (
-            submission,
-            run,
-            evaluation_inputs(submission=submission, model_run=model_run),
-        )
+    """Claim one submission of the batch for re-evaluation, with its grader inputs."""
+    submission = Submission.objects.filter(pk=submission_id).first()
+    model_run = submission and run_latest_model(submission=submission)
+    run = job_claim_regrade(
+        submission_id=submission_id,
+        batch_id=batch.pk,
+        has_model=model_run is not None,
+        worker=worker,
+    )
+    if run is None:
+        return None
+    return (
+        run.submission,
+        run,
+        evaluation_inputs(submission=run.submission, model_run=model_run),
+    )
 
 
 def regrade_batch_run_chunk(
@@ -144,34 +124,16 @@ def regrade_batch_run_chunk(
             pk__in=submission_ids, batch=batch, status__in=FINAL_STATUSES
         ):
             submission_rerun(submission=submission)
-        _maybe_finish(batch)
+        regrade_batch_maybe_finish(batch=batch)
         return
     claimed = [
         c
         for sid in submission_ids
-        if (c := _claim_for_evaluation(batch, sid, worker)) is not None
+        if (c := regrade_claim(batch=batch, submission_id=sid, worker=worker))
+        is not None
     ]
     if not claimed:
-        _maybe_finish(batch)
+        regrade_batch_maybe_finish(batch=batch)
         return
     chunk_reevaluate(claimed=claimed, name=f"regrade-{batch.pk}-{claimed[0][1].pk}")
-    _maybe_finish(batch)
-
-
-def regrade_batch_finish_if_done(*, batch_id: int) -> None:
-    """Mark a running batch done once each of its submissions has finished."""
-    batch = RegradeBatch.objects.filter(
-        pk=batch_id, state=RegradeBatch.State.RUNNING
-    ).first()
-    if batch is not None:
-        _maybe_finish(batch)
-
-
-def _maybe_finish(batch: RegradeBatch) -> None:
-    from submissions.selectors import regrade_batch_progress
-
-    progress = regrade_batch_progress(batch=batch)
-    if progress["done"] >= progress["total"]:
-        RegradeBatch.objects.filter(
-            pk=batch.pk, state=RegradeBatch.State.RUNNING
-        ).update(state=RegradeBatch.State.DONE, finished_at=timezone.now())
+    regrade_batch_maybe_finish(batch=batch)

@@ -2,24 +2,25 @@
 
 A Standing row folds one participant's submissions to one assignment into what
 the class-scale pages show (counted grade, best score, attempts, latest status).
-AssignmentTally rows add up the listed standings of an assignment (statuses,
-accuracy bins, checks passed). Both change in the transaction that saves a
-submission: `submissions.signals` calls `standing_refresh` after every save of a
-Submission, so every path that changes a status or records a grade keeps them
-current without knowing about them. `standings_rebuild` recomputes them from
-scratch (seeding, a score policy change, repair) and `standings_check` compares
-the stored rows with a fresh computation.
+It is refreshed by explicit call: `submission_move` (every status change) and
+the intake call `standing_refresh` in their transaction, after locking the
+submission row, so the lock order is always Enrollment (intake only) ->
+Submission -> Standing. No shared row is written: the assignment's status
+counts, accuracy histogram and check pass rates are summed from the listed
+standings when the statistics page asks (`assignment_tallies`), so two
+participants' uploads never wait for each other. `standings_rebuild`
+recomputes the rows from scratch (seeding, a score policy change, repair) and
+`standings_check` compares them with a fresh computation.
 """
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Sum
 
 from submissions.models import (
     ACTIVE_STATUSES,
-    AssignmentTally,
     Grade,
     Standing,
     Status,
@@ -226,29 +227,6 @@ def _grade_checks(grade_ids: Iterable[int | None]) -> dict[int, list]:
     return found
 
 
-def _tally_add(assignment_id: int, delta: Counter, examples: dict[str, str]) -> None:
-    """Add a change to the assignment's tallies (safe under concurrent writers).
-
-    Rows are created and locked in key order: two refreshes that touch the same
-    keys then wait for each other instead of deadlocking.
-    """
-    keys = sorted(k for k, v in delta.items() if v)
-    tallies = AssignmentTally.objects.filter(assignment_id=assignment_id)
-    if keys:
-        AssignmentTally.objects.bulk_create(
-            [
-                AssignmentTally(assignment_id=assignment_id, key=k)
-                for k in keys
-                if delta[k] > 0
-            ],
-            ignore_conflicts=True,
-        )
-    for key in keys:
-        tallies.filter(key=key).update(count=F("count") + delta[key])
-    for key in sorted(examples):
-        tallies.filter(key=key).update(example=examples[key])
-
-
 def _is_listed(*, participant_id: int, workshop_id: int) -> bool:
     return Enrollment.objects.filter(
         user_id=participant_id,
@@ -259,10 +237,11 @@ def _is_listed(*, participant_id: int, workshop_id: int) -> bool:
 
 
 def standing_refresh(*, participant_id: int, assignment_id: int) -> Standing | None:
-    """Recompute one participant's standing on one assignment, and its tallies.
+    """Recompute one participant's standing on one assignment.
 
-    Runs in the caller's transaction (or its own); the standing row is locked
-    first, so concurrent refreshes of one pair apply their changes in turn.
+    Runs in the caller's transaction (or its own), after the caller locked the
+    submission it changed; the standing row is locked next, so concurrent
+    refreshes of one pair apply their changes in turn.
     """
     with transaction.atomic():
         found = (
@@ -275,39 +254,24 @@ def standing_refresh(*, participant_id: int, assignment_id: int) -> Standing | N
         workshop_id, policy = found
         pair = {"participant_id": participant_id, "assignment_id": assignment_id}
         standing = Standing.objects.select_for_update().filter(**pair).first()
-        rows = list(Submission.objects.filter(**pair).values(*FACT_FIELDS))
         if standing is None:
-            if not rows:
+            if not Submission.objects.filter(**pair).exists():
                 return None
             Standing.objects.bulk_create([Standing(**pair)], ignore_conflicts=True)
             standing = Standing.objects.select_for_update().get(**pair)
-            old = None
-        else:
-            old = {name: getattr(standing, name) for name in VALUE_FIELDS}
+        # Read only now, under the standing's lock: a concurrent refresh of the
+        # pair has committed, so its submission's change is seen here.
+        rows = list(Submission.objects.filter(**pair).values(*FACT_FIELDS))
+        old = {name: getattr(standing, name) for name in VALUE_FIELDS}
         listed = _is_listed(participant_id=participant_id, workshop_id=workshop_id)
         counted, latest = _needed_grades(rows, policy)
         checks = _grade_checks(
             [
-                old and old["counted_grade_id"],
                 counted and counted["current_grade_id"],
                 latest and latest["current_grade_id"],
             ]
         )
         new = standing_values(rows=rows, policy=policy, listed=listed, checks=checks)
-        before = (
-            contribution(old, checks.get(old["counted_grade_id"], []))
-            if old
-            else Counter()
-        )
-        after = contribution(new, checks.get(new["counted_grade_id"], []))
-        delta = Counter(after)
-        delta.subtract(before)
-        gained = (
-            failure_examples(new, checks.get(new["counted_grade_id"], []))
-            if not old or old["counted_grade_id"] != new["counted_grade_id"]
-            else {}
-        )
-        _tally_add(assignment_id, delta, gained)
         if not rows:
             standing.delete()
             return None
@@ -316,6 +280,41 @@ def standing_refresh(*, participant_id: int, assignment_id: int) -> Standing | N
                 setattr(standing, name, value)
             standing.save()
         return standing
+
+
+def assignment_tallies(*, assignment_id: int) -> tuple[Counter, dict[str, str]]:
+    """Sum the listed standings into the assignment's counts (statuses, bins, checks).
+
+    Return the counts (keys as `contribution` makes them) and one failure
+    message per check. Read when a page asks: one aggregate over the
+    standings and one read of the counted grades' checks, instead of shared
+    counter rows every submission would have to update.
+    """
+    listed = Standing.objects.filter(assignment_id=assignment_id, listed=True)
+    sums = listed.aggregate(**{name: Sum(name) for name in COUNT_FIELDS})
+    tallies = Counter({f"status:{k}": v for k, v in sums.items() if v})
+    counted = listed.filter(counted_grade__isnull=False)
+    accuracies = counted.values_list("counted_public_accuracy", flat=True)
+    for accuracy in accuracies:
+        tallies["counted"] += 1
+        if accuracy is not None:
+            tallies[f"bin:{accuracy_bin(accuracy)}"] += 1
+    examples: dict[str, str] = {}
+    grades = (
+        Grade.objects.filter(pk__in=counted.values("counted_grade_id"))
+        .order_by("pk")
+        .values_list("checks", flat=True)
+    )
+    for checks in grades.iterator(chunk_size=2000):
+        for check in _checks(checks):
+            key = _check_id(check)
+            tallies[f"check:{key}"] += 1
+            if check.get("passed"):
+                tallies[f"pass:{key}"] += 1
+            else:
+                message = str(check.get("message", ""))[:REASON_LENGTH]
+                examples.setdefault(f"check:{key}", message)
+    return tallies, examples
 
 
 def standings_relist(*, participant_id: int, workshop_id: int) -> None:
@@ -372,27 +371,14 @@ def standings_compute(*, assignment: Assignment) -> tuple[list[dict], Counter, d
 
 
 def standings_rebuild(*, assignments: Iterable[Assignment]) -> int:
-    """Replace the assignments' standings and tallies with a fresh computation."""
+    """Replace the assignments' standings with a fresh computation."""
     made = 0
     for assignment in assignments:
-        standings, tallies, examples = standings_compute(assignment=assignment)
+        standings, _, _ = standings_compute(assignment=assignment)
         with transaction.atomic():
             Standing.objects.filter(assignment=assignment).delete()
-            AssignmentTally.objects.filter(assignment=assignment).delete()
             Standing.objects.bulk_create(
                 [Standing(**values) for values in standings], batch_size=1000
-            )
-            AssignmentTally.objects.bulk_create(
-                [
-                    AssignmentTally(
-                        assignment=assignment,
-                        key=key,
-                        count=count,
-                        example=examples.get(key, ""),
-                    )
-                    for key, count in tallies.items()
-                    if count
-                ]
             )
         made += len(standings)
     return made
@@ -419,11 +405,7 @@ def standings_check(*, assignments: Iterable[Assignment]) -> Iterator[str]:
                     yield f"{where}: {name} is {row[name]!r}, expected {values[name]!r}"
         for participant_id in stored:
             yield f"{assignment}: participant {participant_id}: standing not expected"
-        kept = dict(
-            AssignmentTally.objects.filter(assignment=assignment)
-            .exclude(count=0)
-            .values_list("key", "count")
-        )
+        kept, _ = assignment_tallies(assignment_id=assignment.pk)
         for key in sorted(set(kept) | {k for k, v in tallies.items() if v}):
             if kept.get(key, 0) != tallies.get(key, 0):
                 yield (

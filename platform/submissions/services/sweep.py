@@ -16,8 +16,13 @@ from workers.sandbox import CleanupError, remove_tree
 
 logger = logging.getLogger(__name__)
 
-# run-<run>, run-<run>-job, eval-<run>(-job), regrade-<batch>-<run>(-job).
-OWNER = re.compile(r"^(?:run|eval|regrade-\d+)-(?P<run>\d+)(?:-job)?$")
+# Every name an owner uses, and how the sweeper tells that its owner lives:
+# run-<run>(-job), eval-<run>(-job), regrade-<batch>-<run>[-r<round>](-job): the
+# run's heartbeat; predictor-<pid>-<hex>: the worker process that serves it.
+OWNER = re.compile(
+    r"^(?:run|eval|regrade-\d+)-(?P<run>\d+)(?:-r\d+)?(?:-job)?$"
+    r"|^predictor-(?P<pid>\d+)-[0-9a-f]+$"
+)
 # A folder with a name no job uses (a stash left by a crash) goes after this.
 UNKNOWN_AFTER_SECONDS = 3600
 
@@ -32,6 +37,17 @@ def _live_run_pks(pks: set[int]) -> set[int]:
             pk__in=pks, finished_at__isnull=True, heartbeat_at__gte=since
         ).values_list("pk", flat=True)
     )
+
+
+def _process_alive(pid: int) -> bool:
+    """Return whether a process of this host has this pid (a predictor's owner)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _remove(path: Path, counts: dict[str, int], key: str) -> None:
@@ -50,7 +66,7 @@ def work_dirs_sweep() -> dict[str, int]:
     work_root = Path(settings.DOJO_WORK_ROOT)
     entries = list(os.scandir(work_root)) if work_root.is_dir() else []
     owners = {e.name: OWNER.match(e.name) for e in entries}
-    pks = {int(m["run"]) for m in owners.values() if m}
+    pks = {int(m["run"]) for m in owners.values() if m and m["run"]}
     live = _live_run_pks(pks)
     for entry in entries:
         match = owners[entry.name]
@@ -58,7 +74,9 @@ def work_dirs_sweep() -> dict[str, int]:
             age = time.time() - entry.stat(follow_symlinks=False).st_mtime
             if age < UNKNOWN_AFTER_SECONDS:
                 continue
-        elif int(match["run"]) in live:
+        elif match["pid"] and _process_alive(int(match["pid"])):
+            continue
+        elif match["run"] and int(match["run"]) in live:
             continue
         _remove(Path(entry.path), counts, "work_dirs")
     artifact_root = Path(settings.DOJO_ARTIFACT_ROOT)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.workers.sandbox.sandbox_helpers import RunPy
-from workers.sandbox import SandboxResult, check_backend, remove_tree, run
+from workers.sandbox import SandboxResult, Spare, check_backend, remove_tree, run
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,14 +39,38 @@ def work_dir(sandbox_root: Path) -> Path:
     return path
 
 
+# The arguments of run() that belong to the job's handover, not its sandbox.
+HANDOVER_ARGS = ("on_log", "log_interval", "should_cancel")
+
+
 @pytest.fixture
-def run_py(work_dir: Path) -> RunPy:
-    """Return a function that runs a Python snippet as job.py in the sandbox."""
+def run_py_mode() -> str:
+    """Run jobs cold; a module overrides this to run them in spares too."""
+    return "cold"
+
+
+@pytest.fixture
+def run_py(work_dir: Path, run_py_mode: str) -> RunPy:
+    """Return a function that runs a Python snippet as job.py in the sandbox.
+
+    In "spare" mode the sandbox is a ``Spare`` started with the same arguments
+    (numpy warmed: a real import that fits the tests' small memory limits),
+    and the job is handed to it once its script is written.
+    """
 
     def _run(code: str, **kwargs: Any) -> SandboxResult:
         script = kwargs.pop("work_dir", work_dir) / "job.py"
-        script.write_text(textwrap.dedent(code))
-        return run(["python", str(script)], work_dir=script.parent, **kwargs)
+        argv = ["python", str(script)]
+        if run_py_mode == "cold":
+            script.write_text(textwrap.dedent(code))
+            return run(argv, work_dir=script.parent, **kwargs)
+        handover = {k: kwargs.pop(k) for k in HANDOVER_ARGS if k in kwargs}
+        spare = Spare(argv, work_dir=script.parent, warm=("numpy",), **kwargs)
+        try:
+            script.write_text(textwrap.dedent(code))
+            return spare.run(**handover)
+        finally:
+            spare.discard()
 
     return _run
 

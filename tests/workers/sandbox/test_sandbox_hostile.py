@@ -1,6 +1,7 @@
 """Hostile jobs end with a definite outcome, a readable reason, and no trace left.
 
 After each test a fresh job must still run and no job cgroup may be left behind.
+Each test runs twice: cold, and with the job handed to a spare (``Spare``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from tests.workers.sandbox.sandbox_helpers import (
 from workers.sandbox import Outcome, SandboxLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(params=["cold", "spare"])
+def run_py_mode(request: pytest.FixtureRequest) -> str:
+    """Every hostile job runs both cold and handed to a waiting spare."""
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)

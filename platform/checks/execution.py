@@ -1,0 +1,360 @@
+"""Run a check on a worker: train the source on the check slice, then check the
+model it saved like a submission's, with an indicative accuracy on a public
+sample.
+
+The same sandbox, environment and limits as a submission's training, with
+tighter time; the training sandbox sees only the check slice of the training
+split, the evaluation sandbox only the public sample (never participant code).
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from checks import feedback
+from checks.data import CheckData, CheckDataMissing, check_data_prepare
+from checks.models import CheckRun, CheckStatus, log_bound
+from submissions import storage
+from submissions.services.dbconn import db_reconnect_if_cut
+from submissions.services.placement import sandbox_env
+from workers import outputs, sandbox
+
+logger = logging.getLogger(__name__)
+
+PLATFORM_FAULT = (
+    "The platform could not run your check ({detail}). This is not your fault: "
+    "press Check again; if it happens again, tell your instructor."
+)
+NO_MODEL = (
+    "Your code finished but saved no usable model: $DOJO_OUTPUT_DIR/model.keras "
+    "is missing, is not a plain file, or is larger than {mb} MB. Save it with "
+    "model.save(os.path.join(os.environ['DOJO_OUTPUT_DIR'], 'model.keras'))."
+)
+
+
+@dataclass
+class CheckOutcome:
+    """How a check ended, applied in one place (`_apply`)."""
+
+    status: str
+    reason: str = ""
+    result: dict = field(default_factory=dict)
+
+
+class CheckLog:
+    """Keep the check's log (platform lines around the job's output), stream it,
+    beat, and notice when the check was replaced or cancelled."""
+
+    def __init__(self, check: CheckRun) -> None:
+        self.pk, self.token = check.pk, check.job_token
+        self.head: list[str] = []
+        self.body = ""
+        self.tail: list[str] = []
+        self.last_beat = 0.0
+        self.last_cancel_check = 0.0
+        self.saw_output = False
+
+    def text(self) -> str:
+        parts = [*self.head, self.body.rstrip("\n"), *self.tail]
+        return log_bound("\n".join(p for p in parts if p) + "\n")
+
+    def _rows(self):
+        return CheckRun.objects.filter(
+            pk=self.pk, job_token=self.token, status=CheckStatus.RUNNING
+        )
+
+    def _try(self, write: Callable[[], object], default: object = None) -> object:
+        """Run one query; a database cut costs a beat, never the check."""
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            connection.close()
+            logger.warning("Check %s missed a beat: the database is away", self.pk)
+            return default
+
+    def write(self) -> None:
+        now = timezone.now()
+        self._try(lambda: self._rows().update(log=self.text(), heartbeat_at=now))
+        self.last_beat = time.monotonic()
+
+    def say(self, line: str, *, at_end: bool = False) -> None:
+        (self.tail if at_end else self.head).append(f"[dojo] {line}")
+        self.write()
+
+    def on_log(self, log: str) -> None:
+        self.body = log
+        self.write()
+        if not self.saw_output and log.strip():
+            self.saw_output = True
+            self._try(
+                lambda: (
+                    self._rows()
+                    .filter(first_log_at__isnull=True)
+                    .update(first_log_at=timezone.now())
+                )
+            )
+
+    def should_cancel(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_beat > settings.DOJO_LOG_FLUSH_SECONDS * 2:
+            self.write()
+        if now - self.last_cancel_check < 0.5:
+            return False
+        self.last_cancel_check = now
+        return not self._try(self._rows().exists, default=True)
+
+
+def check_run_claim(*, check_id: int, job_token: str, worker: str) -> CheckRun | None:
+    """Start the check if the message is current; None for stale or duplicates."""
+    with transaction.atomic():
+        check = (
+            CheckRun.objects.select_for_update()
+            .select_related("assignment")
+            .filter(pk=check_id)
+            .first()
+        )
+        if (
+            check is None
+            or str(check.job_token) != job_token
+            or check.status != CheckStatus.QUEUED
+        ):
+            return None
+        now = timezone.now()
+        check.status = CheckStatus.RUNNING
+        check.started_at = check.heartbeat_at = now
+        check.worker = worker[:200]
+        check.save(update_fields=["status", "started_at", "heartbeat_at", "worker"])
+        return check
+
+
+def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
+    """Run a queued check and record how it ended (idempotent per message)."""
+    check = check_run_claim(check_id=check_id, job_token=job_token, worker=worker)
+    if check is None:
+        return
+    log = CheckLog(check)
+    try:
+        outcome = _run(check, log)
+    except Exception as exc:
+        logger.exception("Check %s failed on the platform side", check.pk)
+        outcome = CheckOutcome(
+            CheckStatus.ERROR, PLATFORM_FAULT.format(detail=type(exc).__name__)
+        )
+    _apply(check, log, outcome)
+
+
+def _apply(check: CheckRun, log: CheckLog, outcome: CheckOutcome) -> None:
+    """Store the outcome unless the check was replaced or cancelled meanwhile."""
+    db_reconnect_if_cut()
+    with transaction.atomic():
+        row = CheckRun.objects.select_for_update().filter(pk=check.pk).first()
+        if (
+            row is None
+            or row.job_token != check.job_token
+            or row.status != CheckStatus.RUNNING
+        ):
+            return
+        row.finish(outcome.status, reason=outcome.reason)
+        row.result = sandbox.neutralise_json(outcome.result)
+        row.log = log.text()
+        row.save(update_fields=["status", "reason", "finished_at", "result", "log"])
+
+
+def _compile_refusal(source: str) -> str:
+    try:
+        compile(source, "check.py", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return (
+            f"Python cannot read your code: {exc.msg} at line {exc.lineno}. Fix it "
+            "and check again."
+        )
+    except (MemoryError, RecursionError, OverflowError, ValueError):
+        return (
+            "Python cannot compile your code: an expression is nested too deeply "
+            "or is too long. Split it into smaller statements and check again."
+        )
+    return ""
+
+
+def _run(check: CheckRun, log: CheckLog) -> CheckOutcome:
+    refusal = _compile_refusal(check.source)
+    if refusal:
+        log.say(refusal)
+        return CheckOutcome(CheckStatus.FAILED, refusal)
+    try:
+        data = check_data_prepare(assignment_id=check.assignment_id)
+    except CheckDataMissing as exc:
+        return CheckOutcome(
+            CheckStatus.ERROR,
+            PLATFORM_FAULT.format(detail=f"the assignment's data is missing: {exc}"),
+        )
+    log.say(
+        f"Check run: training your code on {data.train_count} training images "
+        "(a small slice; the graded run uses them all)."
+    )
+    work = storage.work_dir(f"check-{check.pk}")
+    try:
+        trained = _train(check, log, data, work)
+        if isinstance(trained, CheckOutcome):
+            return trained
+        log.say(
+            "Training finished. Checking the saved model and measuring an "
+            f"indicative accuracy on {data.public_count} public test images...",
+            at_end=True,
+        )
+        return _evaluate(check, log, data, trained)
+    finally:
+        storage.discard(work)
+
+
+def _limits(check: CheckRun) -> sandbox.SandboxLimits:
+    assignment = check.assignment
+    wall = min(assignment.wall_seconds, settings.DOJO_CHECK_WALL_SECONDS)
+    return sandbox.SandboxLimits(
+        wall_seconds=wall,
+        cpu_seconds=min(assignment.cpu_seconds, wall * 4),
+        memory_bytes=assignment.memory_mb * 1024 * 1024,
+        log_bytes=256 * 1024,
+        output_bytes=16 * 1024 * 1024,
+    )
+
+
+def _place() -> sandbox.JobPlace:
+    """Return this pool process's place in the worker's host plan."""
+    from billiard.process import current_process
+
+    plan = sandbox.current_host_plan() or sandbox.host_prepare(
+        backend=settings.DOJO_SANDBOX_BACKEND,
+        gpu_device=settings.DOJO_GPU_DEVICE,
+        slots=settings.DOJO_GPU_SLOTS,
+        keras_backend=settings.DOJO_KERAS_BACKEND,
+        uid_base=settings.DOJO_SANDBOX_UID,
+        probe=False,
+    )
+    return plan.place(getattr(current_process(), "index", 0) or 0, gpu=False)
+
+
+def _train(
+    check: CheckRun, log: CheckLog, data: CheckData, work: Path
+) -> Path | CheckOutcome:
+    """Train in the sandbox; return the saved model's path or how it failed."""
+    job, run_dir = work / "job", work / "run"
+    job.mkdir()
+    run_dir.mkdir()
+    (job / "submission.py").write_text(check.source, encoding="utf-8")
+    output = run_dir / "output"
+    output.mkdir()
+    limits = _limits(check)
+    place = _place()
+    result = sandbox.run(
+        sandbox.runner_argv("/job/submission.py"),
+        work_dir=run_dir,
+        binds=[
+            sandbox.Bind(job, "/job"),
+            sandbox.Bind(data.train_dir, "/data"),
+            *place.binds,
+        ],
+        env={
+            **sandbox_env(),
+            "DOJO_DATA_DIR": "/data",
+            "DOJO_OUTPUT_DIR": str(output),
+            "DOJO_DEVICE_REPORT": str(run_dir / "device.json"),
+            # Lets a script say "quick check" (fewer epochs) if it wants to.
+            "DOJO_CHECK_RUN": "1",
+            **place.env,
+        },
+        limits=limits,
+        backend=settings.DOJO_SANDBOX_BACKEND,
+        on_log=log.on_log,
+        log_interval=settings.DOJO_LOG_FLUSH_SECONDS,
+        should_cancel=log.should_cancel,
+        devices=place.devices,
+        chdir=str(run_dir),
+        uid=place.uid,
+    )
+    db_reconnect_if_cut()
+    log.body = result.log
+    if result.outcome == sandbox.Outcome.CANCELLED:
+        return CheckOutcome(CheckStatus.CANCELLED, "Cancelled while it ran.")
+    if result.outcome != sandbox.Outcome.OK:
+        reason = feedback.training_failure(result)
+        log.say(reason, at_end=True)
+        return CheckOutcome(CheckStatus.FAILED, reason)
+    model = work / "model.keras"
+    if not sandbox.copy_out(
+        output, "model.keras", model, max_bytes=limits.work_dir_bytes
+    ):
+        reason = NO_MODEL.format(mb=limits.work_dir_bytes // 2**20)
+        log.say(reason, at_end=True)
+        return CheckOutcome(CheckStatus.FAILED, reason)
+    return model
+
+
+def _evaluate(
+    check: CheckRun, log: CheckLog, data: CheckData, model: Path
+) -> CheckOutcome:
+    """Grade the model on the public sample only, in an evaluation sandbox."""
+    from workers.evaluation import evaluate_many
+
+    assignment = check.assignment
+    base = data.train_dir / "base.keras"
+    outcome = evaluate_many(
+        [
+            {
+                "id": "check",
+                "model": str(model),
+                "spec": {**assignment.spec, "version": assignment.spec_version},
+                "data": str(data.public_sample),
+                "base": str(base) if base.is_file() else None,
+            }
+        ],
+        work_root=Path(settings.DOJO_WORK_ROOT),
+        name=f"check-{check.pk}-eval",
+        backend=settings.DOJO_SANDBOX_BACKEND,
+        env=sandbox_env(),
+        wall_seconds=settings.DOJO_CHECK_EVAL_SECONDS,
+        memory_bytes=settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
+        should_cancel=log.should_cancel,
+    )
+    db_reconnect_if_cut()
+    if outcome.result.outcome == sandbox.Outcome.CANCELLED:
+        return CheckOutcome(CheckStatus.CANCELLED, "Cancelled while it ran.")
+    data_report = outcome.reports.get("check")
+    if data_report is None:
+        if outcome.result.outcome == sandbox.Outcome.TIMED_OUT:
+            # A DL101-sized model (max_params) grades in seconds on a few
+            # hundred images: running out of time here means a busy worker.
+            return CheckOutcome(
+                CheckStatus.ERROR,
+                PLATFORM_FAULT.format(detail="checking the model took too long"),
+            )
+        if outcome.participant_fault:
+            log.say(outcome.reason, at_end=True)
+            return CheckOutcome(CheckStatus.FAILED, outcome.reason)
+        return CheckOutcome(
+            CheckStatus.ERROR, PLATFORM_FAULT.format(detail=outcome.reason)
+        )
+    report = outputs.report_parse(data_report)
+    if report.status == "error":
+        return CheckOutcome(
+            CheckStatus.ERROR,
+            PLATFORM_FAULT.format(detail=report.reason or "the grader failed"),
+        )
+    result = feedback.check_result(
+        report,
+        train_count=data.train_count,
+        public_count=data.public_count,
+        spec=assignment.spec,
+    )
+    passed = report.status == "graded" and report.passed_checks
+    reason = "" if passed else feedback.failure_reason(report)
+    log.say("All checks passed." if passed else f"Check failed: {reason}", at_end=True)
+    return CheckOutcome(
+        CheckStatus.PASSED if passed else CheckStatus.FAILED, reason, result
+    )

@@ -1,0 +1,75 @@
+"""Turn a check's sandbox result and grader report into what the editor shows."""
+
+from grader import GradeReport
+from workers import sandbox
+
+INDICATIVE = (
+    "Indicative only: measured after a short training on {train} training images, "
+    "on {public} public test images. Your graded score comes from a full training "
+    "on every training image and the hidden test split."
+)
+
+
+def _last_error_line(log: str) -> str:
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if not line.startswith(("[", "W0000", "I0000")):
+            return line[:300]
+    return ""
+
+
+def training_failure(result: sandbox.SandboxResult) -> str:
+    """Say, as submission feedback does, why the training stopped."""
+    if result.outcome == sandbox.Outcome.EXIT_NONZERO:
+        last = _last_error_line(result.log)
+        return (
+            f"Your code stopped with an error: {last}. The log shows where; fix it "
+            "and check again."
+            if last
+            else f"Your code exited with status {result.exit_code}. See the log."
+        )
+    if result.outcome == sandbox.Outcome.TIMED_OUT:
+        return (
+            f"{result.reason} A check trains on a small slice, so it should take "
+            "seconds: use fewer epochs or a smaller model while checking."
+        )
+    return result.reason or f"Your code stopped ({result.outcome})."
+
+
+def failure_reason(report: GradeReport) -> str:
+    """Return what to fix first: the grader's reason, or the failed checks."""
+    if report.reason:
+        return report.reason
+    failed = [c.message for c in report.checks if not c.passed]
+    return " ".join(failed) or "Your model did not pass the checks."
+
+
+def check_result(
+    report: GradeReport, *, train_count: int, public_count: int, spec: dict
+) -> dict:
+    """Return the result JSON: checks, the indicative accuracy, and feedback."""
+    checks = [
+        {"id": c.id, "passed": bool(c.passed), "message": c.message}
+        for c in report.checks
+    ]
+    accuracy = report.public_accuracy if report.status == "graded" else None
+    notes = [c["message"] for c in checks if not c["passed"]]
+    if report.reason and report.reason not in notes:
+        notes.insert(0, report.reason)
+    if not notes:
+        notes.append(
+            "Your model has the right input, outputs and layers for "
+            f"{spec.get('title') or 'this assignment'}. Submit it for a grade when "
+            "you are happy with it."
+        )
+    if accuracy is not None:
+        notes.append(INDICATIVE.format(train=train_count, public=public_count))
+    return {
+        "checks": checks,
+        "indicative_accuracy": accuracy,
+        "indicative": True,
+        "train_images": train_count,
+        "public_sample_images": public_count,
+        "params_total": report.params_total,
+        "feedback": notes,
+    }

@@ -1,0 +1,66 @@
+"""What a job ended with, as one value that `job_apply` turns into a status.
+
+Every job kind (train, evaluate, a regrade's re-evaluation, and the kinds to
+come) says how it ended with a `JobOutcome`; none of them moves the submission
+itself. The cancelled / failed / error mapping then lives in one place.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from grader import GradeReport
+from submissions.services.moves import PLATFORM_FAULT
+
+CANCELLED_WHILE_RUNNING = "Cancelled while it ran."
+
+
+class Verdict(StrEnum):
+    GRADED = "graded"  # the grader's report is recorded as a grade
+    TRAINED = "trained"  # a model was kept: evaluation is queued next
+    FAILED = "failed"  # the participant's code or model caused it; counts
+    ERROR = "error"  # the platform's fault; refunded
+    CANCELLED = "cancelled"
+    KEEP_PREVIOUS = "keep_previous"  # a regrade gave nothing: the old grade stays
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How one job ended; build it with the class methods."""
+
+    verdict: Verdict
+    reason: str = ""
+    report: GradeReport | None = None
+    history: dict | None = None
+    history_note: str = ""
+    # For KEEP_PREVIOUS without an earlier grade: failed (True) or error.
+    participant_fault: bool = False
+
+    @classmethod
+    def graded(
+        cls, *, report: GradeReport, history: dict | None = None, history_note: str = ""
+    ) -> "JobOutcome":
+        return cls(
+            Verdict.GRADED, report=report, history=history, history_note=history_note
+        )
+
+    @classmethod
+    def trained(cls) -> "JobOutcome":
+        return cls(Verdict.TRAINED)
+
+    @classmethod
+    def failed(cls, *, reason: str) -> "JobOutcome":
+        return cls(Verdict.FAILED, reason=reason)
+
+    @classmethod
+    def error(cls, *, detail: object) -> "JobOutcome":
+        return cls(Verdict.ERROR, reason=PLATFORM_FAULT.format(detail=detail))
+
+    @classmethod
+    def cancelled(cls, *, reason: str = CANCELLED_WHILE_RUNNING) -> "JobOutcome":
+        return cls(Verdict.CANCELLED, reason=reason)
+
+    @classmethod
+    def keep_previous(cls, *, reason: str, participant_fault: bool) -> "JobOutcome":
+        return cls(
+            Verdict.KEEP_PREVIOUS, reason=reason, participant_fault=participant_fault
+        )

@@ -1,0 +1,84 @@
+"""Where and how a job's sandbox runs: its environment, limits, slot and uid."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+from submissions.models import Run, Submission
+from submissions.queues import JobQueue
+from submissions.services.heartbeats import Heartbeat
+from workers import sandbox
+
+
+def sandbox_env() -> dict[str, str]:
+    """Return the environment every sandboxed job starts from."""
+    return {
+        "KERAS_BACKEND": settings.DOJO_KERAS_BACKEND,
+        "PYTHONUNBUFFERED": "1",
+        "MPLBACKEND": "Agg",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+
+
+def sandbox_limits(*, submission: Submission) -> sandbox.SandboxLimits:
+    """Return the assignment's limits for one training job."""
+    assignment = submission.assignment
+    return sandbox.SandboxLimits(
+        wall_seconds=assignment.wall_seconds,
+        cpu_seconds=assignment.cpu_seconds,
+        memory_bytes=assignment.memory_mb * 1024 * 1024,
+    )
+
+
+def _slot() -> int:
+    """Return this pool process's slot (Celery's child index)."""
+    from billiard.process import current_process
+
+    return getattr(current_process(), "index", 0) or 0
+
+
+def _placement() -> sandbox.HostPlan:
+    """Return the plan the worker made at start (or, outside a worker, make one)."""
+    return sandbox.current_host_plan() or sandbox.host_prepare(
+        backend=settings.DOJO_SANDBOX_BACKEND,
+        gpu_device=settings.DOJO_GPU_DEVICE,
+        slots=settings.DOJO_GPU_SLOTS,
+        keras_backend=settings.DOJO_KERAS_BACKEND,
+        uid_base=settings.DOJO_SANDBOX_UID,
+        probe=False,
+    )
+
+
+def job_sandbox_run(
+    *,
+    run: Run,
+    argv: list[str],
+    work: Path,
+    binds: list[sandbox.Bind],
+    env: dict[str, str],
+    limits: sandbox.SandboxLimits,
+) -> sandbox.SandboxResult:
+    """Run one job's command in the sandbox, with heartbeats, in the run's slot.
+
+    The worker's host plan gives the slot its uid, and on a GPU queue its device
+    nodes, MPS pipe and GPU memory share.
+    """
+    heartbeat = Heartbeat([run])
+    plan = _placement()
+    place = plan.place(_slot(), gpu=run.queue == JobQueue.TRAIN_GPU)
+    run.slot, run.isolation = place.slot, plan.describe()[:200]
+    run.save(update_fields=["slot", "isolation"])
+    return sandbox.run(
+        argv,
+        work_dir=work,
+        binds=[*binds, *place.binds],
+        env={**env, **place.env},
+        limits=limits,
+        backend=settings.DOJO_SANDBOX_BACKEND,
+        on_log=heartbeat.on_log,
+        log_interval=settings.DOJO_LOG_FLUSH_SECONDS,
+        should_cancel=heartbeat.should_cancel,
+        devices=place.devices,
+        chdir=str(work),
+        uid=place.uid,
+    )

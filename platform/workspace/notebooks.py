@@ -1,0 +1,74 @@
+"""Convert between notebooks and the editor's percent-format script with Jupytext.
+
+The editor holds a Python script in the percent format (``# %%`` code cells,
+``# %% [markdown]`` text cells). Notebooks come in and go out through Jupytext,
+so a draft round-trips with Jupyter, VS Code and Spyder.
+"""
+
+import functools
+import json
+from pathlib import Path
+
+import jupytext
+from django.core.exceptions import ValidationError
+
+from submissions import storage
+from workers.notebook import NotebookRefused, notebook_to_script
+
+# Keep the editor's text free of Jupytext's YAML header and cell metadata.
+_FILTERS = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "-all"}
+_KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def _percent(notebook) -> str:
+    notebook.metadata["jupytext"] = dict(_FILTERS)
+    return jupytext.writes(notebook, fmt="py:percent")
+
+
+def notebook_to_percent(raw: bytes) -> str:
+    """Return a notebook as a percent script; refuse what cannot run in a sandbox."""
+    try:
+        json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ValidationError(
+            "This .ipynb file is not a Jupyter notebook (it is not valid JSON). "
+            "Save it again from Jupyter (File > Save) and open that file."
+        ) from None
+    try:
+        # The same check a submission gets: shell escapes (!cmd, %%bash) refused.
+        notebook_to_script(raw)
+        notebook = jupytext.reads(raw.decode("utf-8-sig"), fmt="ipynb")
+    except NotebookRefused as exc:
+        raise ValidationError(str(exc)) from None
+    except (MemoryError, RecursionError):
+        raise ValidationError("The notebook is nested too deeply to read.") from None
+    except Exception as exc:  # noqa: BLE001 (any reader error is the file's)
+        raise ValidationError(
+            f"The notebook could not be read ({type(exc).__name__}). Save it again "
+            "from Jupyter and open the .ipynb file."
+        ) from None
+    return _percent(notebook)
+
+
+def percent_to_notebook(text: str) -> str:
+    """Return a percent script as notebook JSON (without outputs)."""
+    notebook = jupytext.reads(text, fmt="py:percent")
+    notebook.metadata.pop("jupytext", None)
+    notebook.metadata["kernelspec"] = _KERNEL
+    return jupytext.writes(notebook, fmt="ipynb")
+
+
+def starter_text(assignment_id: int) -> str:
+    """Return the assignment's starter notebook as a percent script ("" if none)."""
+    path = storage.assignment_materials_dir(assignment_id) / "starter.ipynb"
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return ""
+    return _starter_cached(str(path), mtime)
+
+
+@functools.lru_cache(maxsize=64)
+def _starter_cached(path: str, mtime: int) -> str:
+    notebook = jupytext.reads(Path(path).read_text(encoding="utf-8"), fmt="ipynb")
+    return _percent(notebook)

@@ -1,0 +1,136 @@
+"""Reads on drafts, versions and help requests."""
+
+from django.contrib.auth.models import AbstractUser
+from django.utils import timezone
+
+from checks import selectors as checks_selectors
+from submissions.models import Status, Submission
+from workshops.models import Assignment, Workshop
+from workspace import notebooks
+from workspace.models import Draft, DraftVersion, HelpRequest
+
+HISTORY_LIMIT = 200
+HELP_QUEUE_LIMIT = 100
+
+
+def draft_get(*, participant: AbstractUser, assignment: Assignment) -> Draft | None:
+    return Draft.objects.filter(participant=participant, assignment=assignment).first()
+
+
+def draft_state(*, participant: AbstractUser, assignment: Assignment) -> dict:
+    """Return what the editor starts from: the draft's text, or the starter."""
+    draft = draft_get(participant=participant, assignment=assignment)
+    if draft is None:
+        return {
+            "text": notebooks.starter_text(assignment.pk),
+            "revision": 0,
+            "saved_at": None,
+        }
+    return {
+        "text": draft.text,
+        "revision": draft.revision,
+        "saved_at": draft.updated_at.isoformat(),
+    }
+
+
+def draft_version_list(*, draft: Draft | None) -> list[dict]:
+    """Return the newest versions first, without their text."""
+    if draft is None:
+        return []
+    rows = draft.versions.order_by("-number").values(
+        "number", "reason", "note", "created_at", "submission_id"
+    )[:HISTORY_LIMIT]
+    labels = dict(DraftVersion.Reason.choices)
+    return [
+        {
+            "number": row["number"],
+            "reason": row["reason"],
+            "label": labels.get(row["reason"], row["reason"]),
+            "note": row["note"],
+            "created_at": row["created_at"].isoformat(),
+            "submission_id": row["submission_id"],
+        }
+        for row in rows
+    ]
+
+
+def draft_version_get(*, draft: Draft | None, number: int) -> DraftVersion | None:
+    if draft is None:
+        return None
+    return draft.versions.filter(number=number).first()
+
+
+def draft_version_for_submission(*, submission: Submission) -> DraftVersion | None:
+    return (
+        DraftVersion.objects.select_related("draft")
+        .filter(submission=submission)
+        .first()
+    )
+
+
+def help_request_open(
+    *, participant: AbstractUser, assignment: Assignment
+) -> HelpRequest | None:
+    return (
+        HelpRequest.objects.select_related("taken_by")
+        .filter(
+            participant=participant,
+            assignment=assignment,
+            status__in=[HelpRequest.Status.WAITING, HelpRequest.Status.TAKEN],
+        )
+        .first()
+    )
+
+
+def last_error(*, participant: AbstractUser, assignment: Assignment) -> str:
+    """Return the reason of the participant's newest failed run or check, if any."""
+    latest = (
+        Submission.objects.filter(participant=participant, assignment=assignment)
+        .order_by("-created_at")
+        .values("status", "status_reason")
+        .first()
+    )
+    check = check_run_latest(participant=participant, assignment=assignment)
+    if check is not None and check.status in ("failed", "error"):
+        return f"Check run: {check.reason or check.status}"[:500]
+    if latest and latest["status"] in (Status.FAILED, Status.ERROR):
+        return (latest["status_reason"] or latest["status"])[:500]
+    return ""
+
+
+def check_run_latest(*, participant: AbstractUser, assignment: Assignment):
+    """Return the participant's newest check run of the assignment, or None."""
+    return checks_selectors.check_run_latest(
+        participant=participant, assignment=assignment
+    )
+
+
+def help_request_queue(*, workshop: Workshop) -> list[dict]:
+    """Return the workshop's open help requests, oldest first, with waiting time."""
+    now = timezone.now()
+    requests = (
+        HelpRequest.objects.filter(
+            workshop=workshop,
+            status__in=[HelpRequest.Status.WAITING, HelpRequest.Status.TAKEN],
+        )
+        .select_related("participant", "assignment", "taken_by")
+        .order_by("created_at")[:HELP_QUEUE_LIMIT]
+    )
+    return [
+        {
+            "id": r.pk,
+            "participant": r.participant.username,
+            "participant_id": r.participant_id,
+            "assignment": r.assignment.title,
+            "assignment_slug": r.assignment.slug,
+            "note": r.note,
+            "status": r.status,
+            "taken_by": r.taken_by.username if r.taken_by else "",
+            "waiting_seconds": int((now - r.created_at).total_seconds()),
+            "created_at": r.created_at.isoformat(),
+            "last_error": last_error(
+                participant=r.participant, assignment=r.assignment
+            ),
+        }
+        for r in requests
+    ]

@@ -1,0 +1,489 @@
+// The workspace page: autosaved drafts, history, import/export, check runs,
+// submit and help requests; also the instructor's read-only view and the
+// dashboard's live help queue. Config comes from a JSON <script> on the page.
+import { createEditor } from "./editor.js";
+
+const SAVE_DELAY_MS = 2000;
+const RETRY_MS = 5000;
+const OFFLINE = "Offline: your changes are kept in this browser and will be saved when you are back.";
+
+function csrf() {
+  const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+async function postJSON(url, body, options = {}) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" },
+    body: JSON.stringify(body),
+    ...options,
+  });
+  let data = {};
+  try { data = await response.json(); } catch (e) { data = {}; }
+  return { ok: response.ok, status: response.status, data };
+}
+
+async function getJSON(url) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  let data = {};
+  try { data = await response.json(); } catch (e) { data = {}; }
+  return { ok: response.ok, status: response.status, data };
+}
+
+const $ = (root, sel) => root.querySelector(sel);
+
+function fmtTime(iso) {
+  try { return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); } catch (e) { return iso; }
+}
+
+function fmtWait(seconds) {
+  if (seconds < 60) return seconds + " s";
+  const m = Math.floor(seconds / 60);
+  return m < 60 ? m + " min" : Math.floor(m / 60) + " h " + (m % 60) + " min";
+}
+
+function textEl(tag, text, cls) {
+  const el = document.createElement(tag);
+  el.textContent = text;
+  if (cls) el.className = cls;
+  return el;
+}
+
+// ---------------------------------------------------------------- participant
+function participantWorkspace(root, config) {
+  const status = $(root, "[data-save-status]");
+  const notice = $(root, "[data-notice]");
+  const storageKey = config.storageKey;
+  let revision = config.state.revision;
+  let savedText = config.state.text;
+  let timer = null;
+  let inFlight = null;
+  let offline = false;
+
+  function setStatus(text, kind) {
+    status.textContent = text;
+    status.dataset.kind = kind || "";
+  }
+  function say(text, kind) {
+    notice.textContent = text;
+    notice.dataset.kind = kind || "";
+    notice.hidden = !text;
+  }
+  function keepLocal() {
+    try {
+      localStorage.setItem(storageKey, JSON.stringify({ text: editor.getText(), base: revision, at: Date.now() }));
+    } catch (e) { /* storage full or blocked: the server copy still comes */ }
+  }
+  function dropLocal() {
+    try { localStorage.removeItem(storageKey); } catch (e) { /* ignore */ }
+  }
+
+  const editor = createEditor($(root, "[data-editor]"), {
+    doc: config.state.text,
+    label: "Your code for " + config.title + " (Escape then Tab leaves the editor)",
+    onChange() {
+      keepLocal();
+      if (!offline) setStatus("Saving…", "pending");
+      clearTimeout(timer);
+      timer = setTimeout(() => save("edit"), SAVE_DELAY_MS);
+    },
+    keys: [
+      { key: "Mod-Enter", run: () => { check(); return true; } },
+      { key: "Mod-Shift-Enter", run: () => { submit(); return true; } },
+    ],
+  });
+  root.editor = editor;
+
+  async function save(reason = "edit") {
+    clearTimeout(timer);
+    if (inFlight) { await inFlight; }
+    const text = editor.getText();
+    if (text === savedText && reason === "edit") {
+      if (!offline) setStatus("Saved", "saved");
+      dropLocal();
+      return true;
+    }
+    setStatus("Saving…", "pending");
+    const attempt = (async () => {
+      let result;
+      try {
+        result = await postJSON(config.urls.draft, { text, base: revision, reason });
+      } catch (e) {
+        result = null;
+      }
+      if (!result || result.status >= 500 || result.status === 0) {
+        offline = true;
+        setStatus(OFFLINE, "offline");
+        keepLocal();
+        clearTimeout(timer);
+        timer = setTimeout(() => save(reason), RETRY_MS);
+        return false;
+      }
+      offline = false;
+      if (!result.ok) {
+        setStatus("Not saved: " + (result.data.detail || "the server refused this save."), "error");
+        keepLocal();
+        return false;
+      }
+      revision = result.data.revision;
+      savedText = text;
+      if (result.data.conflict) say(result.data.conflict, "warn");
+      if (editor.getText() === text) {
+        setStatus("Saved", "saved");
+        dropLocal();
+      } else {
+        keepLocal();
+        timer = setTimeout(() => save("edit"), SAVE_DELAY_MS);
+      }
+      if (historyOpen()) loadHistory();
+      return true;
+    })();
+    inFlight = attempt;
+    try { return await attempt; } finally { if (inFlight === attempt) inFlight = null; }
+  }
+  root.save = save;
+
+  window.addEventListener("online", () => { if (offline) save("edit"); });
+  window.addEventListener("offline", () => { offline = true; setStatus(OFFLINE, "offline"); });
+  function leave() {
+    const text = editor.getText();
+    if (text === savedText) return;
+    keepLocal();
+    try {
+      fetch(config.urls.draft, {
+        method: "POST", keepalive: true, credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ text, base: revision, reason: "leave" }),
+      });
+    } catch (e) { /* the local copy is sent on the next visit */ }
+  }
+  window.addEventListener("pagehide", leave);
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") leave(); });
+
+  // A copy left in this browser (offline, closed mid-save) is sent now; a stale
+  // base makes the server keep both texts.
+  try {
+    const local = JSON.parse(localStorage.getItem(storageKey) || "null");
+    if (local && typeof local.text === "string" && local.text !== config.state.text) {
+      revision = typeof local.base === "number" ? local.base : revision;
+      editor.setText(local.text);
+      say("Changes kept in this browser since your last visit were restored.", "info");
+      save("edit");
+    } else {
+      dropLocal();
+      setStatus(config.state.revision ? "Saved" : "Starter loaded", "saved");
+    }
+  } catch (e) { setStatus("Saved", "saved"); }
+
+  // ---- history
+  const historyBox = $(root, "[data-history]");
+  const historyList = $(root, "[data-history-list]");
+  const preview = $(root, "[data-preview]");
+  function historyOpen() { return historyBox && historyBox.open; }
+  async function loadHistory() {
+    const result = await getJSON(config.urls.versions);
+    if (!result.ok) return;
+    historyList.replaceChildren();
+    for (const v of result.data.versions) {
+      const li = document.createElement("li");
+      li.append(textEl("span", "v" + v.number + " · " + fmtTime(v.created_at) + " · " + v.label + (v.note ? " (" + v.note + ")" : ""), "v-label"));
+      if (v.submission_id) {
+        const a = textEl("a", "submission #" + v.submission_id);
+        a.href = config.urls.submission.replace("0", String(v.submission_id));
+        li.append(" ", a);
+      }
+      const view = textEl("button", "View", "btn small");
+      view.type = "button";
+      view.setAttribute("aria-label", "View version " + v.number);
+      view.addEventListener("click", async () => {
+        const got = await getJSON(config.urls.version.replace("/0/", "/" + v.number + "/"));
+        if (got.ok) {
+          preview.hidden = false;
+          $(preview, "h3").textContent = "Version " + v.number + " (read only)";
+          $(preview, "pre").textContent = got.data.text;
+        }
+      });
+      const restore = textEl("button", "Restore", "btn small");
+      restore.type = "button";
+      restore.setAttribute("aria-label", "Restore version " + v.number);
+      restore.addEventListener("click", async () => {
+        await save("edit");
+        const url = config.urls.restore.replace("/0/", "/" + v.number + "/");
+        const r = await postJSON(url, { base: revision });
+        applyServerText(r, "Restored version " + v.number + " as a new version.");
+      });
+      li.append(" ", view, " ", restore);
+      historyList.append(li);
+    }
+  }
+  if (historyBox) historyBox.addEventListener("toggle", () => { if (historyBox.open) loadHistory(); });
+  const wanted = /^#version-(\d+)$/.exec(window.location.hash);
+  if (wanted && historyBox) {
+    historyBox.open = true;
+    getJSON(config.urls.version.replace("/0/", "/" + wanted[1] + "/")).then((got) => {
+      if (!got.ok) return;
+      preview.hidden = false;
+      $(preview, "h3").textContent = "Version " + wanted[1] + " (read only)";
+      $(preview, "pre").textContent = got.data.text;
+      historyBox.scrollIntoView();
+    });
+  }
+
+  function applyServerText(r, message) {
+    if (!r.ok) { say(r.data.detail || "That did not work; nothing was lost.", "error"); return; }
+    revision = r.data.revision;
+    savedText = r.data.text;
+    editor.setText(r.data.text);
+    clearTimeout(timer);
+    dropLocal();
+    setStatus("Saved", "saved");
+    say(r.data.conflict || message, r.data.conflict ? "warn" : "info");
+    if (historyOpen()) loadHistory();
+  }
+
+  const reset = $(root, "[data-reset]");
+  if (reset) reset.addEventListener("click", async () => {
+    if (!window.confirm("Put the starter back in the editor? Your current text stays in the history.")) return;
+    await save("edit");
+    applyServerText(await postJSON(config.urls.reset, { base: revision }), "The starter is back; your previous text is in the history.");
+  });
+
+  // ---- import / export
+  const fileInput = $(root, "[data-import]");
+  if (fileInput) fileInput.addEventListener("change", async () => {
+    const file = fileInput.files[0];
+    if (!file) return;
+    if (file.size > config.maxBytes * 4) {
+      say("That file is too large to open (" + Math.round(file.size / 1024) + " KB).", "error");
+      return;
+    }
+    const content = await file.text();
+    await save("edit");
+    const r = await postJSON(config.urls.import, { name: file.name, content, base: revision });
+    applyServerText(r, "Opened " + file.name + "; your previous text is in the history.");
+    fileInput.value = "";
+  });
+  root.querySelectorAll("[data-export]").forEach((link) => {
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      await save("edit");
+      window.location.href = link.href;
+    });
+  });
+
+  // ---- check run
+  const checkBtn = $(root, "[data-check]");
+  const checkStatus = $(root, "[data-check-status]");
+  const checkLog = $(root, "[data-check-log]");
+  const checkResult = $(root, "[data-check-result]");
+  let polling = null;
+  async function check() {
+    if (!config.urls.check) return;
+    await save("check");
+    checkStatus.textContent = "Starting a check run…";
+    checkLog.textContent = "";
+    checkResult.replaceChildren();
+    let r;
+    try { r = await postJSON(config.urls.check, { source: editor.getText() }); } catch (e) { r = null; }
+    if (!r) { checkStatus.textContent = "The check run could not start: no connection. Try again when you are back online."; return; }
+    if (r.status === 404) { checkStatus.textContent = "Check runs are not available on this site yet."; return; }
+    if (!r.ok) { checkStatus.textContent = "Check run refused: " + (r.data.detail || "try again in a minute."); return; }
+    pollCheck(r.data.status_url);
+  }
+  root.check = check;
+  function pollCheck(url) {
+    clearTimeout(polling);
+    const step = async () => {
+      let r;
+      try { r = await getJSON(url); } catch (e) { r = null; }
+      if (r && r.ok) {
+        const run = r.data;
+        checkLog.textContent = run.log || "";
+        checkLog.scrollTop = checkLog.scrollHeight;
+        if (run.finished || ["passed", "failed", "error", "cancelled"].includes(run.status)) {
+          checkStatus.textContent = "Check run " + run.status + ".";
+          showResult(run);
+          return;
+        }
+        checkStatus.textContent = run.status === "running" ? "Check run: running…" : "Check run: queued…";
+      }
+      polling = setTimeout(step, 1000);
+    };
+    step();
+  }
+  function showResult(run) {
+    const result = run.result || {};
+    checkResult.replaceChildren();
+    checkResult.append(textEl("h3", "Result (indicative only)"));
+    checkResult.append(textEl("p", "A check trains on a small slice of the training data and measures a small public sample; your grade comes from a submission.", "muted small"));
+    if (run.reason && run.status !== "passed") checkResult.append(textEl("p", run.reason, "error-text"));
+    if (Array.isArray(result.checks) && result.checks.length) {
+      const ul = document.createElement("ul");
+      ul.className = "checks";
+      for (const c of result.checks) {
+        const ok = c.passed === true;
+        ul.append(textEl("li", (ok ? "✓ " : "✗ ") + (c.message || c.id || ""), ok ? "pass" : "fail"));
+      }
+      checkResult.append(ul);
+    }
+    if (result.indicative_accuracy !== undefined && result.indicative_accuracy !== null) {
+      checkResult.append(textEl("p", "Indicative accuracy on a small public sample: " + (100 * result.indicative_accuracy).toFixed(1) + "% (indicative only, not your grade)", "indicative"));
+    }
+    const notes = Array.isArray(result.feedback) ? result.feedback : result.feedback ? [result.feedback] : [];
+    if (notes.length) {
+      const ul = document.createElement("ul");
+      ul.className = "feedback";
+      for (const note of notes) ul.append(textEl("li", String(note)));
+      checkResult.append(ul);
+    }
+  }
+  if (checkBtn) checkBtn.addEventListener("click", check);
+
+  // ---- submit
+  const submitBtn = $(root, "[data-submit]");
+  async function submit() {
+    if (!config.urls.submit) return;
+    const left = config.leftToday;
+    if (!window.confirm("Submit this draft for grading? It counts against your daily limit (" + left + " left today).")) return;
+    await save("edit");
+    const r = await postJSON(config.urls.submit, { text: editor.getText(), base: revision });
+    if (r.ok) {
+      dropLocal();
+      say("Submitted as #" + r.data.submission_id + ". Opening its page…", "info");
+      window.location.href = r.data.submission_url;
+    } else {
+      say("Not submitted: " + (r.data.detail || "try again."), "error");
+    }
+  }
+  root.submit = submit;
+  if (submitBtn) submitBtn.addEventListener("click", submit);
+
+  // ---- help
+  const help = $(root, "[data-help]");
+  if (help) helpWidget(help, config);
+}
+
+function helpWidget(box, config) {
+  const state = $(box, "[data-help-state]");
+  const ask = $(box, "[data-help-ask]");
+  const withdraw = $(box, "[data-help-withdraw]");
+  const note = $(box, "[data-help-note]");
+  let timer = null;
+  function show(request) {
+    clearTimeout(timer);
+    if (request && (request.status === "waiting" || request.status === "taken")) {
+      state.textContent = request.status === "taken"
+        ? "An instructor is on the way (" + request.taken_by + ")."
+        : "You asked for help; an instructor will come. You are number " + request.position + " in the queue.";
+      ask.hidden = true; note.parentElement.hidden = true; withdraw.hidden = false;
+      timer = setTimeout(refresh, 10000);
+    } else {
+      state.textContent = request && request.status === "done" ? "Your instructor marked your request done." : "";
+      ask.hidden = false; note.parentElement.hidden = false; withdraw.hidden = true;
+    }
+  }
+  async function refresh() {
+    const r = await getJSON(config.urls.help).catch(() => null);
+    if (r && r.ok) show(r.data.request); else timer = setTimeout(refresh, 10000);
+  }
+  ask.addEventListener("click", async () => {
+    const r = await postJSON(config.urls.help, { note: note.value });
+    if (r.ok) { note.value = ""; show(r.data.request); } else state.textContent = r.data.detail || "Could not ask for help; try again.";
+  });
+  withdraw.addEventListener("click", async () => {
+    const r = await postJSON(config.urls.helpWithdraw, {});
+    if (r.ok) { show(null); state.textContent = "You withdrew your request."; ask.focus(); }
+  });
+  show(config.help);
+}
+
+// ---------------------------------------------------------------- instructor
+function instructorWorkspace(root, config) {
+  const editor = createEditor($(root, "[data-editor]"), {
+    doc: config.state.text, readOnly: true, label: "Draft of " + config.participant + " (read only)",
+  });
+  root.editor = editor;
+  document.querySelectorAll("[data-view-version]").forEach((btn) => {
+    btn.addEventListener("click", async () => {
+      const r = await getJSON(btn.dataset.viewVersion);
+      if (r.ok) {
+        editor.setText(r.data.text);
+        $(root, "[data-showing]").textContent = "Showing version " + r.data.number + ".";
+      }
+    });
+  });
+  const wanted = /^#version-(\d+)$/.exec(window.location.hash);
+  if (wanted) {
+    const btn = document.querySelector('[data-view-version$="/versions/' + wanted[1] + '/"]');
+    if (btn) btn.click();
+  }
+  const current = document.querySelector("[data-show-current]");
+  if (current) current.addEventListener("click", () => {
+    editor.setText(config.state.text);
+    $(root, "[data-showing]").textContent = "Showing the current draft.";
+  });
+}
+
+function helpQueue(root, config) {
+  const list = $(root, "[data-help-list]");
+  const count = $(root, "[data-help-count]");
+  async function act(url) {
+    const r = await postJSON(url, {});
+    if (!r.ok) window.alert(r.data.detail || "That did not work.");
+    refresh();
+  }
+  function render(requests) {
+    count.textContent = requests.length ? requests.length + " waiting or taken" : "No one is waiting.";
+    list.replaceChildren();
+    for (const q of requests) {
+      const li = document.createElement("li");
+      li.className = "help-item " + q.status;
+      const head = document.createElement("p");
+      head.append(textEl("strong", q.participant), " · " + q.assignment + " · waiting " + fmtWait(q.waiting_seconds));
+      if (q.taken_by) head.append(textEl("span", " · taken by " + q.taken_by, "taken"));
+      li.append(head);
+      if (q.note) li.append(textEl("p", "“" + q.note + "”", "note"));
+      if (q.last_error) li.append(textEl("p", "Last error: " + q.last_error, "small error-text"));
+      const actions = document.createElement("p");
+      const open = textEl("a", "Open workspace", "btn small");
+      open.href = q.workspace_url;
+      actions.append(open, " ");
+      if (q.status === "waiting") {
+        const take = textEl("button", "Take", "btn small primary");
+        take.type = "button";
+        take.setAttribute("aria-label", "Take the request of " + q.participant);
+        take.addEventListener("click", () => act(q.take_url));
+        actions.append(take, " ");
+      }
+      const done = textEl("button", "Done", "btn small");
+      done.type = "button";
+      done.setAttribute("aria-label", "Mark the request of " + q.participant + " done");
+      done.addEventListener("click", () => act(q.done_url));
+      actions.append(done);
+      li.append(actions);
+      list.append(li);
+    }
+  }
+  async function refresh() {
+    const r = await getJSON(config.queueUrl).catch(() => null);
+    if (r && r.ok) render(r.data.requests);
+  }
+  refresh();
+  setInterval(refresh, config.everyMs || 3000);
+}
+
+function boot() {
+  document.querySelectorAll("[data-workspace]").forEach((root) => {
+    const config = JSON.parse(document.getElementById(root.dataset.workspace).textContent);
+    if (config.mode === "instructor") instructorWorkspace(root, config);
+    else participantWorkspace(root, config);
+  });
+  document.querySelectorAll("[data-help-queue]").forEach((root) => {
+    helpQueue(root, JSON.parse(document.getElementById(root.dataset.helpQueue).textContent));
+  });
+}
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+else boot();

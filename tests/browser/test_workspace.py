@@ -1,0 +1,277 @@
+"""The workspace in a real browser: typing is saved, survives reload, offline and
+a second tab; notebooks go in and out; help requests reach the dashboard live."""
+
+import json
+
+import nbformat
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.axe import axe_violations
+from workspace.models import Draft, DraftVersion
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SAVED = "Saved"
+
+
+def login(browser, live_server, user, password, **context_args):
+    context = browser.new_context(**context_args)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.locator("#id_username").fill(user.username)
+    page.locator("#id_password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name="My workshops")).to_be_visible()
+    return context, page
+
+
+def open_editor(page, live_server, assignment):
+    page.goto(f"{live_server.url}{assignment.get_absolute_url()}")
+    content = page.locator(".cm-content")
+    expect(content).to_be_visible()
+    return content
+
+
+def editor_text(page) -> str:
+    """Return the whole text (CodeMirror draws only the lines in view)."""
+    return page.evaluate(
+        "() => document.querySelector('[data-workspace]').editor.getText()"
+    )
+
+
+def has_text(page, text: str) -> None:
+    page.wait_for_function(
+        "(t) => document.querySelector('[data-workspace]')?.editor?.getText()"
+        ".includes(t)",
+        arg=text,
+    )
+
+
+def type_at_end(page, content, text: str) -> None:
+    content.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type(text)
+
+
+def server_text(participant, assignment) -> str:
+    draft = Draft.objects.filter(participant=participant, assignment=assignment).first()
+    return draft.text if draft else ""
+
+
+def test_typing_is_saved_and_survives_a_reload(
+    live_server, workshop, participant, browser, shoot
+):
+    """The starter is in the editor as cells; typing reaches the server within
+    seconds, the status says so, a reload shows the draft; axe finds nothing
+    serious on the page."""
+    mlp = workshop.assignments.get(slug="mlp")
+    context, page = login(
+        browser,
+        live_server,
+        participant,
+        "ada-pass-123",
+        viewport={"width": 1280, "height": 900},
+    )
+    content = open_editor(page, live_server, mlp)
+    expect(content).to_contain_text("Assignment 1: a multilayer perceptron")
+    expect(page.locator(".cm-cell-marker.cm-cell-code").first).to_be_visible()
+    expect(page.locator(".cm-md-line").first).to_be_visible()
+    type_at_end(page, content, "\nprint('typed in the browser')\n")
+    status = page.locator("[data-save-status]")
+    expect(status).to_have_text("Saving…")
+    expect(status).to_have_text(SAVED)
+    assert "typed in the browser" in server_text(participant, mlp)
+    # A syntax error is underlined as you type.
+    type_at_end(page, content, "def broken(:\n")
+    expect(page.locator(".cm-lint-marker-error").first).to_be_attached()
+    expect(status).to_have_text(SAVED)
+    shoot(page, "workspace-desktop")
+    assert not (found := axe_violations(page)), found
+    page.reload()
+    has_text(page, "typed in the browser")
+    assert "def broken(:" in editor_text(page)
+    context.close()
+
+
+def test_offline_typing_reaches_the_server_when_back(
+    live_server, workshop, participant, browser
+):
+    mlp = workshop.assignments.get(slug="mlp")
+    context, page = login(browser, live_server, participant, "ada-pass-123")
+    content = open_editor(page, live_server, mlp)
+    context.set_offline(True)
+    type_at_end(page, content, "\nwritten_offline = True\n")
+    status = page.locator("[data-save-status]")
+    expect(status).to_contain_text("Offline: your changes are kept in this browser")
+    assert "written_offline" not in server_text(participant, mlp)
+    stored = page.evaluate("() => JSON.stringify(localStorage)")
+    assert "written_offline" in stored
+    context.set_offline(False)
+    expect(status).to_have_text(SAVED, timeout=15_000)
+    assert "written_offline = True" in server_text(participant, mlp)
+    context.close()
+
+
+def test_two_tabs_keep_both_versions(live_server, workshop, participant, browser):
+    """Two tabs edit the same draft: the later save keeps the other's text as a
+    version and says so."""
+    mlp = workshop.assignments.get(slug="mlp")
+    context, first = login(browser, live_server, participant, "ada-pass-123")
+    second = context.new_page()
+    one = open_editor(first, live_server, mlp)
+    two = open_editor(second, live_server, mlp)
+    type_at_end(first, one, "\nfrom_tab_one = 1\n")
+    expect(first.locator("[data-save-status]")).to_have_text(SAVED)
+    type_at_end(second, two, "\nfrom_tab_two = 2\n")
+    expect(second.locator("[data-save-status]")).to_have_text(SAVED)
+    expect(second.locator("[data-notice]")).to_contain_text("Both texts are kept")
+    texts = list(DraftVersion.objects.values_list("text", flat=True))
+    assert any("from_tab_one" in t and "from_tab_two" not in t for t in texts)
+    current = server_text(participant, mlp)
+    assert "from_tab_two = 2" in current and "from_tab_one" not in current
+    context.close()
+
+
+def test_import_a_notebook_and_export_it_back(
+    live_server, workshop, participant, browser, tmp_path
+):
+    mlp = workshop.assignments.get(slug="mlp")
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Mine"),
+            nbformat.v4.new_code_cell("imported_cell = 42"),
+        ]
+    )
+    path = tmp_path / "mine.ipynb"
+    path.write_text(nbformat.writes(notebook))
+    context, page = login(browser, live_server, participant, "ada-pass-123")
+    open_editor(page, live_server, mlp)
+    page.locator("[data-import]").set_input_files(str(path))
+    has_text(page, "imported_cell = 42")
+    expect(page.locator("[data-notice]")).to_contain_text("Opened mine.ipynb")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download .ipynb").click()
+    back = nbformat.reads(download.value.path().read_text(), as_version=4)
+    assert [c.cell_type for c in back.cells] == ["markdown", "code"]
+    assert back.cells[1].source == "imported_cell = 42"
+    # A notebook with a shell escape is refused and the editor keeps its text.
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(
+        nbformat.writes(
+            nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("!curl evil")])
+        )
+    )
+    page.locator("[data-import]").set_input_files(str(bad))
+    expect(page.locator("[data-notice]")).to_contain_text("shell command")
+    assert "imported_cell = 42" in editor_text(page)
+    context.close()
+
+
+def test_help_request_reaches_the_dashboard_live_and_the_workspace_opens(
+    live_server, workshop, participant, instructor, browser, shoot
+):
+    """The instructor's open dashboard shows a new help request without a reload;
+    they take it, the participant sees so, and the instructor opens the
+    participant's workspace (also from the matrix)."""
+    mlp = workshop.assignments.get(slug="mlp")
+    teacher_context, teacher = login(
+        browser,
+        live_server,
+        instructor,
+        "ines-pass-123",
+        viewport={"width": 1280, "height": 900},
+    )
+    teacher.goto(f"{live_server.url}/w/{workshop.slug}/dashboard/")
+    expect(teacher.locator("[data-help-count]")).to_have_text("No one is waiting.")
+    context, page = login(browser, live_server, participant, "ada-pass-123")
+    content = open_editor(page, live_server, mlp)
+    type_at_end(page, content, "\nstuck_here = True\n")
+    expect(page.locator("[data-save-status]")).to_have_text(SAVED)
+    page.get_by_label("Note for your instructor (optional)").fill("loss is nan")
+    page.get_by_role("button", name="Ask for help").click()
+    expect(page.locator("[data-help-state]")).to_contain_text("number 1 in the queue")
+    item = teacher.locator(".help-item")
+    expect(item).to_contain_text("ada", timeout=10_000)
+    expect(item).to_contain_text("loss is nan")
+    teacher.get_by_role("button", name="Take the request of ada").click()
+    expect(item).to_contain_text("taken by ines")
+    expect(page.locator("[data-help-state]")).to_contain_text(
+        "An instructor is on the way", timeout=15_000
+    )
+    shoot(teacher, "dashboard-help")
+    assert not (found := axe_violations(teacher)), found
+    item.get_by_role("link", name="Open workspace").click()
+    has_text(teacher, "stuck_here = True")
+    assert not (found := axe_violations(teacher)), found
+    teacher.go_back()
+    teacher.locator("table.matrix td.cell a").first.click()
+    expect(teacher.get_by_role("heading", name="Workspace of ada")).to_be_visible()
+    teacher.goto(f"{live_server.url}/w/{workshop.slug}/dashboard/")
+    teacher.get_by_role("button", name="Mark the request of ada done").click()
+    expect(teacher.locator("[data-help-count]")).to_have_text("No one is waiting.")
+    context.close()
+    teacher_context.close()
+
+
+def test_phone_sized_workspace(live_server, workshop, participant, browser, shoot):
+    """On a phone the editor is usable and the buttons are reachable."""
+    mlp = workshop.assignments.get(slug="mlp")
+    context, page = login(
+        browser,
+        live_server,
+        participant,
+        "ada-pass-123",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    )
+    content = open_editor(page, live_server, mlp)
+    type_at_end(page, content, "\nfrom_a_phone = 1\n")
+    expect(page.locator("[data-save-status]")).to_have_text(SAVED)
+    for name in ("Check", "Submit for grading", "Reset to starter"):
+        button = page.get_by_role("button", name=name)
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, name
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    wide = page.evaluate(
+        "() => [...document.querySelectorAll('body *')]"
+        ".filter((e) => e.getBoundingClientRect().right > 391)"
+        ".slice(0, 8).map((e) => e.tagName + '.' + e.className)"
+    )
+    assert width <= 390, f"the page scrolls sideways ({width}px): {wide}"
+    page.locator("#workspace").screenshot(path=str(_shot_dir() / "workspace-phone.png"))
+    shoot(page, "workspace-phone-full")
+    assert not (found := axe_violations(page)), found
+    context.close()
+
+
+def _shot_dir():
+    from tests.browser.conftest import SCREENSHOTS
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+def test_bad_saves_are_shown_and_lose_nothing(
+    live_server, workshop, participant, browser, settings
+):
+    """A draft over the size limit is refused with the reason; the text stays."""
+    mlp = workshop.assignments.get(slug="mlp")
+    settings.DOJO_UPLOAD_MAX_BYTES = 8000
+    context, page = login(browser, live_server, participant, "ada-pass-123")
+    open_editor(page, live_server, mlp)
+    page.evaluate(
+        "() => document.querySelector('[data-workspace]').editor"
+        ".setText('x = 1\\n' + '#'.repeat(9000))"
+    )
+    status = page.locator("[data-save-status]")
+    expect(status).to_contain_text("Not saved: Your draft is")
+    expect(status).to_contain_text("still in the editor")
+    assert json.loads(
+        page.evaluate("() => JSON.stringify(Object.values(localStorage))")
+    )
+    assert editor_text(page).startswith("x = 1\n")
+    context.close()

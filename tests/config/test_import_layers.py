@@ -1,0 +1,125 @@
+"""Layering the code keeps: no import circles, and the job floor imports upward nothing.
+
+Every import counts, including those inside functions (an import hidden in a
+function still ties the two modules together).
+"""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("platform/submissions", "workers/sandbox")
+# What the job floor (queue, claim, apply) may never reach: tasks or features.
+FEATURES = {
+    "submissions.tasks",
+    "submissions.predictions",
+    "submissions.views",
+    "submissions.services.execution",
+    "submissions.services.reevaluate",
+    "submissions.services.regrade",
+    "submissions.services.lifecycle",
+    "submissions.services.intake",
+    "submissions.services.reconcile",
+    "submissions.services.sweep",
+}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT)
+    if rel.parts[0] == "platform":
+        rel = rel.relative_to("platform")
+    return ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imports(path: Path) -> set[str]:
+    """Return every module name the file imports (absolute, relative resolved)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _graph(top: str) -> dict[str, set[str]]:
+    paths = {
+        _module_name(p): p
+        for p in (ROOT / top).rglob("*.py")
+        if "migrations" not in p.parts
+    }
+    return {
+        name: {m for m in _imports(path) if m in paths and m != name}
+        for name, path in paths.items()
+    }
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Return the strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return circles
+
+
+def test_the_circle_finder_finds_a_circle():
+    """The check itself can fail: a two-module circle is reported."""
+    graph = {"a": {"b"}, "b": {"a", "c"}, "c": set()}
+    assert _circles(graph) == [["a", "b"]]
+
+
+def test_no_import_circles():
+    for top in PACKAGES:
+        assert _circles(_graph(top)) == [], top
+
+
+def test_the_job_floor_imports_no_task_or_feature_module():
+    jobs = ROOT / "platform/submissions/services/jobs.py"
+    assert _imports(jobs) & FEATURES == set()
+
+
+def test_only_celery_imports_the_tasks():
+    """Services send by name through the outbox; nothing imports tasks.py."""
+    offenders = [
+        _module_name(path)
+        for top in ("platform", "workers")
+        for path in (ROOT / top).rglob("*.py")
+        if "submissions.tasks" in _imports(path)
+    ]
+    assert offenders == []
+
+
+def test_services_package_re_exports_nothing():
+    init = ROOT / "platform/submissions/services/__init__.py"
+    assert _imports(init) == set()

@@ -1,0 +1,183 @@
+"""The workspace's JSON endpoints and pages: bounds, errors as 4xx, help queue."""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from workspace.models import Draft, DraftVersion, HelpRequest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mlp(workshop):
+    return workshop.assignments.get(slug="mlp")
+
+
+def client_for(user) -> Client:
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(user)
+    return client
+
+
+def url(name, mlp, *extra):
+    return reverse(name, args=[mlp.workshop.slug, mlp.slug, *extra])
+
+
+def post(client, path, body, **kwargs):
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post(path, data, content_type="application/json", **kwargs)
+
+
+def test_assignment_page_embeds_the_editor_with_the_starter(participant, mlp):
+    page = client_for(participant).get(mlp.get_absolute_url())
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-workspace="workspace-config"' in html
+    assert "workspace.min.js" in html
+    config = page.context["workspace"]
+    assert config["state"]["text"].startswith("# %% [markdown]")
+    assert config["urls"]["check"] == f"/checks/assignment/{mlp.pk}/"
+
+
+def test_save_and_load(participant, mlp):
+    client = client_for(participant)
+    saved = post(client, url("draft", mlp), {"text": "x = 1\n", "base": 0})
+    assert saved.status_code == 200 and saved.json()["revision"] == 1
+    loaded = client.get(url("draft", mlp)).json()
+    assert loaded["text"] == "x = 1\n" and loaded["revision"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ("{not json", 400, "not valid JSON"),
+        ("[1, 2]", 400, "JSON object"),
+        ('{"text": ' + "[" * 50 + "]" * 50 + "}", 400, "nested too deeply"),
+        ({"text": "a\x00"}, 400, "NUL"),
+        ({"text": "a", "base": "x"}, 400, "whole number"),
+        ({"text": "a", "reason": "hack"}, 400, "Unknown save reason"),
+        ({"text": None}, 400, "must be text"),
+    ],
+)
+def test_bad_saves_get_a_clear_4xx(participant, mlp, body, status, words):
+    response = post(client_for(participant), url("draft", mlp), body)
+    assert response.status_code == status
+    assert words in response.json()["detail"]
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(participant, mlp, settings):
+    settings.DOJO_UPLOAD_MAX_BYTES = 1000
+    response = post(client_for(participant), url("draft", mlp), {"text": "x" * 40000})
+    assert response.status_code == 413
+    assert "limited to" in response.json()["detail"]
+    # Under the body bound but over the draft limit: refused by the service.
+    response = post(client_for(participant), url("draft", mlp), {"text": "x" * 5000})
+    assert response.status_code == 400
+    assert "still in the editor" in response.json()["detail"]
+
+
+def test_versions_restore_reset_export(participant, mlp, settings):
+    settings.DOJO_DRAFT_VERSION_EVERY_SECONDS = 0
+    client = client_for(participant)
+    post(client, url("draft", mlp), {"text": "# %%\nx = 1\n", "base": 0})
+    versions = client.get(url("draft-versions", mlp)).json()["versions"]
+    assert [v["number"] for v in versions] == [2, 1]
+    one = client.get(url("draft-version", mlp, 1)).json()
+    assert one["text"].startswith("# %% [markdown]")
+    restored = post(client, url("draft-restore", mlp, 2), {"base": 1}).json()
+    assert restored["text"] == "# %%\nx = 1\n"
+    reset = post(client, url("draft-reset", mlp), {"base": restored["revision"]})
+    assert reset.json()["text"].startswith("# %% [markdown]")
+    py = client.get(url("draft-export", mlp, "py"))
+    assert py["Content-Disposition"].endswith('mlp-draft.py"')
+    notebook = json.loads(client.get(url("draft-export", mlp, "ipynb")).content)
+    assert notebook["nbformat"] == 4 and notebook["cells"][0]["cell_type"] == "markdown"
+    assert client.get(url("draft-export", mlp, "exe")).status_code == 404
+    assert client.get(url("draft-version", mlp, 999)).status_code == 404
+
+
+def test_import_a_notebook(participant, mlp):
+    import nbformat
+
+    notebook = nbformat.writes(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("y = 2")])
+    )
+    client = client_for(participant)
+    response = post(
+        client, url("draft-import", mlp), {"name": "mine.ipynb", "content": notebook}
+    )
+    assert response.status_code == 200
+    assert "# %%\ny = 2" in response.json()["text"]
+    assert Draft.objects.get().text == response.json()["text"]
+    refused = post(
+        client, url("draft-import", mlp), {"name": "bad.ipynb", "content": "{oops"}
+    )
+    assert refused.status_code == 400 and "JSON" in refused.json()["detail"]
+    assert Draft.objects.get().text == response.json()["text"]
+
+
+def test_submit_from_the_draft_links_the_version(participant, mlp, settings):
+    client = client_for(participant)
+    code = "# %%\nimport keras\nprint('train')\n"
+    response = post(client, url("draft-submit", mlp), {"text": code, "base": 0})
+    assert response.status_code == 200, response.content
+    data = response.json()
+    version = DraftVersion.objects.get(submission_id=data["submission_id"])
+    assert version.text == code and version.reason == "submit"
+    page = client.get(data["submission_url"]).content.decode()
+    assert f"#version-{version.number}" in page
+
+
+def test_submit_refusal_is_a_4xx_and_the_draft_stays(participant, mlp):
+    client = client_for(participant)
+    response = post(client, url("draft-submit", mlp), {"text": "def (:\n", "base": 0})
+    assert response.status_code == 400
+    assert "Python cannot read your code" in response.json()["detail"]
+    assert Draft.objects.get().text == "def (:\n"
+
+
+def test_help_request_flow(participant, instructor, mlp):
+    me = client_for(participant)
+    teacher = client_for(instructor)
+    asked = post(me, url("help-request", mlp), {"note": "  my loss is   nan "}).json()
+    assert asked["request"]["status"] == "waiting"
+    assert asked["request"]["position"] == 1
+    queue = teacher.get(reverse("help-queue", args=[mlp.workshop.slug])).json()
+    [item] = queue["requests"]
+    assert item["participant"] == "ada" and item["note"] == "my loss is nan"
+    assert item["workspace_url"].endswith(f"/workspace/{participant.pk}/")
+    assert post(teacher, item["take_url"], {}).json()["status"] == "taken"
+    mine = me.get(url("help-request", mlp)).json()["request"]
+    assert mine["status"] == "taken" and mine["taken_by"] == "ines"
+    assert post(teacher, item["done_url"], {}).json()["status"] == "done"
+    assert me.get(url("help-request", mlp)).json()["request"] is None
+
+
+def test_withdraw(participant, mlp):
+    me = client_for(participant)
+    post(me, url("help-request", mlp), {})
+    assert me.post(url("help-withdraw", mlp)).json()["withdrawn"] == 1
+    assert HelpRequest.objects.get().status == "withdrawn"
+
+
+def test_participant_cannot_use_the_help_queue(participant, mlp):
+    me = client_for(participant)
+    assert me.get(reverse("help-queue", args=[mlp.workshop.slug])).status_code == 403
+
+
+def test_instructor_sees_a_workspace_read_only(participant, instructor, mlp):
+    post(client_for(participant), url("draft", mlp), {"text": "z = 3\n", "base": 0})
+    page = client_for(instructor).get(url("workspace-instructor", mlp, participant.pk))
+    assert page.status_code == 200
+    assert page.context["config"]["state"]["text"] == "z = 3\n"
+    assert page.context["config"]["mode"] == "instructor"
+
+
+def test_dashboard_matrix_links_to_workspaces(participant, instructor, mlp):
+    page = client_for(instructor).get(reverse("dashboard", args=[mlp.workshop.slug]))
+    html = page.content.decode()
+    assert url("workspace-instructor", mlp, participant.pk) in html
+    assert 'data-help-queue="help-queue-config"' in html

@@ -1,0 +1,278 @@
+"""A spare: a job's sandbox started ahead of time, waiting for the job.
+
+A spare is planned exactly like the job it will run (same argv, work dir,
+binds, environment, uid, cgroups, seccomp filter, tmpfs sizes, no network):
+everything the job can see is decided when the spare starts. Inside, a small
+waiter imports the slow modules (Keras and its backend), then blocks on its
+stdin. ``Spare.run`` writes one line there and the waiter runs the job's own
+command in the same interpreter, with the imports already done. A spare runs
+exactly one job; one that is never used is discarded (killed, cgroups freed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from ._cleanup import CleanupError, remove_tree
+from ._launch import resolve_argv
+from ._limits import Bind, SandboxError, SandboxLimits
+from ._result import SandboxResult
+from ._run import plan_launch
+from ._supervise import Supervisor, _exited
+
+GO = b"go\n"
+
+# Runs first inside the sandbox as ``python -c WAITER MODULES JOB_ARGV...``.
+# An import that fails is left for the job to meet itself, as it would cold.
+# Anything but "go" on stdin (EOF: the spare was discarded) exits quietly.
+WAITER = r"""
+import sys
+
+
+def _main(job):
+    import os
+    import sys
+
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    if job[0] == "-c":
+        sys.argv = ["-c", *job[2:]]
+        code = compile(job[1], "<string>", "exec")
+        # Run in a __main__ as bare as a cold `python -c` gives: no waiter names.
+        names = sys.modules["__main__"].__dict__
+        for name in [n for n in names if not n.startswith("__")]:
+            del names[name]
+        exec(code, names)
+    elif job[0] == "-m":
+        import runpy
+
+        sys.argv = [job[1], *job[2:]]
+        runpy.run_module(job[1], run_name="__main__", alter_sys=True)
+    else:
+        import runpy
+
+        sys.argv = job
+        sys.path[0] = os.path.dirname(os.path.abspath(job[0]))
+        runpy.run_path(job[0], run_name="__main__")
+
+
+for _name in filter(None, sys.argv[1].split(",")):
+    try:
+        __import__(_name)
+    except Exception:
+        pass
+if sys.stdin.readline() != "go\n":
+    raise SystemExit(0)
+_main(sys.argv[2:])
+"""
+
+DEFAULT_WARM = ("keras",)
+
+
+def _waiter_argv(argv: list[str], warm: Sequence[str]) -> list[str]:
+    """Return argv that warms ``warm`` then runs ``argv`` (a Python command)."""
+    command = resolve_argv(argv)
+    python = resolve_argv(["python"])[0]
+    flag = len(command) > 1 and command[1].startswith("-")
+    if (
+        command[0] != python
+        or len(command) < 2
+        or (flag and (command[1] not in ("-c", "-m") or len(command) < 3))
+    ):
+        raise SandboxError(
+            "A spare runs only `python SCRIPT ...`, `python -c CODE ...` or "
+            "`python -m MODULE ...` jobs."
+        )
+    names = ",".join(warm)
+    if any(not n.replace("_", "").replace(".", "").isalnum() for n in warm):
+        raise SandboxError(f"Bad module names to warm: {names!r}")
+    return [python, "-c", WAITER, names, *command[1:]]
+
+
+class Spare:
+    """One sandbox, limits applied, modules imported, waiting for its one job."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        work_dir: Path,
+        binds: Sequence[Bind] = (),
+        env: Mapping[str, str] | None = None,
+        limits: SandboxLimits = SandboxLimits(),  # noqa: B008 (frozen)
+        backend: str = "bwrap",
+        devices: Sequence[str] = (),
+        chdir: str | None = None,
+        uid: int | None = None,
+        warm: Sequence[str] = DEFAULT_WARM,
+        key: str = "",
+        owned: Sequence[Path] = (),
+    ) -> None:
+        self.key = key
+        # Folders made for this spare alone (its work and job dirs): a discarded
+        # spare takes them with it; a used one leaves them to its job's cleanup.
+        self.owned = tuple(Path(p) for p in owned)
+        self.work_dir = Path(work_dir).resolve()
+        self.limits = limits
+        launch = plan_launch(
+            _waiter_argv(list(argv), warm),
+            work_dir=self.work_dir,
+            binds=binds,
+            env=env,
+            limits=limits,
+            backend=backend,
+            devices=devices,
+            chdir=chdir,
+            uid=uid,
+        )
+        self._supervisor = Supervisor(
+            launch,
+            work_dir=self.work_dir,
+            limits=limits,
+            on_log=None,
+            log_interval=1.0,
+            should_cancel=None,
+        )
+        self.started = time.monotonic()
+        self._proc: subprocess.Popen[bytes] | None = self._supervisor.spawn(
+            stdin=subprocess.PIPE
+        )
+
+    @property
+    def pid(self) -> int | None:
+        """Return the sandbox's outer pid while the spare waits, else None."""
+        return self._proc.pid if self._proc is not None else None
+
+    def age(self) -> float:
+        """Return seconds since the spare started."""
+        return time.monotonic() - self.started
+
+    def alive(self) -> bool:
+        """Return whether the spare still waits (not used, discarded or dead)."""
+        return self._proc is not None and not _exited(self._proc.pid)
+
+    def run(
+        self,
+        *,
+        on_log: Callable[[str], None] | None = None,
+        log_interval: float = 1.0,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> SandboxResult:
+        """Hand the job to the spare and supervise it like ``run()`` would.
+
+        Raise ``SandboxError`` (and discard the spare) if it is no longer
+        waiting: the caller runs the job cold, and the spare's death is charged
+        to no one.
+        """
+        proc = self._proc
+        if proc is None:
+            raise SandboxError("This spare was already used or discarded.")
+        self._proc = None
+        supervisor = self._supervisor
+        try:
+            if _exited(proc.pid):
+                raise BrokenPipeError("the spare exited while waiting")
+            assert proc.stdin is not None
+            proc.stdin.write(GO)
+            proc.stdin.close()
+        except OSError as exc:
+            supervisor.abandon(proc)
+            self._remove_owned()
+            raise SandboxError(f"The spare died while waiting: {exc}") from exc
+        supervisor.on_log = on_log
+        supervisor.log_interval = log_interval
+        supervisor.should_cancel = should_cancel
+        return supervisor.supervise(proc)
+
+    def discard(self) -> None:
+        """Kill the spare if it still waits and free its cgroups; idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            self._supervisor.abandon(proc)
+        self._remove_owned()
+
+    def _remove_owned(self) -> None:
+        for path in self.owned:
+            with contextlib.suppress(CleanupError):
+                remove_tree(path)
+
+
+class SparePool:
+    """Keep one spare for one slot; hand it out once; replace it when it dies.
+
+    ``refill(key, start)`` remembers how to start a spare for ``key`` (an
+    assignment and everything its jobs see) and starts one. ``take(key)``
+    returns it only if it was started for that key, is younger than
+    ``max_age`` and still waits; any other spare is discarded and ``take``
+    returns None, so the job runs cold. ``keep()`` replaces a spare that died
+    while waiting: nobody was charged for it, as no job had been handed to it.
+    """
+
+    def __init__(self, *, enabled: bool = True, max_age: float = 600.0) -> None:
+        self.enabled = enabled
+        self.max_age = max_age
+        self._spare: Spare | None = None
+        self._key = ""
+        self._start: Callable[[], Spare] | None = None
+        self._lock = threading.Lock()
+        self.replaced = 0
+
+    @property
+    def spare(self) -> Spare | None:
+        """Return the waiting spare, if any (for reports and tests)."""
+        return self._spare
+
+    def take(self, key: str) -> Spare | None:
+        """Return the spare for ``key`` and forget it, or None (run cold)."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        if spare.key == key and spare.age() <= self.max_age and spare.alive():
+            return spare
+        spare.discard()
+        return None
+
+    def refill(self, key: str, start: Callable[[], Spare]) -> None:
+        """Start a spare for ``key`` with ``start`` unless one already waits."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._key, self._start = key, start
+            current = self._spare
+        if current is not None:
+            if current.key == key and current.alive():
+                return
+            self.discard()
+        spare = start()
+        with self._lock:
+            old, self._spare = self._spare, spare
+        if old is not None:
+            old.discard()
+
+    def keep(self) -> None:
+        """Replace a spare that died or aged while waiting (call it periodically)."""
+        with self._lock:
+            spare, start, key = self._spare, self._start, self._key
+        if spare is None or start is None:
+            return
+        if spare.alive() and spare.age() <= self.max_age:
+            return
+        self.discard()
+        self.replaced += 1
+        self.refill(key, start)
+
+    def discard(self) -> None:
+        """Discard the waiting spare, if any."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.discard()
