@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 
 from grader import GradeReport
 from submissions.models import Status
-from submissions.services import grade_record, submission_create
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
 from tests.platform.test_model_sees import cnn_report  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -13,7 +13,8 @@ from django.db import transaction
 
 from grader import grade
 from submissions.models import Status
-from submissions.services import grade_record, submission_create
+from submissions.services.grading import grade_record
+from submissions.services.intake import submission_create
 from workers.outputs import report_parse
 
 
