@@ -19,8 +19,9 @@ SLUGS = ("hello", "mlp", "cnn", "transfer")
 TRAIN_PER_CLASS = 200
 TEST_PER_CLASS = 60
 # What each reference reaches at least on that slice (on the full data set it
-# reaches its instructions' figure, see bench/references.py).
-SLICE_ACCURACY = {"hello": 0.7, "mlp": 0.7, "cnn": 0.7, "transfer": 0.85}
+# reaches its instructions' figure, see bench/references.py). Transfer trains on
+# its own 5 images per class either way (70.7% public here, measured).
+SLICE_ACCURACY = {"hello": 0.7, "mlp": 0.7, "cnn": 0.7, "transfer": 0.6}
 
 
 def load_spec(slug: str) -> dict[str, Any]:
