@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test faults setup deps system-deps lint bench clean
+.PHONY: run test faults setup deps system-deps lint bench bench-smoke clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
@@ -32,7 +32,7 @@ run: setup
 	@PORT=$(PORT) bin/dojo-run
 
 test: system-deps deps
-	$(VENV)/bin/pytest -m "not faults"
+	$(VENV)/bin/pytest -m "not faults and not bench"
 
 # Faults injected into real processes (tests/faults): slower, and the database
 # cut needs PostgreSQL, so they run here, on PostgreSQL and Redis (CI runs both).
@@ -47,6 +47,11 @@ lint: deps
 
 bench: deps
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Every bench/[!_]*.py in its quick mode (seconds each, the same code path), so
+# a bench that stopped working is noticed: CI runs this after test and faults.
+bench-smoke: system-deps deps
+	$(VENV)/bin/pytest -m bench tests/config/test_benches.py
 
 clean:
 	rm -rf var test-output

@@ -1,10 +1,10 @@
 """Build each assignment's starter.ipynb from its reference solution.py.
 
-The solution is the single source: "# %%" starts a code cell, "# %% [markdown]"
-a markdown cell (its lines lose the leading "# "), and "# %% [exercise:NAME]" an
-exercise cell. In the starter an exercise cell keeps only its leading "# TODO"
-comment and a stub that raises NotImplementedError, so "run all" stops at the
-first gap with a clear message.
+The solution is the single source, in Jupytext's percent format (read with
+Jupytext): "# %%" starts a code cell, "# %% [markdown]" a markdown cell, and
+"# %% [exercise:NAME]" an exercise cell. In the starter an exercise cell keeps
+only its leading "# TODO" comment and a stub that raises NotImplementedError,
+so "run all" stops at the first gap with a clear message.
 
 Usage: python -m assignments.build_starters [--check] [PACK_DIR]
 """
@@ -18,11 +18,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import jupytext
 import nbformat
 
-MARKER = re.compile(r"^# %%(?: \[(markdown|exercise:[a-z0-9_-]+)\])?\s*$")
 PACK_DIR = Path(__file__).parent / "dl101"
 EXERCISE_TAG = "exercise"
+# Jupytext keeps what follows "# %%" on a cell's header line as its title.
+EXERCISE_TITLE = re.compile(r"^\[exercise:([a-z0-9_-]+)\]$")
 
 
 @dataclass(frozen=True)
@@ -35,32 +37,25 @@ class SolutionCell:
 
 
 def parse_solution(text: str) -> list[SolutionCell]:
-    """Split a solution script into cells; text before the first marker is skipped."""
-    cells: list[SolutionCell] = []
-    header: str | None = None
-    lines: list[str] = []
+    """Split a solution script into cells with Jupytext's percent format reader.
 
-    def close() -> None:
-        if header is None:
-            return
-        body = "\n".join(lines).strip("\n")
-        if header == "markdown":
-            body = "\n".join(re.sub(r"^# ?", "", line) for line in body.splitlines())
-            cells.append(SolutionCell("markdown", body))
-        elif header.startswith("exercise:"):
-            cells.append(SolutionCell("exercise", body, header.split(":", 1)[1]))
+    Text before the first "# %%" marker (the module docstring) is skipped.
+    """
+    notebook = jupytext.reads(text, fmt="py:percent")
+    cells = list(notebook.cells)
+    if cells and not text.lstrip().startswith("# %%"):
+        cells = cells[1:]
+    parsed = []
+    for cell in cells:
+        source = cell.source.strip("\n")
+        exercise = EXERCISE_TITLE.match(cell.metadata.get("title", ""))
+        if cell.cell_type == "markdown":
+            parsed.append(SolutionCell("markdown", source))
+        elif exercise:
+            parsed.append(SolutionCell("exercise", source, exercise.group(1)))
         else:
-            cells.append(SolutionCell("code", body))
-
-    for line in text.splitlines():
-        match = MARKER.match(line)
-        if match:
-            close()
-            header, lines = (match.group(1) or "code"), []
-        else:
-            lines.append(line)
-    close()
-    return cells
+            parsed.append(SolutionCell("code", source))
+    return parsed
 
 
 def exercise_stub(source: str) -> str:

@@ -9,9 +9,16 @@ when the daemon is there, else a uid per slot), then the same K jobs unsandboxed
 and without MPS in the same run, and prints jobs/hour and the ratio. Last, one hog
 (allocates GPU memory, then host memory, until stopped) runs beside 7 normal jobs.
 
+Then, at ``--warm-slots`` (16), each slot runs ``--waves`` jobs back to back,
+cold and then warm (each job handed to the slot's spare: sandbox, limits, Keras
+and the CUDA context ready; the next spare starts as the job is handed over),
+and prints jobs/hour for both (target 2,500/h per card warm). ``--jax-cache DIR``
+binds a JAX compilation cache read-only into every job.
+
 Usage, as root on the GPU host: ``python bench/gpu_slots.py [--device 0]
-[--slots 1,8,16] [--backend torch] [--out FILE]``. On a host without the GPU it
-runs a small CPU smoke test of the same code (2 slots, little data) and says so.
+[--slots 1,8,16] [--warm-slots 16] [--backend torch] [--out FILE] [--quick]``.
+On a host without the GPU (or with ``--quick``) it runs a small CPU smoke test
+of the same code (2 slots, little data) and says so.
 """
 
 from __future__ import annotations
@@ -119,6 +126,97 @@ def _sandboxed(plan, slot: int, work: Path, args, *, gpu: bool) -> dict:
     }
 
 
+def _plan_job(plan, slot: int, work: Path, args, *, gpu: bool) -> dict:
+    """Return the sandbox arguments a slot's job gets (cold or in a spare)."""
+    place = plan.place(slot, gpu=gpu)
+    binds, env = list(place.binds), {**_job_env(args), **place.env}
+    if args.jax_cache is not None:
+        cache_binds, cache_env = sandbox.compile_cache(
+            args.jax_cache, backend=args.backend
+        )
+        binds += cache_binds
+        env.update(cache_env)
+    return {
+        "work_dir": work,
+        "binds": binds,
+        "env": {**env, "DOJO_DEVICE_REPORT": str(work / "device.json")},
+        "limits": sandbox.SandboxLimits(
+            wall_seconds=args.wall,
+            cpu_seconds=args.wall * 8,
+            memory_bytes=args.memory_gib * 2**30,
+            max_processes=1024,
+        ),
+        "devices": place.devices,
+        "uid": place.uid,
+    }
+
+
+def _slot_stream(plan, slot: int, root: Path, args, *, gpu: bool, warm: bool) -> list:
+    """Run ``args.waves`` jobs one after another in one slot, as a worker does.
+
+    Warm: each job takes the slot's spare, and the next spare starts as soon as
+    the job is handed over (it warms while the job trains). The first spare is
+    started before the clock, as a worker starts it when it boots.
+    """
+
+    def fresh(wave: int) -> Path:
+        return _work_dir(root, f"{'w' if warm else 'c'}-{slot}-{wave}", JOB)
+
+    prelude = sandbox.CUDA_PRELUDE.get(args.backend, "") if gpu else ""
+
+    def argv(work: Path) -> list[str]:
+        return sandbox.runner_argv(str(work / "job.py"))
+
+    def spare_for(work: Path) -> sandbox.Spare:
+        return sandbox.Spare(
+            argv(work), **_plan_job(plan, slot, work, args, gpu=gpu), prelude=prelude
+        )
+
+    outcomes = []
+    works = [fresh(w) for w in range(args.waves)]
+    spare = spare_for(works[0]) if warm else None
+    _STARTED.wait()
+    for wave, work in enumerate(works):
+        if spare is not None:
+            current = spare
+            spare = spare_for(works[wave + 1]) if wave + 1 < len(works) else None
+            result = current.run()
+        else:
+            result = sandbox.run(
+                argv(work), **_plan_job(plan, slot, work, args, gpu=gpu)
+            )
+        outcomes.append(str(result.outcome))
+        sandbox.remove_tree(work)
+    return outcomes
+
+
+_STARTED = __import__("threading").Event()
+
+
+def _warm_vs_cold(plan, k: int, root: Path, args, *, gpu: bool) -> dict:
+    """Jobs/hour of K slots running ``waves`` jobs each, cold then warm."""
+    row = {}
+    for warm in (False, True):
+        _STARTED.clear()
+        with ThreadPoolExecutor(max_workers=k) as pool:
+            futures = [
+                pool.submit(_slot_stream, plan, i, root, args, gpu=gpu, warm=warm)
+                for i in range(k)
+            ]
+            # Let every slot start its first spare before the clock starts.
+            time.sleep(args.spare_head_start if warm else 0)
+            start = time.monotonic()
+            _STARTED.set()
+            outcomes = [o for f in futures for o in f.result()]
+        elapsed = time.monotonic() - start
+        row["warm" if warm else "cold"] = {
+            "per_hour": round(_per_hour(len(outcomes), elapsed)),
+            "failed": sum(o != "ok" for o in outcomes),
+        }
+    row["ratio"] = round(row["warm"]["per_hour"] / max(row["cold"]["per_hour"], 1), 3)
+    return row
+
+
 def _bare(slot: int, work: Path, args, *, gpu: bool) -> dict:
     env = {**os.environ, **_job_env(args)}
     for key in [k for k in env if k.startswith("CUDA_MPS_")]:
@@ -167,16 +265,33 @@ def main() -> int:
     parser.add_argument("--memory-gib", type=int, default=8)
     parser.add_argument("--wall", type=int, default=1800)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--warm-slots", default="16", help="K for cold vs warm (spares); '' skips"
+    )
+    parser.add_argument("--waves", type=int, default=2, help="jobs per slot, warm")
+    parser.add_argument("--spare-head-start", type=float, default=60.0)
+    parser.add_argument("--jax-cache", type=Path, help="read-only JAX cache folder")
+    parser.add_argument("--no-hog", action="store_true", help="skip the hog run")
+    parser.add_argument(
+        "--quick", action="store_true", help="the CPU smoke test, even on a GPU host"
+    )
     args = parser.parse_args()
-    gpu = Path(f"/dev/nvidia{args.device}").exists()
-    if not gpu:
+    gpu = Path(f"/dev/nvidia{args.device}").exists() and not args.quick
+    if args.quick:
+        print("Quick: a CPU smoke test of the same code only.")
+        args.slots, args.samples, args.epochs, args.memory_gib = "1,2", 500, 1, 2
+        args.warm_slots, args.spare_head_start = "2", 20.0
+        args.backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    elif not gpu:
         print(f"No /dev/nvidia{args.device}: a CPU smoke test of the same code only.")
         args.slots, args.samples, args.epochs, args.memory_gib = "1,2", 2000, 1, 2
+        args.warm_slots, args.spare_head_start = "2", 20.0
         args.backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    slots = [int(s) for s in args.slots.split(",")]
+    slots = [int(s) for s in args.slots.split(",") if s]
+    warm_slots = [int(s) for s in args.warm_slots.split(",") if s]
     plan = sandbox.host_prepare(
         gpu_device=args.device if gpu else -1,
-        slots=max(slots),
+        slots=max(slots + warm_slots),
         keras_backend=args.backend,
         gpu_memory_mb=None,
     )
@@ -212,6 +327,19 @@ def main() -> int:
             )
             for r in failed:
                 print("   failed:", r)
+        for k in warm_slots:
+            row = _warm_vs_cold(plan, k, root, args, gpu=gpu)
+            figures.setdefault("warm", {})[k] = row
+            print(
+                f"{k:>3} slots x {args.waves} jobs: cold {row['cold']['per_hour']}/h, "
+                f"warm (spares) {row['warm']['per_hour']}/h, ratio {row['ratio']} "
+                f"(failed cold {row['cold']['failed']}, warm {row['warm']['failed']}; "
+                "target 2,500/h per card warm)"
+            )
+        if args.no_hog:
+            if args.out:
+                args.out.write_text(json.dumps(figures, indent=1, default=str))
+            return 0
         normal = 7 if gpu else 1
         codes = [HOG] + [JOB] * normal
         works = [_work_dir(root, f"hog-{i}", c) for i, c in enumerate(codes)]

@@ -379,7 +379,9 @@ def measure(sites: list[Site], page: Page, repeat: int) -> list[dict]:
     ]
 
 
-def main(*, tiers: list[int], submissions: int, repeat: int) -> bool:
+def main(
+    *, tiers: list[int], submissions: int, repeat: int, judge_times: bool = True
+) -> bool:
     from django.conf import settings
     from django.db import connection
 
@@ -432,14 +434,14 @@ def main(*, tiers: list[int], submissions: int, repeat: int) -> bool:
                 f"{p95 * 1000:.1f} ms at {site.participants} participants = "
                 f"{p95 / target:.2f} x the {target * 1000:.0f} ms target"
             )
-            ok = ok and p95 < target
+            ok = ok and (p95 < target or not judge_times)
         if not page.export:
             verdicts.append(
                 f"{'PASS' if growth < RATIO_TARGET else 'FAIL'} {page.name}: p95 "
                 f"{base.participants} -> {top.participants} participants grew "
                 f"{growth:.2f}x (target < {RATIO_TARGET:.0f}x)"
             )
-            ok = ok and growth < RATIO_TARGET
+            ok = ok and (growth < RATIO_TARGET or not judge_times)
         same = len(set(counts)) == 1
         verdicts.append(
             f"{'PASS' if same else 'FAIL'} {page.name}: queries "
@@ -462,11 +464,20 @@ if __name__ == "__main__":
     )
     parser.add_argument("--submissions", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="seconds: a 40-participant tier, 3 submissions each, 3 repeats; "
+        "exits 1 only if the query counts grow (times are not judged)",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.participants, args.submissions, args.repeat = "40", 3, 3
     with test_database():
         passed = main(
             tiers=[int(n) for n in args.participants.split(",") if n.strip()],
             submissions=args.submissions,
             repeat=args.repeat,
+            judge_times=not args.quick,
         )
     raise SystemExit(0 if passed else 1)

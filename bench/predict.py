@@ -100,4 +100,6 @@ def main(count: int) -> None:
 
 if __name__ == "__main__":
     with test_database():
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+        args = [a for a in sys.argv[1:] if a != "--quick"]
+        # --quick: three requests after the first, the same path.
+        main(3 if "--quick" in sys.argv else int(args[0]) if args else 50)

@@ -2,7 +2,7 @@
 
 Run the same MLP training (sklearn digits, 10 epochs) bare and in the sandbox,
 alternating so machine noise hits both alike, and print the medians and the
-ratio sandbox/bare. Usage: ``python bench/sandbox_overhead.py [RUNS]``.
+ratio sandbox/bare. Usage: ``python bench/sandbox_overhead.py [RUNS] [--quick]``.
 """
 
 from __future__ import annotations
@@ -91,7 +91,9 @@ def run_sandboxed(root: Path) -> tuple[float, float, float]:
 
 def main() -> None:
     """Alternate bare and sandboxed runs and print the medians."""
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    # --quick: one pair of runs, the same code path.
+    runs = 1 if "--quick" in sys.argv else int(args[0]) if args else 5
     root = Path(tempfile.mkdtemp(prefix="dojo-bench-", dir="/tmp"))
     root.chmod(0o755)
     bare: list[tuple[float, float, float]] = []

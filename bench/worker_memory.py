@@ -5,7 +5,7 @@ and its pool child from /proc. Prints it as a ratio against a process that
 imported TensorFlow in the same run (what the worker would cost if it did), and
 against the 150 MB target.
 
-    .venv/bin/python bench/worker_memory.py
+    .venv/bin/python bench/worker_memory.py [--quick]
 """
 
 import subprocess
@@ -35,13 +35,13 @@ def loads_tensorflow(pid: int) -> bool:
     return "tensorflow" in Path(f"/proc/{pid}/maps").read_text()
 
 
-def main() -> None:
+def main(*, idle_seconds: float) -> None:
     from tests.helpers import WorkerProcess
 
     log = Path(tempfile.mkdtemp()) / "worker.log"
     worker = WorkerProcess(log=log)
     try:
-        time.sleep(5)
+        time.sleep(idle_seconds)
         main_pid = worker.process.pid
         pids = [main_pid, *children(main_pid)]
         sizes = {pid: rss_mb(pid) for pid in pids}
@@ -71,5 +71,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # --quick: a shorter idle, the same measurement.
     with test_database():
-        main()
+        main(idle_seconds=2 if "--quick" in sys.argv else 5)

@@ -15,6 +15,7 @@ from ._errors import (
     SetupError,
     UnsafeModelError,
 )
+from ._load import inspect_archive
 from ._report import GRADER_VERSION, CheckResult, GradeReport, LayerInfo
 from ._spec import validate_spec
 
@@ -35,6 +36,7 @@ __all__ = [
     "UnsafeModelError",
     "grade",
     "grade_batch",
+    "inspect_archive",
     "validate_spec",
 ]
 

@@ -1,5 +1,8 @@
 """Sign up and a rate-limited log in; log out and passwords use Django's views."""
 
+import functools
+from collections.abc import Callable
+
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView
 from django.db import transaction
@@ -8,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.forms import SignupForm
-from api.throttles import SettingsScopedRateThrottle
+from accounts.throttles import login_refusal, refusal_message
 from workshops.services import workshop_join
 
 
@@ -36,25 +39,37 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", {"form": form, "next": next_url})
 
 
-class _LoginScope:
-    throttle_scope = "login"
-
-
 class RateLimitedLoginView(LoginView):
-    """Django's login, refusing attempts past the "login" rate (per address)."""
+    """Django's login, refusing attempts past the login throttle."""
 
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        throttle = SettingsScopedRateThrottle()
-        if throttle.allow_request(request, _LoginScope()):
+        wait = login_refusal(request, username=request.POST.get("username", ""))
+        if wait is None:
             return super().post(request, *args, **kwargs)
         form = self.get_form()
-        wait = throttle.wait()
-        form.add_error(
-            None,
-            "Too many login attempts from here. Wait "
-            f"{int(wait or 60)} seconds, then try again.",
-        )
-        return self.render_to_response(self.get_context_data(form=form), status=429)
+        form.add_error(None, refusal_message(wait))
+        response = self.render_to_response(self.get_context_data(form=form), status=429)
+        response["Retry-After"] = str(wait)
+        return response
+
+
+def throttled(login_view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap a login view (the admin's) in the same throttle as the others."""
+
+    @functools.wraps(login_view)
+    def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method == "POST":
+            wait = login_refusal(request, username=request.POST.get("username", ""))
+            if wait is not None:
+                return HttpResponse(
+                    refusal_message(wait),
+                    status=429,
+                    content_type="text/plain; charset=utf-8",
+                    headers={"Retry-After": str(wait)},
+                )
+        return login_view(request, *args, **kwargs)
+
+    return view

@@ -9,13 +9,15 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import APIException, NotFound
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.throttles import login_refusal, refusal_message
 from api import selectors
+from api.parsers import BoundedJSONParser
 from api.permissions import IsSubmissionOwner
 from api.serializers import (
     AssignmentDetailSerializer,
@@ -73,9 +75,7 @@ class TokenView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [SettingsScopedRateThrottle]
-    throttle_scope = "login"
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         request=TokenRequestSerializer,
@@ -84,6 +84,17 @@ class TokenView(APIView):
     )
     def post(self, request: Request) -> Response:
         """Return the user's token, creating it on first use."""
+        data = request.data
+        username = data.get("username", "") if hasattr(data, "get") else ""
+        wait = login_refusal(
+            request._request, username=username if isinstance(username, str) else ""
+        )
+        if wait is not None:
+            return Response(
+                {"detail": refusal_message(wait)},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(wait)},
+            )
         form = TokenRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         user = authenticate(

@@ -19,7 +19,9 @@ from django.utils import timezone
 
 from checks import feedback
 from checks.data import CheckData, CheckDataMissing, check_data_prepare
+from checks.grading import check_grade, check_grader_refill
 from checks.models import CheckRun, CheckStatus, log_bound
+from checks.training import check_spare_refill, check_train
 from submissions import storage
 from submissions.services.dbconn import db_reconnect_if_cut
 from submissions.services.placement import sandbox_env
@@ -59,6 +61,9 @@ class CheckLog:
         self.last_beat = 0.0
         self.last_cancel_check = 0.0
         self.saw_output = False
+        self.folders: list[Path] = []
+        self.data: CheckData | None = None
+        self.warm: bool | None = None
 
     def text(self) -> str:
         parts = [*self.head, self.body.rstrip("\n"), *self.tail]
@@ -147,6 +152,10 @@ def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
             CheckStatus.ERROR, PLATFORM_FAULT.format(detail=type(exc).__name__)
         )
     _apply(check, log, outcome)
+    if log.data is not None:
+        # After the result is shown: the next check here starts warm.
+        check_spare_refill(check=check, data=log.data, env=sandbox_env())
+        check_grader_refill(data=log.data, env=sandbox_env())
 
 
 def _apply(check: CheckRun, log: CheckLog, outcome: CheckOutcome) -> None:
@@ -163,7 +172,17 @@ def _apply(check: CheckRun, log: CheckLog, outcome: CheckOutcome) -> None:
         row.finish(outcome.status, reason=outcome.reason)
         row.result = sandbox.neutralise_json(outcome.result)
         row.log = log.text()
-        row.save(update_fields=["status", "reason", "finished_at", "result", "log"])
+        row.warm_start = log.warm
+        row.save(
+            update_fields=[
+                "status",
+                "reason",
+                "finished_at",
+                "result",
+                "log",
+                "warm_start",
+            ]
+        )
 
 
 def _compile_refusal(source: str) -> str:
@@ -198,9 +217,9 @@ def _run(check: CheckRun, log: CheckLog) -> CheckOutcome:
         f"Check run: training your code on {data.train_count} training images "
         "(a small slice; the graded run uses them all)."
     )
-    work = storage.work_dir(f"check-{check.pk}")
+    log.data = data
     try:
-        trained = _train(check, log, data, work)
+        trained = _train(check, log, data)
         if isinstance(trained, CheckOutcome):
             return trained
         log.say(
@@ -210,74 +229,22 @@ def _run(check: CheckRun, log: CheckLog) -> CheckOutcome:
         )
         return _evaluate(check, log, data, trained)
     finally:
-        storage.discard(work)
+        for folder in log.folders:
+            storage.discard(folder)
 
 
-def _limits(check: CheckRun) -> sandbox.SandboxLimits:
-    assignment = check.assignment
-    wall = min(assignment.wall_seconds, settings.DOJO_CHECK_WALL_SECONDS)
-    return sandbox.SandboxLimits(
-        wall_seconds=wall,
-        cpu_seconds=min(assignment.cpu_seconds, wall * 4),
-        memory_bytes=assignment.memory_mb * 1024 * 1024,
-        log_bytes=256 * 1024,
-        output_bytes=16 * 1024 * 1024,
-    )
-
-
-def _place() -> sandbox.JobPlace:
-    """Return this pool process's place in the worker's host plan."""
-    from billiard.process import current_process
-
-    plan = sandbox.current_host_plan() or sandbox.host_prepare(
-        backend=settings.DOJO_SANDBOX_BACKEND,
-        gpu_device=settings.DOJO_GPU_DEVICE,
-        slots=settings.DOJO_GPU_SLOTS,
-        keras_backend=settings.DOJO_KERAS_BACKEND,
-        uid_base=settings.DOJO_SANDBOX_UID,
-        probe=False,
-    )
-    return plan.place(getattr(current_process(), "index", 0) or 0, gpu=False)
-
-
-def _train(
-    check: CheckRun, log: CheckLog, data: CheckData, work: Path
-) -> Path | CheckOutcome:
+def _train(check: CheckRun, log: CheckLog, data: CheckData) -> Path | CheckOutcome:
     """Train in the sandbox; return the saved model's path or how it failed."""
-    job, run_dir = work / "job", work / "run"
-    job.mkdir()
-    run_dir.mkdir()
-    (job / "submission.py").write_text(check.source, encoding="utf-8")
-    output = run_dir / "output"
-    output.mkdir()
-    limits = _limits(check)
-    place = _place()
-    result = sandbox.run(
-        sandbox.runner_argv("/job/submission.py"),
-        work_dir=run_dir,
-        binds=[
-            sandbox.Bind(job, "/job"),
-            sandbox.Bind(data.train_dir, "/data"),
-            *place.binds,
-        ],
-        env={
-            **sandbox_env(),
-            "DOJO_DATA_DIR": "/data",
-            "DOJO_OUTPUT_DIR": str(output),
-            "DOJO_DEVICE_REPORT": str(run_dir / "device.json"),
-            # Lets a script say "quick check" (fewer epochs) if it wants to.
-            "DOJO_CHECK_RUN": "1",
-            **place.env,
-        },
-        limits=limits,
-        backend=settings.DOJO_SANDBOX_BACKEND,
+    trained = check_train(
+        check=check,
+        data=data,
+        env=sandbox_env(),
         on_log=log.on_log,
-        log_interval=settings.DOJO_LOG_FLUSH_SECONDS,
         should_cancel=log.should_cancel,
-        devices=place.devices,
-        chdir=str(run_dir),
-        uid=place.uid,
     )
+    log.folders.append(trained.folder)
+    log.warm = trained.warm
+    result = trained.result
     db_reconnect_if_cut()
     log.body = result.log
     if result.outcome == sandbox.Outcome.CANCELLED:
@@ -286,11 +253,10 @@ def _train(
         reason = feedback.training_failure(result)
         log.say(reason, at_end=True)
         return CheckOutcome(CheckStatus.FAILED, reason)
-    model = work / "model.keras"
-    if not sandbox.copy_out(
-        output, "model.keras", model, max_bytes=limits.work_dir_bytes
-    ):
-        reason = NO_MODEL.format(mb=limits.work_dir_bytes // 2**20)
+    model = trained.folder / "model.keras"
+    max_bytes = trained.limits.work_dir_bytes
+    if not sandbox.copy_out(trained.output, "model.keras", model, max_bytes=max_bytes):
+        reason = NO_MODEL.format(mb=max_bytes // 2**20)
         log.say(reason, at_end=True)
         return CheckOutcome(CheckStatus.FAILED, reason)
     return model
@@ -300,26 +266,12 @@ def _evaluate(
     check: CheckRun, log: CheckLog, data: CheckData, model: Path
 ) -> CheckOutcome:
     """Grade the model on the public sample only, in an evaluation sandbox."""
-    from workers.evaluation import evaluate_many
-
     assignment = check.assignment
-    base = data.train_dir / "base.keras"
-    outcome = evaluate_many(
-        [
-            {
-                "id": "check",
-                "model": str(model),
-                "spec": {**assignment.spec, "version": assignment.spec_version},
-                "data": str(data.public_sample),
-                "base": str(base) if base.is_file() else None,
-            }
-        ],
-        work_root=Path(settings.DOJO_WORK_ROOT),
-        name=f"check-{check.pk}-eval",
-        backend=settings.DOJO_SANDBOX_BACKEND,
+    outcome = check_grade(
+        check=check,
+        data=data,
+        model=model,
         env=sandbox_env(),
-        wall_seconds=settings.DOJO_CHECK_EVAL_SECONDS,
-        memory_bytes=settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
         should_cancel=log.should_cancel,
     )
     db_reconnect_if_cut()

@@ -55,6 +55,8 @@ class CheckRun(models.Model):
     job_token = models.UUIDField(default=uuid.uuid4)
     sends = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
+    # Whether the training ran in the slot's warm spare (Keras already imported).
+    warm_start = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

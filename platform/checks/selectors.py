@@ -52,6 +52,7 @@ def check_run_to_json(*, check: CheckRun) -> dict:
             "public_sample_images": result.get("public_sample_images"),
         },
         "finished": not check.is_active,
+        "warm_start": check.warm_start,
         "created_at": check.created_at.isoformat(),
         "started_at": check.started_at.isoformat() if check.started_at else None,
         "finished_at": check.finished_at.isoformat() if check.finished_at else None,

@@ -99,10 +99,12 @@ def _refuse_to_start_without_a_sandbox(sender: object = None, **kwargs: object) 
     """
     from django.conf import settings
 
+    from submissions.services.placement import sandbox_config_from_settings
     from workers.sandbox import SandboxUnavailable, check_backend, host_prepare
 
     gpu = settings.DOJO_GPU_DEVICE >= 0
     try:
+        sandbox_config_from_settings()
         check_backend(settings.DOJO_SANDBOX_BACKEND)
         plan = host_prepare(
             backend=settings.DOJO_SANDBOX_BACKEND,
@@ -121,6 +123,10 @@ def _refuse_to_start_without_a_sandbox(sender: object = None, **kwargs: object) 
     for notice in plan.notices:
         logger.warning("Sandbox: %s", notice)
     logger.warning("Sandbox limits on this worker: %s", plan.describe())
+    from submissions.services.spares import spares_describe
+
+    slots = settings.DOJO_GPU_SLOTS if gpu else getattr(sender, "concurrency", 1)
+    logger.warning("%s", spares_describe(slots=slots or 1))
 
 
 @worker_ready.connect

@@ -3,6 +3,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import throttled
+
+# The admin's login guesses count against the same throttle as every login.
+admin.site.login = throttled(admin.site.login)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),

@@ -5,4 +5,14 @@ class SubmissionsConfig(AppConfig):
     name = "submissions"
 
     def ready(self) -> None:
+        from django.core.exceptions import ImproperlyConfigured
+
         from submissions import signals  # noqa: F401 - connects the receivers
+        from submissions.services.placement import sandbox_config_from_settings
+        from workers.sandbox import SandboxUnavailable
+
+        # The sandbox's one configuration, built once per process at start.
+        try:
+            sandbox_config_from_settings()
+        except SandboxUnavailable as exc:
+            raise ImproperlyConfigured(str(exc)) from None

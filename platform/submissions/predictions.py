@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+from accounts.ratelimit import rate_take
 from submissions import images, storage
 from submissions.models import Status, Submission
 from submissions.outbox import outbox_send
@@ -26,7 +27,8 @@ logger = logging.getLogger(__name__)
 RESULT_KEY = "dojo:predict:{}"
 RATE_KEY = "dojo:predict-rate:{}:{}"
 SAMPLES_FILE = "samples.json"
-POLL_SECONDS = 0.005
+# How long an answer waits for the page to read it.
+ANSWER_KEPT_SECONDS = 120
 
 
 class PredictionUnavailable(Exception):
@@ -53,19 +55,51 @@ def prediction_available(*, submission: Submission) -> bool:
 
 
 def _take_rate_slot(user_id: int) -> None:
-    window = int(time.time() // 60)
-    key = RATE_KEY.format(user_id, window)
-    cache.add(key, 0, timeout=120)
-    if cache.incr(key) > settings.DOJO_PREDICT_PER_MINUTE:
+    # Atomic on any cache backend (the database cache's incr is not).
+    wait = rate_take(
+        key=f"predict:{user_id}", limit=settings.DOJO_PREDICT_PER_MINUTE, window=60
+    )
+    if wait is not None:
         raise PredictionUnavailable(
             f"You can ask for {settings.DOJO_PREDICT_PER_MINUTE} predictions a "
-            "minute; wait a few seconds and try again.",
+            f"minute; wait {wait} seconds and try again.",
             status=429,
         )
 
 
+def _take_waiting_slots(user_id: int) -> None:
+    """Refuse past the caps on waiting predictions (per participant, in all).
+
+    Counted per answer window (the predict timeout): atomic, and no request
+    waits longer than that window, so at most twice the cap ever wait.
+    """
+    window = max(1, int(settings.DOJO_PREDICT_TIMEOUT_SECONDS))
+    if rate_take(
+        key=f"predict-waiting:{user_id}",
+        limit=settings.DOJO_PREDICT_WAITING_PER_USER,
+        window=window,
+    ):
+        raise PredictionUnavailable(
+            "Your earlier images are still being answered; wait for them, then "
+            "try again.",
+            status=429,
+        )
+    if rate_take(
+        key="predict-waiting:all",
+        limit=settings.DOJO_PREDICT_WAITING_TOTAL,
+        window=window,
+    ):
+        raise PredictionUnavailable(
+            "The predictor is busy with the whole room's images; try again in "
+            "a few seconds."
+        )
+
+
 def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> dict:
-    """Return the model's top 3 classes for one image (base64 unsigned bytes)."""
+    """Send one image (base64 unsigned bytes) to the predictor; return its id.
+
+    Nothing waits here: the page asks ``prediction_poll`` for the answer.
+    """
     shape = prediction_shape(submission=submission)
     if not prediction_available(submission=submission) or shape is None:
         raise ValidationError("This submission has no graded model to try.")
@@ -75,32 +109,56 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
             f"Send one {height} x {width} x {channels} image as base64 bytes."
         )
     _take_rate_slot(user_id)
+    _take_waiting_slots(user_id)
     request_id = uuid.uuid4().hex
     timeout = settings.DOJO_PREDICT_TIMEOUT_SECONDS
+    cache.set(
+        RESULT_KEY.format(request_id),
+        {
+            "status": "pending",
+            "user": user_id,
+            "submission": submission.pk,
+            "until": time.time() + timeout,
+        },
+        timeout=int(timeout) + ANSWER_KEPT_SECONDS,
+    )
     outbox_send(
         task=JobTask.PREDICT,
         args=[submission.pk, request_id, pixels],
         queue=JobQueue.PREDICT.value,
         expires=timeout,
     )
-    deadline = time.monotonic() + timeout
-    key = RESULT_KEY.format(request_id)
-    while (answer := cache.get(key)) is None:
-        if time.monotonic() > deadline:
+    return {"id": request_id, "status": "pending"}
+
+
+def prediction_poll(*, submission: Submission, user_id: int, request_id: str) -> dict:
+    """Return ``{"status": "pending"}`` or the answer to one of the user's images.
+
+    An id that is not this user's, for this submission, is unknown (404).
+    """
+    entry = cache.get(RESULT_KEY.format(request_id)) if request_id.isalnum() else None
+    if (
+        not isinstance(entry, dict)
+        or entry.get("user") != user_id
+        or entry.get("submission") != submission.pk
+    ):
+        raise PredictionUnavailable("No such prediction.", status=404)
+    if entry.get("status") == "pending":
+        if time.time() > float(entry.get("until", 0)):
             raise PredictionUnavailable(
                 "The predictor did not answer in time (it may be starting); "
                 "try again in a few seconds."
             )
-        time.sleep(POLL_SECONDS)
-    cache.delete(key)
-    if "error" in answer:
-        raise PredictionUnavailable(answer["error"], status=422)
+        return {"status": "pending"}
+    if "error" in entry:
+        raise PredictionUnavailable(entry["error"], status=422)
     names = submission.assignment.spec.get("class_names") or []
     return {
+        "status": "done",
         "top": [
             {"label": images.class_label(names, k), "probability": p}
-            for k, p in answer["top"]
-        ]
+            for k, p in entry["top"]
+        ],
     }
 
 
@@ -134,12 +192,16 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
     from workers.predictor import PredictorError
 
     key = RESULT_KEY.format(request_id)
+    asked = cache.get(key)
+    if not isinstance(asked, dict):
+        return  # expired, or never asked through the site: nobody will read it
+    owner = {"user": asked.get("user"), "submission": asked.get("submission")}
     submission = (
         Submission.objects.select_related("assignment").filter(pk=submission_id).first()
     )
     model_run = submission and run_latest_model(submission=submission)
     if not model_run:
-        cache.set(key, {"error": "The model is gone."}, timeout=60)
+        cache.set(key, {**owner, "error": "The model is gone."}, timeout=60)
         return
     num_classes = int(
         submission.assignment.spec.get("checks", {}).get("num_classes") or 0
@@ -158,7 +220,7 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
     except OSError as exc:  # the worker's side of the files: a platform fault
         logger.exception("The predictor failed for submission %s", submission_id)
         answer = {"error": f"The predictor could not answer ({exc.strerror})."}
-    cache.set(key, answer, timeout=60)
+    cache.set(key, {**owner, "status": "done", **answer}, timeout=ANSWER_KEPT_SECONDS)
 
 
 def samples_write(*, assignment_id: int, test_split: Path) -> None:

@@ -1,7 +1,5 @@
 """The assignment page (upload), the submission page and its live status."""
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -9,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import charts
 from submissions import feedback, images, predictions, uploads
@@ -18,6 +16,7 @@ from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
 from submissions.services import lifecycle
 from submissions.services.intake import submission_create, submissions_used_today
+from workers.outputs import loads_bounded
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
 from workshops.notes import note_for_block
@@ -322,12 +321,23 @@ def submission_live(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
-    """Answer "try your model": the top 3 classes for one posted image."""
+    """Try your model: POST an image (202 with an id), GET ?id= for the answer.
+
+    Neither waits on the predictor: the page polls until the answer is there.
+    """
     submission, _ = _submission_for(request, pk)
+    no_store = {"Cache-Control": "no-store"}
     try:
-        body = json.loads(request.body or b"{}")
+        if request.method == "GET":
+            answer = predictions.prediction_poll(
+                submission=submission,
+                user_id=request.user.pk,
+                request_id=request.GET.get("id", "")[:64],
+            )
+            return JsonResponse(answer, headers=no_store)
+        body = loads_bounded(request.body or b"{}", max_depth=4)
         pixels = body.get("pixels") if isinstance(body, dict) else None
         answer = predictions.prediction_request(
             submission=submission, user_id=request.user.pk, pixels=pixels
@@ -338,7 +348,8 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
         return JsonResponse({"error": " ".join(exc.messages)}, status=400)
     except predictions.PredictionUnavailable as exc:
         return JsonResponse({"error": str(exc)}, status=exc.status)
-    return JsonResponse(answer, headers={"Cache-Control": "no-store"})
+    poll = f"{request.path}?id={answer['id']}"
+    return JsonResponse({**answer, "poll": poll}, status=202, headers=no_store)
 
 
 @login_required

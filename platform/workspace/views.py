@@ -262,6 +262,12 @@ def _check_url(assignment: Assignment) -> str:
     return reverse("check-start", args=[assignment.pk])
 
 
+def _last_check_url(user, assignment: Assignment) -> str:
+    """Return where to follow the participant's newest check run ("" if none)."""
+    check = selectors.check_run_latest(participant=user, assignment=assignment)
+    return reverse("check-detail", args=[check.pk]) if check else ""
+
+
 def workspace_config(
     request: HttpRequest, *, assignment: Assignment, enrollment: Enrollment, left: int
 ) -> dict:
@@ -277,6 +283,7 @@ def workspace_config(
             selectors.help_request_open(participant=request.user, assignment=assignment)
         ),
         "leftToday": left,
+        "lastCheck": _last_check_url(request.user, assignment),
         "maxBytes": settings.DOJO_UPLOAD_MAX_BYTES,
         "urls": {
             "draft": reverse("draft", args=args),

@@ -98,13 +98,30 @@
     busy = true;
     out.setAttribute("aria-busy", "true");
     out.innerHTML = '<p class="muted small" id="asking">Asking your model…</p>';
-    fetch(card.dataset.predictUrl, {
+    var url = card.dataset.predictUrl;
+    // The server answers at once with an id; the answer is polled for, so no
+    // web worker waits on the predictor.
+    function poll(ticket, tries) {
+      return new Promise(function (resolve) { setTimeout(resolve, 250); })
+        .then(function () {
+          return fetch(ticket.poll, { credentials: "same-origin" });
+        })
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          if (data.status === "pending" && tries < 720) return poll(ticket, tries + 1);
+          return data;
+        });
+    }
+    fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify({ pixels: data })
     })
       .then(function (r) { return r.json(); })
+      .then(function (ticket) {
+        return ticket.status === "pending" ? poll(ticket, 0) : ticket;
+      })
       .then(show)
       .catch(function () { show({ error: "No answer: check your connection and try again." }); })
       .finally(function () {

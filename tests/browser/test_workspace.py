@@ -19,6 +19,8 @@ def login(browser, live_server, user, password, **context_args):
     context = browser.new_context(**context_args)
     page = context.new_page()
     page.set_default_timeout(20_000)
+    # A busy machine (other test runs) can take long to serve a page.
+    page.set_default_navigation_timeout(60_000)
     page.goto(f"{live_server.url}/accounts/login/")
     page.locator("#id_username").fill(user.username)
     page.locator("#id_password").fill(password)

@@ -197,13 +197,13 @@ def test_dead_run_of_a_cancelled_submission_ends_cancelled(submission, sent):
 
 
 def test_one_row_that_cannot_be_repaired_does_not_stop_the_others(
-    submission, participant, workshop, sent, monkeypatch
+    submission, other_participant, workshop, sent, monkeypatch
 ):
     """A repair that raises is logged and retried next pass; the rest go on."""
     from submissions.services import reconcile
 
     second = submission_create(
-        participant=participant,
+        participant=other_participant,
         assignment=workshop.assignments.get(slug="mlp"),
         upload=SimpleUploadedFile("again.py", b"print('hi')\n"),
     )
@@ -222,3 +222,24 @@ def test_one_row_that_cannot_be_repaired_does_not_stop_the_others(
     assert counts["failed"] == 1 and counts["resent"] == 1
     second.refresh_from_db()
     assert second.enqueued_at is not None
+
+
+def test_a_held_submission_is_due_and_sent_when_its_turn_comes(
+    submission, participant, workshop, sent
+):
+    """A participant's later submission waits in the database (fair share): the
+    reconciler counts it as due, and sends it once the earlier one is done."""
+    later = submission_create(
+        participant=participant,
+        assignment=workshop.assignments.get(slug="mlp"),
+        upload=SimpleUploadedFile("again.py", b"print('hi')\n"),
+    )
+    later.refresh_from_db()
+    assert later.status == Status.QUEUED and later.enqueued_at is None
+    assert sent == []
+    assert job_health(submission=later, now=timezone.now() + LONG_AGO).state == "due"
+    _set(submission, status=Status.FAILED)
+    submissions_reconcile()
+    later.refresh_from_db()
+    assert later.enqueued_at is not None
+    assert [m["args"][0] for m in sent] == [later.pk]

@@ -218,12 +218,30 @@ SAVE_GARBAGE_MODEL = (
     "with open(os.path.join(os.environ['DOJO_OUTPUT_DIR'], 'model.keras'), 'wb')"
     " as f:\n    f.write(b'not a keras file \\x1b[2J')\n"
 )
+# A plain .keras archive (it passes the inspection, so it is kept) that Keras
+# cannot build: evaluation is where it fails.
+SAVE_UNLOADABLE_MODEL = (
+    "import os, zipfile\n"
+    "path = os.path.join(os.environ['DOJO_OUTPUT_DIR'], 'model.keras')\n"
+    "with zipfile.ZipFile(path, 'w') as z:\n"
+    "    z.writestr('metadata.json', '{}')\n"
+    '    z.writestr(\'config.json\', \'{"class_name": "NoSuchLayer", '
+    '"config": {}}\')\n'
+    "    z.writestr('model.weights.h5', b'\\0' * 64)\n"
+)
+
+
+def _final(submission: Submission) -> Submission:
+    """Evaluate a trained submission; one refused at training is final already."""
+    if submission.status == Status.EVALUATING:
+        return _evaluate(submission)
+    return submission
 
 
 def test_a_model_the_grader_cannot_read_fails_not_errors(train) -> None:
     """A saved file that is no Keras model is the participant's: failed, graded
     in the evaluation sandbox with a reason."""
-    submission = _evaluate(train(SAVE_GARBAGE_MODEL))
+    submission = _final(train(SAVE_GARBAGE_MODEL))
     assert submission.status == Status.FAILED, submission.status_reason
     assert "\x1b" not in submission.status_reason
     assert "does not count against your limit" not in submission.status_reason
@@ -231,7 +249,7 @@ def test_a_model_the_grader_cannot_read_fails_not_errors(train) -> None:
 
 def test_missing_hidden_test_split_is_a_platform_error(train, mlp) -> None:
     """The grader without its test data is the platform's fault: error, refunded."""
-    submission = train(SAVE_GARBAGE_MODEL)
+    submission = train(SAVE_UNLOADABLE_MODEL)
     storage.discard(storage.assignment_hidden_dir(mlp.pk))
     submission = _evaluate(submission)
     assert submission.status == Status.ERROR, submission.status_reason
@@ -311,7 +329,7 @@ def test_a_model_file_the_grader_chokes_on_fails_and_counts(train, mlp, kind) ->
     from submissions.services.intake import submissions_used_today
 
     payload = base64.b64encode(GRADER_CHOKES[kind]()).decode()
-    submission = _evaluate(
+    submission = _final(
         train(
             "import base64, os\n"
             "with open(os.path.join(os.environ['DOJO_OUTPUT_DIR'], 'model.keras'),"
@@ -355,7 +373,7 @@ def test_a_grader_that_dies_on_the_model_fails_it_not_errors(train, mlp) -> None
     from submissions.services.intake import submissions_used_today
     from tests.model_builders import keras_model
 
-    submission = train(SAVE_GARBAGE_MODEL)
+    submission = train(SAVE_UNLOADABLE_MODEL)
     artifact = Path(submission.runs.get(kind=Run.Kind.TRAIN).artifact_path)
     keras_model("slow", (28, 28, 1)).save(artifact.with_suffix(".tmp.keras"))
     artifact.with_suffix(".tmp.keras").replace(artifact)
@@ -374,3 +392,31 @@ def test_a_grader_that_dies_on_the_model_fails_it_not_errors(train, mlp) -> None
     assert (
         submissions_used_today(participant=submission.participant, assignment=mlp) == 1
     )
+
+
+def test_a_model_that_fails_the_archive_inspection_is_never_kept(train, mlp) -> None:
+    """A file the inspection refuses is not kept on disk: the submission fails
+    at once with the inspection's reason, and counts."""
+    from submissions.services.intake import submissions_used_today
+
+    submission = train(SAVE_GARBAGE_MODEL)
+    assert submission.status == Status.FAILED, submission.status_reason
+    assert "cannot be used" in submission.status_reason
+    run = submission.runs.get()
+    assert not run.artifact_path
+    assert not (storage.artifact_dir(submission.pk) / f"run-{run.pk}").exists()
+    assert (
+        submissions_used_today(participant=submission.participant, assignment=mlp) == 1
+    )
+
+
+def test_a_participant_past_the_disk_quota_gets_a_clear_refusal(
+    train, settings
+) -> None:
+    """Models kept count against the participant's quota; past it, the new one
+    is not kept and the reason says how much is used and what to do."""
+    settings.DOJO_PARTICIPANT_DISK_MB = 0
+    submission = train(SAVE_UNLOADABLE_MODEL)
+    assert submission.status == Status.FAILED, submission.status_reason
+    assert "of your 0 MiB" in submission.status_reason
+    assert not submission.runs.get().artifact_path

@@ -6,6 +6,8 @@ worker calls :func:`host_prepare` once at start to learn how to place its jobs.
 
 from ._cgroup import CgroupSupport, cgroup_support
 from ._cleanup import CleanupError, remove_tree
+from ._compile_cache import CUDA_PRELUDE, compile_cache
+from ._config import SandboxConfig, sandbox_config, sandbox_configure
 from ._device import DeviceReport, read_device_report, runner_argv
 from ._files import copy_out
 from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
@@ -16,6 +18,7 @@ from ._spare import Spare, SparePool
 from ._text import neutralise, neutralise_json
 
 __all__ = [
+    "CUDA_PRELUDE",
     "Bind",
     "CgroupSupport",
     "CleanupError",
@@ -24,12 +27,14 @@ __all__ = [
     "JobPlace",
     "Outcome",
     "SandboxError",
+    "SandboxConfig",
     "SandboxLimits",
     "SandboxResult",
     "SandboxUnavailable",
     "Spare",
     "SparePool",
     "cgroup_support",
+    "compile_cache",
     "check_backend",
     "copy_out",
     "current_host_plan",
@@ -42,4 +47,6 @@ __all__ = [
     "remove_tree",
     "run",
     "runner_argv",
+    "sandbox_config",
+    "sandbox_configure",
 ]

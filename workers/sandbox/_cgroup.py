@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._cgroup2 import JobCgroup2, cgroup2_mount, v2_parent
-from ._limits import SandboxUnavailable
+from ._config import CGROUP_MODES, sandbox_config
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -184,16 +184,12 @@ class JobCgroups:
 
 
 AnyCgroups = JobCgroups | JobCgroup2
-MODES = ("auto", "v1", "v2", "none")
+MODES = CGROUP_MODES
 
 
 def cgroup_mode() -> str:
-    """Return the hierarchy jobs use: v1, v2 or none (from DOJO_CGROUP)."""
-    mode = os.environ.get("DOJO_CGROUP", "auto").strip().lower() or "auto"
-    if mode not in MODES:
-        raise SandboxUnavailable(
-            f"DOJO_CGROUP must be one of {', '.join(MODES)}, not {mode!r}."
-        )
+    """Return the hierarchy jobs use: v1, v2 or none (the configured `cgroup`)."""
+    mode = sandbox_config().cgroup
     if mode != "auto":
         return mode
     if _own_group("memory") is not None and (CGROUP_ROOT / "memory").is_dir():

@@ -14,15 +14,15 @@ that uid). Without MPS, or without a pids cgroup, slot ``i`` runs as
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ._cgroup import CgroupSupport, cgroup_support
 from ._cleanup import remove_tree
+from ._config import sandbox_config, sandbox_configure
 from ._device import PROBE, gpu_devices, probe_line
 from ._launch import is_root, sandbox_uid
 from ._limits import GIB, MIB, Bind, SandboxLimits, SandboxUnavailable
@@ -48,10 +48,15 @@ class JobPlace:
 class Mps:
     """The MPS control daemon of one card, with its pipe and log directories."""
 
-    def __init__(self, *, device: int, root: Path) -> None:
+    def __init__(
+        self, *, device: int, root: Path, memory_mb: int | None = None
+    ) -> None:
         self.device = device
         self.pipe = root / "pipe"
         self.log = root / "log"
+        # Each server's pinned GPU memory, set on the daemon: an environment
+        # variable in the client would be the job's to change before CUDA starts.
+        self.memory_mb = memory_mb
 
     @property
     def env(self) -> dict[str, str]:
@@ -90,7 +95,16 @@ class Mps:
             # Clients run as the sandbox uid: they must reach the pipes.
             path.chmod(0o1777 if path != self.pipe.parent else 0o755)
         self._control([], stdin="quit\n")  # a daemon left by an earlier worker
-        return self._control(["-d"])
+        why = self._control(["-d"])
+        if why is None and self.memory_mb:
+            # The daemon sees only this card, as device 0.
+            why = self._control(
+                [],
+                stdin=f"set_default_device_pinned_mem_limit 0 {self.memory_mb}M\n",
+            )
+            if why is not None:
+                self.stop()
+        return why
 
     def stop(self) -> None:
         """Ask the daemon to quit (its servers exit when their clients have)."""
@@ -138,10 +152,10 @@ class HostPlan:
             # in a client would point at the wrong one.
             env.pop("CUDA_VISIBLE_DEVICES")
             env.update(self.mps.env)
-            binds.append(Bind(self.mps.pipe, str(self.mps.pipe), writable=True))
-            if self.gpu_memory_mb:
-                limit = f"0={self.gpu_memory_mb}MB"
-                env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = limit
+            # Read-only: clients connect to the daemon's sockets there (a socket
+            # on a read-only mount still accepts connections) but cannot leave
+            # files for the next job; the memory share is the daemon's.
+            binds.append(Bind(self.mps.pipe, str(self.mps.pipe), writable=False))
         return JobPlace(slot=slot, uid=uid, env=env, devices=devices, binds=binds)
 
     def describe(self) -> str:
@@ -268,16 +282,21 @@ def host_prepare(
         plan.mps = Mps(
             device=gpu_device,
             root=mps_root or Path(tempfile.gettempdir(), f"dojo-mps-{gpu_device}"),
+            memory_mb=plan.gpu_memory_mb,
         )
         why = plan.mps.start()
         if why is not None:
             plan.mps = None
             plan.notices.append(f"MPS failed to start ({why}): a uid per slot instead.")
     if plan.mps is not None and not plan.cgroups.pids:
-        os.environ.setdefault("DOJO_SANDBOX_NPROC", str(SHARED_UID_THREAD_CAP))
+        config = sandbox_config()
+        if config.nproc is None:
+            # Part of the configuration the worker makes at start, not a write
+            # to the environment.
+            config = sandbox_configure(replace(config, nproc=SHARED_UID_THREAD_CAP))
         plan.notices.append(
             "No pids cgroup: every slot shares uid "
-            f"{plan.uid_base}, capped at {os.environ['DOJO_SANDBOX_NPROC']} threads "
+            f"{plan.uid_base}, capped at {config.nproc} threads "
             "in all (DOJO_SANDBOX_NPROC)."
         )
     if not probe:

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._cgroup import AnyCgroups
+from ._config import sandbox_config
 from ._limits import ADDRESS_SPACE_FLOOR, SandboxError, SandboxLimits
-
-DEFAULT_UID = 65534
 
 # Run as root before the uid drop: join the job's cgroups, then exec the rest.
 # A wrapper shell avoids preexec_fn, which is unsafe in a threaded supervisor.
@@ -41,10 +40,10 @@ class Launch:
 
 
 def sandbox_uid(uid: int | None = None) -> int:
-    """Return the uid jobs run as: the argument, DOJO_SANDBOX_UID, or 65534."""
+    """Return the uid jobs run as: the argument, else the configured one."""
     if uid is not None:
         return uid
-    return int(os.environ.get("DOJO_SANDBOX_UID", DEFAULT_UID))
+    return sandbox_config().uid
 
 
 def is_root() -> bool:
@@ -98,8 +97,7 @@ def shared_uid_nproc() -> int | None:
     host-wide thread cap for that uid, instead of "the uid's threads now + the
     limit", which lets the first job's threads starve the jobs started after it.
     """
-    value = os.environ.get("DOJO_SANDBOX_NPROC", "").strip()
-    return int(value) if value else None
+    return sandbox_config().nproc
 
 
 def prlimit_prefix(

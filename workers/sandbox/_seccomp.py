@@ -5,7 +5,7 @@ binding to Debian's ``libseccomp2``) into a classic BPF program that bwrap loads
 with ``--seccomp FD`` right before it executes the job, after its own namespace
 setup. Everything is allowed except what a training job never needs and an
 attacker wants: new namespaces, mounts, the kernel keyring, eBPF, perf events,
-userfaultfd and tracing or reading other processes. Denied calls fail with
+userfaultfd, io_uring and tracing or reading other processes. Denied calls fail with
 ``EPERM`` (``clone3`` with ``ENOSYS``, so the C library falls back to ``clone``,
 whose flags the filter can read). Syscalls of a foreign architecture (32-bit
 x86 from a 64-bit job) kill the job: they would bypass the rules.
@@ -42,6 +42,11 @@ DENIED_SYSCALLS = (
     "bpf",
     "perf_event_open",
     "userfaultfd",
+    # io_uring: a second way into most of the kernel, past this filter (its
+    # operations are not system calls) and a frequent source of exploits.
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
     # Tracing or reading other processes.
     "ptrace",
     "process_vm_readv",

@@ -27,8 +27,9 @@ from ._supervise import Supervisor, _exited
 
 GO = b"go\n"
 
-# Runs first inside the sandbox as ``python -c WAITER MODULES JOB_ARGV...``.
-# An import that fails is left for the job to meet itself, as it would cold.
+# Runs first inside the sandbox as ``python -c WAITER MODULES PRELUDE JOB_ARGV...``.
+# An import that fails is left for the job to meet itself, as it would cold; so
+# is a failing PRELUDE (code run once imported: e.g. make the CUDA context).
 # Anything but "go" on stdin (EOF: the spare was discarded) exits quietly.
 WAITER = r"""
 import sys
@@ -67,15 +68,20 @@ for _name in filter(None, sys.argv[1].split(",")):
         __import__(_name)
     except Exception:
         pass
+if sys.argv[2]:
+    try:
+        exec(sys.argv[2], {})
+    except Exception:
+        pass
 if sys.stdin.readline() != "go\n":
     raise SystemExit(0)
-_main(sys.argv[2:])
+_main(sys.argv[3:])
 """
 
 DEFAULT_WARM = ("keras",)
 
 
-def _waiter_argv(argv: list[str], warm: Sequence[str]) -> list[str]:
+def _waiter_argv(argv: list[str], warm: Sequence[str], prelude: str) -> list[str]:
     """Return argv that warms ``warm`` then runs ``argv`` (a Python command)."""
     command = resolve_argv(argv)
     python = resolve_argv(["python"])[0]
@@ -92,7 +98,7 @@ def _waiter_argv(argv: list[str], warm: Sequence[str]) -> list[str]:
     names = ",".join(warm)
     if any(not n.replace("_", "").replace(".", "").isalnum() for n in warm):
         raise SandboxError(f"Bad module names to warm: {names!r}")
-    return [python, "-c", WAITER, names, *command[1:]]
+    return [python, "-c", WAITER, names, prelude, *command[1:]]
 
 
 class Spare:
@@ -111,6 +117,7 @@ class Spare:
         chdir: str | None = None,
         uid: int | None = None,
         warm: Sequence[str] = DEFAULT_WARM,
+        prelude: str = "",
         key: str = "",
         owned: Sequence[Path] = (),
     ) -> None:
@@ -121,7 +128,7 @@ class Spare:
         self.work_dir = Path(work_dir).resolve()
         self.limits = limits
         launch = plan_launch(
-            _waiter_argv(list(argv), warm),
+            _waiter_argv(list(argv), warm, prelude),
             work_dir=self.work_dir,
             binds=binds,
             env=env,

@@ -138,11 +138,20 @@ DOJO_WORK_ROOT = Path(env("DOJO_WORK_ROOT", default=str(VAR_DIR / "work")))
 # Sandbox and workers.
 DOJO_SANDBOX_BACKEND = env("DOJO_SANDBOX_BACKEND", default="bwrap")
 DOJO_SANDBOX_UID = env.int("DOJO_SANDBOX_UID", default=65534)
+# Which cgroup hierarchy limits jobs (auto, v1, v2, none), and a fixed thread cap
+# for a uid all slots share (empty: none). Validated once at start into the
+# sandbox's one configuration object (workers.sandbox.SandboxConfig).
+DOJO_CGROUP = env("DOJO_CGROUP", default="auto")
+DOJO_SANDBOX_NPROC = env("DOJO_SANDBOX_NPROC", default="")
 DOJO_KERAS_BACKEND = env("DOJO_KERAS_BACKEND", default="tensorflow")
 DOJO_GPU_DEVICE = env.int("DOJO_GPU_DEVICE", default=-1)
 DOJO_GPU_SLOTS = env.int("DOJO_GPU_SLOTS", default=1)
 # Each GPU slot's memory share under MPS (0: the card's 80 GiB / slots).
 DOJO_GPU_MEMORY_MB = env.int("DOJO_GPU_MEMORY_MB", default=0)
+# A warm spare sandbox per worker slot (Keras imported, limits applied) takes
+# the slot's next training job of the same assignment; see services/spares.py.
+DOJO_SPARES = env.bool("DOJO_SPARES", default=True)
+DOJO_SPARE_MAX_AGE_SECONDS = env.int("DOJO_SPARE_MAX_AGE_SECONDS", default=900)
 DOJO_EVAL_WALL_SECONDS = env.int("DOJO_EVAL_WALL_SECONDS", default=300)
 # Batch regrades: each model's own budget once the grader has started.
 DOJO_EVAL_MODEL_SECONDS = env.float("DOJO_EVAL_MODEL_SECONDS", default=120.0)
@@ -154,6 +163,13 @@ DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=0)
 # waits for an answer, and how long an unused predictor sandbox stays warm.
 DOJO_PREDICT_PER_MINUTE = env.int("DOJO_PREDICT_PER_MINUTE", default=30)
 DOJO_PREDICT_TIMEOUT_SECONDS = env.float("DOJO_PREDICT_TIMEOUT_SECONDS", default=20.0)
+# What one participant may keep on disk: stored models and drafts.
+DOJO_PARTICIPANT_DISK_MB = env.int("DOJO_PARTICIPANT_DISK_MB", default=2048)
+# Submissions one participant may have waiting to train (fair share).
+DOJO_QUEUED_PER_PARTICIPANT = env.int("DOJO_QUEUED_PER_PARTICIPANT", default=5)
+# Images waiting for the predictor (per answer window): per participant, in all.
+DOJO_PREDICT_WAITING_PER_USER = env.int("DOJO_PREDICT_WAITING_PER_USER", default=3)
+DOJO_PREDICT_WAITING_TOTAL = env.int("DOJO_PREDICT_WAITING_TOTAL", default=60)
 DOJO_PREDICT_IDLE_SECONDS = env.float("DOJO_PREDICT_IDLE_SECONDS", default=1800.0)
 DOJO_LOG_FLUSH_SECONDS = env.float("DOJO_LOG_FLUSH_SECONDS", default=1.0)
 # A running job whose heartbeat is older than this is taken for dead.
@@ -173,6 +189,12 @@ DOJO_CHECK_PUBLIC_PER_CLASS = env.int("DOJO_CHECK_PUBLIC_PER_CLASS", default=50)
 DOJO_CHECK_WALL_SECONDS = env.int("DOJO_CHECK_WALL_SECONDS", default=120)
 DOJO_CHECK_EVAL_SECONDS = env.int("DOJO_CHECK_EVAL_SECONDS", default=120)
 DOJO_CHECK_PER_MINUTE = env.int("DOJO_CHECK_PER_MINUTE", default=6)
+# Each check worker slot keeps a warm sandbox for the assignment it checked last.
+DOJO_CHECK_SPARES = env.bool("DOJO_CHECK_SPARES", default=True)
+
+# How many reverse proxies in front of the site append to X-Forwarded-For; the
+# login throttle and the API's rate limits trust exactly that many entries.
+DOJO_TRUSTED_PROXIES = env.int("DOJO_TRUSTED_PROXIES", default=0)
 
 # Celery: Redis when REDIS_URL is set, else an embedded broker on SQLite.
 REDIS_URL = env("REDIS_URL", default="")
@@ -197,7 +219,20 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"submissions": "30/hour", "login": "20/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "submissions": "30/hour",
+        # Per client address, and per username whatever the address.
+        "login": "20/minute",
+        "login_user": "20/hour",
+    },
+    # The client's address is the one these proxies report (X-Forwarded-For,
+    # counted from the end); 0: REMOTE_ADDR, whatever a client writes.
+    "NUM_PROXIES": DOJO_TRUSTED_PROXIES,
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Dojo API",

@@ -30,6 +30,9 @@ DOJO_DATA_ROOT = TEST_VAR_DIR / "data"
 DOJO_ARTIFACT_ROOT = Path(env("DOJO_ARTIFACT_ROOT", default=str(RUN_DIR / "artifacts")))
 DOJO_WORK_ROOT = RUN_DIR / "work"
 DOJO_LOG_FLUSH_SECONDS = 0.5
+# Spares stay off in tests unless a test turns them on (tests/submissions/
+# test_spares.py) or DOJO_SPARES is set: a spare outlives the test that made it.
+DOJO_SPARES = env.bool("DOJO_SPARES", default=False)
 # A small slice of Fashion-MNIST keeps every training in the suite to seconds.
 DOJO_DATASET_TRAIN_PER_CLASS = env.int("DOJO_DATASET_TRAIN_PER_CLASS", default=200)
 DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=60)
@@ -37,6 +40,8 @@ DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=60)
 # tell the two apart from inside the sandbox.
 DOJO_CHECK_TRAIN_PER_CLASS = env.int("DOJO_CHECK_TRAIN_PER_CLASS", default=50)
 DOJO_CHECK_PUBLIC_PER_CLASS = env.int("DOJO_CHECK_PUBLIC_PER_CLASS", default=20)
+# Six test runs share two cores: a check that takes seconds alone may take minutes.
+DOJO_CHECK_WALL_SECONDS = env.int("DOJO_CHECK_WALL_SECONDS", default=400)
 ALLOWED_HOSTS = ["*"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -44,7 +49,12 @@ STORAGES = {
 }
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"submissions": "1000/hour", "login": "1000/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "submissions": "1000/hour",
+        # A bench sets the production rates here (bench/abuse.py).
+        "login": env("DOJO_TEST_LOGIN_RATE", default="1000/minute"),
+        "login_user": env("DOJO_TEST_LOGIN_USER_RATE", default="1000/minute"),
+    },
 }
 CELERY_BROKER_URL = env(
     "CELERY_BROKER_URL",
@@ -69,3 +79,6 @@ else:
 # A worker started by a test reads the test database, not the default one.
 if env("DOJO_TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["NAME"] = env("DOJO_TEST_DATABASE_NAME")
+# Tests queue many submissions without a worker; the fair-share cap is tested
+# on its own (tests/e2e/test_fair_share.py).
+DOJO_QUEUED_PER_PARTICIPANT = env.int("DOJO_QUEUED_PER_PARTICIPANT", default=1000)

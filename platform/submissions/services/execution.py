@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 
 from submissions import storage
+from submissions.artifacts import artifact_keep
 from submissions.models import Run, Status, Submission
 from submissions.queues import JobQueue
 from submissions.selectors import run_latest_model
@@ -22,9 +23,16 @@ from submissions.services.jobs import (
 )
 from submissions.services.outcome import JobOutcome
 from submissions.services.placement import (
+    job_sandbox_args,
     job_sandbox_run,
     sandbox_env,
     sandbox_limits,
+)
+from submissions.services.spares import (
+    spare_dirs,
+    training_spare_key,
+    training_spare_refill,
+    training_spare_take,
 )
 from workers import sandbox
 from workers.evaluation import evaluate_many
@@ -80,52 +88,70 @@ def _train(run: Run) -> None:
         if submission.format == Submission.Format.IPYNB
         else raw.decode("utf-8")
     )
-    job = storage.work_dir(f"run-{run.pk}-job")
-    (job / "submission.py").write_text(code, encoding="utf-8")
-    work = storage.work_dir(f"run-{run.pk}")
-    output = work / "output"
-    output.mkdir()
     limits = sandbox_limits(submission=submission)
+
+    def plan(job: Path, work: Path) -> tuple[list[str], dict]:
+        return job_sandbox_args(run=run, **_train_args(submission, job, work, limits))
+
+    # A warm spare of this slot, started for exactly this job's sandbox, if any.
+    key = training_spare_key(assignment_id=submission.assignment_id, plan=plan)
+    spare = training_spare_take(key=key)
+    if spare is not None:
+        job, work = spare_dirs(spare)
+    else:
+        job = storage.work_dir(f"run-{run.pk}-job")
+        work = storage.work_dir(f"run-{run.pk}")
+    (job / "submission.py").write_text(code, encoding="utf-8")
+    output = work / "output"
+    output.mkdir(exist_ok=True)
     try:
         result = job_sandbox_run(
-            run=run,
-            argv=sandbox.runner_argv("/job/submission.py"),
-            work=work,
-            binds=[
-                sandbox.Bind(job, "/job"),
-                sandbox.Bind(
-                    storage.assignment_train_dir(submission.assignment_id), "/data"
-                ),
-            ],
-            env={
-                **sandbox_env(),
-                "DOJO_DATA_DIR": "/data",
-                "DOJO_OUTPUT_DIR": str(output),
-                "DOJO_DEVICE_REPORT": str(work / "device.json"),
-            },
-            limits=limits,
+            run=run, **_train_args(submission, job, work, limits), spare=spare
         )
         # The job says, from inside its sandbox, what its backend trained on.
         device = sandbox.read_device_report(work / "device.json")
         if device is not None:
             run.device, run.on_gpu = device.name, device.on_gpu
         run_record(run=run, result=result)
-        keep = storage.artifact_dir(submission.pk) / f"run-{run.pk}"
-        if result.outcome == sandbox.Outcome.OK and sandbox.copy_out(
-            output, "model.keras", keep / "model.keras", max_bytes=limits.work_dir_bytes
-        ):
-            sandbox.copy_out(
-                output, "history.json", keep / "history.json", max_bytes=1024 * 1024
+        refused = ""
+        if result.outcome == sandbox.Outcome.OK:
+            refused = artifact_keep(
+                submission=submission, run=run, output=output, limits=limits
             )
-            run.artifact_path = str(keep / "model.keras")
-            run.save(update_fields=["artifact_path"])
     finally:
         # Whatever the job left (a deep tree, 10,000 files) goes; what cannot
         # is logged and swept later, never charged to the participant.
         storage.discard(job)
         storage.discard(work)
+        # The slot's next spare warms while this outcome is applied.
+        training_spare_refill(key=key, plan=plan)
 
-    job_apply(run=run, outcome=_training_outcome(run, result, limits))
+    job_apply(
+        run=run,
+        outcome=JobOutcome.failed(reason=refused)
+        if refused
+        else _training_outcome(run, result, limits),
+    )
+
+
+def _train_args(
+    submission: Submission, job: Path, work: Path, limits: sandbox.SandboxLimits
+) -> dict:
+    """Return what a training job runs and sees, given its two folders."""
+    output = work / "output"
+    train = storage.assignment_train_dir(submission.assignment_id)
+    return {
+        "argv": sandbox.runner_argv("/job/submission.py"),
+        "work": work,
+        "binds": [sandbox.Bind(job, "/job"), sandbox.Bind(train, "/data")],
+        "env": {
+            **sandbox_env(),
+            "DOJO_DATA_DIR": "/data",
+            "DOJO_OUTPUT_DIR": str(output),
+            "DOJO_DEVICE_REPORT": str(work / "device.json"),
+        },
+        "limits": limits,
+    }
 
 
 def _training_outcome(

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from submissions.models import Status, Submission
 from submissions.services.dbconn import db_retryable
+from submissions.services.fairness import fair_refuse_if_full
 from submissions.services.standings import standing_refresh
 from workers.notebook import NotebookRefused, notebook_to_script
 from workshops.models import Assignment, Enrollment
@@ -160,6 +161,7 @@ def _check_allowed(*, participant: AbstractUser, assignment: Assignment) -> None
             f"You have used all {assignment.daily_limit} submissions for today. "
             "Improve your model locally and try again tomorrow."
         )
+    fair_refuse_if_full(participant_id=participant.pk)
 
 
 def submissions_used_today(*, participant: AbstractUser, assignment: Assignment) -> int:

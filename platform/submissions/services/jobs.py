@@ -23,6 +23,7 @@ from submissions.outbox import outbox_send_on_commit
 from submissions.queues import JobQueue, JobTask
 from submissions.services.batches import regrade_batch_finish_if_done
 from submissions.services.dbconn import DB_GONE, db_reconnect_if_cut, db_retryable
+from submissions.services.fairness import fair_is_held, fair_next
 from submissions.services.grading import grade_record
 from submissions.services.moves import PLATFORM_FAULT, submission_move
 from submissions.services.outcome import JobOutcome, Verdict
@@ -56,17 +57,35 @@ def job_queue(
     status: str | None = None,
     new_token: bool = True,
 ) -> None:
-    """Record that a job is due (moving to `status`), send it after commit."""
+    """Record that a job is due (moving to `status`), send it after commit.
+
+    A training whose participant has an earlier one in flight is held instead
+    (no message, `enqueued_at` empty): `fairness` says when its turn comes.
+    """
     if new_token:
         submission.job_token = uuid.uuid4()
-    submission.enqueued_at = timezone.now()
-    submission.sends += 1
+    held = kind == Run.Kind.TRAIN and fair_is_held(submission=submission)
+    submission.enqueued_at = None if held else timezone.now()
+    submission.sends += 0 if held else 1
     if status is not None:
         submission_move(submission=submission, status=status)
     else:
         submission.save()
+    if held:
+        return
     # The row says the job is due; if the send fails, the reconciler resends.
     outbox_send_on_commit(**job_message(submission=submission, kind=kind))
+
+
+def job_send_next(*, participant_id: int) -> None:
+    """Send the participant's next held training, now that it is its turn."""
+    with transaction.atomic():
+        head = fair_next(participant_id=participant_id)
+        if head is None:
+            return
+        head = Submission.objects.select_for_update().get(pk=head.pk)
+        if head.status == Status.QUEUED and head.enqueued_at is None:
+            job_queue(submission=head, kind=Run.Kind.TRAIN, new_token=False)
 
 
 def job_claim(
@@ -199,6 +218,9 @@ def job_apply(*, run: Run, outcome: JobOutcome) -> None:
         logger.exception("Could not apply the result of run %s", run.pk)
         detail = f"its result was unusable: {exc}"
         _apply_retrying(run, JobOutcome.error(detail=detail))
+    if run.kind == Run.Kind.TRAIN:
+        # The participant's training in flight ended: their next one may go.
+        job_send_next(participant_id=run.submission.participant_id)
 
 
 def job_platform_error(*, run: Run, exc: Exception) -> None:

@@ -10,6 +10,17 @@ from submissions.services.heartbeats import Heartbeat
 from workers import sandbox
 
 
+def sandbox_config_from_settings() -> sandbox.SandboxConfig:
+    """Build and install the sandbox's configuration from the settings (at start)."""
+    return sandbox.sandbox_configure(
+        sandbox.SandboxConfig.parse(
+            uid=settings.DOJO_SANDBOX_UID,
+            cgroup=settings.DOJO_CGROUP,
+            nproc=settings.DOJO_SANDBOX_NPROC,
+        )
+    )
+
+
 def sandbox_env() -> dict[str, str]:
     """Return the environment every sandboxed job starts from."""
     return {
@@ -49,6 +60,33 @@ def _placement() -> sandbox.HostPlan:
     )
 
 
+def job_sandbox_args(
+    *,
+    run: Run,
+    argv: list[str],
+    work: Path,
+    binds: list[sandbox.Bind],
+    env: dict[str, str],
+    limits: sandbox.SandboxLimits,
+) -> tuple[list[str], dict]:
+    """Return argv and the sandbox arguments of one job in the run's slot.
+
+    The worker's host plan gives the slot its uid, and on a GPU queue its device
+    nodes, MPS pipe and GPU memory share.
+    """
+    place = _placement().place(_slot(), gpu=run.queue == JobQueue.TRAIN_GPU)
+    return argv, {
+        "work_dir": work,
+        "binds": [*binds, *place.binds],
+        "env": {**env, **place.env},
+        "limits": limits,
+        "backend": settings.DOJO_SANDBOX_BACKEND,
+        "devices": place.devices,
+        "chdir": str(work),
+        "uid": place.uid,
+    }
+
+
 def job_sandbox_run(
     *,
     run: Run,
@@ -57,28 +95,26 @@ def job_sandbox_run(
     binds: list[sandbox.Bind],
     env: dict[str, str],
     limits: sandbox.SandboxLimits,
+    spare: sandbox.Spare | None = None,
 ) -> sandbox.SandboxResult:
     """Run one job's command in the sandbox, with heartbeats, in the run's slot.
 
-    The worker's host plan gives the slot its uid, and on a GPU queue its device
-    nodes, MPS pipe and GPU memory share.
+    ``spare``: the slot's spare, started with these very arguments (see
+    ``spares``); the job is handed to it instead of starting a sandbox.
     """
     heartbeat = Heartbeat([run])
     plan = _placement()
-    place = plan.place(_slot(), gpu=run.queue == JobQueue.TRAIN_GPU)
-    run.slot, run.isolation = place.slot, plan.describe()[:200]
+    run.slot = plan.place(_slot(), gpu=run.queue == JobQueue.TRAIN_GPU).slot
+    run.isolation = (("warm spare; " if spare else "") + plan.describe())[:200]
     run.save(update_fields=["slot", "isolation"])
-    return sandbox.run(
-        argv,
-        work_dir=work,
-        binds=[*binds, *place.binds],
-        env={**env, **place.env},
-        limits=limits,
-        backend=settings.DOJO_SANDBOX_BACKEND,
-        on_log=heartbeat.on_log,
-        log_interval=settings.DOJO_LOG_FLUSH_SECONDS,
-        should_cancel=heartbeat.should_cancel,
-        devices=place.devices,
-        chdir=str(work),
-        uid=place.uid,
+    watch = {
+        "on_log": heartbeat.on_log,
+        "log_interval": settings.DOJO_LOG_FLUSH_SECONDS,
+        "should_cancel": heartbeat.should_cancel,
+    }
+    if spare is not None:
+        return spare.run(**watch)
+    argv, kwargs = job_sandbox_args(
+        run=run, argv=argv, work=work, binds=binds, env=env, limits=limits
     )
+    return sandbox.run(argv, **kwargs, **watch)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
 from submissions.services.batches import regrade_batches_finish
+from submissions.services.fairness import fair_is_held
 from submissions.services.jobs import job_queue
 from submissions.services.moves import PLATFORM_FAULT, WORKER_LOST, submission_move
 
@@ -66,6 +67,9 @@ def job_health(*, submission: Submission, now: datetime.datetime) -> JobHealth:
             # Training without a run: no worker holds it and no message can
             # claim it (a claim expects `queued`).
             return JobHealth("broken", "requeue", why="training without a run")
+        if submission.status == Status.QUEUED and fair_is_held(submission=submission):
+            # Its message is due when the participant's earlier job ends.
+            return JobHealth("due", why="held for fair share")
         if submission.enqueued_at is None:
             return JobHealth("broken", "resend", why="no message was ever sent")
         if now - submission.enqueued_at > _backoff(submission):

@@ -6,14 +6,24 @@ import os
 import re
 import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.workers.sandbox.sandbox_helpers import RunPy
-from workers.sandbox import SandboxResult, Spare, check_backend, remove_tree, run
+from workers.sandbox import (
+    SandboxConfig,
+    SandboxResult,
+    Spare,
+    check_backend,
+    remove_tree,
+    run,
+    sandbox_config,
+    sandbox_configure,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -98,3 +108,15 @@ def pytest_collection_modifyitems(
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture
+def sandbox_settings() -> Iterator[Callable[..., SandboxConfig]]:
+    """Configure the sandbox as a worker does at start (one object); restore after."""
+    before = sandbox_config()
+
+    def configure(**values: object) -> SandboxConfig:
+        return sandbox_configure(replace(before, **values))
+
+    yield configure
+    sandbox_configure(before)

@@ -56,6 +56,10 @@ results = {
     "perf_event_open": call("perf_event_open", 0, 0, -1, -1, 0),
     "userfaultfd": call("userfaultfd", UFFD_USER_MODE_ONLY),
     "ptrace(ATTACH child)": call("ptrace", PTRACE_ATTACH, child, 0, 0),
+    # NULL params: EFAULT where io_uring is allowed, EPERM where filtered.
+    "io_uring_setup": call("io_uring_setup", 1, ctypes.c_void_p(0)),
+    "io_uring_enter": call("io_uring_enter", -1, 0, 0, 0, ctypes.c_void_p(0), 0),
+    "io_uring_register": call("io_uring_register", -1, 0, ctypes.c_void_p(0), 0),
 }
 os.kill(child, signal.SIGKILL)
 with open("/proc/self/status") as status:

@@ -50,11 +50,9 @@ def test_gpu_worker_without_the_device_node_says_how_to_pass_it(tmp_path: Path):
         host_prepare(gpu_device=0, dev_root=tmp_path, probe=False)
 
 
-def test_gpu_worker_without_a_memory_cgroup_refuses(
-    fake_dev: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_gpu_worker_without_a_memory_cgroup_refuses(fake_dev: Path, sandbox_settings):
     """cgroup v2 here offers no memory controller: a GPU worker will not run."""
-    monkeypatch.setenv("DOJO_CGROUP", "v2")
+    sandbox_settings(cgroup="v2")
     with pytest.raises(SandboxUnavailable, match="cannot cap job memory with a cgroup"):
         host_prepare(gpu_device=0, dev_root=fake_dev, probe=False)
 
@@ -79,25 +77,45 @@ def test_without_mps_each_gpu_slot_runs_as_its_own_uid(fake_dev: Path):
     assert "no MPS" in plan.describe()
 
 
-def test_under_mps_slots_share_one_uid_and_get_a_pinned_memory_share(tmp_path):
-    """MPS serves one uid: every slot is that uid, binds the pipe dir, has a cap."""
+def test_under_mps_slots_share_one_uid_and_the_pipe_folder_is_read_only(tmp_path):
+    """MPS serves one uid: every slot is that uid and sees the daemon's pipe
+    folder read-only (a job cannot plant files there for the next one); the
+    GPU memory share is the daemon's, not an environment variable a job could
+    change before CUDA starts."""
     plan = HostPlan(
         cgroups=CgroupSupport(version=2, memory=True, pids=False),
         uid_base=61000,
         slots=16,
         gpu_device=1,
-        mps=Mps(device=1, root=tmp_path),
+        mps=Mps(device=1, root=tmp_path, memory_mb=8000),
         gpu_memory_mb=8000,
         dev_root=tmp_path,
     )
     place = plan.place(5)
     assert place.uid == 61000 and plan.uid_range() == range(61000, 61001)
     assert "CUDA_VISIBLE_DEVICES" not in place.env
-    assert place.env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] == "0=8000MB"
+    assert "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT" not in place.env
     assert place.env["CUDA_MPS_PIPE_DIRECTORY"] == str(tmp_path / "pipe")
     pipe = str(tmp_path / "pipe")
-    assert [(b.target, b.writable) for b in place.binds] == [(pipe, True)]
+    assert [(b.target, b.writable) for b in place.binds] == [(pipe, False)]
     assert "MPS, 8000 MB GPU memory a slot" in plan.describe()
+
+
+def test_the_gpu_memory_share_is_set_on_the_mps_daemon(tmp_path, monkeypatch):
+    """Starting MPS tells the control daemon the pinned memory limit of every
+    server it starts (what the daemon is sent is recorded by a stand-in)."""
+    from workers.sandbox import _host
+
+    said = tmp_path / "said.txt"
+    fake = tmp_path / "nvidia-cuda-mps-control"
+    fake.write_text(f'#!/bin/sh\necho "ARGS $*" >> {said}\ncat >> {said}\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(_host, "MPS_CONTROL", str(fake))
+    mps = Mps(device=1, root=tmp_path / "mps", memory_mb=8000)
+    assert mps.start() is None
+    text = said.read_text()
+    assert "ARGS -d" in text
+    assert "set_default_device_pinned_mem_limit 0 8000M" in text
 
 
 def test_cpu_worker_is_placed_without_devices_and_says_its_limits():
@@ -107,11 +125,9 @@ def test_cpu_worker_is_placed_without_devices_and_says_its_limits():
     assert plan.notices == []
 
 
-def test_cpu_worker_without_cgroups_keeps_rlimits_and_says_so(
-    monkeypatch: pytest.MonkeyPatch,
-):
+def test_cpu_worker_without_cgroups_keeps_rlimits_and_says_so(sandbox_settings):
     """No cgroup: the rlimit fallback stays, a notice says so, slots get a uid each."""
-    monkeypatch.setenv("DOJO_CGROUP", "none")
+    sandbox_settings(cgroup="none")
     plan = host_prepare(slots=2, uid_base=61000)
     assert plan.describe().startswith("no cgroups: memory by RLIMIT_AS")
     assert any("No memory cgroup" in n for n in plan.notices)

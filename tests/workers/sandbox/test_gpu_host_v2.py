@@ -27,8 +27,8 @@ MIB = 2**20
 
 
 @pytest.fixture(autouse=True)
-def v2_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOJO_CGROUP", "v2")
+def v2_memory(sandbox_settings) -> None:
+    sandbox_settings(cgroup="v2")
     support = cgroup_support()
     assert support.version == 2 and support.memory, support.describe()
 

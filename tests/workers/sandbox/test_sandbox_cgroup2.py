@@ -36,7 +36,8 @@ MOUNT = cgroup2_mount()
 
 SUPERVISOR = """
 import json, sys
-from workers.sandbox import run
+from workers.sandbox import SandboxConfig, run, sandbox_configure
+sandbox_configure(SandboxConfig(cgroup="v2"))
 result = run(["python", "-c", "print(open('/proc/self/cgroup').read())"],
              work_dir=sys.argv[1], backend="local")
 print(json.dumps({"outcome": result.outcome, "log": result.log,
@@ -77,14 +78,14 @@ def _destroy(group: Path) -> None:
 
 
 @pytest.fixture
-def v2(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def v2(sandbox_settings) -> Iterator[Path]:
     """Make jobs use cgroup v2; this process's group hands out what it is offered.
 
     Here that is hugetlb, at the true root; on a GPU host, memory, at the root of
     the container's cgroup namespace (after this process moved into a leaf).
     """
     assert MOUNT is not None, "no cgroup v2 hierarchy is mounted on this machine"
-    monkeypatch.setenv("DOJO_CGROUP", "v2")
+    sandbox_settings(cgroup="v2")
     parent = v2_parent()
     assert parent is not None, "cgroup v2 is mounted but unusable here"
     assert parent.controllers, "this group hands no controller to its children"
@@ -170,7 +171,7 @@ def test_v2_supervisor_moves_into_a_leaf_enables_offered_and_clears_stale(
         supervisor = _join(
             group,
             argv,
-            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "DOJO_CGROUP": "v2"},
+            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -19,7 +19,7 @@ from workers.sandbox._seccomp import DENIED_SYSCALLS, filter_program, filter_rul
 PROBE = Path(__file__).with_name("seccomp_probe.py")
 CALLS = (
     "unshare setns clone clone3 mount keyctl add_key bpf perf_event_open "
-    "userfaultfd ptrace"
+    "userfaultfd ptrace io_uring_setup io_uring_enter io_uring_register"
 ).split()
 
 

@@ -1,0 +1,298 @@
+"""Abuse: one participant attacks the site while the room uses it.
+
+Against a real web process (``--server runserver``, as ``make run`` starts it,
+or gunicorn with the Dockerfile's 3 sync workers, the default), for a bounded
+time, all traffic to 127.0.0.1:
+
+- three notebook-render bombs: GET the code page of a 98 KB notebook whose
+  Markdown took nbconvert about the square of its size;
+- three stalled predictions: "try your model" POSTs (and their polls) with no
+  predictor worker running at all, as when it is cold, crashed or busy;
+- a password-guessing loop on the login form and the token endpoint, rotating
+  X-Forwarded-For, with the production login rates.
+
+Meanwhile an anonymous visitor loads the login page and an instructor the
+leaderboard. Prints each page's p95 as a ratio of its target (login < 300 ms,
+leaderboard < 100 ms), the guessing loop's processed attempts against the
+throttle's allowance (and whether the right password got in), and the attack
+responses by status class (every one must be 2xx or 4xx).
+
+    .venv/bin/python bench/abuse.py                     # gunicorn, 30 s
+    .venv/bin/python bench/abuse.py --server runserver  # as `make run`
+    .venv/bin/python bench/abuse.py --quick             # seconds, same path
+"""
+
+import argparse
+import base64
+import collections
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _site import ROOT, percentile, test_database
+
+TARGETS = {"login": 0.300, "leaderboard": 0.100}
+
+
+def _bomb_notebook() -> bytes:
+    """A 98 KB notebook whose one Markdown cell nbconvert renders in O(n^2)."""
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "[" * 50_000 + "a"},
+        {"cell_type": "markdown", "metadata": {}, "source": "*a " * 15_000},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "print('bomb')\n",
+        },
+    ]
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook).encode()
+
+
+def _cookie(user) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def _setup() -> dict:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts.services import user_ensure
+    from submissions.services.intake import submission_create
+    from tests.model_builders import graded_with_model
+    from workshops.services import enrollment_add, workshop_load_pack
+
+    workshop = workshop_load_pack(path=ROOT / "assignments" / "dl101")
+    mlp = workshop.assignments.get(slug="mlp")
+    attacker = user_ensure(username="mallory", password="mallory-pass-123")
+    enrollment_add(workshop=workshop, user=attacker)
+    victim = user_ensure(username="victim", password="victim-pass-123")
+    enrollment_add(workshop=workshop, user=victim)
+    teacher = user_ensure(username="teacher", password="teacher-pass-123")
+    enrollment_add(workshop=workshop, user=teacher, role="instructor")
+    graded = graded_with_model(attacker, mlp)
+    bomb = submission_create(
+        participant=attacker,
+        assignment=mlp,
+        upload=SimpleUploadedFile("bomb.ipynb", _bomb_notebook()),
+    )
+    return {
+        "attacker": _cookie(attacker),
+        "teacher": _cookie(teacher),
+        "bomb": f"/s/{bomb.pk}/code/",
+        "predict": f"/s/{graded.pk}/predict/",
+        "leaderboard": f"/w/{workshop.slug}/a/mlp/leaderboard/",
+        "bomb_bytes": len(_bomb_notebook()),
+    }
+
+
+class Loop(threading.Thread):
+    """Run `step` until the deadline (or `limit` steps); record statuses."""
+
+    def __init__(self, step, *, until: float, limit: int = 10_000) -> None:
+        super().__init__(daemon=True)
+        self.step, self.until, self.limit = step, until, limit
+        self.statuses: collections.Counter = collections.Counter()
+        self.times: list[float] = []
+
+    def run(self) -> None:
+        import requests
+
+        session = requests.Session()
+        for n in range(self.limit):
+            if time.monotonic() > self.until:
+                return
+            start = time.perf_counter()
+            try:
+                for status in self.step(session, n):
+                    self.statuses[status // 100 * 100] += 1
+            except requests.RequestException:
+                self.statuses["no answer"] += 1
+            self.times.append(time.perf_counter() - start)
+
+
+def main(args: argparse.Namespace) -> dict:
+    import requests  # noqa: F401 - fail early when missing
+    from burst import _free_port, _web
+
+    from config.settings import base
+
+    os.environ["DOJO_TEST_LOGIN_RATE"] = base.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][
+        "login"
+    ]
+    os.environ["DOJO_TEST_LOGIN_USER_RATE"] = base.REST_FRAMEWORK[
+        "DEFAULT_THROTTLE_RATES"
+    ]["login_user"]
+    site = _setup()
+    pixels = base64.b64encode(bytes(28 * 28)).decode()
+    logs = Path(tempfile.mkdtemp(prefix="abuse-"))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    web = _web(port, logs / "web.log", args.server)
+    try:
+        import requests
+
+        # Each web worker imports Django on its first request: warm them all.
+        warm = [
+            threading.Thread(
+                target=requests.get, args=(url + "/accounts/login/",), daemon=True
+            )
+            for _ in range(6)
+        ]
+        for thread in warm:
+            thread.start()
+        for thread in warm:
+            thread.join(120)
+        until = time.monotonic() + args.seconds
+        attacker = {"sessionid": site["attacker"]}
+
+        def bomb(session, n):
+            session.cookies.update(attacker)
+            yield session.get(url + site["bomb"], timeout=120).status_code
+
+        def stalled(session, n):
+            session.cookies.update(attacker)
+            session.get(url + site["predict"].replace("predict/", ""), timeout=60)
+            token = session.cookies.get("csrftoken", "")
+            posted = session.post(
+                url + site["predict"],
+                json={"pixels": pixels},
+                headers={"X-CSRFToken": token, "Referer": url + "/"},
+                timeout=120,
+            )
+            yield posted.status_code
+            if posted.status_code == 202:
+                yield session.get(url + posted.json()["poll"], timeout=60).status_code
+            time.sleep(0.2)
+
+        guesses = collections.Counter()
+
+        def guess(session, n):
+            forged = {"X-Forwarded-For": f"10.{n % 250}.{n // 250}.7"}
+            right = n == args.guesses - 1
+            password = "victim-pass-123" if right else f"guess-{n}"
+            if n % 2:
+                answer = session.post(
+                    url + "/api/token/",
+                    data={"username": "victim", "password": password},
+                    headers=forged,
+                    timeout=60,
+                )
+                got_in = answer.status_code == 200
+            else:
+                session.cookies.clear()
+                session.get(url + "/accounts/login/", timeout=60)
+                answer = session.post(
+                    url + "/accounts/login/",
+                    data={
+                        "username": "victim",
+                        "password": password,
+                        "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
+                    },
+                    headers={**forged, "Referer": url + "/accounts/login/"},
+                    allow_redirects=False,
+                    timeout=60,
+                )
+                got_in = answer.status_code == 302
+            guesses["refused" if answer.status_code == 429 else "processed"] += 1
+            guesses["in"] += got_in
+            yield answer.status_code
+
+        def login_page(session, n):
+            session.cookies.clear()
+            yield session.get(url + "/accounts/login/", timeout=60).status_code
+            time.sleep(0.1)
+
+        def leaderboard(session, n):
+            session.cookies.update({"sessionid": site["teacher"]})
+            yield session.get(url + site["leaderboard"], timeout=60).status_code
+            time.sleep(0.1)
+
+        # The same pages with no attack first: this machine's own baseline.
+        rest_until = time.monotonic() + args.seconds / 3
+        at_rest = {
+            "login": Loop(login_page, until=rest_until),
+            "leaderboard": Loop(leaderboard, until=rest_until),
+        }
+        for loop in at_rest.values():
+            loop.start()
+        for loop in at_rest.values():
+            loop.join(args.seconds + 60)
+        until = time.monotonic() + args.seconds
+        attacks = [Loop(bomb, until=until) for _ in range(3)]
+        attacks += [Loop(stalled, until=until) for _ in range(3)]
+        attacks.append(Loop(guess, until=until, limit=args.guesses))
+        watchers = {
+            "login": Loop(login_page, until=until),
+            "leaderboard": Loop(leaderboard, until=until),
+        }
+        for loop in [*attacks, *watchers.values()]:
+            loop.start()
+        for loop in [*attacks, *watchers.values()]:
+            loop.join(args.seconds + 180)
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(20)
+    statuses = collections.Counter()
+    for loop in attacks:
+        statuses.update(loop.statuses)
+    rate = base.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    allowance = int(rate["login_user"].split("/")[0])
+    from django.db import connection
+
+    backend = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
+    print(
+        f"{backend}, web: {args.server}; {args.seconds:.0f} s of 3 render bombs "
+        f"({site['bomb_bytes'] // 1024} KB notebook), 3 stalled predictions "
+        f"(no predictor), {args.guesses} password guesses (login {rate['login']}, "
+        f"per username {rate['login_user']})"
+    )
+    result = {}
+    for name, loop in watchers.items():
+        p95 = percentile(loop.times, 0.95) if loop.times else float("inf")
+        rest = percentile(at_rest[name].times, 0.95) if at_rest[name].times else 0
+        result[f"{name}_p95"] = p95
+        print(
+            f"{name} p95 {p95 * 1000:.0f} ms = {p95 / TARGETS[name]:.2f} x the "
+            f"{TARGETS[name] * 1000:.0f} ms target, {p95 / max(rest, 1e-6):.1f} x "
+            f"at rest ({rest * 1000:.0f} ms) ({len(loop.times)} loads, "
+            f"statuses {dict(loop.statuses)})"
+        )
+    print(
+        f"guessing: {guesses['processed']} attempts processed, "
+        f"{guesses['refused']} refused (429); allowance {allowance} a window = "
+        f"{guesses['processed'] / allowance:.2f} x; right password got in: "
+        f"{bool(guesses['in'])}"
+    )
+    print(f"attack responses by class: {dict(statuses)}")
+    print(f"logs: {logs}")
+    result.update(
+        five_xx=statuses.get(500, 0),
+        processed=guesses["processed"],
+        allowance=allowance,
+    )
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--server", choices=("gunicorn", "runserver"), default="gunicorn"
+    )
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--guesses", type=int, default=60)
+    parser.add_argument("--quick", action="store_true", help="5 s, 25 guesses")
+    options = parser.parse_args()
+    if options.quick:
+        options.seconds, options.guesses = 5.0, 25
+    with test_database():
+        main(options)

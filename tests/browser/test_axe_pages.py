@@ -1,0 +1,94 @@
+"""axe-core on every page a participant or an instructor reaches: no serious or
+critical WCAG A/AA violation (color contrast included)."""
+
+import pytest
+from django.urls import reverse
+
+from submissions.services.regrade import regrade_batch_create
+from tests.api.api_builders import graded
+from tests.browser.axe import axe_violations
+from tests.browser.test_workspace import login
+from workspace.services import draft_save, help_request_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CODE = b"""import keras  # a comment
+x = [1, 2.5, "text", None]
+def build(n: int) -> keras.Model:
+    return keras.Sequential([keras.layers.Dense(n)])
+"""
+
+
+def _visit(page, url: str) -> list[str]:
+    response = page.goto(url)
+    assert response.status < 400, (url, response.status)
+    page.wait_for_load_state("networkidle")
+    return [f"{url}: {v}" for v in axe_violations(page)]
+
+
+def test_no_serious_violations_on_any_page(
+    live_server, workshop, participant, other_participant, instructor, browser
+):
+    mlp = workshop.assignments.get(slug="mlp")
+    submission, _ = graded(participant, mlp, content=CODE, score=72.0)
+    graded(other_participant, mlp, score=0.0, status="failed")
+    draft_save(
+        participant=participant,
+        assignment=mlp,
+        text="x = 1\n",
+        base_revision=0,
+        reason="check",
+    )
+    help_request_create(participant=participant, assignment=mlp, note="help")
+    batch = regrade_batch_create(
+        assignment=mlp, mode="reevaluate", created_by=instructor
+    )
+    ws, a = workshop.slug, mlp.slug
+    base = live_server.url
+    found: list[str] = []
+    context, page = login(
+        browser,
+        live_server,
+        participant,
+        "ada-pass-123",
+        viewport={"width": 1280, "height": 900},
+    )
+    for url in (
+        reverse("home"),
+        reverse("workshop-detail", args=[ws]),
+        reverse("assignment-detail", args=[ws, a]),
+        reverse("submission-detail", args=[submission.pk]),
+        reverse("submission-code", args=[submission.pk]),
+        reverse("leaderboard", args=[ws, a]),
+        reverse("password_change"),
+    ):
+        found += _visit(page, base + url)
+    context.close()
+    context, page = login(
+        browser,
+        live_server,
+        instructor,
+        "ines-pass-123",
+        viewport={"width": 1280, "height": 900},
+    )
+    for url in (
+        reverse("dashboard", args=[ws]),
+        reverse("workspace-instructor", args=[ws, a, participant.pk]),
+        reverse("assignment-stats", args=[ws, a]),
+        reverse("workshop-manage", args=[ws]),
+        reverse("hosts", args=[ws]),
+        reverse("assignment-settings", args=[ws, a]),
+        reverse("assignment-data", args=[ws, a]),
+        reverse("regrade-create", args=[ws, a]),
+        reverse("regrade-detail", args=[batch.pk]),
+        reverse("submission-detail", args=[submission.pk]),
+        reverse("workshop-create"),
+    ):
+        found += _visit(page, base + url)
+    context.close()
+    anonymous = browser.new_context()
+    page = anonymous.new_page()
+    for url in (reverse("login"), reverse("signup")):
+        found += _visit(page, base + url)
+    anonymous.close()
+    assert not found, "\n".join(found)

@@ -1,0 +1,81 @@
+"""Try your model never waits inside a web request.
+
+A POST answers at once with an id (the image goes to the predict queue); the
+page polls for the answer. Waiting images are capped per participant and in
+all, so a cold, crashed or busy predictor holds no web worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.test import Client
+
+from tests.model_builders import graded_with_model
+
+pytestmark = pytest.mark.django_db
+
+PIXELS = base64.b64encode(bytes(28 * 28)).decode()
+
+
+@pytest.fixture
+def graded(participant, workshop):
+    return graded_with_model(participant, workshop.assignments.get(slug="mlp"))
+
+
+def _post(client: Client, submission):
+    return client.post(
+        f"/s/{submission.pk}/predict/",
+        json.dumps({"pixels": PIXELS}),
+        content_type="application/json",
+    )
+
+
+def test_a_prediction_answers_at_once_with_an_id_and_is_polled(
+    graded, participant, other_participant, outbox, settings
+) -> None:
+    """With no predictor running at all, the POST answers 202 with an id; the
+    poll says "pending"; the image went to the predict queue; nobody else can
+    read the answer."""
+    settings.DOJO_PREDICT_TIMEOUT_SECONDS = 5
+    client = Client()
+    client.force_login(participant)
+    posted = _post(client, graded)
+    assert posted.status_code == 202, posted.content
+    ticket = posted.json()
+    assert ticket["status"] == "pending" and ticket["id"]
+    assert [m["queue"] for m in outbox] == ["predict"]
+    assert client.get(ticket["poll"]).json() == {"status": "pending"}
+    other = Client()
+    other.force_login(other_participant)
+    assert other.get(ticket["poll"]).status_code == 404
+    assert client.get(f"/s/{graded.pk}/predict/?id=nope").status_code == 404
+
+
+def test_waiting_predictions_are_capped_per_participant_and_in_all(
+    graded, participant, workshop, outbox, settings
+) -> None:
+    """Past the participant's cap of waiting images: 429; past the room's: 503."""
+    from tests.model_builders import graded_with_model
+
+    settings.DOJO_PREDICT_WAITING_PER_USER = 2
+    settings.DOJO_PREDICT_WAITING_TOTAL = 3
+    client = Client()
+    client.force_login(participant)
+    codes = [_post(client, graded).status_code for _ in range(3)]
+    assert codes == [202, 202, 429]
+    assert "still being answered" in _post(client, graded).json()["error"]
+    from accounts.services import user_ensure
+    from workshops.services import enrollment_add
+
+    others = []
+    for name in ("bo", "cy"):
+        user = user_ensure(username=name, password=f"{name}-pass-123")
+        enrollment_add(workshop=workshop, user=user, role="participant")
+        mine = graded_with_model(user, workshop.assignments.get(slug="mlp"))
+        them = Client()
+        them.force_login(user)
+        others.append(_post(them, mine).status_code)
+    assert others == [202, 503]

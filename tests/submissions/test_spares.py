@@ -1,0 +1,89 @@
+"""Training in a warm spare: taken only by a job of the same kind, never shared.
+
+Real sandboxes, the real training service; spares are on for these tests only.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from submissions.models import Run, Status, Submission
+from submissions.services import spares
+from submissions.services.execution import submission_train
+from submissions.services.intake import submission_create
+from submissions.services.jobs import job_queue
+
+pytestmark = pytest.mark.django_db
+
+# Leaves a mark in every place it may write; prints what it finds of others'.
+CODE = r"""
+import os, sys
+found = []
+for place in ("/tmp", "/dev/shm", os.environ["DOJO_OUTPUT_DIR"], os.getcwd()):
+    found += [n for n in os.listdir(place) if n.startswith("mark-")]
+    open(os.path.join(place, "mark-" + sys.argv[0].replace("/", "_")), "w").close()
+print("WARM" if "keras" in sys.modules else "COLD", "FOUND", sorted(found))
+"""
+
+
+@pytest.fixture
+def spares_on(settings):
+    settings.DOJO_SPARES = True
+    spares._pool = None
+    yield
+    if spares._pool is not None:
+        spares._pool.discard()
+    spares._pool = None
+
+
+@pytest.fixture
+def train(participant, workshop, django_capture_on_commit_callbacks, spares_on):
+    mlp = workshop.assignments.get(slug="mlp")
+
+    def _train(**assignment_fields) -> Run:
+        for field, value in assignment_fields.items():
+            setattr(mlp, field, value)
+        mlp.save()
+        with django_capture_on_commit_callbacks(execute=False):
+            submission = submission_create(
+                participant=participant,
+                assignment=mlp,
+                upload=SimpleUploadedFile("train.py", CODE.encode()),
+            )
+            job_queue(submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED)
+        submission_train(
+            submission_id=submission.pk,
+            job_token=str(submission.job_token),
+            worker="test@host",
+            queue="train-cpu",
+        )
+        return Submission.objects.get(pk=submission.pk).runs.get(kind=Run.Kind.TRAIN)
+
+    return _train
+
+
+def test_next_job_takes_the_warm_spare_and_finds_nothing_of_the_last(train) -> None:
+    """The second job runs in the spare (Keras imported) and sees no marks."""
+    first = train()
+    assert not first.isolation.startswith("warm spare"), first.isolation
+    assert "COLD FOUND []" in first.log, first.log
+    waiting = spares._pool.spare
+    assert waiting is not None and waiting.alive()
+    second = train()
+    assert second.isolation.startswith("warm spare"), second.isolation
+    assert "WARM FOUND []" in second.log, second.log
+    assert not waiting.alive()
+    # Its own replacement waits for the next job; it was never reused.
+    assert spares._pool.spare is not None and spares._pool.spare is not waiting
+
+
+def test_a_spare_for_other_limits_is_discarded_and_the_job_runs_cold(train) -> None:
+    """A changed assignment limit changes what a job sees: the spare is not used."""
+    train()
+    waiting = spares._pool.spare
+    assert waiting is not None
+    other = train(wall_seconds=333)
+    assert not other.isolation.startswith("warm spare"), other.isolation
+    assert "COLD FOUND []" in other.log, other.log
+    assert not waiting.alive()
