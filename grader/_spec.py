@@ -20,7 +20,7 @@ BASE_DEFAULTS: dict[str, Any] = {"frozen_tolerance": 1e-6, "min_head_layers": 1}
 CONTRIBUTION_DEFAULTS: dict[str, Any] = {
     "layer_types": [],
     "base": False,
-    "sample_size": 500,
+    "sample_size": 300,
     "min_drop": 0.05,
     "min_drop_fraction": 0.5,
 }
