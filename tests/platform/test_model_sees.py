@@ -33,7 +33,7 @@ def cnn_report(tmp_path_factory) -> dict:
     model = keras.Sequential(
         [
             keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(6, 3, padding="same", activation="relu"),
+            layers.Conv2D(6, 3, padding="same", activation="relu", name="first_conv"),
             layers.MaxPooling2D(),
             layers.Flatten(),
             layers.Dense(10, activation="softmax"),
@@ -68,7 +68,7 @@ def test_grader_keeps_first_conv_maps_of_one_public_image_per_class(
     cnn_report,
 ) -> None:
     maps = cnn_report["feature_maps"]
-    assert maps["layer"] == "conv2d" and maps["size"] == [28, 28]
+    assert maps["layer"] == "first_conv" and maps["size"] == [28, 28]
     assert len(maps["filters"]) == 6 and maps["kernel_size"] == [3, 3]
     assert [i["label"] for i in maps["images"]] == list(range(10))
     assert all(len(i["maps"]) == 6 for i in maps["images"])
