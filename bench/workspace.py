@@ -283,7 +283,10 @@ def local_site(participants: int):
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi:application",
-             "--bind", f"127.0.0.1:{port}", "--workers", "3", "--log-level", "warning"],
+             "--bind", f"127.0.0.1:{port}", "--workers", "3", "--log-level", "warning",
+             # Import once before forking: a busy machine's first request would
+             # otherwise pass gunicorn's 30 s worker timeout while importing.
+             "--preload", "--timeout", "120"],
             cwd=ROOT, env=env,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"

@@ -30,18 +30,16 @@ print("WARM" if "keras" in sys.modules else "COLD", "FOUND", sorted(found))
 @pytest.fixture
 def spares_on(settings):
     settings.DOJO_SPARES = True
-    spares._pool = None
+    spares.spares_discard()
     yield
-    if spares._pool is not None:
-        spares._pool.discard()
-    spares._pool = None
+    spares.spares_discard()
 
 
 @pytest.fixture
 def train(participant, workshop, django_capture_on_commit_callbacks, spares_on):
     mlp = workshop.assignments.get(slug="mlp")
 
-    def _train(**assignment_fields) -> Run:
+    def _train(code: str = CODE, **assignment_fields) -> Run:
         for field, value in assignment_fields.items():
             setattr(mlp, field, value)
         mlp.save()
@@ -49,7 +47,7 @@ def train(participant, workshop, django_capture_on_commit_callbacks, spares_on):
             submission = submission_create(
                 participant=participant,
                 assignment=mlp,
-                upload=SimpleUploadedFile("train.py", CODE.encode()),
+                upload=SimpleUploadedFile("train.py", code.encode()),
             )
             job_queue(submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED)
         submission_train(
@@ -68,22 +66,64 @@ def test_next_job_takes_the_warm_spare_and_finds_nothing_of_the_last(train) -> N
     first = train()
     assert not first.isolation.startswith("warm spare"), first.isolation
     assert "COLD FOUND []" in first.log, first.log
-    waiting = spares._pool.spare
+    waiting = spares._pools["train"].spare
     assert waiting is not None and waiting.alive()
     second = train()
     assert second.isolation.startswith("warm spare"), second.isolation
     assert "WARM FOUND []" in second.log, second.log
     assert not waiting.alive()
     # Its own replacement waits for the next job; it was never reused.
-    assert spares._pool.spare is not None and spares._pool.spare is not waiting
+    replacement = spares._pools["train"].spare
+    assert replacement is not None and replacement is not waiting
 
 
 def test_a_spare_for_other_limits_is_discarded_and_the_job_runs_cold(train) -> None:
     """A changed assignment limit changes what a job sees: the spare is not used."""
     train()
-    waiting = spares._pool.spare
+    waiting = spares._pools["train"].spare
     assert waiting is not None
     other = train(wall_seconds=333)
     assert not other.isolation.startswith("warm spare"), other.isolation
     assert "COLD FOUND []" in other.log, other.log
     assert not waiting.alive()
+
+
+# A real, tiny Keras model: the evaluation sandbox grades it on the hidden split.
+TINY_MODEL = r"""
+import os
+import keras
+import numpy as np
+data = np.load(os.path.join(os.environ["DOJO_DATA_DIR"], "train.npz"))
+model = keras.Sequential([keras.Input(data["x"].shape[1:]), keras.layers.Flatten(),
+                          keras.layers.Dense(32, activation="relu"),
+                          keras.layers.Dense(10, activation="softmax")])
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(data["x"][:500], data["y"][:500], epochs=1, verbose=0)
+model.save(os.path.join(os.environ["DOJO_OUTPUT_DIR"], "model.keras"))
+"""
+
+
+def test_evaluation_takes_the_warm_evaluator_of_the_slot(train) -> None:
+    """The second grading runs in the evaluator started after the first."""
+    from submissions.services.execution import submission_evaluate
+
+    def evaluate(run: Run) -> Submission:
+        submission = run.submission
+        submission.refresh_from_db()
+        assert submission.status == Status.EVALUATING, submission.status_reason
+        submission_evaluate(
+            submission_id=submission.pk,
+            job_token=str(submission.job_token),
+            worker="test@host",
+        )
+        submission.refresh_from_db()
+        return submission
+
+    first = evaluate(train(TINY_MODEL))
+    assert first.status == Status.GRADED, first.status_reason
+    waiting = spares._pools["evaluate"].spare
+    assert waiting is not None and waiting.alive()
+    second = evaluate(train(TINY_MODEL))
+    assert second.status == Status.GRADED, second.status_reason
+    assert not waiting.alive()
+    assert spares._pools["evaluate"].spare is not waiting

@@ -154,11 +154,11 @@ def test_a_model_with_dynamic_input_is_answered_with_an_error_not_a_crash(
     """Input(shape=(None, None, 1)) gets an error reply; the same predictor
     process then answers the next participant at once."""
     _ask(predictor, models, "good")
-    ready = (predictor._folder / "ready").read_text()
+    serving = predictor._folder
     with pytest.raises(PredictorError, match="input"):
         _ask(predictor, models, "dynamic", model="dynamic")
     assert len(_ask(predictor, models, "good")) == 3
-    assert (predictor._folder / "ready").read_text() == ready
+    assert predictor._folder == serving and predictor.running
 
 
 def test_the_models_folder_is_pruned_least_recently_used_first(
@@ -202,3 +202,23 @@ def test_a_reply_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
     big.write_bytes(b'{"top": [[1, 0.5]]' + b" " * 10**6 + b"}")
     with pytest.raises(PredictorError, match="unreadable"):
         read_reply(big, num_classes=5)
+
+
+def test_a_request_past_its_budget_stops_the_predictor_for_a_fresh_one(
+    predictor: WarmPredictor, models: dict[str, Path]
+) -> None:
+    """A model that holds the predictor past the request's time budget gets an
+    error; the predictor it held is stopped, and the next request is answered
+    by a fresh one instead of waiting behind it."""
+    _ask(predictor, models, "good")
+    held = predictor._folder
+    with pytest.raises(PredictorError, match="in time"):
+        predictor.predict(
+            model_path=models["good"],
+            key="budget",
+            pixels=image(),
+            num_classes=5,
+            timeout=0.001,
+        )
+    assert len(_ask(predictor, models, "good")) == 3
+    assert predictor._folder != held

@@ -29,13 +29,16 @@ from submissions.services.placement import (
     sandbox_limits,
 )
 from submissions.services.spares import (
+    evaluation_spare_key,
+    evaluation_spare_refill,
+    evaluation_spare_take,
     spare_dirs,
     training_spare_key,
     training_spare_refill,
     training_spare_take,
 )
 from workers import sandbox
-from workers.evaluation import evaluate_many
+from workers.evaluation import evaluate_many, evaluator_spare
 from workers.notebook import notebook_to_script
 
 
@@ -194,16 +197,36 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
             model_run=run_latest_model(submission=submission),
         )
         heartbeat = Heartbeat([run])
-        outcome = evaluate_many(
-            [{"id": str(submission.pk), **inputs}],
-            work_root=Path(settings.DOJO_WORK_ROOT),
-            name=f"eval-{run.pk}",
-            backend=settings.DOJO_SANDBOX_BACKEND,
-            env=sandbox_env(),
-            wall_seconds=settings.DOJO_EVAL_WALL_SECONDS,
-            on_log=heartbeat.on_log,
-            should_cancel=heartbeat.should_cancel,
-        )
+        folders = [str(Path(inputs["data"]).parent)]
+        folders += [str(Path(inputs["base"]).parent)] if inputs["base"] else []
+        grader = {
+            "work_root": Path(settings.DOJO_WORK_ROOT),
+            "backend": settings.DOJO_SANDBOX_BACKEND,
+            "env": sandbox_env(),
+            "wall_seconds": settings.DOJO_EVAL_WALL_SECONDS,
+            "memory_bytes": settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
+        }
+        # The slot's warm evaluator, if it was started for these very inputs.
+        key = evaluation_spare_key(folders=folders, kwargs=grader)
+        spare = evaluation_spare_take(key=key)
+        name = spare.work_dir.name if spare is not None else f"eval-{run.pk}"
+        try:
+            outcome = evaluate_many(
+                [{"id": str(submission.pk), **inputs}],
+                name=name,
+                on_log=heartbeat.on_log,
+                should_cancel=heartbeat.should_cancel,
+                spare=spare,
+                spare_folders=folders,
+                **grader,
+            )
+        finally:
+            evaluation_spare_refill(
+                key=key,
+                start=lambda name: evaluator_spare(
+                    name=name, data_folders=folders, key=key, **grader
+                ),
+            )
         run_record(run=run, result=outcome.result)
         data = outcome.reports.get(str(submission.pk))
         report = report_from_sandbox(data) if data is not None else None

@@ -13,6 +13,7 @@ cold. A spare sees the training split only: it is planned like a training job.
 import hashlib
 import json
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -33,7 +34,7 @@ JobPlan = Callable[[Path, Path], tuple[list[str], dict]]
 SPARE_MEMORY_MB = {"tensorflow": 700, "jax": 600, "torch": 900}
 KEEP_EVERY_SECONDS = 5.0
 
-_pool: sandbox.SparePool | None = None
+_pools: dict[str, sandbox.SparePool] = {}
 
 
 def spares_describe(*, slots: int) -> str:
@@ -42,22 +43,30 @@ def spares_describe(*, slots: int) -> str:
         return "Warm spares: off (DOJO_SPARES=false); every job starts cold."
     each = SPARE_MEMORY_MB.get(settings.DOJO_KERAS_BACKEND, 700)
     return (
-        f"Warm spares: one per slot, {slots} in all, about {each} MB each "
-        f"(about {slots * each} MB with Keras on {settings.DOJO_KERAS_BACKEND} "
-        f"imported); one unused for {settings.DOJO_SPARE_MAX_AGE_SECONDS} s is "
-        "replaced."
+        f"Warm spares: one per slot and kind of job it serves (training, "
+        f"evaluation), {slots} slots, about {each} MB each with Keras on "
+        f"{settings.DOJO_KERAS_BACKEND} imported (about {slots * each} MB per "
+        f"kind); one unused for {settings.DOJO_SPARE_MAX_AGE_SECONDS} s is replaced."
     )
 
 
-def _slot_pool() -> sandbox.SparePool:
-    global _pool
-    if _pool is None:
-        _pool = sandbox.SparePool(
+def _slot_pool(kind: str = "train") -> sandbox.SparePool:
+    """Return this slot's pool for ``kind`` (train or evaluate), started once."""
+    if kind not in _pools:
+        pool = sandbox.SparePool(
             enabled=settings.DOJO_SPARES,
             max_age=float(settings.DOJO_SPARE_MAX_AGE_SECONDS),
         )
-        threading.Thread(target=_keep, args=(_pool,), daemon=True).start()
-    return _pool
+        threading.Thread(target=_keep, args=(pool,), daemon=True).start()
+        _pools[kind] = pool
+    return _pools[kind]
+
+
+def spares_discard() -> None:
+    """Discard every spare of this process (tests, worker shutdown)."""
+    for pool in _pools.values():
+        pool.discard()
+    _pools.clear()
 
 
 def _keep(pool: sandbox.SparePool) -> None:
@@ -98,7 +107,7 @@ def training_spare_refill(*, key: str, plan: JobPlan) -> None:
 
 
 def _spare_start(key: str, plan: JobPlan) -> sandbox.Spare:
-    name = f"spare-{uuid.uuid4().hex[:12]}"
+    name = f"spare-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     job, work = storage.work_dir(f"{name}-job"), storage.work_dir(name)
     (work / "output").mkdir()  # where the training job saves its model
     argv, kwargs = plan(job, work)
@@ -112,6 +121,35 @@ def _spare_start(key: str, plan: JobPlan) -> sandbox.Spare:
         storage.discard(job)
         storage.discard(work)
         raise
+
+
+def evaluation_spare_key(*, folders: list[str], kwargs: dict) -> str:
+    """Return a digest of what an evaluation sandbox sees: folders, files, args."""
+    files = sorted(
+        (str(p), p.stat().st_size, p.stat().st_mtime_ns)
+        for folder in folders
+        for p in Path(folder).iterdir()
+    )
+    seen = {"folders": folders, "files": files, "kwargs": kwargs}
+    return hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()
+
+
+def evaluation_spare_take(*, key: str) -> sandbox.Spare | None:
+    """Return this slot's warm evaluator if it was started for ``key``."""
+    if not settings.DOJO_SPARES:
+        return None
+    return _slot_pool("evaluate").take(key)
+
+
+def evaluation_spare_refill(*, key: str, start: Callable[[str], sandbox.Spare]) -> None:
+    """Start this slot's next warm evaluator; ``start(name)`` plans it."""
+    if not settings.DOJO_SPARES:
+        return
+    try:
+        name = f"eval-spare-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        _slot_pool("evaluate").refill(key, lambda: start(name))
+    except Exception:
+        logger.exception("Could not start a warm evaluator; the next one is cold")
 
 
 def spare_dirs(spare: sandbox.Spare) -> tuple[Path, Path]:

@@ -18,10 +18,11 @@ logger = logging.getLogger(__name__)
 
 # Every name an owner uses, and how the sweeper tells that its owner lives:
 # run-<run>(-job), eval-<run>(-job), regrade-<batch>-<run>[-r<round>](-job): the
-# run's heartbeat; predictor-<pid>-<hex>: the worker process that serves it.
+# run's heartbeat; predictor-<pid>-<hex> and the spares, (eval-)spare-<pid>-<hex>
+# (-job): the worker process that keeps them.
 OWNER = re.compile(
     r"^(?:run|eval|regrade-\d+)-(?P<run>\d+)(?:-r\d+)?(?:-job)?$"
-    r"|^predictor-(?P<pid>\d+)-[0-9a-f]+$"
+    r"|^(?:predictor|spare|eval-spare)-(?P<pid>\d+)-[0-9a-f]+(?:-job)?$"
 )
 # A folder with a name no job uses (a stash left by a crash) goes after this.
 UNKNOWN_AFTER_SECONDS = 3600
