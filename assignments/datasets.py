@@ -220,6 +220,12 @@ def materialize(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # A few-shot assignment names its own training size; a test slice may cut more.
+    few_shot = dataset.get("train_per_class")
+    if few_shot is not None and (not isinstance(few_shot, int) or few_shot < 1):
+        raise DatasetError("dataset.train_per_class must be a positive integer.")
+    if few_shot:
+        train_per_class = min(few_shot, train_per_class or few_shot)
     record_path = out_dir / "dataset.json"
     key = json.dumps(
         {"dataset": dataset, "slice": [train_per_class, test_per_class]},

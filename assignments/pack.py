@@ -15,6 +15,17 @@ QUEUES = ("cpu", "gpu")
 SCORE_POLICIES = ("best", "last")
 LIMIT_KEYS = ("wall_seconds", "cpu_seconds", "memory_mb")
 ASSIGNMENT_FILES = ("instructions.md", "starter.ipynb", "solution.py", "spec.json")
+# Figures a theory note may place with a line "[[figure:NAME]]"; the site computes
+# them from the workshop's own data and models when the pack is loaded.
+FIGURES = (
+    "activations",
+    "loss-curve",
+    "learning-rates",
+    "conv-filters",
+    "feature-maps",
+    "pca-features",
+)
+FIGURE_LINE = re.compile(r"^\[\[figure:([^\]]*)\]\]\s*$", re.MULTILINE)
 
 
 class PackError(ValueError):
@@ -29,6 +40,18 @@ class AgendaItem:
     end: str
     title: str
     kind: str
+    notes: str = ""
+    assignment: str = ""
+
+
+@dataclass(frozen=True)
+class Note:
+    """A theory block's page: Markdown with figure lines."""
+
+    slug: str
+    title: str
+    markdown: str
+    figures: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,7 @@ class Pack:
     agenda: tuple[AgendaItem, ...]
     assignments: tuple[AssignmentDef, ...]
     path: Path
+    notes: tuple[Note, ...] = ()
 
     def assignment(self, slug: str) -> AssignmentDef:
         """Return the assignment named ``slug``."""
@@ -101,6 +125,7 @@ def load_pack(path: Path) -> Pack:
         values = [getattr(a, field) for a in assignments]
         if len(set(values)) != len(values):
             raise PackError(f"{where}: assignment {field}s must be unique ({values}).")
+    notes = _notes(folder, agenda, {a.slug for a in assignments}, where)
     return Pack(
         slug=manifest["slug"],
         title=str(manifest["title"]),
@@ -108,7 +133,44 @@ def load_pack(path: Path) -> Pack:
         agenda=agenda,
         assignments=tuple(sorted(assignments, key=lambda a: a.order)),
         path=folder,
+        notes=notes,
     )
+
+
+def _notes(
+    folder: Path, agenda: tuple[AgendaItem, ...], slugs: set[str], where: str
+) -> tuple[Note, ...]:
+    """Read notes/<slug>.md for each agenda block that names notes."""
+    notes = []
+    for i, item in enumerate(agenda):
+        if item.assignment and item.assignment not in slugs:
+            raise PackError(
+                f"{where} agenda[{i}]: assignment {item.assignment!r} is not one of "
+                f"the pack's assignments ({', '.join(sorted(slugs))})."
+            )
+        if not item.notes or item.notes in {n.slug for n in notes}:
+            continue
+        _check_slug(item.notes, f"{where} agenda[{i}] notes")
+        path = folder / "notes" / f"{item.notes}.md"
+        if not path.is_file():
+            raise PackError(
+                f"{where} agenda[{i}]: block {item.title!r} names notes "
+                f"{item.notes!r}, but notes/{item.notes}.md is missing."
+            )
+        text = path.read_text(encoding="utf-8")
+        figures = tuple(FIGURE_LINE.findall(text))
+        unknown = [name for name in figures if name not in FIGURES]
+        if unknown:
+            raise PackError(
+                f"notes/{item.notes}.md: figure {unknown[0]!r} does not exist; the "
+                f"figures are {', '.join(FIGURES)}."
+            )
+        title = next(
+            (line[2:].strip() for line in text.splitlines() if line.startswith("# ")),
+            item.title,
+        )
+        notes.append(Note(item.notes, title, text, figures))
+    return tuple(notes)
 
 
 def _read_json(path: Path) -> Any:
@@ -145,7 +207,19 @@ def _agenda_item(item: dict[str, Any], where: str) -> AgendaItem:
         raise PackError(f"{where}: start {item['start']} is not before end.")
     if item["kind"] not in AGENDA_KINDS:
         raise PackError(f"{where}: kind must be one of {', '.join(AGENDA_KINDS)}.")
-    return AgendaItem(item["start"], item["end"], str(item["title"]), item["kind"])
+    for key in ("notes", "assignment"):
+        if not isinstance(item.get(key, ""), str):
+            raise PackError(f"{where}: {key} must be a slug.")
+    if item.get("notes") and item["kind"] != "theory":
+        raise PackError(f"{where}: only a theory block has notes.")
+    return AgendaItem(
+        item["start"],
+        item["end"],
+        str(item["title"]),
+        item["kind"],
+        notes=item.get("notes", ""),
+        assignment=item.get("assignment", ""),
+    )
 
 
 def _positive_int(value: Any, where: str) -> int:

@@ -274,6 +274,26 @@ def main(args: argparse.Namespace) -> dict:
         f"{bool(guesses['in'])}"
     )
     print(f"attack responses by class: {dict(statuses)}")
+    for name, group in (
+        ("render bomb", attacks[:3]),
+        ("stalled prediction (POST + poll)", attacks[3:6]),
+        ("guess", attacks[6:]),
+    ):
+        times = [t for loop in group for t in loop.times]
+        if times:
+            print(
+                f"{name}: {len(times)} requests, p95 "
+                f"{percentile(times, 0.95) * 1000:.0f} ms each (queueing for the "
+                "web workers included)"
+            )
+    from submissions.rendering import code_to_html
+
+    start = time.perf_counter()
+    code_to_html(_bomb_notebook(), "ipynb")
+    print(
+        f"the bomb's code view renders in {(time.perf_counter() - start) * 1000:.0f} "
+        "ms in this process (nbconvert took about 30 s)"
+    )
     print(f"logs: {logs}")
     result.update(
         five_xx=statuses.get(500, 0),

@@ -181,7 +181,7 @@ def site_rounds(rounds: int, quick: bool) -> None:
     root = Path(tempfile.mkdtemp(prefix="overhead-bare-"))
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    web = _web(port, logs / "web.log")
+    web = _web(port, logs / "web.log", "runserver")
     worker = WorkerProcess(log=logs / "worker.log", beat=True)
     reference = SOLUTION.read_bytes()
     site_s: list[float] = []
@@ -198,7 +198,7 @@ def site_rounds(rounds: int, quick: bool) -> None:
                     bare_s.append(bare_once(bare_data, root))
                     continue
                 start = time.monotonic()
-                status, detail, pk = _post(base, token, reference, "solution.py")
+                status, detail, pk, _ = _post(base, token, reference, "solution.py")
                 if status != 201:
                     raise SystemExit(f"upload refused: {status} {detail}")
                 while True:

@@ -200,3 +200,170 @@ def base_checks(
         )
     )
     return results
+
+
+# At most this many layers of one type are ablated: a model with dozens of
+# unused convolutions costs a bounded number of extra forward passes.
+MAX_ABLATIONS = 8
+
+
+def contribution_checks(
+    model: Any,
+    summary: ModelSummary,
+    *,
+    contribution: dict[str, Any],
+    required_layers: dict[str, int],
+    base_layer_name: str | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    predicted: np.ndarray,
+    floor: float,
+    title: str,
+) -> list[CheckResult]:
+    """Check that each required layer feeds the prediction (ablation on ``x``).
+
+    A layer contributes when shuffling its output across the sample's images
+    takes away at least ``min_drop_fraction`` of what the model gains over
+    ``floor`` (and at least ``min_drop`` of accuracy).
+    """
+    accuracy = float(np.mean(predicted == y))
+    needed = max(
+        float(contribution["min_drop"]),
+        float(contribution["min_drop_fraction"]) * (accuracy - floor),
+    )
+    measure = _Measure(model=model, x=x, y=y, accuracy=accuracy, needed=needed)
+    results = []
+    for layer_type in contribution["layer_types"]:
+        layers = [
+            item.layer
+            for item in summary.flat
+            if type(item.layer).__name__ == layer_type
+        ]
+        results.append(
+            _type_contribution(
+                measure,
+                layer_type=layer_type,
+                layers=layers,
+                minimum=int(required_layers.get(layer_type, 1)),
+                title=title,
+            )
+        )
+    if contribution["base"]:
+        results.append(_base_contribution(measure, summary, base_layer_name))
+    return results
+
+
+class _Measure:
+    """Ablate one layer at a time on the sample and say what happened."""
+
+    def __init__(
+        self,
+        *,
+        model: Any,
+        x: np.ndarray,
+        y: np.ndarray,
+        accuracy: float,
+        needed: float,
+    ) -> None:
+        self.model, self.x, self.y = model, x, y
+        self.accuracy, self.needed = accuracy, needed
+
+    def ablate(self, layer: Any) -> tuple[bool | None, str]:
+        """Return (contributes, what was measured); None when it cannot be measured."""
+        from ._ablation import NotAblatableError, predict_ablated
+        from ._errors import IncompatibleModelError
+
+        try:
+            labels = predict_ablated(self.model, self.x, target=layer)
+        except NotAblatableError as exc:
+            return None, (
+                f"Cannot measure whether {layer.name} feeds your prediction: {exc} "
+                "(a shared layer). Call each required layer once."
+            )
+        except IncompatibleModelError as exc:
+            return None, str(exc)
+        ablated = float(np.mean(labels == self.y))
+        if self.accuracy - ablated >= self.needed:
+            return True, f"accuracy falls from {self.accuracy:.1%} to {ablated:.1%}"
+        return False, f"accuracy stays {ablated:.1%} ({self.accuracy:.1%} with it)"
+
+
+def _type_contribution(
+    measure: _Measure,
+    *,
+    layer_type: str,
+    layers: list[Any],
+    minimum: int,
+    title: str,
+) -> CheckResult:
+    check_id = f"contribution:{layer_type}"
+    if not layers:
+        return CheckResult(
+            id=check_id,
+            passed=False,
+            message=f"There is no {layer_type} layer to measure: add "
+            f"keras.layers.{layer_type} and use its output in your prediction.",
+        )
+    used, unused = [], []
+    for layer in layers[:MAX_ABLATIONS]:
+        contributes, measured = measure.ablate(layer)
+        (used if contributes else unused).append((layer.name, contributes, measured))
+        if len(used) >= minimum:
+            name, _, measured = used[0]
+            return CheckResult(
+                id=check_id,
+                passed=True,
+                message=f"With the output of {name} shuffled across images, "
+                f"{measured}: your {layer_type} layers feed your prediction.",
+            )
+    name, contributes, measured = unused[0]
+    what = (
+        measured
+        if contributes is None
+        else f"With the output of your {layer_type} layer {name} shuffled across "
+        f"images, {measured}: that {layer_type} does not feed your prediction."
+    )
+    return CheckResult(
+        id=check_id,
+        passed=False,
+        message=f"{what} {title[0].upper()}{title[1:]} asks for "
+        f"{_n_layers(minimum)} of type {layer_type} that your prediction depends "
+        f"on; {len(used)} of yours {'does' if len(used) == 1 else 'do'}.",
+    )
+
+
+def _base_contribution(
+    measure: _Measure, summary: ModelSummary, base_layer_name: str | None
+) -> CheckResult:
+    layer = next(
+        (
+            item.layer
+            for item in summary.flat
+            if item.path.rsplit("/", 1)[-1] == base_layer_name
+        ),
+        None,
+    )
+    if layer is None:
+        return CheckResult(
+            id="contribution:base",
+            passed=False,
+            message="Cannot measure what the base contributes: it is not in your "
+            "model. Build your model on top of base.keras.",
+        )
+    contributes, measured = measure.ablate(layer)
+    if contributes is None:
+        message = measured
+    elif contributes:
+        message = (
+            f"With your base's output shuffled across images, {measured}: the base "
+            "feeds your prediction."
+        )
+    else:
+        message = (
+            f"With your base's output shuffled across images, {measured}: the "
+            "base does not feed your prediction. Put your head on the base's "
+            "output (base(inputs)) and train only the head."
+        )
+    return CheckResult(
+        id="contribution:base", passed=bool(contributes), message=message
+    )

@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import BLOCKING_CHECKS, base_checks, layer_checks, shape_checks
+from ._checks import (
+    BLOCKING_CHECKS,
+    base_checks,
+    contribution_checks,
+    layer_checks,
+    shape_checks,
+)
 from ._errors import (
     IncompatibleModelError,
     InvalidModelFileError,
@@ -16,6 +22,7 @@ from ._errors import (
 )
 from ._inspect import flatten_layers, summarize
 from ._load import ModelCache, load_model
+from ._maps import feature_maps
 from ._metrics import (
     TestSplit,
     accuracy,
@@ -159,6 +166,22 @@ def grade(
     ]
     if checks_spec["beats_chance"]:
         checks.append(_beats_chance(public_acc, floor=floors[0]))
+    contribution = checks_spec["contribution"]
+    if contribution["layer_types"] or contribution["base"]:
+        # Public images only: the sample's figures appear in the messages.
+        size = contribution["sample_size"]
+        checks += contribution_checks(
+            model,
+            summary,
+            contribution=contribution,
+            required_layers=checks_spec["required_layers"],
+            base_layer_name=base_layers[0][0] if base_layers else None,
+            x=split.x_public[:size],
+            y=split.y_public[:size],
+            predicted=public[:size],
+            floor=floors[0],
+            title=title,
+        )
     cap = cap_for(checks, score_spec=score_spec)
     # Per-class figures come from the public split only: private results must not
     # leak to participants beyond one number.
@@ -170,6 +193,9 @@ def grade(
         per_class_accuracy=per_class_accuracy(matrix),
         confusion_matrix=matrix.tolist(),
         misclassified=misclassified(split.x_public, split.y_public, public),
+        feature_maps=feature_maps(
+            model, summary, x_public=split.x_public, y_public=split.y_public
+        ),
         checks=tuple(checks),
         score=final_score(public_acc, floor=floors[0], cap=cap, score_spec=score_spec),
         private_score=final_score(

@@ -46,6 +46,8 @@ class GradeReport:
     confusion_matrix: list[list[int]] = field(default_factory=list)
     # Up to 16 wrongly predicted public-split images (never private ones).
     misclassified: list[dict[str, Any]] = field(default_factory=list)
+    # The first convolution's filters and its maps for a few public images.
+    feature_maps: dict[str, Any] = field(default_factory=dict)
     params_total: int = 0
     params_trainable: int = 0
     layers: tuple[LayerInfo, ...] = ()

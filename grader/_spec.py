@@ -14,6 +14,37 @@ SCORE_DEFAULTS: dict[str, Any] = {
     "caps": {},
 }
 BASE_DEFAULTS: dict[str, Any] = {"frozen_tolerance": 1e-6, "min_head_layers": 1}
+# Ablation: shuffle a required layer's output on this many public images; it
+# contributes when accuracy falls by half the model's gain over the floor (and
+# by at least 5 points).
+CONTRIBUTION_DEFAULTS: dict[str, Any] = {
+    "layer_types": [],
+    "base": False,
+    "sample_size": 300,
+    "min_drop": 0.05,
+    "min_drop_fraction": 0.5,
+}
+
+
+def _contribution(value: Any) -> dict[str, Any]:
+    if value is None:
+        return dict(CONTRIBUTION_DEFAULTS)
+    if not isinstance(value, dict) or set(value) - set(CONTRIBUTION_DEFAULTS):
+        raise SetupError(
+            'spec "checks.contribution" must be an object with keys '
+            f"{sorted(CONTRIBUTION_DEFAULTS)}."
+        )
+    merged = {**CONTRIBUTION_DEFAULTS, **value}
+    types = merged["layer_types"]
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise SetupError('spec "checks.contribution.layer_types" must list names.')
+    if not isinstance(merged["sample_size"], int) or merged["sample_size"] < 10:
+        raise SetupError('spec "checks.contribution.sample_size" must be >= 10.')
+    for key in ("min_drop", "min_drop_fraction"):
+        if not isinstance(merged[key], int | float) or not 0 <= merged[key] <= 1:
+            raise SetupError(f'spec "checks.contribution.{key}" must be in [0, 1].')
+    merged["base"] = bool(merged["base"])
+    return merged
 
 
 def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +117,7 @@ def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
             "input_shape": checks.get("input_shape"),
             "num_classes": num_classes,
             "base": base,
+            "contribution": _contribution(checks.get("contribution")),
             "beats_chance": bool(checks.get("beats_chance", base is not None)),
         },
         "score": score,

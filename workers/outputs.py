@@ -29,6 +29,9 @@ MAX_NAME = 200
 MAX_LAYERS = 2_000
 MAX_CHECKS = 200
 MAX_MISCLASSIFIED = 16
+MAX_MAP_IMAGES = 12
+MAX_MAPS = 16
+MAX_MAP_TEXT = 8_000  # base64 of one map of at most 64 x 64 bytes (5,464 chars)
 # Specs give points per assignment (100 by default); nothing sensible is larger.
 MAX_SCORE = 10_000.0
 
@@ -208,6 +211,7 @@ def report_parse(data: Mapping[str, Any]) -> GradeReport:
             for item in (_list(data.get("misclassified")))[:MAX_MISCLASSIFIED]
             if isinstance(item, Mapping)
         ],
+        feature_maps=_feature_maps(data.get("feature_maps")),
         params_total=_count(data.get("params_total")),
         params_trainable=_count(data.get("params_trainable")),
         layers=tuple(
@@ -236,6 +240,37 @@ def report_parse(data: Mapping[str, Any]) -> GradeReport:
         grader_version=clean_text(data.get("grader_version"), limit=32),
         spec_version=_digits(data.get("spec_version")),
     )
+
+
+def _texts(value: Any, limit: int) -> list[str]:
+    return [
+        v for v in _list(value)[:limit] if isinstance(v, str) and len(v) <= MAX_MAP_TEXT
+    ]
+
+
+def _feature_maps(value: Any) -> dict[str, Any]:
+    """Bound the first convolution's maps; the site checks each one in full."""
+    if not isinstance(value, Mapping) or not value:
+        return {}
+    images = [
+        {
+            "index": _count(item.get("index")),
+            "label": _count(item.get("label")),
+            "pixels": _texts([item.get("pixels")], 1)[:1],
+            "maps": _texts(item.get("maps"), MAX_MAPS),
+        }
+        for item in _list(value.get("images"))[:MAX_MAP_IMAGES]
+        if isinstance(item, Mapping)
+    ]
+    for image in images:
+        image["pixels"] = image["pixels"][0] if image["pixels"] else ""
+    return {
+        "layer": clean_text(value.get("layer"), limit=MAX_NAME),
+        "kernel_size": [_count(v) for v in _list(value.get("kernel_size"))[:2]],
+        "size": [_count(v) for v in _list(value.get("size"))[:2]],
+        "filters": _texts(value.get("filters"), MAX_MAPS),
+        "images": images,
+    }
 
 
 def reports_read(path: Path) -> dict[str, Mapping[str, Any]]:

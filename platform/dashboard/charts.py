@@ -237,3 +237,133 @@ def training_curves(history: dict, title: str = "Training curves") -> SafeString
             )
             body.append(_text(lx + 16, top - 8, name, "start"))
     return _svg(width, height, title, body)
+
+
+def _finite(values: object, limit: int = 500) -> list[float | None]:
+    """Keep up to ``limit`` numbers; anything else (NaN, text) becomes a gap."""
+    if not isinstance(values, list):
+        return []
+    kept: list[float | None] = []
+    for value in values[:limit]:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        kept.append(float(value) if ok and math.isfinite(value) else None)
+    return kept
+
+
+def line_chart(
+    *,
+    series: dict,
+    x: Sequence[float] | None = None,
+    title: str,
+    x_label: str,
+    y_label: str,
+    y_max: float | None = None,
+) -> SafeString:
+    """Draw one line per series (numbers; gaps where a value is missing)."""
+    lines = {
+        str(name)[:40]: _finite(values) for name, values in list(series.items())[:6]
+    }
+    lines = {k: v for k, v in lines.items() if any(p is not None for p in v)}
+    if not lines:
+        return mark_safe("")
+    length = max(len(v) for v in lines.values())
+    xs = _finite(list(x)) if x is not None else [float(i + 1) for i in range(length)]
+    if len(xs) < length or any(v is None for v in xs[:length]):
+        return mark_safe("")
+    values = [p for v in lines.values() for p in v if p is not None]
+    if y_max is not None:
+        values = [min(p, y_max) for p in values]
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    x_lo, x_hi = xs[0], xs[length - 1]
+    x_span = (x_hi - x_lo) or 1.0
+    width, height, left, top, bottom, right = 520, 240, 52, 30, 36, 110
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def px(i: int) -> float:
+        return left + plot_w * (xs[i] - x_lo) / x_span
+
+    def py(v: float) -> float:
+        v = min(v, y_max) if y_max is not None else v
+        return top + plot_h - plot_h * (v - lo) / (hi - lo)
+
+    body = [
+        _text(width / 2, 14, title, extra='font-weight="600"'),
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" '
+        'fill="none" stroke="#e5e7eb"/>',
+        _text(left + plot_w / 2, height - 4, x_label),
+        _text(
+            12,
+            top + plot_h / 2,
+            y_label,
+            extra=f'transform="rotate(-90 12 {top + plot_h / 2:.1f})"',
+        ),
+    ]
+    for t in range(3):
+        v = lo + (hi - lo) * t / 2
+        body.append(_text(left - 4, py(v) + 4, f"{v:.2f}", "end"))
+    for i in sorted({0, length // 2, length - 1}):
+        body.append(_text(px(i), top + plot_h + 14, f"{xs[i]:g}"))
+    for k, (name, points) in enumerate(lines.items()):
+        colour = PALETTE[k % len(PALETTE)]
+        segments, current = [], []
+        for i, v in enumerate(points):
+            if v is None:
+                segments, current = segments + [current], []
+            else:
+                current.append(f"{px(i):.1f},{py(v):.1f}")
+        for segment in [*segments, current]:
+            if segment:
+                body.append(
+                    f'<polyline points="{" ".join(segment)}" fill="none" '
+                    f'stroke="{colour}" stroke-width="2">'
+                    f"<title>{escape(name)}</title></polyline>"
+                )
+        ly = top + 10 + k * 16
+        body.append(
+            f'<rect x="{left + plot_w + 10}" y="{ly - 4}" width="12" height="3" '
+            f'fill="{colour}"/>'
+        )
+        body.append(_text(left + plot_w + 26, ly, name, "start"))
+    return _svg(width, height, title, body)
+
+
+def scatter_panels(
+    *, panels: dict, labels: Sequence[int], names: Sequence[str], title: str
+) -> SafeString:
+    """Draw 2-D points side by side, one panel per projection, coloured by class."""
+    width, height, size, gap, top = 560, 300, 250, 20, 40
+    body = [_text(width / 2, 14, title, extra='font-weight="600"')]
+    classes = sorted({int(v) for v in labels})
+    for p, (panel, points) in enumerate(list(panels.items())[:2]):
+        if not isinstance(points, list) or len(points) != len(labels):
+            return mark_safe("")
+        pairs = [_finite(pt, 2) if isinstance(pt, list) else [] for pt in points]
+        if any(len(pt) != 2 or None in pt for pt in pairs):
+            return mark_safe("")
+        ox = 10 + p * (size + gap)
+        xs, ys = [pt[0] for pt in pairs], [pt[1] for pt in pairs]
+        x_lo, x_hi, y_lo, y_hi = min(xs), max(xs), min(ys), max(ys)
+        body.append(_text(ox + size / 2, top - 8, panel))
+        body.append(
+            f'<rect x="{ox}" y="{top}" width="{size}" height="{size}" fill="none" '
+            'stroke="#e5e7eb"/>'
+        )
+        for (x, y), label in zip(pairs, labels, strict=True):
+            cx = ox + 6 + (size - 12) * (x - x_lo) / ((x_hi - x_lo) or 1)
+            cy = top + 6 + (size - 12) * (1 - (y - y_lo) / ((y_hi - y_lo) or 1))
+            colour = PALETTE[classes.index(int(label)) % len(PALETTE)]
+            body.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.5" fill="{colour}" '
+                'fill-opacity="0.7"/>'
+            )
+    for k, label in enumerate(classes):
+        name = names[label] if 0 <= label < len(names) else str(label)
+        x = 10 + k * (width - 20) / max(len(classes), 1)
+        colour = PALETTE[k % len(PALETTE)]
+        body.append(
+            f'<circle cx="{x + 5:.1f}" cy="{height - 10}" r="4" fill="{colour}"/>'
+        )
+        body.append(_text(x + 13, height - 6, name, "start"))
+    return _svg(width, height, title, body)

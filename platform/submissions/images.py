@@ -118,3 +118,92 @@ def misclassified_gallery(
             }
         )
     return gallery
+
+
+def _grey_png(text: object, size: Sequence[int]) -> str | None:
+    height, width = size
+    raw = decode_pixels(text, shape=(height, width, 1))
+    if raw is None:
+        return None
+    return png_data_uri(raw, height=height, width=width, channels=1)
+
+
+def _items(value: object, limit: int) -> list:
+    return value[: limit + 1] if isinstance(value, list) else []
+
+
+def _side(value: object) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    return value if ok and 0 < value <= MAX_SIDE else None
+
+
+def model_sees(
+    report: dict,
+    *,
+    input_shape: Sequence[int] | None,
+    class_names: Sequence[str],
+    image: str | None,
+    split: str | None,
+) -> dict | None:
+    """Return "what your model sees" for the picked public image, or None.
+
+    The report came out of the evaluation sandbox: every image and map is
+    checked here (shape, exact byte length) and re-encoded by this code. A
+    request for a private image, or an index the report does not hold, gets
+    an ``error`` the page shows (with a 400).
+    """
+    data = report.get("feature_maps")
+    shape = drawable_shape(input_shape)
+    if not isinstance(data, dict) or shape is None:
+        return None
+    size = [_side(v) for v in _items(data.get("size"), 2)]
+    kernel = [_side(v) for v in _items(data.get("kernel_size"), 2)]
+    if len(size) != 2 or None in size or len(kernel) != 2 or None in kernel:
+        return None
+    filters = [_grey_png(f, kernel) for f in _items(data.get("filters"), 16)]
+    choices = []
+    for item in _items(data.get("images"), 12):
+        if not isinstance(item, dict):
+            continue
+        index, label = item.get("index"), item.get("label")
+        if not isinstance(index, int) or not isinstance(label, int):
+            continue
+        if decode_pixels(item.get("pixels"), shape=shape) is None:
+            continue
+        maps = [_grey_png(m, size) for m in _items(item.get("maps"), 16)]
+        if not maps or None in maps:
+            continue
+        height, width, channels = shape
+        choices.append(
+            {
+                "index": index,
+                "name": class_label(class_names, label),
+                "src": png_data_uri(
+                    decode_pixels(item["pixels"], shape=shape),
+                    height=height,
+                    width=width,
+                    channels=channels,
+                ),
+                "maps": maps,
+            }
+        )
+    if not choices or not filters or None in filters:
+        return None
+    result = {"layer": str(data.get("layer", ""))[:200], "filters": filters}
+    result["choices"], result["selected"], result["error"] = choices, choices[0], ""
+    offered = ", ".join(str(c["index"]) for c in choices)
+    if split not in (None, "", "public"):
+        result["error"] = (
+            "Only public test images can be shown: the private test set stays "
+            f"hidden until the end. Pick one of the public images ({offered})."
+        )
+    elif image not in (None, ""):
+        picked = next((c for c in choices if str(c["index"]) == image), None)
+        if picked is None:
+            result["error"] = (
+                f"There is no public test image {image[:20]!r} to show: pick one of "
+                f"{offered}."
+            )
+        else:
+            result["selected"] = picked
+    return result

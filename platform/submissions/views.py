@@ -19,6 +19,7 @@ from submissions.services.intake import submission_create, submissions_used_toda
 from workers.outputs import loads_bounded
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
+from workshops.notes import note_for_block
 from workshops.views import add_service_errors, download_available
 from workspace.selectors import draft_version_for_submission
 from workspace.views import workspace_config
@@ -102,6 +103,9 @@ def _assignment_page(
             "used_today": used,
             "left_today": left,
             "downloads": download_available(assignment.pk),
+            "notes": note_for_block(
+                workshop=assignment.workshop, assignment_slug=assignment.slug
+            ),
             "workspace": workspace_config(
                 request, assignment=assignment, enrollment=enrollment, left=left
             ),
@@ -209,7 +213,9 @@ def _log_update(live: dict, *, run_id: str, offset: str) -> dict:
     return update
 
 
-def _feedback(submission: Submission, instructor: bool) -> dict | None:
+def _feedback(
+    submission: Submission, instructor: bool, request: HttpRequest | None = None
+) -> dict | None:
     grade = submission.current_grade
     if grade is None:
         return None
@@ -232,6 +238,13 @@ def _feedback(submission: Submission, instructor: bool) -> dict | None:
             report,
             input_shape=spec.get("checks", {}).get("input_shape"),
             class_names=names,
+        ),
+        "sees": images.model_sees(
+            report,
+            input_shape=spec.get("checks", {}).get("input_shape"),
+            class_names=names,
+            image=request.GET.get("image") if request else None,
+            split=request.GET.get("split") if request else None,
         ),
         "curves_svg": charts.training_curves(history or {}),
         "history_note": report.get("history_note", ""),
@@ -261,7 +274,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "workshop": submission.assignment.workshop,
         "instructor": instructor,
         "own": submission.participant_id == request.user.pk,
-        "feedback": _feedback(submission, instructor),
+        "feedback": _feedback(submission, instructor, request),
         "try_model": _try_model(submission),
         "next_step": NEXT_STEP.get(submission.status, ""),
         "draft_version": draft_version_for_submission(submission=submission),
@@ -271,7 +284,10 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["grades"] = list(
             submission_selectors.grade_list_for_submission(submission=submission)
         )
-    return render(request, "submissions/submission_detail.html", context)
+    sees = (context["feedback"] or {}).get("sees") or {}
+    # A refused pick (a private or unknown image) is the request's fault: 400.
+    status = 400 if sees.get("error") else 200
+    return render(request, "submissions/submission_detail.html", context, status=status)
 
 
 @login_required

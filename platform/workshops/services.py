@@ -27,7 +27,7 @@ def sha256_json(data: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _cached(key: str, build: Callable[[Path], None]) -> Path:
+def cached_build(key: str, build: Callable[[Path], None]) -> Path:
     """Build a data folder once per content key and reuse it afterwards."""
     folder = Path(settings.DOJO_DATA_ROOT) / "cache" / key
     if not (folder / ".complete").is_file():
@@ -44,7 +44,7 @@ def _place(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
 
 
-def _data_slice() -> dict[str, int | None]:
+def data_slice() -> dict[str, int | None]:
     """Return the per-class slice of the data to keep (tests keep a small one)."""
     return {
         "train_per_class": settings.DOJO_DATASET_TRAIN_PER_CLASS or None,
@@ -62,11 +62,11 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
         # An instructor's upload, kept under the hash it was stored by.
         npz_path = storage.assignment_dir(assignment.pk) / "uploads"
         npz_path = npz_path / f"{dataset['sha256']}.npz"
-    data_slice = _data_slice()
-    split = _cached(
-        f"dataset-{sha256_json([dataset, data_slice])[:16]}",
+    slice_ = data_slice()
+    split = cached_build(
+        f"dataset-{sha256_json([dataset, slice_])[:16]}",
         lambda folder: datasets.materialize(
-            dataset, folder, npz_path=npz_path, **data_slice
+            dataset, folder, npz_path=npz_path, **slice_
         ),
     )
     _place(
@@ -80,12 +80,12 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
         from assignments.transfer import build_base
 
         source = {"source": dataset.get("source", "fashion-mnist")}
-        base = _cached(
-            f"transfer-base-{sha256_json([source, data_slice])[:16]}",
+        base = cached_build(
+            f"transfer-base-{sha256_json([source, slice_])[:16]}",
             lambda f: build_base(
                 f / "base.keras",
                 dataset=source,
-                train_per_class=data_slice["train_per_class"],
+                train_per_class=slice_["train_per_class"],
             ),
         )
         _place(
@@ -194,6 +194,9 @@ def workshop_load_pack(*, path: Path, slug: str | None = None) -> Workshop:
         ]
     for assignment in assignments:
         assignment_data_prepare(assignment=assignment)
+    from workshops.notes import workshop_notes_prepare
+
+    workshop_notes_prepare(workshop=workshop, pack=pack, assignments=assignments)
     return workshop
 
 
@@ -299,7 +302,13 @@ def workshop_update(
     workshop.title = title
     workshop.description = description
     workshop.starts_at, workshop.ends_at = starts_at, ends_at
-    workshop.agenda = agenda
+    # A block keeps its notes and assignment links while its title stays.
+    links = {
+        item.get("title"): {k: item[k] for k in ("notes", "assignment") if k in item}
+        for item in workshop.agenda or []
+        if isinstance(item, dict)
+    }
+    workshop.agenda = [{**item, **links.get(item.get("title"), {})} for item in agenda]
     workshop.full_clean()
     workshop.save()
     return workshop

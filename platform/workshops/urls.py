@@ -8,6 +8,7 @@ urlpatterns = [
     path("join/<str:code>/", views.join_link, name="workshop-join-link"),
     path("workshops/new/", views.workshop_create, name="workshop-create"),
     path("w/<slug:slug>/", views.workshop_detail, name="workshop-detail"),
+    path("w/<slug:slug>/notes/<slug:note>/", views.workshop_note, name="workshop-note"),
     path("w/<slug:slug>/manage/", views.workshop_manage, name="workshop-manage"),
     path(
         "w/<slug:workshop>/a/<slug:slug>/download/<str:what>/",

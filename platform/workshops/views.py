@@ -8,7 +8,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from submissions import storage
-from workshops import data_uploads, selectors, services
+from workshops import data_uploads, notes, selectors, services
 from workshops.forms import (
     AssignmentSettingsForm,
     BaseUploadForm,
@@ -98,7 +98,27 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "workshops/workshop_detail.html",
-        {"workshop": workshop, "rows": rows, "instructor": instructor},
+        {
+            "workshop": workshop,
+            "rows": rows,
+            "instructor": instructor,
+            "notes": notes.note_list(workshop=workshop),
+        },
+    )
+
+
+@login_required
+def workshop_note(request: HttpRequest, slug: str, note: str) -> HttpResponse:
+    """Show one theory block's notes with the figures computed at load."""
+    workshop, _ = selectors.workshop_for_member(user=request.user, slug=slug)
+    html = notes.note_render(workshop=workshop, slug=note)
+    if html is None:
+        raise Http404("This workshop has no such notes.")
+    title = notes.note_list(workshop=workshop)[note]["title"]
+    return render(
+        request,
+        "workshops/note.html",
+        {"workshop": workshop, "note_html": html, "title": title},
     )
 
 

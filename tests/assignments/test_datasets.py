@@ -301,3 +301,19 @@ def test_keras_loaders_run_offline_from_their_cache(tmp_path: Path) -> None:
     shapes = json.loads(done.stdout.strip().splitlines()[-1])
     assert shapes["keras:fashion_mnist"] == [[120, 28, 28, 1], [100, 28, 28, 1], 9]
     assert shapes["keras:mnist"] == [[150, 28, 28, 1], [110, 28, 28, 1], 9]
+
+
+def test_a_few_shot_spec_keeps_its_own_training_size(tmp_path) -> None:
+    """dataset.train_per_class keeps that many training images of each class; a
+    smaller test slice cuts further; the hidden split is untouched by it."""
+    dataset = {"source": "sklearn-digits", "seed": 0, "train_per_class": 5}
+    info = materialize(dataset, tmp_path / "few")
+    whole = materialize({"source": "sklearn-digits", "seed": 0}, tmp_path / "all")
+    assert info["counts"]["train"] == 50
+    assert info["counts"]["public"] == whole["counts"]["public"]
+    assert (
+        materialize(dataset, tmp_path / "cut", train_per_class=3)["counts"]["train"]
+        == 30
+    )
+    with pytest.raises(DatasetError, match="train_per_class"):
+        materialize({**dataset, "train_per_class": 0}, tmp_path / "bad")

@@ -28,6 +28,9 @@ def load_spec(slug: str) -> dict[str, Any]:
     """
     spec = json.loads((PACK / slug / "spec.json").read_text())
     spec["dataset"] = {**spec["dataset"], "source": "sklearn-digits"}
+    # The pack's few-shot size is for Fashion-MNIST; these tests train on all of
+    # the (small) digits so each model learns in a second or two.
+    spec["dataset"].pop("train_per_class", None)
     spec["checks"]["input_shape"] = [8, 8, 1]
     return spec
 

@@ -28,7 +28,7 @@ def test_good_models_pass_every_check(
         assert failed_ids(report) == []
         assert report.public_accuracy > 0.85
         assert report.score > 80
-        assert report.spec_version == f"dl101-{slug}-2"
+        assert report.spec_version.startswith(f"dl101-{slug}-")
         assert len(report.confusion_matrix) == 10
         assert len(report.per_class_accuracy) == 10
 
@@ -209,7 +209,8 @@ def test_fine_tuned_base_fails_frozen_check(
         base_model_path=transfer_dir / "base.keras",
     )
     assert failed_ids(report) == ["base_frozen"]
-    assert "base.trainable = False" in report.checks[-3].message
+    frozen = next(c for c in report.checks if c.id == "base_frozen")
+    assert "base.trainable = False" in frozen.message
     assert report.score <= 50
 
 
@@ -230,7 +231,7 @@ def test_missing_base_fails_base_checks(
         transfer_dir / "test.npz",
         base_model_path=transfer_dir / "base.keras",
     )
-    assert failed_ids(report) == ["base_present", "base_frozen"]
+    assert failed_ids(report) == ["base_present", "base_frozen", "contribution:base"]
     assert "base.keras" in report.checks[4].message
 
 
@@ -252,7 +253,8 @@ def test_untrained_head_fails_beats_chance(
         transfer_dir / "test.npz",
         base_model_path=transfer_dir / "base.keras",
     )
-    assert failed_ids(report) == ["beats_chance"]
+    # A constant head does not depend on the base either.
+    assert failed_ids(report) == ["beats_chance", "contribution:base"]
     assert report.score == 0
 
 

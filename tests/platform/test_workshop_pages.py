@@ -231,7 +231,7 @@ def test_create_workshop_from_pack(
     )
     assert ok.status_code == 302, ok.content.decode()[:2000]
     created = Workshop.objects.get(slug="dl101-mon")
-    assert created.title == "DL101 Monday" and created.assignments.count() == 3
+    assert created.title == "DL101 Monday" and created.assignments.count() == 4
     assert (
         Enrollment.objects.get(workshop=created, user=instructor).role == "instructor"
     )

@@ -64,7 +64,8 @@ model.summary()
 # ## Train
 #
 # Labels are integers, so use the sparse categorical cross-entropy loss. Keep 10%
-# of the training images aside to watch for overfitting.
+# of the training images aside to watch for overfitting. There are only a few
+# images per class: small batches (16) give the head enough steps.
 
 # %% [exercise:train]
 # TODO: compile the model (optimizer "adam", loss
@@ -76,7 +77,7 @@ model.compile(
     metrics=["accuracy"],
 )
 history = model.fit(
-    x_train, y_train, validation_split=0.1, epochs=5, batch_size=64, verbose=2
+    x_train, y_train, validation_split=0.1, epochs=10, batch_size=16, verbose=2
 )
 
 # %% [markdown]
