@@ -2,10 +2,14 @@
 
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.serializers import DetailSerializer
 from checks import requests
 from checks.selectors import check_run_get_visible, check_run_to_json
 from checks.services import (
@@ -16,6 +20,14 @@ from checks.services import (
 from checks.views import NOT_FOUND, STATUS_FOR
 from workshops.models import Assignment
 
+CHECK_STARTED = inline_serializer(
+    name="CheckStarted",
+    fields={"id": serializers.IntegerField(), "status_url": serializers.CharField()},
+)
+CHECK_SOURCE = inline_serializer(
+    name="CheckSource", fields={"source": serializers.CharField()}
+)
+
 
 class CheckStartView(APIView):
     """Start a check run of {"source": "..."} for an assignment (202)."""
@@ -24,6 +36,17 @@ class CheckStartView(APIView):
     # bound, not by DRF's parsers.
     parser_classes: list = []
 
+    @extend_schema(
+        request={"application/json": CHECK_SOURCE},
+        responses={
+            202: CHECK_STARTED,
+            400: DetailSerializer,
+            403: DetailSerializer,
+            404: DetailSerializer,
+            413: DetailSerializer,
+            429: DetailSerializer,
+        },
+    )
     def post(self, request: Request, assignment_id: int) -> Response:
         assignment = (
             Assignment.objects.select_related("workshop")
@@ -57,6 +80,7 @@ class CheckStartView(APIView):
 class CheckDetailView(APIView):
     """Return a check run's status, log and result (owner or its instructors)."""
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: DetailSerializer})
     def get(self, request: Request, check_id: int) -> Response:
         check = check_run_get_visible(user=request.user, pk=check_id)
         if check is None:

@@ -134,8 +134,14 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
 def prediction_poll(*, submission: Submission, user_id: int, request_id: str) -> dict:
     """Return ``{"status": "pending"}`` or the answer to one of the user's images.
 
-    An id that is not this user's, for this submission, is unknown (404).
+    A missing id is a malformed request (400); an id that is not this user's,
+    for this submission, is unknown (404).
     """
+    if not request_id:
+        raise PredictionUnavailable(
+            "Say which prediction: GET this address with ?id= from the POST's answer.",
+            status=400,
+        )
     entry = cache.get(RESULT_KEY.format(request_id)) if request_id.isalnum() else None
     if (
         not isinstance(entry, dict)

@@ -336,6 +336,7 @@ def test_dynamic_input_dimensions_are_refused(
             [
                 keras.Input(shape=(None, None, 1)),
                 keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(16, activation="relu"),
                 keras.layers.Dense(10, activation="softmax"),
             ]
         )
