@@ -1,6 +1,7 @@
 """Turn a check's sandbox result and grader report into what the editor shows."""
 
 from grader import GradeReport
+from submissions.feedback import code_error_reason
 from workers import sandbox
 
 INDICATIVE = (
@@ -10,23 +11,11 @@ INDICATIVE = (
 )
 
 
-def _last_error_line(log: str) -> str:
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if not line.startswith(("[", "W0000", "I0000")):
-            return line[:300]
-    return ""
-
-
 def training_failure(result: sandbox.SandboxResult) -> str:
     """Say, as submission feedback does, why the training stopped."""
     if result.outcome == sandbox.Outcome.EXIT_NONZERO:
-        last = _last_error_line(result.log)
-        return (
-            f"Your code stopped with an error: {last}. The log shows where; fix it "
-            "and check again."
-            if last
-            else f"Your code exited with status {result.exit_code}. See the log."
+        return code_error_reason(
+            log=result.log, exit_code=result.exit_code, retry="check"
         )
     if result.outcome == sandbox.Outcome.TIMED_OUT:
         return (

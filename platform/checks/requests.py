@@ -1,15 +1,17 @@
 """Read a check request's JSON body with a size and a depth bound."""
 
-import json
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.http.request import RawPostDataException
 
+from workers.outputs import UntrustedOutputError, loads_bounded
+
 # Source code escaped as JSON grows a little ("\n", "\""); an escape-heavy body
 # past this is refused rather than read.
 JSON_OVERHEAD = 2
+# {"source": "..."} needs one level; a little room for clients that wrap it.
+MAX_DEPTH = 4
 
 
 def body_limit() -> int:
@@ -40,9 +42,8 @@ def source_from_body(request: HttpRequest) -> object:
             f"The request is larger than {limit // 1024} KB.", code="too_large"
         )
     try:
-        # Python's parser stops deep nesting with RecursionError: the depth bound.
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        body = loads_bounded(raw, max_depth=MAX_DEPTH)
+    except UntrustedOutputError:
         raise ValidationError(
             'Send a JSON object such as {"source": "..."} (UTF-8).'
         ) from None

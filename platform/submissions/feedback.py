@@ -1,4 +1,24 @@
-"""Turn a stored grade report into what the grade page shows, checking it."""
+"""Turn a stored grade report or a sandbox log into what the participant reads."""
+
+
+def last_error_line(log: str) -> str:
+    """Return the last line of a log that the participant's code printed."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if not line.startswith(("[", "W0000", "I0000")):
+            return line[:300]
+    return ""
+
+
+def code_error_reason(*, log: str, exit_code: int | None, retry: str) -> str:
+    """Say why the participant's code stopped; ``retry`` is "submit" or "check"."""
+    last = last_error_line(log)
+    if last:
+        return (
+            f"Your code stopped with an error: {last}. The log shows where; fix it "
+            f"and {retry} again."
+        )
+    return f"Your code exited with status {exit_code}. See the log."
 
 
 def class_names_for(spec: dict, count: int) -> list[str]:

@@ -6,6 +6,7 @@ from django.conf import settings
 
 from submissions import storage
 from submissions.artifacts import artifact_keep
+from submissions.feedback import code_error_reason
 from submissions.models import Run, Status, Submission
 from submissions.queues import JobQueue
 from submissions.selectors import run_latest_model
@@ -42,22 +43,10 @@ from workers.evaluation import evaluate_many, evaluator_spare
 from workers.notebook import notebook_to_script
 
 
-def _last_error_line(log: str) -> str:
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if not line.startswith(("[", "W0000", "I0000")):
-            return line[:300]
-    return ""
-
-
 def _training_failure(result: sandbox.SandboxResult) -> str:
     if result.outcome == sandbox.Outcome.EXIT_NONZERO:
-        last = _last_error_line(result.log)
-        return (
-            f"Your code stopped with an error: {last}. The log shows where; fix it "
-            "and submit again."
-            if last
-            else f"Your code exited with status {result.exit_code}. See the log."
+        return code_error_reason(
+            log=result.log, exit_code=result.exit_code, retry="submit"
         )
     return result.reason
 
