@@ -21,6 +21,7 @@ from django.conf import settings
 from checks.data import CheckData
 from checks.models import CheckRun
 from submissions import storage
+from submissions.services.placement import job_place
 from workers import sandbox
 
 logger = logging.getLogger(__name__)
@@ -51,21 +52,6 @@ def check_limits(*, check: CheckRun) -> sandbox.SandboxLimits:
         log_bytes=256 * 1024,
         output_bytes=16 * 1024 * 1024,
     )
-
-
-def _place() -> sandbox.JobPlace:
-    """Return this pool process's place in the worker's host plan."""
-    from billiard.process import current_process
-
-    plan = sandbox.current_host_plan() or sandbox.host_prepare(
-        backend=settings.DOJO_SANDBOX_BACKEND,
-        gpu_device=settings.DOJO_GPU_DEVICE,
-        slots=settings.DOJO_GPU_SLOTS,
-        keras_backend=settings.DOJO_KERAS_BACKEND,
-        uid_base=settings.DOJO_SANDBOX_UID,
-        probe=False,
-    )
-    return plan.place(getattr(current_process(), "index", 0) or 0, gpu=False)
 
 
 def _folder(name: str) -> Path:
@@ -140,7 +126,7 @@ def check_train(
 ) -> Trained:
     """Run the check's source in the training sandbox, warm when a spare fits."""
     limits = check_limits(check=check)
-    place = _place()
+    place = job_place(gpu=False)
     argv = sandbox.runner_argv("/job/submission.py")
     key = _key(check=check, data=data, limits=limits, place=place, env=env)
     watch = {
@@ -179,7 +165,7 @@ def check_spare_refill(
     if not settings.DOJO_CHECK_SPARES:
         return
     limits = check_limits(check=check)
-    place = _place()
+    place = job_place(gpu=False)
     key = _key(check=check, data=data, limits=limits, place=place, env=env)
 
     def start() -> sandbox.Spare:

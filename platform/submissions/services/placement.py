@@ -60,6 +60,11 @@ def _placement() -> sandbox.HostPlan:
     )
 
 
+def job_place(*, gpu: bool) -> sandbox.JobPlace:
+    """Return this pool process's place (slot, uid, devices) in the host plan."""
+    return _placement().place(_slot(), gpu=gpu)
+
+
 def job_sandbox_args(
     *,
     run: Run,
@@ -74,7 +79,7 @@ def job_sandbox_args(
     The worker's host plan gives the slot its uid, and on a GPU queue its device
     nodes, MPS pipe and GPU memory share.
     """
-    place = _placement().place(_slot(), gpu=run.queue == JobQueue.TRAIN_GPU)
+    place = job_place(gpu=run.queue == JobQueue.TRAIN_GPU)
     return argv, {
         "work_dir": work,
         "binds": [*binds, *place.binds],
