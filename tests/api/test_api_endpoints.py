@@ -54,7 +54,7 @@ def test_workshops_list_what_my_role_sees(participant, instructor, workshop, cnn
     mine = token_client(participant).get(reverse("api:workshop-list")).json()
     assert [w["slug"] for w in mine] == ["dl101"]
     assert mine[0]["role"] == "participant"
-    assert [a["slug"] for a in mine[0]["assignments"]] == ["mlp", "transfer"]
+    assert [a["slug"] for a in mine[0]["assignments"]] == ["hello", "mlp", "transfer"]
     taught = token_client(instructor).get(reverse("api:workshop-list")).json()
     assert taught[0]["role"] == "instructor"
     assert [a["slug"] for a in taught[0]["assignments"]] == [

@@ -107,6 +107,11 @@ ALLOWED: dict[str, Allow] = {
     "api:workshop-detail": Allow(
         frozenset({CLASSMATE}), "Participants of the workshop see its page."
     ),
+    "workshop-note": Allow(
+        frozenset({CLASSMATE}),
+        "Participants read the workshop's theory notes; their figures come from "
+        "reference runs made at load, nobody's submission.",
+    ),
     "api:assignment-detail": Allow(
         frozenset({CLASSMATE}), "Participants see a released assignment."
     ),
@@ -219,6 +224,8 @@ def param_values(endpoint: Endpoint, world) -> dict[str, str]:
         "fmt": "py",
         "assignment_id": world.submission.assignment_id,
         "check_id": world.check_run.pk,
+        # A theory note of the DL101 pack the walk's workshop is loaded from.
+        "note": "neurons",
     }
     name = endpoint.name or ""
     if name.startswith("regrade-"):
@@ -302,7 +309,9 @@ def leaks(response) -> list[str]:
         "log": SECRET_LOG,
         "file name": SECRET_FILE_NAME,
         "private accuracy": f"{PRIVATE_ACCURACY:.4f}",
-        "private accuracy %": f"{PRIVATE_ACCURACY * 100:.1f}",
+        # As pages print it (the pct filter): a bare "63.7" also matches chart
+        # coordinates such as "163.7" in an SVG.
+        "private accuracy %": f"{PRIVATE_ACCURACY * 100:.1f}%",
     }
     return [what for what, secret in secrets.items() if secret in text]
 

@@ -29,7 +29,7 @@ def test_loading_twice_changes_nothing(capsys):
     call_command("load_workshop", str(PACK))
     assert _state() == first
     assert Workshop.objects.get().join_code == workshop.join_code
-    assert [a[0] for a in first] == ["cnn", "mlp", "transfer"]
+    assert [a[0] for a in first] == ["cnn", "hello", "mlp", "transfer"]
     assert "join code" in capsys.readouterr().out
 
 
