@@ -172,15 +172,27 @@ def build_figures(
         with np.load(Path(transfer_hidden_dir) / "test.npz") as hidden:
             tx, ty = hidden["x_public"], hidden["y_public"]
         picks = _first_per_class(tx, ty, PCA_PER_CLASS)
-        base = keras.saving.load_model(base_path, compile=False)
-        features = np.asarray(base(tx[picks]))
-        figures["pca-features"] = {
-            "labels": [int(v) for v in ty[picks]],
-            "raw": np.round(_pca(tx[picks]), 3).tolist(),
-            "base": np.round(_pca(features), 3).tolist(),
-        }
+        base = keras.saving.load_model(base_path, compile=False, safe_mode=True)
+        images = _as_input(tx[picks], base.input_shape)
+        # An instructor's own base may take other images than the transfer
+        # data: the page then says the figure is not available.
+        if images is not None:
+            features = np.asarray(base(images))
+            figures["pca-features"] = {
+                "labels": [int(v) for v in ty[picks]],
+                "raw": np.round(_pca(tx[picks]), 3).tolist(),
+                "base": np.round(_pca(features.reshape(len(picks), -1)), 3).tolist(),
+            }
     out_path = Path(out_path)
     tmp = out_path.with_name(out_path.name + ".tmp")
     tmp.write_text(json.dumps(figures))
     os.replace(tmp, out_path)
     return figures
+
+
+def _as_input(images: np.ndarray, input_shape: tuple) -> np.ndarray | None:
+    """Return the images shaped as the model takes them, or None if they differ."""
+    want = tuple(input_shape[1:])
+    if None in want or int(np.prod(want)) != int(np.prod(images.shape[1:])):
+        return None
+    return images.reshape((len(images), *want))
