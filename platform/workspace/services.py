@@ -93,11 +93,20 @@ def _locked_draft(*, participant: AbstractUser, assignment: Assignment) -> Draft
     )
     if draft is not None:
         return draft
-    now = timezone.now()
-    draft, _ = Draft.objects.get_or_create(
-        participant=participant,
-        assignment=assignment,
-        defaults={"text": notebooks.starter_text(assignment.pk), "versioned_at": now},
+    # Two first saves at once (two tabs): one insert wins, neither fails.
+    Draft.objects.bulk_create(
+        [
+            Draft(
+                participant=participant,
+                assignment=assignment,
+                text=notebooks.starter_text(assignment.pk),
+                versioned_at=timezone.now(),
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    draft = Draft.objects.select_for_update().get(
+        participant=participant, assignment=assignment
     )
     if draft.version_count == 0:
         _keep(draft, text=draft.text, reason=Reason.RESET, note="The starter")
