@@ -54,7 +54,7 @@ def test_participant_submits_and_instructor_regrades(
     expect(page.locator("#left-today")).to_have_text("20")
     shoot(page, "03-assignment")
     page.get_by_label("Your training code").set_input_files(str(_notebook(tmp_path)))
-    page.get_by_role("button", name="Submit").click()
+    page.get_by_role("button", name="Upload and submit").click()
 
     # --- Submission page: the log grows live, then the grade appears -----------
     expect(page.get_by_role("heading", name="Submission #")).to_be_visible()
