@@ -47,3 +47,11 @@ def rate_take(*, key: str, limit: int, window: int) -> int | None:
     if count > limit:
         return max(1, int(start + window - now))
     return None
+
+
+def rate_release(*, key: str, window: int, taken_at: float) -> None:
+    """Give back one use of ``key`` counted at ``taken_at`` (a slot now free)."""
+    start = int(taken_at // window) * window
+    RateCount.objects.filter(key=f"{key}@{start}"[:200], count__gt=0).update(
+        count=F("count") - 1
+    )

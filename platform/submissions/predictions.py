@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
-from accounts.ratelimit import rate_take
+from accounts.ratelimit import rate_release, rate_take
 from submissions import images, storage
 from submissions.models import Status, Submission
 from submissions.outbox import outbox_send
@@ -70,10 +70,11 @@ def _take_rate_slot(user_id: int) -> None:
 def _take_waiting_slots(user_id: int) -> None:
     """Refuse past the caps on waiting predictions (per participant, in all).
 
-    Counted per answer window (the predict timeout): atomic, and no request
-    waits longer than that window, so at most twice the cap ever wait.
+    Counted per answer window (the predict timeout), atomically; an answered
+    image gives its slots back (``_release_waiting_slots``), so the caps count
+    images still waiting, and no request waits longer than the window.
     """
-    window = max(1, int(settings.DOJO_PREDICT_TIMEOUT_SECONDS))
+    window = _waiting_window()
     if rate_take(
         key=f"predict-waiting:{user_id}",
         limit=settings.DOJO_PREDICT_WAITING_PER_USER,
@@ -93,6 +94,19 @@ def _take_waiting_slots(user_id: int) -> None:
             "The predictor is busy with the whole room's images; try again in "
             "a few seconds."
         )
+
+
+def _waiting_window() -> int:
+    return max(1, int(settings.DOJO_PREDICT_TIMEOUT_SECONDS))
+
+
+def _release_waiting_slots(asked: dict) -> None:
+    taken_at = asked.get("taken_at")
+    if not isinstance(taken_at, int | float):
+        return
+    window = _waiting_window()
+    for key in (f"predict-waiting:{asked.get('user')}", "predict-waiting:all"):
+        rate_release(key=key, window=window, taken_at=taken_at)
 
 
 def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> dict:
@@ -118,6 +132,7 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
             "status": "pending",
             "user": user_id,
             "submission": submission.pk,
+            "taken_at": time.time(),
             "until": time.time() + timeout,
         },
         timeout=int(timeout) + ANSWER_KEPT_SECONDS,
@@ -208,6 +223,7 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
     model_run = submission and run_latest_model(submission=submission)
     if not model_run:
         cache.set(key, {**owner, "error": "The model is gone."}, timeout=60)
+        _release_waiting_slots(asked)
         return
     num_classes = int(
         submission.assignment.spec.get("checks", {}).get("num_classes") or 0
@@ -227,6 +243,7 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
         logger.exception("The predictor failed for submission %s", submission_id)
         answer = {"error": f"The predictor could not answer ({exc.strerror})."}
     cache.set(key, {**owner, "status": "done", **answer}, timeout=ANSWER_KEPT_SECONDS)
+    _release_waiting_slots(asked)
 
 
 def samples_write(*, assignment_id: int, test_split: Path) -> None:
