@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.helpers import ROOT, WorkerProcess
+from tests.helpers import ROOT, WorkerProcess, stop_all
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM then
 # refuses to run without this (measured: see shared NOTES).
@@ -67,8 +67,7 @@ def start_worker(
     with django_db_blocker.unblock():
         _purge_queues()
     yield start
-    for worker in started:
-        worker.stop()
+    stop_all(started)
 
 
 @pytest.fixture(scope="session")

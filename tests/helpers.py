@@ -104,9 +104,20 @@ class WorkerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_all([self])
+
+
+def stop_all(workers: list[WorkerProcess], grace: float = 20) -> None:
+    """SIGTERM every worker at once, then SIGKILL those still up after ``grace``.
+
+    At once, so a session that started several pays one grace period, not one each.
+    """
+    running = [w for w in workers if w.process.poll() is None]
+    for worker in running:
+        os.killpg(worker.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for worker in running:
+        try:
+            worker.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.kill()
