@@ -96,7 +96,7 @@ def _setup() -> dict:
 
 
 class Loop(threading.Thread):
-    """Run `step` until the deadline (or `limit` steps); record statuses."""
+    """Run `step` until the deadline (or `limit` steps); time each answer."""
 
     def __init__(self, step, *, until: float, limit: int = 10_000) -> None:
         super().__init__(daemon=True)
@@ -111,13 +111,17 @@ class Loop(threading.Thread):
         for n in range(self.limit):
             if time.monotonic() > self.until:
                 return
+            # Each answer is timed from the step's previous one, so a step's own
+            # pause after its last request (sleep) is never counted as latency.
             start = time.perf_counter()
             try:
                 for status in self.step(session, n):
+                    self.times.append(time.perf_counter() - start)
                     self.statuses[status // 100 * 100] += 1
+                    start = time.perf_counter()
             except requests.RequestException:
+                self.times.append(time.perf_counter() - start)  # waited for nothing
                 self.statuses["no answer"] += 1
-            self.times.append(time.perf_counter() - start)
 
 
 def main(args: argparse.Namespace) -> dict:
