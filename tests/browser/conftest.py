@@ -28,6 +28,25 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture(autouse=True)
+def _close_pages_before_the_flush(request):
+    """Close every browser context a test opened before its database is flushed.
+
+    A page left open keeps polling and saving (help queue, autosave), and its
+    request can hold a row lock while the flush truncates: a deadlock, and the
+    next test then starts on the last one's rows. Set up after the database
+    fixture, so torn down before it.
+    """
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    browser = request.getfixturevalue("browser")
+    yield
+    for context in list(browser.contexts):
+        context.close()
+
+
 @pytest.fixture
 def shoot():
     """Save a full-page screenshot under test-output/screenshots/."""

@@ -54,7 +54,12 @@ def has_text(page, text: str) -> None:
 def type_at_end(page, content, text: str) -> None:
     content.click()
     page.keyboard.press("Control+End")
-    page.keyboard.type(text)
+    # Let the editor draw the end of the document before typing: on a loaded
+    # machine, keys sent during that redraw landed before the first one.
+    page.evaluate(
+        "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+    )
+    page.keyboard.type(text, delay=10)
 
 
 def server_text(participant, assignment) -> str:
