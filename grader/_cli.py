@@ -48,7 +48,20 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="answer predictions from a folder")
     serve.add_argument("--dir", required=True, type=Path)
     serve.add_argument("--idle", type=float, default=600.0, help="seconds")
+    serve.add_argument(
+        "--request-memory-mb",
+        type=_positive_int,
+        default=1024,
+        help="memory one prediction may use (MiB); a model past it is refused",
+    )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
 
 
 def _emit(payload: Any, out: Path | None) -> None:
@@ -75,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from ._serve import serve
 
-        return serve(args.dir, idle=args.idle)
+        return serve(
+            args.dir,
+            idle=args.idle,
+            request_memory_bytes=args.request_memory_mb * 1024 * 1024,
+        )
     from ._batch import BatchItem, grade_batch
     from ._grade import grade
 

@@ -86,8 +86,8 @@ def inspect_archive(path: Path) -> dict[str, Any]:
         # NotImplementedError (an unknown compression method), RecursionError...:
         # the file is the participant's, so is the failure to read it.
         raise InvalidModelFileError(
-            f"The model archive is damaged ({type(exc).__name__}: "
-            f"{_first_line(str(exc), 200)}). Save it again with model.save()."
+            f"The model archive is damaged ({_describe(exc, 200)}). Save it again "
+            "with model.save()."
         ) from exc
 
 
@@ -282,11 +282,24 @@ def _keras_load(keras: Any, target: Path) -> Any:
         raise InvalidModelFileError(
             f"Keras could not load the model: {_first_line(text)}"
         ) from exc
+    except EOFError as exc:
+        # A member that ends before its data does (an empty model.weights.npz
+        # makes NumPy raise this): the file was cut short while being written.
+        raise InvalidModelFileError(
+            f"The model file ends too early ({_describe(exc)}): it was cut short "
+            "while being written. Save it again with model.save() and let the "
+            "save finish."
+        ) from exc
     except Exception as exc:  # any loader fault lies with the file
         raise InvalidModelFileError(
-            f"Keras could not load the model: {type(exc).__name__}: "
-            f"{_first_line(str(exc))}"
+            f"Keras could not load the model: {_describe(exc)}"
         ) from exc
+
+
+def _describe(exc: BaseException, limit: int = 300) -> str:
+    """Name ``exc`` and its first line; many (a bare EOFError) carry no text."""
+    text = _first_line(str(exc), limit)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _first_line(text: str, limit: int = 300) -> str:

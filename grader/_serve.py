@@ -8,7 +8,13 @@ writable folder, so it needs no socket:
   in a small cache);
 - ``requests/<id>.json``: ``{"model": key, "pixels": base64 uint8 H x W x C}``;
 - ``responses/<id>.json``: ``{"top": [[class, probability], ...]}`` (at most
-  three, best first) or ``{"error": reason}``.
+  three, best first) or ``{"error": reason}``; ``"restart": true`` with an error
+  says this process went past a request's memory budget and should be replaced.
+
+Each request has a memory budget (``request_memory_bytes``), far below the
+sandbox's: a model estimated to need more for one image is refused unrun, and
+a request whose peak went past it is answered with an error and the process
+asks to be replaced, before a greedy model gets it killed for everyone.
 
 It exits after ``idle`` seconds without a request, or when ``stop`` appears.
 """
@@ -29,27 +35,54 @@ import numpy as np
 
 from ._errors import GraderError, IncompatibleModelError
 from ._load import load_model
+from ._memory import PeakMemory, activation_bytes, mib
 
 KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 POLL_SECONDS = 0.002
 MODELS_KEPT = 8
 REQUEST_BYTES = 1024 * 1024
 MAX_INPUT_VALUES = 1024 * 1024
+REQUEST_MEMORY_BYTES = 1024 * 1024 * 1024
+REFUSALS_KEPT = 256
+SMALLER_MODEL_HINT = (
+    "Use a smaller model: fewer or narrower layers, or pool/stride early."
+)
+
+
+class _TooMuchMemory(IncompatibleModelError):
+    """The model needs more memory for one image than a request may use."""
 
 
 class _Models:
     """Loaded models by key, least recently used dropped first."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self, folder: Path, *, request_memory_bytes: int = REQUEST_MEMORY_BYTES
+    ) -> None:
         self.folder = folder
+        self.request_memory_bytes = request_memory_bytes
         self.loaded: OrderedDict[str, Any] = OrderedDict()
+        # A key names one stored file: a model refused once is refused unloaded.
+        self.refused: OrderedDict[str, str] = OrderedDict()
 
     def get(self, key: str) -> Any:
+        if key in self.refused:
+            raise _TooMuchMemory(self.refused[key])
         if key in self.loaded:
             self.loaded.move_to_end(key)
             return self.loaded[key]
         model = load_model(self.folder / f"{key}.keras")
         shape = input_shape(model)
+        needed = activation_bytes(model)
+        if needed > self.request_memory_bytes:
+            self.refused[key] = (
+                f"The model needs too much memory to try here: about {mib(needed)} "
+                f"for one image, and a prediction may use "
+                f"{mib(self.request_memory_bytes)}. {SMALLER_MODEL_HINT}"
+            )
+            while len(self.refused) > REFUSALS_KEPT:
+                self.refused.popitem(last=False)
+            raise _TooMuchMemory(self.refused[key])
         # One call now, so the first real answer does not pay for tracing.
         try:
             model(np.zeros((1, *shape), dtype="float32"), training=False)
@@ -104,6 +137,8 @@ def _answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
         return {"error": "bad model key"}
     try:
         model = models.get(key)
+    except _TooMuchMemory as exc:
+        return {"error": str(exc)}
     except GraderError as exc:
         return {"error": f"The model cannot be loaded: {exc}"[:300]}
     shape = input_shape(model)
@@ -132,10 +167,21 @@ def _write(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def serve(folder: Path, *, idle: float = 600.0) -> int:
-    """Answer requests in ``folder`` until idle for ``idle`` seconds; return 0."""
+def serve(
+    folder: Path,
+    *,
+    idle: float = 600.0,
+    request_memory_bytes: int = REQUEST_MEMORY_BYTES,
+) -> int:
+    """Answer requests in ``folder`` until idle for ``idle`` seconds; return 0.
+
+    A request that went past ``request_memory_bytes`` is answered with
+    ``"restart": true``; the worker, once it has read that answer, stops this
+    process (exiting here could remove the answer before it is read).
+    """
     requests, responses = folder / "requests", folder / "responses"
-    models = _Models(folder / "models")
+    models = _Models(folder / "models", request_memory_bytes=request_memory_bytes)
+    peak = PeakMemory()
     # Pay for the backend's import (seconds) now, not on the first request.
     import keras
 
@@ -153,11 +199,25 @@ def serve(folder: Path, *, idle: float = 600.0) -> int:
             continue
         for path in pending:
             last = time.monotonic()
+            peak.reset()
             try:
                 request = json.loads(path.read_bytes()[:REQUEST_BYTES])
                 reply = answer(request if isinstance(request, dict) else {}, models)
             except (OSError, ValueError, RecursionError):
                 reply = {"error": "The request could not be read."}
+            rise = peak.rise()
+            over = rise is not None and rise > request_memory_bytes
+            if over:
+                # What the model allocated may stay with this process (allocator
+                # caches, traced graphs): a fresh one should take over.
+                reply = {
+                    "error": (
+                        f"The model needs too much memory to try here: about "
+                        f"{mib(rise)} for one image, and a prediction may use "
+                        f"{mib(request_memory_bytes)}. {SMALLER_MODEL_HINT}"
+                    ),
+                    "restart": True,
+                }
             try:
                 _write(responses / path.name, reply)
                 path.unlink(missing_ok=True)

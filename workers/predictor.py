@@ -33,10 +33,37 @@ START_SECONDS = 120.0
 # Model files kept in the predictor's folder (a sized tmpfs): the least recently
 # asked-about go first, so the folder can never fill up.
 MODELS_ON_DISK = 8
+# Models that went past a request's memory budget, refused here without asking
+# the predictor again (each such request costs a fresh predictor).
+OVER_MEMORY_KEPT = 256
 
 
 class PredictorError(Exception):
     """The predictor could not answer; the message can be shown to the user."""
+
+
+class PredictorOverMemory(PredictorError):
+    """A request went past its memory budget; its predictor must be replaced."""
+
+
+def predictor_memory_check(*, memory_bytes: int, request_memory_bytes: int) -> None:
+    """Raise ValueError unless one request's budget fits well inside the sandbox.
+
+    The predictor itself (TensorFlow, the models it keeps) needs room of its
+    own: a budget of half the sandbox or more would let one request get the
+    process killed before its peak could be checked.
+    """
+    if memory_bytes <= 0 or request_memory_bytes <= 0:
+        raise ValueError(
+            "The predictor's memory and its per-request memory budget must be "
+            f"positive (got {memory_bytes} and {request_memory_bytes} bytes)."
+        )
+    if 2 * request_memory_bytes > memory_bytes:
+        raise ValueError(
+            f"The per-request memory budget ({request_memory_bytes // 2**20} MiB) "
+            "must be at most half the predictor's memory "
+            f"({memory_bytes // 2**20} MiB)."
+        )
 
 
 @dataclass
@@ -48,12 +75,20 @@ class WarmPredictor:
     env: Mapping[str, str]
     idle_seconds: float = 600.0
     memory_bytes: int = 3 * 1024**3
+    request_memory_bytes: int = 1024**3
     _folder: Path | None = field(default=None, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
     _result: sandbox.SandboxResult | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _used: OrderedDict = field(default_factory=OrderedDict, init=False)
     _kill: threading.Event = field(default_factory=threading.Event, init=False)
+    _over_memory: OrderedDict = field(default_factory=OrderedDict, init=False)
+
+    def __post_init__(self) -> None:
+        predictor_memory_check(
+            memory_bytes=self.memory_bytes,
+            request_memory_bytes=self.request_memory_bytes,
+        )
 
     @property
     def running(self) -> bool:
@@ -91,6 +126,8 @@ class WarmPredictor:
                         str(folder),
                         "--idle",
                         str(self.idle_seconds),
+                        "--request-memory-mb",
+                        str(max(1, self.request_memory_bytes // 2**20)),
                     ],
                     work_dir=folder,
                     binds=[sandbox.Bind(GRADER_DIR, "/opt/dojo/grader")],
@@ -136,8 +173,11 @@ class WarmPredictor:
         """Return the top classes and probabilities for one image (base64 bytes).
 
         A predictor still starting (TensorFlow's import) gets ``START_SECONDS``
-        more than ``timeout``.
+        more than ``timeout``. A request past its memory budget is refused, its
+        predictor replaced at once, and its model refused from then on.
         """
+        if key in self._over_memory:
+            raise PredictorError(self._over_memory[key])
         folder = self._ensure()
         starting = not (folder / "ready").is_file()
         deadline = time.monotonic() + timeout + (START_SECONDS if starting else 0)
@@ -163,6 +203,15 @@ class WarmPredictor:
             raise
         try:
             return read_reply(reply, num_classes=num_classes)
+        except PredictorOverMemory as exc:
+            with self._lock:
+                self._over_memory[key] = str(exc)
+                while len(self._over_memory) > OVER_MEMORY_KEPT:
+                    self._over_memory.popitem(last=False)
+            # Start the replacement now, so the next participant waits less.
+            self._kill.set()
+            self._ensure()
+            raise
         finally:
             reply.unlink(missing_ok=True)
 
@@ -226,6 +275,8 @@ def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
     if not isinstance(reply, dict):
         raise PredictorError("The predictor's answer was unreadable.")
     if "error" in reply:
+        if reply.get("restart") is True:
+            raise PredictorOverMemory(str(reply["error"])[:300])
         raise PredictorError(str(reply["error"])[:300])
     top = reply.get("top")
     if not isinstance(top, list) or not 1 <= len(top) <= 3:

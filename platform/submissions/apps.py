@@ -8,7 +8,10 @@ class SubmissionsConfig(AppConfig):
         from django.core.exceptions import ImproperlyConfigured
 
         from submissions import signals  # noqa: F401 - connects the receivers
-        from submissions.services.placement import sandbox_config_from_settings
+        from submissions.services.placement import (
+            predictor_memory_from_settings,
+            sandbox_config_from_settings,
+        )
         from workers.sandbox import SandboxUnavailable
 
         # The sandbox's one configuration, built once per process at start.
@@ -16,3 +19,7 @@ class SubmissionsConfig(AppConfig):
             sandbox_config_from_settings()
         except SandboxUnavailable as exc:
             raise ImproperlyConfigured(str(exc)) from None
+        try:
+            predictor_memory_from_settings()
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"DOJO_PREDICT_*MEMORY_MB: {exc}") from None

@@ -188,6 +188,7 @@ _predictor = None
 
 def _warm_predictor():
     global _predictor
+    from submissions.services.placement import predictor_memory_from_settings
     from workers.predictor import WarmPredictor
 
     if _predictor is None:
@@ -199,6 +200,7 @@ def _warm_predictor():
                 "TF_CPP_MIN_LOG_LEVEL": "3",
             },
             idle_seconds=settings.DOJO_PREDICT_IDLE_SECONDS,
+            **predictor_memory_from_settings(),
         )
     return _predictor
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from grader import InvalidModelFileError, UnsafeModelError, grade
-from grader._load import inspect_archive
+from grader._load import inspect_archive, load_model
 
 from .conftest import load_spec, mlp_layers
 
@@ -86,6 +86,17 @@ def _keras_members(good_mlp: Path) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
+def _weights_cut_short(good_mlp: Path, folder: Path) -> Path:
+    """Write a real model whose weights member (model.weights.npz) is empty.
+
+    Keras reads an npz weights member with NumPy, which raises EOFError ("No
+    data left in file") on an empty one: a save cut short.
+    """
+    members = _keras_members(good_mlp)
+    del members["model.weights.h5"]
+    return _zip(folder / "m.keras", {**members, "model.weights.npz": b""})
+
+
 @pytest.fixture()
 def legacy_h5(keras_mod: Any, tmp_path: Path) -> Path:
     path = tmp_path / "model.h5"
@@ -133,6 +144,7 @@ BROKEN_FILES: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
         lambda d, good: _write(d / "m.keras", good.read_bytes()[:-200]),
         "",
     ),
+    "weights cut short": (lambda d, good: _weights_cut_short(good, d), "cut short"),
     "garbage weights": (
         lambda d, good: _zip(
             d / "m.keras", {**_keras_members(good), "model.weights.h5": b"junk"}
@@ -187,3 +199,16 @@ def test_inspect_archive_errors_are_typed(tmp_path: Path) -> None:
         archive.writestr("model.weights.h5", b"")
     with pytest.raises(UnsafeModelError):
         inspect_archive(_write(tmp_path / "l.keras", buffer.getvalue()))
+
+
+def test_an_eof_error_from_the_model_file_is_a_model_file_error(
+    good_mlp: Path, tmp_path: Path
+) -> None:
+    """Reading a model file that ends early raises EOFError inside Keras; the
+    loader turns it into InvalidModelFileError with a reason to act on."""
+    with pytest.raises(InvalidModelFileError) as caught:
+        load_model(_weights_cut_short(good_mlp, tmp_path))
+    assert isinstance(caught.value.__cause__, EOFError)
+    reason = str(caught.value)
+    assert "EOFError: No data left in file" in reason
+    assert "cut short" in reason and "Save it again with model.save()" in reason

@@ -79,3 +79,22 @@ def test_waiting_predictions_are_capped_per_participant_and_in_all(
         them.force_login(user)
         others.append(_post(them, mine).status_code)
     assert others == [202, 503]
+
+
+def test_a_request_memory_budget_past_half_the_predictor_stops_the_start(
+    settings,
+) -> None:
+    """DOJO_PREDICT_REQUEST_MEMORY_MB must leave the predictor room of its own:
+    a budget past half of DOJO_PREDICT_MEMORY_MB stops the process at start."""
+    from django.apps import apps
+    from django.core.exceptions import ImproperlyConfigured
+
+    from submissions.services.placement import predictor_memory_from_settings
+
+    assert predictor_memory_from_settings() == {
+        "memory_bytes": settings.DOJO_PREDICT_MEMORY_MB * 2**20,
+        "request_memory_bytes": settings.DOJO_PREDICT_REQUEST_MEMORY_MB * 2**20,
+    }
+    settings.DOJO_PREDICT_REQUEST_MEMORY_MB = settings.DOJO_PREDICT_MEMORY_MB
+    with pytest.raises(ImproperlyConfigured, match="at most half"):
+        apps.get_app_config("submissions").ready()

@@ -310,6 +310,31 @@ def _corrupt_compressed(method: int) -> bytes:
     return bytes(data)
 
 
+def _weights_cut_short() -> bytes:
+    """A real Keras model file whose weights member (model.weights.npz) is empty:
+    Keras reads it with NumPy, which raises EOFError."""
+    import io
+    import tempfile
+    import zipfile
+
+    from tests.model_builders import keras_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        saved = Path(folder) / "model.keras"
+        keras_model("good", (28, 28, 1)).save(saved)
+        with zipfile.ZipFile(saved) as source:
+            members = {
+                name: source.read(name)
+                for name in source.namelist()
+                if name != "model.weights.h5"
+            }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in {**members, "model.weights.npz": b""}.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 GRADER_CHOKES = {
     # 200,000 nested brackets: RecursionError in json.
     "deep-config": lambda: _zip_bytes(b"[" * 200_000 + b"]" * 200_000),
@@ -317,7 +342,10 @@ GRADER_CHOKES = {
     "unknown-compression": _unknown_method,
     "corrupt-bzip2": lambda: _corrupt_compressed(12),
     "corrupt-lzma": lambda: _corrupt_compressed(14),
+    "weights-cut-short": _weights_cut_short,
 }
+# What the reason must say, past naming the model, where the case has words of its own.
+CHOKE_REASONS = {"weights-cut-short": "cut short"}
 
 
 @pytest.mark.parametrize("kind", sorted(GRADER_CHOKES))
@@ -339,6 +367,7 @@ def test_a_model_file_the_grader_chokes_on_fails_and_counts(train, mlp, kind) ->
     )
     assert submission.status == Status.FAILED, submission.status_reason
     assert "model" in submission.status_reason.lower()
+    assert CHOKE_REASONS.get(kind, "") in submission.status_reason
     assert (
         submissions_used_today(participant=submission.participant, assignment=mlp) == 1
     )

@@ -222,3 +222,115 @@ def test_a_request_past_its_budget_stops_the_predictor_for_a_fresh_one(
         )
     assert len(_ask(predictor, models, "good")) == 3
     assert predictor._folder != held
+
+
+@pytest.fixture(scope="module")
+def greedy() -> Iterator[dict[str, Path]]:
+    """Models that need far more memory for one image than a request may use.
+
+    "huge" shows it in its layer outputs (8 x 8 blown up to 4096 x 4096 x 32
+    floats: 2 GiB); "attention" hides it inside a layer (eight 4096 x 4096
+    score matrices, about 1 GiB at peak, for an output of 4096 x 1).
+    """
+    import keras
+
+    folder = Path(tempfile.mkdtemp(prefix="dojo-predict-greedy-"))
+    layers = keras.layers
+    inputs = keras.Input((8, 8, 1))
+    x = layers.Conv2D(32, 3, padding="same")(layers.UpSampling2D(512)(inputs))
+    x = layers.Dense(5, activation="softmax")(layers.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, x).save(folder / "huge.keras")
+    inputs = keras.Input((64, 64, 1))
+    tokens = layers.Reshape((4096, 1))(inputs)
+    x = layers.MultiHeadAttention(num_heads=8, key_dim=4)(tokens, tokens)
+    x = layers.Dense(5, activation="softmax")(layers.GlobalAveragePooling1D()(x))
+    keras.Model(inputs, x).save(folder / "attention.keras")
+    yield {"huge": folder / "huge.keras", "attention": folder / "attention.keras"}
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def frugal() -> Iterator[WarmPredictor]:
+    """A predictor whose requests may use 256 MiB each (of its 3 GiB)."""
+    root = Path(tempfile.mkdtemp(prefix="dojo-predictor-", dir="/tmp"))
+    root.chmod(0o755)
+    warm = WarmPredictor(
+        work_root=root,
+        backend="bwrap",
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+        request_memory_bytes=256 * 1024 * 1024,
+    )
+    yield warm
+    warm.stop()
+    remove_tree(root)
+
+
+def _ask_greedy(predictor: WarmPredictor, greedy, kind: str, size: int):
+    return predictor.predict(
+        model_path=greedy[kind], key=kind, pixels=image(size), num_classes=5, timeout=60
+    )
+
+
+def test_a_model_whose_layers_need_too_much_memory_is_refused_unrun(
+    frugal: WarmPredictor, models: dict[str, Path], greedy: dict[str, Path]
+) -> None:
+    """A model whose layer outputs need gigabytes for one image (more than the
+    whole predictor has) gets a clear 'too much memory' answer without being
+    run; the same predictor answers the next participant, with no cold start."""
+    _ask(frugal, models, "good")
+    serving = frugal._folder
+    for _ in range(2):  # refused again from what the predictor remembers
+        with pytest.raises(PredictorError, match="too much memory") as refused:
+            _ask_greedy(frugal, greedy, "huge", 64)
+        assert "MiB for one image" in str(refused.value)
+    assert len(_ask(frugal, models, "next-participant")) == 3
+    assert frugal._folder == serving and frugal.running
+
+
+def test_a_request_whose_peak_memory_passes_the_budget_replaces_the_predictor(
+    frugal: WarmPredictor, models: dict[str, Path], greedy: dict[str, Path]
+) -> None:
+    """A model whose memory hides inside a layer runs once: the request's peak
+    goes past the budget, it is answered 'too much memory', its predictor is
+    replaced at once, the next participant is answered, and the model is
+    refused from then on without reaching a predictor."""
+    _ask(frugal, models, "good")
+    held = frugal._folder
+    with pytest.raises(PredictorError, match="too much memory"):
+        _ask_greedy(frugal, greedy, "attention", 64 * 64)
+    replacement = frugal._folder
+    assert replacement != held
+    assert len(_ask(frugal, models, "next-participant")) == 3
+    with pytest.raises(PredictorError, match="too much memory"):
+        _ask_greedy(frugal, greedy, "attention", 64 * 64)
+    assert frugal._folder == replacement and frugal.running
+
+
+def test_a_restart_reply_is_an_over_memory_error() -> None:
+    """An error the predictor marks for restart is told apart from others."""
+    from workers.predictor import PredictorOverMemory
+
+    reply = {"error": "The model needs too much memory", "restart": True}
+    with pytest.raises(PredictorOverMemory):
+        parse_reply(json.dumps(reply).encode(), num_classes=5)
+    with pytest.raises(PredictorError) as plain:
+        parse_reply(json.dumps({**reply, "restart": 1}).encode(), num_classes=5)
+    assert not isinstance(plain.value, PredictorOverMemory)
+
+
+@pytest.mark.parametrize(
+    ("memory_mb", "request_mb"), [(3072, 2048), (3072, 0), (0, 0), (1024, -1)]
+)
+def test_a_request_memory_budget_must_fit_well_inside_the_predictor(
+    memory_mb: int, request_mb: int, tmp_path: Path
+) -> None:
+    """A budget past half the predictor's memory (or not positive) is refused
+    before any predictor starts."""
+    with pytest.raises(ValueError, match="memory"):
+        WarmPredictor(
+            work_root=tmp_path,
+            backend="bwrap",
+            env={},
+            memory_bytes=memory_mb * 2**20,
+            request_memory_bytes=request_mb * 2**20,
+        )

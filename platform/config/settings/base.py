@@ -171,6 +171,11 @@ DOJO_QUEUED_PER_PARTICIPANT = env.int("DOJO_QUEUED_PER_PARTICIPANT", default=5)
 DOJO_PREDICT_WAITING_PER_USER = env.int("DOJO_PREDICT_WAITING_PER_USER", default=3)
 DOJO_PREDICT_WAITING_TOTAL = env.int("DOJO_PREDICT_WAITING_TOTAL", default=60)
 DOJO_PREDICT_IDLE_SECONDS = env.float("DOJO_PREDICT_IDLE_SECONDS", default=1800.0)
+# The predictor sandbox's memory, and what one prediction may use of it (at most
+# half): a model past that is refused, not allowed to get the predictor killed
+# and every other participant sent to a cold start. Checked at start.
+DOJO_PREDICT_MEMORY_MB = env.int("DOJO_PREDICT_MEMORY_MB", default=3072)
+DOJO_PREDICT_REQUEST_MEMORY_MB = env.int("DOJO_PREDICT_REQUEST_MEMORY_MB", default=1024)
 DOJO_LOG_FLUSH_SECONDS = env.float("DOJO_LOG_FLUSH_SECONDS", default=1.0)
 # A running job whose heartbeat is older than this is taken for dead.
 DOJO_HEARTBEAT_GRACE_SECONDS = env.int("DOJO_HEARTBEAT_GRACE_SECONDS", default=60)

@@ -8,6 +8,7 @@ from submissions.models import Run, Submission
 from submissions.queues import JobQueue
 from submissions.services.heartbeats import Heartbeat
 from workers import sandbox
+from workers.predictor import predictor_memory_check
 
 
 def sandbox_config_from_settings() -> sandbox.SandboxConfig:
@@ -19,6 +20,16 @@ def sandbox_config_from_settings() -> sandbox.SandboxConfig:
             nproc=settings.DOJO_SANDBOX_NPROC,
         )
     )
+
+
+def predictor_memory_from_settings() -> dict[str, int]:
+    """Return the predictor's memory and one request's budget, checked (at start)."""
+    memory = {
+        "memory_bytes": settings.DOJO_PREDICT_MEMORY_MB * 1024 * 1024,
+        "request_memory_bytes": settings.DOJO_PREDICT_REQUEST_MEMORY_MB * 1024 * 1024,
+    }
+    predictor_memory_check(**memory)
+    return memory
 
 
 def sandbox_env() -> dict[str, str]:
