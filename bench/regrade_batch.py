@@ -7,7 +7,13 @@ then grade all N with ``python -m grader batch`` and a sample of them with one
 to all N and to 1,000 models. Both paths include TensorFlow's start-up, as in
 production.
 
-Usage: .venv/bin/python bench/regrade_batch.py [--models 200] [--sample 10] [--quick]
+Then the grading-time cost of the contribution (ablation) checks, which issue
+18 caps at 1.5x: seconds per CNN and transfer model with and without the
+spec's "contribution" section, in one process as batch mode grades (shared
+with bench/ablation_cost.py through bench/_grading_cost.py).
+
+Usage: .venv/bin/python bench/regrade_batch.py [--models 200] [--sample 10]
+       [--ablation-models 6] [--quick]
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _grading_cost import ablation_costs, print_costs  # noqa: E402
 
 
 def build_architectures(
@@ -112,15 +120,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", type=int, default=200)
     parser.add_argument("--sample", type=int, default=10)
+    parser.add_argument("--ablation-models", type=int, default=6)
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a few seconds: 8 models, 2 per-process runs, 50 test images a class",
+        help="a few seconds: 8 models, 2 per-process runs, 50 test images a class; "
+        "ablation cost on 2 models a kind and 500 + 500 images",
     )
     args = parser.parse_args()
-    test_per_class = None
+    test_per_class, per_half = None, 5000
     if args.quick:
         args.models, args.sample, test_per_class = 8, 2, 50
+        args.ablation_models, per_half = 2, 500
     from assignments.datasets import materialize
 
     with tempfile.TemporaryDirectory(prefix="regrade-bench-") as tmp:
@@ -191,6 +202,18 @@ def main() -> None:
             *thousand
         )
     )
+    print(
+        f"\ncontribution checks: {args.ablation_models} models a kind, in one "
+        f"process; hidden split {per_half} + {per_half} (transfer: half)"
+    )
+    with tempfile.TemporaryDirectory(prefix="regrade-ablation-") as tmp:
+        costs = ablation_costs(
+            Path(tmp),
+            count=args.ablation_models,
+            per_half=per_half,
+            kinds=("cnn", "transfer"),
+        )
+    print_costs(costs)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@ writable folder, so it needs no socket:
 
 - ``models/<key>.keras``: models the worker placed there (loaded safely, kept
   in a small cache);
-- ``requests/<id>.json``: ``{"model": key, "pixels": base64 uint8 H x W x C}``;
+- ``requests/<id>.json``: ``{"model": key, "pixels": base64 uint8 H x W x C}``,
+  with ``"maps": true`` to ask for the first convolution's feature maps
+  ("what your model sees") instead of the classes;
 - ``responses/<id>.json``: ``{"top": [[class, probability], ...]}`` (at most
-  three, best first) or ``{"error": reason}``; ``"restart": true`` with an error
-  says this process went past a request's memory budget and should be replaced.
+  three, best first), ``{"size": [h, w], "maps": [base64 uint8 h x w, ...]}``
+  or ``{"error": reason}``; ``"restart": true`` with an error says this process
+  went past a request's memory budget and should be replaced.
 
 Each request has a memory budget (``request_memory_bytes``), far below the
 sandbox's: a model estimated to need more for one image is refused unrun, and
@@ -34,7 +37,9 @@ from typing import Any
 import numpy as np
 
 from ._errors import GraderError, IncompatibleModelError
+from ._inspect import summarize
 from ._load import load_model
+from ._maps import conv_maps, encoded_maps, first_conv
 from ._memory import PeakMemory, activation_bytes, mib
 
 KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -120,7 +125,7 @@ def _probabilities(scores: np.ndarray) -> np.ndarray:
 
 
 def answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
-    """Return the top-3 classes for one request, or an error to show.
+    """Return the top-3 classes (or the maps) for one request, or an error to show.
 
     Nothing a model does can stop the predictor: every exception becomes an
     error answer for this request alone.
@@ -149,6 +154,8 @@ def _answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
     if len(raw) != int(np.prod(shape)):
         return {"error": f"The image does not fit the model's input {list(shape)}."}
     x = np.frombuffer(raw, np.uint8).astype("float32").reshape((1, *shape)) / 255.0
+    if request.get("maps") is True:
+        return _maps_answer(model, x)
     try:
         out = model(x, training=False)
         scores = np.asarray(out.numpy() if hasattr(out, "numpy") else out)[0]
@@ -159,6 +166,19 @@ def _answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
     probs = _probabilities(scores)
     best = np.argsort(-probs)[:3]
     return {"top": [[int(k), round(float(probs[k]), 6)] for k in best]}
+
+
+def _maps_answer(model: Any, x: np.ndarray) -> dict[str, Any]:
+    conv = first_conv(summarize(model))
+    if conv is None:
+        return {"error": "The model has no Conv2D layer to show."}
+    maps = conv_maps(model, conv, x)
+    if maps is None:
+        return {"error": "The first convolution's maps cannot be drawn."}
+    return {
+        "size": [int(maps.shape[1]), int(maps.shape[2])],
+        "maps": encoded_maps(maps[0]),
+    }
 
 
 def _write(path: Path, payload: dict[str, Any]) -> None:

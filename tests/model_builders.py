@@ -38,6 +38,10 @@ def keras_model(kind: str, input_shape: tuple[int, ...]):
         x = layers.UpSampling2D(scale * 32)(x)
         x = layers.Conv2D(8, 3, padding="same")(x)
         x = layers.GlobalAveragePooling2D()(x)
+    elif kind == "conv":
+        # A small CNN: "what your model sees" draws its first convolution.
+        x = layers.Conv2D(6, 3, padding="same", name="first_conv")(x)
+        x = layers.Flatten()(layers.MaxPooling2D()(x))
     else:
         x = layers.Flatten()(x)
         x = layers.Dense(16, activation="relu")(x)

@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 POLL_SECONDS = 0.002
 REPLY_BYTES = 4096
+# "What your model sees": up to 8 maps of at most 64 x 64 bytes, in base64.
+MAPS_REPLY_BYTES = 64 * 1024
+MAX_MAPS = 8
+MAX_MAP_SIDE = 64
 START_SECONDS = 120.0
 # Model files kept in the predictor's folder (a sized tmpfs): the least recently
 # asked-about go first, so the folder can never fill up.
@@ -176,6 +180,35 @@ class WarmPredictor:
         more than ``timeout``. A request past its memory budget is refused, its
         predictor replaced at once, and its model refused from then on.
         """
+        request = {"model": key, "pixels": pixels}
+        data = self._ask(request, model_path=model_path, timeout=timeout)
+        return parse_reply(data, num_classes=num_classes)
+
+    def feature_maps(
+        self, *, model_path: Path, key: str, pixels: str, timeout: float
+    ) -> tuple[list[int], list[str]]:
+        """Return (size, maps) of the model's first Conv2D on one image."""
+        request = {"model": key, "pixels": pixels, "maps": True}
+        data = self._ask(
+            request, model_path=model_path, timeout=timeout, limit=MAPS_REPLY_BYTES
+        )
+        return parse_maps_reply(data)
+
+    def _ask(
+        self,
+        request: dict,
+        *,
+        model_path: Path,
+        timeout: float,
+        limit: int = REPLY_BYTES,
+    ) -> bytes:
+        """Hand ``request`` to the predictor; return its reply's bytes, bounded.
+
+        A reply saying the request passed its memory budget raises
+        ``PredictorOverMemory``: the predictor is replaced at once and the model
+        refused from then on, whatever was asked of it.
+        """
+        key = request["model"]
         if key in self._over_memory:
             raise PredictorError(self._over_memory[key])
         folder = self._ensure()
@@ -184,34 +217,36 @@ class WarmPredictor:
         # Write nothing before the predictor says it is ready: until then the
         # sandbox may be turning its folder into a tmpfs (moving what it holds).
         self._wait_for(folder / "ready", deadline=deadline)
-        self._place_model(folder, key=key, model_path=model_path)
+        self._place_model(folder, key=request["model"], model_path=model_path)
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.json"
-        request = folder / "requests" / name
-        staged = request.with_name(f".{name}.tmp")
-        staged.write_text(json.dumps({"model": key, "pixels": pixels}))
+        asked = folder / "requests" / name
+        staged = asked.with_name(f".{name}.tmp")
+        staged.write_text(json.dumps(request))
         os.chmod(staged, 0o644)
-        os.replace(staged, request)
+        os.replace(staged, asked)
         reply = folder / "responses" / name
         try:
             self._wait_for(reply, deadline=deadline)
         except PredictorError:
-            request.unlink(missing_ok=True)
+            asked.unlink(missing_ok=True)
             if self.running and (folder / "ready").is_file():
                 # Ready but silent past the budget: a model holds it. Stop it so
                 # the next request (anyone's) gets a fresh predictor.
                 self._kill.set()
             raise
         try:
-            return read_reply(reply, num_classes=num_classes)
-        except PredictorOverMemory as exc:
-            with self._lock:
-                self._over_memory[key] = str(exc)
-                while len(self._over_memory) > OVER_MEMORY_KEPT:
-                    self._over_memory.popitem(last=False)
-            # Start the replacement now, so the next participant waits less.
-            self._kill.set()
-            self._ensure()
-            raise
+            data = _read_bounded(reply, limit=limit)
+            over = over_memory_reason(data)
+            if over is not None:
+                with self._lock:
+                    self._over_memory[key] = over
+                    while len(self._over_memory) > OVER_MEMORY_KEPT:
+                        self._over_memory.popitem(last=False)
+                # Start the replacement now, so the next participant waits less.
+                self._kill.set()
+                self._ensure()
+                raise PredictorOverMemory(over)
+            return data
         finally:
             reply.unlink(missing_ok=True)
 
@@ -259,11 +294,25 @@ class WarmPredictor:
 
 def read_reply(path: Path, *, num_classes: int) -> list[tuple[int, float]]:
     """Read a reply file bounded (no links, no FIFOs, at most REPLY_BYTES)."""
+    return parse_reply(_read_bounded(path, limit=REPLY_BYTES), num_classes=num_classes)
+
+
+def _read_bounded(path: Path, *, limit: int) -> bytes:
     try:
-        data = outputs.read_bounded(path, max_bytes=REPLY_BYTES)
+        return outputs.read_bounded(path, max_bytes=limit)
     except outputs.UntrustedOutputError as exc:
         raise PredictorError("The predictor's answer was unreadable.") from exc
-    return parse_reply(data, num_classes=num_classes)
+
+
+def over_memory_reason(data: bytes) -> str | None:
+    """Return the error of a reply that asks for a fresh predictor, else None."""
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        return None  # unreadable: the caller's parser says so
+    if isinstance(reply, dict) and "error" in reply and reply.get("restart") is True:
+        return str(reply["error"])[:300]
+    return None
 
 
 def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
@@ -297,3 +346,38 @@ def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
             raise PredictorError("The predictor's answer was unreadable.")
         pairs.append((label, float(prob)))
     return pairs
+
+
+def parse_maps_reply(data: bytes) -> tuple[list[int], list[str]]:
+    """Check a maps reply from the sandbox: a small size and at most 8 strings.
+
+    Only bounded here; the site decodes each map at exactly ``size`` and draws
+    it itself (``submissions.images``).
+    """
+    unreadable = PredictorError("The predictor's answer was unreadable.")
+    try:
+        reply = json.loads(data)
+    except ValueError as exc:
+        raise unreadable from exc
+    if not isinstance(reply, dict):
+        raise unreadable
+    if "error" in reply:
+        raise PredictorError(str(reply["error"])[:300])
+    size, maps = reply.get("size"), reply.get("maps")
+    if not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_MAP_SIDE
+            for v in size
+        )
+    ):
+        raise unreadable
+    longest = 4 * (size[0] * size[1] // 3 + 2)
+    if not (
+        isinstance(maps, list)
+        and 1 <= len(maps) <= MAX_MAPS
+        and all(isinstance(m, str) and len(m) <= longest for m in maps)
+    ):
+        raise unreadable
+    return list(size), list(maps)

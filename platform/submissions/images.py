@@ -120,7 +120,8 @@ def misclassified_gallery(
     return gallery
 
 
-def _grey_png(text: object, size: Sequence[int]) -> str | None:
+def grey_png(text: object, size: Sequence[int]) -> str | None:
+    """Return one grey map as a PNG, or None if it is not ``size`` bytes."""
     height, width = size
     raw = decode_pixels(text, shape=(height, width, 1))
     if raw is None:
@@ -142,15 +143,12 @@ def model_sees(
     *,
     input_shape: Sequence[int] | None,
     class_names: Sequence[str],
-    image: str | None,
-    split: str | None,
 ) -> dict | None:
-    """Return "what your model sees" for the picked public image, or None.
+    """Return "what your model sees" with its quick picks (first one selected).
 
     The report came out of the evaluation sandbox: every image and map is
-    checked here (shape, exact byte length) and re-encoded by this code. A
-    request for a private image, or an index the report does not hold, gets
-    an ``error`` the page shows (with a 400).
+    checked here (shape, exact byte length) and re-encoded by this code.
+    ``public_split.model_sees_pick`` selects the image a participant asked for.
     """
     data = report.get("feature_maps")
     shape = drawable_shape(input_shape)
@@ -160,7 +158,7 @@ def model_sees(
     kernel = [_side(v) for v in _items(data.get("kernel_size"), 2)]
     if len(size) != 2 or None in size or len(kernel) != 2 or None in kernel:
         return None
-    filters = [_grey_png(f, kernel) for f in _items(data.get("filters"), 16)]
+    filters = [grey_png(f, kernel) for f in _items(data.get("filters"), 16)]
     choices = []
     for item in _items(data.get("images"), 12):
         if not isinstance(item, dict):
@@ -170,7 +168,7 @@ def model_sees(
             continue
         if decode_pixels(item.get("pixels"), shape=shape) is None:
             continue
-        maps = [_grey_png(m, size) for m in _items(item.get("maps"), 16)]
+        maps = [grey_png(m, size) for m in _items(item.get("maps"), 16)]
         if not maps or None in maps:
             continue
         height, width, channels = shape
@@ -191,19 +189,4 @@ def model_sees(
         return None
     result = {"layer": str(data.get("layer", ""))[:200], "filters": filters}
     result["choices"], result["selected"], result["error"] = choices, choices[0], ""
-    offered = ", ".join(str(c["index"]) for c in choices)
-    if split not in (None, "", "public"):
-        result["error"] = (
-            "Only public test images can be shown: the private test set stays "
-            f"hidden until the end. Pick one of the public images ({offered})."
-        )
-    elif image not in (None, ""):
-        picked = next((c for c in choices if str(c["index"]) == image), None)
-        if picked is None:
-            result["error"] = (
-                f"There is no public test image {image[:20]!r} to show: pick one of "
-                f"{offered}."
-            )
-        else:
-            result["selected"] = picked
     return result

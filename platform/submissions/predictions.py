@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from accounts.ratelimit import rate_release, rate_take
-from submissions import images, storage
+from submissions import images, public_split, storage
 from submissions.models import Status, Submission
 from submissions.outbox import outbox_send
 from submissions.queues import JobQueue, JobTask
@@ -122,6 +122,33 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
         raise ValidationError(
             f"Send one {height} x {width} x {channels} image as base64 bytes."
         )
+    return _enqueue(submission=submission, user_id=user_id, pixels=pixels)
+
+
+def maps_request(*, submission: Submission, user_id: int, image: object) -> dict:
+    """Ask for the first convolution's maps of public test image ``image``.
+
+    Counted with the predictions: the same warm predictor answers, polled the
+    same way (``prediction_poll``).
+    """
+    sizes = public_split.public_split_sizes(assignment_id=submission.assignment_id)
+    if not prediction_available(submission=submission) or sizes is None:
+        raise ValidationError("This submission has no graded model to show.")
+    index = public_split.public_index_parse(
+        image=str(image)[:64] if isinstance(image, int | str) else "",
+        split="",
+        public=sizes["public"],
+        private=sizes["private"],
+    )
+    pixels = public_split.public_image_get(
+        assignment_id=submission.assignment_id, index=index
+    )
+    return _enqueue(submission=submission, user_id=user_id, pixels=pixels, maps=True)
+
+
+def _enqueue(
+    *, submission: Submission, user_id: int, pixels: str, maps: bool = False
+) -> dict:
     _take_rate_slot(user_id)
     _take_waiting_slots(user_id)
     request_id = uuid.uuid4().hex
@@ -134,6 +161,7 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
             "submission": submission.pk,
             "taken_at": time.time(),
             "until": time.time() + timeout,
+            "maps": maps,
         },
         timeout=int(timeout) + ANSWER_KEPT_SECONDS,
     )
@@ -173,6 +201,12 @@ def prediction_poll(*, submission: Submission, user_id: int, request_id: str) ->
         return {"status": "pending"}
     if "error" in entry:
         raise PredictionUnavailable(entry["error"], status=422)
+    if "maps" in entry:
+        # Bounded by the worker; decoded at exactly this size and drawn here.
+        drawn = [images.grey_png(m, entry["size"]) for m in entry["maps"]]
+        if not drawn or None in drawn:
+            raise PredictionUnavailable("The maps could not be drawn.", status=422)
+        return {"status": "done", "maps": drawn}
     names = submission.assignment.spec.get("class_names") or []
     return {
         "status": "done",
@@ -230,15 +264,19 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
     num_classes = int(
         submission.assignment.spec.get("checks", {}).get("num_classes") or 0
     )
+    model = {"model_path": Path(model_run.artifact_path), "key": f"run-{model_run.pk}"}
+    timeout = settings.DOJO_PREDICT_TIMEOUT_SECONDS
     try:
-        top = _warm_predictor().predict(
-            model_path=Path(model_run.artifact_path),
-            key=f"run-{model_run.pk}",
-            pixels=pixels,
-            num_classes=num_classes or 1000,
-            timeout=settings.DOJO_PREDICT_TIMEOUT_SECONDS,
-        )
-        answer: dict = {"top": top}
+        if asked.get("maps") is True:
+            size, maps = _warm_predictor().feature_maps(
+                **model, pixels=pixels, timeout=timeout
+            )
+            answer: dict = {"size": size, "maps": maps}
+        else:
+            top = _warm_predictor().predict(
+                **model, pixels=pixels, num_classes=num_classes or 1000, timeout=timeout
+            )
+            answer = {"top": top}
     except PredictorError as exc:
         answer = {"error": str(exc)}
     except OSError as exc:  # the worker's side of the files: a platform fault
@@ -249,11 +287,18 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
 
 
 def samples_write(*, assignment_id: int, test_split: Path) -> None:
-    """Keep one public test image per class for the page's "try" samples."""
+    """Keep one public test image per class for the page's "try" samples.
+
+    Also keep every public image for "what your model sees" (never a private one).
+    """
     import numpy as np
 
     with np.load(test_split, allow_pickle=False) as data:
         x, y = data["x_public"], data["y_public"]
+        private = len(data["y_private"])
+    public_split.public_images_write(
+        assignment_id=assignment_id, x_public=x, y_public=y, private=private
+    )
     samples = []
     for label in np.unique(y)[:12]:
         index = int(np.flatnonzero(y == label)[0])

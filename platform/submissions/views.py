@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import charts
-from submissions import feedback, images, predictions, uploads
+from submissions import feedback, images, predictions, public_split, uploads
 from submissions import selectors as submission_selectors
 from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
@@ -239,8 +239,9 @@ def _feedback(
             input_shape=spec.get("checks", {}).get("input_shape"),
             class_names=names,
         ),
-        "sees": images.model_sees(
+        "sees": public_split.model_sees_for_page(
             report,
+            assignment_id=submission.assignment_id,
             input_shape=spec.get("checks", {}).get("input_shape"),
             class_names=names,
             image=request.GET.get("image") if request else None,
@@ -338,12 +339,25 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
             )
             return JsonResponse(answer, headers=no_store)
         body = loads_bounded(request.body or b"{}", max_depth=4)
-        pixels = body.get("pixels") if isinstance(body, dict) else None
-        answer = predictions.prediction_request(
-            submission=submission, user_id=request.user.pk, pixels=pixels
-        )
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+        if "public_index" in body:
+            answer = predictions.maps_request(
+                submission=submission,
+                user_id=request.user.pk,
+                image=body["public_index"],
+            )
+        else:
+            answer = predictions.prediction_request(
+                submission=submission,
+                user_id=request.user.pk,
+                pixels=body.get("pixels"),
+            )
     except ValueError:
-        return JsonResponse({"error": 'Send JSON: {"pixels": ...}.'}, status=400)
+        return JsonResponse(
+            {"error": 'Send JSON: {"pixels": ...} or {"public_index": ...}.'},
+            status=400,
+        )
     except ValidationError as exc:
         return JsonResponse({"error": " ".join(exc.messages)}, status=400)
     except predictions.PredictionUnavailable as exc:

@@ -87,6 +87,11 @@ def test_participant_walks_agenda_notes_and_what_the_model_sees(
     expect(page.locator("#sees-maps img")).to_have_count(7)
     sees.scroll_into_view_if_needed()
     shoot(page, "44-what-your-model-sees")
+    # Any public image by its number: 3 is the grader's pick for class 1.
+    page.locator("#sees-index").fill("3")
+    page.get_by_role("button", name="Show").click()
+    expect(sees).to_contain_text("Feature maps of public test image 3 (Trouser)")
+    expect(page.locator("#sees-maps img")).to_have_count(7)
 
     response = page.goto(f"{live_server.url}/s/{submission.pk}/?split=private&image=3")
     assert response.status == 400

@@ -4,6 +4,7 @@ The maps are computed by the real grader (as in the evaluation sandbox), pass
 through the worker's hostile-output reader, and are checked again by the page.
 """
 
+import base64
 import json
 
 import numpy as np
@@ -12,9 +13,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from grader import grade
+from submissions import predictions, storage, tasks
+from submissions.images import png_data_uri
 from submissions.models import Status
+from submissions.public_split import public_image_get, public_split_sizes
 from submissions.services.grading import grade_record
 from submissions.services.intake import submission_create
+from tests.model_builders import graded_with_model
 from workers.outputs import report_parse
 
 
@@ -95,20 +100,29 @@ def test_participant_picks_a_public_image(
     ("query", "needle"),
     [
         ("split=private&image=0", "Only public test images can be shown"),
-        ("image=99999", "There is no public test image &#x27;99999&#x27;"),
-        ("image=-1", "pick one of"),
+        ("image=999999", "There is no public test image &#x27;999999&#x27;"),
+        ("image=-1", "&#x27;-1&#x27; is not a test image number"),
         ("image=%3Cscript%3E", "&lt;script&gt;"),
+        ("image=1.5", "use a whole number from 0 to"),
+        ("image=%2B1", "&#x27;+1&#x27; is not a test image number"),
+        ("image=%201", "is not a test image number"),
+        ("image=", "is not a test image number"),
+        ("image=0x1", "is not a test image number"),
+        ("image=" + "9" * 40, "There is no public test image"),
     ],
 )
 def test_private_or_unknown_images_are_refused_clearly(
     participant_client, participant, cnn, cnn_report, query, needle
 ) -> None:
-    """A private or out-of-range pick is a 400 with a message, never a 5xx."""
+    """A private or out-of-range pick is a 400 with a message, never a 5xx; the
+    rest of the page (the quick picks, the number field) still shows."""
     submission = _graded(participant, cnn, cnn_report)
     response = participant_client.get(f"{submission.get_absolute_url()}?{query}")
     assert response.status_code == 400
     page = response.content.decode()
     assert needle in page and "'<script>'" not in page
+    assert 'id="sees-error"' in page and 'id="sees-index"' in page
+    assert page.count('alt="Public test image') == 10
 
 
 @pytest.mark.parametrize(
@@ -134,3 +148,141 @@ def test_damaged_maps_from_the_sandbox_are_not_drawn(
     if "What your model sees" in page:
         # Only the damaged image was dropped; the others still show.
         assert 'alt="Public test image' in page
+
+
+def test_any_public_image_can_be_picked_by_its_index(
+    participant_client, participant, cnn, cnn_report
+) -> None:
+    """A public image the grader did not draw is shown (from the public images
+    kept for the site), and the page asks the predictor for its maps."""
+    sizes = public_split_sizes(assignment_id=cnn.pk)
+    quick = {i["index"] for i in cnn_report["feature_maps"]["images"]}
+    index = sizes["public"] - 1
+    assert index not in quick
+    submission = _graded(participant, cnn, cnn_report)
+    url = submission.get_absolute_url()
+    page = participant_client.get(url).content.decode()
+    assert f'max="{index}"' in page and f"from 0 to {index}" in page
+    response = participant_client.get(f"{url}?image={index}")
+    assert response.status_code == 200
+    page = response.content.decode()
+    name = cnn.spec["class_names"][sizes["labels"][index]]
+    assert f"Feature maps of public test image {index} ({name})" in page
+    assert f'data-index="{index}"' in page and "js/sees.js" in page
+    raw = base64.b64decode(public_image_get(assignment_id=cnn.pk, index=index))
+    drawn = png_data_uri(raw, height=28, width=28, channels=1)
+    assert f'src="{drawn}" alt="the image"' in page
+
+
+def test_an_index_of_the_private_split_is_refused_by_name(
+    participant_client, participant, cnn, cnn_report
+) -> None:
+    """Indices run over the hidden split, public first: the first private one
+    is refused as private, the one past the end as unknown."""
+    sizes = public_split_sizes(assignment_id=cnn.pk)
+    submission = _graded(participant, cnn, cnn_report)
+    url = submission.get_absolute_url()
+    first_private = sizes["public"]
+    response = participant_client.get(f"{url}?image={first_private}")
+    assert response.status_code == 400
+    assert (
+        f"Test image {first_private} belongs to the private test set"
+        in response.content.decode()
+    )
+    past = sizes["public"] + sizes["private"]
+    response = participant_client.get(f"{url}?image={past}")
+    assert response.status_code == 400
+    assert "There is no public test image" in response.content.decode()
+
+
+def test_only_public_images_are_kept_for_the_site(cnn) -> None:
+    """The site's copy holds the public half, byte for byte, and no private image."""
+    hidden = storage.assignment_hidden_dir(cnn.pk) / "test.npz"
+    with np.load(hidden) as data:
+        public = np.clip(np.rint(data["x_public"] * 255), 0, 255).astype(np.uint8)
+        private = np.clip(np.rint(data["x_private"] * 255), 0, 255).astype(np.uint8)
+        labels = data["y_public"].tolist()
+    kept = np.load(storage.assignment_materials_dir(cnn.pk) / "public_images.npy")
+    assert kept.shape == public.shape and np.array_equal(kept, public)
+    assert public_split_sizes(assignment_id=cnn.pk)["labels"] == labels
+    public_rows = {row.tobytes() for row in public}
+    only_private = [row for row in private if row.tobytes() not in public_rows]
+    assert only_private and not any(
+        np.array_equal(row, k) for row in only_private[:20] for k in kept
+    )
+
+
+@pytest.mark.parametrize(
+    ("index", "needle"),
+    [
+        ("first_private", "belongs to the private test set"),
+        (-1, "is not a test image number"),
+        (1.5, "is not a test image number"),
+        (True, "is not a test image number"),
+        ("abc", "is not a test image number"),
+        ([1], "is not a test image number"),
+        (10**12, "There is no public test image"),
+    ],
+)
+def test_maps_requests_for_other_than_a_public_index_are_refused(
+    participant_client, participant, cnn, outbox, index, needle
+) -> None:
+    """The maps endpoint checks the index as strictly as the page: 400, nothing
+    sent to the predictor."""
+    submission = graded_with_model(participant, cnn)
+    if index == "first_private":
+        index = public_split_sizes(assignment_id=cnn.pk)["public"]
+    response = participant_client.post(
+        f"/s/{submission.pk}/predict/",
+        json.dumps({"public_index": index}),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert needle in response.json()["error"]
+    assert outbox == []
+
+
+def test_a_maps_request_for_a_public_index_goes_to_the_predictor(
+    participant_client, participant, cnn, outbox
+) -> None:
+    """It is queued like a prediction, with that public image's own pixels."""
+    submission = graded_with_model(participant, cnn)
+    response = participant_client.post(
+        f"/s/{submission.pk}/predict/",
+        json.dumps({"public_index": 3}),
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    assert participant_client.get(response.json()["poll"]).json() == {
+        "status": "pending"
+    }
+    [sent] = outbox
+    assert sent["queue"] == "predict"
+    assert sent["args"][2] == public_image_get(assignment_id=cnn.pk, index=3)
+
+
+def test_maps_of_a_picked_public_image_come_back_from_the_sandboxed_predictor(
+    participant_client, participant, cnn, outbox, settings
+) -> None:
+    """The page's request, the worker's task and the real warm predictor: the
+    poll answers with the first convolution's maps, drawn by the site."""
+    settings.DOJO_PREDICT_TIMEOUT_SECONDS = 150  # the predictor's first start
+    submission = graded_with_model(participant, cnn, kind="conv")
+    posted = participant_client.post(
+        f"/s/{submission.pk}/predict/",
+        json.dumps({"public_index": 5}),
+        content_type="application/json",
+    )
+    assert posted.status_code == 202, posted.content
+    [sent] = outbox
+    try:
+        tasks.predict(*sent["args"])
+    finally:
+        if predictions._predictor is not None:
+            predictions._predictor.stop()
+            predictions._predictor = None
+    answer = participant_client.get(posted.json()["poll"])
+    assert answer.status_code == 200, answer.content
+    maps = answer.json()["maps"]
+    assert answer.json()["status"] == "done" and len(maps) == 6
+    assert all(m.startswith("data:image/png;base64,") for m in maps)

@@ -12,7 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.predictor import PredictorError, WarmPredictor, parse_reply
+from workers.predictor import (
+    PredictorError,
+    WarmPredictor,
+    parse_maps_reply,
+    parse_reply,
+)
 from workers.sandbox import remove_tree
 
 
@@ -43,7 +48,17 @@ def models() -> Iterator[dict[str, Path]]:
         ]
     )
     dynamic.save(folder / "dynamic.keras")
+    conv = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(10, 3, padding="same", name="first_conv"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(5, activation="softmax"),
+        ]
+    )
+    conv.save(folder / "conv.keras")
     yield {
+        "conv": folder / "conv.keras",
         "good": folder / "good.keras",
         "evil": folder / "evil.keras",
         "dynamic": folder / "dynamic.keras",
@@ -140,6 +155,42 @@ def test_error_reply_is_passed_on_bounded() -> None:
     with pytest.raises(PredictorError) as info:
         parse_reply(json.dumps({"error": "x" * 5000}).encode(), num_classes=5)
     assert len(str(info.value)) == 300
+
+
+def test_predictor_draws_the_first_convolutions_maps_of_one_image(
+    predictor: WarmPredictor, models: dict[str, Path]
+) -> None:
+    """What your model sees, for any image: at most 8 maps of the conv's size."""
+    size, maps = predictor.feature_maps(
+        model_path=models["conv"], key="conv", pixels=image(), timeout=120
+    )
+    assert size == [8, 8] and len(maps) == 8
+    assert all(len(base64.b64decode(m)) == 64 for m in maps)
+    with pytest.raises(PredictorError, match="no Conv2D"):
+        predictor.feature_maps(
+            model_path=models["good"], key="good", pixels=image(), timeout=60
+        )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"not json",
+        b'{"size": [8, 8]}',
+        b'{"size": [8, 99], "maps": ["AA=="]}',
+        b'{"size": [8, true], "maps": ["AA=="]}',
+        b'{"size": [8], "maps": ["AA=="]}',
+        b'{"size": [8, 8], "maps": []}',
+        b'{"size": [8, 8], "maps": [1]}',
+        b'{"size": [2, 2], "maps": ["' + b"A" * 100 + b'"]}',
+        b'{"size": [8, 8], "maps": ["AA==", "AA==", "AA==", "AA==", "AA==", '
+        b'"AA==", "AA==", "AA==", "AA=="]}',
+    ],
+)
+def test_hostile_maps_replies_are_refused(reply: bytes) -> None:
+    """A maps reply is bounded here: its size, the count and length of its maps."""
+    with pytest.raises(PredictorError, match="unreadable"):
+        parse_maps_reply(reply)
 
 
 def _ask(predictor: WarmPredictor, models, key: str, *, model: str = "good"):
