@@ -60,6 +60,21 @@ def test_workshop_page_shows_agenda_and_my_status(
     assert hidden.status_code == 404
 
 
+def test_assignment_cards_do_not_label_hello_a_perceptron(
+    participant_client, instructor_client, workshop
+):
+    """A card says when an assignment is due, closed or unreleased, not the
+    grader's kind, which repeated each title and called assignment 0 (a
+    softmax regression) a multilayer perceptron."""
+    page = participant_client.get(workshop.get_absolute_url()).content.decode()
+    assert "Multilayer perceptron" not in page
+    transfer = workshop.assignments.get(slug="transfer")
+    transfer.released = False
+    transfer.save()
+    page = instructor_client.get(workshop.get_absolute_url()).content.decode()
+    assert "Not released yet." in page
+
+
 def test_agenda_links_each_block_to_its_notes_or_assignment(
     participant_client, workshop
 ):
