@@ -1,9 +1,12 @@
 """Reads on workshops, enrollments and assignments, and who may see what."""
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
+from django.urls import reverse
 
 from submissions.models import ACTIVE_STATUSES, Status, Submission
 from workshops.models import Assignment, Enrollment, Workshop
@@ -94,6 +97,26 @@ def assignment_list_visible(
 ) -> QuerySet[Assignment]:
     assignments = Assignment.objects.filter(workshop=workshop).order_by("order", "pk")
     return assignments if instructor else assignments.filter(released=True)
+
+
+def agenda_with_links(
+    *, workshop: Workshop, assignments: list[Assignment], note_slugs: Iterable[str]
+) -> list[dict]:
+    """Return the agenda's items, each with the URL of its notes or of its
+    assignment when the member may open it (else None)."""
+    assignment_urls = {a.slug: a.get_absolute_url() for a in assignments}
+    note_slugs = set(note_slugs)
+    items = []
+    for item in workshop.agenda or []:
+        if not isinstance(item, dict):
+            continue
+        url = None
+        if item.get("notes") in note_slugs:
+            url = reverse("workshop-note", args=[workshop.slug, item["notes"]])
+        elif item.get("assignment") in assignment_urls:
+            url = assignment_urls[item["assignment"]]
+        items.append({**item, "url": url})
+    return items
 
 
 def progress_status(*, total: int, active: int, passed: int) -> str:

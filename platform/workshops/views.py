@@ -95,6 +95,11 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
     rows = selectors.assignment_progress_for_participant(
         participant=request.user, assignments=assignments
     )
+    agenda = selectors.agenda_with_links(
+        workshop=workshop,
+        assignments=assignments,
+        note_slugs=notes.note_list(workshop=workshop),
+    )
     return render(
         request,
         "workshops/workshop_detail.html",
@@ -102,7 +107,7 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "workshop": workshop,
             "rows": rows,
             "instructor": instructor,
-            "notes": notes.note_list(workshop=workshop),
+            "agenda": agenda,
         },
     )
 

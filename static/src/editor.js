@@ -10,7 +10,7 @@ import {
 import { python } from "@codemirror/lang-python";
 import {
   bracketMatching, foldGutter, foldKeymap, HighlightStyle, indentOnInput,
-  syntaxHighlighting, syntaxTree,
+  indentUnit, syntaxHighlighting, syntaxTree,
 } from "@codemirror/language";
 import { linter, lintGutter, lintKeymap } from "@codemirror/lint";
 import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
@@ -123,13 +123,23 @@ export function createEditor(parent, { doc, readOnly = false, onChange, keys = [
     closeBrackets(), autocompletion(), rectangularSelection(), crosshairCursor(),
     highlightActiveLine(), highlightActiveLineGutter(), highlightSelectionMatches(),
     python(), cells, cellDecorations, lintGutter(), syntaxLinter,
-    EditorState.tabSize.of(4),
+    // Python blocks are four spaces (the starters and PEP 8); CodeMirror's
+    // default unit of two would make Tab and auto-indent mix widths in a block.
+    EditorState.tabSize.of(4), indentUnit.of("    "),
     Prec.highest(keymap.of(keys)),
     keymap.of([
       ...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap,
       ...foldKeymap, ...completionKeymap, ...lintKeymap, indentWithTab,
     ]),
     EditorView.lineWrapping,
+    // Escape then Tab leaves the editor (CodeMirror's tab-focus mode). Its own
+    // Escape handler runs only when no key binding took the key, and
+    // autocompletion takes it while a completion is pending even with no popup
+    // shown, so a keyboard user's Escape silently did nothing: arm the mode on
+    // every Escape from an observer, which always runs first.
+    EditorView.domEventObservers({
+      keydown(event, view) { if (event.key === "Escape") view.setTabFocusMode(2000); },
+    }),
     // tabindex: axe (and keyboard users of the read-only view) need a focusable
     // element inside the scroller.
     EditorView.contentAttributes.of({ "aria-label": label || "Code editor", tabindex: "0" }),

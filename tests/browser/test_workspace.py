@@ -102,6 +102,51 @@ def test_typing_is_saved_and_survives_a_reload(
     context.close()
 
 
+def test_keyboard_user_indents_with_tab_and_leaves_with_escape_tab(
+    live_server, workshop, participant, browser
+):
+    """Tab indents by four spaces inside the editor and keeps focus there;
+    Escape then Tab moves focus to the next control after the editor, even
+    right after typing (autocompletion pending), and Escape then Shift+Tab to
+    the one before it, so a keyboard-only user is never trapped."""
+    mlp = workshop.assignments.get(slug="mlp")
+    context, page = login(browser, live_server, participant, "ada-pass-123")
+    content = open_editor(page, live_server, mlp)
+    content.focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Enter")
+    page.keyboard.type("def keyboard_only():")
+    page.keyboard.press("Enter")
+    # Autoindent may already have indented the new line: start it flush.
+    page.keyboard.press("Shift+Home")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Tab")
+    page.keyboard.type("return 1")
+    expect(content).to_be_focused()
+    has_text(page, "def keyboard_only():\n    return 1")
+
+    page.keyboard.press("Escape")
+    page.keyboard.press("Tab")
+    # The check log is hidden until a check runs, so History comes next.
+    expect(page.locator("[data-history] > summary")).to_be_focused()
+    assert "\t" not in editor_text(page) and editor_text(page).endswith(
+        "    return 1"
+    ), "the Tab that left the editor must not also indent"
+
+    content.focus()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("button", name="Reset to starter")).to_be_focused()
+    # Back in the editor, any other key ends the tab-focus mode, and Tab
+    # indents again rather than leaving.
+    content.focus()
+    page.keyboard.press("End")
+    page.keyboard.press("Tab")
+    expect(content).to_be_focused()
+    has_text(page, "def keyboard_only():\n        return 1")
+    context.close()
+
+
 def test_offline_typing_reaches_the_server_when_back(
     live_server, workshop, participant, browser
 ):

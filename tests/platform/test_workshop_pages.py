@@ -60,6 +60,39 @@ def test_workshop_page_shows_agenda_and_my_status(
     assert hidden.status_code == 404
 
 
+def test_assignment_cards_do_not_label_hello_a_perceptron(
+    participant_client, instructor_client, workshop
+):
+    """A card says when an assignment is due, closed or unreleased, not the
+    grader's kind, which repeated each title and called assignment 0 (a
+    softmax regression) a multilayer perceptron."""
+    page = participant_client.get(workshop.get_absolute_url()).content.decode()
+    assert "Multilayer perceptron" not in page
+    transfer = workshop.assignments.get(slug="transfer")
+    transfer.released = False
+    transfer.save()
+    page = instructor_client.get(workshop.get_absolute_url()).content.decode()
+    assert "Not released yet." in page
+
+
+def test_agenda_links_each_block_to_its_notes_or_assignment(
+    participant_client, workshop
+):
+    """A hands-on block opens its assignment and a theory block its notes; an
+    unreleased assignment's block stays plain text."""
+    transfer = workshop.assignments.get(slug="transfer")
+    transfer.released = False
+    transfer.save()
+    page = participant_client.get(workshop.get_absolute_url()).content.decode()
+    agenda = page[page.index('class="agenda"') :]
+    mlp = workshop.assignments.get(slug="mlp")
+    assert f'<a href="{mlp.get_absolute_url()}">Assignment 1: a multilayer' in agenda
+    neurons = reverse("workshop-note", args=[workshop.slug, "neurons"])
+    assert f'<a href="{neurons}">Neurons, layers and gradient descent</a>' in agenda
+    assert transfer.get_absolute_url() not in agenda
+    assert "Assignment 3: transfer learning" in agenda
+
+
 def test_downloads_only_for_members(
     participant_client, client, workshop, other_instructor
 ):

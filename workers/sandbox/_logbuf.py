@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 from ._text import neutralise
+
+# TensorFlow's C++ startup notes (oneDNN, CPU features), printed before absl's
+# logging is set up and so deaf to TF_CPP_MIN_LOG_LEVEL since TF 2.18: they
+# opened every participant's log with lines about absl and compiler flags.
+# Only C++ INFO lines ("I0000 00:00:... port.cc:153] ...") and their fixed
+# companions go: TensorFlow's warnings and errors stay, and so does a
+# participant's own absl-py logging (a .py file in its prefix).
+_STARTUP_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are"
+    r" written to STDERR"
+    r"|I\d{4} \d\d:\d\d:[\d.]+ +\d+ \w+\.cc:\d+\] .*"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the"
+    r" appropriate compiler flags\."
+)
+
+
+def _drop_startup_noise(text: str) -> str:
+    """Remove TensorFlow's startup notes, judging only finished lines."""
+    lines = text.split("\n")
+    kept = [line for line in lines[:-1] if not _STARTUP_NOISE.fullmatch(line)]
+    return "\n".join([*kept, lines[-1]])
 
 
 def _collapse_carriage_returns(text: str) -> str:
@@ -50,6 +72,7 @@ class LogBuffer:
                 tail = tail[newline + 1 :]
         dropped = total - len(tail)
         text = _collapse_carriage_returns(tail.decode("utf-8", errors="replace"))
+        text = _drop_startup_noise(text)
         # The log is shown on pages and stored in PostgreSQL (which refuses NUL).
         text = neutralise(text)
         if dropped:

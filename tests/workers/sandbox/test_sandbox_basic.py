@@ -44,6 +44,36 @@ def test_runs_python_and_captures_log(run_py: RunPy, work_dir: Path) -> None:
     assert json.loads(json.dumps(result.to_dict()))["outcome"] == "ok"
 
 
+def test_tensorflow_startup_notes_are_left_out_of_the_log(run_py: RunPy) -> None:
+    """TensorFlow's C++ startup notes, which TF_CPP_MIN_LOG_LEVEL no longer
+    silences, do not reach the log; its warnings and the job's own lines do."""
+    result = run_py(
+        """
+        import sys
+        err = sys.stderr
+        print("WARNING: All log messages before absl::InitializeLog() is called"
+              " are written to STDERR", file=err)
+        print("I0000 00:00:1796200397.941985       2 port.cc:153] oneDNN custom"
+              " operations are on.", file=err)
+        print("I0000 00:00:1796199943.211188   11774 cpu_feature_guard.cc:227]"
+              " This TensorFlow binary is optimized.", file=err)
+        print("To enable the following instructions: AVX2 FMA, in other"
+              " operations, rebuild TensorFlow with the appropriate compiler"
+              " flags.", file=err)
+        print("W0000 00:00:1796200397.9 2 gpu_device.cc:2344] Cannot dlopen", file=err)
+        print("I1202 08:33:15.123 140 train.py:12] my own absl-py line")
+        print("Epoch 1/5")
+        """
+    )
+    assert result.outcome is Outcome.OK, result.to_dict()
+    assert "absl::InitializeLog" not in result.log
+    assert "oneDNN" not in result.log and "cpu_feature_guard" not in result.log
+    assert "compiler flags" not in result.log
+    assert "Cannot dlopen" in result.log
+    assert "my own absl-py line" in result.log
+    assert "Epoch 1/5" in result.log
+
+
 def test_environment_is_cleared(run_py: RunPy, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the passed env and a few basics reach the job."""
     monkeypatch.setenv("SECRET_KEY", "parent-secret")
