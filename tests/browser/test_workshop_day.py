@@ -49,7 +49,7 @@ def test_participant_submits_and_instructor_regrades(
     shoot(page, "02-workshop")
 
     # --- Assignment page: upload the notebook ----------------------------------
-    page.get_by_role("link", name="A convolutional network").click()
+    page.get_by_role("link", name="A convolutional network", exact=True).click()
     expect(page.get_by_role("link", name="Starter notebook")).to_be_visible()
     expect(page.locator("#left-today")).to_have_text("20")
     shoot(page, "03-assignment")
