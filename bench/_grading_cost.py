@@ -36,11 +36,12 @@ class AblationCost:
         return self.with_s / self.without_s
 
 
-def _cnn(keras: Any) -> Any:
+def reference_cnn(keras: Any, input_shape: tuple[int, ...], classes: int) -> Any:
+    """Return the CNN reference's architecture (as in assignments/dl101/cnn)."""
     layers = keras.layers
     return keras.Sequential(
         [
-            keras.Input(shape=(28, 28, 1)),
+            keras.Input(shape=input_shape),
             layers.Conv2D(16, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(),
             layers.Conv2D(32, 3, padding="same", activation="relu"),
@@ -49,7 +50,7 @@ def _cnn(keras: Any) -> Any:
             layers.Dropout(0.3),
             layers.Dense(64, activation="relu"),
             layers.Dropout(0.3),
-            layers.Dense(10, activation="softmax"),
+            layers.Dense(classes, activation="softmax"),
         ]
     )
 
@@ -70,16 +71,9 @@ def _transfer(keras: Any, base_path: Path) -> Any:
 
 def untrained_base(keras: Any, path: Path) -> None:
     """Save the base's architecture (weights do not change grading cost)."""
-    layers = keras.layers
-    inputs = keras.Input(shape=(28, 28, 1), name="base_input")
-    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="base_conv1")(
-        inputs
-    )
-    h = layers.MaxPooling2D(name="base_pool1")(h)
-    h = layers.Conv2D(32, 3, padding="same", activation="relu", name="base_conv2")(h)
-    h = layers.MaxPooling2D(name="base_pool2")(h)
-    features = layers.Flatten(name="base_features")(h)
-    keras.Model(inputs, features, name="dl101_base").save(path)
+    from assignments.transfer import base_architecture
+
+    base_architecture(keras, (28, 28, 1)).save(path)
 
 
 def synthetic_split(folder: Path, name: str, classes: int, per_half: int) -> Path:
@@ -135,7 +129,10 @@ def ablation_costs(
         paths = []
         for i in range(count):
             keras.utils.set_random_seed(i)
-            model = _cnn(keras) if kind == "cnn" else _transfer(keras, base_path)
+            if kind == "cnn":
+                model = reference_cnn(keras, (28, 28, 1), 10)
+            else:
+                model = _transfer(keras, base_path)
             paths.append(folder / f"{kind}-{i}.keras")
             model.save(paths[-1])
         if kind == "cnn":

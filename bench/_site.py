@@ -1,8 +1,12 @@
-"""Set up Django on a throwaway test database for a benchmark, like the suite does."""
+"""What the benchmarks share: a throwaway test database (like the suite's), a web
+process serving it, enrolled participants and an upload through the API."""
 
 import contextlib
 import os
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,3 +36,95 @@ def test_database() -> Iterator[None]:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_web(port: int, log: Path, server: str) -> subprocess.Popen:
+    """Serve the test database: gunicorn as the Dockerfile runs it, or runserver."""
+    from django.db import connection
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'platform'}{os.pathsep}{ROOT}",
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DOJO_TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+    }
+    if server == "gunicorn":
+        # The Dockerfile's command: 3 sync workers.
+        argv = [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "3",
+        ]
+    else:
+        argv = [
+            sys.executable,
+            "manage.py",
+            "runserver",
+            f"127.0.0.1:{port}",
+            "--noreload",
+        ]
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return process
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the web process did not start:\n{log.read_text()}")
+
+
+def enrolled_participants(count: int, workshop) -> list[tuple[str, str]]:
+    """Return (username, API token) of `count` enrolled participants."""
+    from rest_framework.authtoken.models import Token
+
+    from accounts.services import user_ensure
+    from workshops.services import enrollment_add
+
+    people = []
+    for i in range(count):
+        user = user_ensure(username=f"burst{i:03d}", password="burst-pass-123")
+        enrollment_add(workshop=workshop, user=user)
+        people.append((user.username, Token.objects.get_or_create(user=user)[0].key))
+    return people
+
+
+def post_submission(
+    base: str, token: str, code: bytes, name: str
+) -> tuple[int, str, int, float]:
+    """Upload ``code`` for the MLP through the API; return (status, detail, id, s)."""
+    import requests
+
+    start = time.perf_counter()
+    response = requests.post(
+        f"{base}/api/submissions/",
+        headers={"Authorization": f"Token {token}"},
+        data={"assignment": "mlp"},
+        files={"file": (name, code)},
+        timeout=120,
+    )
+    body = (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
+        else {}
+    )
+    took = time.perf_counter() - start
+    detail = str(body.get("detail", ""))[:80]
+    return response.status_code, detail, body.get("id", 0), took

@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from _site import ROOT, percentile, test_database
+from _site import ROOT, free_port, percentile, start_web, test_database
 
 TARGETS = {"login": 0.300, "leaderboard": 0.100}
 
@@ -126,7 +126,6 @@ class Loop(threading.Thread):
 
 def main(args: argparse.Namespace) -> dict:
     import requests  # noqa: F401 - fail early when missing
-    from burst import _free_port, _web
 
     from config.settings import base
 
@@ -139,9 +138,9 @@ def main(args: argparse.Namespace) -> dict:
     site = _setup()
     pixels = base64.b64encode(bytes(28 * 28)).decode()
     logs = Path(tempfile.mkdtemp(prefix="abuse-"))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    web = _web(port, logs / "web.log", args.server)
+    web = start_web(port, logs / "web.log", args.server)
     try:
         import requests
 

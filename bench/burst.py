@@ -30,84 +30,23 @@ import json
 import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from _site import ROOT, percentile, test_database
+from _site import (
+    ROOT,
+    enrolled_participants,
+    free_port,
+    percentile,
+    post_submission,
+    start_web,
+    test_database,
+)
 
 TARGET_P95 = 0.300
 FAILING = b"raise SystemExit('this attempt stops here')\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _web(port: int, log: Path, server: str) -> subprocess.Popen:
-    from django.db import connection
-
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'platform'}{os.pathsep}{ROOT}",
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DOJO_TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
-    }
-    if server == "gunicorn":
-        # The Dockerfile's command: 3 sync workers.
-        argv = [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "3",
-        ]
-    else:
-        argv = [
-            sys.executable,
-            "manage.py",
-            "runserver",
-            f"127.0.0.1:{port}",
-            "--noreload",
-        ]
-    process = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return process
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the web process did not start:\n{log.read_text()}")
-
-
-def _people(count: int, workshop) -> list[tuple[str, str]]:
-    """Return (username, API token) of `count` enrolled participants."""
-    from rest_framework.authtoken.models import Token
-
-    from accounts.services import user_ensure
-    from workshops.services import enrollment_add
-
-    people = []
-    for i in range(count):
-        user = user_ensure(username=f"burst{i:03d}", password="burst-pass-123")
-        enrollment_add(workshop=workshop, user=user)
-        people.append((user.username, Token.objects.get_or_create(user=user)[0].key))
-    return people
 
 
 def _instructor_cookie(workshop) -> dict[str, str]:
@@ -162,27 +101,6 @@ def _rest_p95(base: str, cookies: dict, pages: dict[str, str], repeat: int) -> d
     return {name: percentile(values, 0.95) for name, values in timings.items()}
 
 
-def _post(base: str, token: str, code: bytes, name: str) -> tuple[int, str, int, float]:
-    import requests
-
-    start = time.perf_counter()
-    response = requests.post(
-        f"{base}/api/submissions/",
-        headers={"Authorization": f"Token {token}"},
-        data={"assignment": "mlp"},
-        files={"file": (name, code)},
-        timeout=120,
-    )
-    body = (
-        response.json()
-        if response.headers.get("content-type", "").startswith("application/json")
-        else {}
-    )
-    took = time.perf_counter() - start
-    detail = str(body.get("detail", ""))[:80]
-    return response.status_code, detail, body.get("id", 0), took
-
-
 def main(args: argparse.Namespace) -> dict:
     from django.conf import settings
     from django.db import connection
@@ -194,7 +112,7 @@ def main(args: argparse.Namespace) -> dict:
     from workshops.services import workshop_load_pack
 
     workshop = workshop_load_pack(path=ROOT / "assignments" / "dl101")
-    people = _people(args.participants, workshop)
+    people = enrolled_participants(args.participants, workshop)
     cookies = _instructor_cookie(workshop)
     slug = workshop.slug
     pages = {
@@ -202,9 +120,9 @@ def main(args: argparse.Namespace) -> dict:
         "dashboard": f"/w/{slug}/dashboard/",
     }
     logs = Path(tempfile.mkdtemp(prefix="burst-"))
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    web = _web(port, logs / "web.log", args.server)
+    web = start_web(port, logs / "web.log", args.server)
     workers = [
         WorkerProcess(log=logs / f"worker{i}.log", beat=i == 0)
         for i in range(args.workers)
@@ -229,7 +147,7 @@ def main(args: argparse.Namespace) -> dict:
         def fire(item):
             at, token, code, attempt = item
             time.sleep(max(0.0, started + at - time.monotonic()))
-            return _post(base, token, code, f"try{attempt}.py")
+            return post_submission(base, token, code, f"try{attempt}.py")
 
         with concurrent.futures.ThreadPoolExecutor(args.threads) as pool:
             results = list(pool.map(fire, plan))

@@ -31,7 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _site import ROOT, percentile, test_database
+from _site import (
+    ROOT,
+    enrolled_participants,
+    free_port,
+    percentile,
+    post_submission,
+    start_web,
+    test_database,
+)
 
 SOLUTION = ROOT / "assignments" / "dl101" / "mlp" / "solution.py"
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
@@ -165,7 +173,6 @@ def bare_once(data: Path, root: Path) -> float:
 def site_rounds(rounds: int, quick: bool) -> None:
     """Alternate: submit through the site until graded, then bare, per round."""
     import requests
-    from burst import _free_port, _people, _post, _web
 
     from submissions import storage
     from submissions.models import Submission
@@ -176,12 +183,12 @@ def site_rounds(rounds: int, quick: bool) -> None:
     assignment = workshop.assignments.get(slug="mlp")
     train = storage.assignment_train_dir(assignment.pk)
     hidden = storage.assignment_hidden_dir(assignment.pk)
-    ((_, token),) = _people(1, workshop)
+    ((_, token),) = enrolled_participants(1, workshop)
     logs = Path(tempfile.mkdtemp(prefix="overhead-"))
     root = Path(tempfile.mkdtemp(prefix="overhead-bare-"))
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    web = _web(port, logs / "web.log", "runserver")
+    web = start_web(port, logs / "web.log", "runserver")
     worker = WorkerProcess(log=logs / "worker.log", beat=True)
     reference = SOLUTION.read_bytes()
     site_s: list[float] = []
@@ -198,7 +205,9 @@ def site_rounds(rounds: int, quick: bool) -> None:
                     bare_s.append(bare_once(bare_data, root))
                     continue
                 start = time.monotonic()
-                status, detail, pk, _ = _post(base, token, reference, "solution.py")
+                status, detail, pk, _ = post_submission(
+                    base, token, reference, "solution.py"
+                )
                 if status != 201:
                     raise SystemExit(f"upload refused: {status} {detail}")
                 while True:

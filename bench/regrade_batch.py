@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _grading_cost import ablation_costs, print_costs  # noqa: E402
+from _grading_cost import ablation_costs, print_costs, reference_cnn  # noqa: E402
 
 
 def build_architectures(
@@ -55,20 +55,7 @@ def build_architectures(
             layers.Dense(mlp_classes, activation="softmax"),
         ]
     )
-    cnn = keras.Sequential(
-        [
-            keras.Input(shape=cnn_shape),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dropout(0.3),
-            layers.Dense(64, activation="relu"),
-            layers.Dropout(0.3),
-            layers.Dense(cnn_classes, activation="softmax"),
-        ]
-    )
+    cnn = reference_cnn(keras, cnn_shape, cnn_classes)
     return {"mlp": mlp, "cnn": cnn}
 
 

@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -39,7 +38,7 @@ import time
 import uuid
 
 import requests
-from _site import ROOT, percentile, test_database
+from _site import ROOT, free_port, percentile, test_database
 
 TARGETS = {
     "typeable": 1.5,
@@ -240,12 +239,6 @@ def browser_metrics(site: dict, repeat: int) -> dict:
     return {"typeable": typeable, "keystroke saved": saved}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def local_site(participants: int):
     """Seed a throwaway database and serve it with gunicorn (3 workers)."""
@@ -280,7 +273,7 @@ def local_site(participants: int):
             check=True,
         )
         connection.close()
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi:application",
              "--bind", f"127.0.0.1:{port}", "--workers", "3", "--log-level", "warning",

@@ -23,7 +23,7 @@ from ._launch import resolve_argv
 from ._limits import Bind, SandboxError, SandboxLimits
 from ._result import SandboxResult
 from ._run import plan_launch
-from ._supervise import Supervisor, _exited
+from ._supervise import Supervisor, has_exited
 
 GO = b"go\n"
 
@@ -162,7 +162,7 @@ class Spare:
 
     def alive(self) -> bool:
         """Return whether the spare still waits (not used, discarded or dead)."""
-        return self._proc is not None and not _exited(self._proc.pid)
+        return self._proc is not None and not has_exited(self._proc.pid)
 
     def run(
         self,
@@ -183,7 +183,7 @@ class Spare:
         self._proc = None
         supervisor = self._supervisor
         try:
-            if _exited(proc.pid):
+            if has_exited(proc.pid):
                 raise BrokenPipeError("the spare exited while waiting")
             assert proc.stdin is not None
             proc.stdin.write(GO)

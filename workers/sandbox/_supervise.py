@@ -70,7 +70,7 @@ def _reader(fd: int, log: LogBuffer, stop: threading.Event) -> None:
         log.append(chunk)
 
 
-def _exited(pid: int) -> bool:
+def has_exited(pid: int) -> bool:
     """Return whether pid has exited, leaving it unreaped so its pid stays ours."""
     info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     return info is not None
@@ -219,7 +219,7 @@ class Supervisor:
         limits, cgroups = self.limits, self.launch.cgroups
         last_log = last_cancel = last_sample = start
         sent_version = 0
-        while not _exited(pid):
+        while not has_exited(pid):
             now = time.monotonic()
             if now - start > limits.wall_seconds:
                 return Outcome.TIMED_OUT
