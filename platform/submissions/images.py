@@ -148,7 +148,7 @@ def model_sees(
 
     The report came out of the evaluation sandbox: every image and map is
     checked here (shape, exact byte length) and re-encoded by this code.
-    ``public_split.model_sees_pick`` selects the image a participant asked for.
+    ``public_split.model_sees_for_page`` selects the image a participant asked for.
     """
     data = report.get("feature_maps")
     shape = drawable_shape(input_shape)
