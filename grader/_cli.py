@@ -51,8 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--request-memory-mb",
         type=_positive_int,
-        default=1024,
-        help="memory one prediction may use (MiB); a model past it is refused",
+        help="memory one prediction may use, in MiB (past it, the model is refused)",
     )
     return parser
 
@@ -88,11 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from ._serve import serve
 
-        return serve(
-            args.dir,
-            idle=args.idle,
-            request_memory_bytes=args.request_memory_mb * 1024 * 1024,
-        )
+        budget = args.request_memory_mb
+        if budget is None:
+            return serve(args.dir, idle=args.idle)
+        return serve(args.dir, idle=args.idle, request_memory_bytes=budget * 2**20)
     from ._batch import BatchItem, grade_batch
     from ._grade import grade
 
