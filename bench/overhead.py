@@ -42,7 +42,11 @@ from _site import (
 )
 
 SOLUTION = ROOT / "assignments" / "dl101" / "mlp" / "solution.py"
-ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "KERAS_BACKEND": "tensorflow",
+    "TF_ENABLE_ONEDNN_OPTS": "1",
+}
 
 
 def _load() -> str:

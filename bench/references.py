@@ -29,7 +29,11 @@ from assignments.transfer import build_base  # noqa: E402
 from workers import sandbox  # noqa: E402
 from workers.evaluation import evaluate_many  # noqa: E402
 
-ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "KERAS_BACKEND": "tensorflow",
+    "TF_ENABLE_ONEDNN_OPTS": "1",
+}
 DATA = ROOT / "var" / "bench" / "references"
 
 

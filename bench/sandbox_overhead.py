@@ -46,7 +46,11 @@ print(json.dumps({
 }))
 """
 
-JOB_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+JOB_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "KERAS_BACKEND": "tensorflow",
+    "TF_ENABLE_ONEDNN_OPTS": "1",
+}
 
 
 def _fresh_work_dir(root: Path, name: str) -> Path:

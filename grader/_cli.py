@@ -83,6 +83,9 @@ def _read_json(path: Path) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # oneDNN's kernels, as in every Dojo sandbox: TensorFlow picks them itself
+    # only on AVX-512/AMX CPUs, and they run the DL101 CNN 2.6x faster on AVX2.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     args = _parser().parse_args(argv)
     if args.command == "serve":
         from ._serve import serve

@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workers import outputs, sandbox
@@ -124,12 +124,20 @@ class _Mounts:
         return f"{self.folder(str(Path(host_file).parent))}/{Path(host_file).name}"
 
 
-def _grader_argv(work: Path, progress: Path | None) -> list[str]:
+def progress_dir(work_root: Path, name: str) -> Path:
+    """Return where ``run_grader(name=...)`` has each report written as it is ready.
+
+    Every evaluation sandbox writes there, so one warm evaluator serves a single
+    evaluation and a regrade chunk (which reads it model by model) alike.
+    """
+    return work_root / name / "progress"
+
+
+def _grader_argv(work: Path) -> list[str]:
     argv = ["python", "-m", "grader", "batch", "--jobs", "/job/jobs.json"]
     argv += ["--out", str(work / "reports.json")]
     argv += ["--touching", str(work / "touching.json")]
-    if progress is not None:
-        argv += ["--progress", str(progress)]
+    argv += ["--progress", str(work / "progress")]
     return argv
 
 
@@ -158,7 +166,7 @@ def evaluator_spare(
     env: Mapping[str, str],
     wall_seconds: int,
     memory_bytes: int,
-    progress: Path | None = None,
+    longest_seconds: int | None = None,
     key: str = "",
 ) -> sandbox.Spare:
     """Start the evaluation sandbox ``run_grader(name=...)`` would, ahead of time.
@@ -167,15 +175,19 @@ def evaluator_spare(
     hidden split's folder: an evaluation sandbox never runs participant code)
     and an empty job folder that the models are copied into when it is used.
     TensorFlow and the grader are imported while it waits.
+
+    ``longest_seconds``: the longest wall budget a run handed to it may have (a
+    regrade chunk's), default ``wall_seconds``. Its CPU limit, set now, covers
+    that; each run's own wall budget is applied at the handover.
     """
     job_dir, work = _fresh_dirs(work_root, name)
     mounts = _Mounts(data_folders)
     return sandbox.Spare(
-        _grader_argv(work, progress),
+        _grader_argv(work),
         work_dir=work,
         binds=[*mounts.binds, sandbox.Bind(job_dir, "/job")],
         env={**env, "PYTHONPATH": "/opt/dojo"},
-        limits=_grader_limits(wall_seconds, memory_bytes),
+        limits=_grader_limits(max(wall_seconds, longest_seconds or 0), memory_bytes),
         backend=backend,
         chdir=str(work),
         warm=EVALUATOR_WARM,
@@ -185,12 +197,27 @@ def evaluator_spare(
 
 
 def _spare_fits(
-    spare: sandbox.Spare, *, work: Path, jobs: Sequence[Mapping], folders: list[str]
+    spare: sandbox.Spare,
+    *,
+    work: Path,
+    jobs: Sequence[Mapping],
+    folders: list[str],
+    limits: sandbox.SandboxLimits,
 ) -> bool:
-    """Return whether ``spare`` was planned for this work dir and these inputs."""
+    """Return whether ``spare`` was planned for this work dir, inputs and limits.
+
+    The wall budget is the run's own (it counts from the handover); every other
+    limit was applied when the spare started: the same, or for CPU no lower.
+    """
     needed = {str(Path(job["data"]).parent) for job in jobs}
     needed |= {str(Path(job["base"]).parent) for job in jobs if job.get("base")}
-    return spare.work_dir == work.resolve() and needed <= set(folders)
+    planned = replace(spare.limits, wall_seconds=0, cpu_seconds=0)
+    return (
+        spare.work_dir == work.resolve()
+        and needed <= set(folders)
+        and planned == replace(limits, wall_seconds=0, cpu_seconds=0)
+        and spare.limits.cpu_seconds >= limits.cpu_seconds
+    )
 
 
 def run_grader(
@@ -204,7 +231,6 @@ def run_grader(
     memory_bytes: int,
     on_log: Callable[[str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
-    progress: Path | None = None,
     on_done: Callable[[], object] | None = None,
     spare: sandbox.Spare | None = None,
     spare_folders: Sequence[str] = (),
@@ -214,16 +240,18 @@ def run_grader(
     Return its result, its reports, a problem reading them, and the id of the
     model the grader was last touching (None if it touched none).
 
-    With `progress` (a folder under `work_root / name`), the grader also writes
-    each report there as it is ready; the folder is removed with the rest.
-    A `spare` from ``evaluator_spare`` (same name, ``spare_folders`` its data
-    folders) runs it warm; one that does not fit, or died, is discarded and the
-    grader starts cold.
+    The grader also writes each report to ``progress_dir(work_root, name)`` as
+    it is ready (`on_done` is called before that folder is removed with the
+    rest). A `spare` from ``evaluator_spare`` (same name, ``spare_folders`` its
+    data folders) runs it warm; one that does not fit, or died, is discarded
+    and the grader starts cold.
     """
     job_dir, work = work_root / f"{name}-job", work_root / name
     folders = [str(f) for f in spare_folders]
+    limits = _grader_limits(wall_seconds, memory_bytes)
     if spare is not None and not (
-        _spare_fits(spare, work=work, jobs=jobs, folders=folders) and spare.alive()
+        _spare_fits(spare, work=work, jobs=jobs, folders=folders, limits=limits)
+        and spare.alive()
     ):
         spare.discard()
         spare = None
@@ -252,7 +280,11 @@ def run_grader(
         result = None
         if spare is not None:
             try:
-                result = spare.run(on_log=on_log, should_cancel=should_cancel)
+                result = spare.run(
+                    on_log=on_log,
+                    should_cancel=should_cancel,
+                    wall_seconds=wall_seconds,
+                )
             except sandbox.SandboxError:
                 # It died while waiting: nobody is charged, the grader starts cold.
                 return run_grader(
@@ -265,16 +297,15 @@ def run_grader(
                     memory_bytes=memory_bytes,
                     on_log=on_log,
                     should_cancel=should_cancel,
-                    progress=progress,
                     on_done=on_done,
                 )
         if result is None:
             result = sandbox.run(
-                _grader_argv(work, progress),
+                _grader_argv(work),
                 work_dir=work,
                 binds=[*mounts.binds, sandbox.Bind(job_dir, "/job")],
                 env={**env, "PYTHONPATH": "/opt/dojo"},
-                limits=_grader_limits(wall_seconds, memory_bytes),
+                limits=limits,
                 backend=backend,
                 on_log=on_log,
                 should_cancel=should_cancel,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers import outputs, sandbox
-from workers.evaluation import died_on_model, run_grader
+from workers.evaluation import died_on_model, progress_dir, run_grader
 
 # Restarts after a crash that blamed nobody (the grader could not start at all).
 MAX_BLAMELESS_ROUNDS = 1
@@ -105,6 +105,16 @@ class _Progress:
         return False
 
 
+def round_wall_seconds(
+    *, startup_seconds: float, seconds_per_model: float, models: int
+) -> int:
+    """Return the sandbox's wall budget for one round over ``models`` models.
+
+    Only a backstop: each model's own budget is kept by the progress clock.
+    """
+    return int(startup_seconds + seconds_per_model * models) + 1
+
+
 def evaluate_each(
     jobs: Sequence[Mapping],
     *,
@@ -118,12 +128,19 @@ def evaluate_each(
     on_verdict: Callable[[ModelVerdict], None],
     on_log: Callable[[str], None] | None = None,
     keep_alive: Callable[[], bool] | None = None,
+    spare: sandbox.Spare | None = None,
+    spare_folders: Sequence[str] = (),
 ) -> list[str]:
     """Grade each job's model, calling `on_verdict` once per model as it ends.
 
     `keep_alive` is polled a few times a second (heartbeats go there); when it
     returns True the chunk stops. Return the ids left ungraded (only after such
     a stop).
+
+    `spare`: a warm evaluator (``evaluator_spare`` with ``spare_folders`` and a
+    ``longest_seconds`` of at least ``round_wall_seconds`` for this chunk) for the
+    first round; one that does not fit is discarded. Later rounds, after a model
+    stopped the sandbox, start cold.
     """
     by_id = {str(job["id"]): job for job in jobs}
     pending = list(by_id)
@@ -131,9 +148,10 @@ def evaluate_each(
     round_no = 0
     while pending:
         round_no += 1
-        progress_dir = work_root / f"{name}-r{round_no}" / "progress"
+        warm, spare = spare, None
+        round_name = warm.work_dir.name if warm is not None else f"{name}-r{round_no}"
         progress = _Progress(
-            progress_dir,
+            progress_dir(work_root, round_name),
             pending,
             first_seconds=startup_seconds + seconds_per_model,
             seconds_per_model=seconds_per_model,
@@ -144,15 +162,20 @@ def evaluate_each(
         result, _, _, touched = run_grader(
             [by_id[key] for key in pending],
             work_root=work_root,
-            name=f"{name}-r{round_no}",
+            name=round_name,
             backend=backend,
             env=env,
-            wall_seconds=int(startup_seconds + seconds_per_model * before) + 1,
+            wall_seconds=round_wall_seconds(
+                startup_seconds=startup_seconds,
+                seconds_per_model=seconds_per_model,
+                models=before,
+            ),
             memory_bytes=memory_bytes,
             on_log=on_log,
             should_cancel=progress.should_stop,
-            progress=progress_dir,
             on_done=progress.collect,
+            spare=warm,
+            spare_folders=spare_folders if warm is not None else (),
         )
         if not pending or progress.cancelled:
             return pending

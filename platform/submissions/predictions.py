@@ -222,7 +222,10 @@ _predictor = None
 
 def _warm_predictor():
     global _predictor
-    from submissions.services.placement import predictor_memory_from_settings
+    from submissions.services.placement import (
+        TF_KERNELS_ENV,
+        predictor_memory_from_settings,
+    )
     from workers.predictor import WarmPredictor
 
     if _predictor is None:
@@ -232,6 +235,7 @@ def _warm_predictor():
             env={
                 "KERAS_BACKEND": settings.DOJO_KERAS_BACKEND,
                 "TF_CPP_MIN_LOG_LEVEL": "3",
+                **TF_KERNELS_ENV,
             },
             idle_seconds=settings.DOJO_PREDICT_IDLE_SECONDS,
             **predictor_memory_from_settings(),

@@ -12,8 +12,13 @@ from django.core.exceptions import ValidationError
 
 from submissions.models import Grade, RegradeBatch, Run, Status, Submission
 from submissions.queues import JobTask
+from submissions.selectors import run_latest_model
+from submissions.services import spares
+from submissions.services.grading import evaluation_inputs
+from submissions.services.placement import evaluation_folders, evaluation_sandbox
 from submissions.services.regrade import regrade_batch_create, regrade_batch_run_chunk
 from tests.model_builders import graded_with_model
+from workers import sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,9 +30,26 @@ def _chunks(outbox: list[dict]) -> list:
     return [m["args"] for m in outbox if m["task"] == JobTask.REGRADE_CHUNK]
 
 
+def _warm_evaluator(submission: Submission) -> sandbox.Spare:
+    """Start the slot's warm evaluator for ``submission``'s hidden split, as an
+    earlier evaluation of the same assignment would have left it."""
+    inputs = evaluation_inputs(
+        submission=submission, model_run=run_latest_model(submission=submission)
+    )
+    folders, grader = evaluation_folders(inputs=inputs), evaluation_sandbox()
+    key = spares.evaluation_spare_key(folders=folders, kwargs=grader)
+    spares.evaluation_spare_refill(key=key, folders=folders, grader=grader)
+    waiting = spares._pools["evaluate"].spare
+    assert waiting is not None and waiting.alive()
+    return waiting
+
+
+@pytest.mark.parametrize("start", ["cold", "warm"])
 def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
-    participant, workshop, instructor, settings, outbox
+    participant, workshop, instructor, settings, outbox, start
 ):
+    """Cold, or with the chunk's first round in the slot's warm evaluator: the
+    slow model stops that sandbox, and fresh ones grade the rest."""
     settings.DOJO_EVAL_MODEL_SECONDS = MODEL_SECONDS
     settings.DOJO_EVAL_MEMORY_MB = 2500
     settings.DOJO_EVAL_WALL_SECONDS = 180
@@ -38,9 +60,21 @@ def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
 
     batch = regrade_batch_create(assignment=mlp, mode="reevaluate")
     assert _chunks(outbox) == [[batch.pk, [row.pk for row in rows]]]
-    regrade_batch_run_chunk(
-        batch_id=batch.pk, submission_ids=_chunks(outbox)[0][1], worker="w@h"
-    )
+    settings.DOJO_SPARES = start == "warm"
+    spares.spares_discard()
+    waiting = _warm_evaluator(rows[0]) if start == "warm" else None
+    try:
+        regrade_batch_run_chunk(
+            batch_id=batch.pk, submission_ids=_chunks(outbox)[0][1], worker="w@h"
+        )
+        if waiting is not None:
+            # The chunk took it, and left a new one for the next chunk.
+            assert not waiting.alive()
+            refilled = spares._pools["evaluate"].spare
+            assert refilled is not None and refilled is not waiting
+            assert refilled.alive()
+    finally:
+        spares.spares_discard()
 
     rows = [Submission.objects.get(pk=row.pk) for row in rows]
     runs = [row.runs.get(kind=Run.Kind.EVALUATE) for row in rows]

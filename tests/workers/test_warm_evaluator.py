@@ -127,3 +127,63 @@ def test_evaluator_for_other_data_is_discarded_and_grading_runs_cold(
     )
     assert not spare.alive()
     assert outcome.reports["7"]["status"] == "graded", outcome.result.log
+
+
+def test_a_run_gets_its_own_wall_budget_but_never_more_cpu_than_the_spare_has(
+    root: Path,
+) -> None:
+    """A warm evaluator's CPU limit is set when it starts: a run that needs more
+    (a long regrade chunk) runs cold; one within it runs warm on its own wall
+    budget, which counts from the handover."""
+    work_root, folders = root / "work3", [str(root / "data")]
+    memory = 3 * 1024**3
+    short = evaluator_spare(
+        work_root=work_root,
+        name="short",
+        data_folders=folders,
+        wall_seconds=60,
+        memory_bytes=memory,
+        **COMMON,
+    )
+    cold = evaluate_many(
+        [_job(root)],
+        work_root=work_root,
+        name="short",
+        wall_seconds=120,
+        memory_bytes=memory,
+        spare=short,
+        spare_folders=folders,
+        **COMMON,
+    )
+    assert not short.alive()
+    assert cold.reports["7"]["status"] == "graded", cold.result.log
+    assert (cold.result.limits.wall_seconds, cold.result.limits.cpu_seconds) == (
+        120,
+        480,
+    ), "a fresh sandbox with the run's own limits"
+
+    long = evaluator_spare(
+        work_root=work_root,
+        name="long",
+        data_folders=folders,
+        wall_seconds=60,
+        longest_seconds=600,
+        memory_bytes=memory,
+        **COMMON,
+    )
+    warm = evaluate_many(
+        [_job(root)],
+        work_root=work_root,
+        name="long",
+        wall_seconds=120,
+        memory_bytes=memory,
+        spare=long,
+        spare_folders=folders,
+        **COMMON,
+    )
+    assert warm.reports == cold.reports
+    assert (warm.result.limits.wall_seconds, warm.result.limits.cpu_seconds) == (
+        120,
+        2400,
+    ), "the spare's CPU limit, this run's wall budget"
+    assert list(work_root.iterdir()) == []

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ._cleanup import CleanupError, remove_tree
@@ -170,8 +171,12 @@ class Spare:
         on_log: Callable[[str], None] | None = None,
         log_interval: float = 1.0,
         should_cancel: Callable[[], bool] | None = None,
+        wall_seconds: float | None = None,
     ) -> SandboxResult:
         """Hand the job to the spare and supervise it like ``run()`` would.
+
+        ``wall_seconds``: this job's wall budget, if not the spare's (wall time
+        counts from the handover, so it is the one limit a job may set now).
 
         Raise ``SandboxError`` (and discard the spare) if it is no longer
         waiting: the caller runs the job cold, and the spare's death is charged
@@ -192,6 +197,8 @@ class Spare:
             supervisor.abandon(proc)
             self._remove_owned()
             raise SandboxError(f"The spare died while waiting: {exc}") from exc
+        if wall_seconds is not None:
+            supervisor.limits = replace(self.limits, wall_seconds=wall_seconds)
         supervisor.on_log = on_log
         supervisor.log_interval = log_interval
         supervisor.should_cancel = should_cancel

@@ -2,8 +2,6 @@
 
 from pathlib import Path
 
-from django.conf import settings
-
 from submissions import storage
 from submissions.artifacts import artifact_keep
 from submissions.feedback import code_error_reason
@@ -24,6 +22,8 @@ from submissions.services.jobs import (
 )
 from submissions.services.outcome import JobOutcome
 from submissions.services.placement import (
+    evaluation_folders,
+    evaluation_sandbox,
     job_sandbox_args,
     job_sandbox_run,
     sandbox_env,
@@ -39,7 +39,7 @@ from submissions.services.spares import (
     training_spare_take,
 )
 from workers import sandbox
-from workers.evaluation import evaluate_many, evaluator_spare
+from workers.evaluation import evaluate_many
 from workers.notebook import notebook_to_script
 
 
@@ -186,15 +186,8 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
             model_run=run_latest_model(submission=submission),
         )
         heartbeat = Heartbeat([run])
-        folders = [str(Path(inputs["data"]).parent)]
-        folders += [str(Path(inputs["base"]).parent)] if inputs["base"] else []
-        grader = {
-            "work_root": Path(settings.DOJO_WORK_ROOT),
-            "backend": settings.DOJO_SANDBOX_BACKEND,
-            "env": sandbox_env(),
-            "wall_seconds": settings.DOJO_EVAL_WALL_SECONDS,
-            "memory_bytes": settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
-        }
+        folders = evaluation_folders(inputs=inputs)
+        grader = evaluation_sandbox()
         # The slot's warm evaluator, if it was started for these very inputs.
         key = evaluation_spare_key(folders=folders, kwargs=grader)
         spare = evaluation_spare_take(key=key)
@@ -210,12 +203,7 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
                 **grader,
             )
         finally:
-            evaluation_spare_refill(
-                key=key,
-                start=lambda name: evaluator_spare(
-                    name=name, data_folders=folders, key=key, **grader
-                ),
-            )
+            evaluation_spare_refill(key=key, folders=folders, grader=grader)
         run_record(run=run, result=outcome.result)
         data = outcome.reports.get(str(submission.pk))
         report = report_from_sandbox(data) if data is not None else None

@@ -7,7 +7,6 @@ never takes anyone off the leaderboard.
 """
 
 import logging
-from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
@@ -17,7 +16,12 @@ from submissions.services.grading import history_load, report_from_sandbox
 from submissions.services.heartbeats import Heartbeat
 from submissions.services.jobs import job_apply
 from submissions.services.outcome import JobOutcome
-from submissions.services.placement import sandbox_env
+from submissions.services.placement import evaluation_folders, evaluation_sandbox
+from submissions.services.spares import (
+    evaluation_spare_key,
+    evaluation_spare_refill,
+    evaluation_spare_take,
+)
 from workers.evaluation_each import ModelVerdict, evaluate_each
 from workers.outputs import UntrustedOutputError
 
@@ -54,23 +58,38 @@ def _apply(claimed: Claimed, verdict: ModelVerdict) -> None:
 
 
 def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:
-    """Grade each claimed model in turn; every run beats until its model ends."""
+    """Grade each claimed model in turn; every run beats until its model ends.
+
+    The chunk starts in the slot's warm evaluator when one waits for the same
+    hidden split (a regrade's chunks are one assignment's), and leaves one for
+    the next chunk or evaluation.
+    """
     by_id = {str(item[0].pk): item for item in claimed}
     # A chunk is not cancelled as a whole; the heartbeat keeps every run alive.
     heartbeat = Heartbeat([run for _, run, _ in claimed], cancellable=False)
+    grader = evaluation_sandbox()
+    # A chunk is one assignment's: these are the folders its evaluations bind.
+    folders = list(
+        dict.fromkeys(
+            f for *_, inputs in claimed for f in evaluation_folders(inputs=inputs)
+        )
+    )
+    spare_key = evaluation_spare_key(folders=folders, kwargs=grader)
     try:
         evaluate_each(
             [{"id": key, **inputs} for key, (_, _, inputs) in by_id.items()],
-            work_root=Path(settings.DOJO_WORK_ROOT),
+            work_root=grader["work_root"],
             name=name,
-            backend=settings.DOJO_SANDBOX_BACKEND,
-            env=sandbox_env(),
-            startup_seconds=settings.DOJO_EVAL_WALL_SECONDS,
+            backend=grader["backend"],
+            env=grader["env"],
+            startup_seconds=grader["wall_seconds"],
             seconds_per_model=settings.DOJO_EVAL_MODEL_SECONDS,
-            memory_bytes=settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
+            memory_bytes=grader["memory_bytes"],
             on_verdict=lambda verdict: _apply(by_id[verdict.id], verdict),
             on_log=heartbeat.on_log,
             keep_alive=heartbeat.should_cancel,
+            spare=evaluation_spare_take(key=spare_key),
+            spare_folders=folders,
         )
     except Exception as exc:
         logger.exception("Regrade chunk %s stopped", name)
@@ -82,3 +101,5 @@ def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:
                     outcome=Run.Outcome.PLATFORM_ERROR,
                 )
                 _apply(item, verdict)
+    finally:
+        evaluation_spare_refill(key=spare_key, folders=folders, grader=grader)

@@ -13,6 +13,7 @@ from submissions.services.batches import regrade_batch_maybe_finish
 from submissions.services.grading import evaluation_inputs
 from submissions.services.jobs import job_claim_regrade
 from submissions.services.lifecycle import submission_cancel, submission_rerun
+from submissions.services.placement import CHUNK_MAX_MODELS
 from submissions.services.reevaluate import chunk_reevaluate
 from workshops.models import Assignment
 
@@ -20,10 +21,11 @@ from workshops.models import Assignment
 def chunk_size(total: int) -> int:
     """Split a batch into about ten chunks of 10 to 100 models.
 
-    Each chunk starts TensorFlow once (seconds), so chunks are large; ten of
-    them still move the progress bar in visible steps.
+    Each chunk starts TensorFlow once (seconds) unless the slot's warm
+    evaluator waits for it, so chunks are large; ten of them still move the
+    progress bar in visible steps.
     """
-    return max(10, min(100, -(-total // 10)))
+    return max(10, min(CHUNK_MAX_MODELS, -(-total // 10)))
 
 
 SELECTIONS = ("all", "failed", "selected")

@@ -22,7 +22,10 @@ from pathlib import Path
 from django.conf import settings
 
 from submissions import storage
+from submissions.services.placement import CHUNK_MAX_MODELS
 from workers import sandbox
+from workers.evaluation import evaluator_spare
+from workers.evaluation_each import round_wall_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -141,13 +144,32 @@ def evaluation_spare_take(*, key: str) -> sandbox.Spare | None:
     return _slot_pool("evaluate").take(key)
 
 
-def evaluation_spare_refill(*, key: str, start: Callable[[str], sandbox.Spare]) -> None:
-    """Start this slot's next warm evaluator; ``start(name)`` plans it."""
+def evaluation_spare_refill(*, key: str, folders: list[str], grader: dict) -> None:
+    """Start this slot's next warm evaluator: ``grader``'s sandbox on ``folders``.
+
+    It serves the next evaluation or regrade chunk of the same data: its CPU
+    limit, fixed at start, covers a chunk of ``CHUNK_MAX_MODELS``, and each run
+    brings its own wall budget.
+    """
     if not settings.DOJO_SPARES:
         return
+    longest = round_wall_seconds(
+        startup_seconds=settings.DOJO_EVAL_WALL_SECONDS,
+        seconds_per_model=settings.DOJO_EVAL_MODEL_SECONDS,
+        models=CHUNK_MAX_MODELS,
+    )
     try:
         name = f"eval-spare-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        _slot_pool("evaluate").refill(key, lambda: start(name))
+        _slot_pool("evaluate").refill(
+            key,
+            lambda: evaluator_spare(
+                name=name,
+                data_folders=folders,
+                key=key,
+                longest_seconds=longest,
+                **grader,
+            ),
+        )
     except Exception:
         logger.exception("Could not start a warm evaluator; the next one is cold")
 
