@@ -4,9 +4,10 @@ Two costs are not inference and are removed here. Eager execution runs every op
 on its own (a Conv2D, then a separate pass for the bias, another for the ReLU);
 a compiled function lets TensorFlow fuse them, and is built once per model
 object, so a regrade that reuses an architecture (``ModelCache``) compiles it
-once for all the models that share it. And a batch whose activations overflow
-the CPU's cache spends its time waiting on memory, so the batch size follows
-the model's widest layer.
+once for all the models that share it. And every batch pays a fixed cost per
+op: oneDNN's kernels (which the grader asks for, see ``_cli``) run the DL101 CNN
+over 10,000 images 25% faster in batches of 2,048 than of 256, so batches are
+as large as the memory of the model's widest layer allows.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import numpy as np
 
 from ._errors import IncompatibleModelError
 
-# Activations of one batch should fit in the last-level cache (per core share).
-CACHE_BUDGET_BYTES = 16 * 1024 * 1024
-MIN_CHUNK, MAX_CHUNK = 32, 1024
+# The widest layer's output for one batch; a few such tensors are alive at once,
+# well within the evaluation sandbox's memory (DOJO_EVAL_MEMORY_MB).
+ACTIVATION_BUDGET_BYTES = 128 * 1024 * 1024
+MIN_CHUNK, MAX_CHUNK = 32, 2048
 
 # One compiled function per live model: the function holds the model's
 # variables, so after ``ModelCache`` swaps the weights it runs the new ones.
@@ -31,7 +33,7 @@ def chunk_size(widest_activation: int) -> int:
     """Return a power-of-two batch whose widest activation fits the budget."""
     per_image = max(int(widest_activation), 1) * 4
     chunk = MAX_CHUNK
-    while chunk > MIN_CHUNK and chunk * per_image > CACHE_BUDGET_BYTES:
+    while chunk > MIN_CHUNK and chunk * per_image > ACTIVATION_BUDGET_BYTES:
         chunk //= 2
     return chunk
 

@@ -180,3 +180,52 @@ def test_spare_refuses_a_command_it_cannot_warm(sandbox_root: Path) -> None:
     """Only Python jobs can be warmed; anything else is a clear error."""
     with pytest.raises(SandboxError, match="only `python"):
         Spare(["/bin/sh", "-c", "true"], work_dir=sandbox_root)
+
+
+# A worker that makes one waiting spare, says where its cgroups and sandbox are,
+# then waits to be SIGKILLed (as the OOM killer or `kill -9` would).
+HARD_KILLED_WORKER = r"""
+import json, sys, time
+from pathlib import Path
+from workers.sandbox import Spare
+work = Path(sys.argv[1])
+spare = Spare(["python", "-c", "pass"], work_dir=work, warm=("numpy",))
+launch = spare._supervisor.launch
+groups = [str(g) for g in launch.cgroups.groups] if launch.cgroups else []
+print(json.dumps({"pid": spare.pid, "groups": groups}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_hard_killed_workers_spare_dies_with_it_and_its_cgroups_go(
+    sandbox_root: Path,
+) -> None:
+    """No supervisor is left to clean up: bwrap's --die-with-parent takes the
+    sandbox down, and the next job of any worker removes the orphaned groups."""
+    import subprocess
+    import sys
+
+    from workers.sandbox import run
+
+    work = sandbox_root / "orphan"
+    work.mkdir()
+    repo = Path(__file__).resolve().parents[3]
+    worker = subprocess.Popen(
+        [sys.executable, "-c", HARD_KILLED_WORKER, str(work)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert worker.stdout is not None
+    seen = json.loads(worker.stdout.readline())
+    assert seen["groups"], "this host gives every sandbox its own cgroups"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    deadline = time.monotonic() + 10
+    while Path("/proc", str(seen["pid"])).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path("/proc", str(seen["pid"])).exists(), "the spare outlived it"
+
+    (sandbox_root / "next").mkdir()
+    result = run(["python", "-c", "print('next')"], work_dir=sandbox_root / "next")
+    assert result.outcome == Outcome.OK, result.log
+    assert [g for g in seen["groups"] if Path(g).exists()] == []
