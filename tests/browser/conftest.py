@@ -45,6 +45,32 @@ def _close_pages_before_the_flush(request):
     yield
     for context in list(browser.contexts):
         context.close()
+    _wait_for_other_sessions()
+
+
+def _wait_for_other_sessions(timeout: float = 10.0) -> None:
+    """Wait until no other PostgreSQL session of this database is mid-query.
+
+    Closing a page sends its last save (a beacon) that the live server may
+    still be handling; the flush's TRUNCATE would deadlock with its row locks.
+    SQLite serialises writers and needs no wait.
+    """
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 @pytest.fixture
