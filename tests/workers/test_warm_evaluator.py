@@ -137,53 +137,39 @@ def test_a_run_gets_its_own_wall_budget_but_never_more_cpu_than_the_spare_has(
     budget, which counts from the handover."""
     work_root, folders = root / "work3", [str(root / "data")]
     memory = 3 * 1024**3
-    short = evaluator_spare(
-        work_root=work_root,
-        name="short",
-        data_folders=folders,
-        wall_seconds=60,
-        memory_bytes=memory,
-        **COMMON,
-    )
-    cold = evaluate_many(
-        [_job(root)],
-        work_root=work_root,
-        name="short",
-        wall_seconds=120,
-        memory_bytes=memory,
-        spare=short,
-        spare_folders=folders,
-        **COMMON,
-    )
-    assert not short.alive()
-    assert cold.reports["7"]["status"] == "graded", cold.result.log
-    assert (cold.result.limits.wall_seconds, cold.result.limits.cpu_seconds) == (
-        120,
-        480,
-    ), "a fresh sandbox with the run's own limits"
 
-    long = evaluator_spare(
-        work_root=work_root,
-        name="long",
-        data_folders=folders,
-        wall_seconds=60,
-        longest_seconds=600,
-        memory_bytes=memory,
-        **COMMON,
+    def grade_in(name: str, longest_seconds: int | None) -> tuple[Any, Any]:
+        """Start a 60 s spare for ``longest_seconds``; grade with a 120 s run."""
+        spare = evaluator_spare(
+            work_root=work_root,
+            name=name,
+            data_folders=folders,
+            wall_seconds=60,
+            longest_seconds=longest_seconds,
+            memory_bytes=memory,
+            **COMMON,
+        )
+        outcome = evaluate_many(
+            [_job(root)],
+            work_root=work_root,
+            name=name,
+            wall_seconds=120,
+            memory_bytes=memory,
+            spare=spare,
+            spare_folders=folders,
+            **COMMON,
+        )
+        assert not spare.alive()
+        return outcome, outcome.result.limits
+
+    cold, limits = grade_in("short", None)
+    assert cold.reports["7"]["status"] == "graded", cold.result.log
+    assert (limits.wall_seconds, limits.cpu_seconds) == (120, 480), (
+        "a fresh sandbox with the run's own limits"
     )
-    warm = evaluate_many(
-        [_job(root)],
-        work_root=work_root,
-        name="long",
-        wall_seconds=120,
-        memory_bytes=memory,
-        spare=long,
-        spare_folders=folders,
-        **COMMON,
-    )
+    warm, limits = grade_in("long", 600)
     assert warm.reports == cold.reports
-    assert (warm.result.limits.wall_seconds, warm.result.limits.cpu_seconds) == (
-        120,
-        2400,
-    ), "the spare's CPU limit, this run's wall budget"
+    assert (limits.wall_seconds, limits.cpu_seconds) == (120, 2400), (
+        "the spare's CPU limit, this run's wall budget"
+    )
     assert list(work_root.iterdir()) == []
