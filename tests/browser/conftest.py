@@ -44,16 +44,18 @@ def _close_pages_before_the_flush(request):
     browser = request.getfixturevalue("browser")
     yield
     for context in list(browser.contexts):
+        # Offline first: closing a page sends its last save (a beacon), which
+        # would reach the live server while the flush truncates.
+        context.set_offline(True)
         context.close()
     _wait_for_other_sessions()
 
 
-def _wait_for_other_sessions(timeout: float = 10.0) -> None:
-    """Wait until no other PostgreSQL session of this database is mid-query.
-
-    Closing a page sends its last save (a beacon) that the live server may
-    still be handling; the flush's TRUNCATE would deadlock with its row locks.
-    SQLite serialises writers and needs no wait.
+def _wait_for_other_sessions(timeout: float = 10.0, quiet: float = 0.3) -> None:
+    """Wait until no other PostgreSQL session of this database has been mid-query
+    for ``quiet`` seconds: a request the pages sent before they closed can still
+    hold row locks the flush's TRUNCATE would deadlock with. SQLite serialises
+    writers and needs no wait.
     """
     import time
 
@@ -62,13 +64,16 @@ def _wait_for_other_sessions(timeout: float = 10.0) -> None:
     if connection.vendor != "postgresql":
         return
     deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = "
                 "current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
             )
-            if cursor.fetchone()[0] == 0:
+            if cursor.fetchone()[0]:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet:
                 return
             time.sleep(0.05)
 
