@@ -130,14 +130,18 @@ def progress_dir(work_root: Path, name: str) -> Path:
     Every evaluation sandbox writes there, so one warm evaluator serves a single
     evaluation and a regrade chunk (which reads it model by model) alike.
     """
-    return work_root / name / "progress"
+    return _progress(work_root / name)
+
+
+def _progress(work: Path) -> Path:
+    return work / "progress"
 
 
 def _grader_argv(work: Path) -> list[str]:
     argv = ["python", "-m", "grader", "batch", "--jobs", "/job/jobs.json"]
     argv += ["--out", str(work / "reports.json")]
     argv += ["--touching", str(work / "touching.json")]
-    argv += ["--progress", str(work / "progress")]
+    argv += ["--progress", str(_progress(work))]
     return argv
 
 

@@ -35,7 +35,7 @@ def predictor_memory_from_settings() -> dict[str, int]:
 # TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512
 # VNNI/BF16 or AMX. On an AVX2 host (the AMD EPYC workers measured) they train
 # the DL101 CNN 2.7x and run it over the hidden split 2.6x faster, so every
-# sandbox asks for them (docs/performance.md).
+# sandbox asks for them (docs/sandbox.md).
 TF_KERNELS_ENV = {"TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
