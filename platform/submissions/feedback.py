@@ -14,9 +14,11 @@ def code_error_reason(*, log: str, exit_code: int | None, retry: str) -> str:
     """Say why the participant's code stopped; ``retry`` is "submit" or "check"."""
     last = last_error_line(log)
     if last:
+        # The error's own sentence may end with its stop ("... see above.").
+        stop = "" if last.endswith((".", "!", "?")) else "."
         return (
-            f"Your code stopped with an error: {last}. The log shows where; fix it "
-            f"and {retry} again."
+            f"Your code stopped with an error: {last}{stop} The log shows where; "
+            f"fix it and {retry} again."
         )
     return f"Your code exited with status {exit_code}. See the log."
 

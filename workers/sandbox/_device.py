@@ -58,6 +58,30 @@ sys.argv = sys.argv[1:]
 sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))
 try:
     runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit:
+    raise
+except BaseException as exc:
+    # The traceback a participant reads starts at their own code: the frames
+    # of this runner and of runpy come first and are none of their business.
+    import traceback
+
+    def _own(error, top):
+        frames = list(error.stack)
+        while top and frames and frames[0].filename != sys.argv[0]:
+            frames.pop(0)
+        for frame in frames:
+            if frame.filename == sys.argv[0]:
+                frame.line  # read the source line before the path is shortened
+                frame.filename = os.path.basename(sys.argv[0])
+        error.stack = traceback.StackSummary.from_list(frames)
+        for nested in (error.__cause__, error.__context__):
+            if nested is not None:
+                _own(nested, False)
+
+    error = traceback.TracebackException.from_exception(exc)
+    _own(error, True)
+    sys.stderr.write("".join(error.format()))
+    raise SystemExit(1) from None
 finally:
     try:
         with open(os.environ["DOJO_DEVICE_REPORT"], "w") as out:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from pathlib import Path
 
 from ._text import neutralise
 
@@ -29,22 +30,60 @@ def _drop_startup_noise(text: str) -> str:
     return "\n".join([*kept, lines[-1]])
 
 
-def _collapse_carriage_returns(text: str) -> str:
-    """Keep only the last state of lines redrawn with ``\\r`` (progress bars)."""
-    lines = []
-    for line in text.split("\n"):
-        if "\r" in line:
-            parts = [p for p in line.split("\r") if p]
-            line = parts[-1] if parts else ""
-        lines.append(line)
-    return "\n".join(lines)
+# ECMA-48 escape sequences as a terminal would consume them: CSI (colours,
+# bold, cursor moves: Keras's progress bar is full of them), OSC (titles,
+# links) and two-character escapes. A lone or unfinished ESC is left for
+# `neutralise`, which shows it.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+    r"|\x1b[@-Z\\-_]"
+)
+
+
+def _as_terminal_line(line: str) -> str:
+    """Return what a terminal shows for one line: ``\\r`` returns to its start
+    and overwrites, ``\\b`` steps back one character."""
+    if "\b" not in line:
+        shown = ""
+        for segment in line.split("\r"):
+            shown = segment + shown[len(segment) :]
+        return shown
+    cells: list[str] = []
+    column = 0
+    for char in line:
+        if char == "\r":
+            column = 0
+        elif char == "\b":
+            column = max(column - 1, 0)
+        else:
+            if column < len(cells):
+                cells[column] = char
+            else:
+                cells.append(char)
+            column += 1
+    return "".join(cells)
+
+
+def as_terminal(text: str) -> str:
+    """Render ``text`` as a terminal would: escape sequences consumed, lines
+    redrawn with carriage returns (progress bars) kept in their final state,
+    backspaces applied."""
+    text = _ESCAPES.sub("", text)
+    return "\n".join(
+        _as_terminal_line(line) if "\r" in line or "\b" in line else line
+        for line in text.split("\n")
+    )
 
 
 class LogBuffer:
     """Keep the last ``keep_bytes`` of output and count everything written."""
 
-    def __init__(self, *, keep_bytes: int) -> None:
+    def __init__(self, *, keep_bytes: int, home: Path | None = None) -> None:
         self._keep = max(keep_bytes, 1)
+        # The job's own folder, bound at the same path inside the sandbox: its
+        # paths are shown relative to it, not as the server's layout.
+        self._home = f"{home}/" if home is not None else None
         self._buf = bytearray()
         self._lock = threading.Lock()
         self.total_bytes = 0
@@ -71,8 +110,10 @@ class LogBuffer:
             if 0 <= newline < len(tail) - 1:
                 tail = tail[newline + 1 :]
         dropped = total - len(tail)
-        text = _collapse_carriage_returns(tail.decode("utf-8", errors="replace"))
+        text = as_terminal(tail.decode("utf-8", errors="replace"))
         text = _drop_startup_noise(text)
+        if self._home:
+            text = text.replace(self._home, "")
         # The log is shown on pages and stored in PostgreSQL (which refuses NUL).
         text = neutralise(text)
         if dropped:

@@ -95,7 +95,7 @@ class Supervisor:
         self.on_log = on_log
         self.log_interval = log_interval
         self.should_cancel = should_cancel
-        self.log = LogBuffer(keep_bytes=limits.log_bytes)
+        self.log = LogBuffer(keep_bytes=limits.log_bytes, home=work_dir)
         self.sampled_rss = 0
         self.sampled_cpu = 0.0
         self.disk = DiskWatch(

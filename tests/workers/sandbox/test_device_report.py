@@ -29,7 +29,8 @@ def test_keras_job_reports_the_cpu_it_ran_on(work_dir: Path) -> None:
         "keras.ops.sum(keras.ops.ones((2, 2)))\n",
     )
     assert result.outcome is Outcome.OK, result.log
-    assert f"argv ['{work_dir}/submission.py'] __main__" in result.log
+    # The job's own folder is shown relative to itself.
+    assert "argv ['submission.py'] __main__" in result.log
     assert report is not None
     assert (report.backend, report.on_gpu, report.name) == ("tensorflow", False, "CPU")
 
@@ -41,6 +42,33 @@ def test_failing_job_still_reports_and_keeps_its_error(work_dir: Path) -> None:
     assert result.outcome is Outcome.EXIT_NONZERO
     assert result.log.strip().splitlines()[-1] == "ValueError: bad learning rate"
     assert report is not None and report.on_gpu is False
+
+
+def test_a_traceback_starts_at_the_participants_code(work_dir: Path) -> None:
+    """The runner's and runpy's frames are cut from a traceback, chained causes
+    keep theirs, the script is named by its file name, and the reason quoting
+    the error's last line ends with one full stop."""
+    from submissions.feedback import code_error_reason
+
+    result, _ = _run_script(
+        work_dir,
+        "import json\n"
+        "def parse():\n"
+        "    json.loads('{bad')\n"
+        "try:\n"
+        "    parse()\n"
+        "except ValueError as exc:\n"
+        "    raise RuntimeError('could not parse, see above.') from exc\n",
+    )
+    assert result.outcome is Outcome.EXIT_NONZERO and result.exit_code == 1
+    frames = [line.strip() for line in result.log.splitlines() if "File " in line]
+    assert frames[0] == 'File "submission.py", line 5, in <module>'
+    assert 'File "submission.py", line 3, in parse' in frames
+    assert frames[-1] == 'File "submission.py", line 7, in <module>'
+    assert not any("<frozen" in f or "<string>" in f for f in frames)
+    assert "The above exception was the direct cause" in result.log
+    reason = code_error_reason(log=result.log, exit_code=1, retry="submit")
+    assert "RuntimeError: could not parse, see above. The log shows" in reason
 
 
 def test_job_that_never_loaded_a_backend_reports_nothing_known(work_dir: Path):

@@ -143,17 +143,30 @@ def test_on_log_streams_while_running(run_py: RunPy) -> None:
     assert all(g >= 0.45 for g in gaps)
 
 
-def test_progress_bars_are_collapsed(run_py: RunPy) -> None:
-    """Lines redrawn with carriage returns keep only their final state."""
+def test_the_log_reads_as_a_terminal_shows_it(run_py: RunPy, work_dir: Path) -> None:
+    """Lines redrawn with carriage returns keep their final state, Keras's
+    colour and bold escapes are consumed rather than shown, backspaces apply,
+    and paths under the job's own folder are shown relative to it."""
     result = run_py(
         """
-        import sys
+        import os, sys
         for i in range(5):
             sys.stdout.write(f"\\rstep {i}/5")
         print()
+        print("\\x1b[1m85/85\\x1b[0m \\x1b[32m━━━━\\x1b[0m loss: 0.5")
+        print("typo\\b\\bed")
+        print("saved", os.path.join(os.getcwd(), "output", "model.keras"))
+        print("bell \\x1b alone")
         """
     )
-    assert result.log.strip() == "step 4/5"
+    assert result.log.splitlines() == [
+        "step 4/5",
+        "85/85 ━━━━ loss: 0.5",
+        "tyed",
+        "saved output/model.keras",
+        "bell ␛ alone",
+    ]
+    assert str(work_dir) not in result.log
 
 
 def test_cancel_stops_job_quickly(run_py: RunPy) -> None:
