@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -177,3 +179,23 @@ def test_a_folder_claimed_in_another_pid_namespace_is_left_alone() -> None:
 
     assert spare.is_dir()
     storage.discard(spare)
+
+
+def test_every_worker_sweeps_its_own_namespace_from_its_start(settings) -> None:
+    """A worker that starts sweeps the folders its namespace's dead processes
+    left, with no beat and no `site` queue (a GPU worker reads neither)."""
+    from celery.signals import worker_ready
+
+    settings.DOJO_SWEEP_EVERY_SECONDS = 3600
+    orphan = _claimed_by_a_process_that_exited("spare-1-d1e2f3")
+    _age(orphan)
+
+    worker_ready.send(sender=None)
+
+    sweeper = next(t for t in threading.enumerate() if t.name == "dojo-sweeper")
+    for _ in range(500):
+        if not orphan.exists():
+            break
+        time.sleep(0.01)
+    assert not orphan.exists()
+    assert sweeper.is_alive(), "it sweeps again every DOJO_SWEEP_EVERY_SECONDS"
