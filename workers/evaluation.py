@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 def _discard(path: Path) -> None:
     """Remove a folder whatever it holds; the periodic sweeper retries failures."""
     try:
-        sandbox.remove_tree(path)
+        sandbox.release_work_dir(path)
     except sandbox.CleanupError:
         logger.exception("Could not remove %s; the sweeper will retry", path)
 
@@ -155,10 +155,7 @@ def _grader_limits(wall_seconds: int, memory_bytes: int) -> sandbox.SandboxLimit
 
 def _fresh_dirs(work_root: Path, name: str) -> tuple[Path, Path]:
     job_dir, work = work_root / f"{name}-job", work_root / name
-    for path in (job_dir, work):
-        sandbox.remove_tree(path)
-        path.mkdir(parents=True)
-    return job_dir, work
+    return sandbox.claim_work_dir(job_dir), sandbox.claim_work_dir(work)
 
 
 def evaluator_spare(

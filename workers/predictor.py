@@ -103,7 +103,7 @@ class WarmPredictor:
         folder = (
             Path(self.work_root) / f"predictor-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         )
-        folder.mkdir(parents=True)
+        sandbox.claim_work_dir(folder)
         limits = sandbox.SandboxLimits(
             wall_seconds=self.idle_seconds * 6,
             cpu_seconds=self.idle_seconds * 6,
@@ -146,7 +146,7 @@ class WarmPredictor:
             finally:
                 # The folder is a sized tmpfs mount: only remove_tree detaches it.
                 try:
-                    sandbox.remove_tree(folder)
+                    sandbox.release_work_dir(folder)
                 except sandbox.CleanupError:
                     logger.exception("Could not remove %s", folder)
 

@@ -2,6 +2,8 @@
 
 import logging
 import os
+import threading
+import time
 
 from celery import Celery
 from celery.signals import worker_init, worker_ready, worker_shutdown
@@ -142,6 +144,37 @@ def _warm_the_predictor(sender: object = None, **kwargs: object) -> None:
         from submissions.predictions import predictor_warm_up
 
         predictor_warm_up()
+
+
+def _sweep_forever(every_seconds: float) -> None:
+    from django.conf import settings
+
+    from workers.sandbox import sweep_orphans
+
+    while True:
+        try:
+            sweep_orphans(settings.DOJO_WORK_ROOT)
+        except Exception:
+            logger.exception("Sweeping this worker's work dirs failed; retrying later")
+        time.sleep(every_seconds)
+
+
+@worker_ready.connect
+def _sweep_this_namespace(sender: object = None, **kwargs: object) -> None:
+    """Sweep the work dirs this worker's pid namespace owns, now and periodically.
+
+    Pids mean nothing across containers, so no other worker can tell whether
+    this one's folders are still in use. A thread: a deep tree must not hold up
+    the worker's consumer.
+    """
+    from django.conf import settings
+
+    threading.Thread(
+        target=_sweep_forever,
+        args=(settings.DOJO_SWEEP_EVERY_SECONDS,),
+        name="dojo-sweeper",
+        daemon=True,
+    ).start()
 
 
 @worker_shutdown.connect

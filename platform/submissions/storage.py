@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from workers.sandbox import CleanupError, remove_tree
+from workers.sandbox import CleanupError, claim_work_dir, release_work_dir
 
 logger = logging.getLogger(__name__)
 
@@ -34,20 +34,18 @@ def artifact_dir(submission_id: int) -> Path:
 
 
 def work_dir(name: str) -> Path:
-    path = Path(settings.DOJO_WORK_ROOT) / name
-    remove_tree(path)
-    path.mkdir(parents=True)
-    return path
+    """Return an empty work folder that this process owns until ``discard``."""
+    return claim_work_dir(Path(settings.DOJO_WORK_ROOT) / name)
 
 
 def discard(path: Path) -> bool:
     """Remove a job's folder, whatever it holds; log a failure and return False.
 
-    A failure is never the participant's problem: ``work_dirs_sweep`` retries
-    every folder under the work root that no running job owns.
+    A failure is never the participant's problem: the folder is released, and
+    the sweep of this worker retries it.
     """
     try:
-        remove_tree(path)
+        release_work_dir(path)
     except CleanupError:
         logger.exception("Could not remove %s; the sweeper will retry", path)
         return False

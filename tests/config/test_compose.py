@@ -108,3 +108,16 @@ def test_no_service_is_privileged_and_workers_get_only_what_bwrap_needs():
         assert service["cgroup"] == "private", name
     for needed in ("SYS_ADMIN", "apparmor=unconfined", "systempaths=unconfined"):
         assert needed in docs, needed
+
+
+def test_every_sandbox_worker_is_a_celery_worker_that_sweeps_its_own_folders():
+    """Pids mean nothing across containers, so no worker can tell whether another
+    container's work dirs are in use: each container that runs sandboxes is a
+    Celery worker, which sweeps the folders it claimed (`worker_ready`), and none
+    borrows another's pid namespace."""
+    for name in SANDBOX_WORKERS:
+        service = COMPOSE["services"][name]
+        words = shlex.split(_command(service)[2].replace("&&", " "))
+        assert words[words.index("celery") :][3] == "worker", name
+        assert "pid" not in service, name
+        assert "dojo-data:/var/dojo" in service["volumes"], name

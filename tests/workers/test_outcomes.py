@@ -18,7 +18,7 @@ from submissions.models import Run, Status, Submission
 from submissions.services.execution import submission_train
 from submissions.services.intake import submission_create
 from submissions.services.jobs import job_queue
-from workers.sandbox import CleanupError
+from workers.sandbox import CleanupError, _owner, read_owner
 
 pytestmark = pytest.mark.django_db
 
@@ -144,21 +144,23 @@ def test_a_cleanup_failure_is_logged_never_charged(train, monkeypatch, caplog) -
     """If a work dir cannot be removed, the outcome stays the participant's own and
     the failure is logged for the sweeper."""
 
-    real = storage.remove_tree
+    real = _owner.remove_tree
 
     def refuse(path):
         if Path(path).exists():
             raise CleanupError(16, f"cannot remove {path}")
         real(path)
 
-    monkeypatch.setattr(storage, "remove_tree", refuse)
+    monkeypatch.setattr(_owner, "remove_tree", refuse)
     submission = train("print('no model')\n")
     monkeypatch.undo()
     assert submission.status == Status.FAILED
     assert "the sweeper will retry" in caplog.text
     run = submission.runs.get()
-    assert (Path(settings.DOJO_WORK_ROOT) / f"run-{run.pk}").exists()
-    storage.discard(Path(settings.DOJO_WORK_ROOT) / f"run-{run.pk}")
+    folder = Path(settings.DOJO_WORK_ROOT) / f"run-{run.pk}"
+    assert folder.exists()
+    assert read_owner(folder).pid == 0, "released: the next sweep retries it"
+    storage.discard(folder)
 
 
 def test_a_symlinked_model_is_refused_as_not_a_plain_file(train) -> None:

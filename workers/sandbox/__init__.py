@@ -12,6 +12,13 @@ from ._device import DeviceReport, read_device_report, runner_argv
 from ._files import copy_out
 from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
+from ._owner import (
+    FolderOwner,
+    claim_work_dir,
+    read_owner,
+    release_work_dir,
+    sweep_orphans,
+)
 from ._result import Outcome, SandboxResult
 from ._run import check_backend, gpu_slot, prepare_work_dir, run
 from ._spare import Spare, SparePool
@@ -23,6 +30,7 @@ __all__ = [
     "CgroupSupport",
     "CleanupError",
     "DeviceReport",
+    "FolderOwner",
     "HostPlan",
     "JobPlace",
     "Outcome",
@@ -34,6 +42,7 @@ __all__ = [
     "Spare",
     "SparePool",
     "cgroup_support",
+    "claim_work_dir",
     "compile_cache",
     "check_backend",
     "copy_out",
@@ -44,9 +53,12 @@ __all__ = [
     "neutralise_json",
     "prepare_work_dir",
     "read_device_report",
+    "read_owner",
+    "release_work_dir",
     "remove_tree",
     "run",
     "runner_argv",
     "sandbox_config",
     "sandbox_configure",
+    "sweep_orphans",
 ]

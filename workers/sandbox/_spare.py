@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ._cleanup import CleanupError, remove_tree
+from ._cleanup import CleanupError
 from ._launch import resolve_argv
 from ._limits import Bind, SandboxError, SandboxLimits
+from ._owner import release_work_dir
 from ._result import SandboxResult
 from ._run import plan_launch
 from ._supervise import Supervisor, has_exited
@@ -216,7 +217,7 @@ class Spare:
     def _remove_owned(self) -> None:
         for path in self.owned:
             with contextlib.suppress(CleanupError):
-                remove_tree(path)
+                release_work_dir(path)
 
 
 class SparePool:
