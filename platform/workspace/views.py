@@ -273,7 +273,7 @@ def workspace_config(
 ) -> dict:
     """Return the participant editor's configuration for the assignment page."""
     args = [assignment.workshop.slug, assignment.slug]
-    open_for_work = not (assignment.closed or assignment.workshop.archived)
+    open_for_work = assignment.closed_reason() is None
     return {
         "mode": "participant",
         "title": assignment.title,
