@@ -76,9 +76,8 @@ def assignment_check_refusal(
     )
     if role is None or (not assignment.released and role != Enrollment.Role.INSTRUCTOR):
         return NOT_VISIBLE
-    if assignment.workshop.archived:
-        return "This workshop is archived; it runs no more checks."
-    return None
+    # The same rule as a submission's: no checks once the assignment is closed.
+    return assignment.closed_reason(work="check runs")
 
 
 NOT_VISIBLE = "No such assignment for you. Join its workshop first."

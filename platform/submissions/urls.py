@@ -13,4 +13,9 @@ urlpatterns = [
     path("s/<int:pk>/cancel/", views.submission_cancel, name="submission-cancel"),
     path("s/<int:pk>/predict/", views.submission_predict, name="submission-predict"),
     path("s/<int:pk>/code/", views.submission_code, name="submission-code"),
+    path(
+        "s/<int:pk>/code/download/",
+        views.submission_code_download,
+        name="submission-code-download",
+    ),
 ]

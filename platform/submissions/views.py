@@ -3,7 +3,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -394,4 +400,16 @@ def submission_code(request: HttpRequest, pk: int) -> HttpResponse:
             "instructor": instructor,
             "code_html": code_to_html(raw, submission.format),
         },
+    )
+
+
+@login_required
+def submission_code_download(request: HttpRequest, pk: int) -> FileResponse:
+    """Send the submitted file as it was uploaded (the code page shows its start)."""
+    submission, _ = _submission_for(request, pk)
+    return FileResponse(
+        submission.file.open("rb"),
+        as_attachment=True,
+        filename=submission.original_name,
+        content_type="application/octet-stream",
     )

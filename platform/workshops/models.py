@@ -5,6 +5,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 
 def new_join_code() -> str:
@@ -120,3 +121,20 @@ class Assignment(models.Model):
     @property
     def train_queue(self) -> str:
         return f"train-{self.queue}"
+
+    def closed_reason(self, *, work: str = "submissions") -> str | None:
+        """Return why the assignment takes no more ``work`` now, or None.
+
+        The one rule for submissions and check runs alike: an archived workshop,
+        a closed assignment or a past deadline.
+        """
+        if self.workshop.archived:
+            return f"This workshop is archived; it takes no more {work}."
+        if self.closed:
+            return f"This assignment is closed; your instructor no longer takes {work}."
+        if self.deadline and timezone.now() > self.deadline:
+            return (
+                f"The deadline ({timezone.localtime(self.deadline):%Y-%m-%d %H:%M})"
+                " has passed. Ask your instructor if you need more time."
+            )
+        return None

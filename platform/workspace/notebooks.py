@@ -6,10 +6,14 @@ so a draft round-trips with Jupyter, VS Code and Spyder.
 """
 
 import functools
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import jupytext
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from submissions import storage
@@ -18,6 +22,9 @@ from workers.notebook import NotebookRefused, notebook_to_script
 # Keep the editor's text free of Jupytext's YAML header and cell metadata.
 _FILTERS = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "-all"}
 _KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
+# A line the percent reader may take for a cell marker (its two patterns, merged).
+_MARKER = re.compile(r"^\s*#\s*(%%|<codecell>|In\[[0-9 ]*\]:?)")
+EXPORT_KEPT_SECONDS = 3600
 
 
 def _percent(notebook) -> str:
@@ -25,15 +32,27 @@ def _percent(notebook) -> str:
     return jupytext.writes(notebook, fmt="py:percent")
 
 
+def too_many_cells(count: int) -> str:
+    """Return the reason a draft of ``count`` cells is refused."""
+    return (
+        f"Your draft has {count:,} cells; the limit is "
+        f"{settings.DOJO_DRAFT_MAX_CELLS:,}, so it was not saved. It is still in "
+        "the editor: merge small cells (remove some # %% lines)."
+    )
+
+
 def notebook_to_percent(raw: bytes) -> str:
     """Return a notebook as a percent script; refuse what cannot run in a sandbox."""
     try:
-        json.loads(raw.decode("utf-8-sig"))
+        parsed = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ValidationError(
             "This .ipynb file is not a Jupyter notebook (it is not valid JSON). "
             "Save it again from Jupyter (File > Save) and open that file."
         ) from None
+    cells = parsed.get("cells") if isinstance(parsed, dict) else None
+    if isinstance(cells, list) and len(cells) > settings.DOJO_DRAFT_MAX_CELLS:
+        raise ValidationError(too_many_cells(len(cells)))
     try:
         # The same check a submission gets: shell escapes (!cmd, %%bash) refused.
         notebook_to_script(raw)
@@ -50,12 +69,32 @@ def notebook_to_percent(raw: bytes) -> str:
     return _percent(notebook)
 
 
+def cell_count(text: str) -> int:
+    """Return at most how many cells the percent reader finds in ``text``.
+
+    One pass over the lines: a marker inside a string counts too, so this never
+    counts fewer cells than the reader makes.
+    """
+    return 1 + sum(1 for line in text.splitlines() if _MARKER.match(line))
+
+
 def percent_to_notebook(text: str) -> str:
-    """Return a percent script as notebook JSON (without outputs)."""
+    """Return a percent script as notebook JSON (without outputs).
+
+    Jupytext's reader takes time that grows with cells times lines (100,000
+    cells: 84 s), so a draft has at most DOJO_DRAFT_MAX_CELLS cells and each text
+    is converted once, then served from the cache by its digest.
+    """
+    key = "draft-export:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+    cached = cache.get(key)
+    if isinstance(cached, str):
+        return cached
     notebook = jupytext.reads(text, fmt="py:percent")
     notebook.metadata.pop("jupytext", None)
     notebook.metadata["kernelspec"] = _KERNEL
-    return jupytext.writes(notebook, fmt="ipynb")
+    body = jupytext.writes(notebook, fmt="ipynb")
+    cache.set(key, body, timeout=EXPORT_KEPT_SECONDS)
+    return body
 
 
 def starter_text(assignment_id: int) -> str:

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from submissions.models import Submission
@@ -59,6 +60,9 @@ def draft_text_check(*, text: object) -> str:
             f"Your draft contains the control character U+{ord(bad):04X} (binary "
             "data), so it was not saved. It is still in the editor: remove it."
         )
+    cells = notebooks.cell_count(text)
+    if cells > settings.DOJO_DRAFT_MAX_CELLS:
+        raise ValidationError(notebooks.too_many_cells(cells))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -141,17 +145,28 @@ def _keep(
 
 
 def _thin(draft: Draft) -> None:
-    """Delete the oldest versions beyond the cap; submitted ones always stay."""
-    excess = draft.versions.count() - settings.DOJO_DRAFT_MAX_VERSIONS
-    if excess <= 0:
-        return
-    oldest = list(
-        draft.versions.filter(submission__isnull=True)
-        .exclude(number=draft.version_count)
+    """Delete the oldest versions beyond the caps on count and characters kept.
+
+    Submitted versions and the newest always stay.
+    """
+    sizes = list(
+        draft.versions.annotate(size=Length("text"))
         .order_by("number")
-        .values_list("pk", flat=True)[:excess]
+        .values_list("pk", "size", "submission_id", "number")
     )
-    DraftVersion.objects.filter(pk__in=oldest).delete()
+    count, chars = len(sizes), sum(size or 0 for _, size, _, _ in sizes)
+    doomed = []
+    for pk, size, submission_id, number in sizes:
+        if (
+            count <= settings.DOJO_DRAFT_MAX_VERSIONS
+            and chars <= settings.DOJO_DRAFT_HISTORY_MAX_CHARS
+        ):
+            break
+        if submission_id is None and number != draft.version_count:
+            doomed.append(pk)
+            count, chars = count - 1, chars - (size or 0)
+    if doomed:
+        DraftVersion.objects.filter(pk__in=doomed).delete()
 
 
 def _latest_text(draft: Draft) -> str | None:
@@ -185,6 +200,9 @@ def _store(
     version = None
     every = datetime.timedelta(seconds=settings.DOJO_DRAFT_VERSION_EVERY_SECONDS)
     due = reason != Reason.EDIT or conflict or now - draft.versioned_at >= every
+    if reason == Reason.CHECK and not conflict and text == _latest_text(draft):
+        # Checking the same code again keeps no second copy of it.
+        due = False
     if reason in (Reason.RESTORE, Reason.RESET, Reason.IMPORT) and not conflict:
         # The text being replaced may not be in any version yet.
         if draft.text != _latest_text(draft) and draft.text.strip():

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
-from workspace import notebooks, selectors, services
+from workspace import limits, notebooks, selectors, services
 from workspace.jsonbody import BodyRefused, json_body
 from workspace.models import DraftVersion, HelpRequest
 
@@ -27,6 +27,12 @@ def json_errors(view):
             return view(request, *args, **kwargs)
         except BodyRefused as exc:
             return JsonResponse({"detail": str(exc)}, status=exc.status)
+        except limits.DraftThrottled as exc:
+            response = JsonResponse(
+                {"detail": exc.message, "retry_after": exc.retry_after}, status=429
+            )
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         except ValidationError as exc:
             return JsonResponse({"detail": " ".join(exc.messages)}, status=400)
 
@@ -71,6 +77,7 @@ def draft(request: HttpRequest, workshop: str, slug: str) -> JsonResponse:
         return JsonResponse(
             selectors.draft_state(participant=request.user, assignment=assignment)
         )
+    limits.draft_rate_take(participant=request.user, action="save")
     body = json_body(request)
     reason = body.get("reason", "edit")
     if reason not in SAVE_REASONS:
@@ -176,9 +183,23 @@ def draft_export(request: HttpRequest, workshop: str, slug: str, fmt: str):
     assignment = _assignment(request, workshop, slug)
     if fmt not in ("py", "ipynb"):
         raise Http404("Export as .py or .ipynb.")
+    try:
+        limits.draft_rate_take(participant=request.user, action="export")
+    except limits.DraftThrottled as exc:
+        return HttpResponse(
+            exc.message, status=429, headers={"Retry-After": str(exc.retry_after)}
+        )
     text = selectors.draft_state(participant=request.user, assignment=assignment)[
         "text"
     ]
+    # A draft saved before the cap on cells is exported as it is, never converted.
+    if fmt == "ipynb" and notebooks.cell_count(text) > settings.DOJO_DRAFT_MAX_CELLS:
+        return HttpResponse(
+            notebooks.too_many_cells(notebooks.cell_count(text))
+            + " Export it as .py instead.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     if fmt == "ipynb":
         body, kind = notebooks.percent_to_notebook(text), "application/x-ipynb+json"
     else:
@@ -273,7 +294,7 @@ def workspace_config(
 ) -> dict:
     """Return the participant editor's configuration for the assignment page."""
     args = [assignment.workshop.slug, assignment.slug]
-    open_for_work = not (assignment.closed or assignment.workshop.archived)
+    open_for_work = assignment.closed_reason() is None
     return {
         "mode": "participant",
         "title": assignment.title,

@@ -80,6 +80,14 @@ function participantWorkspace(root, config) {
         return false;
       }
       offline = false;
+      if (result.status === 429) {
+        // Too many saves this minute: the text stays here and goes when allowed.
+        setStatus("Not saved yet: " + (result.data.detail || "too many saves."), "pending");
+        keepLocal();
+        clearTimeout(timer);
+        timer = setTimeout(() => save(reason), 1000 * (result.data.retry_after || RETRY_MS / 1000));
+        return false;
+      }
       if (!result.ok) {
         setStatus("Not saved: " + (result.data.detail || "the server refused this save."), "error");
         keepLocal();

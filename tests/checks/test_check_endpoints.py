@@ -163,3 +163,45 @@ def test_api_token_user_starts_and_reads_a_check(
         content_type="application/json",
     )
     assert huge.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"closed": True}, "This assignment is closed"),
+        ({"deadline": "past"}, "deadline"),
+    ],
+)
+def test_closed_or_past_deadline_assignments_refuse_checks_as_submissions(
+    participant, mlp, outbox, change, words
+):
+    """A check on a closed or past-deadline assignment is refused with the
+    reason a submission gets (one rule), through the editor and the API."""
+    import datetime
+
+    from django.core.exceptions import ValidationError
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from submissions.services.intake import submission_create
+
+    if change.get("deadline") == "past":
+        change = {"deadline": timezone.now() - datetime.timedelta(minutes=1)}
+    for field, value in change.items():
+        setattr(mlp, field, value)
+    mlp.save()
+    response = _post(_client(participant), mlp, {"source": GOOD})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert words in detail
+    api = token_client(participant).post(
+        f"/api/checks/assignment/{mlp.pk}/",
+        data=json.dumps({"source": GOOD}),
+        content_type="application/json",
+    )
+    assert api.status_code == 400 and api.json()["detail"] == detail
+    assert not CheckRun.objects.exists()
+    upload = SimpleUploadedFile("train.py", GOOD.encode())
+    with pytest.raises(ValidationError) as refused:
+        submission_create(participant=participant, assignment=mlp, upload=upload)
+    assert refused.value.messages[0].replace("submissions", "check runs") == detail

@@ -251,3 +251,34 @@ def test_notebook_markdown_is_shown_as_escaped_text_with_a_cap_per_cell(
     assert "<strong>bold</strong>" not in html and "anchor-link" not in html
     assert f"showing {MARKDOWN_CELL_CHARS:,} of" in html
     assert "print" in html
+
+
+@pytest.mark.parametrize("fmt", ["py", "ipynb"])
+def test_code_page_costs_the_same_for_any_size(
+    participant_client, participant, cnn, make_submission, fmt
+):
+    """A 1 MiB script or notebook is highlighted only up to the page's budget
+    (the rest is a download away), so its page is no bigger than a 64 KB one's."""
+    line = "accuracy = model.evaluate(x_test, y_test, verbose=0)[1]\n"
+    code = line * (1_000_000 // len(line))
+    if fmt == "ipynb":
+        notebook = nbformat.v4.new_notebook()
+        cell = line * 35
+        notebook.cells = [nbformat.v4.new_code_cell(cell) for _ in range(400)]
+        raw = nbformat.writes(notebook).encode()
+    else:
+        raw = code.encode()
+    big = make_submission(participant, cnn, name=f"big.{fmt}", code=raw)
+    small = make_submission(
+        participant, cnn, name="small.py", code=code[: 1000 * len(line)].encode()
+    )
+    page = participant_client.get(reverse("submission-code", args=[big.pk]))
+    baseline = participant_client.get(reverse("submission-code", args=[small.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Shortened: showing" in html and "Download" in html
+    assert len(page.content) < 1.5 * len(baseline.content)
+    download = participant_client.get(
+        reverse("submission-code-download", args=[big.pk])
+    )
+    assert b"".join(download.streaming_content) == raw

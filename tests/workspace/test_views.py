@@ -181,3 +181,91 @@ def test_dashboard_matrix_links_to_workspaces(participant, instructor, mlp):
     html = page.content.decode()
     assert url("workspace-instructor", mlp, participant.pk) in html
     assert 'data-help-queue="help-queue-config"' in html
+
+
+def test_a_draft_over_the_cell_cap_is_refused_at_save_and_never_converted(
+    participant, mlp, settings, monkeypatch
+):
+    """Jupytext's reader grows with cells times lines, so a save above the cap
+    is refused with the reason (the draft stays as it was), and a draft stored
+    before the cap is exported as .py, never converted in the request."""
+    import jupytext
+
+    settings.DOJO_DRAFT_MAX_CELLS = 50
+    client = client_for(participant)
+    saved = post(client, url("draft", mlp), {"text": "x = 1\n", "base": 0})
+    assert saved.status_code == 200
+    many = "# %%\nx = 1\n" * 51
+    refused = post(client, url("draft", mlp), {"text": many, "base": 1})
+    assert refused.status_code == 400
+    assert "52 cells; the limit is 50" in refused.json()["detail"]
+    assert "still in the editor" in refused.json()["detail"]
+    assert Draft.objects.get().text == "x = 1\n"
+    Draft.objects.update(text=many)
+    converted = []
+    real_reads = jupytext.reads
+    monkeypatch.setattr(
+        jupytext, "reads", lambda *a, **k: converted.append(1) or real_reads(*a, **k)
+    )
+    export = client.get(url("draft-export", mlp, "ipynb"))
+    assert export.status_code == 400 and b"as .py" in export.content
+    assert converted == []
+    assert client.get(url("draft-export", mlp, "py")).content.decode() == many
+
+
+def test_exports_are_converted_once_per_text_and_rate_limited(
+    participant, mlp, settings, monkeypatch
+):
+    """The same text is converted once (then served by its digest), and a
+    participant past the exports' rate gets a retryable 429."""
+    import jupytext
+
+    settings.DOJO_DRAFT_EXPORTS_PER_MINUTE = 3
+    client = client_for(participant)
+    post(client, url("draft", mlp), {"text": "# %%\nx = 1\n", "base": 0})
+    converted = []
+    real_reads = jupytext.reads
+    monkeypatch.setattr(
+        jupytext, "reads", lambda *a, **k: converted.append(1) or real_reads(*a, **k)
+    )
+    bodies = [client.get(url("draft-export", mlp, "ipynb")) for _ in range(3)]
+    assert [b.status_code for b in bodies] == [200, 200, 200]
+    assert len(converted) == 1 and len({b.content for b in bodies}) == 1
+    refused = client.get(url("draft-export", mlp, "ipynb"))
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+
+
+def test_saves_are_rate_limited_with_a_retryable_answer(participant, mlp, settings):
+    settings.DOJO_DRAFT_SAVES_PER_MINUTE = 3
+    client = client_for(participant)
+    for n in range(3):
+        saved = post(client, url("draft", mlp), {"text": f"x = {n}\n"})
+        assert saved.status_code == 200
+    refused = post(client, url("draft", mlp), {"text": "x = 9\n"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    body = refused.json()
+    assert body["retry_after"] >= 1 and "still in the editor" in body["detail"]
+    assert Draft.objects.get().text == "x = 2\n"
+
+
+def test_checking_the_same_text_again_keeps_no_new_version(participant, mlp):
+    client = client_for(participant)
+    body = {"text": "x = 1\n", "reason": "check"}
+    first = post(client, url("draft", mlp), body).json()
+    again = post(client, url("draft", mlp), body).json()
+    assert first["version"] is not None and again["version"] is None
+    assert DraftVersion.objects.filter(text="x = 1\n").count() == 1
+
+
+def test_history_keeps_a_bounded_number_of_characters(participant, mlp, settings):
+    """Checks of changed 1,000-character texts keep at most the characters'
+    cap in versions; the newest stays."""
+    settings.DOJO_DRAFT_HISTORY_MAX_CHARS = 5_000
+    client = client_for(participant)
+    for n in range(12):
+        text = f"# {n}\n" + "x" * 1_000 + "\n"
+        saved = post(client, url("draft", mlp), {"text": text, "reason": "check"})
+        assert saved.status_code == 200
+    texts = list(DraftVersion.objects.values_list("text", flat=True))
+    assert sum(len(t) for t in texts) <= 5_000
+    assert texts[0].startswith("# 11\n")

@@ -129,6 +129,15 @@ DOJO_DRAFT_VERSION_EVERY_SECONDS = env.int(
     "DOJO_DRAFT_VERSION_EVERY_SECONDS", default=180
 )
 DOJO_DRAFT_MAX_VERSIONS = env.int("DOJO_DRAFT_MAX_VERSIONS", default=100)
+# ...and at most this many characters in all a draft's versions together.
+DOJO_DRAFT_HISTORY_MAX_CHARS = env.int(
+    "DOJO_DRAFT_HISTORY_MAX_CHARS", default=8 * 1024 * 1024
+)
+# Jupytext's percent reader takes time that grows with cells times lines.
+DOJO_DRAFT_MAX_CELLS = env.int("DOJO_DRAFT_MAX_CELLS", default=300)
+# The editor saves 2 s after typing stops: about 30 a minute at most.
+DOJO_DRAFT_SAVES_PER_MINUTE = env.int("DOJO_DRAFT_SAVES_PER_MINUTE", default=60)
+DOJO_DRAFT_EXPORTS_PER_MINUTE = env.int("DOJO_DRAFT_EXPORTS_PER_MINUTE", default=10)
 
 # Where assignment data, trained models and sandbox work directories live.
 DOJO_DATA_ROOT = Path(env("DOJO_DATA_ROOT", default=str(VAR_DIR / "data")))

@@ -141,20 +141,10 @@ def _check_allowed(*, participant: AbstractUser, assignment: Assignment) -> None
             f"You are not enrolled in “{workshop.title}”. Join it with the join "
             "code your instructor gave you, then submit again."
         )
-    if workshop.archived:
-        raise ValidationError("This workshop is archived; it takes no submissions.")
-    if not assignment.released:
+    if not assignment.released and not workshop.archived:
         raise ValidationError("This assignment has not been released yet.")
-    if assignment.closed:
-        raise ValidationError(
-            "This assignment is closed; your instructor no longer takes submissions."
-        )
-    now = timezone.now()
-    if assignment.deadline and now > assignment.deadline:
-        raise ValidationError(
-            f"The deadline ({timezone.localtime(assignment.deadline):%Y-%m-%d %H:%M})"
-            " has passed. Ask your instructor if you need more time."
-        )
+    if (closed := assignment.closed_reason(work="submissions")) is not None:
+        raise ValidationError(closed)
     used = submissions_used_today(participant=participant, assignment=assignment)
     if used >= assignment.daily_limit:
         raise ValidationError(
