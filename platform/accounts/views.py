@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.forms import SignupForm
-from accounts.throttles import login_refusal, refusal_message
+from accounts.throttles import login_attempt_start, refusal_message
 from workshops.services import workshop_join
 
 
@@ -46,30 +46,46 @@ class RateLimitedLoginView(LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        wait = login_refusal(request, username=request.POST.get("username", ""))
-        if wait is None:
+        self.attempt = login_attempt_start(
+            request, username=request.POST.get("username", "")
+        )
+        if self.attempt.wait is None:
             return super().post(request, *args, **kwargs)
         form = self.get_form()
-        form.add_error(None, refusal_message(wait))
+        form.add_error(None, refusal_message(self.attempt.wait))
         response = self.render_to_response(self.get_context_data(form=form), status=429)
-        response["Retry-After"] = str(wait)
+        response["Retry-After"] = str(self.attempt.wait)
         return response
+
+    def form_valid(self, form) -> HttpResponse:
+        self.attempt.succeeded()
+        return super().form_valid(form)
 
 
 def throttled(login_view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Wrap a login view (the admin's) in the same throttle as the others."""
+    """Wrap a login view (the admin's) in the same throttle as the others.
+
+    Django's LoginView answers a valid login with a redirect and re-renders
+    the form otherwise, so a redirect is what tells a right password here.
+    """
 
     @functools.wraps(login_view)
     def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.method == "POST":
-            wait = login_refusal(request, username=request.POST.get("username", ""))
-            if wait is not None:
-                return HttpResponse(
-                    refusal_message(wait),
-                    status=429,
-                    content_type="text/plain; charset=utf-8",
-                    headers={"Retry-After": str(wait)},
-                )
-        return login_view(request, *args, **kwargs)
+        if request.method != "POST":
+            return login_view(request, *args, **kwargs)
+        attempt = login_attempt_start(
+            request, username=request.POST.get("username", "")
+        )
+        if attempt.wait is not None:
+            return HttpResponse(
+                refusal_message(attempt.wait),
+                status=429,
+                content_type="text/plain; charset=utf-8",
+                headers={"Retry-After": str(attempt.wait)},
+            )
+        response = login_view(request, *args, **kwargs)
+        if response.status_code == 302:
+            attempt.succeeded()
+        return response
 
     return view

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.throttles import login_refusal, refusal_message
+from accounts.throttles import login_attempt_start, refusal_message
 from api import selectors
 from api.parsers import BoundedJSONParser
 from api.permissions import IsSubmissionOwner
@@ -84,22 +84,19 @@ class TokenView(APIView):
     )
     def post(self, request: Request) -> Response:
         """Return the user's token, creating it on first use."""
-        data = request.data
-        username = data.get("username", "") if hasattr(data, "get") else ""
-        wait = login_refusal(
-            request._request, username=username if isinstance(username, str) else ""
-        )
-        if wait is not None:
-            return Response(
-                {"detail": refusal_message(wait)},
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-                headers={"Retry-After": str(wait)},
-            )
         form = TokenRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        username = form.validated_data["username"]
+        attempt = login_attempt_start(request._request, username=username)
+        if attempt.wait is not None:
+            return Response(
+                {"detail": refusal_message(attempt.wait)},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(attempt.wait)},
+            )
         user = authenticate(
             request._request,
-            username=form.validated_data["username"],
+            username=username,
             password=form.validated_data["password"],
         )
         if user is None or not user.is_active:
@@ -107,6 +104,7 @@ class TokenView(APIView):
                 {"detail": "Wrong username or password."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        attempt.succeeded()
         token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key, "username": user.get_username()})
 

@@ -202,7 +202,7 @@ def test_html_logins_are_rate_limited(participant, settings):
         client.post(url, {"username": "ada", "password": "wrong"})
     response = client.post(url, {"username": "ada", "password": "ada-pass-123"})
     assert response.status_code == 429
-    assert "Too many login attempts" in response.content.decode()
+    assert "Too many failed login attempts" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 

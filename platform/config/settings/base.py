@@ -226,9 +226,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "submissions": "30/hour",
-        # Per client address, and per username whatever the address.
-        "login": "20/minute",
-        "login_user": "20/hour",
+        # Failed logins (accounts/throttles.py): per address and username,
+        # refused outright past it; per address, and per username whatever the
+        # address, refused past them only where that address already failed.
+        "login_pair": env("DOJO_LOGIN_PAIR_RATE", default="10/hour"),
+        "login": env("DOJO_LOGIN_ADDRESS_RATE", default="30/hour"),
+        "login_user": env("DOJO_LOGIN_USER_RATE", default="20/hour"),
     },
     # The client's address is the one these proxies report (X-Forwarded-For,
     # counted from the end); 0: REMOTE_ADDR, whatever a client writes.
