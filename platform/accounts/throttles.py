@@ -29,7 +29,13 @@ from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.settings import api_settings
 
-from accounts.ratelimit import parse_rate, rate_hit, rate_release, rate_wait
+from accounts.ratelimit import (
+    parse_rate,
+    rate_hit,
+    rate_release,
+    rate_take,
+    rate_wait,
+)
 
 DEFAULT_PAIR_RATE = "10/hour"
 DEFAULT_USER_RATE = "20/hour"
@@ -101,3 +107,13 @@ def login_attempt_start(request: HttpRequest, *, username: str) -> LoginAttempt:
 def refusal_message(wait: int) -> str:
     """Return what a refused login is told."""
     return f"Too many failed login attempts. Wait {wait} seconds, then try again."
+
+
+def signup_refusal(request: HttpRequest) -> int | None:
+    """Count one account made from this address; return the wait if past the rate."""
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get("signup")
+    if not rate:
+        return None
+    limit, window = parse_rate(rate)
+    key = f"signup:addr:{client_address(request)}"
+    return rate_take(key=key, limit=limit, window=window)

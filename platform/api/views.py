@@ -7,7 +7,6 @@ from django.utils.translation import gettext as _
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -15,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.services import api_token_issue
 from accounts.throttles import login_attempt_start, refusal_message
 from api import selectors
 from api.parsers import BoundedJSONParser
@@ -83,7 +83,7 @@ class TokenView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        """Return the user's token, creating it on first use."""
+        """Return the user's token, making a new one on first use or once expired."""
         form = TokenRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         username = form.validated_data["username"]
@@ -105,7 +105,7 @@ class TokenView(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         attempt.succeeded()
-        token, _created = Token.objects.get_or_create(user=user)
+        token = api_token_issue(user=user)
         return Response({"token": token.key, "username": user.get_username()})
 
 
