@@ -135,6 +135,9 @@ def main(args: argparse.Namespace) -> dict:
     os.environ["DOJO_TEST_LOGIN_USER_RATE"] = base.REST_FRAMEWORK[
         "DEFAULT_THROTTLE_RATES"
     ]["login_user"]
+    os.environ["DOJO_TEST_LOGIN_PAIR_RATE"] = base.REST_FRAMEWORK[
+        "DEFAULT_THROTTLE_RATES"
+    ]["login_pair"]
     site = _setup()
     pixels = base64.b64encode(bytes(28 * 28)).decode()
     logs = Path(tempfile.mkdtemp(prefix="abuse-"))
@@ -249,14 +252,16 @@ def main(args: argparse.Namespace) -> dict:
     for loop in attacks:
         statuses.update(loop.statuses)
     rate = base.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    allowance = int(rate["login_user"].split("/")[0])
+    # Every guess comes from one address for one username: the pair's limit.
+    allowance = int(rate["login_pair"].split("/")[0])
     from django.db import connection
 
     backend = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
     print(
         f"{backend}, web: {args.server}; {args.seconds:.0f} s of 3 render bombs "
         f"({site['bomb_bytes'] // 1024} KB notebook), 3 stalled predictions "
-        f"(no predictor), {args.guesses} password guesses (login {rate['login']}, "
+        f"(no predictor), {args.guesses} password guesses (failures per address "
+        f"and username {rate['login_pair']}, per address {rate['login']}, "
         f"per username {rate['login_user']})"
     )
     result = {}

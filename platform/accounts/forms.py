@@ -20,6 +20,16 @@ class SignupForm(UserCreationForm):
         model = User
         fields = ("username", "email")
 
+    def __init__(self, *args, join_code_required: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if join_code_required:
+            field = self.fields["join_code"]
+            field.required = True
+            field.help_text = "The 8-character code your instructor shows."
+            field.error_messages["required"] = (
+                "Signing up needs your workshop's join code: ask your instructor."
+            )
+
     def clean_join_code(self) -> str:
         code = self.cleaned_data.get("join_code", "").strip().upper()
         if code:

@@ -28,8 +28,8 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(number), UNITS[period.strip()[:1]]
 
 
-def rate_take(*, key: str, limit: int, window: int) -> int | None:
-    """Count one use of ``key``; return the seconds to wait if past ``limit``."""
+def rate_hit(*, key: str, window: int) -> tuple[int, float]:
+    """Count one use of ``key`` in its window; return (uses so far, when counted)."""
     now = time.time()
     start = int(now // window) * window
     row_key = f"{key}@{start}"[:200]
@@ -44,8 +44,20 @@ def rate_take(*, key: str, limit: int, window: int) -> int | None:
         count = RateCount.objects.get(key=row_key).count
     if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
         RateCount.objects.filter(expires_at__lt=timezone.now()).delete()
+    return count, now
+
+
+def rate_wait(*, window: int, taken_at: float) -> int:
+    """Return the seconds from ``taken_at`` until its window ends (at least 1)."""
+    start = int(taken_at // window) * window
+    return max(1, int(start + window - taken_at))
+
+
+def rate_take(*, key: str, limit: int, window: int) -> int | None:
+    """Count one use of ``key``; return the seconds to wait if past ``limit``."""
+    count, now = rate_hit(key=key, window=window)
     if count > limit:
-        return max(1, int(start + window - now))
+        return rate_wait(window=window, taken_at=now)
     return None
 
 

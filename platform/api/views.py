@@ -7,7 +7,6 @@ from django.utils.translation import gettext as _
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -15,7 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.throttles import login_refusal, refusal_message
+from accounts.services import api_token_issue
+from accounts.throttles import login_attempt_start, refusal_message
 from api import selectors
 from api.parsers import BoundedJSONParser
 from api.permissions import IsSubmissionOwner
@@ -83,23 +83,20 @@ class TokenView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        """Return the user's token, creating it on first use."""
-        data = request.data
-        username = data.get("username", "") if hasattr(data, "get") else ""
-        wait = login_refusal(
-            request._request, username=username if isinstance(username, str) else ""
-        )
-        if wait is not None:
-            return Response(
-                {"detail": refusal_message(wait)},
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-                headers={"Retry-After": str(wait)},
-            )
+        """Return the user's token, making a new one on first use or once expired."""
         form = TokenRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        username = form.validated_data["username"]
+        attempt = login_attempt_start(request._request, username=username)
+        if attempt.wait is not None:
+            return Response(
+                {"detail": refusal_message(attempt.wait)},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(attempt.wait)},
+            )
         user = authenticate(
             request._request,
-            username=form.validated_data["username"],
+            username=username,
             password=form.validated_data["password"],
         )
         if user is None or not user.is_active:
@@ -107,7 +104,8 @@ class TokenView(APIView):
                 {"detail": "Wrong username or password."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        token, _created = Token.objects.get_or_create(user=user)
+        attempt.succeeded()
+        token = api_token_issue(user=user)
         return Response({"token": token.key, "username": user.get_username()})
 
 

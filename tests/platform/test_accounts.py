@@ -1,10 +1,14 @@
 """Sign up, log in, log out, change password."""
 
+import io
+
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import reverse
 
-from workshops.models import Enrollment
+from workshops.models import Enrollment, Workshop
 
 pytestmark = pytest.mark.django_db
 
@@ -89,3 +93,77 @@ def test_pages_need_login(client, workshop):
     response = client.get(workshop.get_absolute_url())
     assert response.status_code == 302
     assert reverse("login") in response.url
+
+
+def _signup(username: str, join_code: str = "", **meta):
+    return Client(**meta).post(
+        reverse("signup"),
+        {
+            "username": username,
+            "password1": "a-long-pass-9876",
+            "password2": "a-long-pass-9876",
+            "join_code": join_code,
+        },
+    )
+
+
+def test_closed_signup_makes_no_account(workshop, settings):
+    """With DOJO_SIGNUP=closed the page says so, and a POST, even with the
+    join code, creates nothing."""
+    settings.DOJO_SIGNUP = "closed"
+    page = Client().get(reverse("signup"))
+    assert page.status_code == 403
+    assert "ask your instructor" in page.content.decode().lower()
+    assert _signup("newbie", workshop.join_code).status_code == 403
+    assert not User.objects.filter(username="newbie").exists()
+
+
+def test_code_signup_needs_a_join_code(workshop, settings):
+    """With DOJO_SIGNUP=code an account needs a workshop's join code; what was
+    typed is kept on the form."""
+    settings.DOJO_SIGNUP = "code"
+    response = _signup("newbie")
+    assert response.status_code == 200
+    assert "needs your workshop" in response.content.decode()
+    assert 'value="newbie"' in response.content.decode()
+    assert not User.objects.filter(username="newbie").exists()
+    assert _signup("newbie", workshop.join_code).status_code == 302
+
+
+def test_open_signup_needs_no_code(db, settings):
+    settings.DOJO_SIGNUP = "open"
+    assert _signup("newbie").status_code == 302
+    assert User.objects.filter(username="newbie").exists()
+
+
+def test_signup_is_throttled_per_address(workshop, settings):
+    """Past the signup rate an address gets 429 and no account; a form that
+    made no account does not count; another address still signs up."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "signup": "2/minute",
+        },
+    }
+    code = workshop.join_code
+    assert _signup("first", "NOPE1234", REMOTE_ADDR="10.1.0.1").status_code == 200
+    for name in ("first", "second"):
+        assert _signup(name, code, REMOTE_ADDR="10.1.0.1").status_code == 302
+    refused = _signup("third", code, REMOTE_ADDR="10.1.0.1")
+    assert refused.status_code == 429
+    assert "Too many accounts" in refused.content.decode()
+    assert not User.objects.filter(username="third").exists()
+    assert _signup("third", code, REMOTE_ADDR="10.1.0.2").status_code == 302
+
+
+def test_dojo_setup_refuses_demo_logins_unless_allowed(db, settings):
+    """Without DOJO_DEMO_USERS (production) dojo_setup changes nothing and says
+    why; --demo-users creates them anyway."""
+    settings.DOJO_DEMO_USERS = False
+    with pytest.raises(CommandError, match="DOJO_DEMO_USERS is off"):
+        call_command("dojo_setup")
+    assert not User.objects.filter(username="instructor").exists()
+    assert not Workshop.objects.exists()
+    call_command("dojo_setup", "--demo-users", stdout=io.StringIO())
+    assert User.objects.get(username="instructor").is_superuser

@@ -202,7 +202,7 @@ def test_html_logins_are_rate_limited(participant, settings):
         client.post(url, {"username": "ada", "password": "wrong"})
     response = client.post(url, {"username": "ada", "password": "ada-pass-123"})
     assert response.status_code == 429
-    assert "Too many login attempts" in response.content.decode()
+    assert "Too many failed login attempts" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 
@@ -303,3 +303,33 @@ def test_hidden_test_split_cannot_be_downloaded(participant, workshop, what):
     client.force_login(participant)
     url = reverse("assignment-download", args=[workshop.slug, "mlp", what])
     assert client.get(url).status_code == 404
+
+
+def _production_setting(name: str, **env: str):
+    script = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps(getattr(settings, {name!r}, None)))"
+    )
+    base_env = {
+        k: v for k, v in _production_env().items() if k != "DOJO_TRUSTED_PROXIES"
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**base_env, "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_production_trusts_forwarded_proto_only_behind_a_declared_proxy():
+    """Published directly (compose), a client's X-Forwarded-Proto is not taken
+    for HTTPS; with DOJO_TRUSTED_PROXIES set, the proxy's is."""
+    assert _production_setting("SECURE_PROXY_SSL_HEADER") is None
+    assert _production_setting("SECURE_PROXY_SSL_HEADER", DOJO_TRUSTED_PROXIES="1") == [
+        "HTTP_X_FORWARDED_PROTO",
+        "https",
+    ]

@@ -84,6 +84,9 @@ ALLOWED: dict[str, Allow] = {
     ),
     "password_change": Allow(LOGGED_IN, "Changes the requester's own password."),
     "password_change_done": Allow(LOGGED_IN, "A confirmation page, no data."),
+    "api-tokens": Allow(
+        LOGGED_IN, "Lists and revokes the requester's own API tokens (key prefixes)."
+    ),
     "api:workshop-list": Allow(LOGGED_IN, "Lists the requester's own workshops."),
     "api:submission-list": Allow(
         LOGGED_IN, "Lists and creates the requester's own submissions."

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 ROOT_DIR = Path(__file__).resolve().parents[3]
 PLATFORM_DIR = ROOT_DIR / "platform"
@@ -207,8 +208,21 @@ DOJO_CHECK_PER_MINUTE = env.int("DOJO_CHECK_PER_MINUTE", default=6)
 DOJO_CHECK_SPARES = env.bool("DOJO_CHECK_SPARES", default=True)
 
 # How many reverse proxies in front of the site append to X-Forwarded-For; the
-# login throttle and the API's rate limits trust exactly that many entries.
+# login throttle and the API's rate limits trust exactly that many entries, and
+# production trusts X-Forwarded-Proto only when there is at least one.
 DOJO_TRUSTED_PROXIES = env.int("DOJO_TRUSTED_PROXIES", default=0)
+
+# Who may create an account: anyone ("open"), only with a workshop's join code
+# ("code"), or nobody ("closed": the instructor or operator makes accounts).
+DOJO_SIGNUP = env("DOJO_SIGNUP", default="code")
+if DOJO_SIGNUP not in ("open", "code", "closed"):
+    raise ImproperlyConfigured(
+        f"DOJO_SIGNUP is {DOJO_SIGNUP!r}; set it to open, code or closed."
+    )
+# dojo_setup's demo logins have published passwords: only where this is on.
+DOJO_DEMO_USERS = env.bool("DOJO_DEMO_USERS", default=False)
+# An API token stops working this many days after it was made.
+DOJO_API_TOKEN_DAYS = env.int("DOJO_API_TOKEN_DAYS", default=30)
 
 # Celery: Redis when REDIS_URL is set, else an embedded broker on SQLite.
 REDIS_URL = env("REDIS_URL", default="")
@@ -228,16 +242,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "submissions": "30/hour",
-        # Per client address, and per username whatever the address.
-        "login": "20/minute",
-        "login_user": "20/hour",
+        # Failed logins (accounts/throttles.py): per address and username,
+        # refused outright past it; per address, and per username whatever the
+        # address, refused past them only where that address already failed.
+        "login_pair": env("DOJO_LOGIN_PAIR_RATE", default="10/hour"),
+        "login": env("DOJO_LOGIN_ADDRESS_RATE", default="30/hour"),
+        "login_user": env("DOJO_LOGIN_USER_RATE", default="20/hour"),
+        # Accounts created per client address (a room behind one NAT shares it).
+        "signup": env("DOJO_SIGNUP_RATE", default="60/hour"),
     },
     # The client's address is the one these proxies report (X-Forwarded-For,
     # counted from the end); 0: REMOTE_ADDR, whatever a client writes.

@@ -54,6 +54,8 @@ REST_FRAMEWORK = {
         # A bench sets the production rates here (bench/abuse.py).
         "login": env("DOJO_TEST_LOGIN_RATE", default="1000/minute"),
         "login_user": env("DOJO_TEST_LOGIN_USER_RATE", default="1000/minute"),
+        "login_pair": env("DOJO_TEST_LOGIN_PAIR_RATE", default="1000/minute"),
+        "signup": "1000/minute",
     },
 }
 CELERY_BROKER_URL = env(
