@@ -80,6 +80,10 @@ class _LoadTooSlow(BaseException):
     """
 
 
+def _late_alarm(signum: int, frame: object) -> None:
+    """Ignore an alarm that arrives after its load ended."""
+
+
 class _LoadBudget:
     """Raise ``_LoadTooSlow`` into the code inside once ``seconds`` have passed.
 
@@ -100,7 +104,10 @@ class _LoadBudget:
 
     def __exit__(self, *exc: object) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, self._previous)
+        # An alarm already sent may still arrive: SIGALRM's default would end
+        # the process, so a late one meets a handler that does nothing.
+        previous = self._previous if callable(self._previous) else _late_alarm
+        signal.signal(signal.SIGALRM, previous)
 
     def _expire(self, signum: int, frame: object) -> None:
         self.expired = True
