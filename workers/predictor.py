@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -25,18 +24,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workers import outputs, sandbox
+from workers import sandbox
 from workers.predictor_files import ModelFiles, ModelsBusy, ModelTooLarge
+from workers.predictor_replies import (
+    MAPS_REPLY_BYTES,
+    REPLY_BYTES,
+    PredictorError,
+    PredictorOverMemory,
+    parse_maps_reply,
+    parse_reply,
+    read_bounded,
+    refusal_reason,
+)
 
 logger = logging.getLogger(__name__)
 
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 POLL_SECONDS = 0.002
-REPLY_BYTES = 4096
-# "What your model sees": up to 8 maps of at most 64 x 64 bytes, in base64.
-MAPS_REPLY_BYTES = 64 * 1024
-MAX_MAPS = 8
-MAX_MAP_SIDE = 64
 START_SECONDS = 120.0
 # Bytes of model files kept in the predictor's folder (a sized tmpfs): the
 # least recently asked-about go first, so a copy never meets a full folder. The
@@ -49,14 +53,6 @@ LOAD_SECONDS = 8.0
 # Models the predictor refused (or that went past a request's memory budget),
 # refused here without asking a predictor again.
 REFUSED_KEPT = 256
-
-
-class PredictorError(Exception):
-    """The predictor could not answer; the message can be shown to the user."""
-
-
-class PredictorOverMemory(PredictorError):
-    """A request went past its memory budget; its predictor must be replaced."""
 
 
 def predictor_load_check(*, load_seconds: float, timeout_seconds: float) -> None:
@@ -287,7 +283,7 @@ class WarmPredictor:
                 self._kill.set()
             raise
         try:
-            return _read_bounded(reply, limit=limit)
+            return read_bounded(reply, limit=limit)
         finally:
             reply.unlink(missing_ok=True)
 
@@ -322,102 +318,3 @@ class WarmPredictor:
             (self._folder / "stop").touch()
             assert self._thread is not None
             self._thread.join(timeout=10)
-
-
-def read_reply(path: Path, *, num_classes: int) -> list[tuple[int, float]]:
-    """Read a reply file bounded (no links, no FIFOs, at most REPLY_BYTES)."""
-    return parse_reply(_read_bounded(path, limit=REPLY_BYTES), num_classes=num_classes)
-
-
-def _read_bounded(path: Path, *, limit: int) -> bytes:
-    try:
-        return outputs.read_bounded(path, max_bytes=limit)
-    except outputs.UntrustedOutputError as exc:
-        raise PredictorError("The predictor's answer was unreadable.") from exc
-
-
-def refusal_reason(data: bytes) -> tuple[str, bool] | None:
-    """Return (error, restart) of a reply that refuses its model for good.
-
-    ``"refused": true`` marks a model the predictor will not load again;
-    ``"restart": true`` one whose request went past its memory budget, which
-    also asks for a fresh predictor. Any other reply gives None.
-    """
-    try:
-        reply = json.loads(data)
-    except ValueError:
-        return None  # unreadable: the caller's parser says so
-    if not isinstance(reply, dict) or "error" not in reply:
-        return None
-    restart = reply.get("restart") is True
-    if restart or reply.get("refused") is True:
-        return str(reply["error"])[:300], restart
-    return None
-
-
-def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
-    """Check a reply from the sandbox: at most 3 (class, probability) pairs."""
-    try:
-        reply = json.loads(data)
-    except ValueError as exc:
-        raise PredictorError("The predictor's answer was unreadable.") from exc
-    if not isinstance(reply, dict):
-        raise PredictorError("The predictor's answer was unreadable.")
-    if "error" in reply:
-        if reply.get("restart") is True:
-            raise PredictorOverMemory(str(reply["error"])[:300])
-        raise PredictorError(str(reply["error"])[:300])
-    top = reply.get("top")
-    if not isinstance(top, list) or not 1 <= len(top) <= 3:
-        raise PredictorError("The predictor's answer was unreadable.")
-    pairs = []
-    for entry in top:
-        if not (isinstance(entry, list) and len(entry) == 2):
-            raise PredictorError("The predictor's answer was unreadable.")
-        label, prob = entry
-        if not (
-            isinstance(label, int)
-            and not isinstance(label, bool)
-            and 0 <= label < num_classes
-            and isinstance(prob, int | float)
-            and math.isfinite(prob)
-            and 0 <= prob <= 1
-        ):
-            raise PredictorError("The predictor's answer was unreadable.")
-        pairs.append((label, float(prob)))
-    return pairs
-
-
-def parse_maps_reply(data: bytes) -> tuple[list[int], list[str]]:
-    """Check a maps reply from the sandbox: a small size and at most 8 strings.
-
-    Only bounded here; the site decodes each map at exactly ``size`` and draws
-    it itself (``submissions.images``).
-    """
-    unreadable = PredictorError("The predictor's answer was unreadable.")
-    try:
-        reply = json.loads(data)
-    except ValueError as exc:
-        raise unreadable from exc
-    if not isinstance(reply, dict):
-        raise unreadable
-    if "error" in reply:
-        raise PredictorError(str(reply["error"])[:300])
-    size, maps = reply.get("size"), reply.get("maps")
-    if not (
-        isinstance(size, list)
-        and len(size) == 2
-        and all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_MAP_SIDE
-            for v in size
-        )
-    ):
-        raise unreadable
-    longest = 4 * (size[0] * size[1] // 3 + 2)
-    if not (
-        isinstance(maps, list)
-        and 1 <= len(maps) <= MAX_MAPS
-        and all(isinstance(m, str) and len(m) <= longest for m in maps)
-    ):
-        raise unreadable
-    return list(size), list(maps)

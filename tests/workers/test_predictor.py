@@ -13,12 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.predictor import (
-    PredictorError,
-    WarmPredictor,
-    parse_maps_reply,
-    parse_reply,
-)
+from workers.predictor import PredictorError, WarmPredictor
+from workers.predictor_replies import parse_maps_reply, parse_reply
 from workers.sandbox import remove_tree
 
 
@@ -247,7 +243,7 @@ def test_a_predictor_whose_folder_is_gone_is_replaced(
 
 def test_a_reply_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
     """The reply is read bounded, never through a link to a host file."""
-    from workers.predictor import read_reply
+    from workers.predictor_replies import read_reply
 
     secret = tmp_path / "secret"
     secret.write_text('{"top": [[1, 0.5]]}')
@@ -434,7 +430,7 @@ def test_a_request_whose_peak_memory_passes_the_budget_replaces_the_predictor(
 
 def test_a_restart_reply_is_an_over_memory_error() -> None:
     """An error the predictor marks for restart is told apart from others."""
-    from workers.predictor import PredictorOverMemory
+    from workers.predictor_replies import PredictorOverMemory
 
     reply = {"error": "The model needs too much memory", "restart": True}
     with pytest.raises(PredictorOverMemory):
