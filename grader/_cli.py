@@ -53,12 +53,24 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="memory one prediction may use, in MiB (past it, the model is refused)",
     )
+    serve.add_argument(
+        "--load-seconds",
+        type=_positive_float,
+        help="time one model's load may take (past it, the model is refused)",
+    )
     return parser
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be positive, not {value}")
     return value
 
@@ -90,10 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from ._serve import serve
 
-        budget = args.request_memory_mb
-        if budget is None:
-            return serve(args.dir, idle=args.idle)
-        return serve(args.dir, idle=args.idle, request_memory_bytes=budget * 2**20)
+        budgets: dict[str, Any] = {}
+        if args.request_memory_mb is not None:
+            budgets["request_memory_bytes"] = args.request_memory_mb * 2**20
+        if args.load_seconds is not None:
+            budgets["load_seconds"] = args.load_seconds
+        return serve(args.dir, idle=args.idle, **budgets)
     from ._batch import BatchItem, grade_batch
     from ._grade import grade
 

@@ -19,6 +19,13 @@ sandbox's: a model estimated to need more for one image is refused unrun, and
 a request whose peak went past it is answered with an error and the process
 asks to be replaced, before a greedy model gets it killed for everyone.
 
+Each model load has a time budget (``load_seconds``) too: a load still running
+past it is abandoned, so one slow model delays the requests waiting behind it
+by that budget at most instead of holding the process until the worker kills
+it. A model that could not be loaded (too slow, too greedy, broken) is
+refused from then on without loading it again, and its error says
+``"refused": true`` so that the worker remembers it too.
+
 It exits after ``idle`` seconds without a request, or when ``stop`` appears.
 """
 
@@ -29,10 +36,11 @@ import binascii
 import json
 import os
 import re
+import signal
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -48,46 +56,125 @@ MODELS_KEPT = 8
 REQUEST_BYTES = 1024 * 1024
 MAX_INPUT_VALUES = 1024 * 1024
 REQUEST_MEMORY_BYTES = 1024 * 1024 * 1024
+LOAD_SECONDS = 8.0
+LOAD_RETRY_SECONDS = 0.05
 REFUSALS_KEPT = 256
 SMALLER_MODEL_HINT = (
     "Use a smaller model: fewer or narrower layers, or pool/stride early."
 )
 
 
-class _TooMuchMemory(IncompatibleModelError):
-    """The model needs more memory for one image than a request may use."""
+class _Refused(IncompatibleModelError):
+    """The model could not be loaded here; it is refused from then on."""
+
+
+class _MissingFile(GraderError):
+    """The worker has not placed (or has dropped) the model's file: ask again."""
+
+
+class _LoadTooSlow(BaseException):
+    """Raised into a load past its budget.
+
+    Not an Exception: Keras's loader catches Exception to collect per-layer
+    errors, and must not swallow this one.
+    """
+
+
+def _late_alarm(signum: int, frame: object) -> None:
+    """Ignore an alarm that arrives after its load ended."""
+
+
+class _LoadBudget:
+    """Raise ``_LoadTooSlow`` into the code inside once ``seconds`` have passed.
+
+    A signal, so the load itself is interrupted (at its next Python step) and
+    the process can go on serving; only the main thread can take it. Where the
+    exception lands in a finalizer or a callback that swallows it, it is raised
+    again shortly, and ``expired`` still says the budget was spent.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._previous: Any = None
+
+    def __enter__(self) -> None:
+        self._previous = signal.signal(signal.SIGALRM, self._expire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        # An alarm already sent may still arrive: SIGALRM's default would end
+        # the process, so a late one meets a handler that does nothing.
+        previous = self._previous if callable(self._previous) else _late_alarm
+        signal.signal(signal.SIGALRM, previous)
+
+    def _expire(self, signum: int, frame: object) -> None:
+        self.expired = True
+        signal.setitimer(signal.ITIMER_REAL, LOAD_RETRY_SECONDS)
+        raise _LoadTooSlow
 
 
 class _Models:
     """Loaded models by key, least recently used dropped first."""
 
     def __init__(
-        self, folder: Path, *, request_memory_bytes: int = REQUEST_MEMORY_BYTES
+        self,
+        folder: Path,
+        *,
+        request_memory_bytes: int = REQUEST_MEMORY_BYTES,
+        load_seconds: float = LOAD_SECONDS,
     ) -> None:
         self.folder = folder
         self.request_memory_bytes = request_memory_bytes
+        self.load_seconds = load_seconds
         self.loaded: OrderedDict[str, Any] = OrderedDict()
         # A key names one stored file: a model refused once is refused unloaded.
         self.refused: OrderedDict[str, str] = OrderedDict()
 
     def get(self, key: str) -> Any:
+        """Return the loaded model ``key``; raise ``_Refused`` if it cannot be."""
         if key in self.refused:
-            raise _TooMuchMemory(self.refused[key])
+            raise _Refused(self.refused[key])
         if key in self.loaded:
             self.loaded.move_to_end(key)
             return self.loaded[key]
-        model = load_model(self.folder / f"{key}.keras")
+        path = self.folder / f"{key}.keras"
+        if not path.is_file():
+            raise _MissingFile("The model is not in the predictor's folder.")
+        budget = _LoadBudget(self.load_seconds)
+        slow = (
+            f"The model takes longer than {self.load_seconds:g} s to load, the "
+            f"most a prediction may wait for it. {SMALLER_MODEL_HINT}"
+        )
+        try:
+            with budget:
+                model = self._load(path)
+        except BaseException as exc:
+            if budget.expired:  # whatever the interrupted loader made of it
+                self._refuse(key, slow)
+            if isinstance(exc, _Refused):
+                self._refuse(key, str(exc))
+            if isinstance(exc, GraderError):
+                self._refuse(key, f"The model cannot be loaded: {exc}"[:300])
+            raise
+        if budget.expired:
+            self._refuse(key, slow)
+        self.loaded[key] = model
+        while len(self.loaded) > MODELS_KEPT:
+            self.loaded.popitem(last=False)
+        return model
+
+    def _load(self, path: Path) -> Any:
+        model = load_model(path)
         shape = input_shape(model)
         needed = activation_bytes(model)
         if needed > self.request_memory_bytes:
-            self.refused[key] = (
+            raise _Refused(
                 f"The model needs too much memory to try here: about {mib(needed)} "
                 f"for one image, and a prediction may use "
                 f"{mib(self.request_memory_bytes)}. {SMALLER_MODEL_HINT}"
             )
-            while len(self.refused) > REFUSALS_KEPT:
-                self.refused.popitem(last=False)
-            raise _TooMuchMemory(self.refused[key])
         # One call now, so the first real answer does not pay for tracing.
         try:
             model(np.zeros((1, *shape), dtype="float32"), training=False)
@@ -95,10 +182,13 @@ class _Models:
             raise IncompatibleModelError(
                 f"The model failed on a blank image: {type(exc).__name__}"
             ) from exc
-        self.loaded[key] = model
-        while len(self.loaded) > MODELS_KEPT:
-            self.loaded.popitem(last=False)
         return model
+
+    def _refuse(self, key: str, reason: str) -> NoReturn:
+        self.refused[key] = reason
+        while len(self.refused) > REFUSALS_KEPT:
+            self.refused.popitem(last=False)
+        raise _Refused(reason)
 
 
 def input_shape(model: Any) -> tuple[int, ...]:
@@ -142,10 +232,10 @@ def _answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
         return {"error": "bad model key"}
     try:
         model = models.get(key)
-    except _TooMuchMemory as exc:
-        return {"error": str(exc)}
-    except GraderError as exc:
-        return {"error": f"The model cannot be loaded: {exc}"[:300]}
+    except _Refused as exc:
+        return {"error": str(exc), "refused": True}
+    except _MissingFile as exc:
+        return {"error": f"{exc} Try again."}
     shape = input_shape(model)
     try:
         raw = base64.b64decode(str(request.get("pixels", "")), validate=True)
@@ -192,15 +282,23 @@ def serve(
     *,
     idle: float = 600.0,
     request_memory_bytes: int = REQUEST_MEMORY_BYTES,
+    load_seconds: float = LOAD_SECONDS,
 ) -> int:
     """Answer requests in ``folder`` until idle for ``idle`` seconds; return 0.
+
+    A model load past ``load_seconds`` is abandoned and its model refused; the
+    requests waiting behind it are answered next, by this same process.
 
     A request that went past ``request_memory_bytes`` is answered with
     ``"restart": true``; the worker, once it has read that answer, stops this
     process (exiting here could remove the answer before it is read).
     """
     requests, responses = folder / "requests", folder / "responses"
-    models = _Models(folder / "models", request_memory_bytes=request_memory_bytes)
+    models = _Models(
+        folder / "models",
+        request_memory_bytes=request_memory_bytes,
+        load_seconds=load_seconds,
+    )
     peak = PeakMemory()
     # Pay for the backend's import (seconds) now, not on the first request.
     import keras

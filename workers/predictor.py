@@ -5,15 +5,17 @@ grader, the model files the worker copies in, and nothing else. It starts once
 per worker process (TensorFlow's import and the model load are paid once),
 answers through files in its work folder, and stops itself when idle; the next
 request starts it again. Everything it writes back is checked here.
+
+A model the predictor refused (too slow to load, too greedy, broken) is
+remembered here too, so that it is refused at once, without a copy or a
+predictor, even after the predictor was replaced.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -22,32 +24,48 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workers import outputs, sandbox
+from workers import sandbox
+from workers.predictor_files import ModelFiles, ModelsBusy, ModelTooLarge
+from workers.predictor_replies import (
+    MAPS_REPLY_BYTES,
+    REPLY_BYTES,
+    PredictorError,
+    PredictorOverMemory,
+    parse_maps_reply,
+    parse_reply,
+    read_bounded,
+    refusal_reason,
+)
 
 logger = logging.getLogger(__name__)
 
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 POLL_SECONDS = 0.002
-REPLY_BYTES = 4096
-# "What your model sees": up to 8 maps of at most 64 x 64 bytes, in base64.
-MAPS_REPLY_BYTES = 64 * 1024
-MAX_MAPS = 8
-MAX_MAP_SIDE = 64
 START_SECONDS = 120.0
-# Model files kept in the predictor's folder (a sized tmpfs): the least recently
-# asked-about go first, so the folder can never fill up.
-MODELS_ON_DISK = 8
-# Models that went past a request's memory budget, refused here without asking
-# the predictor again (each such request costs a fresh predictor).
-OVER_MEMORY_KEPT = 256
+# Bytes of model files kept in the predictor's folder (a sized tmpfs): the
+# least recently asked-about go first, so a copy never meets a full folder. The
+# folder is this plus room for requests and answers, and holds one model of the
+# grader's largest (256 MiB) with room to spare.
+MODELS_BYTES = 448 * 2**20
+FOLDER_SPARE_BYTES = 64 * 2**20
+# How long the predictor may take to load one model before it refuses it.
+LOAD_SECONDS = 8.0
+# Models the predictor refused (or that went past a request's memory budget),
+# refused here without asking a predictor again.
+REFUSED_KEPT = 256
 
 
-class PredictorError(Exception):
-    """The predictor could not answer; the message can be shown to the user."""
+def predictor_load_check(*, load_seconds: float, timeout_seconds: float) -> None:
+    """Raise ValueError unless a model's load budget fits twice in an answer's.
 
-
-class PredictorOverMemory(PredictorError):
-    """A request went past its memory budget; its predictor must be replaced."""
+    A request may wait behind another model's load, then pay for its own: both
+    must fit in the time the page waits, or the answer comes too late to show.
+    """
+    if not 0 < load_seconds or 2 * load_seconds > timeout_seconds:
+        raise ValueError(
+            f"A model's load budget ({load_seconds:g} s) must be positive and at "
+            f"most half the time an answer may take ({timeout_seconds:g} s)."
+        )
 
 
 def predictor_memory_check(*, memory_bytes: int, request_memory_bytes: int) -> None:
@@ -80,13 +98,15 @@ class WarmPredictor:
     idle_seconds: float = 600.0
     memory_bytes: int = 3 * 1024**3
     request_memory_bytes: int = 1024**3
+    load_seconds: float = LOAD_SECONDS
+    models_bytes: int = MODELS_BYTES
     _folder: Path | None = field(default=None, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
     _result: sandbox.SandboxResult | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _used: OrderedDict = field(default_factory=OrderedDict, init=False)
+    _files: ModelFiles | None = field(default=None, init=False)
     _kill: threading.Event = field(default_factory=threading.Event, init=False)
-    _over_memory: OrderedDict = field(default_factory=OrderedDict, init=False)
+    _refused: OrderedDict[str, str] = field(default_factory=OrderedDict, init=False)
 
     def __post_init__(self) -> None:
         predictor_memory_check(
@@ -108,6 +128,7 @@ class WarmPredictor:
             wall_seconds=self.idle_seconds * 6,
             cpu_seconds=self.idle_seconds * 6,
             memory_bytes=self.memory_bytes,
+            work_dir_bytes=self.models_bytes + FOLDER_SPARE_BYTES,
         )
         # Mount the sized work dir before writing requests into it: run() would
         # otherwise mount it while predict() writes, hiding or losing a request.
@@ -115,7 +136,7 @@ class WarmPredictor:
         for sub in ("models", "requests", "responses"):
             (folder / sub).mkdir(parents=True)
         self._folder, self._result = folder, None
-        self._used.clear()
+        self._files = ModelFiles(folder / "models", budget_bytes=self.models_bytes)
         kill = self._kill = threading.Event()
 
         def run() -> None:
@@ -132,6 +153,8 @@ class WarmPredictor:
                         str(self.idle_seconds),
                         "--request-memory-mb",
                         str(max(1, self.request_memory_bytes // 2**20)),
+                        "--load-seconds",
+                        str(self.load_seconds),
                     ],
                     work_dir=folder,
                     binds=[sandbox.Bind(GRADER_DIR, "/opt/dojo/grader")],
@@ -157,13 +180,13 @@ class WarmPredictor:
         """Start the sandbox now (TensorFlow's import) unless it runs already."""
         self._ensure()
 
-    def _ensure(self) -> Path:
+    def _ensure(self) -> tuple[Path, ModelFiles]:
         with self._lock:
             gone = self._folder is None or not self._folder.is_dir()
             if not self.running or gone or self._kill.is_set():
                 self._start()
-            assert self._folder is not None
-            return self._folder
+            assert self._folder is not None and self._files is not None
+            return self._folder, self._files
 
     def predict(
         self,
@@ -177,8 +200,9 @@ class WarmPredictor:
         """Return the top classes and probabilities for one image (base64 bytes).
 
         A predictor still starting (TensorFlow's import) gets ``START_SECONDS``
-        more than ``timeout``. A request past its memory budget is refused, its
-        predictor replaced at once, and its model refused from then on.
+        more than ``timeout``. A model the predictor refuses (too slow to load,
+        too greedy, broken) is refused from then on; a request past its memory
+        budget also has its predictor replaced at once.
         """
         request = {"model": key, "pixels": pixels}
         data = self._ask(request, model_path=model_path, timeout=timeout)
@@ -204,20 +228,43 @@ class WarmPredictor:
     ) -> bytes:
         """Hand ``request`` to the predictor; return its reply's bytes, bounded.
 
-        A reply saying the request passed its memory budget raises
-        ``PredictorOverMemory``: the predictor is replaced at once and the model
-        refused from then on, whatever was asked of it.
+        A reply that refuses the model raises ``PredictorError`` and the model
+        is refused here from then on; one saying the request passed its memory
+        budget raises ``PredictorOverMemory`` and the predictor is replaced.
         """
         key = request["model"]
-        if key in self._over_memory:
-            raise PredictorError(self._over_memory[key])
-        folder = self._ensure()
+        if key in self._refused:
+            raise PredictorError(self._refused[key])
+        folder, files = self._ensure()
         starting = not (folder / "ready").is_file()
         deadline = time.monotonic() + timeout + (START_SECONDS if starting else 0)
         # Write nothing before the predictor says it is ready: until then the
         # sandbox may be turning its folder into a tmpfs (moving what it holds).
         self._wait_for(folder / "ready", deadline=deadline)
-        self._place_model(folder, key=request["model"], model_path=model_path)
+        with files.in_use(key):
+            try:
+                files.place(key=key, source=model_path)
+            except ModelTooLarge as exc:
+                self._refuse(key, str(exc))
+                raise PredictorError(str(exc)) from None
+            except ModelsBusy as exc:
+                raise PredictorError(str(exc)) from None
+            data = self._exchange(folder, request, deadline=deadline, limit=limit)
+        refusal = refusal_reason(data)
+        if refusal is None:
+            return data
+        reason, restart = refusal
+        self._refuse(key, reason)
+        if restart:
+            # Start the replacement now, so the next participant waits less.
+            self._kill.set()
+            self._ensure()
+            raise PredictorOverMemory(reason)
+        raise PredictorError(reason)
+
+    def _exchange(
+        self, folder: Path, request: dict, *, deadline: float, limit: int
+    ) -> bytes:
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.json"
         asked = folder / "requests" / name
         staged = asked.with_name(f".{name}.tmp")
@@ -230,40 +277,21 @@ class WarmPredictor:
         except PredictorError:
             asked.unlink(missing_ok=True)
             if self.running and (folder / "ready").is_file():
-                # Ready but silent past the budget: a model holds it. Stop it so
-                # the next request (anyone's) gets a fresh predictor.
+                # Ready but silent past the budget: a model's call holds it (a
+                # load gives up by itself). Stop it so the next request (anyone's)
+                # gets a fresh predictor.
                 self._kill.set()
             raise
         try:
-            data = _read_bounded(reply, limit=limit)
-            over = over_memory_reason(data)
-            if over is not None:
-                with self._lock:
-                    self._over_memory[key] = over
-                    while len(self._over_memory) > OVER_MEMORY_KEPT:
-                        self._over_memory.popitem(last=False)
-                # Start the replacement now, so the next participant waits less.
-                self._kill.set()
-                self._ensure()
-                raise PredictorOverMemory(over)
-            return data
+            return read_bounded(reply, limit=limit)
         finally:
             reply.unlink(missing_ok=True)
 
-    def _place_model(self, folder: Path, *, key: str, model_path: Path) -> None:
-        """Copy the model in unless there; drop the least recently used ones."""
-        model = folder / "models" / f"{key}.keras"
+    def _refuse(self, key: str, reason: str) -> None:
         with self._lock:
-            self._used.pop(key, None)
-            self._used[key] = True
-            while len(self._used) > MODELS_ON_DISK:
-                old, _ = self._used.popitem(last=False)
-                (folder / "models" / f"{old}.keras").unlink(missing_ok=True)
-        if not model.is_file():
-            tmp = model.with_name(f".{key}.{uuid.uuid4().hex}.tmp")
-            shutil.copyfile(model_path, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, model)
+            self._refused[key] = reason
+            while len(self._refused) > REFUSED_KEPT:
+                self._refused.popitem(last=False)
 
     def _wait_for(self, path: Path, *, deadline: float) -> None:
         while not path.is_file():
@@ -290,94 +318,3 @@ class WarmPredictor:
             (self._folder / "stop").touch()
             assert self._thread is not None
             self._thread.join(timeout=10)
-
-
-def read_reply(path: Path, *, num_classes: int) -> list[tuple[int, float]]:
-    """Read a reply file bounded (no links, no FIFOs, at most REPLY_BYTES)."""
-    return parse_reply(_read_bounded(path, limit=REPLY_BYTES), num_classes=num_classes)
-
-
-def _read_bounded(path: Path, *, limit: int) -> bytes:
-    try:
-        return outputs.read_bounded(path, max_bytes=limit)
-    except outputs.UntrustedOutputError as exc:
-        raise PredictorError("The predictor's answer was unreadable.") from exc
-
-
-def over_memory_reason(data: bytes) -> str | None:
-    """Return the error of a reply that asks for a fresh predictor, else None."""
-    try:
-        reply = json.loads(data)
-    except ValueError:
-        return None  # unreadable: the caller's parser says so
-    if isinstance(reply, dict) and "error" in reply and reply.get("restart") is True:
-        return str(reply["error"])[:300]
-    return None
-
-
-def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
-    """Check a reply from the sandbox: at most 3 (class, probability) pairs."""
-    try:
-        reply = json.loads(data)
-    except ValueError as exc:
-        raise PredictorError("The predictor's answer was unreadable.") from exc
-    if not isinstance(reply, dict):
-        raise PredictorError("The predictor's answer was unreadable.")
-    if "error" in reply:
-        if reply.get("restart") is True:
-            raise PredictorOverMemory(str(reply["error"])[:300])
-        raise PredictorError(str(reply["error"])[:300])
-    top = reply.get("top")
-    if not isinstance(top, list) or not 1 <= len(top) <= 3:
-        raise PredictorError("The predictor's answer was unreadable.")
-    pairs = []
-    for entry in top:
-        if not (isinstance(entry, list) and len(entry) == 2):
-            raise PredictorError("The predictor's answer was unreadable.")
-        label, prob = entry
-        if not (
-            isinstance(label, int)
-            and not isinstance(label, bool)
-            and 0 <= label < num_classes
-            and isinstance(prob, int | float)
-            and math.isfinite(prob)
-            and 0 <= prob <= 1
-        ):
-            raise PredictorError("The predictor's answer was unreadable.")
-        pairs.append((label, float(prob)))
-    return pairs
-
-
-def parse_maps_reply(data: bytes) -> tuple[list[int], list[str]]:
-    """Check a maps reply from the sandbox: a small size and at most 8 strings.
-
-    Only bounded here; the site decodes each map at exactly ``size`` and draws
-    it itself (``submissions.images``).
-    """
-    unreadable = PredictorError("The predictor's answer was unreadable.")
-    try:
-        reply = json.loads(data)
-    except ValueError as exc:
-        raise unreadable from exc
-    if not isinstance(reply, dict):
-        raise unreadable
-    if "error" in reply:
-        raise PredictorError(str(reply["error"])[:300])
-    size, maps = reply.get("size"), reply.get("maps")
-    if not (
-        isinstance(size, list)
-        and len(size) == 2
-        and all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_MAP_SIDE
-            for v in size
-        )
-    ):
-        raise unreadable
-    longest = 4 * (size[0] * size[1] // 3 + 2)
-    if not (
-        isinstance(maps, list)
-        and 1 <= len(maps) <= MAX_MAPS
-        and all(isinstance(m, str) and len(m) <= longest for m in maps)
-    ):
-        raise unreadable
-    return list(size), list(maps)

@@ -9,6 +9,7 @@ class SubmissionsConfig(AppConfig):
 
         from submissions import signals  # noqa: F401 - connects the receivers
         from submissions.services.placement import (
+            predictor_load_from_settings,
             predictor_memory_from_settings,
             sandbox_config_from_settings,
         )
@@ -23,3 +24,7 @@ class SubmissionsConfig(AppConfig):
             predictor_memory_from_settings()
         except ValueError as exc:
             raise ImproperlyConfigured(f"DOJO_PREDICT_*MEMORY_MB: {exc}") from None
+        try:
+            predictor_load_from_settings()
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"DOJO_PREDICT_LOAD_SECONDS: {exc}") from None

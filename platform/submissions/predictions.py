@@ -224,6 +224,7 @@ def _warm_predictor():
     global _predictor
     from submissions.services.placement import (
         TF_KERNELS_ENV,
+        predictor_load_from_settings,
         predictor_memory_from_settings,
     )
     from workers.predictor import WarmPredictor
@@ -238,6 +239,7 @@ def _warm_predictor():
                 **TF_KERNELS_ENV,
             },
             idle_seconds=settings.DOJO_PREDICT_IDLE_SECONDS,
+            load_seconds=predictor_load_from_settings(),
             **predictor_memory_from_settings(),
         )
     return _predictor

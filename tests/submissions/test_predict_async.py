@@ -98,3 +98,20 @@ def test_a_request_memory_budget_past_half_the_predictor_stops_the_start(
     settings.DOJO_PREDICT_REQUEST_MEMORY_MB = settings.DOJO_PREDICT_MEMORY_MB
     with pytest.raises(ImproperlyConfigured, match="at most half"):
         apps.get_app_config("submissions").ready()
+
+
+def test_a_load_budget_past_half_the_answer_window_stops_the_start(settings) -> None:
+    """DOJO_PREDICT_LOAD_SECONDS must fit twice in DOJO_PREDICT_TIMEOUT_SECONDS
+    (a request may wait behind another model's load, then pay for its own)."""
+    from django.apps import apps
+    from django.core.exceptions import ImproperlyConfigured
+
+    from submissions.services.placement import predictor_load_from_settings
+
+    assert predictor_load_from_settings() == settings.DOJO_PREDICT_LOAD_SECONDS
+    settings.DOJO_PREDICT_LOAD_SECONDS = settings.DOJO_PREDICT_TIMEOUT_SECONDS
+    with pytest.raises(ImproperlyConfigured, match="LOAD_SECONDS.*at most half"):
+        apps.get_app_config("submissions").ready()
+    settings.DOJO_PREDICT_LOAD_SECONDS = 0
+    with pytest.raises(ImproperlyConfigured, match="positive"):
+        apps.get_app_config("submissions").ready()

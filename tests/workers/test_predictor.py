@@ -6,18 +6,15 @@ import base64
 import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from workers.predictor import (
-    PredictorError,
-    WarmPredictor,
-    parse_maps_reply,
-    parse_reply,
-)
+from workers.predictor import PredictorError, WarmPredictor
+from workers.predictor_replies import parse_maps_reply, parse_reply
 from workers.sandbox import remove_tree
 
 
@@ -67,11 +64,16 @@ def models() -> Iterator[dict[str, Path]]:
 
 
 @pytest.fixture(scope="module")
-def predictor() -> Iterator[WarmPredictor]:
+def predictor(models: dict[str, Path]) -> Iterator[WarmPredictor]:
+    """A predictor whose folder keeps about four of these models' files."""
     root = Path(tempfile.mkdtemp(prefix="dojo-predictor-", dir="/tmp"))
     root.chmod(0o755)  # the sandbox uid must traverse it
+    largest = max(path.stat().st_size for path in models.values())
     warm = WarmPredictor(
-        work_root=root, backend="bwrap", env={"TF_CPP_MIN_LOG_LEVEL": "3"}
+        work_root=root,
+        backend="bwrap",
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+        models_bytes=int(4.5 * largest),
     )
     yield warm
     warm.stop()
@@ -212,17 +214,17 @@ def test_a_model_with_dynamic_input_is_answered_with_an_error_not_a_crash(
     assert predictor._folder == serving and predictor.running
 
 
-def test_the_models_folder_is_pruned_least_recently_used_first(
+def test_the_models_folder_is_pruned_by_bytes_least_recently_used_first(
     predictor: WarmPredictor, models: dict[str, Path]
 ) -> None:
-    """However many models are asked about, the folder keeps a bounded few."""
-    from workers.predictor import MODELS_ON_DISK
-
-    for n in range(MODELS_ON_DISK + 4):
+    """However many models are asked about, the folder's files stay within its
+    byte budget; the predictor answers for a model whose file was removed."""
+    fit = predictor.models_bytes // models["good"].stat().st_size
+    for n in range(fit + 2):
         _ask(predictor, models, f"m{n}")
         _ask(predictor, models, "m0")  # kept: used most recently
-    kept = {p.name for p in (predictor._folder / "models").iterdir()}
-    assert len(kept) <= MODELS_ON_DISK
+    kept = {p.name: p.stat().st_size for p in (predictor._folder / "models").iterdir()}
+    assert sum(kept.values()) <= predictor.models_bytes
     assert "m0.keras" in kept and "m1.keras" not in kept
     assert len(_ask(predictor, models, "m1")) == 3  # copied in again
 
@@ -241,7 +243,7 @@ def test_a_predictor_whose_folder_is_gone_is_replaced(
 
 def test_a_reply_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
     """The reply is read bounded, never through a link to a host file."""
-    from workers.predictor import read_reply
+    from workers.predictor_replies import read_reply
 
     secret = tmp_path / "secret"
     secret.write_text('{"top": [[1, 0.5]]}')
@@ -273,6 +275,75 @@ def test_a_request_past_its_budget_stops_the_predictor_for_a_fresh_one(
         )
     assert len(_ask(predictor, models, "good")) == 3
     assert predictor._folder != held
+
+
+@pytest.fixture(scope="module")
+def slow() -> Iterator[Path]:
+    """A 200-layer MLP: seconds to load, where the tiny models take milliseconds."""
+    import keras
+
+    folder = Path(tempfile.mkdtemp(prefix="dojo-predict-slow-"))
+    deep = [keras.layers.Dense(4) for _ in range(200)]
+    keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), *deep, keras.layers.Dense(5)]
+    ).save(folder / "slow.keras")
+    yield folder / "slow.keras"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hasty() -> Iterator[WarmPredictor]:
+    """A predictor that may take 1.5 s to load a model."""
+    root = Path(tempfile.mkdtemp(prefix="dojo-predictor-", dir="/tmp"))
+    root.chmod(0o755)
+    warm = WarmPredictor(
+        work_root=root,
+        backend="bwrap",
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+        load_seconds=1.5,
+    )
+    yield warm
+    warm.stop()
+    remove_tree(root)
+
+
+def test_a_model_slow_to_load_is_refused_while_the_same_predictor_serves_others(
+    hasty: WarmPredictor, models: dict[str, Path], slow: Path
+) -> None:
+    """A load past the predictor's load budget is given up and answered with a
+    reason, while another participant's request, sent during it, is answered
+    by the same warm process (no restart); the slow model is then refused at
+    once, without a copy or a load (its file is not even needed)."""
+    _ask(hasty, models, "good")
+    serving, ready = hasty._folder, (hasty._folder / "ready").read_text()
+    refused: list[str] = []
+
+    def ask_slow() -> None:
+        try:
+            hasty.predict(
+                model_path=slow, key="slow", pixels=image(), num_classes=5, timeout=60
+            )
+        except PredictorError as exc:
+            refused.append(str(exc))
+
+    asking = threading.Thread(target=ask_slow)
+    asking.start()
+    victim = _ask(hasty, models, "victim")
+    asking.join()
+    assert len(victim) == 3
+    assert len(refused) == 1 and "longer than 1.5 s to load" in refused[0]
+    assert hasty._folder == serving and hasty.running
+    assert (serving / "ready").read_text() == ready
+    with pytest.raises(PredictorError, match="to load"):
+        hasty.predict(
+            model_path=slow.with_name("gone.keras"),
+            key="slow",
+            pixels=image(),
+            num_classes=5,
+            timeout=60,
+        )
+    assert len(_ask(hasty, models, "good")) == 3
+    assert hasty._folder == serving
 
 
 @pytest.fixture(scope="module")
@@ -359,7 +430,7 @@ def test_a_request_whose_peak_memory_passes_the_budget_replaces_the_predictor(
 
 def test_a_restart_reply_is_an_over_memory_error() -> None:
     """An error the predictor marks for restart is told apart from others."""
-    from workers.predictor import PredictorOverMemory
+    from workers.predictor_replies import PredictorOverMemory
 
     reply = {"error": "The model needs too much memory", "restart": True}
     with pytest.raises(PredictorOverMemory):

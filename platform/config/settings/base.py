@@ -186,6 +186,10 @@ DOJO_PREDICT_IDLE_SECONDS = env.float("DOJO_PREDICT_IDLE_SECONDS", default=1800.
 # and every other participant sent to a cold start. Checked at start.
 DOJO_PREDICT_MEMORY_MB = env.int("DOJO_PREDICT_MEMORY_MB", default=3072)
 DOJO_PREDICT_REQUEST_MEMORY_MB = env.int("DOJO_PREDICT_REQUEST_MEMORY_MB", default=1024)
+# How long the predictor may take to load one model: past it the model is
+# refused (and remembered), not allowed to hold the room's predictor until it is
+# killed. At most half of DOJO_PREDICT_TIMEOUT_SECONDS; checked at start.
+DOJO_PREDICT_LOAD_SECONDS = env.float("DOJO_PREDICT_LOAD_SECONDS", default=8.0)
 DOJO_LOG_FLUSH_SECONDS = env.float("DOJO_LOG_FLUSH_SECONDS", default=1.0)
 # A running job whose heartbeat is older than this is taken for dead.
 DOJO_HEARTBEAT_GRACE_SECONDS = env.int("DOJO_HEARTBEAT_GRACE_SECONDS", default=60)

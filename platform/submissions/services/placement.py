@@ -8,7 +8,7 @@ from submissions.models import Run, Submission
 from submissions.queues import JobQueue
 from submissions.services.heartbeats import Heartbeat
 from workers import sandbox
-from workers.predictor import predictor_memory_check
+from workers.predictor import predictor_load_check, predictor_memory_check
 
 
 def sandbox_config_from_settings() -> sandbox.SandboxConfig:
@@ -30,6 +30,15 @@ def predictor_memory_from_settings() -> dict[str, int]:
     }
     predictor_memory_check(**memory)
     return memory
+
+
+def predictor_load_from_settings() -> float:
+    """Return the time one model's load may take, checked (at start)."""
+    predictor_load_check(
+        load_seconds=settings.DOJO_PREDICT_LOAD_SECONDS,
+        timeout_seconds=settings.DOJO_PREDICT_TIMEOUT_SECONDS,
+    )
+    return settings.DOJO_PREDICT_LOAD_SECONDS
 
 
 # TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512

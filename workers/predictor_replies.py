@@ -1,0 +1,128 @@
+"""Check what the predictor sandbox writes back: bounded, typed, in range.
+
+Everything read here comes out of a sandbox and is hostile input: a reply is
+read without following links, at most a few KiB, and every value is checked
+before the site shows it. No Django here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from workers import outputs
+
+REPLY_BYTES = 4096
+# "What your model sees": up to 8 maps of at most 64 x 64 bytes, in base64.
+MAPS_REPLY_BYTES = 64 * 1024
+MAX_MAPS = 8
+MAX_MAP_SIDE = 64
+
+
+class PredictorError(Exception):
+    """The predictor could not answer; the message can be shown to the user."""
+
+
+class PredictorOverMemory(PredictorError):
+    """A request went past its memory budget; its predictor must be replaced."""
+
+
+def read_reply(path: Path, *, num_classes: int) -> list[tuple[int, float]]:
+    """Read a reply file bounded (no links, no FIFOs, at most REPLY_BYTES)."""
+    return parse_reply(read_bounded(path, limit=REPLY_BYTES), num_classes=num_classes)
+
+
+def read_bounded(path: Path, *, limit: int) -> bytes:
+    """Return at most ``limit`` bytes of a reply file; never follow a link."""
+    try:
+        return outputs.read_bounded(path, max_bytes=limit)
+    except outputs.UntrustedOutputError as exc:
+        raise PredictorError("The predictor's answer was unreadable.") from exc
+
+
+def refusal_reason(data: bytes) -> tuple[str, bool] | None:
+    """Return (error, restart) of a reply that refuses its model for good.
+
+    ``"refused": true`` marks a model the predictor will not load again;
+    ``"restart": true`` one whose request went past its memory budget, which
+    also asks for a fresh predictor. Any other reply gives None.
+    """
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        return None  # unreadable: the caller's parser says so
+    if not isinstance(reply, dict) or "error" not in reply:
+        return None
+    restart = reply.get("restart") is True
+    if restart or reply.get("refused") is True:
+        return str(reply["error"])[:300], restart
+    return None
+
+
+def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
+    """Check a reply from the sandbox: at most 3 (class, probability) pairs."""
+    try:
+        reply = json.loads(data)
+    except ValueError as exc:
+        raise PredictorError("The predictor's answer was unreadable.") from exc
+    if not isinstance(reply, dict):
+        raise PredictorError("The predictor's answer was unreadable.")
+    if "error" in reply:
+        if reply.get("restart") is True:
+            raise PredictorOverMemory(str(reply["error"])[:300])
+        raise PredictorError(str(reply["error"])[:300])
+    top = reply.get("top")
+    if not isinstance(top, list) or not 1 <= len(top) <= 3:
+        raise PredictorError("The predictor's answer was unreadable.")
+    pairs = []
+    for entry in top:
+        if not (isinstance(entry, list) and len(entry) == 2):
+            raise PredictorError("The predictor's answer was unreadable.")
+        label, prob = entry
+        if not (
+            isinstance(label, int)
+            and not isinstance(label, bool)
+            and 0 <= label < num_classes
+            and isinstance(prob, int | float)
+            and math.isfinite(prob)
+            and 0 <= prob <= 1
+        ):
+            raise PredictorError("The predictor's answer was unreadable.")
+        pairs.append((label, float(prob)))
+    return pairs
+
+
+def parse_maps_reply(data: bytes) -> tuple[list[int], list[str]]:
+    """Check a maps reply from the sandbox: a small size and at most 8 strings.
+
+    Only bounded here; the site decodes each map at exactly ``size`` and draws
+    it itself (``submissions.images``).
+    """
+    unreadable = PredictorError("The predictor's answer was unreadable.")
+    try:
+        reply = json.loads(data)
+    except ValueError as exc:
+        raise unreadable from exc
+    if not isinstance(reply, dict):
+        raise unreadable
+    if "error" in reply:
+        raise PredictorError(str(reply["error"])[:300])
+    size, maps = reply.get("size"), reply.get("maps")
+    if not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_MAP_SIDE
+            for v in size
+        )
+    ):
+        raise unreadable
+    longest = 4 * (size[0] * size[1] // 3 + 2)
+    if not (
+        isinstance(maps, list)
+        and 1 <= len(maps) <= MAX_MAPS
+        and all(isinstance(m, str) and len(m) <= longest for m in maps)
+    ):
+        raise unreadable
+    return list(size), list(maps)
