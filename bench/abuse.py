@@ -6,16 +6,26 @@ time, all traffic to 127.0.0.1:
 
 - three notebook-render bombs: GET the code page of a 98 KB notebook whose
   Markdown took nbconvert about the square of its size;
-- three stalled predictions: "try your model" POSTs (and their polls) with no
-  predictor worker running at all, as when it is cold, crashed or busy;
+- two code-page bombs: GET the code page of a 1 MiB script (highlighting all of
+  it took 8-9 s a request);
+- two export bombs: save a draft as large as the cell cap allows, changed each
+  time so no cached export serves it, and GET it as a notebook (a 100,000-cell
+  draft took 84 s);
+- three slow-model predictions: "try your model" on a graded 600-layer MLP
+  (seconds to load), against the real predict worker, while a victim asks
+  about their own model (before, each such load got the shared predictor
+  killed and the victim told "predictor was restarted");
 - a password-guessing loop on the login form and the token endpoint, rotating
   X-Forwarded-For, with the production login rates.
 
 Meanwhile an anonymous visitor loads the login page and an instructor the
 leaderboard. Prints each page's p95 as a ratio of its target (login < 300 ms,
 leaderboard < 100 ms), the guessing loop's processed attempts against the
-throttle's allowance (and whether the right password got in), and the attack
-responses by status class (every one must be 2xx or 4xx).
+throttle's allowance (and whether the right password got in), the victim's
+"try your model" answers, and the attack responses by status class (every one
+must be 2xx or 4xx). The draft, export and prediction rates are the
+production defaults (the bench changes no setting but the login rates, which
+the suite's settings raise and this bench puts back).
 
     .venv/bin/python bench/abuse.py                     # gunicorn, 30 s
     .venv/bin/python bench/abuse.py --server runserver  # as `make run`
@@ -55,6 +65,25 @@ def _bomb_notebook() -> bytes:
     return json.dumps(notebook).encode()
 
 
+def _big_script() -> bytes:
+    """A valid script just under the 1 MiB upload limit."""
+    lines, size, n = [], 0, 0
+    while size < 1_040_000:
+        line = f"value_{n:06d} = {n} * 2  # a line of a long, valid script\n"
+        lines.append(line)
+        size, n = size + len(line), n + 1
+    return "".join(lines).encode()
+
+
+def _draft_bomb(serial: int) -> str:
+    """A draft with as many cells as a save allows, about 900 KB, unique."""
+    from django.conf import settings
+
+    cells = settings.DOJO_DRAFT_MAX_CELLS
+    body = "".join(f"y{i} = {i}\n" for i in range(300))
+    return f"# bomb {serial}\n" + "".join(f"# %%\n{body}" for _ in range(cells))
+
+
 def _cookie(user) -> str:
     from django.test import Client
 
@@ -79,7 +108,13 @@ def _setup() -> dict:
     enrollment_add(workshop=workshop, user=victim)
     teacher = user_ensure(username="teacher", password="teacher-pass-123")
     enrollment_add(workshop=workshop, user=teacher, role="instructor")
-    graded = graded_with_model(attacker, mlp)
+    deep = graded_with_model(attacker, mlp, kind="deep")
+    mine = graded_with_model(victim, mlp)
+    code_bomb = submission_create(
+        participant=attacker,
+        assignment=mlp,
+        upload=SimpleUploadedFile("big.py", _big_script()),
+    )
     bomb = submission_create(
         participant=attacker,
         assignment=mlp,
@@ -87,9 +122,13 @@ def _setup() -> dict:
     )
     return {
         "attacker": _cookie(attacker),
+        "victim": _cookie(victim),
         "teacher": _cookie(teacher),
         "bomb": f"/s/{bomb.pk}/code/",
-        "predict": f"/s/{graded.pk}/predict/",
+        "code_bomb": f"/s/{code_bomb.pk}/code/",
+        "draft": f"/w/{workshop.slug}/a/mlp/draft/",
+        "predict": f"/s/{deep.pk}/predict/",
+        "victim_predict": f"/s/{mine.pk}/predict/",
         "leaderboard": f"/w/{workshop.slug}/a/mlp/leaderboard/",
         "bomb_bytes": len(_bomb_notebook()),
     }
@@ -144,6 +183,11 @@ def main(args: argparse.Namespace) -> dict:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     web = start_web(port, logs / "web.log", args.server)
+    from tests.helpers import WorkerProcess
+
+    # "Try your model" as `make run` and compose run it: a solo worker that
+    # keeps the warm predictor sandbox.
+    predictor = WorkerProcess(log=logs / "predict.log", queues="predict", pool="solo")
     try:
         import requests
 
@@ -165,20 +209,64 @@ def main(args: argparse.Namespace) -> dict:
             session.cookies.update(attacker)
             yield session.get(url + site["bomb"], timeout=120).status_code
 
-        def stalled(session, n):
-            session.cookies.update(attacker)
-            session.get(url + site["predict"].replace("predict/", ""), timeout=60)
+        def _ask(session, cookie, path, answers=None):
+            session.cookies.update({"sessionid": cookie})
+            session.get(url + path.replace("predict/", ""), timeout=60)
             token = session.cookies.get("csrftoken", "")
             posted = session.post(
-                url + site["predict"],
+                url + path,
                 json={"pixels": pixels},
                 headers={"X-CSRFToken": token, "Referer": url + "/"},
                 timeout=120,
             )
             yield posted.status_code
-            if posted.status_code == 202:
-                yield session.get(url + posted.json()["poll"], timeout=60).status_code
+            if posted.status_code != 202:
+                return
+            asked = time.monotonic()
+            while time.monotonic() - asked < 60:
+                polled = session.get(url + posted.json()["poll"], timeout=60)
+                yield polled.status_code
+                body = polled.json() if polled.status_code == 200 else {}
+                if body.get("status") == "done":
+                    if answers is not None:
+                        answers["answered" if body.get("top") else "error"] += 1
+                        if body.get("error"):
+                            answers[body["error"][:60]] += 1
+                    return
+                time.sleep(0.2)
+            if answers is not None:
+                answers["no answer in 60 s"] += 1
+
+        def slow_model(session, n):
+            yield from _ask(session, site["attacker"], site["predict"])
             time.sleep(0.2)
+
+        victim_answers = collections.Counter()
+
+        def victim_predicts(session, n):
+            yield from _ask(
+                session, site["victim"], site["victim_predict"], victim_answers
+            )
+            time.sleep(1.0)
+
+        def code_bomb(session, n):
+            session.cookies.update(attacker)
+            yield session.get(url + site["code_bomb"], timeout=120).status_code
+
+        def export_bomb(session, n):
+            session.cookies.update(attacker)
+            session.get(url + site["draft"], timeout=60)
+            token = session.cookies.get("csrftoken", "")
+            saved = session.post(
+                url + site["draft"],
+                json={"text": _draft_bomb(n), "reason": "edit"},
+                headers={"X-CSRFToken": token, "Referer": url + "/"},
+                timeout=120,
+            )
+            yield saved.status_code
+            yield session.get(
+                url + site["draft"] + "export.ipynb", timeout=120
+            ).status_code
 
         guesses = collections.Counter()
 
@@ -234,20 +322,31 @@ def main(args: argparse.Namespace) -> dict:
         for loop in at_rest.values():
             loop.join(args.seconds + 60)
         until = time.monotonic() + args.seconds
-        attacks = [Loop(bomb, until=until) for _ in range(3)]
-        attacks += [Loop(stalled, until=until) for _ in range(3)]
-        attacks.append(Loop(guess, until=until, limit=args.guesses))
+        groups = {
+            "render bomb": [Loop(bomb, until=until) for _ in range(3)],
+            "code-page bomb": [Loop(code_bomb, until=until) for _ in range(2)],
+            "export bomb (save + export)": [
+                Loop(export_bomb, until=until) for _ in range(2)
+            ],
+            "slow-model prediction (POST + polls)": [
+                Loop(slow_model, until=until) for _ in range(3)
+            ],
+            "guess": [Loop(guess, until=until, limit=args.guesses)],
+        }
+        attacks = [loop for group in groups.values() for loop in group]
+        victim = Loop(victim_predicts, until=until)
         watchers = {
             "login": Loop(login_page, until=until),
             "leaderboard": Loop(leaderboard, until=until),
         }
-        for loop in [*attacks, *watchers.values()]:
+        for loop in [*attacks, victim, *watchers.values()]:
             loop.start()
-        for loop in [*attacks, *watchers.values()]:
+        for loop in [*attacks, victim, *watchers.values()]:
             loop.join(args.seconds + 180)
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(20)
+        predictor.stop()
     statuses = collections.Counter()
     for loop in attacks:
         statuses.update(loop.statuses)
@@ -259,8 +358,9 @@ def main(args: argparse.Namespace) -> dict:
     backend = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
     print(
         f"{backend}, web: {args.server}; {args.seconds:.0f} s of 3 render bombs "
-        f"({site['bomb_bytes'] // 1024} KB notebook), 3 stalled predictions "
-        f"(no predictor), {args.guesses} password guesses (failures per address "
+        f"({site['bomb_bytes'] // 1024} KB notebook), 2 code-page bombs (1 MiB "
+        "script), 2 export bombs, 3 slow-model predictions (600 layers, the real "
+        f"predictor), {args.guesses} password guesses (failures per address "
         f"and username {rate['login_pair']}, per address {rate['login']}, "
         f"per username {rate['login_user']})"
     )
@@ -281,12 +381,12 @@ def main(args: argparse.Namespace) -> dict:
         f"{guesses['processed'] / allowance:.2f} x; right password got in: "
         f"{bool(guesses['in'])}"
     )
+    print(
+        f"victim's 'try your model' meanwhile: {dict(victim_answers)} "
+        f"({len(victim.times)} requests, statuses {dict(victim.statuses)})"
+    )
     print(f"attack responses by class: {dict(statuses)}")
-    for name, group in (
-        ("render bomb", attacks[:3]),
-        ("stalled prediction (POST + poll)", attacks[3:6]),
-        ("guess", attacks[6:]),
-    ):
+    for name, group in groups.items():
         times = [t for loop in group for t in loop.times]
         if times:
             print(
@@ -305,6 +405,8 @@ def main(args: argparse.Namespace) -> dict:
     print(f"logs: {logs}")
     result.update(
         five_xx=statuses.get(500, 0),
+        victim_answered=victim_answers["answered"],
+        victim_refused=sum(victim_answers.values()) - victim_answers["answered"],
         processed=guesses["processed"],
         allowance=allowance,
     )

@@ -1,7 +1,8 @@
 """Build submissions that already hold a trained model and a grade.
 
 Models are built here with Keras (no training): "good" is a small MLP, "slow"
-is cheap in memory and heavy in compute, "hog" needs gigabytes to grade.
+is cheap in memory and heavy in compute, "hog" needs gigabytes to grade,
+"deep" (600 layers) is slow to load.
 """
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -38,6 +39,12 @@ def keras_model(kind: str, input_shape: tuple[int, ...]):
         x = layers.UpSampling2D(scale * 32)(x)
         x = layers.Conv2D(8, 3, padding="same")(x)
         x = layers.GlobalAveragePooling2D()(x)
+    elif kind == "deep":
+        # Six hundred narrow Dense layers: tiny in memory and compute, seconds
+        # to deserialize (the "try your model" slow-load attack).
+        x = layers.Flatten()(x)
+        for _ in range(600):
+            x = layers.Dense(4)(x)
     elif kind == "conv":
         # A small CNN: "what your model sees" draws its first convolution.
         x = layers.Conv2D(6, 3, padding="same", name="first_conv")(x)
