@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ._bounds import report_bounded
 from ._checks import (
     BLOCKING_CHECKS,
     base_checks,
@@ -99,10 +100,23 @@ def grade(
     """Grade the model at ``model_path`` against ``spec`` on the hidden ``test_split``.
 
     A participant's fault (unsafe, unreadable or incompatible model) gives a
-    ``failed`` report with a reason; a setup fault raises ``SetupError``.
+    ``failed`` report with a reason; a setup fault raises ``SetupError``. The
+    report is bounded (``report_bounded``): names and lists the model chose are
+    cut, so it stays small whatever the model holds.
     """
+    return report_bounded(
+        _grade(model_path, spec, test_split, base_model_path, cache or GradingCache())
+    )
+
+
+def _grade(
+    model_path: Path,
+    spec: dict[str, Any],
+    test_split: Path,
+    base_model_path: Path | None,
+    cache: GradingCache,
+) -> GradeReport:
     normal = validate_spec(spec)
-    cache = cache or GradingCache()
     split = cache.test_split(Path(test_split))
     checks_spec, score_spec = normal["checks"], normal["score"]
     num_classes = checks_spec["num_classes"] or split.num_classes
