@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._bounds import REPORT_MAX_BYTES
+from ._bounds import REPORT_FILE_MAX_BYTES, REPORT_MAX_BYTES
 from ._errors import (
     GraderError,
     IncompatibleModelError,
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GRADER_VERSION",
+    "REPORT_FILE_MAX_BYTES",
     "REPORT_MAX_BYTES",
     "BatchItem",
     "CheckResult",

@@ -15,6 +15,8 @@ from ._report import STATUS_FAILED, CheckResult, GradeReport, LayerInfo
 
 # One report's JSON; the site reads each of a chunk's reports under this bound.
 REPORT_MAX_BYTES = 1024 * 1024
+# One report as the CLI writes it to a file: its JSON and the caller's id.
+REPORT_FILE_MAX_BYTES = REPORT_MAX_BYTES + 4096
 MAX_NAME = 200
 MAX_TEXT = 2_000
 MAX_LAYERS = 1_000
@@ -27,9 +29,14 @@ def shorten(text: str, *, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
+def report_json(payload: object) -> str:
+    """Return a report (or a list of them) as the CLI writes it."""
+    return json.dumps(payload, indent=2, sort_keys=True)
+
+
 def report_size(report: GradeReport) -> int:
-    """Return the size of the report's JSON in bytes (as the CLI writes it)."""
-    return len(json.dumps(report.to_dict()).encode("utf-8"))
+    """Return the size of the report's JSON in bytes, as the CLI writes it."""
+    return len(report_json(report.to_dict()).encode("utf-8"))
 
 
 def report_bounded(report: GradeReport) -> GradeReport:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._bounds import report_json
 from ._errors import SetupError
 
 EXIT_SETUP = 2
@@ -64,7 +65,7 @@ def _positive_int(text: str) -> int:
 
 
 def _emit(payload: Any, out: Path | None) -> None:
-    text = json.dumps(payload, indent=2, sort_keys=True)
+    text = report_json(payload)
     if out is None:
         sys.stdout.write(text + "\n")
     else:

@@ -92,12 +92,42 @@ def evaluate_many(
         spare=spare,
         spare_folders=spare_folders,
     )
+    return evaluation_outcome(
+        result, reports=reports, unreadable=unreadable, touched=touched
+    )
+
+
+def evaluation_outcome(
+    result: sandbox.SandboxResult,
+    *,
+    reports: dict[str, Mapping],
+    unreadable: str,
+    touched: str | None,
+) -> EvaluationOutcome:
+    """Say how one evaluation sandbox ended: its reports, or whose fault it was.
+
+    Once the grader touched the model (``touched``), what it wrote came from
+    that model: an unreadable report is the participant's, like a crash.
+    """
     if reports:
         return EvaluationOutcome(result=result, reports=reports)
+    if unreadable and touched is not None:
+        return EvaluationOutcome(
+            result=result, participant_fault=True, reason=unreadable_report(unreadable)
+        )
     if unreadable:
         return EvaluationOutcome(result=result, reason=unreadable)
     fault, reason = _reason(result, touched=touched is not None)
     return EvaluationOutcome(result=result, participant_fault=fault, reason=reason)
+
+
+def unreadable_report(problem: str) -> str:
+    """Return the reason given when the report on a participant's model is unusable."""
+    return (
+        f"The grader's report on your model could not be read ({problem[:200]}). "
+        "Build the model from fewer layers with short names, from standard "
+        "keras.layers, and save it again."
+    )
 
 
 # What an evaluator imports before its models arrive (see ``evaluator_spare``).
