@@ -22,7 +22,7 @@ from ._errors import (
     UnsafeModelError,
 )
 from ._inspect import flatten_layers, summarize
-from ._load import ModelCache, load_model
+from ._load import MODEL_CACHE_BYTES, ModelCache, load_model
 from ._maps import feature_maps
 from ._metrics import (
     TestSplit,
@@ -44,10 +44,18 @@ BaseLayers = list[tuple[str, str, list[np.ndarray]]]
 class GradingCache:
     """Keep test splits and published bases loaded across models (batch mode)."""
 
-    def __init__(self, *, reuse_models: bool = False) -> None:
-        self.models = ModelCache() if reuse_models else None
+    def __init__(
+        self, *, reuse_models: bool = False, model_bytes: int = MODEL_CACHE_BYTES
+    ) -> None:
+        self.models = ModelCache(max_bytes=model_bytes) if reuse_models else None
         self._splits: dict[tuple[str, float], TestSplit] = {}
         self._bases: dict[tuple[str, float], BaseLayers] = {}
+
+    def without_models(self) -> GradingCache:
+        """Return these caches with no model cache (for a model graded alone)."""
+        alone = GradingCache()
+        alone._splits, alone._bases = self._splits, self._bases
+        return alone
 
     def test_split(self, path: Path) -> TestSplit:
         """Return the split at ``path``, reading it once per file version."""
