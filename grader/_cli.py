@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write each model's id here just before the grader touches it",
     )
     many.add_argument(
+        "--model-cache-mb",
+        type=_positive_int,
+        help="memory the reused models may hold, in MiB (a larger model is "
+        "graded alone)",
+    )
+    many.add_argument(
         "--no-reuse",
         action="store_true",
         help="load every model from scratch (no architecture reuse)",
@@ -97,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.dir, idle=args.idle, request_memory_bytes=budget * 2**20)
     from ._batch import BatchItem, grade_batch
     from ._grade import grade
+    from ._load import MODEL_CACHE_BYTES
 
     try:
         if args.command == "evaluate":
@@ -139,9 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             def on_model(item: BatchItem) -> None:
                 _emit({"id": item.id}, args.touching)
 
+        budget = args.model_cache_mb
         reports = grade_batch(
             items,
             reuse_models=not args.no_reuse,
+            model_cache_bytes=MODEL_CACHE_BYTES if budget is None else budget * 2**20,
             on_report=on_report,
             on_model=on_model,
         )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import REPORT_FILE_MAX_BYTES
+from grader import MODEL_CACHE_BYTES, REPORT_FILE_MAX_BYTES
 from workers import outputs, sandbox
 from workers.evaluation import (
     died_on_model,
@@ -150,6 +150,7 @@ def evaluate_each(
     startup_seconds: float,
     seconds_per_model: float,
     memory_bytes: int,
+    model_cache_bytes: int = MODEL_CACHE_BYTES,
     on_verdict: Callable[[ModelVerdict], None],
     on_log: Callable[[str], None] | None = None,
     keep_alive: Callable[[], bool] | None = None,
@@ -196,6 +197,7 @@ def evaluate_each(
                 models=before,
             ),
             memory_bytes=memory_bytes,
+            model_cache_bytes=model_cache_bytes,
             on_log=on_log,
             should_cancel=progress.should_stop,
             on_done=progress.collect,
