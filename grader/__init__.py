@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._bounds import REPORT_FILE_MAX_BYTES, REPORT_MAX_BYTES
 from ._errors import (
     GraderError,
     IncompatibleModelError,
@@ -15,7 +16,7 @@ from ._errors import (
     SetupError,
     UnsafeModelError,
 )
-from ._load import inspect_archive
+from ._load import MODEL_CACHE_BYTES, inspect_archive
 from ._report import GRADER_VERSION, CheckResult, GradeReport, LayerInfo
 from ._spec import validate_spec
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GRADER_VERSION",
+    "MODEL_CACHE_BYTES",
+    "REPORT_FILE_MAX_BYTES",
+    "REPORT_MAX_BYTES",
     "BatchItem",
     "CheckResult",
     "GradeReport",

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._bounds import shorten
 from ._errors import IncompatibleModelError
 from ._inspect import flatten_layers
 
@@ -59,7 +60,8 @@ def _run(model: Any, x: Any, ablation: _Ablation) -> Any:
             if _contains(op, ablation.target):
                 if len(args) != 1 or kwargs.get("mask") is not None:
                     raise NotAblatableError(
-                        f"{op.name} takes several inputs around the layer"
+                        f"{shorten(op.name, limit=60)} takes several inputs around "
+                        "the layer"
                     )
                 return _run(op, args[0], ablation)
             return op(*args, **kwargs)
@@ -94,12 +96,14 @@ def predict_ablated(model: Any, x: np.ndarray, *, target: Any) -> np.ndarray:
         raise
     except Exception as exc:  # the participant's model failed at call time
         raise IncompatibleModelError(
-            f"Your model failed while its {target.name} layer was measured: "
+            "Your model failed while its "
+            f"{shorten(target.name, limit=60)} layer was measured: "
             f"{type(exc).__name__}: {str(exc)[:300]}"
         ) from exc
     if ablation.calls != 1:
         raise NotAblatableError(
-            f"{target.name} is called {ablation.calls} times in your model"
+            f"{shorten(target.name, limit=60)} is called {ablation.calls} times "
+            "in your model"
         )
     if scores.ndim != 2:
         raise IncompatibleModelError("Your model's output is not one row per image.")
@@ -114,7 +118,8 @@ def layer_output(model: Any, x: np.ndarray, *, target: Any) -> np.ndarray:
     _run(model, x, ablation)
     if ablation.calls != 1:
         raise NotAblatableError(
-            f"{target.name} is called {ablation.calls} times in your model"
+            f"{shorten(target.name, limit=60)} is called {ablation.calls} times "
+            "in your model"
         )
     seen = ablation.seen
     return np.asarray(seen.numpy() if hasattr(seen, "numpy") else seen)

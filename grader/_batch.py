@@ -10,6 +10,7 @@ from typing import Any
 
 from ._errors import SetupError
 from ._grade import GradingCache, grade
+from ._load import MODEL_CACHE_BYTES, resident_estimate
 from ._report import (
     STATUS_ERROR,
     STATUS_FAILED,
@@ -44,6 +45,8 @@ def grade_batch(
     on_model: Callable[[BatchItem], None] | None = None,
     clear_every: int = CLEAR_EVERY,
     reuse_models: bool = True,
+    model_cache_bytes: int = MODEL_CACHE_BYTES,
+    cache: GradingCache | None = None,
 ) -> list[GradeReport]:
     """Grade every item in order; one bad model or setup never stops the batch.
 
@@ -53,14 +56,20 @@ def grade_batch(
     now being touched) and the model is graded: any crash from there on came
     from loading or calling the participant's model, and fails that item.
     ``reuse_models`` rebuilds an architecture once and then only swaps weights
-    (see ``ModelCache``); turn it off to load every file from scratch.
+    (see ``ModelCache``, which keeps at most ``model_cache_bytes`` of models);
+    turn it off to load every file from scratch. A model larger than that
+    budget on its own is graded alone: every cached model is dropped first and
+    it is not kept, so if it runs out of memory it is the only one to blame.
+    ``cache``: the caches to grade with (default: new ones).
     """
     import keras
 
-    cache = GradingCache(reuse_models=reuse_models)
+    if cache is None:
+        cache = GradingCache(reuse_models=reuse_models, model_bytes=model_cache_bytes)
     reports: list[GradeReport] = []
     since_clear = 0
     for item in items:
+        alone = False
         try:
             _load_setup(item, cache)
         except SetupError as exc:
@@ -68,19 +77,29 @@ def grade_batch(
         except Exception as exc:  # a grader bug must not lose the rest of the batch
             report = _error_report(item, f"Grader crashed: {_detail(exc)}")
         else:
+            alone = cache.models is not None and not cache.models.fits(
+                resident_estimate(item.model)
+            )
+            if alone:
+                _clear(cache, keras)
             if on_model is not None:
                 on_model(item)
-            report = _grade_model(item, cache)
+            report = _grade_model(item, cache.without_models() if alone else cache)
         reports.append(report)
         if on_report is not None:
             on_report(item, report)
         since_clear += 1
-        if report.status != STATUS_GRADED or since_clear >= clear_every:
-            if cache.models is not None:
-                cache.models.clear()
-            keras.backend.clear_session()
+        if alone or report.status != STATUS_GRADED or since_clear >= clear_every:
+            _clear(cache, keras)
             since_clear = 0
     return reports
+
+
+def _clear(cache: GradingCache, keras: Any) -> None:
+    """Forget every cached model and reset the Keras session (frees their memory)."""
+    if cache.models is not None:
+        cache.models.clear()
+    keras.backend.clear_session()
 
 
 def _load_setup(item: BatchItem, cache: GradingCache) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ._bounds import shorten
 from ._inspect import ModelSummary
 from ._report import CheckResult
 
@@ -14,6 +15,11 @@ INPUT_SHAPE = "input_shape"
 OUTPUT_CLASSES = "output_classes"
 # Checks whose failure means the model cannot be scored at all.
 BLOCKING_CHECKS = (INPUT_SHAPE, OUTPUT_CLASSES)
+
+
+def _shown(name: str) -> str:
+    """Return a layer name short enough to quote in a message."""
+    return shorten(name, limit=60)
 
 
 def _fmt_shape(shape: Any) -> str:
@@ -145,7 +151,7 @@ def base_checks(
             or type(layer).__name__ != layer_type
             or [w.shape for w in mine] != [w.shape for w in weights]
         ):
-            missing.append(name)
+            missing.append(_shown(name))
             continue
         matched.add(name)
         diff = max(
@@ -153,7 +159,7 @@ def base_checks(
             default=0.0,
         )
         if not diff <= tolerance:
-            changed.append(f"{name} (max change {diff:.2g})")
+            changed.append(f"{_shown(name)} (max change {diff:.2g})")
     present = not missing
     results = [
         CheckResult(
@@ -277,7 +283,8 @@ class _Measure:
             labels = predict_ablated(self.model, self.x, target=layer)
         except NotAblatableError as exc:
             return None, (
-                f"Cannot measure whether {layer.name} feeds your prediction: {exc} "
+                f"Cannot measure whether {_shown(layer.name)} feeds your "
+                f"prediction: {exc} "
                 "(a shared layer). Call each required layer once."
             )
         except IncompatibleModelError as exc:
@@ -307,7 +314,8 @@ def _type_contribution(
     used, unused = [], []
     for layer in layers[:MAX_ABLATIONS]:
         contributes, measured = measure.ablate(layer)
-        (used if contributes else unused).append((layer.name, contributes, measured))
+        used_or_not = used if contributes else unused
+        used_or_not.append((_shown(layer.name), contributes, measured))
         if len(used) >= minimum:
             name, _, measured = used[0]
             return CheckResult(

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._bounds import report_json
 from ._errors import SetupError
 
 EXIT_SETUP = 2
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         "--touching",
         type=Path,
         help="write each model's id here just before the grader touches it",
+    )
+    many.add_argument(
+        "--model-cache-mb",
+        type=_positive_int,
+        help="memory the reused models may hold, in MiB (a larger model is "
+        "graded alone)",
     )
     many.add_argument(
         "--no-reuse",
@@ -76,7 +83,7 @@ def _positive_float(text: str) -> float:
 
 
 def _emit(payload: Any, out: Path | None) -> None:
-    text = json.dumps(payload, indent=2, sort_keys=True)
+    text = report_json(payload)
     if out is None:
         sys.stdout.write(text + "\n")
     else:
@@ -110,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.dir, idle=args.idle, **budgets)
     from ._batch import BatchItem, grade_batch
     from ._grade import grade
+    from ._load import MODEL_CACHE_BYTES
 
     try:
         if args.command == "evaluate":
@@ -152,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             def on_model(item: BatchItem) -> None:
                 _emit({"id": item.id}, args.touching)
 
+        budget = args.model_cache_mb
         reports = grade_batch(
             items,
             reuse_models=not args.no_reuse,
+            model_cache_bytes=MODEL_CACHE_BYTES if budget is None else budget * 2**20,
             on_report=on_report,
             on_model=on_model,
         )

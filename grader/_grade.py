@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ._bounds import report_bounded
 from ._checks import (
     BLOCKING_CHECKS,
     base_checks,
@@ -21,7 +22,7 @@ from ._errors import (
     UnsafeModelError,
 )
 from ._inspect import flatten_layers, summarize
-from ._load import ModelCache, load_model
+from ._load import MODEL_CACHE_BYTES, ModelCache, load_model
 from ._maps import feature_maps
 from ._metrics import (
     TestSplit,
@@ -43,10 +44,18 @@ BaseLayers = list[tuple[str, str, list[np.ndarray]]]
 class GradingCache:
     """Keep test splits and published bases loaded across models (batch mode)."""
 
-    def __init__(self, *, reuse_models: bool = False) -> None:
-        self.models = ModelCache() if reuse_models else None
+    def __init__(
+        self, *, reuse_models: bool = False, model_bytes: int = MODEL_CACHE_BYTES
+    ) -> None:
+        self.models = ModelCache(max_bytes=model_bytes) if reuse_models else None
         self._splits: dict[tuple[str, float], TestSplit] = {}
         self._bases: dict[tuple[str, float], BaseLayers] = {}
+
+    def without_models(self) -> GradingCache:
+        """Return these caches with no model cache (for a model graded alone)."""
+        alone = GradingCache()
+        alone._splits, alone._bases = self._splits, self._bases
+        return alone
 
     def test_split(self, path: Path) -> TestSplit:
         """Return the split at ``path``, reading it once per file version."""
@@ -99,10 +108,23 @@ def grade(
     """Grade the model at ``model_path`` against ``spec`` on the hidden ``test_split``.
 
     A participant's fault (unsafe, unreadable or incompatible model) gives a
-    ``failed`` report with a reason; a setup fault raises ``SetupError``.
+    ``failed`` report with a reason; a setup fault raises ``SetupError``. The
+    report is bounded (``report_bounded``): names and lists the model chose are
+    cut, so it stays small whatever the model holds.
     """
+    return report_bounded(
+        _grade(model_path, spec, test_split, base_model_path, cache or GradingCache())
+    )
+
+
+def _grade(
+    model_path: Path,
+    spec: dict[str, Any],
+    test_split: Path,
+    base_model_path: Path | None,
+    cache: GradingCache,
+) -> GradeReport:
     normal = validate_spec(spec)
-    cache = cache or GradingCache()
     split = cache.test_split(Path(test_split))
     checks_spec, score_spec = normal["checks"], normal["score"]
     num_classes = checks_spec["num_classes"] or split.num_classes

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from grader import MODEL_CACHE_BYTES
 from workers import outputs, sandbox
 
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
@@ -70,6 +71,7 @@ def evaluate_many(
     env: Mapping[str, str],
     wall_seconds: int,
     memory_bytes: int = 4 * 1024**3,
+    model_cache_bytes: int = MODEL_CACHE_BYTES,
     on_log: Callable[[str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     spare: sandbox.Spare | None = None,
@@ -87,17 +89,48 @@ def evaluate_many(
         env=env,
         wall_seconds=wall_seconds,
         memory_bytes=memory_bytes,
+        model_cache_bytes=model_cache_bytes,
         on_log=on_log,
         should_cancel=should_cancel,
         spare=spare,
         spare_folders=spare_folders,
     )
+    return evaluation_outcome(
+        result, reports=reports, unreadable=unreadable, touched=touched
+    )
+
+
+def evaluation_outcome(
+    result: sandbox.SandboxResult,
+    *,
+    reports: dict[str, Mapping],
+    unreadable: str,
+    touched: str | None,
+) -> EvaluationOutcome:
+    """Say how one evaluation sandbox ended: its reports, or whose fault it was.
+
+    Once the grader touched the model (``touched``), what it wrote came from
+    that model: an unreadable report is the participant's, like a crash.
+    """
     if reports:
         return EvaluationOutcome(result=result, reports=reports)
+    if unreadable and touched is not None:
+        return EvaluationOutcome(
+            result=result, participant_fault=True, reason=unreadable_report(unreadable)
+        )
     if unreadable:
         return EvaluationOutcome(result=result, reason=unreadable)
     fault, reason = _reason(result, touched=touched is not None)
     return EvaluationOutcome(result=result, participant_fault=fault, reason=reason)
+
+
+def unreadable_report(problem: str) -> str:
+    """Return the reason given when the report on a participant's model is unusable."""
+    return (
+        f"The grader's report on your model could not be read ({problem[:200]}). "
+        "Build the model from fewer layers with short names, from standard "
+        "keras.layers, and save it again."
+    )
 
 
 # What an evaluator imports before its models arrive (see ``evaluator_spare``).
@@ -137,15 +170,17 @@ def _progress(work: Path) -> Path:
     return work / "progress"
 
 
-def _grader_argv(work: Path) -> list[str]:
+def _grader_argv(work: Path, *, model_cache_bytes: int) -> list[str]:
     argv = ["python", "-m", "grader", "batch", "--jobs", "/job/jobs.json"]
+    argv += ["--model-cache-mb", str(max(1, model_cache_bytes // 2**20))]
     argv += ["--out", str(work / "reports.json")]
     argv += ["--touching", str(work / "touching.json")]
     argv += ["--progress", str(_progress(work))]
     return argv
 
 
-def _grader_limits(wall_seconds: int, memory_bytes: int) -> sandbox.SandboxLimits:
+def grader_limits(wall_seconds: int, memory_bytes: int) -> sandbox.SandboxLimits:
+    """Return an evaluation sandbox's limits: its CPU is a multiple of its wall."""
     return sandbox.SandboxLimits(
         wall_seconds=wall_seconds,
         cpu_seconds=wall_seconds * 4,
@@ -167,6 +202,7 @@ def evaluator_spare(
     env: Mapping[str, str],
     wall_seconds: int,
     memory_bytes: int,
+    model_cache_bytes: int = MODEL_CACHE_BYTES,
     longest_seconds: int | None = None,
     key: str = "",
 ) -> sandbox.Spare:
@@ -184,11 +220,11 @@ def evaluator_spare(
     job_dir, work = _fresh_dirs(work_root, name)
     mounts = _Mounts(data_folders)
     return sandbox.Spare(
-        _grader_argv(work),
+        _grader_argv(work, model_cache_bytes=model_cache_bytes),
         work_dir=work,
         binds=[*mounts.binds, sandbox.Bind(job_dir, "/job")],
         env={**env, "PYTHONPATH": "/opt/dojo"},
-        limits=_grader_limits(max(wall_seconds, longest_seconds or 0), memory_bytes),
+        limits=grader_limits(max(wall_seconds, longest_seconds or 0), memory_bytes),
         backend=backend,
         chdir=str(work),
         warm=EVALUATOR_WARM,
@@ -230,6 +266,7 @@ def run_grader(
     env: Mapping[str, str],
     wall_seconds: int,
     memory_bytes: int,
+    model_cache_bytes: int = MODEL_CACHE_BYTES,
     on_log: Callable[[str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     on_done: Callable[[], object] | None = None,
@@ -249,7 +286,7 @@ def run_grader(
     """
     job_dir, work = work_root / f"{name}-job", work_root / name
     folders = [str(f) for f in spare_folders]
-    limits = _grader_limits(wall_seconds, memory_bytes)
+    limits = grader_limits(wall_seconds, memory_bytes)
     if spare is not None and not (
         _spare_fits(spare, work=work, jobs=jobs, folders=folders, limits=limits)
         and spare.alive()
@@ -296,13 +333,14 @@ def run_grader(
                     env=env,
                     wall_seconds=wall_seconds,
                     memory_bytes=memory_bytes,
+                    model_cache_bytes=model_cache_bytes,
                     on_log=on_log,
                     should_cancel=should_cancel,
                     on_done=on_done,
                 )
         if result is None:
             result = sandbox.run(
-                _grader_argv(work),
+                _grader_argv(work, model_cache_bytes=model_cache_bytes),
                 work_dir=work,
                 binds=[*mounts.binds, sandbox.Bind(job_dir, "/job")],
                 env={**env, "PYTHONPATH": "/opt/dojo"},

@@ -15,8 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import MODEL_CACHE_BYTES, REPORT_FILE_MAX_BYTES
 from workers import outputs, sandbox
-from workers.evaluation import died_on_model, progress_dir, run_grader
+from workers.evaluation import (
+    died_on_model,
+    progress_dir,
+    run_grader,
+    unreadable_report,
+)
 
 # Restarts after a crash that blamed nobody (the grader could not start at all).
 MAX_BLAMELESS_ROUNDS = 1
@@ -49,6 +55,28 @@ def _fault(outcome: sandbox.Outcome, exit_code: int | None) -> tuple[bool, str]:
     )
 
 
+def progress_report_read(path: Path, model_id: str) -> ModelVerdict:
+    """Return the verdict a progress file holds for the model ``model_id``.
+
+    The grader had started on that model: a report it could not keep small or
+    well-formed came from that model, so the model fails, counted.
+    """
+    try:
+        data = outputs.loads_bounded(
+            outputs.read_bounded(path, max_bytes=REPORT_FILE_MAX_BYTES)
+        )
+    except outputs.UntrustedOutputError as exc:
+        problem = f"{path.name} {exc}"
+    else:
+        if isinstance(data, dict):
+            key = outputs.clean_text(data.get("id"), limit=64)
+            return ModelVerdict(id=key, report=data)
+        problem = f"{path.name} is not a report"
+    return ModelVerdict(
+        id=model_id, participant_fault=True, reason=unreadable_report(problem)
+    )
+
+
 class _Progress:
     """Collect reports as they appear and time the model now being graded."""
 
@@ -64,6 +92,7 @@ class _Progress:
     ) -> None:
         self.folder = folder
         self.pending = pending
+        self.order = list(pending)
         self.seconds_per_model = seconds_per_model
         self.on_verdict = on_verdict
         self.keep_alive = keep_alive
@@ -79,19 +108,15 @@ class _Progress:
             path = self.folder / f"{self.seen:06d}.json"
             if not path.is_file() or path.is_symlink():
                 return arrived
-            try:
-                data = outputs.loads_bounded(
-                    outputs.read_bounded(path, max_bytes=outputs.REPORTS_MAX_BYTES)
-                )
-            except outputs.UntrustedOutputError:
-                data = None
+            # The n-th report is the round's n-th model's (the grader's order).
+            nth = self.order[self.seen] if self.seen < len(self.order) else ""
+            verdict = progress_report_read(path, nth)
             self.seen += 1
             arrived += 1
             self.deadline = time.monotonic() + self.seconds_per_model
-            key = outputs.clean_text(data.get("id"), limit=64) if data else ""
-            if key in self.pending:
-                self.pending.remove(key)
-                self.on_verdict(ModelVerdict(id=key, report=data))
+            if verdict.id in self.pending:
+                self.pending.remove(verdict.id)
+                self.on_verdict(verdict)
 
     def should_stop(self) -> bool:
         """Called by the sandbox supervisor a few times a second."""
@@ -125,6 +150,7 @@ def evaluate_each(
     startup_seconds: float,
     seconds_per_model: float,
     memory_bytes: int,
+    model_cache_bytes: int = MODEL_CACHE_BYTES,
     on_verdict: Callable[[ModelVerdict], None],
     on_log: Callable[[str], None] | None = None,
     keep_alive: Callable[[], bool] | None = None,
@@ -171,6 +197,7 @@ def evaluate_each(
                 models=before,
             ),
             memory_bytes=memory_bytes,
+            model_cache_bytes=model_cache_bytes,
             on_log=on_log,
             should_cancel=progress.should_stop,
             on_done=progress.collect,

@@ -10,7 +10,13 @@ from celery.signals import worker_init, worker_ready, worker_shutdown
 from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
-from submissions.queues import QUEUES, JobQueue, JobTask
+from submissions.queues import (
+    QUEUES,
+    TASK_SOFT_TIME_LIMIT_SECONDS,
+    TASK_TIME_LIMIT_SECONDS,
+    JobQueue,
+    JobTask,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -55,8 +61,8 @@ app.conf.update(
     },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
-    task_soft_time_limit=3600,
-    task_time_limit=3700,
+    task_soft_time_limit=TASK_SOFT_TIME_LIMIT_SECONDS,
+    task_time_limit=TASK_TIME_LIMIT_SECONDS,
 )
 # Finds submissions/tasks.py (and any other app's tasks.py) once Django is set up.
 app.autodiscover_tasks()

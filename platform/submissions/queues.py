@@ -18,6 +18,11 @@ class JobQueue(StrEnum):
 
 QUEUES: tuple[str, ...] = tuple(queue.value for queue in JobQueue)
 
+# Celery's time limits for a task that names none (a regrade chunk among them):
+# what a chunk's sandboxes may take is derived from the soft one (placement).
+TASK_SOFT_TIME_LIMIT_SECONDS = 3600
+TASK_TIME_LIMIT_SECONDS = 3700
+
 
 class JobTask(StrEnum):
     """The registered task names: senders use these, never the task objects.

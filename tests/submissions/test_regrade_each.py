@@ -15,7 +15,12 @@ from submissions.queues import JobTask
 from submissions.selectors import run_latest_model
 from submissions.services import spares
 from submissions.services.grading import evaluation_inputs
-from submissions.services.placement import evaluation_folders, evaluation_sandbox
+from submissions.services.placement import (
+    chunk_max_models,
+    chunk_wall_seconds,
+    evaluation_folders,
+    evaluation_sandbox,
+)
 from submissions.services.regrade import regrade_batch_create, regrade_batch_run_chunk
 from tests.model_builders import graded_with_model
 from workers import sandbox
@@ -32,13 +37,19 @@ def _chunks(outbox: list[dict]) -> list:
 
 def _warm_evaluator(submission: Submission) -> sandbox.Spare:
     """Start the slot's warm evaluator for ``submission``'s hidden split, as an
-    earlier evaluation of the same assignment would have left it."""
+    earlier chunk of the same assignment would have left it (one left by a
+    single evaluation is sized for one model, too small for a chunk)."""
     inputs = evaluation_inputs(
         submission=submission, model_run=run_latest_model(submission=submission)
     )
     folders, grader = evaluation_folders(inputs=inputs), evaluation_sandbox()
     key = spares.evaluation_spare_key(folders=folders, kwargs=grader)
-    spares.evaluation_spare_refill(key=key, folders=folders, grader=grader)
+    spares.evaluation_spare_refill(
+        key=key,
+        folders=folders,
+        grader=grader,
+        longest_seconds=chunk_wall_seconds(models=chunk_max_models()),
+    )
     waiting = spares._pools["evaluate"].spare
     assert waiting is not None and waiting.alive()
     return waiting

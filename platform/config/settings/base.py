@@ -166,6 +166,9 @@ DOJO_EVAL_WALL_SECONDS = env.int("DOJO_EVAL_WALL_SECONDS", default=300)
 # Batch regrades: each model's own budget once the grader has started.
 DOJO_EVAL_MODEL_SECONDS = env.float("DOJO_EVAL_MODEL_SECONDS", default=120.0)
 DOJO_EVAL_MEMORY_MB = env.int("DOJO_EVAL_MEMORY_MB", default=4096)
+# Memory the batch grader's reused models may hold (at most a quarter of the
+# above); a model larger than that is graded alone.
+DOJO_EVAL_MODEL_CACHE_MB = env.int("DOJO_EVAL_MODEL_CACHE_MB", default=1024)
 # Keep at most this many training / hidden test images of each class (0: all).
 DOJO_DATASET_TRAIN_PER_CLASS = env.int("DOJO_DATASET_TRAIN_PER_CLASS", default=0)
 DOJO_DATASET_TEST_PER_CLASS = env.int("DOJO_DATASET_TEST_PER_CLASS", default=0)

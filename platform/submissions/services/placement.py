@@ -5,9 +5,10 @@ from pathlib import Path
 from django.conf import settings
 
 from submissions.models import Run, Submission
-from submissions.queues import JobQueue
+from submissions.queues import TASK_SOFT_TIME_LIMIT_SECONDS, JobQueue
 from submissions.services.heartbeats import Heartbeat
 from workers import sandbox
+from workers.evaluation_each import round_wall_seconds
 from workers.predictor import predictor_load_check, predictor_memory_check
 
 
@@ -61,17 +62,52 @@ def sandbox_env() -> dict[str, str]:
 
 # A regrade chunk grades at most this many models in one evaluation sandbox.
 CHUNK_MAX_MODELS = 100
+# What a regrade chunk's task keeps of its soft time limit for itself: claiming,
+# applying each verdict, leaving the next warm evaluator.
+CHUNK_MARGIN_SECONDS = 300
 
 
 def evaluation_sandbox() -> dict:
-    """Return the arguments of every evaluation sandbox (and evaluator spare)."""
+    """Return the arguments of every evaluation sandbox (and evaluator spare).
+
+    The grader's model cache gets ``DOJO_EVAL_MODEL_CACHE_MB``, at most a
+    quarter of the sandbox's memory: the rest is TensorFlow's, the hidden
+    split's and the model being graded.
+    """
+    memory_mb = settings.DOJO_EVAL_MEMORY_MB
     return {
         "work_root": Path(settings.DOJO_WORK_ROOT),
         "backend": settings.DOJO_SANDBOX_BACKEND,
         "env": sandbox_env(),
         "wall_seconds": settings.DOJO_EVAL_WALL_SECONDS,
-        "memory_bytes": settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
+        "memory_bytes": memory_mb * 1024 * 1024,
+        "model_cache_bytes": min(settings.DOJO_EVAL_MODEL_CACHE_MB, memory_mb // 4)
+        * 1024
+        * 1024,
     }
+
+
+def chunk_wall_seconds(*, models: int) -> int:
+    """Return a regrade chunk's wall budget: the grader's start and each model's."""
+    return round_wall_seconds(
+        startup_seconds=settings.DOJO_EVAL_WALL_SECONDS,
+        seconds_per_model=settings.DOJO_EVAL_MODEL_SECONDS,
+        models=models,
+    )
+
+
+def chunk_max_models() -> int:
+    """Return how many models a regrade chunk may hold.
+
+    As many as ``CHUNK_MAX_MODELS`` whose wall budget (``chunk_wall_seconds``,
+    of which the CPU limit is a multiple) ends ``CHUNK_MARGIN_SECONDS`` before
+    the task's soft time limit; at least one.
+    """
+    room = TASK_SOFT_TIME_LIMIT_SECONDS - CHUNK_MARGIN_SECONDS
+    fits = int(
+        (room - chunk_wall_seconds(models=0)) // settings.DOJO_EVAL_MODEL_SECONDS
+    )
+    return max(1, min(CHUNK_MAX_MODELS, fits))
 
 
 def evaluation_folders(*, inputs: dict) -> list[str]:

@@ -16,7 +16,12 @@ from submissions.services.grading import history_load, report_from_sandbox
 from submissions.services.heartbeats import Heartbeat
 from submissions.services.jobs import job_apply
 from submissions.services.outcome import JobOutcome
-from submissions.services.placement import evaluation_folders, evaluation_sandbox
+from submissions.services.placement import (
+    chunk_max_models,
+    chunk_wall_seconds,
+    evaluation_folders,
+    evaluation_sandbox,
+)
 from submissions.services.spares import (
     evaluation_spare_key,
     evaluation_spare_refill,
@@ -85,6 +90,7 @@ def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:
             startup_seconds=grader["wall_seconds"],
             seconds_per_model=settings.DOJO_EVAL_MODEL_SECONDS,
             memory_bytes=grader["memory_bytes"],
+            model_cache_bytes=grader["model_cache_bytes"],
             on_verdict=lambda verdict: _apply(by_id[verdict.id], verdict),
             on_log=heartbeat.on_log,
             keep_alive=heartbeat.should_cancel,
@@ -102,4 +108,9 @@ def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:
                 )
                 _apply(item, verdict)
     finally:
-        evaluation_spare_refill(key=spare_key, folders=folders, grader=grader)
+        evaluation_spare_refill(
+            key=spare_key,
+            folders=folders,
+            grader=grader,
+            longest_seconds=chunk_wall_seconds(models=chunk_max_models()),
+        )

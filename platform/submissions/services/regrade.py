@@ -13,19 +13,20 @@ from submissions.services.batches import regrade_batch_maybe_finish
 from submissions.services.grading import evaluation_inputs
 from submissions.services.jobs import job_claim_regrade
 from submissions.services.lifecycle import submission_cancel, submission_rerun
-from submissions.services.placement import CHUNK_MAX_MODELS
+from submissions.services.placement import chunk_max_models
 from submissions.services.reevaluate import chunk_reevaluate
 from workshops.models import Assignment
 
 
 def chunk_size(total: int) -> int:
-    """Split a batch into about ten chunks of 10 to 100 models.
+    """Split a batch into about ten chunks of at least 10 models.
 
     Each chunk starts TensorFlow once (seconds) unless the slot's warm
     evaluator waits for it, so chunks are large; ten of them still move the
-    progress bar in visible steps.
+    progress bar in visible steps. None holds more than ``chunk_max_models``,
+    so every chunk's budget ends before its task's soft time limit.
     """
-    return max(10, min(CHUNK_MAX_MODELS, -(-total // 10)))
+    return min(chunk_max_models(), max(10, -(-total // 10)))
 
 
 SELECTIONS = ("all", "failed", "selected")

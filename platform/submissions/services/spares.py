@@ -22,10 +22,8 @@ from pathlib import Path
 from django.conf import settings
 
 from submissions import storage
-from submissions.services.placement import CHUNK_MAX_MODELS
 from workers import sandbox
 from workers.evaluation import evaluator_spare
-from workers.evaluation_each import round_wall_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -144,20 +142,18 @@ def evaluation_spare_take(*, key: str) -> sandbox.Spare | None:
     return _slot_pool("evaluate").take(key)
 
 
-def evaluation_spare_refill(*, key: str, folders: list[str], grader: dict) -> None:
+def evaluation_spare_refill(
+    *, key: str, folders: list[str], grader: dict, longest_seconds: int | None = None
+) -> None:
     """Start this slot's next warm evaluator: ``grader``'s sandbox on ``folders``.
 
-    It serves the next evaluation or regrade chunk of the same data: its CPU
-    limit, fixed at start, covers a chunk of ``CHUNK_MAX_MODELS``, and each run
-    brings its own wall budget.
+    It serves the next evaluation or regrade chunk of the same data. Its CPU
+    limit, fixed at start, is sized for what left it: one evaluation
+    (``grader``'s wall budget), or a chunk (``longest_seconds``, a chunk's
+    wall budget); each run brings its own wall budget at the handover.
     """
     if not settings.DOJO_SPARES:
         return
-    longest = round_wall_seconds(
-        startup_seconds=settings.DOJO_EVAL_WALL_SECONDS,
-        seconds_per_model=settings.DOJO_EVAL_MODEL_SECONDS,
-        models=CHUNK_MAX_MODELS,
-    )
     try:
         name = f"eval-spare-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         _slot_pool("evaluate").refill(
@@ -166,7 +162,7 @@ def evaluation_spare_refill(*, key: str, folders: list[str], grader: dict) -> No
                 name=name,
                 data_folders=folders,
                 key=key,
-                longest_seconds=longest,
+                longest_seconds=longest_seconds,
                 **grader,
             ),
         )

@@ -1,0 +1,62 @@
+"""An evaluation's budgets agree: a chunk's end before its task's soft time
+limit, a single evaluation's warm evaluator is sized for one model."""
+
+from pathlib import Path
+
+import pytest
+
+from config.celery_app import app
+from submissions.queues import TASK_SOFT_TIME_LIMIT_SECONDS
+from submissions.services import spares
+from submissions.services.placement import (
+    CHUNK_MARGIN_SECONDS,
+    chunk_max_models,
+    chunk_wall_seconds,
+    evaluation_sandbox,
+)
+from submissions.services.regrade import chunk_size
+from workers.evaluation import grader_limits
+from workers.evaluation_each import round_wall_seconds
+
+
+@pytest.mark.parametrize("model_seconds", [120.0, 6.0, 3000.0])
+def test_a_chunk_ends_before_its_tasks_soft_time_limit(settings, model_seconds):
+    """However a batch is cut, a chunk's wall budget (and the CPU limit, a
+    multiple of it) fits under the regrade task's soft time limit."""
+    settings.DOJO_EVAL_MODEL_SECONDS = model_seconds
+    assert app.conf.task_soft_time_limit == TASK_SOFT_TIME_LIMIT_SECONDS
+    largest = max(chunk_size(total) for total in (1, 50, 1_000, 100_000))
+    assert largest <= chunk_max_models()
+    wall = round_wall_seconds(
+        startup_seconds=settings.DOJO_EVAL_WALL_SECONDS,
+        seconds_per_model=model_seconds,
+        models=largest,
+    )
+    assert wall == chunk_wall_seconds(models=largest)
+    if model_seconds <= 120:
+        assert wall + CHUNK_MARGIN_SECONDS <= TASK_SOFT_TIME_LIMIT_SECONDS
+        limits = grader_limits(wall, 1)
+        assert limits.cpu_seconds <= 4 * (TASK_SOFT_TIME_LIMIT_SECONDS - 300)
+    else:
+        # A model's own budget past the task's limit: one model a chunk.
+        assert largest == 1
+
+
+def test_a_single_evaluations_warm_evaluator_is_sized_for_one_model(settings):
+    """The spare a single evaluation leaves has that evaluation's CPU limit,
+    not a 100-model chunk's (49,204 s)."""
+    settings.DOJO_SPARES = True
+    grader = evaluation_sandbox()
+    hidden = Path(settings.DOJO_DATA_ROOT) / "budget-test-hidden"
+    hidden.mkdir(parents=True, exist_ok=True)
+    spares.spares_discard()
+    try:
+        spares.evaluation_spare_refill(
+            key="budget-test", folders=[str(hidden)], grader=grader
+        )
+        waiting = spares._pools["evaluate"].spare
+        assert waiting is not None
+        single = grader_limits(settings.DOJO_EVAL_WALL_SECONDS, grader["memory_bytes"])
+        assert waiting.limits.cpu_seconds == single.cpu_seconds
+    finally:
+        spares.spares_discard()
