@@ -21,6 +21,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # own files, database and embedded broker, so two runs on one machine never meet.
 # Built datasets are shared: they depend only on their content.
 RUN_ID = os.environ.setdefault("DOJO_TEST_RUN_ID", str(os.getpid()))
+# pytest-xdist's processes inherit the controller's variable: each adds its own
+# name once (the workers a test starts inherit the suffixed one).
+_XDIST = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _XDIST and not RUN_ID.endswith(f"_{_XDIST}"):
+    RUN_ID = os.environ["DOJO_TEST_RUN_ID"] = f"{RUN_ID}_{_XDIST}"
 TEST_VAR_DIR = VAR_DIR / "test"
 RUN_DIR = TEST_VAR_DIR / f"run-{RUN_ID}"
 RUN_DIR.mkdir(parents=True, exist_ok=True)
