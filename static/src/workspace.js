@@ -275,14 +275,15 @@ function participantWorkspace(root, config) {
     const result = run.result || {};
     checkResult.replaceChildren();
     checkResult.append(textEl("h3", "Result (indicative only)"));
-    checkResult.append(textEl("p", "A check trains on a small slice of the training data and measures a small public sample; your grade comes from a submission.", "muted small"));
+    const trained = result.training_slice ? "on " + result.training_slice : "briefly";
+    checkResult.append(textEl("p", "A check trains " + trained + " and measures a public sample; your grade comes from a submission.", "muted small"));
     if (run.reason && run.status !== "passed") checkResult.append(textEl("p", run.reason, "error-text"));
     if (Array.isArray(result.checks) && result.checks.length) {
       const ul = document.createElement("ul");
       ul.className = "checks";
       for (const c of result.checks) {
         const ok = c.passed === true;
-        ul.append(textEl("li", (ok ? "✓ " : "✗ ") + (c.message || c.id || ""), ok ? "pass" : "fail"));
+        ul.append(textEl("li", (ok ? "✓ " : "✗ ") + (c.message || ""), ok ? "pass" : "fail"));
       }
       checkResult.append(ul);
     }
