@@ -109,7 +109,7 @@ def _locked_draft(*, participant: AbstractUser, assignment: Assignment) -> Draft
         participant=participant, assignment=assignment
     )
     if draft.version_count == 0:
-        _keep(draft, text=draft.text, reason=Reason.RESET, note="The starter")
+        _keep(draft, text=draft.text, reason=Reason.STARTER, note="")
     return draft
 
 
@@ -286,7 +286,7 @@ def draft_submit(
             draft,
             text=saved.draft.text,
             reason=Reason.SUBMIT,
-            note=f"Submission #{submission.pk}",
+            note="",
             submission=submission,
         )
     return submission, dataclasses.replace(saved, draft=draft, version=version.number)

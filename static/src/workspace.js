@@ -2,7 +2,7 @@
 // submit and help requests; also the instructor's read-only view and the
 // dashboard's live help queue. Config comes from a JSON <script> on the page.
 import { createEditor } from "./editor.js";
-import { $, csrf, fmtTime, getJSON, postJSON, textEl } from "./common.js";
+import { $, csrf, getJSON, postJSON, textEl } from "./common.js";
 import { helpQueue, helpWidget, instructorWorkspace } from "./help.js";
 
 const SAVE_DELAY_MS = 2000;
@@ -146,11 +146,14 @@ function participantWorkspace(root, config) {
     historyList.replaceChildren();
     for (const v of result.data.versions) {
       const li = document.createElement("li");
-      li.append(textEl("span", "v" + v.number + " · " + fmtTime(v.created_at) + " · " + v.label + (v.note ? " (" + v.note + ")" : ""), "v-label"));
+      // The server words the label and the time (24-hour, the site's clock).
+      li.append(textEl("span", "v" + v.number + " · " + v.time + " · ", "v-label"));
       if (v.submission_id) {
-        const a = textEl("a", "submission #" + v.submission_id);
+        const a = textEl("a", v.label);
         a.href = config.urls.submission.replace("0", String(v.submission_id));
-        li.append(" ", a);
+        li.append(a);
+      } else {
+        li.append(textEl("span", v.label));
       }
       const view = textEl("button", "View", "btn small");
       view.type = "button";
