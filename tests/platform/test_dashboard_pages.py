@@ -357,3 +357,40 @@ def test_leaderboard_pages_keep_ranks_and_show_my_rank(
     first = client.get(url).content.decode()
     assert "ada" not in first.split("<tbody>")[1].split("</tbody>")[0]
     assert "Your rank: <strong>3</strong>" in first
+
+
+def test_hosts_page_tells_a_busy_worker_from_a_dead_one(
+    instructor_client, workshop, participant, cnn, make_submission, monkeypatch
+):
+    """Workers that miss the broker's ping are shown from their jobs' heartbeats."""
+    import datetime
+    import uuid
+
+    from django.utils import timezone
+
+    from submissions.models import Run
+
+    monkeypatch.setattr(
+        selectors, "celery_inspect", lambda timeout=1.0: {"workers": [], "error": ""}
+    )
+    now = timezone.now()
+    for worker, beat in (
+        ("busy@box", now - datetime.timedelta(seconds=3)),
+        ("busy@box", now - datetime.timedelta(seconds=20)),
+        ("gone@box", now - datetime.timedelta(minutes=5)),
+    ):
+        Run.objects.create(
+            submission=make_submission(participant, cnn),
+            kind="train",
+            job_token=uuid.uuid4(),
+            queue="train-cpu",
+            host="box",
+            worker=worker,
+            heartbeat_at=beat,
+        )
+    page = instructor_client.get(
+        reverse("hosts", args=[workshop.slug])
+    ).content.decode()
+    assert "busy: running 2 jobs, last heartbeat 3 s ago" in page
+    assert "no heartbeat for 5 min" in page
+    assert "No worker answered" not in page
