@@ -320,6 +320,14 @@ def help_request_create(
 ) -> HelpRequest:
     """Put the participant in the help queue (once; a second ask updates the note)."""
     _check_member(participant=participant, assignment=assignment)
+    if Enrollment.objects.filter(
+        user=participant,
+        workshop_id=assignment.workshop_id,
+        role=Enrollment.Role.INSTRUCTOR,
+    ).exists():
+        raise ValidationError(
+            "You are an instructor here: the help queue is for participants."
+        )
     note = " ".join(str(note or "").split())[:200]
     with transaction.atomic():
         open_request = (
