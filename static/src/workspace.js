@@ -3,6 +3,7 @@
 // dashboard's live help queue. Config comes from a JSON <script> on the page.
 import { createEditor } from "./editor.js";
 import { $, csrf, getJSON, postJSON, textEl } from "./common.js";
+import { askInPage } from "./confirm.js";
 import { helpQueue, helpWidget, instructorWorkspace } from "./help.js";
 
 const SAVE_DELAY_MS = 2000;
@@ -204,9 +205,15 @@ function participantWorkspace(root, config) {
     if (historyOpen()) loadHistory();
   }
 
+  const confirmBox = $(root, "[data-confirm]");
   const reset = $(root, "[data-reset]");
   if (reset) reset.addEventListener("click", async () => {
-    if (!window.confirm("Put the starter back in the editor? Your current text stays in the history.")) return;
+    const sure = await askInPage(confirmBox, {
+      title: "Put the starter back?",
+      text: "The editor gets the starter code again. Your current text stays in the history.",
+      yes: "Reset to starter",
+    });
+    if (!sure) return;
     await save("edit");
     applyServerText(await postJSON(config.urls.reset, { base: revision }), "The starter is back; your previous text is in the history.");
   });
@@ -310,7 +317,12 @@ function participantWorkspace(root, config) {
   async function submit() {
     if (!config.urls.submit) return;
     const left = config.leftToday;
-    if (!window.confirm("Submit this draft for grading? It counts against your daily limit (" + left + " left today).")) return;
+    const sure = await askInPage(confirmBox, {
+      title: "Submit this draft for grading?",
+      text: "It counts against your daily limit (" + left + " left today).",
+      yes: "Submit for grading",
+    });
+    if (!sure) return;
     await save("edit");
     const r = await postJSON(config.urls.submit, { text: editor.getText(), base: revision });
     if (r.ok) {
