@@ -163,7 +163,7 @@ def _print_grade(grade: dict[str, Any], out: TextIO) -> None:
         for check in grade["checks"]:
             mark = "PASS" if check.get("passed") else "FAIL"
             print(
-                f"  [{mark}] {check.get('id', '')}: {check.get('message', '')}",
+                f"  [{mark}] {check.get('message', '')}",
                 file=out,
             )
     if grade["layers"]:

@@ -36,6 +36,14 @@ class CheckData:
     public_sample: Path
     train_count: int
     public_count: int
+    train_total: int  # the assignment's whole training set
+
+    @property
+    def training_slice(self) -> str:
+        """Say which training images a check trains on, as a participant reads it."""
+        if self.train_count >= self.train_total:
+            return f"all {self.train_count:,} training images"
+        return f"{self.train_count:,} of the {self.train_total:,} training images"
 
 
 def _version(path: Path) -> str:
@@ -61,6 +69,8 @@ def check_data_prepare(*, assignment_id: int) -> CheckData:
             _version(hidden_src),
             *(_version(p) for p in extras),
             f"{train_per_class}/{public_per_class}",
+            # done.json's layout: a slice cut before it held three counts is recut.
+            "counts:train,public,train_total",
         ]
     )
     root = storage.assignment_dir(assignment_id) / "check"
@@ -80,6 +90,7 @@ def check_data_prepare(*, assignment_id: int) -> CheckData:
         public_sample=final / "public" / PUBLIC_NAME,
         train_count=int(counts[0]),
         public_count=int(counts[1]),
+        train_total=int(counts[2]),
     )
 
 
@@ -123,7 +134,9 @@ def _cut(
             shutil.copyfile(extra, tmp / "train" / extra.name)
         for folder in (tmp, tmp / "train", tmp / "public"):
             os.chmod(folder, 0o755)
-        (tmp / "done.json").write_text(f"{len(part.y_train)} {len(part.y_public)}\n")
+        (tmp / "done.json").write_text(
+            f"{len(part.y_train)} {len(part.y_public)} {len(y_train)}\n"
+        )
         try:
             tmp.rename(final)
         except OSError:

@@ -213,10 +213,7 @@ def _run(check: CheckRun, log: CheckLog) -> CheckOutcome:
             CheckStatus.ERROR,
             PLATFORM_FAULT.format(detail=f"the assignment's data is missing: {exc}"),
         )
-    log.say(
-        f"Check run: training your code on {data.train_count} training images "
-        "(a small slice; the graded run uses them all)."
-    )
+    log.say(f"Check run: training your code on {data.training_slice}.")
     log.data = data
     try:
         trained = _train(check, log, data)
@@ -300,6 +297,7 @@ def _evaluate(
         )
     result = feedback.check_result(
         report,
+        training_slice=data.training_slice,
         train_count=data.train_count,
         public_count=data.public_count,
         spec=assignment.spec,

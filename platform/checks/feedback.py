@@ -5,7 +5,7 @@ from submissions.feedback import code_error_reason
 from workers import sandbox
 
 INDICATIVE = (
-    "Indicative only: measured after a short training on {train} training images, "
+    "Indicative only: measured after a short training on {train}, "
     "on {public} public test images. Your graded score comes from a full training "
     "on every training image and the hidden test split."
 )
@@ -19,7 +19,7 @@ def training_failure(result: sandbox.SandboxResult) -> str:
         )
     if result.outcome == sandbox.Outcome.TIMED_OUT:
         return (
-            f"{result.reason} A check trains on a small slice, so it should take "
+            f"{result.reason} A check is a short training that should take "
             "seconds: use fewer epochs or a smaller model while checking."
         )
     return result.reason or f"Your code stopped ({result.outcome})."
@@ -34,7 +34,12 @@ def failure_reason(report: GradeReport) -> str:
 
 
 def check_result(
-    report: GradeReport, *, train_count: int, public_count: int, spec: dict
+    report: GradeReport,
+    *,
+    training_slice: str,
+    train_count: int,
+    public_count: int,
+    spec: dict,
 ) -> dict:
     """Return the result JSON: checks, the indicative accuracy, and feedback."""
     checks = [
@@ -52,12 +57,13 @@ def check_result(
             "you are happy with it."
         )
     if accuracy is not None:
-        notes.append(INDICATIVE.format(train=train_count, public=public_count))
+        notes.append(INDICATIVE.format(train=training_slice, public=public_count))
     return {
         "checks": checks,
         "indicative_accuracy": accuracy,
         "indicative": True,
         "train_images": train_count,
+        "training_slice": training_slice,
         "public_sample_images": public_count,
         "params_total": report.params_total,
         "feedback": notes,

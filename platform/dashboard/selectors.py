@@ -7,9 +7,12 @@ exports read standings (see dashboard.standings); the rest read active jobs.
 
 import datetime
 
-from django.db.models import Count
+from django.conf import settings
+from django.db.models import Count, Max
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from checks.models import CheckRun, CheckStatus
 from dashboard.standings import (
     assignment_stats,
     grade_rows_for_export,
@@ -36,6 +39,7 @@ __all__ = [
     "progress_matrix",
     "queue_lengths",
     "submission_rows_for_export",
+    "worker_list",
 ]
 
 
@@ -162,3 +166,76 @@ def celery_inspect(timeout: float = 1.0) -> dict:
             }
         )
     return {"workers": workers, "error": ""}
+
+
+def worker_list(*, inspect: dict, workshop: Workshop | None = None) -> list[dict]:
+    """Return every worker the broker or the database knows is there, and its state.
+
+    A worker busy with long jobs often leaves the broker's ping unanswered; the
+    database still sees its open runs and their heartbeats, which tell a busy
+    worker ("running 3 jobs, last heartbeat 4 s ago") from a dead one ("no
+    heartbeat for 5 min"). One aggregate per job table, one row per worker.
+    """
+    now = timezone.now()
+    grace = settings.DOJO_HEARTBEAT_GRACE_SECONDS
+    open_runs = Run.objects.filter(finished_at__isnull=True)
+    checks = CheckRun.objects.filter(status=CheckStatus.RUNNING)
+    if workshop is not None:
+        open_runs = open_runs.filter(submission__assignment__workshop=workshop)
+        checks = checks.filter(assignment__workshop=workshop)
+    seen: dict[str, dict] = {}
+    for query in (open_runs, checks):
+        rows = query.values("worker").annotate(
+            n=Count("pk"), last=Max(Coalesce("heartbeat_at", "started_at"))
+        )
+        for row in rows:
+            entry = seen.setdefault(row["worker"], {"jobs": 0, "last": None})
+            entry["jobs"] += row["n"]
+            if row["last"] is not None:
+                entry["last"] = max(filter(None, (entry["last"], row["last"])))
+    workers = [
+        {
+            **worker,
+            "state": f"answering: {worker['active']} active "
+            f"task{'s' if worker['active'] != 1 else ''}",
+            "alive": True,
+        }
+        for worker in inspect["workers"]
+    ]
+    answered = {worker["name"] for worker in workers}
+    for name, entry in sorted(seen.items()):
+        if name in answered or not name:
+            continue
+        quiet = (now - entry["last"]).total_seconds() if entry["last"] else None
+        workers.append(
+            {
+                "name": name,
+                "queues": [],
+                "slots": None,
+                "active": entry["jobs"],
+                "alive": quiet is None or quiet <= grace,
+                "state": _silent_state(jobs=entry["jobs"], quiet=quiet, grace=grace),
+            }
+        )
+    return workers
+
+
+def _silent_state(*, jobs: int, quiet: float | None, grace: float) -> str:
+    """Say what the database shows of a worker that did not answer the ping."""
+    running = f"{jobs} job{'s' if jobs != 1 else ''}"
+    if quiet is None:
+        return f"starting: {running}, no heartbeat yet"
+    if quiet <= grace:
+        return f"busy: running {running}, last heartbeat {_ago(quiet)} ago"
+    return (
+        f"no heartbeat for {_ago(quiet)}: it may have stopped; the reconciler "
+        f"requeues its {running}"
+    )
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{max(0, int(seconds))} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min"
+    return f"{int(seconds // 3600)} h"

@@ -307,6 +307,7 @@ def hosts(request: HttpRequest, slug: str) -> HttpResponse:
     )
     # Staff run the machines and see every workshop; an instructor sees theirs.
     scope = None if request.user.is_staff else workshop
+    inspect = selectors.celery_inspect(timeout=1.0)
     return render(
         request,
         "dashboard/hosts.html",
@@ -315,7 +316,8 @@ def hosts(request: HttpRequest, slug: str) -> HttpResponse:
             "instructor": True,
             "all_workshops": scope is None,
             "hosts": selectors.host_list_alive(workshop=scope),
-            "inspect": selectors.celery_inspect(timeout=1.0),
+            "inspect": inspect,
+            "workers": selectors.worker_list(inspect=inspect, workshop=scope),
             "queues": selectors.queue_lengths(workshop=scope),
         },
     )

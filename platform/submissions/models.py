@@ -209,6 +209,14 @@ class Run(models.Model):
                 fields=["job_token", "kind"], name="one_run_per_job"
             )
         ]
+        indexes = [
+            # The hosts page and a worker's hand-back read open runs only.
+            models.Index(
+                fields=["worker"],
+                condition=models.Q(finished_at__isnull=True),
+                name="run_open",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} run of submission {self.submission_id}"

@@ -62,4 +62,7 @@ def regrade_batch_progress(*, batch: RegradeBatch) -> dict:
         "done": done,
         "percent": round(100 * done / total) if total else 100,
         "state": batch.state,
+        # Done but not yet marked so (the mark comes after the last chunk):
+        # there is nothing left to cancel.
+        "cancellable": batch.state == RegradeBatch.State.RUNNING and done < total,
     }

@@ -92,8 +92,13 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
     assignments = list(
         selectors.assignment_list_visible(workshop=workshop, instructor=instructor)
     )
-    rows = selectors.assignment_progress_for_participant(
-        participant=request.user, assignments=assignments
+    # An instructor previews the page: they have no progress of their own.
+    rows = (
+        [{"assignment": assignment} for assignment in assignments]
+        if instructor
+        else selectors.assignment_progress_for_participant(
+            participant=request.user, assignments=assignments
+        )
     )
     agenda = selectors.agenda_with_links(
         workshop=workshop,

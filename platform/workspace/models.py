@@ -45,6 +45,7 @@ class DraftVersion(models.Model):
         CHECK = "check", "Check run"
         SUBMIT = "submit", "Submitted"
         RESTORE = "restore", "Restored"
+        STARTER = "starter", "Starter"
         RESET = "reset", "Reset to starter"
         IMPORT = "import", "Imported"
         CONFLICT = "conflict", "Kept from another tab"

@@ -40,18 +40,30 @@ def draft_version_list(*, draft: Draft | None) -> list[dict]:
     rows = draft.versions.order_by("-number").values(
         "number", "reason", "note", "created_at", "submission_id"
     )[:HISTORY_LIMIT]
-    labels = dict(DraftVersion.Reason.choices)
     return [
         {
             "number": row["number"],
             "reason": row["reason"],
-            "label": labels.get(row["reason"], row["reason"]),
+            "label": _version_label(row),
             "note": row["note"],
             "created_at": row["created_at"].isoformat(),
+            # The site's clock, 24-hour, as every other page shows times.
+            "time": timezone.localtime(row["created_at"]).strftime("%H:%M"),
             "submission_id": row["submission_id"],
         }
         for row in rows
     ]
+
+
+def _version_label(row: dict) -> str:
+    """Say in one phrase where a version came from, each fact once."""
+    reason, note = row["reason"], row["note"]
+    if reason == DraftVersion.Reason.SUBMIT and row["submission_id"]:
+        return f"Submitted as #{row['submission_id']}"
+    if reason in (DraftVersion.Reason.RESTORE, DraftVersion.Reason.RESET) and note:
+        return note  # "Restored version 3" says more than "Restored"
+    label = dict(DraftVersion.Reason.choices).get(reason, reason)
+    return f"{label} ({note})" if note else label
 
 
 def draft_version_get(*, draft: Draft | None, number: int) -> DraftVersion | None:

@@ -113,7 +113,7 @@ def _locked_draft(*, participant: AbstractUser, assignment: Assignment) -> Draft
         participant=participant, assignment=assignment
     )
     if draft.version_count == 0:
-        _keep(draft, text=draft.text, reason=Reason.RESET, note="The starter")
+        _keep(draft, text=draft.text, reason=Reason.STARTER, note="")
     return draft
 
 
@@ -304,7 +304,7 @@ def draft_submit(
             draft,
             text=saved.draft.text,
             reason=Reason.SUBMIT,
-            note=f"Submission #{submission.pk}",
+            note="",
             submission=submission,
         )
     return submission, dataclasses.replace(saved, draft=draft, version=version.number)
@@ -338,6 +338,14 @@ def help_request_create(
 ) -> HelpRequest:
     """Put the participant in the help queue (once; a second ask updates the note)."""
     _check_member(participant=participant, assignment=assignment)
+    if Enrollment.objects.filter(
+        user=participant,
+        workshop_id=assignment.workshop_id,
+        role=Enrollment.Role.INSTRUCTOR,
+    ).exists():
+        raise ValidationError(
+            "You are an instructor here: the help queue is for participants."
+        )
     note = " ".join(str(note or "").split())[:200]
     with transaction.atomic():
         open_request = (

@@ -295,6 +295,7 @@ def workspace_config(
     """Return the participant editor's configuration for the assignment page."""
     args = [assignment.workshop.slug, assignment.slug]
     open_for_work = assignment.closed_reason() is None
+    participant = enrollment.role == Enrollment.Role.PARTICIPANT
     return {
         "mode": "participant",
         "title": assignment.title,
@@ -313,7 +314,9 @@ def workspace_config(
             "restore": reverse("draft-restore", args=[*args, 0]),
             "reset": reverse("draft-reset", args=args),
             "import": reverse("draft-import", args=args),
-            "submit": reverse("draft-submit", args=args) if open_for_work else "",
+            "submit": reverse("draft-submit", args=args)
+            if open_for_work and participant
+            else "",
             "check": _check_url(assignment) if open_for_work else "",
             "submission": reverse("submission-detail", args=[0]),
             "help": reverse("help-request", args=args),

@@ -93,6 +93,11 @@
       regrade.querySelector("[data-percent]").textContent = data.percent + "%";
       regrade.querySelector("[data-done]").textContent = data.done;
       regrade.querySelector("[data-state]").textContent = data.state;
+      if (!data.cancellable) {
+        // Nothing is left to cancel: the button would only mislead.
+        var cancel = document.querySelector("[data-regrade-cancel]");
+        if (cancel) cancel.remove();
+      }
       if (data.state !== "running") return false;
     });
   }

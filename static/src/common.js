@@ -26,10 +26,6 @@ export async function getJSON(url) {
 
 export const $ = (root, sel) => root.querySelector(sel);
 
-export function fmtTime(iso) {
-  try { return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); } catch (e) { return iso; }
-}
-
 export function fmtWait(seconds) {
   if (seconds < 60) return seconds + " s";
   const m = Math.floor(seconds / 60);

@@ -2,7 +2,8 @@
 // submit and help requests; also the instructor's read-only view and the
 // dashboard's live help queue. Config comes from a JSON <script> on the page.
 import { createEditor } from "./editor.js";
-import { $, csrf, fmtTime, getJSON, postJSON, textEl } from "./common.js";
+import { $, csrf, getJSON, postJSON, textEl } from "./common.js";
+import { askInPage } from "./confirm.js";
 import { helpQueue, helpWidget, instructorWorkspace } from "./help.js";
 
 const SAVE_DELAY_MS = 2000;
@@ -154,11 +155,14 @@ function participantWorkspace(root, config) {
     historyList.replaceChildren();
     for (const v of result.data.versions) {
       const li = document.createElement("li");
-      li.append(textEl("span", "v" + v.number + " · " + fmtTime(v.created_at) + " · " + v.label + (v.note ? " (" + v.note + ")" : ""), "v-label"));
+      // The server words the label and the time (24-hour, the site's clock).
+      li.append(textEl("span", "v" + v.number + " · " + v.time + " · ", "v-label"));
       if (v.submission_id) {
-        const a = textEl("a", "submission #" + v.submission_id);
+        const a = textEl("a", v.label);
         a.href = config.urls.submission.replace("0", String(v.submission_id));
-        li.append(" ", a);
+        li.append(a);
+      } else {
+        li.append(textEl("span", v.label));
       }
       const view = textEl("button", "View", "btn small");
       view.type = "button";
@@ -209,9 +213,15 @@ function participantWorkspace(root, config) {
     if (historyOpen()) loadHistory();
   }
 
+  const confirmBox = $(root, "[data-confirm]");
   const reset = $(root, "[data-reset]");
   if (reset) reset.addEventListener("click", async () => {
-    if (!window.confirm("Put the starter back in the editor? Your current text stays in the history.")) return;
+    const sure = await askInPage(confirmBox, {
+      title: "Put the starter back?",
+      text: "The editor gets the starter code again. Your current text stays in the history.",
+      yes: "Reset to starter",
+    });
+    if (!sure) return;
     await save("edit");
     applyServerText(await postJSON(config.urls.reset, { base: revision }), "The starter is back; your previous text is in the history.");
   });
@@ -283,14 +293,15 @@ function participantWorkspace(root, config) {
     const result = run.result || {};
     checkResult.replaceChildren();
     checkResult.append(textEl("h3", "Result (indicative only)"));
-    checkResult.append(textEl("p", "A check trains on a small slice of the training data and measures a small public sample; your grade comes from a submission.", "muted small"));
+    const trained = result.training_slice ? "on " + result.training_slice : "briefly";
+    checkResult.append(textEl("p", "A check trains " + trained + " and measures a public sample; your grade comes from a submission.", "muted small"));
     if (run.reason && run.status !== "passed") checkResult.append(textEl("p", run.reason, "error-text"));
     if (Array.isArray(result.checks) && result.checks.length) {
       const ul = document.createElement("ul");
       ul.className = "checks";
       for (const c of result.checks) {
         const ok = c.passed === true;
-        ul.append(textEl("li", (ok ? "✓ " : "✗ ") + (c.message || c.id || ""), ok ? "pass" : "fail"));
+        ul.append(textEl("li", (ok ? "✓ " : "✗ ") + (c.message || ""), ok ? "pass" : "fail"));
       }
       checkResult.append(ul);
     }
@@ -314,7 +325,12 @@ function participantWorkspace(root, config) {
   async function submit() {
     if (!config.urls.submit) return;
     const left = config.leftToday;
-    if (!window.confirm("Submit this draft for grading? It counts against your daily limit (" + left + " left today).")) return;
+    const sure = await askInPage(confirmBox, {
+      title: "Submit this draft for grading?",
+      text: "It counts against your daily limit (" + left + " left today).",
+      yes: "Submit for grading",
+    });
+    if (!sure) return;
     await save("edit");
     const r = await postJSON(config.urls.submit, { text: editor.getText(), base: revision });
     if (r.ok) {

@@ -327,3 +327,40 @@ def test_bad_saves_are_shown_and_lose_nothing(
     )
     assert editor_text(page).startswith("x = 1\n")
     context.close()
+
+
+def test_submit_asks_in_the_page_not_in_a_browser_dialog(
+    live_server, workshop, participant, browser
+):
+    """Submit opens an in-page dialog: focus moves into it, Escape or Cancel
+    cancels (nothing is submitted, focus returns), Enter confirms."""
+    from submissions.models import Submission
+
+    mlp = workshop.assignments.get(slug="mlp")
+    context, page = login(browser, live_server, participant, "ada-pass-123")
+    native = []
+    page.on("dialog", lambda d: (native.append(d.message), d.dismiss()))
+    open_editor(page, live_server, mlp)
+    submit = page.locator("[data-submit]")
+    submit.click()
+    dialog = page.get_by_role("dialog", name="Submit this draft for grading?")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("20 left today")
+    yes = dialog.get_by_role("button", name="Submit for grading")
+    expect(yes).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(submit).to_be_focused()
+    # Keyboard only: the shortcut opens it, Tab reaches Cancel, Enter cancels.
+    page.keyboard.press("Control+Shift+Enter")
+    expect(yes).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    assert not Submission.objects.exists()
+    page.keyboard.press("Control+Shift+Enter")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Submission #")).to_be_visible()
+    assert Submission.objects.count() == 1 and native == []
+    context.close()

@@ -55,10 +55,10 @@ def test_check_then_submit_from_the_editor(
     shoot(page, "workspace-check-passed")
     assert not (found := axe_violations(page)), found
     assert DraftVersion.objects.filter(reason="check").count() == 2
-    # Submit with Ctrl+Shift+Enter and a confirmation.
-    page.once("dialog", lambda dialog: dialog.accept())
+    # Submit with Ctrl+Shift+Enter and a confirmation in the page.
     page.locator(".cm-content").click()
     page.keyboard.press("Control+Shift+Enter")
+    page.get_by_role("dialog").get_by_role("button", name="Submit for grading").click()
     expect(page.get_by_role("heading", name="Submission #")).to_be_visible()
     expect(page.locator("#score")).to_be_visible(timeout=LONG)
     expect(page.locator("#status-badge")).to_have_text("Graded")

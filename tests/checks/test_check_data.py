@@ -52,3 +52,18 @@ def test_slice_is_cut_once_and_again_for_new_data(workshop, settings):
     settings.DOJO_CHECK_TRAIN_PER_CLASS = 7
     smaller = check_data_prepare(assignment_id=mlp.pk)
     assert smaller.train_dir != first.train_dir and smaller.train_count == 70
+
+
+def test_slice_says_whether_it_is_the_whole_training_set(workshop, settings):
+    """A slice that holds every training image says "all N", never "a slice"."""
+    mlp = workshop.assignments.get(slug="mlp")
+    with np.load(storage.assignment_train_dir(mlp.pk) / "train.npz") as full:
+        total = len(full["y"])
+    part = check_data_prepare(assignment_id=mlp.pk)
+    assert part.training_slice == (
+        f"{part.train_count:,} of the {total:,} training images"
+    )
+    settings.DOJO_CHECK_TRAIN_PER_CLASS = total  # more than any class has
+    whole = check_data_prepare(assignment_id=mlp.pk)
+    assert (whole.train_count, whole.train_total) == (total, total)
+    assert whole.training_slice == f"all {total:,} training images"

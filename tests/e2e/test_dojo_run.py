@@ -96,6 +96,7 @@ def dojo_run(tmp_path, _shared_worker):
         start_new_session=True,
     )
     process.log = log  # type: ignore[attr-defined]
+    process.port = env["PORT"]  # type: ignore[attr-defined]
     wait_for(
         lambda: b" ready." in log.read_bytes() or process.poll() is not None,
         timeout=90,
@@ -177,3 +178,18 @@ def test_a_second_ctrl_c_kills_at_once(dojo_run, participant, workshop):
     assert "Killing Dojo now." in log
     assert _still_running(processes) == []
     _assert_handed_back(submission)
+
+
+def test_console_starts_with_the_address_and_without_noise(dojo_run):
+    """The first line names the address with its port; no superuser warnings
+    (as root) or TensorFlow notes fill the console."""
+    wait_for(
+        lambda: "Dojo is running at" in dojo_run.log.read_text(),
+        timeout=60,
+        what="the site to start",
+    )
+    log = dojo_run.log.read_text()
+    first = log.splitlines()[0]
+    assert first.startswith(f"Starting Dojo at http://127.0.0.1:{dojo_run.port}/")
+    assert "superuser privileges" not in log
+    assert "cpu_feature_guard" not in log and "oneDNN custom operations" not in log

@@ -61,9 +61,24 @@ def test_forbidden_layer_fails_only_that_check(
     path = make_model("mlp_with_conv", build, data_dir=digits_dir)
     report = grade(path, load_spec("mlp"), digits_dir / "test.npz")
     assert report.status == "graded"
-    assert failed_ids(report) == ["forbidden_layer:Conv2D"]
-    assert "does not allow Conv2D" in report.checks[4].message
+    assert failed_ids(report) == ["forbidden_layers"]
+    failed = next(c for c in report.checks if not c.passed)
+    assert failed.message == (
+        "Your model has 1 Conv2D layer; the MLP assignment does not allow "
+        "convolution layers (Conv1D, Conv2D, Conv3D, DepthwiseConv2D, "
+        "SeparableConv2D). Remove it."
+    )
     assert report.score <= 50
+
+
+def test_forbidden_layers_read_as_one_rule(good_mlp: Path, digits_dir: Path) -> None:
+    """A passing MLP gets one line for the forbidden-layers rule, in plain words."""
+    report = grade(good_mlp, load_spec("mlp"), digits_dir / "test.npz")
+    about_conv = [c.message for c in report.checks if "Conv" in c.message]
+    assert about_conv == [
+        "No convolution layers (Conv1D, Conv2D, Conv3D, DepthwiseConv2D, "
+        "SeparableConv2D), as required."
+    ]
 
 
 def test_missing_required_layer_is_capped(

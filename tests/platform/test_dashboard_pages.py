@@ -160,10 +160,17 @@ def test_regrade_form_and_progress(instructor_client, participant, cnn, make_gra
     )
     page = instructor_client.get(ok.url).content.decode()
     assert 'role="progressbar"' in page and "data-progress-url" in page
+    assert "Cancel what has not started" in page
     progress = json.loads(
         instructor_client.get(reverse("regrade-progress", args=[batch.pk])).content
     )
-    assert progress == {"total": 1, "done": 0, "percent": 0, "state": "running"}
+    assert progress == {
+        "total": 1,
+        "done": 0,
+        "percent": 0,
+        "state": "running",
+        "cancellable": True,
+    }
     instructor_client.post(reverse("regrade-cancel", args=[batch.pk]))
     batch.refresh_from_db()
     assert batch.state == "cancelled"
@@ -357,3 +364,78 @@ def test_leaderboard_pages_keep_ranks_and_show_my_rank(
     first = client.get(url).content.decode()
     assert "ada" not in first.split("<tbody>")[1].split("</tbody>")[0]
     assert "Your rank: <strong>3</strong>" in first
+
+
+def test_hosts_page_tells_a_busy_worker_from_a_dead_one(
+    instructor_client, workshop, participant, cnn, make_submission, monkeypatch
+):
+    """Workers that miss the broker's ping are shown from their jobs' heartbeats."""
+    import datetime
+    import uuid
+
+    from django.utils import timezone
+
+    from submissions.models import Run
+
+    monkeypatch.setattr(
+        selectors, "celery_inspect", lambda timeout=1.0: {"workers": [], "error": ""}
+    )
+    now = timezone.now()
+    for worker, beat in (
+        ("busy@box", now - datetime.timedelta(seconds=3)),
+        ("busy@box", now - datetime.timedelta(seconds=20)),
+        ("gone@box", now - datetime.timedelta(minutes=5)),
+    ):
+        Run.objects.create(
+            submission=make_submission(participant, cnn),
+            kind="train",
+            job_token=uuid.uuid4(),
+            queue="train-cpu",
+            host="box",
+            worker=worker,
+            heartbeat_at=beat,
+        )
+    page = instructor_client.get(
+        reverse("hosts", args=[workshop.slug])
+    ).content.decode()
+    assert "busy: running 2 jobs, last heartbeat 3 s ago" in page
+    assert "no heartbeat for 5 min" in page
+    assert "No worker answered" not in page
+
+
+def test_regrade_is_one_click_from_the_dashboard_and_the_assignment(
+    instructor_client, workshop, cnn
+):
+    """The dashboard lists a Regrade link per assignment; the assignment page too."""
+    regrade = reverse("regrade-create", args=[workshop.slug, cnn.slug])
+    dashboard = instructor_client.get(reverse("dashboard", args=[workshop.slug]))
+    assert f'href="{regrade}"' in dashboard.content.decode()
+    assert "<title>Dashboard · " in dashboard.content.decode()
+    assert "&lt;script" not in dashboard.content.decode()
+    page = instructor_client.get(cnn.get_absolute_url()).content.decode()
+    assert f'href="{regrade}"' in page and ">Regrade</a>" in page
+
+
+def test_finished_regrade_offers_no_cancel(
+    instructor_client, participant, cnn, make_graded
+):
+    """Once every submission of a batch has ended, the page offers no cancel,
+    even before the batch is marked done."""
+    from django.utils import timezone
+
+    from submissions.models import Submission
+    from submissions.services.regrade import regrade_batch_create
+
+    submission = make_graded(participant, cnn)
+    batch = regrade_batch_create(
+        assignment=cnn,
+        mode="reevaluate",
+        selection="selected",
+        submission_ids=[submission.pk],
+        created_by=None,
+    )
+    Submission.objects.filter(pk=submission.pk).update(finished_at=timezone.now())
+    page = instructor_client.get(reverse("regrade-detail", args=[batch.pk]))
+    html = page.content.decode()
+    assert "1</span> of 1 done" in html
+    assert "Cancel what has not started" not in html

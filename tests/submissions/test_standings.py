@@ -302,7 +302,7 @@ def test_standing_counts_best_or_last_and_explains_a_failure(workshop, participa
         90.0,
         "passed",
     )
-    assert standing.latest_reason == "layers.Dropout: Add one"
+    assert standing.latest_reason == "Add one"
     tallies, _ = assignment_tallies(assignment_id=cnn.pk)
     assert tallies["status:graded"] == 2 and tallies["bin:9"] == 1
     assert tallies["check:layers.Dropout"] == tallies["pass:layers.Dropout"] == 1

@@ -23,7 +23,7 @@ def test_first_save_starts_from_the_starter_as_version_one(participant, mlp):
     draft = result.draft
     assert draft.text == "print(1)\n" and draft.revision == 1
     first = draft.versions.get(number=1)
-    assert first.reason == DraftVersion.Reason.RESET
+    assert first.reason == DraftVersion.Reason.STARTER
     assert first.text == notebooks.starter_text(mlp.pk)
     assert "# %% [markdown]" in first.text and "# %%\nimport json" in first.text
 

@@ -269,3 +269,19 @@ def test_history_keeps_a_bounded_number_of_characters(participant, mlp, settings
     texts = list(DraftVersion.objects.values_list("text", flat=True))
     assert sum(len(t) for t in texts) <= 5_000
     assert texts[0].startswith("# 11\n")
+
+
+def test_history_labels_say_each_fact_once_in_24_hour_time(participant, mlp, settings):
+    """The history reads "Starter" and "Submitted as #N", with 24-hour times."""
+    settings.TIME_ZONE = "Europe/Paris"
+    client = client_for(participant)
+    code = "# %%\nimport keras\nprint('train')\n"
+    submitted = post(client, url("draft-submit", mlp), {"text": code, "base": 0})
+    number = submitted.json()["submission_id"]
+    DraftVersion.objects.update(created_at="2026-03-02T13:05:00+00:00")
+    versions = client.get(url("draft-versions", mlp)).json()["versions"]
+    labels = [v["label"] for v in versions]
+    assert labels[-1] == "Starter"
+    assert f"Submitted as #{number}" in labels
+    assert not [label for label in labels if "ubmission" in label]
+    assert {v["time"] for v in versions} == {"14:05"}

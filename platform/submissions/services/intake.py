@@ -141,6 +141,13 @@ def _check_allowed(*, participant: AbstractUser, assignment: Assignment) -> None
             f"You are not enrolled in “{workshop.title}”. Join it with the join "
             "code your instructor gave you, then submit again."
         )
+    if enrolled.role == Enrollment.Role.INSTRUCTOR:
+        # Not a participant's attempt: it would count nowhere and cost workers.
+        raise ValidationError(
+            f"You are an instructor of “{workshop.title}”: submissions are for "
+            "participants, so nothing was submitted. Use Check to try code; "
+            "it is graded on a slice and counts nowhere."
+        )
     if not assignment.released and not workshop.archived:
         raise ValidationError("This assignment has not been released yet.")
     if (closed := assignment.closed_reason(work="submissions")) is not None:

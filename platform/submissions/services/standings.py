@@ -106,8 +106,7 @@ def _reason(latest: dict, checks: dict[int, list]) -> str:
     if latest["status"] == Status.GRADED and not latest["current_grade__passed_checks"]:
         for check in _checks(checks.get(latest["current_grade_id"])):
             if not check.get("passed"):
-                message = str(check.get("message", ""))
-                return f"{_check_id(check)}: {message}"[:REASON_LENGTH]
+                return str(check.get("message", ""))[:REASON_LENGTH]
     return ""
 
 
