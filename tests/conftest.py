@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.helpers import ROOT, WorkerProcess, stop_all
+from tests.helpers import ROOT, WorkerProcess, stop_all, wait_for_other_sessions
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM then
 # refuses to run without this (measured: see shared NOTES).
@@ -85,6 +85,22 @@ def celery_worker(start_worker, _shared_worker) -> WorkerProcess:
     if worker is None or worker.process.poll() is not None:
         worker = _shared_worker["worker"] = start_worker()
     return worker
+
+
+@pytest.fixture(autouse=True)
+def _quiet_before_the_flush(request):
+    """Let other sessions of the test database finish before a transactional
+    test's flush: a worker's reconciler or heartbeat mid-transaction can hold
+    the locks the flush's TRUNCATE waits on, and PostgreSQL then ends one of
+    them as a deadlock (the next test would start on this one's rows)."""
+    marker = request.node.get_closest_marker("django_db")
+    by_name = {"transactional_db", "live_server"} & set(request.fixturenames)
+    if by_name:
+        # Set up after the database fixture, so torn down before its flush.
+        request.getfixturevalue("transactional_db")
+    yield
+    if by_name or (marker is not None and marker.kwargs.get("transaction")):
+        wait_for_other_sessions(quiet=0.1)
 
 
 @pytest.fixture

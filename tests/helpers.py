@@ -121,3 +121,31 @@ def stop_all(workers: list[WorkerProcess], grace: float = 20) -> None:
             worker.process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+def wait_for_other_sessions(timeout: float = 10.0, quiet: float = 0.3) -> None:
+    """Wait until no other PostgreSQL session of this database has been mid-query
+    for ``quiet`` seconds: a request a page sent before it closed, or a query of
+    a worker the test started (its reconciler, a heartbeat), can still hold row
+    locks the flush's TRUNCATE would deadlock with. SQLite serialises writers
+    and needs no wait.
+    """
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0]:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet:
+                return
+            time.sleep(0.05)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_for_other_sessions
+
 # Playwright's sync API runs an event loop in the test thread (see shared NOTES).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -48,34 +50,7 @@ def _close_pages_before_the_flush(request):
         # would reach the live server while the flush truncates.
         context.set_offline(True)
         context.close()
-    _wait_for_other_sessions()
-
-
-def _wait_for_other_sessions(timeout: float = 10.0, quiet: float = 0.3) -> None:
-    """Wait until no other PostgreSQL session of this database has been mid-query
-    for ``quiet`` seconds: a request the pages sent before they closed can still
-    hold row locks the flush's TRUNCATE would deadlock with. SQLite serialises
-    writers and needs no wait.
-    """
-    import time
-
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return
-    deadline = time.monotonic() + timeout
-    quiet_since = time.monotonic()
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                "current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
-            )
-            if cursor.fetchone()[0]:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= quiet:
-                return
-            time.sleep(0.05)
+    wait_for_other_sessions()
 
 
 @pytest.fixture
