@@ -31,8 +31,12 @@ setup: system-deps deps
 run: setup
 	@PORT=$(PORT) bin/dojo-run
 
+# Two processes (pytest-xdist): much of the suite waits on workers, sandboxes and
+# browsers, so a second process overlaps those waits; each has its own files,
+# database and broker prefix (config.settings.test). TEST_PROCESSES=0 runs in one.
+TEST_PROCESSES ?= 2
 test: system-deps deps
-	$(VENV)/bin/pytest -m "not faults and not bench"
+	$(VENV)/bin/pytest -m "not faults and not bench" -n $(TEST_PROCESSES) --dist worksteal
 
 # Faults injected into real processes (tests/faults): slower, and the database
 # cut needs PostgreSQL, so they run here, on PostgreSQL and Redis (CI runs both).
