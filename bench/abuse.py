@@ -79,7 +79,7 @@ def _draft_bomb(serial: int) -> str:
     """A draft with as many cells as a save allows, about 900 KB, unique."""
     from django.conf import settings
 
-    cells = settings.DOJO_DRAFT_MAX_CELLS
+    cells = settings.DOJO_DRAFT_MAX_CELLS - 1  # the header is a cell too
     body = "".join(f"y{i} = {i}\n" for i in range(300))
     return f"# bomb {serial}\n" + "".join(f"# %%\n{body}" for _ in range(cells))
 

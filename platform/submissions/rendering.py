@@ -6,9 +6,13 @@ mistune) takes time that grows about with the square of some inputs, and this
 runs in a web request, so it is never done here. Highlighting costs about a
 millisecond per kilobyte and its HTML is twenty times the source, so the page
 shows at most SHOWN_CHARS characters and SHOWN_LINES lines; the whole file is a
-download away.
+download away. A submission's file never changes, so its page is rendered once
+and kept in the cache: a participant reloading it costs a cache read.
 """
 
+import hashlib
+
+from django.core.cache import cache
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from pygments import highlight
@@ -25,6 +29,9 @@ MARKDOWN_CELL_CHARS = 4_000
 CODE_CELL_CHARS = 64_000
 MAX_CELLS = 500
 NOTEBOOK_DEPTH = 64
+# Bump when the HTML changes, so pages rendered before are not served.
+RENDER_VERSION = 1
+CACHE_SECONDS = 24 * 3600
 
 
 class _Budget:
@@ -47,6 +54,22 @@ class _Budget:
     @property
     def spent(self) -> bool:
         return self.chars <= 0 or self.lines <= 0
+
+
+def submission_code_html(*, submission) -> SafeString:
+    """Return the submission's code page body, rendered once and then cached."""
+    # The stored file's name too: a database reset that reuses the id never
+    # meets the page of another file.
+    name = hashlib.sha256(submission.file.name.encode()).hexdigest()[:16]
+    key = f"submission-code:{RENDER_VERSION}:{submission.pk}:{name}"
+    html = cache.get(key)
+    if html is None:
+        with submission.file.open("rb") as handle:
+            raw = handle.read()
+        html = str(code_to_html(raw, submission.format))
+        cache.set(key, html, CACHE_SECONDS)
+    # Our own rendering, stored server-side: escaped when it was made.
+    return mark_safe(html)
 
 
 def code_to_html(raw: bytes, fmt: str) -> SafeString:

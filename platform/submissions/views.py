@@ -385,11 +385,9 @@ def submission_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def submission_code(request: HttpRequest, pk: int) -> HttpResponse:
     """Show the submitted code: highlighted Python, or the notebook as HTML."""
-    from submissions.rendering import code_to_html
+    from submissions.rendering import submission_code_html
 
     submission, instructor = _submission_for(request, pk)
-    raw = submission.file.read()
-    submission.file.close()
     return render(
         request,
         "submissions/submission_code.html",
@@ -398,7 +396,7 @@ def submission_code(request: HttpRequest, pk: int) -> HttpResponse:
             "assignment": submission.assignment,
             "workshop": submission.assignment.workshop,
             "instructor": instructor,
-            "code_html": code_to_html(raw, submission.format),
+            "code_html": submission_code_html(submission=submission),
         },
     )
 

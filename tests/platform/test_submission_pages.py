@@ -282,3 +282,29 @@ def test_code_page_costs_the_same_for_any_size(
         reverse("submission-code-download", args=[big.pk])
     )
     assert b"".join(download.streaming_content) == raw
+
+
+def test_code_page_is_rendered_once(
+    participant_client, participant, cnn, make_submission, monkeypatch
+):
+    """A submission's file never changes: its page is highlighted on the first
+    visit and read from the cache after, so reloading it costs the site nothing
+    that grows with the file."""
+    from submissions import rendering
+
+    calls = []
+    real = rendering.code_to_html
+
+    def counted(raw, fmt):
+        calls.append(len(raw))
+        return real(raw, fmt)
+
+    monkeypatch.setattr(rendering, "code_to_html", counted)
+    submission = make_submission(participant, cnn, name="train.py", code=b"x = 1\n")
+    url = reverse("submission-code", args=[submission.pk])
+    first = participant_client.get(url)
+    again = participant_client.get(url)
+    assert first.status_code == again.status_code == 200
+    assert calls == [6]
+    shown = [page.content.count(b'class="highlight') for page in (first, again)]
+    assert shown[0] == shown[1] > 0
