@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import jupytext
+import nbformat
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -78,21 +79,75 @@ def cell_count(text: str) -> int:
     return 1 + sum(1 for line in text.splitlines() if _MARKER.match(line))
 
 
+# A percent-format cell marker, as the editor writes them: `# %%`, then an
+# optional `[markdown]`/`[md]`/`[raw]` and a title or metadata we do not keep.
+_CELL = re.compile(r"^# %%(?P<rest>.*)$")
+
+
+def percent_cells(text: str) -> list[tuple[str, str]]:
+    """Return (cell type, source) pairs of a percent script, in one pass.
+
+    The cells Jupytext's reader makes of the editor's drafts (the starters and
+    references are checked against it in tests/workspace/test_drafts.py), at a
+    cost linear in the text: the reader's grows with cells times lines.
+    """
+    cells: list[tuple[str, str]] = []
+    kind, lines, started = "code", [], False
+
+    def close() -> None:
+        body = list(lines)
+        if kind == "markdown":
+            body = [
+                line[2:]
+                if line.startswith("# ")
+                else line[1:]
+                if line.startswith("#")
+                else line
+                for line in body
+            ]
+        while body and not body[-1].strip():
+            body.pop()
+        if started or body:
+            cells.append((kind, "\n".join(body)))
+
+    for line in text.split("\n"):
+        marker = _CELL.match(line)
+        if marker is None:
+            lines.append(line)
+            continue
+        close()
+        rest = marker["rest"].strip()
+        if rest.startswith(("[markdown]", "[md]")):
+            kind = "markdown"
+        elif rest.startswith("[raw]"):
+            kind = "raw"
+        else:
+            kind = "code"
+        lines, started = [], True
+    close()
+    return cells
+
+
 def percent_to_notebook(text: str) -> str:
     """Return a percent script as notebook JSON (without outputs).
 
-    Jupytext's reader takes time that grows with cells times lines (100,000
-    cells: 84 s), so a draft has at most DOJO_DRAFT_MAX_CELLS cells and each text
-    is converted once, then served from the cache by its digest.
+    Converted in one pass (`percent_cells`), then served from the cache by its
+    digest: Jupytext's reader took 2.5 to 3 s of a web worker for a draft at the
+    cell cap (and 84 s for 100,000 cells).
     """
     key = "draft-export:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
     cached = cache.get(key)
     if isinstance(cached, str):
         return cached
-    notebook = jupytext.reads(text, fmt="py:percent")
-    notebook.metadata.pop("jupytext", None)
+    make = {
+        "code": nbformat.v4.new_code_cell,
+        "markdown": nbformat.v4.new_markdown_cell,
+        "raw": nbformat.v4.new_raw_cell,
+    }
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [make[kind](source) for kind, source in percent_cells(text)]
     notebook.metadata["kernelspec"] = _KERNEL
-    body = jupytext.writes(notebook, fmt="ipynb")
+    body = nbformat.writes(notebook)
     cache.set(key, body, timeout=EXPORT_KEPT_SECONDS)
     return body
 

@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
+from tests.helpers import ROOT
 from workspace import notebooks, selectors, services
 from workspace.models import Draft, DraftVersion
 
@@ -243,3 +244,22 @@ def test_notebook_round_trip_keeps_cells():
     nbformat.validate(back)
     assert [c.cell_type for c in back.cells] == ["markdown", "code"]
     assert back.cells[1].source == "x = 1\nprint(x)"
+
+
+@pytest.mark.parametrize("slug", ["hello", "mlp", "cnn", "transfer"])
+def test_exports_make_the_cells_jupytexts_reader_makes(slug):
+    """The one-pass export reads the editor's drafts (each starter as the editor
+    shows it, each reference script, markers with blank lines and Markdown)
+    into the same cells as Jupytext's reader, which costs cells times lines."""
+    import jupytext
+
+    folder = ROOT / "assignments" / "dl101" / slug
+    drafts = [
+        notebooks.notebook_to_percent((folder / "starter.ipynb").read_bytes()),
+        (folder / "solution.py").read_text(),
+        "x = 1\n# %% [markdown]\n# Title\n#\n# text\n\n# %%\n\n\ny = 2\n\n",
+    ]
+    for text in drafts:
+        cells = jupytext.reads(text, fmt="py:percent").cells
+        theirs = [(c.cell_type, c.source) for c in cells]
+        assert notebooks.percent_cells(text) == theirs
