@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 TOPS = ("platform", "workers", "grader", "assignments", "dojo_client")
 # The platform's apps, bottom up (docs/architecture.md, "Layers"). An app may
-# import only the apps before it. `display` holds pure page helpers (charts,
+# import only the apps before it. `web` holds pure page helpers (charts,
 # images, Markdown) and is no app: it imports none. Submissions' job floor
 # stands where the `jobs` app will. Checks run on that floor, so they may
 # import submissions, never the reverse. The workspace composes drafts with
@@ -18,7 +18,7 @@ TOPS = ("platform", "workers", "grader", "assignments", "dojo_client")
 # both; the dashboard shows all of these, the API serves them, and config
 # wires everything (URLs, the Celery app) on top.
 LAYERS = (
-    "display",
+    "web",
     "accounts",
     "workshops",
     "submissions",
