@@ -93,9 +93,9 @@ def test_same_text_from_a_stale_tab_is_no_conflict(participant, mlp):
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("a\x00b", "NUL bytes"),
-        ("a\x01b", "control character"),
-        (b"\xff\xfe".decode("latin-1") + "\x07", "control character"),
+        ("a\x00b", "U+0000 on line 1, which is not text"),
+        ("a\x01b", "U+0001 on line 1, which is not text"),
+        (b"\xff\xfe".decode("latin-1") + "\x07", "U+0007 on line 1"),
         (12, "must be text"),
     ],
 )
