@@ -9,9 +9,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPS = ("platform", "workers", "grader", "assignments", "dojo_client")
-# The platform's apps, bottom up (docs/architecture.md, "Layers"). An app may
-# import only the apps before it. `web` holds pure page helpers (charts,
-# images, Markdown) and is no app: it imports none. Submissions' job floor
+# The platform's apps, bottom up (docs/architecture.md, "Layering the tests
+# enforce"). An app may import only the apps before it. `web` holds pure
+# helpers (charts, images, Markdown, JSON request bodies) and is no app: it
+# imports none. Submissions' job floor
 # stands where the `jobs` app will. Checks run on that floor, so they may
 # import submissions, never the reverse. The workspace composes drafts with
 # submissions and checks (a draft is submitted or checked), so it sits on

@@ -243,3 +243,22 @@ def test_notebook_round_trip_keeps_cells():
     nbformat.validate(back)
     assert [c.cell_type for c in back.cells] == ["markdown", "code"]
     assert back.cells[1].source == "x = 1\nprint(x)"
+
+
+def test_drafts_count_against_the_participants_disk(participant, mlp):
+    """Submissions learn of drafts only through what the workspace registers."""
+    from submissions.artifacts import participant_disk_bytes
+
+    before = participant_disk_bytes(participant_id=participant.pk)
+    services.draft_save(
+        participant=participant, assignment=mlp, text="x" * 5000, base_revision=0
+    )
+    texts = sum(
+        len(t)
+        for t in [
+            *Draft.objects.values_list("text", flat=True),
+            *DraftVersion.objects.values_list("text", flat=True),
+        ]
+    )
+    assert texts >= 5000
+    assert participant_disk_bytes(participant_id=participant.pk) == before + texts
