@@ -52,6 +52,10 @@ def _page(request: HttpRequest) -> int:
 
 @login_required
 def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """Show the workshop's agenda with the participant's progress on each assignment.
+
+    The dashboard's page: progress is read from submissions, above workshops.
+    """
     workshop, enrollment = workshop_selectors.workshop_for_member(
         user=request.user, slug=slug
     )
