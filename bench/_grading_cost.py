@@ -36,25 +36,6 @@ class AblationCost:
         return self.with_s / self.without_s
 
 
-def reference_cnn(keras: Any, input_shape: tuple[int, ...], classes: int) -> Any:
-    """Return the CNN reference's architecture (as in assignments/dl101/cnn)."""
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-            layers.Dropout(0.3),
-            layers.Dense(64, activation="relu"),
-            layers.Dropout(0.3),
-            layers.Dense(classes, activation="softmax"),
-        ]
-    )
-
-
 def _transfer(keras: Any, base_path: Path) -> Any:
     layers = keras.layers
     base = keras.saving.load_model(base_path, compile=False)
@@ -122,6 +103,8 @@ def ablation_costs(
     """
     import keras
 
+    from assignments.reference import reference_cnn
+
     base_path = folder / "base.keras"
     untrained_base(keras, base_path)
     costs = []
@@ -130,7 +113,7 @@ def ablation_costs(
         for i in range(count):
             keras.utils.set_random_seed(i)
             if kind == "cnn":
-                model = reference_cnn(keras, (28, 28, 1), 10)
+                model = reference_cnn(keras, input_shape=(28, 28, 1), classes=10)
             else:
                 model = _transfer(keras, base_path)
             paths.append(folder / f"{kind}-{i}.keras")

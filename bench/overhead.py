@@ -178,15 +178,15 @@ def site_rounds(rounds: int, quick: bool) -> None:
     """Alternate: submit through the site until graded, then bare, per round."""
     import requests
 
-    from submissions import storage
     from submissions.models import Submission
     from tests.helpers import WorkerProcess
+    from workshops import folders
     from workshops.services import workshop_load_pack
 
     workshop = workshop_load_pack(path=ROOT / "assignments" / "dl101")
     assignment = workshop.assignments.get(slug="mlp")
-    train = storage.assignment_train_dir(assignment.pk)
-    hidden = storage.assignment_hidden_dir(assignment.pk)
+    train = folders.assignment_train_dir(assignment.pk)
+    hidden = folders.assignment_hidden_dir(assignment.pk)
     ((_, token),) = enrolled_participants(1, workshop)
     logs = Path(tempfile.mkdtemp(prefix="overhead-"))
     root = Path(tempfile.mkdtemp(prefix="overhead-bare-"))
@@ -255,7 +255,7 @@ def main() -> None:
     with test_database():
         if not args.skip_site:
             site_rounds(args.rounds, args.quick)
-        from submissions import storage
+        from workshops import folders
         from workshops.models import Assignment
 
         assignment = Assignment.objects.filter(slug="mlp").first()
@@ -265,7 +265,7 @@ def main() -> None:
             workshop = workshop_load_pack(path=ROOT / "assignments" / "dl101")
             assignment = workshop.assignments.get(slug="mlp")
         first_output(
-            max(args.rounds, 2) * 2, storage.assignment_train_dir(assignment.pk)
+            max(args.rounds, 2) * 2, folders.assignment_train_dir(assignment.pk)
         )
 
 

@@ -36,7 +36,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # As the grader CLI does (grader/_cli.py): oneDNN kernels on every host.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from _grading_cost import ablation_costs, print_costs, reference_cnn  # noqa: E402
+from _grading_cost import ablation_costs, print_costs  # noqa: E402
+
+from assignments.reference import reference_cnn  # noqa: E402
 
 
 def build_architectures(
@@ -57,7 +59,7 @@ def build_architectures(
             layers.Dense(mlp_classes, activation="softmax"),
         ]
     )
-    cnn = reference_cnn(keras, cnn_shape, cnn_classes)
+    cnn = reference_cnn(keras, input_shape=cnn_shape, classes=cnn_classes)
     return {"mlp": mlp, "cnn": cnn}
 
 

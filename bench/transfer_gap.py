@@ -60,21 +60,6 @@ def _head(keras: Any, trunk: Any, input_shape: tuple[int, ...]) -> Any:
     return model
 
 
-def _scratch_trunk(keras: Any, input_shape: tuple[int, ...]) -> Any:
-    """Return the base's architecture with fresh random weights."""
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Conv2D(16, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Flatten(),
-        ]
-    )
-
-
 def train_and_score(
     *,
     kind: str,
@@ -89,12 +74,14 @@ def train_and_score(
     """Train one model; return (hidden accuracy, training seconds)."""
     import keras
 
+    from assignments.reference import cnn_trunk
+
     keras.utils.set_random_seed(seed)
     if kind == "transfer":
         trunk = keras.saving.load_model(base_path, compile=False)
         trunk.trainable = False
     else:
-        trunk = _scratch_trunk(keras, x.shape[1:])
+        trunk = cnn_trunk(keras, input_shape=x.shape[1:])
     model = _head(keras, trunk, x.shape[1:])
     start = time.monotonic()
     model.fit(

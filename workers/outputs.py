@@ -9,7 +9,6 @@ reaches the database is plain, finite and small.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import stat
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import CheckResult, GradeReport, LayerInfo
+from workers import boundedjson
 
 HISTORY_MAX_BYTES = 1024 * 1024
 HISTORY_MAX_SERIES = 32
@@ -56,45 +56,12 @@ def read_bounded(path: Path, *, max_bytes: int) -> bytes:
     return data
 
 
-def _check_depth(text: str, *, max_depth: int) -> None:
-    """Refuse JSON nested deeper than max_depth before the parser recurses."""
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > max_depth:
-                raise UntrustedOutputError(f"nested deeper than {max_depth} levels")
-        elif char in "]}":
-            depth -= 1
-
-
-def _refuse_constant(name: str) -> None:
-    raise UntrustedOutputError(f"holds {name}, which is not a number JSON allows")
-
-
 def loads_bounded(data: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse JSON that is UTF-8, shallow, and free of NaN and Infinity."""
+    """Parse a sandbox's JSON: UTF-8, shallow, and free of NaN and Infinity."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UntrustedOutputError("is not UTF-8 text") from None
-    _check_depth(text, max_depth=max_depth)
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, UntrustedOutputError):
-            raise
-        raise UntrustedOutputError(f"is not valid JSON ({exc})") from None
+        return boundedjson.loads_bounded(data, max_depth=max_depth)
+    except boundedjson.JSONRefused as exc:
+        raise UntrustedOutputError(str(exc)) from None
 
 
 def _finite(value: Any) -> float:

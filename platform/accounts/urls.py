@@ -4,7 +4,6 @@ from django.urls import path
 from accounts import views
 
 urlpatterns = [
-    path("signup/", views.signup, name="signup"),
     path("login/", views.RateLimitedLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tokens/", views.api_tokens, name="api-tokens"),

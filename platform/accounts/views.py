@@ -1,67 +1,19 @@
-"""Sign up, a rate-limited log in and API tokens; the rest uses Django's views."""
+"""A rate-limited log in and API tokens; the rest uses Django's views (sign up is
+the workshops' own: it takes a join code)."""
 
 import functools
 from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 
-from accounts.forms import SignupForm
 from accounts.selectors import api_token_list_for_user
 from accounts.services import api_token_revoke
-from accounts.throttles import login_attempt_start, refusal_message, signup_refusal
-from workshops.services import workshop_join
-
-
-def signup(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        return redirect("home")
-    if settings.DOJO_SIGNUP == "closed":
-        return render(request, "accounts/signup_closed.html", status=403)
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    code_required = settings.DOJO_SIGNUP == "code"
-    if request.method == "POST":
-        form = SignupForm(request.POST, join_code_required=code_required)
-        if form.is_valid():
-            if (wait := signup_refusal(request)) is not None:
-                form.add_error(
-                    None,
-                    f"Too many accounts were made from your address. Wait {wait} "
-                    "seconds, or ask your instructor to make yours.",
-                )
-                response = render(
-                    request,
-                    "accounts/signup.html",
-                    {"form": form, "next": next_url},
-                    status=429,
-                )
-                response["Retry-After"] = str(wait)
-                return response
-            with transaction.atomic():
-                user = form.save()
-                code = form.cleaned_data["join_code"]
-                workshop = workshop_join(user=user, join_code=code) if code else None
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            if workshop is not None:
-                return redirect(workshop)
-            if next_url and url_has_allowed_host_and_scheme(
-                next_url, allowed_hosts={request.get_host()}
-            ):
-                return redirect(next_url)
-            return redirect("home")
-    else:
-        form = SignupForm(
-            initial={"join_code": request.GET.get("code", "")},
-            join_code_required=code_required,
-        )
-    return render(request, "accounts/signup.html", {"form": form, "next": next_url})
+from accounts.throttles import login_attempt_start, refusal_message
 
 
 @login_required

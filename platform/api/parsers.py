@@ -12,7 +12,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from workers.outputs import UntrustedOutputError, loads_bounded
+from web.jsonbody import BodyRefused, body_loads
 
 MAX_DEPTH = 16
 
@@ -29,6 +29,6 @@ class BoundedJSONParser(JSONParser):
         if not raw.strip():
             return {}
         try:
-            return loads_bounded(raw, max_depth=MAX_DEPTH)
-        except UntrustedOutputError as exc:
+            return body_loads(raw, max_depth=MAX_DEPTH)
+        except BodyRefused as exc:
             raise ParseError(f"The JSON body {exc}.") from None

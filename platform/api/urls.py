@@ -3,8 +3,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from api import checks as checks_api
 from api import views
-from checks import api as checks_api
 
 app_name = "api"
 

@@ -17,8 +17,8 @@ import numpy as np
 from django.conf import settings
 
 from assignments import datasets
-from submissions import storage
 from workers.sandbox import remove_tree
+from workshops import folders
 
 TRAIN_NAME = "train.npz"
 PUBLIC_NAME = "public_sample.npz"
@@ -56,8 +56,8 @@ def _version(path: Path) -> str:
 
 def check_data_prepare(*, assignment_id: int) -> CheckData:
     """Return the assignment's check slice, cutting it first when it is missing."""
-    train_src = storage.assignment_train_dir(assignment_id)
-    hidden_src = storage.assignment_hidden_dir(assignment_id) / "test.npz"
+    train_src = folders.assignment_train_dir(assignment_id)
+    hidden_src = folders.assignment_hidden_dir(assignment_id) / "test.npz"
     train_per_class = settings.DOJO_CHECK_TRAIN_PER_CLASS
     public_per_class = settings.DOJO_CHECK_PUBLIC_PER_CLASS
     extras = sorted(
@@ -73,7 +73,7 @@ def check_data_prepare(*, assignment_id: int) -> CheckData:
             "counts:train,public,train_total",
         ]
     )
-    root = storage.assignment_dir(assignment_id) / "check"
+    root = folders.assignment_dir(assignment_id) / "check"
     final = root / hashlib.sha256(key.encode()).hexdigest()[:16]
     if not (final / "done.json").is_file():
         _cut(

@@ -22,10 +22,10 @@ from checks.data import CheckData, CheckDataMissing, check_data_prepare
 from checks.grading import check_grade, check_grader_refill
 from checks.models import CheckRun, CheckStatus, log_bound
 from checks.training import check_spare_refill, check_train
-from submissions import storage
 from submissions.services.dbconn import db_reconnect_if_cut
 from submissions.services.placement import sandbox_env
 from workers import outputs, sandbox
+from workshops import folders
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def _run(check: CheckRun, log: CheckLog) -> CheckOutcome:
         return _evaluate(check, log, data, trained)
     finally:
         for folder in log.folders:
-            storage.discard(folder)
+            folders.discard(folder)
 
 
 def _train(check: CheckRun, log: CheckLog, data: CheckData) -> Path | CheckOutcome:

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.http.request import RawPostDataException
 
-from workers.outputs import UntrustedOutputError, loads_bounded
+from web.jsonbody import BodyRefused, body_loads
 
 # Source code escaped as JSON grows a little ("\n", "\""); an escape-heavy body
 # past this is refused rather than read.
@@ -42,8 +42,8 @@ def source_from_body(request: HttpRequest) -> object:
             f"The request is larger than {limit // 1024} KB.", code="too_large"
         )
     try:
-        body = loads_bounded(raw, max_depth=MAX_DEPTH)
-    except UntrustedOutputError:
+        body = body_loads(raw, max_depth=MAX_DEPTH)
+    except BodyRefused:
         raise ValidationError(
             'Send a JSON object such as {"source": "..."} (UTF-8).'
         ) from None

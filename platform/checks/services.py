@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
 from submissions.outbox import JobQueue, JobTask, outbox_send_on_commit
+from submissions.sourcetext import source_text_check
 from workshops.models import Assignment, Enrollment
 
 REPLACED = "Replaced by a newer check run."
@@ -30,8 +31,6 @@ NOT_SENT = (
     "The check could not be handed to a worker. This is the platform's fault, "
     "not yours: press Check again in a minute."
 )
-# Controls a text file may hold; anything else below space means binary.
-TEXT_CONTROLS = frozenset("\t\n\r\f\v")
 MAX_SENDS = 3
 
 
@@ -46,18 +45,7 @@ def source_validate(*, source: object) -> str:
             "your training code in the editor: no data, outputs or long strings.",
             code="too_large",
         )
-    if "\x00" in source:
-        raise ValidationError(
-            "Your code contains NUL bytes, so it is not text. Remove them (paste "
-            "the code again as plain text) and check again."
-        )
-    if any(ch < " " and ch not in TEXT_CONTROLS for ch in source) or any(
-        "\ud800" <= ch <= "\udfff" for ch in source
-    ):
-        raise ValidationError(
-            "Your code contains binary control characters. Paste it again as "
-            "plain UTF-8 text and check again."
-        )
+    source_text_check(text=source)
     if not source.strip():
         raise ValidationError("The editor is empty: write your training code first.")
     return source

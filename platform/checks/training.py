@@ -20,9 +20,9 @@ from django.conf import settings
 
 from checks.data import CheckData
 from checks.models import CheckRun
-from submissions import storage
 from submissions.services.placement import job_place
 from workers import sandbox
+from workshops import folders
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def check_limits(*, check: CheckRun) -> sandbox.SandboxLimits:
 
 def _folder(name: str) -> Path:
     """Make a work folder: job/ (bound as /job), run/ (the work dir), run/output."""
-    folder = storage.work_dir(name)
+    folder = folders.work_dir(name)
     (folder / "job").mkdir()
     (folder / "run" / "output").mkdir(parents=True)
     return folder
@@ -143,7 +143,7 @@ def check_train(
             result, warm = spare.run(**watch), True
         except sandbox.SandboxError:
             logger.warning("The check spare died while waiting; running cold")
-            storage.discard(folder)
+            folders.discard(folder)
     if result is None:
         folder = _folder(f"check-{check.pk}")
         (folder / "job" / "submission.py").write_text(check.source, encoding="utf-8")

@@ -7,6 +7,7 @@ exports read standings (see dashboard.standings); the rest read active jobs.
 
 import datetime
 
+from celery import current_app
 from django.conf import settings
 from django.db.models import Count, Max
 from django.db.models.functions import Coalesce
@@ -141,10 +142,10 @@ def host_list_alive(
 
 def celery_inspect(timeout: float = 1.0) -> dict:
     """Ask live workers what they run and consume; empty when none answers."""
-    from config.celery_app import app
-
+    # Celery's current app is the project's (config.celery_app sets it up),
+    # so the dashboard asks it without importing config, which sits above.
     try:
-        inspector = app.control.inspect(timeout=timeout)
+        inspector = current_app.control.inspect(timeout=timeout)
         active = inspector.active()
         if not active:
             # Nobody answered: asking the other questions would wait again.

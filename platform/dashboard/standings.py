@@ -24,10 +24,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from dashboard.progress import NOT_STARTED, PROGRESS_LABELS
 from submissions.models import Standing, Submission
 from submissions.services.standings import BINS, COUNT_FIELDS, assignment_tallies
 from workshops.models import Assignment, Enrollment, Workshop
-from workshops.selectors import NOT_STARTED, PROGRESS_LABELS
 
 LEADERBOARD_PAGE = 50
 STATS_BOARD_ROWS = 20

@@ -3,6 +3,7 @@ from django.urls import path
 from dashboard import views
 
 urlpatterns = [
+    path("w/<slug:slug>/", views.workshop_detail, name="workshop-detail"),
     path("w/<slug:slug>/dashboard/", views.dashboard, name="dashboard"),
     path("w/<slug:slug>/grades.csv", views.export_grades, name="export-grades"),
     path(

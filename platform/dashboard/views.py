@@ -16,15 +16,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from dashboard import cells, charts, selectors
+from dashboard import cells, progress, selectors
 from dashboard.forms import RegradeForm
 from dashboard.standings import LEADERBOARD_PAGE
 from submissions.models import FINAL_STATUSES, RegradeBatch, Submission
 from submissions.selectors import regrade_batch_progress
 from submissions.services.regrade import regrade_batch_cancel, regrade_batch_create
+from web import charts
+from workshops import notes
 from workshops import selectors as workshop_selectors
 from workshops.models import Enrollment
-from workshops.selectors import PROGRESS_LABELS
 from workshops.views import add_service_errors
 
 
@@ -47,6 +48,46 @@ def _page(request: HttpRequest) -> int:
         return max(1, int(request.GET.get("page", "1")))
     except ValueError:
         return 1
+
+
+@login_required
+def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """Show the workshop's agenda with the participant's progress on each assignment.
+
+    The dashboard's page: progress is read from submissions, above workshops.
+    """
+    workshop, enrollment = workshop_selectors.workshop_for_member(
+        user=request.user, slug=slug
+    )
+    instructor = enrollment.role == Enrollment.Role.INSTRUCTOR
+    assignments = list(
+        workshop_selectors.assignment_list_visible(
+            workshop=workshop, instructor=instructor
+        )
+    )
+    # An instructor previews the page: they have no progress of their own.
+    rows = (
+        [{"assignment": assignment} for assignment in assignments]
+        if instructor
+        else progress.assignment_progress_for_participant(
+            participant=request.user, assignments=assignments
+        )
+    )
+    agenda = workshop_selectors.agenda_with_links(
+        workshop=workshop,
+        assignments=assignments,
+        note_slugs=notes.note_list(workshop=workshop),
+    )
+    return render(
+        request,
+        "workshops/workshop_detail.html",
+        {
+            "workshop": workshop,
+            "rows": rows,
+            "instructor": instructor,
+            "agenda": agenda,
+        },
+    )
 
 
 @login_required
@@ -101,7 +142,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     )
     name = request.GET.get("name", "").strip()
     status = request.GET.get("status", "")
-    if status not in PROGRESS_LABELS:
+    if status not in progress.PROGRESS_LABELS:
         status = ""
     page = _page(request)
     query = urlencode(
@@ -134,7 +175,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             ),
             "name": name,
             "status": status,
-            "statuses": PROGRESS_LABELS,
+            "statuses": progress.PROGRESS_LABELS,
         },
     )
 

@@ -11,20 +11,20 @@ app stores them) is capped by `DOJO_PARTICIPANT_DISK_MB`.
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Sum
-from django.db.models.functions import Length
 
 from grader import GraderError, inspect_archive
-from submissions import storage
+from submissions import extensions, storage
 from submissions.models import Run, Submission
 from workers import sandbox
+from workshops import folders
 
 ARTIFACT_MAX_BYTES = 256 * 1024 * 1024
 HISTORY_MAX_BYTES = 1024 * 1024
 
 
 def participant_disk_bytes(*, participant_id: int) -> int:
-    """Return the bytes a participant keeps: stored models and drafts."""
+    """Return the bytes a participant keeps: stored models, and what apps above
+    count for them (the workspace's drafts, see `submissions.extensions`)."""
     total = 0
     paths = Run.objects.filter(submission__participant_id=participant_id).exclude(
         artifact_path=""
@@ -34,15 +34,8 @@ def participant_disk_bytes(*, participant_id: int) -> int:
             total += Path(path).stat().st_size
         except OSError:
             continue
-    try:
-        from workspace.models import Draft, DraftVersion
-    except ImportError:  # a deployment without the workspace app
-        return total
-    for rows in (
-        Draft.objects.filter(participant_id=participant_id),
-        DraftVersion.objects.filter(draft__participant_id=participant_id),
-    ):
-        total += rows.aggregate(size=Sum(Length("text")))["size"] or 0
+    for counter in extensions.disk_counters():
+        total += counter(participant_id)
     return total
 
 
@@ -62,13 +55,13 @@ def artifact_keep(
     try:
         inspect_archive(model)
     except GraderError as exc:
-        storage.discard(keep)
+        folders.discard(keep)
         return f"Your model file cannot be used: {exc}"
     quota = settings.DOJO_PARTICIPANT_DISK_MB * 2**20
     used = participant_disk_bytes(participant_id=submission.participant_id)
     size = model.stat().st_size
     if used + size > quota:
-        storage.discard(keep)
+        folders.discard(keep)
         return (
             f"Your stored models and drafts already use {used // 2**20} MiB of "
             f"your {quota // 2**20} MiB; this model ({size // 2**20} MiB) does "

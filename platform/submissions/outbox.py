@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from celery import current_app
 from django.db import transaction
 
 from submissions.queues import JobQueue, JobTask
@@ -20,10 +21,12 @@ __all__ = ["JobQueue", "JobTask", "outbox_send", "outbox_send_on_commit"]
 
 
 def broker_send(task: str, args: list[Any], queue: str, **options: Any) -> None:
-    """Hand one message to the Celery broker."""
-    from config.celery_app import app
+    """Hand one message to the Celery broker.
 
-    app.send_task(task, args=args, queue=queue, **options)
+    Through Celery's current app, which `config.celery_app` makes when Django's
+    settings load: the job floor never imports the project's config.
+    """
+    current_app.send_task(task, args=args, queue=queue, **options)
 
 
 # Replaced by the tests' recorder; everything that leaves goes through here.

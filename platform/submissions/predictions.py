@@ -16,17 +16,19 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from accounts.ratelimit import rate_release, rate_take
-from submissions import images, public_split, storage
+from submissions import public_split
 from submissions.models import Status, Submission
 from submissions.outbox import outbox_send
 from submissions.queues import JobQueue, JobTask
 from submissions.selectors import run_latest_model
+from web import images
+from workshops import folders
+from workshops.samples import SAMPLES_FILE
 
 logger = logging.getLogger(__name__)
 
 RESULT_KEY = "dojo:predict:{}"
 RATE_KEY = "dojo:predict-rate:{}:{}"
-SAMPLES_FILE = "samples.json"
 # How long an answer waits for the page to read it.
 ANSWER_KEPT_SECONDS = 120
 
@@ -292,39 +294,10 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
     _release_waiting_slots(asked)
 
 
-def samples_write(*, assignment_id: int, test_split: Path) -> None:
-    """Keep one public test image per class for the page's "try" samples.
-
-    Also keep every public image for "what your model sees" (never a private one).
-    """
-    import numpy as np
-
-    with np.load(test_split, allow_pickle=False) as data:
-        x, y = data["x_public"], data["y_public"]
-        private = len(data["y_private"])
-    public_split.public_images_write(
-        assignment_id=assignment_id, x_public=x, y_public=y, private=private
-    )
-    samples = []
-    for label in np.unique(y)[:12]:
-        index = int(np.flatnonzero(y == label)[0])
-        pixels = np.clip(np.rint(x[index] * 255), 0, 255).astype(np.uint8)
-        samples.append({"label": int(label), "pixels": _b64(pixels.tobytes())})
-    folder = storage.assignment_materials_dir(assignment_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / SAMPLES_FILE).write_text(json.dumps(samples))
-
-
-def _b64(raw: bytes) -> str:
-    import base64
-
-    return base64.b64encode(raw).decode("ascii")
-
-
 def samples_for_page(*, submission: Submission) -> list[dict]:
     """Return the assignment's sample images as PNGs with their pixels and class."""
     shape = prediction_shape(submission=submission)
-    path = storage.assignment_materials_dir(submission.assignment_id) / SAMPLES_FILE
+    path = folders.assignment_materials_dir(submission.assignment_id) / SAMPLES_FILE
     if shape is None or not path.is_file():
         return []
     names = submission.assignment.spec.get("class_names") or []

@@ -16,32 +16,16 @@ from pathlib import Path
 import numpy as np
 from django.core.exceptions import ValidationError
 
-from submissions import images, storage
+from web import images
+from workshops import folders
+from workshops.samples import IMAGES_FILE, SIZES_FILE
 
-IMAGES_FILE = "public_images.npy"
-SIZES_FILE = "public_split.json"
 # Digits only: no sign, space, point or other base (int() would take some).
 INDEX = re.compile(r"[0-9]{1,64}")
 
 
 def _folder(assignment_id: int) -> Path:
-    return storage.assignment_materials_dir(assignment_id)
-
-
-def public_images_write(
-    *, assignment_id: int, x_public: np.ndarray, y_public: np.ndarray, private: int
-) -> None:
-    """Keep the public images (as bytes), their labels and both halves' sizes."""
-    folder = _folder(assignment_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    pixels = np.clip(np.rint(x_public * 255), 0, 255).astype(np.uint8)
-    np.save(folder / IMAGES_FILE, pixels, allow_pickle=False)
-    sizes = {
-        "public": int(len(y_public)),
-        "private": int(private),
-        "labels": [int(v) for v in y_public],
-    }
-    (folder / SIZES_FILE).write_text(json.dumps(sizes))
+    return folders.assignment_materials_dir(assignment_id)
 
 
 def public_split_sizes(*, assignment_id: int) -> dict | None:

@@ -27,16 +27,19 @@ TASK_TIME_LIMIT_SECONDS = 3700
 class JobTask(StrEnum):
     """The registered task names: senders use these, never the task objects.
 
-    The `workers.tasks.` prefix outlives the tasks' move into the app, so
-    messages queued before it still route.
+    Each name says the module its task lives in. The submissions' tasks were
+    once named `workers.tasks.*`: a message of an old name still queued after a
+    deploy finds no task and is dropped, which loses nothing, because the
+    reconciler resends by row (a received, queued or stale job is sent again
+    under its new name) and a prediction's asker polls and asks again.
     """
 
-    TRAIN = "workers.tasks.train"
-    EVALUATE = "workers.tasks.evaluate"
-    REGRADE_CHUNK = "workers.tasks.regrade_chunk"
-    RECONCILE = "workers.tasks.reconcile"
-    BROKER_CLEANUP = "workers.tasks.broker_cleanup"
-    PREDICT = "workers.tasks.predict"
+    TRAIN = "submissions.tasks.train"
+    EVALUATE = "submissions.tasks.evaluate"
+    REGRADE_CHUNK = "submissions.tasks.regrade_chunk"
+    RECONCILE = "submissions.tasks.reconcile"
+    BROKER_CLEANUP = "submissions.tasks.broker_cleanup"
+    PREDICT = "submissions.tasks.predict"
     SWEEP_WORK_DIRS = "submissions.tasks.sweep_work_dirs"
     CHECK_RUN = "checks.tasks.check_run"
     CHECK_RECONCILE = "checks.tasks.reconcile"

@@ -19,7 +19,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from workers.outputs import UntrustedOutputError, loads_bounded
+from workers.boundedjson import JSONRefused, loads_bounded
 
 # What the whole page shows; the whole file stays downloadable as it was sent.
 SHOWN_CHARS = 64_000
@@ -97,7 +97,7 @@ def _notebook_cells(raw: bytes) -> list[tuple[str, str]] | None:
     """Return (cell type, source) pairs, or None where this is no notebook."""
     try:
         notebook = loads_bounded(raw, max_depth=NOTEBOOK_DEPTH)
-    except UntrustedOutputError:
+    except JSONRefused:
         return None
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):

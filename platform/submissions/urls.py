@@ -3,11 +3,6 @@ from django.urls import path
 from submissions import views
 
 urlpatterns = [
-    path(
-        "w/<slug:workshop>/a/<slug:slug>/",
-        views.assignment_detail,
-        name="assignment-detail",
-    ),
     path("s/<int:pk>/", views.submission_detail, name="submission-detail"),
     path("s/<int:pk>/live/", views.submission_live, name="submission-live"),
     path("s/<int:pk>/cancel/", views.submission_cancel, name="submission-cancel"),

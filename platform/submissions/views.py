@@ -12,23 +12,15 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dashboard import charts
-from submissions import feedback, images, predictions, public_split, uploads
+from submissions import extensions, feedback, predictions, public_split
 from submissions import selectors as submission_selectors
-from submissions.forms import SubmissionForm
 from submissions.models import Status, Submission
 from submissions.services import lifecycle
-from submissions.services.intake import submission_create, submissions_used_today
-from workers.outputs import loads_bounded
+from web import charts, images
+from web.jsonbody import body_loads
 from workshops import selectors as workshop_selectors
-from workshops.models import Assignment, Enrollment
-from workshops.notes import note_for_block
-from workshops.views import add_service_errors, download_available
-from workspace.selectors import draft_version_for_submission
-from workspace.views import workspace_config
 
 LOG_TAIL_CHARS = 64 * 1024
 
@@ -40,84 +32,6 @@ NEXT_STEP = {
     "your instructor.",
     Status.CANCELLED: "This submission was cancelled. Submit again when ready.",
 }
-
-
-@csrf_exempt  # CSRF is checked below, once the upload handlers are in place
-@login_required
-def assignment_detail(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
-    assignment, enrollment = workshop_selectors.assignment_for_member(
-        user=request.user, workshop_slug=workshop, slug=slug
-    )
-    guard = too_large = None
-    if request.method == "POST":
-        # Cap the file before the CSRF check reads the body.
-        try:
-            guard = uploads.guard_upload(request)
-        except uploads.UploadTooLarge as exc:
-            too_large = str(exc)
-    return _assignment_page(request, assignment, enrollment, guard, too_large)
-
-
-@csrf_protect
-def _assignment_page(
-    request: HttpRequest,
-    assignment: Assignment,
-    enrollment: Enrollment,
-    guard: uploads.LimitedUploadHandler | None,
-    too_large: str | None,
-) -> HttpResponse:
-    form = SubmissionForm()
-    status = 200
-    files = request.FILES if guard is not None else None  # parses, under the cap
-    if too_large or (guard is not None and guard.exceeded):
-        form = SubmissionForm(data={}, files={})
-        form.is_valid()  # an unbound form cannot carry errors
-        form.errors["file"] = form.error_class(
-            [too_large or uploads.too_large_message()]
-        )
-        status = 413
-    elif request.method == "POST":
-        form = SubmissionForm(request.POST, files)
-        if form.is_valid():
-            try:
-                submission = submission_create(
-                    participant=request.user,
-                    assignment=assignment,
-                    upload=form.cleaned_data["file"],
-                )
-            except ValidationError as exc:
-                add_service_errors(form, exc, "file")
-            else:
-                messages.success(
-                    request, f"Received {submission.original_name}; it is queued."
-                )
-                return redirect(submission)
-        status = 400
-    used = submissions_used_today(participant=request.user, assignment=assignment)
-    left = max(assignment.daily_limit - used, 0)
-    return render(
-        request,
-        "submissions/assignment_detail.html",
-        {
-            "assignment": assignment,
-            "workshop": assignment.workshop,
-            "instructor": enrollment.role == Enrollment.Role.INSTRUCTOR,
-            "form": form,
-            "submissions": submission_selectors.submission_list_for_participant(
-                participant=request.user, assignment=assignment
-            ),
-            "used_today": used,
-            "left_today": left,
-            "downloads": download_available(assignment.pk),
-            "notes": note_for_block(
-                workshop=assignment.workshop, assignment_slug=assignment.slug
-            ),
-            "workspace": workspace_config(
-                request, assignment=assignment, enrollment=enrollment, left=left
-            ),
-        },
-        status=status,
-    )
 
 
 def _submission_for(request: HttpRequest, pk: int) -> tuple[Submission, bool]:
@@ -284,9 +198,10 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "feedback": _feedback(submission, instructor, request),
         "try_model": _try_model(submission),
         "next_step": NEXT_STEP.get(submission.status, ""),
-        "draft_version": draft_version_for_submission(submission=submission),
         **live,
     }
+    for extra in extensions.page_contexts():
+        context.update(extra(submission))
     if instructor:
         context["grades"] = list(
             submission_selectors.grade_list_for_submission(submission=submission)
@@ -344,7 +259,7 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
                 request_id=request.GET.get("id", "")[:64],
             )
             return JsonResponse(answer, headers=no_store)
-        body = loads_bounded(request.body or b"{}", max_depth=4)
+        body = body_loads(request.body or b"{}", max_depth=4)
         if not isinstance(body, dict):
             raise ValueError("not an object")
         if "public_index" in body:

@@ -22,10 +22,11 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from submissions import storage
-from submissions.predictions import samples_write
+from workshops import folders
+from workshops.folders import sha256_json
 from workshops.models import Assignment
-from workshops.services import sha256_json, workshop_refuse_if_archived
+from workshops.samples import samples_write
+from workshops.services import workshop_refuse_if_archived
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 BASE_LOAD_SECONDS = 180
@@ -92,7 +93,7 @@ def _store(upload: UploadedFile, *, folder: Path, suffix: str) -> tuple[Path, st
 @contextmanager
 def _staging(assignment: Assignment) -> Iterator[Path]:
     """Yield a scratch folder on the same disk as the data (so moves are atomic)."""
-    uploads = storage.assignment_dir(assignment.pk) / "uploads"
+    uploads = folders.assignment_dir(assignment.pk) / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="staging-", dir=uploads))
     try:
@@ -164,7 +165,7 @@ def assignment_dataset_upload(
 
     workshop_refuse_if_archived(assignment.workshop)
     _check_size(upload, field="dataset")
-    uploads = storage.assignment_dir(assignment.pk) / "uploads"
+    uploads = folders.assignment_dir(assignment.pk) / "uploads"
     path, sha256 = _store(upload, folder=uploads, suffix=".npz")
     in_use = assignment.spec.get("dataset", {}).get("sha256") == sha256
     seed = int(assignment.spec.get("dataset", {}).get("seed", 0))
@@ -179,9 +180,9 @@ def assignment_dataset_upload(
                 message = str(exc).replace(path.name, upload.name or "The upload")
                 raise ValidationError({"dataset": message}) from None
             moves = {
-                staged / "train.npz": storage.assignment_train_dir(assignment.pk)
+                staged / "train.npz": folders.assignment_train_dir(assignment.pk)
                 / "train.npz",
-                staged / "test.npz": storage.assignment_hidden_dir(assignment.pk)
+                staged / "test.npz": folders.assignment_hidden_dir(assignment.pk)
                 / "test.npz",
             }
             # Files first, so that a failed commit also puts the old files back.
@@ -204,7 +205,7 @@ def assignment_dataset_upload(
     transaction.on_commit(lambda: _forget_old_uploads(uploads, keep=path))
     samples_write(
         assignment_id=assignment.pk,
-        test_split=storage.assignment_hidden_dir(assignment.pk) / "test.npz",
+        test_split=folders.assignment_hidden_dir(assignment.pk) / "test.npz",
     )
     return assignment
 
@@ -227,8 +228,8 @@ def _probe_base(path: Path) -> dict[str, Any]:
     from workers.evaluation import GRADER_DIR
 
     name = f"base-probe-{uuid.uuid4().hex[:12]}"
-    job = storage.work_dir(f"{name}-job")
-    work = storage.work_dir(name)
+    job = folders.work_dir(f"{name}-job")
+    work = folders.work_dir(name)
     try:
         shutil.copyfile(path, job / "base.keras")
         (job / "base.keras").chmod(0o644)
@@ -257,8 +258,8 @@ def _probe_base(path: Path) -> dict[str, Any]:
             {"base": f"The base cannot be checked on this server now ({exc})."}
         ) from None
     finally:
-        storage.discard(job)
-        storage.discard(work)
+        folders.discard(job)
+        folders.discard(work)
     if result.outcome == sandbox.Outcome.TIMED_OUT:
         raise ValidationError(
             {
@@ -331,7 +332,7 @@ def assignment_base_upload(
                     "nothing pretrained to transfer. Upload a trained model."
                 }
             )
-        target = storage.assignment_train_dir(assignment.pk) / "base.keras"
+        target = folders.assignment_train_dir(assignment.pk) / "base.keras"
         with _swap_files({path: target}), transaction.atomic():
             assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
             spec = json.loads(json.dumps(assignment.spec))
@@ -354,7 +355,7 @@ def assignment_data_summary(*, assignment: Assignment) -> dict[str, Any]:
 
     checks = assignment.spec.get("checks", {})
     shape = checks.get("input_shape") or []
-    train = storage.assignment_train_dir(assignment.pk) / "train.npz"
+    train = folders.assignment_train_dir(assignment.pk) / "train.npz"
     images = None
     if train.is_file():
         with zipfile.ZipFile(train) as archive, archive.open("y.npy") as member:

@@ -16,9 +16,11 @@ from django.conf import settings
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard import charts
-from dashboard.templatetags.dojo import render_markdown
-from submissions.images import png_data_uri
+from web import charts
+from web.images import png_data_uri
+from web.markdown import render_markdown
+from workshops import folders
+from workshops.folders import cached_build, data_slice, sha256_json
 from workshops.models import Assignment, Workshop
 
 if TYPE_CHECKING:
@@ -38,8 +40,6 @@ def workshop_notes_prepare(
     *, workshop: Workshop, pack: "Pack", assignments: list[Assignment]
 ) -> None:
     """Store the pack's notes and compute the figures they place."""
-    from workshops.services import cached_build, data_slice, sha256_json
-
     folder = notes_dir(workshop.pk)
     folder.mkdir(parents=True, exist_ok=True)
     index = {}
@@ -55,7 +55,6 @@ def workshop_notes_prepare(
     if models is None:
         return
     from assignments.figures import build_figures
-    from submissions import storage
 
     slice_ = data_slice()
     key = [
@@ -64,16 +63,16 @@ def workshop_notes_prepare(
         transfer.spec.get("dataset") if transfer else None,
         slice_,
     ]
-    train_dir = storage.assignment_train_dir
+    train_dir = folders.assignment_train_dir
 
     def build(target: Path) -> None:
         base = train_dir(transfer.pk) / "base.keras" if transfer else None
         build_figures(
             target / "figures.json",
             train_dir=train_dir(models.pk),
-            hidden_dir=storage.assignment_hidden_dir(models.pk),
+            hidden_dir=folders.assignment_hidden_dir(models.pk),
             transfer_hidden_dir=(
-                storage.assignment_hidden_dir(transfer.pk) if transfer else None
+                folders.assignment_hidden_dir(transfer.pk) if transfer else None
             ),
             base_path=base if base and base.is_file() else None,
             per_class=min(500, slice_["train_per_class"] or 500),

@@ -4,20 +4,11 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
 
-from submissions.models import ACTIVE_STATUSES, Status, Submission
 from workshops.models import Assignment, Enrollment, Workshop
-
-NOT_STARTED, RUNNING, PASSED, FAILED = "not-started", "running", "passed", "failed"
-PROGRESS_LABELS = {
-    NOT_STARTED: "Not started",
-    RUNNING: "Running",
-    PASSED: "Passed",
-    FAILED: "Failed",
-}
 
 
 def enrollment_get(*, user: AbstractUser, workshop: Workshop) -> Enrollment | None:
@@ -117,63 +108,6 @@ def agenda_with_links(
             url = assignment_urls[item["assignment"]]
         items.append({**item, "url": url})
     return items
-
-
-def progress_status(*, total: int, active: int, passed: int) -> str:
-    """Collapse a participant's submissions to one assignment into one status."""
-    if active:
-        return RUNNING
-    if passed:
-        return PASSED
-    if total:
-        return FAILED
-    return NOT_STARTED
-
-
-def progress_cells_query(**filters) -> QuerySet:
-    """Aggregate submissions per (participant, assignment) in one query."""
-    return (
-        Submission.objects.filter(**filters)
-        .exclude(status=Status.CANCELLED)
-        .values("participant_id", "assignment_id")
-        .annotate(
-            total=Count("id"),
-            active=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
-            passed=Count(
-                "id",
-                filter=Q(status=Status.GRADED, current_grade__passed_checks=True),
-            ),
-            best=Max("current_grade__score", filter=Q(status=Status.GRADED)),
-        )
-    )
-
-
-def assignment_progress_for_participant(
-    *, participant: AbstractUser, assignments: list[Assignment]
-) -> list[dict]:
-    """Return each assignment with the participant's status and best score."""
-    cells = {
-        row["assignment_id"]: row
-        for row in progress_cells_query(
-            participant=participant, assignment__in=[a.pk for a in assignments]
-        )
-    }
-    rows = []
-    for assignment in assignments:
-        cell = cells.get(assignment.pk, {"total": 0, "active": 0, "passed": 0})
-        status = progress_status(
-            total=cell["total"], active=cell["active"], passed=cell["passed"]
-        )
-        rows.append(
-            {
-                "assignment": assignment,
-                "status": status,
-                "status_label": PROGRESS_LABELS[status],
-                "best": cell.get("best"),
-                "submissions": cell["total"],
-            }
-        )
-    return rows
 
 
 def enrollment_list_for_workshop(*, workshop: Workshop) -> QuerySet[Enrollment]:

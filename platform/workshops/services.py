@@ -1,55 +1,28 @@
 """Writes on workshops, enrollments and assignments."""
 
 import dataclasses
-import hashlib
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from submissions import storage
-from submissions.predictions import samples_write
+from workshops import folders
+from workshops.folders import cached_build, data_slice, sha256_json
 from workshops.models import Assignment, Enrollment, Workshop
+from workshops.samples import samples_write
 
 if TYPE_CHECKING:
     from assignments.pack import AssignmentDef
-
-
-def sha256_json(data: object) -> str:
-    """Return the SHA-256 of data's canonical JSON (a spec's or a cache key's)."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def cached_build(key: str, build: Callable[[Path], None]) -> Path:
-    """Build a data folder once per content key and reuse it afterwards."""
-    folder = Path(settings.DOJO_DATA_ROOT) / "cache" / key
-    if not (folder / ".complete").is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        build(folder)
-        (folder / ".complete").touch()
-    return folder
 
 
 def _place(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
     shutil.copyfile(source, target)
-
-
-def data_slice() -> dict[str, int | None]:
-    """Return the per-class slice of the data to keep (tests keep a small one)."""
-    return {
-        "train_per_class": settings.DOJO_DATASET_TRAIN_PER_CLASS or None,
-        "test_per_class": settings.DOJO_DATASET_TEST_PER_CLASS or None,
-    }
 
 
 def assignment_data_prepare(*, assignment: Assignment) -> None:
@@ -60,7 +33,7 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
     npz_path = None
     if dataset.get("source") == "npz":
         # An instructor's upload, kept under the hash it was stored by.
-        npz_path = storage.assignment_dir(assignment.pk) / "uploads"
+        npz_path = folders.assignment_dir(assignment.pk) / "uploads"
         npz_path = npz_path / f"{dataset['sha256']}.npz"
     slice_ = data_slice()
     split = cached_build(
@@ -70,9 +43,9 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
         ),
     )
     _place(
-        split / "train.npz", storage.assignment_train_dir(assignment.pk) / "train.npz"
+        split / "train.npz", folders.assignment_train_dir(assignment.pk) / "train.npz"
     )
-    hidden = storage.assignment_hidden_dir(assignment.pk) / "test.npz"
+    hidden = folders.assignment_hidden_dir(assignment.pk) / "test.npz"
     _place(split / "test.npz", hidden)
     samples_write(assignment_id=assignment.pk, test_split=hidden)
     uploaded_base = assignment.spec.get("base_model", {}).get("source") == "upload"
@@ -90,7 +63,7 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
         )
         _place(
             base / "base.keras",
-            storage.assignment_train_dir(assignment.pk) / "base.keras",
+            folders.assignment_train_dir(assignment.pk) / "base.keras",
         )
 
 
@@ -166,7 +139,7 @@ def assignment_upsert(*, workshop: Workshop, item: "AssignmentDef") -> Assignmen
     assignment.memory_mb = limits.get("memory_mb", assignment.memory_mb)
     assignment.full_clean()
     assignment.save()
-    materials = storage.assignment_materials_dir(assignment.pk)
+    materials = folders.assignment_materials_dir(assignment.pk)
     materials.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(item.starter_path, materials / "starter.ipynb")
     return assignment

@@ -1,13 +1,14 @@
 from django.urls import path
 
-from workshops import views
+from workshops import signup, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Under accounts/ where people look for it; the join code makes it ours.
+    path("accounts/signup/", signup.signup, name="signup"),
     path("join/", views.join, name="workshop-join"),
     path("join/<str:code>/", views.join_link, name="workshop-join-link"),
     path("workshops/new/", views.workshop_create, name="workshop-create"),
-    path("w/<slug:slug>/", views.workshop_detail, name="workshop-detail"),
     path("w/<slug:slug>/notes/<slug:note>/", views.workshop_note, name="workshop-note"),
     path("w/<slug:slug>/manage/", views.workshop_manage, name="workshop-manage"),
     path(

@@ -7,8 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from submissions import storage
-from workshops import data_uploads, notes, selectors, services
+from workshops import data_uploads, folders, notes, selectors, services
 from workshops.forms import (
     AssignmentSettingsForm,
     BaseUploadForm,
@@ -86,38 +85,6 @@ def join_link(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
-def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    workshop, enrollment = selectors.workshop_for_member(user=request.user, slug=slug)
-    instructor = enrollment.role == Enrollment.Role.INSTRUCTOR
-    assignments = list(
-        selectors.assignment_list_visible(workshop=workshop, instructor=instructor)
-    )
-    # An instructor previews the page: they have no progress of their own.
-    rows = (
-        [{"assignment": assignment} for assignment in assignments]
-        if instructor
-        else selectors.assignment_progress_for_participant(
-            participant=request.user, assignments=assignments
-        )
-    )
-    agenda = selectors.agenda_with_links(
-        workshop=workshop,
-        assignments=assignments,
-        note_slugs=notes.note_list(workshop=workshop),
-    )
-    return render(
-        request,
-        "workshops/workshop_detail.html",
-        {
-            "workshop": workshop,
-            "rows": rows,
-            "instructor": instructor,
-            "agenda": agenda,
-        },
-    )
-
-
-@login_required
 def workshop_note(request: HttpRequest, slug: str, note: str) -> HttpResponse:
     """Show one theory block's notes with the figures computed at load."""
     workshop, _ = selectors.workshop_for_member(user=request.user, slug=slug)
@@ -134,9 +101,9 @@ def workshop_note(request: HttpRequest, slug: str, note: str) -> HttpResponse:
 
 DOWNLOADS = {
     # name in the URL -> (folder function, file name, download name)
-    "starter": (storage.assignment_materials_dir, "starter.ipynb", "starter.ipynb"),
-    "train": (storage.assignment_train_dir, "train.npz", "train.npz"),
-    "base": (storage.assignment_train_dir, "base.keras", "base.keras"),
+    "starter": (folders.assignment_materials_dir, "starter.ipynb", "starter.ipynb"),
+    "train": (folders.assignment_train_dir, "train.npz", "train.npz"),
+    "base": (folders.assignment_train_dir, "base.keras", "base.keras"),
 }
 
 

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
-from submissions import storage
 from workers.notebook import NotebookRefused, notebook_to_script
+from workshops import folders
 
 # Keep the editor's text free of Jupytext's YAML header and cell metadata.
 _FILTERS = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "-all"}
@@ -154,7 +154,7 @@ def percent_to_notebook(text: str) -> str:
 
 def starter_text(assignment_id: int) -> str:
     """Return the assignment's starter notebook as a percent script ("" if none)."""
-    path = storage.assignment_materials_dir(assignment_id) / "starter.ipynb"
+    path = folders.assignment_materials_dir(assignment_id) / "starter.ipynb"
     try:
         mtime = path.stat().st_mtime_ns
     except OSError:

@@ -1,6 +1,8 @@
 """Reads on drafts, versions and help requests."""
 
 from django.contrib.auth.models import AbstractUser
+from django.db.models import Sum
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from checks import selectors as checks_selectors
@@ -146,3 +148,19 @@ def help_request_queue(*, workshop: Workshop) -> list[dict]:
         }
         for r in requests
     ]
+
+
+def draft_bytes_for_participant(participant_id: int) -> int:
+    """Return the characters of a participant's drafts and their versions."""
+    total = 0
+    for rows in (
+        Draft.objects.filter(participant_id=participant_id),
+        DraftVersion.objects.filter(draft__participant_id=participant_id),
+    ):
+        total += rows.aggregate(size=Sum(Length("text")))["size"] or 0
+    return total
+
+
+def draft_page_context(submission: Submission) -> dict:
+    """Return what the submission page shows of the draft it was made from."""
+    return {"draft_version": draft_version_for_submission(submission=submission)}

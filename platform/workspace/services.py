@@ -18,14 +18,12 @@ from django.utils import timezone
 
 from submissions.models import Submission
 from submissions.services.intake import submission_create
+from submissions.sourcetext import source_text_check
 from workshops.models import Assignment, Enrollment
 from workspace import notebooks
 from workspace.models import Draft, DraftVersion, HelpRequest
 
 Reason = DraftVersion.Reason
-# Characters that mark a binary file; tab, newline, carriage return and form feed
-# are ordinary in source code.
-_CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r", "\f"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,27 +47,10 @@ def draft_text_check(*, text: object) -> str:
             "so it was not saved. It is still in the editor: remove pasted data or "
             "outputs to bring it under the limit."
         )
-    if "\x00" in text:
-        raise ValidationError(
-            "Your draft contains NUL bytes, so it was not saved. It is still in the "
-            "editor: remove what you pasted from a binary file."
-        )
-    bad = next((c for c in text if c in _CONTROL), None)
-    if bad is not None:
-        raise ValidationError(
-            f"Your draft contains the control character U+{ord(bad):04X} (binary "
-            "data), so it was not saved. It is still in the editor: remove it."
-        )
+    source_text_check(text=text)
     cells = notebooks.cell_count(text)
     if cells > settings.DOJO_DRAFT_MAX_CELLS:
         raise ValidationError(notebooks.too_many_cells(cells))
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(
-            "Your draft contains characters that are not valid text, so it was not "
-            "saved. It is still in the editor: remove what you pasted."
-        ) from None
     return text
 
 

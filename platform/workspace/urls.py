@@ -1,10 +1,11 @@
 from django.urls import path
 
-from workspace import instructor, views
+from workspace import assignment_page, instructor, views
 
 A = "w/<slug:workshop>/a/<slug:slug>/"
 
 urlpatterns = [
+    path(A, assignment_page.assignment_detail, name="assignment-detail"),
     path(f"{A}draft/", views.draft, name="draft"),
     path(f"{A}draft/versions/", views.draft_versions, name="draft-versions"),
     path(f"{A}draft/versions/<int:number>/", views.draft_version, name="draft-version"),

@@ -9,10 +9,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from web.jsonbody import BodyRefused, json_body
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
 from workspace import limits, notebooks, selectors, services
-from workspace.jsonbody import BodyRefused, json_body
 from workspace.models import DraftVersion, HelpRequest
 
 SAVE_REASONS = {"edit", "check", "leave"}

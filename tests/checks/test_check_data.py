@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from checks.data import check_data_prepare
-from submissions import storage
+from workshops import folders
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +26,9 @@ def test_slice_keeps_few_images_per_class_and_only_public_test_images(
         check_train = _rows(train["x"])
         # Shuffled, so a validation_split's last rows are not one class.
         assert len(set(train["y"][-per_class:].tolist())) > 1
-    with np.load(storage.assignment_train_dir(mlp.pk) / "train.npz") as full:
+    with np.load(folders.assignment_train_dir(mlp.pk) / "train.npz") as full:
         assert check_train <= _rows(full["x"])
-    with np.load(storage.assignment_hidden_dir(mlp.pk) / "test.npz") as hidden:
+    with np.load(folders.assignment_hidden_dir(mlp.pk) / "test.npz") as hidden:
         public, private = _rows(hidden["x_public"]), _rows(hidden["x_private"])
     with np.load(data.public_sample) as sample:
         assert sorted(sample.files) == [
@@ -57,7 +57,7 @@ def test_slice_is_cut_once_and_again_for_new_data(workshop, settings):
 def test_slice_says_whether_it_is_the_whole_training_set(workshop, settings):
     """A slice that holds every training image says "all N", never "a slice"."""
     mlp = workshop.assignments.get(slug="mlp")
-    with np.load(storage.assignment_train_dir(mlp.pk) / "train.npz") as full:
+    with np.load(folders.assignment_train_dir(mlp.pk) / "train.npz") as full:
         total = len(full["y"])
     part = check_data_prepare(assignment_id=mlp.pk)
     assert part.training_slice == (

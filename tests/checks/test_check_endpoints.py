@@ -82,7 +82,7 @@ def test_finished_check_shows_its_log_and_result(participant, mlp, outbox):
         ({"code": GOOD}, 400, "JSON object"),
         ([GOOD], 400, "JSON object"),
         ({"source": 3}, 400, "as text"),
-        ({"source": "print(1)\x00"}, 400, "NUL bytes"),
+        ({"source": "print(1)\x00"}, 400, "U+0000"),
         ({"source": "\x07\x08binary"}, 400, "binary"),
         ({"source": "x" * (1024 * 1024 + 10)}, 413, "larger than"),
         (json.dumps({"source": "\\u0000" * 400_000}), 413, "larger than"),

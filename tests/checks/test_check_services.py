@@ -28,9 +28,9 @@ def mlp(workshop):
     [
         ("x" * (1024 * 1024 + 1), "larger than the 1024 KB limit"),
         ("é" * (600 * 1024), "larger than the 1024 KB limit"),
-        ("print(1)\x00\n", "NUL bytes"),
-        ("print(1)\x01\x02\x1b\n", "binary control characters"),
-        ("print('\ud800')\n", "binary control characters"),
+        ("print(1)\x00\n", r"U\+0000 on line 1"),
+        ("print(1)\x01\x02\x1b\n", r"U\+0001 on line 1"),
+        ("print('\ud800')\n", r"U\+D800 on line 1"),
         ("  \n\n", "editor is empty"),
         (b"print(1)", "as text"),
         (None, "as text"),

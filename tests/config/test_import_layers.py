@@ -1,4 +1,4 @@
-"""Layering the code keeps: no import circles, and the job floor imports upward nothing.
+"""Layering the code keeps: no import circles, apps in layers, libraries free of apps.
 
 Every import counts, including those inside functions (an import hidden in a
 function still ties the two modules together).
@@ -8,7 +8,29 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("platform/submissions", "workers/sandbox")
+TOPS = ("platform", "workers", "grader", "assignments", "dojo_client")
+# The platform's apps, bottom up (docs/architecture.md, "Layering the tests
+# enforce"). An app may import only the apps before it. `web` holds pure
+# helpers (charts, images, Markdown, JSON request bodies) and is no app: it
+# imports none. Submissions' job floor
+# stands where the `jobs` app will. Checks run on that floor, so they may
+# import submissions, never the reverse. The workspace composes drafts with
+# submissions and checks (a draft is submitted or checked), so it sits on
+# both; the dashboard shows all of these, the API serves them, and config
+# wires everything (URLs, the Celery app) on top.
+LAYERS = (
+    "web",
+    "accounts",
+    "workshops",
+    "submissions",
+    "checks",
+    "workspace",
+    "dashboard",
+    "api",
+    "config",
+)
+# Libraries the platform uses; they never import a platform app.
+LIBRARIES = ("grader", "workers", "assignments", "dojo_client")
 # What the job floor (queue, claim, apply) may never reach: tasks or features.
 FEATURES = {
     "submissions.tasks",
@@ -49,9 +71,10 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def _graph(top: str) -> dict[str, set[str]]:
+def _graph(*tops: str) -> dict[str, set[str]]:
     paths = {
         _module_name(p): p
+        for top in tops
         for p in (ROOT / top).rglob("*.py")
         if "migrations" not in p.parts
     }
@@ -100,8 +123,38 @@ def test_the_circle_finder_finds_a_circle():
 
 
 def test_no_import_circles():
-    for top in PACKAGES:
-        assert _circles(_graph(top)) == [], top
+    assert _circles(_graph(*TOPS)) == []
+
+
+def _layer_breaches(graph: dict[str, set[str]]) -> list[str]:
+    """Return each import of an app from one not above it, or of an app by a library."""
+    rank = {app: n for n, app in enumerate(LAYERS)}
+    found = []
+    for name, imported in sorted(graph.items()):
+        here = name.split(".")[0]
+        for other in sorted(imported):
+            there = other.split(".")[0]
+            if there == here or there not in rank:
+                continue
+            if here in LIBRARIES or rank.get(here, -1) < rank[there]:
+                found.append(f"{name} -> {other}")
+    return found
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {
+        "workshops.views": {"dashboard.charts", "accounts.models"},
+        "grader.load": {"submissions.storage"},
+        "api.views": {"checks.models", "workers.sandbox"},
+    }
+    assert _layer_breaches(graph) == [
+        "grader.load -> submissions.storage",
+        "workshops.views -> dashboard.charts",
+    ]
+
+
+def test_each_app_imports_only_the_apps_below_it_and_libraries_none():
+    assert _layer_breaches(_graph(*TOPS)) == []
 
 
 def test_the_job_floor_imports_no_task_or_feature_module():

@@ -53,6 +53,7 @@ def test_grader_and_sandbox_never_import_django():
         "workers/sandbox",
         "workers/evaluation.py",
         "workers/outputs.py",
+        "workers/boundedjson.py",
         "workers/notebook.py",
     ):
         assert "django" not in _imports(ROOT / where), where

@@ -32,7 +32,7 @@ def test_a_message_sent_to_one_queue_lands_only_there():
         for queue in queues:
             queue.declare()
         sender.send_task(
-            "workers.tasks.train",
+            "submissions.tasks.train",
             args=[0, "probe"],
             queue=f"{probe}-train-gpu",
             connection=conn,

@@ -1,6 +1,6 @@
 """Server-side SVG charts."""
 
-from dashboard import charts
+from web import charts
 
 
 def test_histogram_counts_and_escapes_title():

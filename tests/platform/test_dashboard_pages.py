@@ -276,7 +276,7 @@ def test_hosts_page_lists_answering_workers(instructor_client, workshop, monkeyp
 
     class Inspector:
         def active(self):
-            return {"w1@gpu": [{"name": "workers.tasks.train"}]}
+            return {"w1@gpu": [{"name": "submissions.tasks.train"}]}
 
         def active_queues(self):
             return {"w1@gpu": [{"name": "train-gpu"}]}

@@ -7,11 +7,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from grader import GradeReport
-from submissions.images import clean_misclassified
 from submissions.models import Status
 from submissions.services.grading import grade_record
 from submissions.services.intake import submission_create
 from tests.platform.conftest import report
+from web.images import clean_misclassified
 
 SHAPE = [28, 28, 1]
 GOOD = base64.b64encode(bytes(range(256)) * 3 + bytes(16)).decode()  # 784 bytes

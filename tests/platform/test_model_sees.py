@@ -13,14 +13,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from grader import grade
-from submissions import predictions, storage, tasks
-from submissions.images import png_data_uri
+from submissions import predictions, tasks
 from submissions.models import Status
 from submissions.public_split import public_image_get, public_split_sizes
 from submissions.services.grading import grade_record
 from submissions.services.intake import submission_create
 from tests.model_builders import graded_with_model
+from web.images import png_data_uri
 from workers.outputs import report_parse
+from workshops import folders
 
 
 @pytest.fixture(scope="module")
@@ -197,12 +198,12 @@ def test_an_index_of_the_private_split_is_refused_by_name(
 
 def test_only_public_images_are_kept_for_the_site(cnn) -> None:
     """The site's copy holds the public half, byte for byte, and no private image."""
-    hidden = storage.assignment_hidden_dir(cnn.pk) / "test.npz"
+    hidden = folders.assignment_hidden_dir(cnn.pk) / "test.npz"
     with np.load(hidden) as data:
         public = np.clip(np.rint(data["x_public"] * 255), 0, 255).astype(np.uint8)
         private = np.clip(np.rint(data["x_private"] * 255), 0, 255).astype(np.uint8)
         labels = data["y_public"].tolist()
-    kept = np.load(storage.assignment_materials_dir(cnn.pk) / "public_images.npy")
+    kept = np.load(folders.assignment_materials_dir(cnn.pk) / "public_images.npy")
     assert kept.shape == public.shape and np.array_equal(kept, public)
     assert public_split_sizes(assignment_id=cnn.pk)["labels"] == labels
     public_rows = {row.tobytes() for row in public}

@@ -7,8 +7,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from dashboard.templatetags.dojo import render_markdown
 from submissions.models import Status, Submission
+from web.markdown import render_markdown
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from submissions import storage
+from workshops import folders
 from workshops.models import Enrollment, Workshop
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +102,7 @@ def test_downloads_only_for_members(
         response = participant_client.get(url)
         assert response.status_code == 200, what
         assert "attachment" in response["Content-Disposition"]
-    assert storage.assignment_hidden_dir(transfer.pk).joinpath("test.npz").is_file()
+    assert folders.assignment_hidden_dir(transfer.pk).joinpath("test.npz").is_file()
     for what in ("hidden", "test", "../hidden/test.npz"):
         url = f"/w/{workshop.slug}/a/transfer/download/{what}/"
         assert participant_client.get(url).status_code == 404

@@ -143,7 +143,7 @@ def test_uncompilable_uploads_are_refused_with_a_reason(participant, workshop) -
     url = reverse("api:submission-list")
     expected = {
         "plus-chain-200k": "nested too deeply or is too long",
-        "nul-bytes": "NUL bytes",
+        "nul-bytes": "U+0000 on line 1",
         "utf16-bom": "not UTF-8",
         "odd-json-0": "Jupyter notebook",
     }

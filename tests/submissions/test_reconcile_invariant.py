@@ -78,7 +78,7 @@ def test_received_never_queued_is_queued(submission, sent):
     _set(submission, status=Status.RECEIVED, created_at=timezone.now() - LONG_AGO)
     after = _reconciled(submission)
     assert after.status == Status.QUEUED
-    assert [m["task"] for m in sent] == ["workers.tasks.train"]
+    assert [m["task"] for m in sent] == ["submissions.tasks.train"]
 
 
 def test_queued_without_any_send_time_is_sent(submission, sent):
@@ -109,7 +109,7 @@ def test_training_without_a_run_is_requeued(submission, sent):
     after = _reconciled(submission)
     assert after.status == Status.QUEUED
     assert after.job_token != submission.job_token
-    assert [m["task"] for m in sent] == ["workers.tasks.train"]
+    assert [m["task"] for m in sent] == ["submissions.tasks.train"]
 
 
 def test_training_with_a_live_run_is_left_alone(submission, sent):
@@ -126,7 +126,7 @@ def test_training_run_without_heartbeat_is_ended_and_requeued(submission, sent):
     run.refresh_from_db()
     assert run.outcome == Run.Outcome.WORKER_LOST and run.finished_at
     assert after.status == Status.QUEUED
-    assert [m["task"] for m in sent] == ["workers.tasks.train"]
+    assert [m["task"] for m in sent] == ["submissions.tasks.train"]
 
 
 def test_training_run_finished_but_never_applied_is_requeued(submission, sent):
@@ -134,7 +134,7 @@ def test_training_run_finished_but_never_applied_is_requeued(submission, sent):
     _run(submission, Run.Kind.TRAIN, finished_at=timezone.now() - LONG_AGO)
     after = _reconciled(submission)
     assert after.status == Status.QUEUED
-    assert [m["task"] for m in sent] == ["workers.tasks.train"]
+    assert [m["task"] for m in sent] == ["submissions.tasks.train"]
 
 
 def test_finished_evaluation_still_evaluating_is_evaluated_again(submission, sent):
@@ -151,7 +151,7 @@ def test_finished_evaluation_still_evaluating_is_evaluated_again(submission, sen
     assert run.outcome == Run.Outcome.OK, "a finished run keeps its outcome"
     assert after.status == Status.EVALUATING
     assert after.job_token != run.job_token
-    assert [m["task"] for m in sent] == ["workers.tasks.evaluate"]
+    assert [m["task"] for m in sent] == ["submissions.tasks.evaluate"]
 
 
 def test_finished_evaluation_out_of_attempts_ends_error_and_is_refunded(
@@ -185,7 +185,7 @@ def test_evaluation_waiting_with_a_lost_message_is_resent(submission, sent):
     )
     after = _reconciled(submission)
     assert after.status == Status.EVALUATING
-    assert sent[0]["task"] == "workers.tasks.evaluate"
+    assert sent[0]["task"] == "submissions.tasks.evaluate"
     assert sent[0]["args"] == [submission.pk, str(submission.job_token)]
 
 

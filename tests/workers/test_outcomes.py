@@ -19,6 +19,7 @@ from submissions.services.execution import submission_train
 from submissions.services.intake import submission_create
 from submissions.services.jobs import job_queue
 from workers.sandbox import CleanupError, _owner, read_owner
+from workshops import folders
 
 pytestmark = pytest.mark.django_db
 
@@ -161,7 +162,7 @@ def test_a_cleanup_failure_is_logged_never_charged(train, monkeypatch, caplog) -
     folder = Path(settings.DOJO_WORK_ROOT) / f"run-{run.pk}"
     assert folder.exists()
     assert read_owner(folder).pid == 0, "released: the next sweep retries it"
-    storage.discard(folder)
+    folders.discard(folder)
 
 
 def test_a_symlinked_model_is_refused_as_not_a_plain_file(train) -> None:
@@ -194,7 +195,7 @@ def test_a_platform_fault_is_an_error_and_refunded(train, mlp) -> None:
     """Missing training data is the platform's fault: error, not counted."""
     from submissions.services.intake import submissions_used_today
 
-    storage.discard(storage.assignment_train_dir(mlp.pk))
+    folders.discard(folders.assignment_train_dir(mlp.pk))
     submission = train("print('fine')\n")
     assert submission.status == Status.ERROR
     assert "does not count against your limit" in submission.status_reason
@@ -253,7 +254,7 @@ def test_a_model_the_grader_cannot_read_fails_not_errors(train) -> None:
 def test_missing_hidden_test_split_is_a_platform_error(train, mlp) -> None:
     """The grader without its test data is the platform's fault: error, refunded."""
     submission = train(SAVE_UNLOADABLE_MODEL)
-    storage.discard(storage.assignment_hidden_dir(mlp.pk))
+    folders.discard(folders.assignment_hidden_dir(mlp.pk))
     submission = _evaluate(submission)
     assert submission.status == Status.ERROR, submission.status_reason
     assert "does not count against your limit" in submission.status_reason

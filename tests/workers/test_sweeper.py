@@ -23,6 +23,7 @@ from submissions.models import Run, Submission
 from submissions.services.intake import submission_create
 from submissions.services.jobs import run_start
 from submissions.services.sweep import work_dirs_sweep
+from workshops import folders
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +80,7 @@ def test_sweeper_removes_orphans_and_keeps_live_jobs(
         submission=submission, kind=Run.Kind.TRAIN, queue="train-cpu", worker="w@h"
     )
     root = Path(settings.DOJO_WORK_ROOT)
-    keep = [storage.work_dir(f"run-{live.pk}"), storage.work_dir("fresh-unknown")]
+    keep = [folders.work_dir(f"run-{live.pk}"), folders.work_dir("fresh-unknown")]
     gone = [
         _claimed_by_a_process_that_exited(f"run-{live.pk}-job"),
         _claimed_by_a_process_that_exited("eval-999999"),
@@ -110,7 +111,7 @@ def test_sweeper_removes_orphans_and_keeps_live_jobs(
     assert counts["failed"] == 0
     assert root.is_dir()
     for path in keep:
-        storage.discard(path)
+        folders.discard(path)
     Submission.objects.filter(pk=submission.pk).delete()
 
 
@@ -148,9 +149,9 @@ def test_a_regrade_round_stays_while_it_runs_after_its_first_run_ended(
         heartbeat_at=timezone.now() - datetime.timedelta(hours=1),
     )
     keep = [
-        storage.work_dir(f"regrade-7-{first.pk}-r2"),
-        storage.work_dir(f"regrade-7-{first.pk}-r2-job"),
-        storage.work_dir(f"predictor-{os.getpid()}-a1b2c3"),
+        folders.work_dir(f"regrade-7-{first.pk}-r2"),
+        folders.work_dir(f"regrade-7-{first.pk}-r2-job"),
+        folders.work_dir(f"predictor-{os.getpid()}-a1b2c3"),
     ]
     _age(*keep)
 
@@ -159,7 +160,7 @@ def test_a_regrade_round_stays_while_it_runs_after_its_first_run_ended(
     assert all(p.exists() for p in keep), [p for p in keep if not p.exists()]
     assert Run.objects.get(pk=second.pk).finished_at is None
     for path in keep:
-        storage.discard(path)
+        folders.discard(path)
     Submission.objects.filter(pk=submission.pk).delete()
 
 
@@ -178,7 +179,7 @@ def test_a_folder_claimed_in_another_pid_namespace_is_left_alone() -> None:
     work_dirs_sweep()
 
     assert spare.is_dir()
-    storage.discard(spare)
+    folders.discard(spare)
 
 
 def test_every_worker_sweeps_its_own_namespace_from_its_start(settings) -> None:

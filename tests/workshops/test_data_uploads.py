@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from submissions import storage
+from workshops import folders
 from workshops.data_uploads import assignment_base_upload, assignment_dataset_upload
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def digest(path: Path) -> str | None:
 def snapshot(assignment) -> dict:
     """Everything an upload may change: the spec row and every data file."""
     assignment.refresh_from_db()
-    folder = storage.assignment_dir(assignment.pk)
+    folder = folders.assignment_dir(assignment.pk)
     return {
         "spec": assignment.spec,
         "version": assignment.spec_version,
@@ -93,14 +93,14 @@ def test_a_good_npz_replaces_the_data_and_bumps_the_version(workshop):
         "MaxPooling2D": 1,
         "Dropout": 1,
     }
-    train_dir = storage.assignment_train_dir(cnn.pk)
+    train_dir = folders.assignment_train_dir(cnn.pk)
     assert sorted(p.name for p in train_dir.iterdir()) == ["train.npz"]
     with np.load(train_dir / "train.npz") as train:
         assert sorted(train.files) == ["x", "y"]
         assert train["x"].shape == (36, 6, 6, 1)
-    with np.load(storage.assignment_hidden_dir(cnn.pk) / "test.npz") as test:
+    with np.load(folders.assignment_hidden_dir(cnn.pk) / "test.npz") as test:
         assert len(test["y_public"]) == len(test["y_private"]) == 12
-    uploads = storage.assignment_dir(cnn.pk) / "uploads"
+    uploads = folders.assignment_dir(cnn.pk) / "uploads"
     assert [p.name for p in uploads.iterdir()] == [
         f"{cnn.spec['dataset']['sha256']}.npz"
     ]
@@ -109,7 +109,7 @@ def test_a_good_npz_replaces_the_data_and_bumps_the_version(workshop):
 def test_the_transfer_train_dir_keeps_its_base_and_never_gets_the_test_split(workshop):
     transfer = workshop.assignments.get(slug="transfer")
     assignment_dataset_upload(assignment=transfer, upload=npz(x=images(), y=labels()))
-    train_dir = storage.assignment_train_dir(transfer.pk)
+    train_dir = folders.assignment_train_dir(transfer.pk)
     assert sorted(p.name for p in train_dir.iterdir()) == ["base.keras", "train.npz"]
 
 
@@ -217,11 +217,11 @@ def test_a_good_base_is_published_and_bumps_the_version(workshop, keras_files):
     transfer = assignment_base_upload(assignment=transfer, upload=upload)
     transfer.refresh_from_db()
     assert transfer.spec_version == 2
-    base = storage.assignment_train_dir(transfer.pk) / "base.keras"
+    base = folders.assignment_train_dir(transfer.pk) / "base.keras"
     assert base.read_bytes() == keras_files["good"]
     assert transfer.spec["base_model"]["input_shape"] == [8, 8, 1]
     assert transfer.spec["base_model"]["sha256"] == digest(base)
-    train_dir = storage.assignment_train_dir(transfer.pk)
+    train_dir = folders.assignment_train_dir(transfer.pk)
     assert sorted(p.name for p in train_dir.iterdir()) == ["base.keras", "train.npz"]
 
 
@@ -355,7 +355,7 @@ def test_a_replaced_upload_is_deleted_once_the_new_one_is_committed(
         mlp = assignment_dataset_upload(
             assignment=mlp, upload=npz(x=images()[::-1], y=labels())
         )
-    uploads = storage.assignment_dir(mlp.pk) / "uploads"
+    uploads = folders.assignment_dir(mlp.pk) / "uploads"
     assert [p.name for p in uploads.iterdir()] == [
         f"{mlp.spec['dataset']['sha256']}.npz"
     ]
@@ -375,10 +375,10 @@ def test_reloading_the_pack_keeps_an_uploaded_dataset_and_base(workshop, keras_f
     good = SimpleUploadedFile("my-base.keras", keras_files["good"])
     assignment_base_upload(assignment=transfer, upload=good)
     transfer.refresh_from_db()
-    base = storage.assignment_train_dir(transfer.pk) / "base.keras"
+    base = folders.assignment_train_dir(transfer.pk) / "base.keras"
     base_bytes = base.read_bytes()
     before = {a.slug: (a.spec, a.spec_version) for a in (cnn, transfer)}
-    train = storage.assignment_train_dir(cnn.pk) / "train.npz"
+    train = folders.assignment_train_dir(cnn.pk) / "train.npz"
     train_bytes = train.read_bytes()
     workshop_load_pack(path=Path(__file__).resolve().parents[2] / "assignments/dl101")
     for a in (cnn, transfer):

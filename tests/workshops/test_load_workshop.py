@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from submissions.models import Grade
+from workshops import folders
 from workshops.models import Assignment, Workshop
 
 PACK = Path(__file__).resolve().parents[2] / "assignments" / "dl101"
@@ -69,7 +70,6 @@ def test_without_fashion_mnist_the_pack_runs_on_digits_and_says_so(
     tmp_path, monkeypatch
 ):
     """A host without dataset-fashion-mnist still gets a working workshop."""
-    from submissions import storage
 
     monkeypatch.setenv("DOJO_FASHION_MNIST_DIR", str(tmp_path / "not-installed"))
     call_command("load_workshop", str(PACK), "--slug", "no-fashion")
@@ -78,7 +78,7 @@ def test_without_fashion_mnist_the_pack_runs_on_digits_and_says_so(
         assert spec["dataset"]["source"] == "sklearn-digits"
         assert spec["checks"]["input_shape"] == [8, 8, 1]
         assert "apt-get install dataset-fashion-mnist" in spec["data_notice"]
-        train = storage.assignment_train_dir(assignment.pk) / "train.npz"
+        train = folders.assignment_train_dir(assignment.pk) / "train.npz"
         assert train.is_file()
     transfer = Assignment.objects.get(workshop__slug="no-fashion", slug="transfer")
     assert transfer.spec["class_names"] == ["5", "6", "7", "8", "9"]

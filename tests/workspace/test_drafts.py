@@ -94,9 +94,9 @@ def test_same_text_from_a_stale_tab_is_no_conflict(participant, mlp):
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("a\x00b", "NUL bytes"),
-        ("a\x01b", "control character"),
-        (b"\xff\xfe".decode("latin-1") + "\x07", "control character"),
+        ("a\x00b", "U+0000 on line 1, which is not text"),
+        ("a\x01b", "U+0001 on line 1, which is not text"),
+        (b"\xff\xfe".decode("latin-1") + "\x07", "U+0007 on line 1"),
         (12, "must be text"),
     ],
 )
@@ -263,3 +263,22 @@ def test_exports_make_the_cells_jupytexts_reader_makes(slug):
         cells = jupytext.reads(text, fmt="py:percent").cells
         theirs = [(c.cell_type, c.source) for c in cells]
         assert notebooks.percent_cells(text) == theirs
+
+
+def test_drafts_count_against_the_participants_disk(participant, mlp):
+    """Submissions learn of drafts only through what the workspace registers."""
+    from submissions.artifacts import participant_disk_bytes
+
+    before = participant_disk_bytes(participant_id=participant.pk)
+    services.draft_save(
+        participant=participant, assignment=mlp, text="x" * 5000, base_revision=0
+    )
+    texts = sum(
+        len(t)
+        for t in [
+            *Draft.objects.values_list("text", flat=True),
+            *DraftVersion.objects.values_list("text", flat=True),
+        ]
+    )
+    assert texts >= 5000
+    assert participant_disk_bytes(participant_id=participant.pk) == before + texts

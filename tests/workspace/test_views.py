@@ -56,7 +56,7 @@ def test_save_and_load(participant, mlp):
         ("{not json", 400, "not valid JSON"),
         ("[1, 2]", 400, "JSON object"),
         ('{"text": ' + "[" * 50 + "]" * 50 + "}", 400, "nested deeper than"),
-        ({"text": "a\x00"}, 400, "NUL"),
+        ({"text": "a\x00"}, 400, "U+0000"),
         ({"text": "a", "base": "x"}, 400, "whole number"),
         ({"text": "a", "reason": "hack"}, 400, "Unknown save reason"),
         ({"text": None}, 400, "must be text"),

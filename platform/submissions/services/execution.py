@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-from submissions import storage
 from submissions.artifacts import artifact_keep
 from submissions.feedback import code_error_reason
 from submissions.models import Run, Status, Submission
@@ -41,6 +40,7 @@ from submissions.services.spares import (
 from workers import sandbox
 from workers.evaluation import evaluate_many
 from workers.notebook import notebook_to_script
+from workshops import folders
 
 
 def _training_failure(result: sandbox.SandboxResult) -> str:
@@ -91,8 +91,8 @@ def _train(run: Run) -> None:
     if spare is not None:
         job, work = spare_dirs(spare)
     else:
-        job = storage.work_dir(f"run-{run.pk}-job")
-        work = storage.work_dir(f"run-{run.pk}")
+        job = folders.work_dir(f"run-{run.pk}-job")
+        work = folders.work_dir(f"run-{run.pk}")
     (job / "submission.py").write_text(code, encoding="utf-8")
     output = work / "output"
     output.mkdir(exist_ok=True)
@@ -113,8 +113,8 @@ def _train(run: Run) -> None:
     finally:
         # Whatever the job left (a deep tree, 10,000 files) goes; what cannot
         # is logged and swept later, never charged to the participant.
-        storage.discard(job)
-        storage.discard(work)
+        folders.discard(job)
+        folders.discard(work)
         # The slot's next spare warms while this outcome is applied.
         training_spare_refill(key=key, plan=plan)
 
@@ -131,7 +131,7 @@ def _train_args(
 ) -> dict:
     """Return what a training job runs and sees, given its two folders."""
     output = work / "output"
-    train = storage.assignment_train_dir(submission.assignment_id)
+    train = folders.assignment_train_dir(submission.assignment_id)
     return {
         "argv": sandbox.runner_argv("/job/submission.py"),
         "work": work,

@@ -4,12 +4,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from grader import GradeReport
-from submissions import storage
-from submissions.images import clean_misclassified
 from submissions.models import Grade, Run, Status, Submission
 from submissions.services.moves import PLATFORM_FAULT, submission_move
+from web.images import clean_misclassified
 from workers import outputs
 from workers.sandbox import neutralise_json
+from workshops import folders
 
 STATUS_GRADED = "graded"
 STATUS_ERROR = "error"
@@ -78,13 +78,13 @@ def grade_record(
 def evaluation_inputs(*, submission: Submission, model_run: Run) -> dict:
     """Return what the grader needs for one model, as host paths."""
     assignment = submission.assignment
-    train_dir = storage.assignment_train_dir(assignment.pk)
+    train_dir = folders.assignment_train_dir(assignment.pk)
     base = train_dir / "base.keras"
     history = Path(model_run.artifact_path).with_name("history.json")
     return {
         "model": model_run.artifact_path,
         "spec": {**assignment.spec, "version": assignment.spec_version},
-        "data": str(storage.assignment_hidden_dir(assignment.pk) / "test.npz"),
+        "data": str(folders.assignment_hidden_dir(assignment.pk) / "test.npz"),
         "base": str(base) if base.is_file() else None,
         "history": str(history) if history.is_file() else None,
     }

@@ -18,6 +18,7 @@ from submissions.models import Status, Submission
 from submissions.services.dbconn import db_retryable
 from submissions.services.fairness import fair_refuse_if_full
 from submissions.services.standings import standing_refresh
+from submissions.sourcetext import source_text_check
 from workers.notebook import NotebookRefused, notebook_to_script
 from workshops.models import Assignment, Enrollment
 
@@ -78,11 +79,7 @@ def _check_source(raw: bytes, fmt: str) -> None:
             f"The file is not UTF-8 text (byte {exc.start} is not valid). Save it "
             "as UTF-8 in your editor and upload it again."
         ) from None
-    if "\x00" in text:
-        raise ValidationError(
-            "The file contains NUL bytes, so it is not a text file. Save your code "
-            "as plain UTF-8 text and upload it again."
-        )
+    source_text_check(text=text)
     if fmt == Submission.Format.IPYNB:
         try:
             text = notebook_to_script(raw)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from submissions import storage
 from workers import sandbox
 from workers.evaluation import evaluator_spare
+from workshops import folders
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _keep(pool: sandbox.SparePool) -> None:
 def training_spare_key(*, assignment_id: int, plan: JobPlan) -> str:
     """Return a digest of everything a training job planned by ``plan`` sees."""
     argv, kwargs = plan(Path("/spare-job-dir"), Path("/spare-work-dir"))
-    train = storage.assignment_train_dir(assignment_id)
+    train = folders.assignment_train_dir(assignment_id)
     files = sorted(
         (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in train.iterdir()
     )
@@ -109,7 +109,7 @@ def training_spare_refill(*, key: str, plan: JobPlan) -> None:
 
 def _spare_start(key: str, plan: JobPlan) -> sandbox.Spare:
     name = f"spare-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    job, work = storage.work_dir(f"{name}-job"), storage.work_dir(name)
+    job, work = folders.work_dir(f"{name}-job"), folders.work_dir(name)
     (work / "output").mkdir()  # where the training job saves its model
     argv, kwargs = plan(job, work)
     gpu = bool(kwargs.get("devices"))
@@ -119,8 +119,8 @@ def _spare_start(key: str, plan: JobPlan) -> sandbox.Spare:
             argv, **kwargs, prelude=prelude, key=key, owned=(job, work)
         )
     except BaseException:
-        storage.discard(job)
-        storage.discard(work)
+        folders.discard(job)
+        folders.discard(work)
         raise
 
 

@@ -1,9 +1,13 @@
-"""Read a JSON request body under a size and a nesting bound."""
+"""Read JSON request bodies under a size and a nesting bound.
+
+The platform's one way to parse a request body: every view and parser that
+takes JSON from a browser or a program parses it here.
+"""
 
 from django.conf import settings
 from django.http import HttpRequest
 
-from workers.outputs import UntrustedOutputError, loads_bounded
+from workers import boundedjson
 
 MAX_DEPTH = 8
 
@@ -39,9 +43,17 @@ def json_body(request: HttpRequest) -> dict:
     if len(raw) > limit:
         raise BodyRefused("The request is too large; nothing was saved.", status=413)
     try:
-        data = loads_bounded(raw, max_depth=MAX_DEPTH) if raw.strip() else {}
-    except UntrustedOutputError as exc:
+        data = body_loads(raw, max_depth=MAX_DEPTH) if raw.strip() else {}
+    except BodyRefused as exc:
         raise BodyRefused(f"The request's JSON was refused: {exc}.") from None
     if not isinstance(data, dict):
         raise BodyRefused("The request must be a JSON object.")
     return data
+
+
+def body_loads(raw: bytes, *, max_depth: int) -> object:
+    """Return a body's JSON; raise BodyRefused (400) saying what was refused."""
+    try:
+        return boundedjson.loads_bounded(raw, max_depth=max_depth)
+    except boundedjson.JSONRefused as exc:
+        raise BodyRefused(str(exc)) from None
