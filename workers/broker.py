@@ -1,7 +1,11 @@
-"""Housekeeping for the embedded broker (kombu's SQLAlchemy transport on SQLite)."""
+"""The broker seen from outside Celery: queue depth; the embedded broker's cleanup."""
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+
+from kombu import Connection
+from kombu.exceptions import ChannelError
 
 PREFIX = "sqla+sqlite:///"
 
@@ -18,3 +22,24 @@ def embedded_broker_cleanup(broker_url: str) -> int:
         if "kombu_message" not in tables:
             return 0
         return db.execute("DELETE FROM kombu_message WHERE visible = 0").rowcount
+
+
+def queued_messages(
+    *, broker_url: str, transport_options: dict, queues: Sequence[str]
+) -> int:
+    """Return how many messages wait, not yet taken by any worker, in ``queues``.
+
+    The transport's own count: LLEN on Redis, visible rows on the embedded
+    broker. A message a worker has taken (running, or reserved by its prefetch)
+    no longer counts. Raise ``kombu.exceptions.KombuError`` or ``OSError`` when
+    the broker cannot answer.
+    """
+    total = 0
+    with Connection(broker_url, transport_options=transport_options) as conn:
+        channel = conn.default_channel
+        for name in queues:
+            try:
+                total += channel.queue_declare(queue=name, passive=True).message_count
+            except ChannelError:
+                continue  # Redis: a queue never used, or emptied, has no key
+    return total
