@@ -161,6 +161,7 @@ def spare_refill(
         return False
     _job_queues.add(str(queue))
     if work_waiting(queues=_queues()):
+        logger.info("Work waits on %s: no %s spare", ", ".join(_queues()), kind)
         return False
     try:
         spare_pool(kind=kind).refill(key, start)
