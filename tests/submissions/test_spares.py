@@ -231,3 +231,19 @@ def test_every_kind_of_spare_ages_by_the_one_setting(settings, spares_on) -> Non
     spares_discard()
     for kind in SpareKind:
         assert spare_pool(kind=kind).max_age == 123
+
+
+def test_a_checks_grading_spare_outlives_the_start_of_its_own_check(
+    spares_on,
+) -> None:
+    """A check takes its training spare first: its grading spare stays for it."""
+    spare_refill(
+        kind=SpareKind.CHECK_GRADE,
+        key="grade",
+        start=lambda: _spare("grade", "while 1: pass"),
+        queue="check",
+    )
+    warming = slot_spare(kind=SpareKind.CHECK_GRADE)
+    assert warming is not None
+    spare_take(kind=SpareKind.CHECK_TRAIN, key="other")
+    assert warming.alive() and slot_spare(kind=SpareKind.CHECK_GRADE) is warming

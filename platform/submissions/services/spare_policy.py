@@ -48,6 +48,13 @@ class SpareKind(StrEnum):
 
 
 _CHECK_KINDS = (SpareKind.CHECK_TRAIN, SpareKind.CHECK_GRADE)
+# The job each kind serves: a check takes both of its spares, one after the other.
+_JOB = {
+    SpareKind.TRAIN: "train",
+    SpareKind.EVALUATE: "evaluate",
+    SpareKind.CHECK_TRAIN: "check",
+    SpareKind.CHECK_GRADE: "check",
+}
 
 # One set per pool process (a Celery prefork child is one slot).
 _pools: dict[SpareKind, sandbox.SparePool] = {}
@@ -135,12 +142,12 @@ def slot_spare(*, kind: SpareKind) -> sandbox.Spare | None:
 def spare_take(*, kind: SpareKind, key: str) -> sandbox.Spare | None:
     """Return this slot's spare of ``kind`` if started for ``key``, else None.
 
-    A job starts here: this slot's other spares still warming are abandoned,
-    as none of them can serve it.
+    A job starts here: this slot's spares for other jobs that are still
+    warming are abandoned, as none of them can serve it.
     """
     spare = spare_pool(kind=kind).take(key) if spares_enabled(kind=kind) else None
     for other, pool in list(_pools.items()):
-        if other != kind:
+        if _JOB[other] != _JOB[kind]:
             pool.discard_warming()
     return spare
 
