@@ -16,8 +16,10 @@ The workers run with the settings users run: warm spares on (DOJO_SPARES and
 DOJO_CHECK_SPARES set to true for them, as the suite's settings turn spares
 off). ``--spares off`` turns both off and says so; ``--spares both`` runs the
 same burst twice, spares on then off, each on a fresh database, and prints the
-ratio of the times until every upload is final (on / off; spares must not slow
-queued work: 1.05 or less, i.e. at least 0.95x the throughput).
+ratios of the times until every upload is final, from the first upload and
+from the last (on / off; spares must not slow queued work: 1.05 or less, i.e.
+at least 0.95x the throughput). The uploads' own pace (the web under load)
+weighs on the first; the second is what the workers add.
 
 Prints: uploads accepted and refused (with the reasons), 5xx answers, upload
 p50/p95, lost submissions (accepted but missing or stuck), how many ended
@@ -286,6 +288,8 @@ def main(args: argparse.Namespace, spares: bool) -> dict:
         "lost": lost,
         "final": final_at is not None,
         "final_seconds": final_at if final_at is not None else waited,
+        "final_after_last": (final_at if final_at is not None else waited)
+        - burst_seconds,
         "spares": spares,
         "upload_p95": percentile(upload_times, 0.95),
         **{f"{name}_p95": value for name, value in page_p95.items()},
@@ -331,12 +335,16 @@ if __name__ == "__main__":
         with test_database():
             summaries.append(main(arguments, spares_on))
     if len(summaries) == 2:
-        on, off = (s["final_seconds"] for s in summaries)
-        ratio = on / off
-        print(
-            f"time until every upload is final, spares on / off: {on:.0f} s / "
-            f"{off:.0f} s = {ratio:.2f} (target <= {TARGET_SPARES_RATIO:.2f}; "
-            f"throughput with spares {1 / ratio:.2f}x)"
-        )
+        ratios = {}
+        for field, since in (
+            ("final_seconds", "the first upload"),
+            ("final_after_last", "the last upload (the issue's measure)"),
+        ):
+            on, off = (s[field] for s in summaries)
+            ratios[field] = on / off
+            print(
+                f"every upload final after {since}, spares on / off: {on:.0f} s / "
+                f"{off:.0f} s = {on / off:.2f} (target <= {TARGET_SPARES_RATIO:.2f})"
+            )
         if arguments.json:
-            print("RATIO " + json.dumps({"spares_on_over_off": ratio}))
+            print("RATIO " + json.dumps(ratios))
