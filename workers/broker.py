@@ -1,6 +1,8 @@
 """The broker seen from outside Celery: queue depth; the embedded broker's cleanup."""
 
+import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +25,12 @@ def embedded_broker_cleanup(broker_url: str) -> int:
         return db.execute("DELETE FROM kombu_message WHERE visible = 0").rowcount
 
 
+# One connection per thread and broker, kept: asked after every job, a new one
+# each time cost 12 ms against 2-3 ms (Redis, measured). Never shared across a
+# fork or between threads: keyed by pid and thread.
+_connections: dict[tuple[int, int, str], Connection] = {}
+
+
 def queued_messages(
     *, broker_url: str, transport_options: dict, queues: Sequence[str]
 ) -> int:
@@ -38,6 +46,16 @@ def queued_messages(
     prefix and says "no queue" while hundreds of messages wait. Declaring a
     queue the worker consumes anyway changes nothing.
     """
-    with Connection(broker_url, transport_options=transport_options) as conn:
+    key = (os.getpid(), threading.get_ident(), broker_url)
+    conn = _connections.get(key)
+    if conn is None:
+        conn = _connections[key] = Connection(
+            broker_url, transport_options=transport_options
+        )
+    try:
         channel = conn.default_channel
         return sum(channel.queue_declare(queue=name).message_count for name in queues)
+    except BaseException:
+        _connections.pop(key, None)
+        conn.release()
+        raise
