@@ -45,6 +45,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import tempfile
 import threading
 import time
@@ -164,7 +165,7 @@ def _print_ratios(pairs: list[list[dict]], as_json: bool) -> None:
         ("final_after_last", "the last upload (the issue's measure)"),
     ):
         each = [on[field] / off[field] for on, off in pairs]
-        ratios[field] = sorted(each)[len(each) // 2]
+        ratios[field] = statistics.median(each)
         rounds = ", ".join(
             f"{on[field]:.0f} s / {off[field]:.0f} s" for on, off in pairs
         )
