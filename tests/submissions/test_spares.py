@@ -156,10 +156,14 @@ def queued():
         used.add(queue)
         broker_send("workers.tasks.nothing", [0], queue)
 
+    def purge() -> None:
+        with app.connection_for_write() as conn:
+            for name in used:
+                conn.default_channel.queue_purge(name)
+
+    put.purge = purge
     yield put
-    with app.connection_for_write() as conn:
-        for name in used:
-            conn.default_channel.queue_purge(name)
+    purge()
 
 
 def test_with_work_queued_finishing_a_job_starts_no_spare(train, queued) -> None:
@@ -247,3 +251,20 @@ def test_a_checks_grading_spare_outlives_the_start_of_its_own_check(
     assert warming is not None
     spare_take(kind=SpareKind.CHECK_TRAIN, key="other")
     assert warming.alive() and slot_spare(kind=SpareKind.CHECK_GRADE) is warming
+
+
+def test_a_spare_refused_under_a_backlog_starts_once_nothing_waits(
+    spares_on, queued
+) -> None:
+    """The slot's keeper starts the spare the last job wanted when the queue drains."""
+    queued("train-cpu")
+    spare_policy_serve(queues=["train-cpu"])
+    assert not spare_refill(
+        kind=SpareKind.TRAIN, key="later", start=lambda: _spare("later"), queue="x"
+    )
+    spares_keep()
+    assert slot_spare(kind=SpareKind.TRAIN) is None
+    queued.purge()
+    spares_keep()
+    started = slot_spare(kind=SpareKind.TRAIN)
+    assert started is not None and started.key == "later" and started.alive()

@@ -293,8 +293,10 @@ class SparePool:
     assignment and everything its jobs see) and starts one. ``take(key)``
     returns it only if it was started for that key, is younger than
     ``max_age`` and still waits; any other spare is discarded and ``take``
-    returns None, so the job runs cold. ``keep()`` replaces a spare that died
-    while waiting: nobody was charged for it, as no job had been handed to it.
+    returns None, so the job runs cold. ``want(key, start)`` only remembers
+    it, for later. ``keep()`` starts the remembered spare when none waits, or
+    replaces one that died or aged while waiting: nobody was charged for it, as
+    no job had been handed to it.
     """
 
     def __init__(self, *, enabled: bool = True, max_age: float = 600.0) -> None:
@@ -336,17 +338,25 @@ class SparePool:
         spare = start()
         with self._lock:
             old, self._spare = self._spare, spare
+            if not self.enabled:  # closed while it started
+                old, self._spare = spare, None
         if old is not None:
             old.discard()
 
+    def want(self, key: str, start: Callable[[], Spare]) -> None:
+        """Remember how to start a spare for ``key``; ``keep()`` starts it later."""
+        with self._lock:
+            self._key, self._start = key, start
+
     def keep(self) -> None:
-        """Replace a spare that died or aged while waiting (call it periodically)."""
+        """Start the remembered spare, or replace one that died or aged waiting."""
         with self._lock:
             spare, start, key = self._spare, self._start, self._key
-        if spare is None or start is None or not self.due():
+        if start is None or not self.due():
             return
-        self.discard()
-        self.replaced += 1
+        if spare is not None:
+            self.discard()
+            self.replaced += 1
         self.refill(key, start)
 
     def spare_ready(self) -> bool:
@@ -355,11 +365,11 @@ class SparePool:
         return spare is not None and spare.ready()
 
     def due(self) -> bool:
-        """Return whether the waiting spare died or aged: ``keep`` replaces it."""
+        """Return whether ``keep`` would start one: none waits, or it died or aged."""
         spare = self._spare
-        if spare is None or self._start is None:
+        if not self.enabled or self._start is None:
             return False
-        return not spare.alive() or spare.age() > self.max_age
+        return spare is None or not spare.alive() or spare.age() > self.max_age
 
     def discard_warming(self) -> bool:
         """Discard the spare if it is still warming (its CPU is wanted); say so."""
@@ -370,6 +380,11 @@ class SparePool:
             self._spare = None
         spare.discard()
         return True
+
+    def close(self) -> None:
+        """Discard the waiting spare and start none from now on."""
+        self.enabled = False
+        self.discard()
 
     def discard(self) -> None:
         """Discard the waiting spare, if any."""

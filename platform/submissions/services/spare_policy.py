@@ -6,13 +6,14 @@ jobs themselves (on a 2-core host a burst of quick jobs ran ten times slower
 with spares on). So, for every kind of spare a slot keeps (training, evaluation,
 a check's training, a check's grading):
 
-- a spare starts only after a job, when nothing waits on this worker's queues;
-  otherwise the next job starts cold;
+- a spare starts only when its slot is idle and nothing waits on this
+  worker's queues: after a job, or later (a thread of the slot starts the one
+  a job left wanted when work waited); meanwhile jobs start cold;
 - a spare still warming is abandoned (killed, its CPU freed) when a job of
   another kind starts in its slot, or when work waits on the worker's queues;
   a warm one only holds memory and is kept: a job it fits still takes it;
-- a dead or aged spare (``DOJO_SPARE_MAX_AGE_SECONDS``) is replaced only while
-  the slot is idle and nothing waits;
+- a dead or aged spare (``DOJO_SPARE_MAX_AGE_SECONDS``) is replaced, and an
+  abandoned one started again, on the same terms;
 - it warms at a lower CPU priority (``workers.sandbox._spare.SPARE_NICE``).
 
 "Work waiting" is the broker's own count of messages not yet taken by any
@@ -162,16 +163,19 @@ def spare_refill(
     """After a job on ``queue``: start the slot's spare for ``key`` if nothing waits.
 
     Return whether a spare waits or warms for ``key`` now. With work waiting
-    on this worker's queues the next job starts cold instead.
+    on this worker's queues the next job starts cold instead, and the spare is
+    started once the slot is idle and nothing waits (``spares_keep``).
     """
     if not spares_enabled(kind=kind):
         return False
     _job_queues.add(str(queue))
+    pool = spare_pool(kind=kind)
     if work_waiting(queues=_queues()):
-        logger.info("Work waits on %s: no %s spare", ", ".join(_queues()), kind)
+        logger.info("Work waits on %s: no %s spare yet", ", ".join(_queues()), kind)
+        pool.want(key, start)
         return False
     try:
-        spare_pool(kind=kind).refill(key, start)
+        pool.refill(key, start)
     except Exception:  # never fail a job for its successor's spare
         logger.exception("Could not start a %s spare; the next job starts cold", kind)
         return False
@@ -179,9 +183,9 @@ def spare_refill(
 
 
 def spares_keep() -> None:
-    """Abandon spares warming while work waits; replace dead or aged ones if idle."""
-    pools = [pool for pool in list(_pools.values()) if pool.spare is not None]
-    warming = [pool for pool in pools if not pool.spare_ready()]
+    """Abandon spares warming while work waits; start wanted ones when idle."""
+    pools = list(_pools.values())
+    warming = [p for p in pools if p.spare is not None and not p.spare_ready()]
     due = [pool for pool in pools if pool.due()]
     if not warming and not due:
         return
@@ -191,7 +195,10 @@ def spares_keep() -> None:
         return
     if not _busy.is_set():
         for pool in due:
-            pool.keep()
+            try:
+                pool.keep()
+            except Exception:  # retried at the next beat
+                logger.exception("Could not start a spare")
 
 
 def _keep_forever() -> None:
@@ -208,4 +215,4 @@ def spares_discard() -> None:
         pools = list(_pools.values())
         _pools.clear()
     for pool in pools:
-        pool.discard()
+        pool.close()
