@@ -185,6 +185,7 @@ def main(args: argparse.Namespace, spares: bool) -> dict:
 
     from submissions.models import FINAL_STATUSES, Submission
     from submissions.services.reconcile import job_health
+    from workers.sandbox import sweep_orphans
     from workshops.services import workshop_load_pack
 
     workshop = workshop_load_pack(path=ROOT / "assignments" / "dl101")
@@ -291,6 +292,8 @@ def main(args: argparse.Namespace, spares: bool) -> dict:
             worker.stop()
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(20)
+        # The stopped workers' spares and predictor leave sized tmpfs work dirs.
+        sweep_orphans(settings.DOJO_WORK_ROOT)
     print(f"lost (accepted but missing, or stuck past the grace): {lost}")
     print(f"states at the end: {dict(by_status)}")
     if final_at is None:
