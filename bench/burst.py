@@ -3,23 +3,38 @@
 100 participants submit 3 times each at random moments within one minute
 (``--participants``, ``--per``, ``--window``); a third of the uploads are the
 MLP reference solution, which really trains and is graded; the rest stop at
-once (a failing script), as most quick retries do. A real web process
-(gunicorn with the Dockerfile's 3 sync workers; ``--server runserver`` for
-``make run``'s) and real workers with beat serve it, on the configured database
-and broker: SQLite and the embedded broker by default, PostgreSQL and Redis
-with DATABASE_URL and REDIS_URL.
+once (a failing script), as most quick retries do. ``--clients 16`` sends
+them instead from 16 clients, each upload as soon as the last was answered. A
+real web process (gunicorn with the Dockerfile's 3 sync workers; ``--server
+runserver`` for ``make run``'s) and bin/dojo-run's workers serve it (one on
+train-cpu,train-gpu,evaluate,site with ``--workers`` slots and beat, one solo on
+predict, one with 2 slots on check), on the configured database and broker:
+SQLite and the embedded broker by default, PostgreSQL and Redis with
+DATABASE_URL and REDIS_URL.
+
+The workers run with the settings users run: warm spares on (DOJO_SPARES and
+DOJO_CHECK_SPARES set to true for them, as the suite's settings turn spares
+off). ``--spares off`` turns both off and says so; ``--spares both`` runs the
+same burst twice, spares on then off, each on a fresh database, and prints the
+ratios (on / off) of the times until every upload is final, from the first
+upload and from the last; spares must not slow queued work: 1.05 or less, i.e.
+at least 0.95x the throughput. The uploads' own pace (the web under load)
+weighs on the first; the second is what the workers add. ``--rounds N`` runs N
+such pairs and prints the median, as a shared host's load drifts between
+passes.
 
 Prints: uploads accepted and refused (with the reasons), 5xx answers, upload
 p50/p95, lost submissions (accepted but missing or stuck), how many ended
 `error`, p95 of the leaderboard and the dashboard during the burst as a ratio
 of the same pages' p95 at rest measured first in this run (and against the
 300 ms target), and the time from the first upload until every submission is
-final. ``--json`` adds one line of the counts for a test to read.
+final, from the first upload and from the last. ``--json`` adds one line of
+the counts for a test to read.
 
     .venv/bin/python bench/burst.py --train-fraction 0
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \\
       REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/burst.py \\
-      --train-fraction 0
+      --train-fraction 0 --clients 16 --spares both
     .venv/bin/python bench/burst.py --quick   # seconds: same path, tiny class
 """
 
@@ -30,6 +45,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import tempfile
 import threading
 import time
@@ -46,6 +62,8 @@ from _site import (
 )
 
 TARGET_P95 = 0.300
+# Spares must leave queued work at least 0.95x as fast as with them off.
+TARGET_SPARES_RATIO = 1 / 0.95
 FAILING = b"raise SystemExit('this attempt stops here')\n"
 
 
@@ -101,14 +119,73 @@ def _rest_p95(base: str, cookies: dict, pages: dict[str, str], repeat: int) -> d
     return {name: percentile(values, 0.95) for name, values in timings.items()}
 
 
-def main(args: argparse.Namespace) -> dict:
+def _start_workers(logs: Path, slots: int, spares: bool) -> list:
+    """Start bin/dojo-run's three workers, spares on or off (said in the output)."""
+    from tests.helpers import WorkerProcess
+
+    flag = "true" if spares else "false"
+    env = {"DOJO_SPARES": flag, "DOJO_CHECK_SPARES": flag}
+    print(
+        f"workers: spares {'on' if spares else 'off'} (DOJO_SPARES={flag}, "
+        f"DOJO_CHECK_SPARES={flag}){'' if spares else ': changed from the default'}",
+        flush=True,
+    )
+    return [
+        WorkerProcess(
+            log=logs / "worker.log",
+            queues="train-cpu,train-gpu,evaluate,site",
+            concurrency=slots,
+            beat=True,
+            env=env,
+        ),
+        WorkerProcess(log=logs / "predict.log", queues="predict", pool="solo", env=env),
+        WorkerProcess(log=logs / "check.log", queues="check", concurrency=2, env=env),
+    ]
+
+
+def _send(args: argparse.Namespace, plan: list, started: float) -> list:
+    """Send the uploads: at their planned moments, or back to back per client."""
+
+    def fire(item):
+        at, token, code, attempt = item
+        if not args.clients:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+        return post_submission(base, token, code, f"try{attempt}.py")
+
+    base = args.base
+    with concurrent.futures.ThreadPoolExecutor(args.clients or args.threads) as pool:
+        return list(pool.map(fire, plan))
+
+
+def _print_ratios(pairs: list[list[dict]], as_json: bool) -> None:
+    """Print on / off of the times until every upload is final, each round's."""
+    ratios = {}
+    for field, since in (
+        ("final_seconds", "the first upload"),
+        ("final_after_last", "the last upload (the issue's measure)"),
+    ):
+        each = [on[field] / off[field] for on, off in pairs]
+        ratios[field] = statistics.median(each)
+        rounds = ", ".join(
+            f"{on[field]:.0f} s / {off[field]:.0f} s" for on, off in pairs
+        )
+        print(
+            f"every upload final after {since}, spares on / off: {rounds}; "
+            f"ratio {' '.join(f'{r:.2f}' for r in each)} (median "
+            f"{ratios[field]:.2f}, target <= {TARGET_SPARES_RATIO:.2f})"
+        )
+    if as_json:
+        print("RATIO " + json.dumps(ratios))
+
+
+def main(args: argparse.Namespace, spares: bool) -> dict:
     from django.conf import settings
     from django.db import connection
     from django.utils import timezone
 
     from submissions.models import FINAL_STATUSES, Submission
     from submissions.services.reconcile import job_health
-    from tests.helpers import WorkerProcess
+    from workers.sandbox import sweep_orphans
     from workshops.services import workshop_load_pack
 
     workshop = workshop_load_pack(path=ROOT / "assignments" / "dl101")
@@ -123,10 +200,8 @@ def main(args: argparse.Namespace) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     web = start_web(port, logs / "web.log", args.server)
-    workers = [
-        WorkerProcess(log=logs / f"worker{i}.log", beat=i == 0)
-        for i in range(args.workers)
-    ]
+    args.base = base
+    workers = _start_workers(logs, args.workers, spares)
     reference = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
     try:
         # Every gunicorn worker imports Django and opens its connection first.
@@ -143,14 +218,7 @@ def main(args: argparse.Namespace) -> dict:
         watcher = Watcher(base, cookies, pages)
         watcher.start()
         started = time.monotonic()
-
-        def fire(item):
-            at, token, code, attempt = item
-            time.sleep(max(0.0, started + at - time.monotonic()))
-            return post_submission(base, token, code, f"try{attempt}.py")
-
-        with concurrent.futures.ThreadPoolExecutor(args.threads) as pool:
-            results = list(pool.map(fire, plan))
+        results = _send(args, plan, started)
         burst_seconds = time.monotonic() - started
         watcher.stop.set()
         watcher.join()
@@ -162,10 +230,15 @@ def main(args: argparse.Namespace) -> dict:
         upload_times = [took for _, _, _, took in results]
         backend = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
         broker = settings.CELERY_BROKER_URL.split(":")[0]
+        how = (
+            f"from {args.clients} clients as fast as answered"
+            if args.clients
+            else f"in {args.window:.0f} s"
+        )
         print(
             f"{backend} + {broker}: {args.participants} participants x {args.per} "
-            f"in {args.window:.0f} s (sent in {burst_seconds:.0f} s), "
-            f"{args.workers} worker(s), web: {args.server}; about "
+            f"{how} (sent in {burst_seconds:.0f} s), {args.workers} training "
+            f"slot(s), web: {args.server}; about "
             f"{args.train_fraction:.0%} train the MLP reference",
             flush=True,
         )
@@ -209,7 +282,7 @@ def main(args: argparse.Namespace) -> dict:
             if not active:
                 final_at = time.monotonic() - started
                 break
-            time.sleep(5)
+            time.sleep(1)
         waited = time.monotonic() - started
         rows = Submission.objects.filter(pk__in=accepted)
         by_status = collections.Counter(rows.values_list("status", flat=True))
@@ -219,6 +292,8 @@ def main(args: argparse.Namespace) -> dict:
             worker.stop()
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(20)
+        # The stopped workers' spares and predictor leave sized tmpfs work dirs.
+        sweep_orphans(settings.DOJO_WORK_ROOT)
     print(f"lost (accepted but missing, or stuck past the grace): {lost}")
     print(f"states at the end: {dict(by_status)}")
     if final_at is None:
@@ -227,7 +302,10 @@ def main(args: argparse.Namespace) -> dict:
             f"upload ({finals / waited * 60:.1f} a minute); stopped waiting"
         )
     else:
-        print(f"every submission final {final_at:.0f} s after the first upload")
+        print(
+            f"every submission final {final_at:.0f} s after the first upload, "
+            f"{final_at - burst_seconds:.0f} s after the last"
+        )
     print(f"logs: {logs}")
     summary = {
         "accepted": len(accepted),
@@ -236,6 +314,10 @@ def main(args: argparse.Namespace) -> dict:
         "error": by_status.get("error", 0),
         "lost": lost,
         "final": final_at is not None,
+        "final_seconds": final_at if final_at is not None else waited,
+        "final_after_last": (final_at if final_at is not None else waited)
+        - burst_seconds,
+        "spares": spares,
         "upload_p95": percentile(upload_times, 0.95),
         **{f"{name}_p95": value for name, value in page_p95.items()},
     }
@@ -250,8 +332,23 @@ if __name__ == "__main__":
     parser.add_argument("--per", type=int, default=3)
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--train-fraction", type=float, default=1 / 3)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="training slots (dojo-run's -c)"
+    )
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="send from this many clients, each as soon as answered (0: --window)",
+    )
+    parser.add_argument("--spares", choices=("on", "off", "both"), default="on")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --spares both: pairs of passes (on, off), for a noisy host",
+    )
     parser.add_argument("--final-timeout", type=float, default=3600.0)
     parser.add_argument(
         "--server", choices=("gunicorn", "runserver"), default="gunicorn"
@@ -265,5 +362,13 @@ if __name__ == "__main__":
         arguments.participants, arguments.per, arguments.window = 6, 2, 5.0
         arguments.train_fraction, arguments.workers = 0.0, 1
         arguments.final_timeout = min(arguments.final_timeout, 180.0)
-    with test_database():
-        main(arguments)
+    passes = {"on": [True], "off": [False], "both": [True, False]}[arguments.spares]
+    pairs = []
+    for _ in range(arguments.rounds if arguments.spares == "both" else 1):
+        summaries = []
+        for spares_on in passes:
+            with test_database():
+                summaries.append(main(arguments, spares_on))
+        pairs.append(summaries)
+    if arguments.spares == "both":
+        _print_ratios(pairs, arguments.json)

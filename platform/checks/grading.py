@@ -3,11 +3,11 @@
 Each check worker slot keeps one evaluator spare (`workers.evaluation.
 evaluator_spare`: the grader and TensorFlow imported, the public sample's
 folder fixed at start) for the data it checked against last; a check of other
-data, or after the spare died, starts the grader cold. The evaluation sandbox
+data, or after the spare died, starts the grader cold. When a spare may
+start and how old it may get: ``spare_policy``. The evaluation sandbox
 never runs participant code and never sees the private split.
 """
 
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,12 +16,9 @@ from django.conf import settings
 
 from checks.data import CheckData
 from checks.models import CheckRun
+from submissions.queues import JobQueue
+from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import evaluation, sandbox
-
-logger = logging.getLogger(__name__)
-
-# One per pool process (a Celery prefork child is one slot).
-_pool = sandbox.SparePool(max_age=600.0)
 
 
 def _name() -> str:
@@ -57,7 +54,7 @@ def check_grade(
     """Grade the check's model on the public sample only."""
     assignment = check.assignment
     base = data.train_dir / "base.keras"
-    spare = _pool.take(_key(data)) if settings.DOJO_CHECK_SPARES else None
+    spare = spare_take(kind=SpareKind.CHECK_GRADE, key=_key(data))
     return evaluation.evaluate_many(
         [
             {
@@ -81,9 +78,7 @@ def check_grade(
 
 
 def check_grader_refill(*, data: CheckData, env: dict[str, str]) -> None:
-    """Start this slot's evaluator spare for the data just checked against."""
-    if not settings.DOJO_CHECK_SPARES:
-        return
+    """Start this slot's evaluator spare for the data checked, if nothing waits."""
     key = _key(data)
 
     def start() -> sandbox.Spare:
@@ -98,7 +93,4 @@ def check_grader_refill(*, data: CheckData, env: dict[str, str]) -> None:
             key=key,
         )
 
-    try:
-        _pool.refill(key, start)
-    except Exception:  # a spare is an optimisation: never fail a check for it
-        logger.exception("Could not start a check's evaluator spare")
+    spare_refill(kind=SpareKind.CHECK_GRADE, key=key, start=start, queue=JobQueue.CHECK)

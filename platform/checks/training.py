@@ -4,9 +4,10 @@ Each check worker slot keeps one spare sandbox for the assignment it checked
 last (`workers.sandbox.Spare`: every limit applied, Keras already imported,
 waiting on its stdin for exactly one job). The next check of that assignment
 in the slot runs in it and skips the seconds of TensorFlow's start; any other
-check runs cold, as does every check when the spare died or aged. The spare is
-planned exactly like the cold job (same binds, environment, uid and limits), so
-what the code can see does not depend on which one it got.
+check runs cold, as does every check when the spare died or aged. When a spare
+may start and how old it may get: ``spare_policy``. The spare is planned exactly
+like the cold job (same binds, environment, uid and limits), so what the code
+can see does not depend on which one it got.
 """
 
 import logging
@@ -20,14 +21,13 @@ from django.conf import settings
 
 from checks.data import CheckData
 from checks.models import CheckRun
+from submissions.queues import JobQueue
 from submissions.services.placement import job_place
+from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import sandbox
 from workshops import folders
 
 logger = logging.getLogger(__name__)
-
-# One per pool process (a Celery prefork child is one slot).
-_pool = sandbox.SparePool(max_age=600.0)
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def check_train(
         "log_interval": settings.DOJO_LOG_FLUSH_SECONDS,
         "should_cancel": should_cancel,
     }
-    spare = _pool.take(key) if settings.DOJO_CHECK_SPARES else None
+    spare = spare_take(kind=SpareKind.CHECK_TRAIN, key=key)
     result, warm = None, False
     if spare is not None:
         folder = spare.work_dir.parent
@@ -161,9 +161,7 @@ def check_train(
 def check_spare_refill(
     *, check: CheckRun, data: CheckData, env: dict[str, str]
 ) -> None:
-    """Start this slot's spare for the assignment just checked (if enabled)."""
-    if not settings.DOJO_CHECK_SPARES:
-        return
+    """Start this slot's spare for the assignment just checked, if nothing waits."""
     limits = check_limits(check=check)
     place = job_place(gpu=False)
     key = _key(check=check, data=data, limits=limits, place=place, env=env)
@@ -178,7 +176,4 @@ def check_spare_refill(
             owned=(folder,),
         )
 
-    try:
-        _pool.refill(key, start)
-    except Exception:  # a spare is an optimisation: never fail a check for it
-        logger.exception("Could not start a check spare")
+    spare_refill(kind=SpareKind.CHECK_TRAIN, key=key, start=start, queue=JobQueue.CHECK)

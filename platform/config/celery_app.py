@@ -6,7 +6,13 @@ import threading
 import time
 
 from celery import Celery
-from celery.signals import worker_init, worker_ready, worker_shutdown
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_ready,
+    worker_shutdown,
+)
 from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
@@ -135,6 +141,32 @@ def _refuse_to_start_without_a_sandbox(sender: object = None, **kwargs: object) 
 
     slots = settings.DOJO_GPU_SLOTS if gpu else getattr(sender, "concurrency", 1)
     logger.warning("%s", spares_describe(slots=slots or 1))
+
+
+@worker_init.connect
+def _spares_watch_this_workers_queues(sender: object = None, **kwargs: object) -> None:
+    """Tell the spare policy which queues this worker serves (see spare_policy).
+
+    Set in the parent before its pool processes fork, so each slot inherits it.
+    """
+    from submissions.services.spare_policy import spare_policy_serve
+
+    queues = getattr(getattr(sender, "app", app).amqp.queues, "consume_from", {})
+    spare_policy_serve(queues=list(queues or {}))
+
+
+@task_prerun.connect
+def _slot_busy(**kwargs: object) -> None:
+    from submissions.services.spare_policy import spare_slot_busy
+
+    spare_slot_busy(busy=True)
+
+
+@task_postrun.connect
+def _slot_idle(**kwargs: object) -> None:
+    from submissions.services.spare_policy import spare_slot_busy
+
+    spare_slot_busy(busy=False)
 
 
 @worker_ready.connect

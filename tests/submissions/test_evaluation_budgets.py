@@ -15,6 +15,7 @@ from submissions.services.placement import (
     evaluation_sandbox,
 )
 from submissions.services.regrade import chunk_size
+from submissions.services.spare_policy import SpareKind, slot_spare, spares_discard
 from workers.evaluation import grader_limits
 from workers.evaluation_each import round_wall_seconds
 
@@ -49,14 +50,14 @@ def test_a_single_evaluations_warm_evaluator_is_sized_for_one_model(settings):
     grader = evaluation_sandbox()
     hidden = Path(settings.DOJO_DATA_ROOT) / "budget-test-hidden"
     hidden.mkdir(parents=True, exist_ok=True)
-    spares.spares_discard()
+    spares_discard()
     try:
         spares.evaluation_spare_refill(
             key="budget-test", folders=[str(hidden)], grader=grader
         )
-        waiting = spares._pools["evaluate"].spare
+        waiting = slot_spare(kind=SpareKind.EVALUATE)
         assert waiting is not None
         single = grader_limits(settings.DOJO_EVAL_WALL_SECONDS, grader["memory_bytes"])
         assert waiting.limits.cpu_seconds == single.cpu_seconds
     finally:
-        spares.spares_discard()
+        spares_discard()

@@ -22,6 +22,7 @@ from submissions.services.placement import (
     evaluation_sandbox,
 )
 from submissions.services.regrade import regrade_batch_create, regrade_batch_run_chunk
+from submissions.services.spare_policy import SpareKind, slot_spare, spares_discard
 from tests.model_builders import graded_with_model
 from workers import sandbox
 
@@ -50,7 +51,7 @@ def _warm_evaluator(submission: Submission) -> sandbox.Spare:
         grader=grader,
         longest_seconds=chunk_wall_seconds(models=chunk_max_models()),
     )
-    waiting = spares._pools["evaluate"].spare
+    waiting = slot_spare(kind=SpareKind.EVALUATE)
     assert waiting is not None and waiting.alive()
     return waiting
 
@@ -72,7 +73,7 @@ def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
     batch = regrade_batch_create(assignment=mlp, mode="reevaluate")
     assert _chunks(outbox) == [[batch.pk, [row.pk for row in rows]]]
     settings.DOJO_SPARES = start == "warm"
-    spares.spares_discard()
+    spares_discard()
     waiting = _warm_evaluator(rows[0]) if start == "warm" else None
     try:
         regrade_batch_run_chunk(
@@ -81,11 +82,11 @@ def test_a_slow_or_greedy_model_fails_alone_and_keeps_its_grade(
         if waiting is not None:
             # The chunk took it, and left a new one for the next chunk.
             assert not waiting.alive()
-            refilled = spares._pools["evaluate"].spare
+            refilled = slot_spare(kind=SpareKind.EVALUATE)
             assert refilled is not None and refilled is not waiting
             assert refilled.alive()
     finally:
-        spares.spares_discard()
+        spares_discard()
 
     rows = [Submission.objects.get(pk=row.pk) for row in rows]
     runs = [row.runs.get(kind=Run.Kind.EVALUATE) for row in rows]

@@ -5,14 +5,27 @@ Real sandboxes, the real training service; spares are on for these tests only.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from submissions.models import Run, Status, Submission
-from submissions.services import spares
 from submissions.services.execution import submission_train
 from submissions.services.intake import submission_create
 from submissions.services.jobs import job_queue
+from submissions.services.spare_policy import (
+    SpareKind,
+    slot_spare,
+    spare_policy_serve,
+    spare_pool,
+    spare_refill,
+    spare_take,
+    spares_discard,
+    spares_keep,
+)
+from workers import sandbox
+from workshops import folders
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +43,11 @@ print("WARM" if "keras" in sys.modules else "COLD", "FOUND", sorted(found))
 @pytest.fixture
 def spares_on(settings):
     settings.DOJO_SPARES = True
-    spares.spares_discard()
+    settings.DOJO_CHECK_SPARES = True
+    spares_discard()
     yield
-    spares.spares_discard()
+    spares_discard()
+    spare_policy_serve(queues=())
 
 
 @pytest.fixture
@@ -66,21 +81,21 @@ def test_next_job_takes_the_warm_spare_and_finds_nothing_of_the_last(train) -> N
     first = train()
     assert not first.isolation.startswith("warm spare"), first.isolation
     assert "COLD FOUND []" in first.log, first.log
-    waiting = spares._pools["train"].spare
+    waiting = slot_spare(kind=SpareKind.TRAIN)
     assert waiting is not None and waiting.alive()
     second = train()
     assert second.isolation.startswith("warm spare"), second.isolation
     assert "WARM FOUND []" in second.log, second.log
     assert not waiting.alive()
     # Its own replacement waits for the next job; it was never reused.
-    replacement = spares._pools["train"].spare
+    replacement = slot_spare(kind=SpareKind.TRAIN)
     assert replacement is not None and replacement is not waiting
 
 
 def test_a_spare_for_other_limits_is_discarded_and_the_job_runs_cold(train) -> None:
     """A changed assignment limit changes what a job sees: the spare is not used."""
     train()
-    waiting = spares._pools["train"].spare
+    waiting = slot_spare(kind=SpareKind.TRAIN)
     assert waiting is not None
     other = train(wall_seconds=333)
     assert not other.isolation.startswith("warm spare"), other.isolation
@@ -121,9 +136,135 @@ def test_evaluation_takes_the_warm_evaluator_of_the_slot(train) -> None:
 
     first = evaluate(train(TINY_MODEL))
     assert first.status == Status.GRADED, first.status_reason
-    waiting = spares._pools["evaluate"].spare
+    waiting = slot_spare(kind=SpareKind.EVALUATE)
     assert waiting is not None and waiting.alive()
     second = evaluate(train(TINY_MODEL))
     assert second.status == Status.GRADED, second.status_reason
     assert not waiting.alive()
-    assert spares._pools["evaluate"].spare is not waiting
+    assert slot_spare(kind=SpareKind.EVALUATE) is not waiting
+
+
+@pytest.fixture
+def queued():
+    """Put real messages on the run's broker; purge the queues they went to."""
+    from config.celery_app import app
+    from submissions.outbox import broker_send
+
+    used: set[str] = set()
+
+    def put(queue: str) -> None:
+        used.add(queue)
+        broker_send("workers.tasks.nothing", [0], queue)
+
+    def purge() -> None:
+        with app.connection_for_write() as conn:
+            for name in used:
+                conn.default_channel.queue_purge(name)
+
+    put.purge = purge
+    yield put
+    purge()
+
+
+def test_with_work_queued_finishing_a_job_starts_no_spare(train, queued) -> None:
+    """Under a backlog the next job starts cold: no spare competes with it."""
+    queued("train-cpu")
+    run = train()
+    assert "COLD FOUND []" in run.log, run.log
+    assert slot_spare(kind=SpareKind.TRAIN) is None
+
+
+def test_with_nothing_queued_finishing_a_job_starts_a_spare(train) -> None:
+    """Idle capacity: the slot's next job of the assignment will start warm."""
+    train()
+    waiting = slot_spare(kind=SpareKind.TRAIN)
+    assert waiting is not None and waiting.alive()
+
+
+def _spare(name: str, prelude: str = "") -> sandbox.Spare:
+    """Start a real spare that warms forever with ``prelude="while 1: pass"``."""
+    work = folders.work_dir(f"{name}-{uuid.uuid4().hex[:8]}")
+    return sandbox.Spare(
+        ["python", "-c", "pass"],
+        work_dir=work,
+        warm=(),
+        prelude=prelude,
+        key=name,
+        owned=(work,),
+    )
+
+
+def test_a_spare_still_warming_is_abandoned_when_work_arrives(
+    spares_on, queued
+) -> None:
+    """The keeper kills a warming spare once a job waits; nothing waiting, it stays."""
+    spare_policy_serve(queues=["train-cpu", "evaluate"])  # as a worker's start does
+    assert spare_refill(
+        kind=SpareKind.TRAIN,
+        key="slow",
+        start=lambda: _spare("slow", "while 1: pass"),
+        queue="train-cpu",
+    )
+    warming = slot_spare(kind=SpareKind.TRAIN)
+    assert warming is not None
+    spares_keep()
+    assert warming.alive() and slot_spare(kind=SpareKind.TRAIN) is warming
+    queued("evaluate")  # the same worker serves it: work is waiting
+    spares_keep()
+    assert not warming.alive()
+    assert slot_spare(kind=SpareKind.TRAIN) is None
+
+
+def test_a_job_of_another_kind_abandons_the_slots_warming_spare(spares_on) -> None:
+    """An evaluation starting in the slot frees the CPU a training spare warms on."""
+    spare_refill(
+        kind=SpareKind.TRAIN,
+        key="slow",
+        start=lambda: _spare("slow", "while 1: pass"),
+        queue="train-cpu",
+    )
+    warming = slot_spare(kind=SpareKind.TRAIN)
+    assert warming is not None and warming.alive()
+    assert spare_take(kind=SpareKind.EVALUATE, key="other") is None
+    assert not warming.alive()
+
+
+def test_every_kind_of_spare_ages_by_the_one_setting(settings, spares_on) -> None:
+    """Check spares too: DOJO_SPARE_MAX_AGE_SECONDS, no age of their own."""
+    settings.DOJO_SPARE_MAX_AGE_SECONDS = 123
+    spares_discard()
+    for kind in SpareKind:
+        assert spare_pool(kind=kind).max_age == 123
+
+
+def test_a_checks_grading_spare_outlives_the_start_of_its_own_check(
+    spares_on,
+) -> None:
+    """A check takes its training spare first: its grading spare stays for it."""
+    spare_refill(
+        kind=SpareKind.CHECK_GRADE,
+        key="grade",
+        start=lambda: _spare("grade", "while 1: pass"),
+        queue="check",
+    )
+    warming = slot_spare(kind=SpareKind.CHECK_GRADE)
+    assert warming is not None
+    spare_take(kind=SpareKind.CHECK_TRAIN, key="other")
+    assert warming.alive() and slot_spare(kind=SpareKind.CHECK_GRADE) is warming
+
+
+def test_a_spare_refused_under_a_backlog_starts_once_nothing_waits(
+    spares_on, queued
+) -> None:
+    """The slot's keeper starts the spare the last job wanted when the queue drains."""
+    queued("train-cpu")
+    spare_policy_serve(queues=["train-cpu"])
+    assert not spare_refill(
+        kind=SpareKind.TRAIN, key="later", start=lambda: _spare("later"), queue="x"
+    )
+    spares_keep()
+    assert slot_spare(kind=SpareKind.TRAIN) is None
+    queued.purge()
+    spares_keep()
+    started = slot_spare(kind=SpareKind.TRAIN)
+    assert started is not None and started.key == "later" and started.alive()

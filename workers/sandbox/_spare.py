@@ -7,11 +7,17 @@ waiter imports the slow modules (Keras and its backend), then blocks on its
 stdin. ``Spare.run`` writes one line there and the waiter runs the job's own
 command in the same interpreter, with the imports already done. A spare runs
 exactly one job; one that is never used is discarded (killed, cgroups freed).
+
+A spare is for idle capacity: it warms at a lower CPU priority (``SPARE_NICE``)
+and says when it is warm (a marker file in its work dir, removed at the
+handover), so a caller can abandon one still warming when work arrives.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import subprocess
 import threading
 import time
@@ -28,10 +34,16 @@ from ._run import plan_launch
 from ._supervise import Supervisor, has_exited
 
 GO = b"go\n"
+# Warming yields the CPU to running jobs; the job itself gets the supervisor's
+# priority back at the handover (where the host may raise it: root).
+SPARE_NICE = 10
+READY_MARKER = ".dojo-spare-ready"
 
-# Runs first inside the sandbox as ``python -c WAITER MODULES PRELUDE JOB_ARGV...``.
-# An import that fails is left for the job to meet itself, as it would cold; so
-# is a failing PRELUDE (code run once imported: e.g. make the CUDA context).
+# Runs first inside the sandbox as
+# ``python -c WAITER MODULES PRELUDE READY JOB_ARGV...``. An import that fails is
+# left for the job to meet itself, as it would cold; so is a failing PRELUDE
+# (code run once imported: e.g. make the CUDA context). READY is made once warm
+# and removed before the job runs, so the job finds its work dir as cold.
 # Anything but "go" on stdin (EOF: the spare was discarded) exits quietly.
 WAITER = r"""
 import sys
@@ -75,15 +87,25 @@ if sys.argv[2]:
         exec(sys.argv[2], {})
     except Exception:
         pass
+try:
+    open(sys.argv[3], "w").close()
+except OSError:
+    pass
 if sys.stdin.readline() != "go\n":
     raise SystemExit(0)
-_main(sys.argv[3:])
+try:
+    __import__("os").unlink(sys.argv[3])
+except OSError:
+    pass
+_main(sys.argv[4:])
 """
 
 DEFAULT_WARM = ("keras",)
 
 
-def _waiter_argv(argv: list[str], warm: Sequence[str], prelude: str) -> list[str]:
+def _waiter_argv(
+    argv: list[str], warm: Sequence[str], prelude: str, ready: Path
+) -> list[str]:
     """Return argv that warms ``warm`` then runs ``argv`` (a Python command)."""
     command = resolve_argv(argv)
     python = resolve_argv(["python"])[0]
@@ -100,7 +122,44 @@ def _waiter_argv(argv: list[str], warm: Sequence[str], prelude: str) -> list[str
     names = ",".join(warm)
     if any(not n.replace("_", "").replace(".", "").isalnum() for n in warm):
         raise SandboxError(f"Bad module names to warm: {names!r}")
-    return [python, "-c", WAITER, names, prelude, *command[1:]]
+    return [python, "-c", WAITER, names, prelude, str(ready), *command[1:]]
+
+
+def _niced(argv: list[str]) -> list[str]:
+    """Return argv run at ``SPARE_NICE`` more than this process (as is if no nice)."""
+    nice = shutil.which("nice")
+    return [nice, "-n", str(SPARE_NICE), *argv] if nice else argv
+
+
+def _process_tree(root: int) -> list[int]:
+    """Return the thread ids of ``root`` and of every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError):
+                raw = Path(entry.path, "stat").read_text()
+                parent = int(raw[raw.rindex(")") + 2 :].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+    tids, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        with contextlib.suppress(OSError):
+            tids += [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        stack += children.get(pid, [])
+    return tids
+
+
+def _unnice(root: int) -> None:
+    """Give a spare's job this process's CPU priority back, where the host may.
+
+    Nice is per thread, and the imports may have started threads: each gets
+    it. Without the right to raise a priority (not root), the job keeps the
+    spare's.
+    """
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    for tid in _process_tree(root):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, own)
 
 
 class Spare:
@@ -129,8 +188,9 @@ class Spare:
         self.owned = tuple(Path(p) for p in owned)
         self.work_dir = Path(work_dir).resolve()
         self.limits = limits
+        self._ready = self.work_dir / READY_MARKER
         launch = plan_launch(
-            _waiter_argv(list(argv), warm, prelude),
+            _waiter_argv(list(argv), warm, prelude, self._ready),
             work_dir=self.work_dir,
             binds=binds,
             env=env,
@@ -140,6 +200,7 @@ class Spare:
             chdir=chdir,
             uid=uid,
         )
+        launch.argv = _niced(launch.argv)
         self._supervisor = Supervisor(
             launch,
             work_dir=self.work_dir,
@@ -165,6 +226,10 @@ class Spare:
     def alive(self) -> bool:
         """Return whether the spare still waits (not used, discarded or dead)."""
         return self._proc is not None and not has_exited(self._proc.pid)
+
+    def ready(self) -> bool:
+        """Return whether the spare waits with its imports done (not warming)."""
+        return self.alive() and self._ready.exists()
 
     def run(
         self,
@@ -192,6 +257,7 @@ class Spare:
             if has_exited(proc.pid):
                 raise BrokenPipeError("the spare exited while waiting")
             assert proc.stdin is not None
+            _unnice(proc.pid)
             proc.stdin.write(GO)
             proc.stdin.close()
         except OSError as exc:
@@ -227,8 +293,10 @@ class SparePool:
     assignment and everything its jobs see) and starts one. ``take(key)``
     returns it only if it was started for that key, is younger than
     ``max_age`` and still waits; any other spare is discarded and ``take``
-    returns None, so the job runs cold. ``keep()`` replaces a spare that died
-    while waiting: nobody was charged for it, as no job had been handed to it.
+    returns None, so the job runs cold. ``want(key, start)`` only remembers
+    it, for later. ``keep()`` starts the remembered spare when none waits, or
+    replaces one that died or aged while waiting: nobody was charged for it, as
+    no job had been handed to it.
     """
 
     def __init__(self, *, enabled: bool = True, max_age: float = 600.0) -> None:
@@ -270,20 +338,53 @@ class SparePool:
         spare = start()
         with self._lock:
             old, self._spare = self._spare, spare
+            if not self.enabled:  # closed while it started
+                old, self._spare = spare, None
         if old is not None:
             old.discard()
 
+    def want(self, key: str, start: Callable[[], Spare]) -> None:
+        """Remember how to start a spare for ``key``; ``keep()`` starts it later."""
+        with self._lock:
+            self._key, self._start = key, start
+
     def keep(self) -> None:
-        """Replace a spare that died or aged while waiting (call it periodically)."""
+        """Start the remembered spare, or replace one that died or aged waiting."""
         with self._lock:
             spare, start, key = self._spare, self._start, self._key
-        if spare is None or start is None:
+        if start is None or not self.due():
             return
-        if spare.alive() and spare.age() <= self.max_age:
-            return
-        self.discard()
-        self.replaced += 1
+        if spare is not None:
+            self.discard()
+            self.replaced += 1
         self.refill(key, start)
+
+    def spare_ready(self) -> bool:
+        """Return whether a spare waits here with its imports done."""
+        spare = self._spare
+        return spare is not None and spare.ready()
+
+    def due(self) -> bool:
+        """Return whether ``keep`` would start one: none waits, or it died or aged."""
+        spare = self._spare
+        if not self.enabled or self._start is None:
+            return False
+        return spare is None or not spare.alive() or spare.age() > self.max_age
+
+    def discard_warming(self) -> bool:
+        """Discard the spare if it is still warming (its CPU is wanted); say so."""
+        with self._lock:
+            spare = self._spare
+            if spare is None or spare.ready():
+                return False
+            self._spare = None
+        spare.discard()
+        return True
+
+    def close(self) -> None:
+        """Discard the waiting spare and start none from now on."""
+        self.enabled = False
+        self.discard()
 
     def discard(self) -> None:
         """Discard the waiting spare, if any."""

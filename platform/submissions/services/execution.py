@@ -1,5 +1,6 @@
 """Run a submission's jobs in the sandbox: train its code, then grade its model."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 from submissions.artifacts import artifact_keep
@@ -66,12 +67,17 @@ def submission_train(
     if run is None:
         return
     try:
-        _train(run)
+        refill = _train(run)
     except Exception as exc:
         job_platform_error(run=run, exc=exc)
+        return
+    # Once the outcome is applied (the evaluation it asks for is queued): a
+    # spare only if nothing waits on this worker, else the next job starts cold.
+    refill(queue)
 
 
-def _train(run: Run) -> None:
+def _train(run: Run) -> Callable[[str], bool]:
+    """Train the run's code, apply the outcome; return how to start the next spare."""
     submission = run.submission
     raw = submission.file.read()
     submission.file.close()
@@ -115,8 +121,6 @@ def _train(run: Run) -> None:
         # is logged and swept later, never charged to the participant.
         folders.discard(job)
         folders.discard(work)
-        # The slot's next spare warms while this outcome is applied.
-        training_spare_refill(key=key, plan=plan)
 
     job_apply(
         run=run,
@@ -124,6 +128,7 @@ def _train(run: Run) -> None:
         if refused
         else _training_outcome(run, result, limits),
     )
+    return lambda queue: training_spare_refill(key=key, plan=plan, queue=queue)
 
 
 def _train_args(
@@ -192,18 +197,15 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
         key = evaluation_spare_key(folders=folders, kwargs=grader)
         spare = evaluation_spare_take(key=key)
         name = spare.work_dir.name if spare is not None else f"eval-{run.pk}"
-        try:
-            outcome = evaluate_many(
-                [{"id": str(submission.pk), **inputs}],
-                name=name,
-                on_log=heartbeat.on_log,
-                should_cancel=heartbeat.should_cancel,
-                spare=spare,
-                spare_folders=folders,
-                **grader,
-            )
-        finally:
-            evaluation_spare_refill(key=key, folders=folders, grader=grader)
+        outcome = evaluate_many(
+            [{"id": str(submission.pk), **inputs}],
+            name=name,
+            on_log=heartbeat.on_log,
+            should_cancel=heartbeat.should_cancel,
+            spare=spare,
+            spare_folders=folders,
+            **grader,
+        )
         run_record(run=run, result=outcome.result)
         data = outcome.reports.get(str(submission.pk))
         report = report_from_sandbox(data) if data is not None else None
@@ -221,3 +223,5 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
     else:
         verdict = JobOutcome.error(detail=outcome.reason)
     job_apply(run=run, outcome=verdict)
+    # After the outcome, and only if nothing waits on this worker (spare_policy).
+    evaluation_spare_refill(key=key, folders=folders, grader=grader)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.workers.sandbox.sandbox_helpers import leftover_cgroups
 from workers.sandbox import Bind, Outcome, SandboxError, Spare, SparePool
+from workers.sandbox._spare import SPARE_NICE
 
 # Every place a job can write to, or might try: its work dir, the tmpfs mounts,
 # HOME, the read-only inputs, and the folders around its own work dir.
@@ -229,3 +230,59 @@ def test_a_hard_killed_workers_spare_dies_with_it_and_its_cgroups_go(
     result = run(["python", "-c", "print('next')"], work_dir=sandbox_root / "next")
     assert result.outcome == Outcome.OK, result.log
     assert [g for g in seen["groups"] if Path(g).exists()] == []
+
+
+def _spare_in(root: Path, name: str, prelude: str = "") -> Spare:
+    work = root / name
+    work.mkdir()
+    code = "import os; print(os.getpriority(os.PRIO_PROCESS, 0), os.listdir('.'))"
+    return Spare(
+        ["python", "-c", code], work_dir=work, warm=(), prelude=prelude, key="k"
+    )
+
+
+def _until_ready(spare: Spare) -> None:
+    """Wait until the spare's waiter made its marker (a liveness bound only)."""
+    for _ in range(600):
+        if spare.ready():
+            return
+        time.sleep(0.1)
+    raise AssertionError("the spare never became ready")
+
+
+def test_a_spare_warms_at_a_lower_priority_and_its_job_gets_it_back(
+    sandbox_root: Path,
+) -> None:
+    """Warming yields the CPU to jobs; the job it runs is not slowed for it."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    spare = _spare_in(sandbox_root, "work")
+    try:
+        _until_ready(spare)
+        assert os.getpriority(os.PRIO_PROCESS, spare.pid) == own + SPARE_NICE
+        result = spare.run()
+    finally:
+        spare.discard()
+    assert result.outcome == Outcome.OK, result.log
+    # Nor does the job find the spare's ready marker in its work dir.
+    assert result.log.strip() == f"{own} []", result.log
+
+
+def test_a_spare_still_warming_can_be_abandoned_and_a_warm_one_is_kept(
+    sandbox_root: Path,
+) -> None:
+    """``discard_warming`` kills a spare whose imports still run, never a warm one."""
+    warming = SparePool()
+    warming.refill("k", lambda: _spare_in(sandbox_root, "slow", "while 1: pass"))
+    spare = warming.spare
+    assert spare is not None and spare.alive() and not spare.ready()
+    assert warming.discard_warming()
+    assert not spare.alive() and warming.spare is None
+
+    warm = SparePool()
+    warm.refill("k", lambda: _spare_in(sandbox_root, "quick"))
+    ready = warm.spare
+    assert ready is not None
+    _until_ready(ready)
+    assert not warm.discard_warming()
+    assert warm.spare is ready and ready.alive()
+    warm.discard()
