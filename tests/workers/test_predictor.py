@@ -63,21 +63,23 @@ def models() -> Iterator[dict[str, Path]]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def predictor(models: dict[str, Path]) -> Iterator[WarmPredictor]:
-    """A predictor whose folder keeps about four of these models' files."""
+def _sandboxed_predictor(**options) -> Iterator[WarmPredictor]:
+    """Yield a bwrap predictor in its own folder, with these options; stop it."""
     root = Path(tempfile.mkdtemp(prefix="dojo-predictor-", dir="/tmp"))
     root.chmod(0o755)  # the sandbox uid must traverse it
-    largest = max(path.stat().st_size for path in models.values())
     warm = WarmPredictor(
-        work_root=root,
-        backend="bwrap",
-        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
-        models_bytes=int(4.5 * largest),
+        work_root=root, backend="bwrap", env={"TF_CPP_MIN_LOG_LEVEL": "3"}, **options
     )
     yield warm
     warm.stop()
     remove_tree(root)
+
+
+@pytest.fixture(scope="module")
+def predictor(models: dict[str, Path]) -> Iterator[WarmPredictor]:
+    """A predictor whose folder keeps about four of these models' files."""
+    largest = max(path.stat().st_size for path in models.values())
+    yield from _sandboxed_predictor(models_bytes=int(4.5 * largest))
 
 
 def image(size: int = 64) -> str:
@@ -294,17 +296,7 @@ def slow() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def hasty() -> Iterator[WarmPredictor]:
     """A predictor that may take 1.5 s to load a model."""
-    root = Path(tempfile.mkdtemp(prefix="dojo-predictor-", dir="/tmp"))
-    root.chmod(0o755)
-    warm = WarmPredictor(
-        work_root=root,
-        backend="bwrap",
-        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
-        load_seconds=1.5,
-    )
-    yield warm
-    warm.stop()
-    remove_tree(root)
+    yield from _sandboxed_predictor(load_seconds=1.5)
 
 
 def test_a_model_slow_to_load_is_refused_while_the_same_predictor_serves_others(
@@ -374,17 +366,7 @@ def greedy() -> Iterator[dict[str, Path]]:
 @pytest.fixture(scope="module")
 def frugal() -> Iterator[WarmPredictor]:
     """A predictor whose requests may use 256 MiB each (of its 3 GiB)."""
-    root = Path(tempfile.mkdtemp(prefix="dojo-predictor-", dir="/tmp"))
-    root.chmod(0o755)
-    warm = WarmPredictor(
-        work_root=root,
-        backend="bwrap",
-        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
-        request_memory_bytes=256 * 1024 * 1024,
-    )
-    yield warm
-    warm.stop()
-    remove_tree(root)
+    yield from _sandboxed_predictor(request_memory_bytes=256 * 1024 * 1024)
 
 
 def _ask_greedy(predictor: WarmPredictor, greedy, kind: str, size: int):
