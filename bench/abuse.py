@@ -25,7 +25,8 @@ throttle's allowance (and whether the right password got in), the victim's
 "try your model" answers, and the attack responses by status class (every one
 must be 2xx or 4xx). The draft, export and prediction rates are the
 production defaults (the bench changes no setting but the login rates, which
-the suite's settings raise and this bench puts back).
+and the code pages' rate, which the suite's settings raise and this bench puts
+back).
 
     .venv/bin/python bench/abuse.py                     # gunicorn, 30 s
     .venv/bin/python bench/abuse.py --server runserver  # as `make run`
@@ -177,6 +178,7 @@ def main(args: argparse.Namespace) -> dict:
     os.environ["DOJO_TEST_LOGIN_PAIR_RATE"] = base.REST_FRAMEWORK[
         "DEFAULT_THROTTLE_RATES"
     ]["login_pair"]
+    os.environ["DOJO_TEST_CODE_PAGES_PER_MINUTE"] = str(base.DOJO_CODE_PAGES_PER_MINUTE)
     site = _setup()
     pixels = base64.b64encode(bytes(28 * 28)).decode()
     logs = Path(tempfile.mkdtemp(prefix="abuse-"))

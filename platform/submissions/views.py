@@ -1,5 +1,6 @@
 """The assignment page (upload), the submission page and its live status."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.ratelimit import rate_take
 from submissions import extensions, feedback, predictions, public_split
 from submissions import selectors as submission_selectors
 from submissions.models import Status, Submission
@@ -302,6 +304,18 @@ def submission_code(request: HttpRequest, pk: int) -> HttpResponse:
     """Show the submitted code: highlighted Python, or the notebook as HTML."""
     from submissions.rendering import submission_code_html
 
+    # Cached, but still a page of up to 64,000 highlighted characters: one
+    # participant reloading it in a loop held the web workers the room shares.
+    limit = settings.DOJO_CODE_PAGES_PER_MINUTE
+    wait = rate_take(key=f"code-page:{request.user.pk}", limit=limit, window=60)
+    if wait is not None:
+        return HttpResponse(
+            f"You opened code pages {limit} times this minute. Wait {wait} s and "
+            "reload; the file is also a download away.",
+            status=429,
+            headers={"Retry-After": str(wait)},
+            content_type="text/plain; charset=utf-8",
+        )
     submission, instructor = _submission_for(request, pk)
     return render(
         request,

@@ -308,3 +308,23 @@ def test_code_page_is_rendered_once(
     assert calls == [6]
     shown = [page.content.count(b'class="highlight') for page in (first, again)]
     assert shown[0] == shown[1] > 0
+
+
+def test_code_pages_past_their_rate_are_refused_for_that_user_only(
+    participant_client, participant, other_participant, cnn, make_submission, settings
+):
+    """A participant opening code pages in a loop is told to wait (429 with
+    Retry-After) before the page is built; another participant is not."""
+    from django.test import Client
+
+    settings.DOJO_CODE_PAGES_PER_MINUTE = 3
+    mine = make_submission(participant, cnn, name="train.py", code=b"x = 1\n")
+    theirs = make_submission(other_participant, cnn, name="t.py", code=b"y = 2\n")
+    url = reverse("submission-code", args=[mine.pk])
+    answers = [participant_client.get(url) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[-1]["Retry-After"]) >= 1
+    assert "Wait" in answers[-1].content.decode()
+    other = Client()
+    other.force_login(other_participant)
+    assert other.get(reverse("submission-code", args=[theirs.pk])).status_code == 200

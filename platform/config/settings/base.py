@@ -139,6 +139,9 @@ DOJO_DRAFT_MAX_CELLS = env.int("DOJO_DRAFT_MAX_CELLS", default=300)
 # The editor saves 2 s after typing stops: about 30 a minute at most.
 DOJO_DRAFT_SAVES_PER_MINUTE = env.int("DOJO_DRAFT_SAVES_PER_MINUTE", default=60)
 DOJO_DRAFT_EXPORTS_PER_MINUTE = env.int("DOJO_DRAFT_EXPORTS_PER_MINUTE", default=10)
+# Code pages one user may open a minute (each is read from the cache, but a
+# loop of them held the web workers everyone shares).
+DOJO_CODE_PAGES_PER_MINUTE = env.int("DOJO_CODE_PAGES_PER_MINUTE", default=30)
 
 # Where assignment data, trained models and sandbox work directories live.
 DOJO_DATA_ROOT = Path(env("DOJO_DATA_ROOT", default=str(VAR_DIR / "data")))

@@ -63,6 +63,8 @@ REST_FRAMEWORK = {
         "signup": "1000/minute",
     },
 }
+# Page tests open code pages many times; a bench sets the production rate here.
+DOJO_CODE_PAGES_PER_MINUTE = env.int("DOJO_TEST_CODE_PAGES_PER_MINUTE", default=1000)
 CELERY_BROKER_URL = env(
     "CELERY_BROKER_URL",
     default=REDIS_URL or f"sqla+sqlite:///{RUN_DIR / 'broker.sqlite3'}",
