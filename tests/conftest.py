@@ -87,6 +87,15 @@ def celery_worker(start_worker, _shared_worker) -> WorkerProcess:
     return worker
 
 
+@pytest.fixture
+def empty_queues(django_db_blocker) -> None:
+    """Start with this run's queues empty: a spare starts only when nothing
+    waits, and an earlier test's message, sent with no worker to take it,
+    would count as waiting work."""
+    with django_db_blocker.unblock():
+        _purge_queues()
+
+
 @pytest.fixture(autouse=True)
 def _quiet_before_the_flush(request):
     """Let other sessions of the test database finish before a transactional

@@ -43,7 +43,9 @@ def test_a_chunk_ends_before_its_tasks_soft_time_limit(settings, model_seconds):
         assert largest == 1
 
 
-def test_a_single_evaluations_warm_evaluator_is_sized_for_one_model(settings):
+def test_a_single_evaluations_warm_evaluator_is_sized_for_one_model(
+    settings, empty_queues
+):
     """The spare a single evaluation leaves has that evaluation's CPU limit,
     not a 100-model chunk's (49,204 s)."""
     settings.DOJO_SPARES = True

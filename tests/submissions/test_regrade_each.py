@@ -26,7 +26,11 @@ from submissions.services.spare_policy import SpareKind, slot_spare, spares_disc
 from tests.model_builders import graded_with_model
 from workers import sandbox
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Spares start only when nothing waits: each test starts from empty queues.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_queues"),
+]
 
 MODEL_SECONDS = 6
 

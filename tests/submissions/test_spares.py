@@ -27,7 +27,8 @@ from submissions.services.spare_policy import (
 from workers import sandbox
 from workshops import folders
 
-pytestmark = pytest.mark.django_db
+# Spares start only when nothing waits: each test starts from empty queues.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_queues")]
 
 # Leaves a mark in every place it may write; prints what it finds of others'.
 CODE = r"""
