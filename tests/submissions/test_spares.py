@@ -195,18 +195,23 @@ def _spare(name: str, prelude: str = "") -> sandbox.Spare:
     )
 
 
+def _warming(kind: SpareKind, key: str, queue: str) -> sandbox.Spare | None:
+    """Start a spare of ``kind`` that never finishes warming; return the slot's."""
+    assert spare_refill(
+        kind=kind,
+        key=key,
+        start=lambda: _spare(key, "while 1: pass"),
+        queue=queue,
+    )
+    return slot_spare(kind=kind)
+
+
 def test_a_spare_still_warming_is_abandoned_when_work_arrives(
     spares_on, queued
 ) -> None:
     """The keeper kills a warming spare once a job waits; nothing waiting, it stays."""
     spare_policy_serve(queues=["train-cpu", "evaluate"])  # as a worker's start does
-    assert spare_refill(
-        kind=SpareKind.TRAIN,
-        key="slow",
-        start=lambda: _spare("slow", "while 1: pass"),
-        queue="train-cpu",
-    )
-    warming = slot_spare(kind=SpareKind.TRAIN)
+    warming = _warming(SpareKind.TRAIN, "slow", "train-cpu")
     assert warming is not None
     spares_keep()
     assert warming.alive() and slot_spare(kind=SpareKind.TRAIN) is warming
@@ -218,13 +223,7 @@ def test_a_spare_still_warming_is_abandoned_when_work_arrives(
 
 def test_a_job_of_another_kind_abandons_the_slots_warming_spare(spares_on) -> None:
     """An evaluation starting in the slot frees the CPU a training spare warms on."""
-    spare_refill(
-        kind=SpareKind.TRAIN,
-        key="slow",
-        start=lambda: _spare("slow", "while 1: pass"),
-        queue="train-cpu",
-    )
-    warming = slot_spare(kind=SpareKind.TRAIN)
+    warming = _warming(SpareKind.TRAIN, "slow", "train-cpu")
     assert warming is not None and warming.alive()
     assert spare_take(kind=SpareKind.EVALUATE, key="other") is None
     assert not warming.alive()
@@ -242,13 +241,7 @@ def test_a_checks_grading_spare_outlives_the_start_of_its_own_check(
     spares_on,
 ) -> None:
     """A check takes its training spare first: its grading spare stays for it."""
-    spare_refill(
-        kind=SpareKind.CHECK_GRADE,
-        key="grade",
-        start=lambda: _spare("grade", "while 1: pass"),
-        queue="check",
-    )
-    warming = slot_spare(kind=SpareKind.CHECK_GRADE)
+    warming = _warming(SpareKind.CHECK_GRADE, "grade", "check")
     assert warming is not None
     spare_take(kind=SpareKind.CHECK_TRAIN, key="other")
     assert warming.alive() and slot_spare(kind=SpareKind.CHECK_GRADE) is warming
