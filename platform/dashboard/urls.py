@@ -18,6 +18,11 @@ urlpatterns = [
         name="leaderboard",
     ),
     path(
+        "w/<slug:workshop>/a/<slug:slug>/final/",
+        views.final_mark,
+        name="final-mark",
+    ),
+    path(
         "w/<slug:workshop>/a/<slug:slug>/leaderboard.csv",
         views.export_leaderboard,
         name="export-leaderboard",

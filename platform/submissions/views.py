@@ -143,7 +143,7 @@ def _feedback(
         return None
     report = grade.report or {}
     history = report.get("history") if isinstance(report.get("history"), dict) else {}
-    show_private = instructor or submission.assignment.reveal_private
+    show_private = instructor or submission.assignment.private_revealed
     spec = submission.assignment.spec
     matrix = report.get("confusion_matrix") or []
     names = feedback.class_names_for(spec, len(matrix))
