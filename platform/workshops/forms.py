@@ -2,7 +2,7 @@
 
 from django import forms
 
-from workshops.models import Assignment, Workshop
+from workshops.models import FINAL_LIMIT_MAX, Assignment, Workshop
 from workshops.services import pack_choices
 
 DATETIME = forms.DateTimeInput(
@@ -90,6 +90,17 @@ class WorkshopForm(forms.ModelForm):
 
 
 class AssignmentSettingsForm(forms.ModelForm):
+    # Left empty, the limit stays as it is.
+    final_limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=FINAL_LIMIT_MAX,
+        label="Final submissions each participant may mark",
+        help_text=f"1 to {FINAL_LIMIT_MAX}: the best of the marked ones on the "
+        "private part counts at the close; with none marked, the best on the "
+        "public part.",
+    )
+
     class Meta:
         model = Assignment
         fields = [
@@ -99,12 +110,13 @@ class AssignmentSettingsForm(forms.ModelForm):
             "released",
             "closed",
             "reveal_private",
+            "final_limit",
         ]
         widgets = {"deadline": DATETIME}
         labels = {
             "released": "Released (participants can see it)",
-            "closed": "Closed (no more submissions)",
-            "reveal_private": "Reveal private accuracy on the leaderboard",
+            "closed": "Closed (no more submissions; reveals the private ranking)",
+            "reveal_private": "Reveal the private ranking now, before closing",
             "daily_limit": "Submissions per participant per day",
         }
 

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from workshops import folders
 from workshops.folders import cached_build, data_slice, sha256_json
-from workshops.models import Assignment, Enrollment, Workshop
+from workshops.models import FINAL_LIMIT_MAX, Assignment, Enrollment, Workshop
 from workshops.samples import samples_write
 
 if TYPE_CHECKING:
@@ -303,6 +303,7 @@ def assignment_update_settings(
     reveal_private: bool,
     released: bool,
     closed: bool,
+    final_limit: int | None = None,
 ) -> Assignment:
     """Change the settings an instructor controls during the workshop."""
     workshop_refuse_if_archived(assignment.workshop)
@@ -313,6 +314,15 @@ def assignment_update_settings(
                 "assignment instead to stop submissions."
             }
         )
+    if final_limit is not None and not 1 <= final_limit <= FINAL_LIMIT_MAX:
+        raise ValidationError(
+            {
+                "final_limit": "Let each participant mark from 1 to "
+                f"{FINAL_LIMIT_MAX} submissions as final."
+            }
+        )
+    if final_limit is not None:
+        assignment.final_limit = final_limit
     assignment.deadline = deadline
     assignment.daily_limit = daily_limit
     assignment.score_policy = score_policy

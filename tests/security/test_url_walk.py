@@ -107,6 +107,12 @@ ALLOWED: dict[str, Allow] = {
         frozenset({CLASSMATE}),
         "Participants see the leaderboard; private accuracy stays hidden.",
     ),
+    "final-mark": Allow(
+        frozenset({CLASSMATE}),
+        "Participants mark their own submissions final; another's is refused "
+        "(tests/platform/test_leaderboard_finals.py).",
+        frozenset({"POST"}),
+    ),
     "api:workshop-detail": Allow(
         frozenset({CLASSMATE}), "Participants of the workshop see its page."
     ),

@@ -5,6 +5,54 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def fill_board_entries(apps, schema_editor):
+    """Give existing standings their leaderboard entries.
+
+    Nothing is marked final yet, so both entries are the pair's best graded
+    submission on the public part (checks passed first, then accuracy, then
+    the earlier), as submissions.services.standings computes them.
+    """
+    Standing = apps.get_model("submissions", "Standing")
+    Submission = apps.get_model("submissions", "Submission")
+    for standing in Standing.objects.all().iterator(chunk_size=1000):
+        best = (
+            Submission.objects.filter(
+                participant_id=standing.participant_id,
+                assignment_id=standing.assignment_id,
+                status="graded",
+                current_grade__isnull=False,
+                current_grade__public_accuracy__isnull=False,
+            )
+            .order_by(
+                "-current_grade__passed_checks",
+                "-current_grade__public_accuracy",
+                "created_at",
+                "pk",
+            )
+            .values(
+                "pk",
+                "created_at",
+                "current_grade__public_accuracy",
+                "current_grade__private_accuracy",
+                "current_grade__passed_checks",
+            )
+            .first()
+        )
+        if best is None:
+            continue
+        passed = bool(best["current_grade__passed_checks"])
+        Standing.objects.filter(pk=standing.pk).update(
+            public_submission_id=best["pk"],
+            public_accuracy=best["current_grade__public_accuracy"],
+            public_passed_checks=passed,
+            public_at=best["created_at"],
+            private_submission_id=best["pk"],
+            private_accuracy=best["current_grade__private_accuracy"],
+            private_passed_checks=passed,
+            private_at=best["created_at"],
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("submissions", "0007_run_open_index"),
@@ -103,4 +151,5 @@ class Migration(migrations.Migration):
                 name="standing_private_board",
             ),
         ),
+        migrations.RunPython(fill_board_entries, migrations.RunPython.noop),
     ]
