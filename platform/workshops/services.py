@@ -142,6 +142,14 @@ def assignment_upsert(*, workshop: Workshop, item: "AssignmentDef") -> Assignmen
     materials = folders.assignment_materials_dir(assignment.pk)
     materials.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(item.starter_path, materials / "starter.ipynb")
+    # The reference solution and the pack's own spec, kept out of participants'
+    # reach for exporting the assignment as a pack again (workshops/packs.py).
+    reference = folders.assignment_reference_dir(assignment.pk)
+    reference.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(item.solution_path, reference / "solution.py")
+    (reference / "spec.json").write_text(
+        json.dumps(item.spec, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return assignment
 
 
