@@ -35,6 +35,22 @@ class WorkshopCreateForm(forms.Form):
         self.fields["pack"].choices = pack_choices()
 
 
+class PackImportForm(forms.Form):
+    pack = forms.FileField(
+        label="Pack archive (.zip or .tar.gz)",
+        help_text="A pack exported from Dojo, or a folder like assignments/dl101 "
+        "archived: manifest.json, notes/, and per assignment instructions.md, "
+        "starter.ipynb, solution.py and spec.json. Nothing in it is run.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,.tar.gz,.tgz"}),
+    )
+    slug = forms.SlugField(
+        max_length=50, label="Address", help_text="Used in links: /w/<address>/."
+    )
+    title = forms.CharField(
+        max_length=200, required=False, help_text="Left empty: the pack's title."
+    )
+
+
 class WorkshopForm(forms.ModelForm):
     agenda_text = forms.CharField(
         required=False,

@@ -39,12 +39,9 @@ NOTE_BYTES = 200_000
 CHUNK = 64 * 1024
 
 
-def _limit(name: str, default: int) -> int:
-    return int(getattr(settings, name, default))
-
-
 def max_archive_bytes() -> int:
-    return _limit("DOJO_PACK_MAX_BYTES", 20 * 1024 * 1024)
+    """Return the largest pack archive accepted (DOJO_PACK_MAX_BYTES)."""
+    return settings.DOJO_PACK_MAX_BYTES
 
 
 def _refuse(message: str) -> ValidationError:
@@ -146,8 +143,7 @@ def _read(member: _Member, bound: int, budget: int, where: str) -> bytes:
             if total > budget:
                 raise _refuse(
                     "The pack unpacks to more than "
-                    f"{_limit('DOJO_PACK_MAX_UNPACKED_BYTES', 50 * 1024 * 1024):,} "
-                    "bytes."
+                    f"{settings.DOJO_PACK_MAX_UNPACKED_BYTES:,} bytes."
                 )
             chunks.append(chunk)
     return b"".join(chunks)
@@ -187,8 +183,8 @@ def archive_unpack(*, data: bytes, filename: str, into: Path) -> Path:
         members = _tar_members(io.BytesIO(data))
     else:
         raise _refuse("Upload the pack as a .zip or .tar.gz archive.")
-    most = _limit("DOJO_PACK_MAX_MEMBERS", 200)
-    budget = _limit("DOJO_PACK_MAX_UNPACKED_BYTES", 50 * 1024 * 1024)
+    most = settings.DOJO_PACK_MAX_MEMBERS
+    budget = settings.DOJO_PACK_MAX_UNPACKED_BYTES
     files: dict[tuple[str, ...], _Member] = {}
     seen: set[tuple[str, ...]] = set()
     for count, member in enumerate(members, start=1):

@@ -14,11 +14,14 @@ from workshops.forms import (
     DatasetUploadForm,
     InstructorForm,
     JoinForm,
+    PackImportForm,
     RosterForm,
     WorkshopCreateForm,
     WorkshopForm,
 )
 from workshops.models import Enrollment
+from workshops.pack_archive import max_archive_bytes
+from workshops.packs import FORMATS, PackExportError, pack_archive_bytes, pack_import
 
 
 def add_service_errors(
@@ -151,6 +154,68 @@ def workshop_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Workshop “{workshop.title}” created.")
             return redirect("workshop-manage", slug=workshop.slug)
     return render(request, "workshops/workshop_create.html", {"form": form})
+
+
+@login_required
+def workshop_import(request: HttpRequest) -> HttpResponse:
+    """Create a workshop from an uploaded pack archive (checked as hostile input)."""
+    if not selectors.user_can_create_workshops(user=request.user):
+        raise PermissionDenied("Only instructors may create workshops.")
+    form = PackImportForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            upload = form.cleaned_data["pack"]
+            if upload.size > max_archive_bytes():
+                form.add_error(
+                    "pack",
+                    f"The archive is {upload.size:,} bytes; packs are at most "
+                    f"{max_archive_bytes():,}.",
+                )
+            else:
+                try:
+                    workshop = pack_import(
+                        data=upload.read(),
+                        filename=upload.name,
+                        slug=form.cleaned_data["slug"],
+                        title=form.cleaned_data["title"],
+                        created_by=request.user,
+                    )
+                except ValidationError as exc:
+                    add_service_errors(form, exc, "pack")
+                else:
+                    messages.success(
+                        request, f"Workshop “{workshop.title}” imported from the pack."
+                    )
+                    return redirect("workshop-manage", slug=workshop.slug)
+    return render(
+        request, "workshops/workshop_import.html", {"form": form}, status=status
+    )
+
+
+@login_required
+def pack_export(
+    request: HttpRequest, slug: str, fmt: str, assignment: str | None = None
+) -> HttpResponse:
+    """Download the workshop, or one assignment, as a pack archive."""
+    workshop, _ = selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    if fmt not in FORMATS:
+        raise Http404("Packs download as pack.zip or pack.tar.gz.")
+    chosen = None
+    if assignment is not None:
+        chosen = get_object_or_404(workshop.assignments, slug=assignment)
+    try:
+        name, data = pack_archive_bytes(workshop=workshop, assignment=chosen, fmt=fmt)
+    except PackExportError as exc:
+        messages.error(request, f"The pack could not be written: {exc}")
+        return redirect("workshop-manage", slug=workshop.slug)
+    kind = "application/zip" if fmt == "zip" else "application/gzip"
+    response = HttpResponse(data, content_type=kind)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def _manage_context(workshop, **forms_) -> dict:

@@ -34,6 +34,18 @@ ASSIGNMENT_FIELDS = (
 )
 
 
+@pytest.fixture(autouse=True)
+def own_data_root(settings, tmp_path):
+    """Give each test its own assignment folders (so "nothing stored" is about this
+    test alone); reuse the shared built datasets."""
+    shared_cache = Path(settings.DOJO_DATA_ROOT) / "cache"
+    shared_cache.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "cache").symlink_to(shared_cache.resolve())
+    settings.DOJO_DATA_ROOT = root
+
+
 def _files(name: str, data: bytes) -> dict[str, bytes]:
     if name.endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -347,3 +359,106 @@ def test_import_refuses_a_taken_or_bad_slug(workshop, instructor):
             pack_import(data=data, filename=name, slug=slug, created_by=instructor)
         assert list(refused.value.message_dict) == ["slug"]
         assert reason in refused.value.message_dict["slug"][0]
+
+
+def test_instructor_exports_and_imports_packs_in_the_pages(
+    client, workshop, instructor, participant
+):
+    """Export links download archives; the import page creates the workshop and
+    refuses a bad upload next to the field it concerns, storing nothing."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    client.force_login(instructor)
+    manage = client.get(reverse("workshop-manage", args=[workshop.slug]))
+    assert (
+        reverse("pack-export", args=[workshop.slug, "zip"]) in manage.content.decode()
+    )
+    answer = client.get(
+        reverse("assignment-pack-export", args=[workshop.slug, "mlp", "tar.gz"])
+    )
+    assert answer.status_code == 200
+    assert answer["Content-Disposition"] == 'attachment; filename="mlp.tar.gz"'
+    assert "mlp/mlp/spec.json" in _files("mlp.tar.gz", answer.content)
+    assert (
+        client.get(reverse("pack-export", args=[workshop.slug, "rar"])).status_code
+        == 404
+    )
+    url = reverse("workshop-import")
+    before = _stored()
+    bad = client.post(
+        url, {"slug": "evil", "pack": SimpleUploadedFile("p.zip", _zip({"/x": b"x"}))}
+    )
+    assert bad.status_code == 400
+    assert list(bad.context["form"].errors) == ["pack"]
+    assert "absolute" in bad.content.decode()
+    missing = client.post(url, {"slug": "evil"})
+    assert missing.status_code == 400 and list(missing.context["form"].errors) == [
+        "pack"
+    ]
+    taken = client.post(
+        url, {"slug": workshop.slug, "pack": SimpleUploadedFile("p.zip", b"PK")}
+    )
+    assert list(taken.context["form"].errors) == ["slug"]
+    assert _stored() == before
+    data = client.get(reverse("pack-export", args=[workshop.slug, "zip"])).content
+    made = client.post(
+        url,
+        {"slug": "again", "title": "Again", "pack": SimpleUploadedFile("d.zip", data)},
+    )
+    assert made.status_code == 302
+    again = Workshop.objects.get(slug="again")
+    assert again.title == "Again" and again.assignments.count() == 4
+    client.force_login(participant)
+    assert client.get(url).status_code == 403
+    assert client.get(
+        reverse("pack-export", args=[workshop.slug, "zip"])
+    ).status_code in (403, 404)
+
+
+def test_management_commands_export_and_import(workshop, instructor, tmp_path):
+    """pack_export writes a folder or an archive; pack_import refuses with reasons."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    call_command("pack_export", "dl101", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "dl101" / "manifest.json").is_file()
+    archive = tmp_path / "dl101.tar.gz"
+    call_command("pack_export", "dl101", str(archive), "--assignment", "cnn")
+    call_command(
+        "pack_import", str(archive), "--slug", "cnn-copy", "--instructor", "ines"
+    )
+    assert Workshop.objects.get(slug="cnn-copy").assignments.get().slug == "cnn"
+    evil = tmp_path / "evil.zip"
+    evil.write_bytes(_zip({"../x": b"x"}))
+    with pytest.raises(CommandError, match="'..'"):
+        call_command("pack_import", str(evil), "--slug", "evil")
+    assert not Workshop.objects.filter(slug="evil").exists()
+
+
+def test_uploaded_data_is_named_not_carried(workshop, instructor):
+    """An assignment on uploaded data exports the pack's own dataset, with a note."""
+    import numpy as np
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from workshops.data_uploads import assignment_dataset_upload
+
+    buffer = io.BytesIO()
+    x = np.random.default_rng(0).integers(0, 256, (60, 6, 6), dtype="uint8")
+    np.savez_compressed(buffer, x=x, y=np.repeat(np.arange(3), 20))
+    mlp = workshop.assignments.get(slug="mlp")
+    original = json.loads(
+        (folders.assignment_reference_dir(mlp.pk) / "spec.json").read_text()
+    )
+    mlp = assignment_dataset_upload(
+        assignment=mlp, upload=SimpleUploadedFile("faces.npz", buffer.getvalue())
+    )
+    assert mlp.spec["dataset"]["source"] == "npz"
+    name, data = pack_archive_bytes(workshop=workshop, assignment=mlp, fmt="zip")
+    files = _files(name, data)
+    spec = json.loads(files["mlp/mlp/spec.json"])
+    assert spec["dataset"] == original["dataset"]
+    assert spec["checks"] == original["checks"]
+    assert "not carried" in files["mlp/README.md"].decode()
+    copy = pack_import(data=data, filename=name, slug="mlp-again", created_by=None)
+    assert copy.assignments.get().spec["dataset"] == original["dataset"]

@@ -82,6 +82,11 @@ ALLOWED: dict[str, Allow] = {
         "Instructors create new workshops, which they then teach; it shows no "
         "other workshop.",
     ),
+    "workshop-import": Allow(
+        frozenset({FOREIGN}),
+        "Instructors import a pack as a new workshop, which they then teach; it "
+        "shows no other workshop.",
+    ),
     "password_change": Allow(LOGGED_IN, "Changes the requester's own password."),
     "password_change_done": Allow(LOGGED_IN, "A confirmation page, no data."),
     "api-tokens": Allow(
