@@ -160,3 +160,37 @@ class Assignment(models.Model):
                 " has passed. Ask your instructor if you need more time."
             )
         return None
+
+
+class AssignmentVersion(models.Model):
+    """An assignment as it was before an edit made a new version.
+
+    The assignment row holds the current version (``spec_version``); each
+    earlier one is kept here with what the edit changed, so participants can
+    read what changed and grades made under it still say which it was.
+    """
+
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    instructions_md = models.TextField(blank=True)
+    spec = models.JSONField(default=dict)
+    # What the edit that ended this version changed, one line each.
+    changes = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    replaced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["assignment", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "number"], name="one_assignment_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} v{self.number}"

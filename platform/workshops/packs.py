@@ -67,7 +67,7 @@ def _pack_slug(slug: str) -> str:
     return (cleaned or "pack")[:50].rstrip("-") or "pack"
 
 
-def _solution(assignment: Assignment) -> str:
+def assignment_solution(assignment: Assignment) -> str:
     """Return the reference solution: the one kept at load, else the shipped pack's."""
     candidates = [folders.assignment_reference_dir(assignment.pk) / "solution.py"]
     if assignment.workshop.pack:
@@ -180,7 +180,7 @@ def pack_write(
         manifest["assignments"].append(_assignment_entry(item))
         base = root / item.slug
         _write(base / "instructions.md", item.instructions_md)
-        _write(base / "solution.py", _solution(item))
+        _write(base / "solution.py", assignment_solution(item))
         _write(base / "spec.json", json.dumps(spec, indent=2, sort_keys=True) + "\n")
         starter = folders.assignment_materials_dir(item.pk) / "starter.ipynb"
         if not starter.is_file():

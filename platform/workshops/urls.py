@@ -23,6 +23,17 @@ urlpatterns = [
         views.assignment_download,
         name="assignment-download",
     ),
+    path("w/<slug:slug>/author/", views.assignment_create, name="assignment-create"),
+    path(
+        "w/<slug:workshop>/a/<slug:slug>/edit/",
+        views.assignment_edit,
+        name="assignment-edit",
+    ),
+    path(
+        "w/<slug:workshop>/a/<slug:slug>/changes/",
+        views.assignment_changes,
+        name="assignment-changes",
+    ),
     path(
         "w/<slug:workshop>/a/<slug:slug>/settings/",
         views.assignment_settings,

@@ -8,7 +8,13 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from workshops import data_uploads, folders, notes, selectors, services
+from workshops.authoring import (
+    assignment_author,
+    authored_from_assignment,
+    instructions_preview,
+)
 from workshops.forms import (
+    AssignmentAuthorForm,
     AssignmentSettingsForm,
     BaseUploadForm,
     DatasetUploadForm,
@@ -19,7 +25,7 @@ from workshops.forms import (
     WorkshopCreateForm,
     WorkshopForm,
 )
-from workshops.models import Enrollment
+from workshops.models import Assignment, Enrollment
 from workshops.pack_archive import max_archive_bytes
 from workshops.packs import FORMATS, PackExportError, pack_archive_bytes, pack_import
 
@@ -426,4 +432,120 @@ def assignment_data(request: HttpRequest, workshop: str, slug: str) -> HttpRespo
             "instructor": True,
         },
         status=status,
+    )
+
+
+AUTHOR_DEFAULTS = {
+    "kind": "mlp",
+    "dataset_source": "fashion-mnist",
+    "input_shape": "28, 28, 1",
+    "num_classes": 10,
+    "score_target": 0.9,
+    "score_floor": "majority",
+    "points": 100,
+    "cap_on_failed_check": 50,
+    "wall_seconds": 600,
+    "cpu_seconds": 1200,
+    "memory_mb": 4096,
+    "daily_limit": 20,
+}
+
+
+def _author_page(
+    request: HttpRequest, workshop, assignment: Assignment | None
+) -> HttpResponse:
+    editing = assignment is not None
+    initial = authored_from_assignment(assignment) if editing else AUTHOR_DEFAULTS
+    form = AssignmentAuthorForm(request.POST or None, initial=initial, editing=editing)
+    preview, status = None, 200
+    if request.method == "POST":
+        status = 400
+        if request.POST.get("action") == "preview":
+            # A preview saves nothing: the text is rendered as the page will be.
+            try:
+                preview = instructions_preview(request.POST.get("instructions_md", ""))
+                status = 200
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+        elif form.is_valid():
+            try:
+                saved, changes = assignment_author(
+                    workshop=workshop,
+                    authored=form.authored(),
+                    author=request.user,
+                    assignment=assignment,
+                    slug=form.cleaned_data.get("slug", ""),
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc, "title")
+            else:
+                if not editing:
+                    messages.success(request, f"Assignment “{saved.title}” created.")
+                elif changes and saved.versions.exists():
+                    messages.success(
+                        request,
+                        f"Saved as version {saved.spec_version}: "
+                        + " ".join(changes)
+                        + " Grades keep the version they were made under; "
+                        "regrade from the statistics page to grade them anew.",
+                    )
+                else:
+                    messages.success(request, "Assignment saved.")
+                return redirect(
+                    "assignment-stats", workshop=workshop.slug, slug=saved.slug
+                )
+    return render(
+        request,
+        "workshops/assignment_author.html",
+        {
+            "workshop": workshop,
+            "assignment": assignment,
+            "form": form,
+            "preview": preview,
+            "instructor": True,
+        },
+        status=status,
+    )
+
+
+@login_required
+def assignment_create(request: HttpRequest, slug: str) -> HttpResponse:
+    """Write a new assignment in the page (instructors of the workshop)."""
+    workshop, _ = selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    return _author_page(request, workshop, None)
+
+
+@login_required
+def assignment_edit(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    """Edit an assignment; a released one gets a new version."""
+    assignment, _ = selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug, instructor=True
+    )
+    return _author_page(request, assignment.workshop, assignment)
+
+
+@login_required
+def assignment_changes(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    """Show participants what each new version of the assignment changed."""
+    assignment, _ = selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug
+    )
+    versions = list(
+        assignment.versions.order_by("-number").values(
+            "number", "changes", "replaced_at"
+        )[:50]
+    )
+    return render(
+        request,
+        "workshops/assignment_changes.html",
+        {
+            "workshop": assignment.workshop,
+            "assignment": assignment,
+            "versions": [
+                {**v, "number": v["number"] + 1, "lines": v["changes"].splitlines()}
+                for v in versions
+            ],
+        },
     )

@@ -112,6 +112,11 @@ ALLOWED: dict[str, Allow] = {
         frozenset({CLASSMATE}),
         "Participants see the leaderboard; private accuracy stays hidden.",
     ),
+    "assignment-changes": Allow(
+        frozenset({CLASSMATE}),
+        "Participants read what each version of a released assignment changed; "
+        "no one's work.",
+    ),
     "final-mark": Allow(
         frozenset({CLASSMATE}),
         "Participants mark their own submissions final; another's is refused "
