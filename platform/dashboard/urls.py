@@ -33,6 +33,11 @@ urlpatterns = [
         name="assignment-stats",
     ),
     path(
+        "w/<slug:workshop>/a/<slug:slug>/validate/",
+        views.assignment_validate,
+        name="assignment-validate",
+    ),
+    path(
         "w/<slug:workshop>/a/<slug:slug>/regrade/",
         views.regrade_create,
         name="regrade-create",

@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from dashboard import cells, progress, selectors
+from dashboard import cells, progress, selectors, validation
 from dashboard.forms import RegradeForm
 from dashboard.standings import LEADERBOARD_PAGE
 from submissions.models import FINAL_STATUSES, RegradeBatch, Submission
@@ -429,5 +429,38 @@ def hosts(request: HttpRequest, slug: str) -> HttpResponse:
             "inspect": inspect,
             "workers": selectors.worker_list(inspect=inspect, workshop=scope),
             "queues": selectors.queue_lengths(workshop=scope),
+        },
+    )
+
+
+@login_required
+def assignment_validate(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    """Run the reference solution through a check run and show how it did."""
+    assignment, _ = workshop_selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug, instructor=True
+    )
+    if request.method == "POST":
+        try:
+            validation.validation_start(assignment=assignment, instructor=request.user)
+        except (ValidationError, ValueError) as exc:
+            text = " ".join(exc.messages) if hasattr(exc, "messages") else str(exc)
+            messages.error(request, f"The reference could not be checked: {text}")
+        else:
+            messages.success(request, "The reference is being checked.")
+        return redirect(
+            "assignment-validate", workshop=assignment.workshop.slug, slug=slug
+        )
+    latest = validation.validation_latest(
+        assignment=assignment, instructor=request.user
+    )
+    return render(
+        request,
+        "dashboard/assignment_validate.html",
+        {
+            "assignment": assignment,
+            "workshop": assignment.workshop,
+            "instructor": True,
+            "latest": latest,
+            "refresh": bool(latest and not latest["finished"]),
         },
     )

@@ -178,3 +178,47 @@ def test_participants_cannot_author(participant_client, workshop, cnn):
         assert participant_client.get(url).status_code in (403, 404)
         assert participant_client.post(url, _good()).status_code in (403, 404)
     assert not workshop.assignments.filter(slug="mlp-strict").exists()
+
+
+def test_validate_checks_the_reference_through_a_check_run(
+    instructor_client,
+    instructor,
+    participant,
+    workshop,
+    cnn,
+    outbox,
+    django_capture_on_commit_callbacks,
+):
+    """Validate queues a check of the reference and shows its outcome and time."""
+    import datetime
+
+    from django.utils import timezone
+
+    from checks.models import CheckRun, CheckStatus
+    from workshops.packs import assignment_solution
+
+    url = reverse("assignment-validate", args=[workshop.slug, cnn.slug])
+    page = instructor_client.get(url).content.decode()
+    assert "has not been checked yet" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        assert instructor_client.post(url).status_code == 302
+    check = CheckRun.objects.get(participant=instructor, assignment=cnn)
+    assert check.source == assignment_solution(cnn)
+    assert outbox, "the check was sent to the check queue"
+    assert "queued" in instructor_client.get(url).content.decode()
+    check.started_at = timezone.now()
+    check.finished_at = check.started_at + datetime.timedelta(seconds=12)
+    check.status = CheckStatus.PASSED
+    check.result = {
+        "indicative_accuracy": 0.8125,
+        "checks": [{"id": "layers.Conv2D", "passed": True, "message": "Two Conv2D"}],
+    }
+    check.save()
+    page = instructor_client.get(url).content.decode()
+    assert "81.2%" in page and "took 12.0 s" in page and "Two Conv2D" in page
+    from django.test import Client
+
+    participant_client = Client()
+    participant_client.force_login(participant)
+    assert participant_client.post(url).status_code in (403, 404)
+    assert CheckRun.objects.count() == 1
