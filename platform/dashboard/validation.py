@@ -4,14 +4,16 @@ Today: the first step, a check run of the reference (the check queue, a
 sandbox, the structural checks and an indicative accuracy on a public sample),
 started by the instructor and shown with its checks. The full training and
 grading on the hidden split, and the release gate on its score, are not built
-yet (see docs/packs.md, "Authoring").
+yet (see docs/packs.md, "Authoring"). An assignment whose reference's latest
+check failed cannot be released (``validation_release_refusal``, registered
+with the workshops' release guards).
 """
 
 import hashlib
 
 from django.contrib.auth.models import AbstractUser
 
-from checks.models import CheckRun
+from checks.models import CheckRun, CheckStatus
 from checks.selectors import check_run_to_json
 from checks.services import check_run_create
 from workshops.models import Assignment
@@ -56,3 +58,24 @@ def validation_latest(
         seconds = (check.finished_at - check.started_at).total_seconds()
     shown["seconds"] = seconds
     return shown
+
+
+def validation_release_refusal(assignment: Assignment) -> str | None:
+    """Return why the assignment may not be released: its reference failed."""
+    try:
+        digest = _digest(assignment_solution(assignment))
+    except ValueError:
+        return None
+    latest = (
+        CheckRun.objects.filter(assignment=assignment, source_sha256=digest)
+        .order_by("-created_at", "-pk")
+        .values_list("status", "reason")
+        .first()
+    )
+    if latest is None or latest[0] != CheckStatus.FAILED:
+        return None
+    reason = latest[1] or "a check failed"
+    return (
+        "The reference solution failed its latest validation "
+        f"({reason[:300]}); fix it and validate again before releasing."
+    )

@@ -24,7 +24,11 @@ from workshops import folders
 from workshops.folders import sha256_json
 from workshops.models import Assignment, AssignmentVersion, Workshop
 from workshops.packs import assignment_solution
-from workshops.services import assignment_data_prepare, workshop_refuse_if_archived
+from workshops.services import (
+    assignment_data_prepare,
+    assignment_release_refusal,
+    workshop_refuse_if_archived,
+)
 
 MAX_INSTRUCTIONS = 20_000
 MAX_CODE = 100_000
@@ -283,6 +287,9 @@ def assignment_author(
         assignment.wall_seconds = authored.limits["wall_seconds"]
         assignment.cpu_seconds = authored.limits["cpu_seconds"]
         assignment.memory_mb = authored.limits["memory_mb"]
+        if authored.released and not assignment.released and assignment.pk:
+            if reason := assignment_release_refusal(assignment=assignment):
+                raise ValidationError({"released": reason})
         assignment.released = authored.released
         assignment.deadline = authored.deadline
         try:

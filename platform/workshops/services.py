@@ -302,6 +302,38 @@ def workshop_archive(*, workshop: Workshop, archived: bool) -> Workshop:
     return workshop
 
 
+# Checks a higher layer registers (the dashboard: "the reference's latest
+# validation failed"); each returns why the assignment may not be released.
+_RELEASE_GUARDS: list = []
+
+
+def release_guard_register(guard) -> None:
+    """Register ``guard(assignment) -> str | None``, asked before each release."""
+    if guard not in _RELEASE_GUARDS:
+        _RELEASE_GUARDS.append(guard)
+
+
+def assignment_release_refusal(*, assignment: Assignment) -> str | None:
+    """Return why the assignment may not be released now, or None."""
+    for guard in _RELEASE_GUARDS:
+        if reason := guard(assignment):
+            return reason
+    return None
+
+
+def _refuse_release(assignment: Assignment, released: bool, field: str) -> None:
+    """Refuse a release a guard forbids (a bound form may have set the flag)."""
+    if not released or assignment.pk is None:
+        return
+    stored = Assignment.objects.filter(pk=assignment.pk).values_list(
+        "released", flat=True
+    )
+    if not stored.first() and (
+        reason := assignment_release_refusal(assignment=assignment)
+    ):
+        raise ValidationError({field: reason})
+
+
 def assignment_update_settings(
     *,
     assignment: Assignment,
@@ -331,6 +363,7 @@ def assignment_update_settings(
         )
     if final_limit is not None:
         assignment.final_limit = final_limit
+    _refuse_release(assignment, released, "released")
     assignment.deadline = deadline
     assignment.daily_limit = daily_limit
     assignment.score_policy = score_policy
@@ -348,6 +381,7 @@ def assignment_set_state(
     """Release/hide or close/reopen one assignment."""
     workshop_refuse_if_archived(assignment.workshop)
     if released is not None:
+        _refuse_release(assignment, released, "released")
         assignment.released = released
     if closed is not None:
         assignment.closed = closed

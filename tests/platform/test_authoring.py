@@ -222,3 +222,50 @@ def test_validate_checks_the_reference_through_a_check_run(
     participant_client.force_login(participant)
     assert participant_client.post(url).status_code in (403, 404)
     assert CheckRun.objects.count() == 1
+
+
+def test_a_reference_that_failed_validation_cannot_be_released(
+    instructor_client, instructor, workshop, cnn
+):
+    """Release is refused, with the reason, while the latest check failed."""
+    from checks.models import CheckStatus
+    from checks.services import check_run_create
+    from workshops.packs import assignment_solution
+    from workshops.services import assignment_set_state
+
+    assignment_set_state(assignment=cnn, released=False)
+    check = check_run_create(
+        participant=instructor, assignment=cnn, source=assignment_solution(cnn)
+    )
+    check.finish(CheckStatus.FAILED, reason="The model has no Dropout layer.")
+    check.save()
+    manage = reverse("workshop-manage", args=[workshop.slug])
+    answer = instructor_client.post(
+        manage, {"action": "release", "assignment": cnn.pk}, follow=True
+    )
+    assert "failed its latest validation" in answer.content.decode()
+    assert "no Dropout layer" in answer.content.decode()
+    cnn.refresh_from_db()
+    assert not cnn.released
+    settings_url = reverse("assignment-settings", args=[workshop.slug, cnn.slug])
+    refused = instructor_client.post(
+        settings_url, {"daily_limit": 5, "score_policy": "best", "released": "on"}
+    )
+    assert refused.status_code == 400
+    assert list(refused.context["form"].errors) == ["released"]
+    edit = reverse("assignment-edit", args=[workshop.slug, cnn.slug])
+    form = instructor_client.get(edit).context["form"]
+    data = {n: form.initial.get(n, "") for n in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(released="on", action="save")
+    authored = instructor_client.post(edit, data)
+    assert authored.status_code == 400
+    assert list(authored.context["form"].errors) == ["released"]
+    again = check_run_create(
+        participant=instructor, assignment=cnn, source=assignment_solution(cnn)
+    )
+    again.finish(CheckStatus.PASSED)
+    again.save()
+    assignment_set_state(assignment=cnn, released=True)
+    cnn.refresh_from_db()
+    assert cnn.released
