@@ -163,6 +163,8 @@ def test_editing_a_released_assignment_makes_a_new_version(
         reverse("assignment-changes", args=[workshop.slug, cnn.slug])
     )
     assert "Parameter limit: 200000 → 50000." in changes.content.decode()
+    home = participant_client.get(reverse("workshop-detail", args=[workshop.slug]))
+    assert "Version 2: <a" in home.content.decode()
     # Saving the same content again makes no new version.
     instructor_client.post(url, data)
     cnn.refresh_from_db()
