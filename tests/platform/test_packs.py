@@ -400,6 +400,22 @@ def test_instructor_exports_and_imports_packs_in_the_pages(
         url, {"slug": workshop.slug, "pack": SimpleUploadedFile("p.zip", b"PK")}
     )
     assert list(taken.context["form"].errors) == ["slug"]
+    for field, value, reason in (
+        ("slug", "Not A Slug", "valid"),
+        ("title", "x" * 201, "at most 200"),
+    ):
+        bad_field = client.post(
+            url,
+            {
+                "slug": "fine",
+                "title": "",
+                field: value,
+                "pack": SimpleUploadedFile("p.zip", b"PK"),
+            },
+        )
+        assert bad_field.status_code == 400
+        assert list(bad_field.context["form"].errors) == [field]
+        assert reason in " ".join(bad_field.context["form"].errors[field])
     assert _stored() == before
     data = client.get(reverse("pack-export", args=[workshop.slug, "zip"])).content
     made = client.post(
