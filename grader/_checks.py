@@ -23,7 +23,8 @@ def _shown(name: str) -> str:
 
 
 def _fmt_shape(shape: Any) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+    dims = ["None" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def _input_hint(data_shape: tuple[int, ...], input_kind: str) -> str:
