@@ -11,10 +11,12 @@ from the same definitions with the same budget:
 
 Both are scored on the pack's public hidden split (6,325 definitions). The
 table gives mean accuracy ± spread over seeds, the gap in points and as a
-ratio against scratch, and training seconds; the last line names the smallest
-size whose mean gap is at least 10 points (the few-shot assignment's size).
+ratio against scratch, and training seconds; the last lines give the gap at
+the few-shot assignment's own size (``dataset.train_per_class`` in its spec,
+which should be at least 10 points) and the smallest size that reaches 10.
 
 Usage: .venv/bin/python bench/transfer_gap_nlp.py [--quick] [--sizes 5 10 20]
+(the assignment's table: --sizes 5 10 20, 3 seeds, about 5 minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -84,11 +86,11 @@ def main() -> None:
     from assignments.datasets import materialize, per_class
 
     quick = args.quick
-    sizes = args.sizes or ([5] if quick else [5, 10, 20, 50])
+    dataset = dict(json.loads(SPEC.read_text())["dataset"])
+    assignment_size = dataset.pop("train_per_class", None)
+    sizes = args.sizes or ([assignment_size] if quick else [5, 10, 20, 50])
     seeds = list(range(1 if quick else args.seeds))
     epochs = 2 if quick else args.epochs
-    dataset = dict(json.loads(SPEC.read_text())["dataset"])
-    dataset.pop("train_per_class", None)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.monotonic()
         materialize(dataset, Path(tmp), test_per_class=80 if quick else None)
@@ -108,7 +110,7 @@ def main() -> None:
         "| scratch s | glove s |"
     )
     print("|---|---|---|---|---|---|---|")
-    chosen = None
+    chosen, gaps = None, {}
     for size in sizes:
         results: dict[str, list[tuple[float, float]]] = {"scratch": [], "glove": []}
         for seed in seeds:
@@ -130,8 +132,16 @@ def main() -> None:
             f"| {secs['glove']:.1f} |",
             flush=True,
         )
+        gaps[size] = gap
         if chosen is None and gap >= MIN_GAP:
             chosen = size
+    if assignment_size in gaps:
+        gap = gaps[assignment_size]
+        verdict = "meets" if gap >= MIN_GAP else "is below"
+        print(
+            f"the few-shot assignment ({assignment_size} per class): gap "
+            f"{100 * gap:+.1f} points, {verdict} the {100 * MIN_GAP:.0f}-point target"
+        )
     if chosen is None:
         print(f"no size reached a {MIN_GAP:.0%} gap")
     else:
