@@ -173,3 +173,38 @@ def test_an_embedding_that_is_added_with_zero_weight_fails_its_contribution(
     assert not check.passed
     assert "across definitions" in check.message
     assert "does not feed your prediction" in check.message
+
+
+def test_the_warm_predictor_answers_a_sentence_as_word_ids(
+    keras_mod: Any, tmp_path: Path
+) -> None:
+    """ "t:" + int32 ids gets the top three; ids an image model cannot take do not."""
+    import base64
+
+    from grader._serve import _Models, answer
+
+    layers = keras_mod.layers
+    keras_mod.Sequential(
+        [
+            keras_mod.Input(shape=(LENGTH,), dtype="int32"),
+            layers.Embedding(VOCABULARY, 4),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(CLASSES, activation="softmax"),
+        ]
+    ).save(tmp_path / "words.keras")
+    keras_mod.Sequential(
+        [keras_mod.Input((8, 8, 1)), layers.Flatten(), layers.Dense(CLASSES)]
+    ).save(tmp_path / "image.keras")
+    models = _Models(tmp_path, load_seconds=8.0)
+
+    def ask(key: str, ids: list[int]) -> dict[str, Any]:
+        raw = np.array(ids, dtype="<i4").tobytes()
+        return answer(
+            {"model": key, "pixels": "t:" + base64.b64encode(raw).decode()}, models
+        )
+
+    top = ask("words", [2, 3, 4] + [0] * (LENGTH - 3))["top"]
+    assert len(top) == 3 and all(0 <= k < CLASSES for k, _ in top)
+    assert "exactly 12 word ids" in ask("words", [2, 3])["error"]
+    assert "out of range" in ask("words", [-1] + [0] * (LENGTH - 1))["error"]
+    assert "not words" in ask("image", [2] * 16)["error"]
