@@ -161,6 +161,7 @@ def _feedback(
             input_shape=spec.get("checks", {}).get("input_shape"),
             class_names=names,
         ),
+        "misclassified_text": _misclassified_text(submission, report, names),
         "sees": public_split.model_sees_for_page(
             report,
             assignment_id=submission.assignment_id,
@@ -173,6 +174,15 @@ def _feedback(
         "history_note": report.get("history_note", ""),
         "reason": report.get("reason", ""),
     }
+
+
+def _misclassified_text(submission: Submission, report: dict, names: list) -> list:
+    vocabulary = predictions.text_vocabulary(submission=submission)
+    if vocabulary is None:
+        return []
+    return feedback.misclassified_definitions(
+        report.get("misclassified"), vocabulary=vocabulary, names=names
+    )
 
 
 def _try_model(submission: Submission) -> dict | None:

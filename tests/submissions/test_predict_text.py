@@ -82,3 +82,54 @@ def test_hostile_text_is_refused_with_a_reason_and_nothing_queued(
     assert refused.status_code == 400
     assert reason in refused.json()["error"]
     assert outbox == []
+
+
+def test_wrong_definitions_show_as_a_table_and_malformed_entries_are_dropped(
+    graded_text, participant
+) -> None:
+    """The grader's token ids become the definitions as the model read them."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import transaction
+
+    from grader import GradeReport
+    from submissions.models import Status
+    from submissions.services.grading import grade_record
+    from submissions.services.intake import submission_create
+    from tests.platform.conftest import report
+
+    assignment = graded_text.assignment
+    matrix = [[5 if i == j else 0 for j in range(10)] for i in range(10)]
+    good = {"index": 1, "true": 3, "predicted": 0, "tokens": [2, 3, 1, 4, 99]}
+    bad = [
+        {**good, "tokens": [2, -1]},
+        {**good, "tokens": [2] * 33},
+        {**good, "tokens": [True]},
+        {**good, "tokens": "a dog"},
+        {**good, "predicted": 3},
+        {**good, "true": 10},
+    ]
+    submission = submission_create(
+        participant=participant,
+        assignment=assignment,
+        upload=SimpleUploadedFile("t.py", b"print(1)\n"),
+    )
+    with transaction.atomic():
+        submission.move_to(Status.QUEUED)
+        submission.move_to(Status.EVALUATING)
+        submission.save()
+        grade_record(
+            submission=submission,
+            run=None,
+            report=GradeReport.from_dict(
+                {**report(), "confusion_matrix": matrix, "misclassified": [good, *bad]}
+            ),
+        )
+    stored = submission.current_grade.report["misclassified"]
+    assert stored == [{"true": 3, "predicted": 0, "tokens": [2, 3, 1, 4, 99]}]
+    client = Client()
+    client.force_login(participant)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert 'id="misclassified-text"' in page and 'id="misclassified"' not in page
+    names = assignment.spec["class_names"]
+    row = f"<td>a dog &lt;unk&gt; tree &lt;unk&gt;</td><td>{names[3]}</td>"
+    assert row + f"<td>{names[0]}</td>" in page
