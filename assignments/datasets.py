@@ -319,9 +319,37 @@ def _materialize_text(
     record: tuple[Path, str],
 ) -> dict[str, Any]:
     """Write a text source's token splits, vocabulary and vectors."""
-    from .text import build_text_split
+    from .glove import GloveError
+    from .text import SEQUENCE_LENGTH, encode, load_definitions, write_vocabulary
+    from .wordnet import WordNetError
 
-    parts, names = build_text_split(dataset, out_dir, seed=seed)
+    try:
+        texts, labels, names = load_definitions(dataset)
+        pool = split(
+            np.arange(len(texts)),
+            labels,
+            seed=seed,
+            public_fraction=float(dataset.get("public_fraction", 0.1)),
+            private_fraction=float(dataset.get("private_fraction", 0.1)),
+        )
+        vocabulary = write_vocabulary(
+            dataset, [texts[i] for i in pool.x_train], out_dir
+        )
+    except (WordNetError, GloveError) as exc:
+        raise DatasetError(str(exc)) from exc
+    length = int(dataset.get("sequence_length", SEQUENCE_LENGTH))
+
+    def tokens(index: np.ndarray) -> np.ndarray:
+        return encode([texts[i] for i in index], vocabulary, length=length)
+
+    parts = Split(
+        x_train=tokens(pool.x_train),
+        y_train=pool.y_train,
+        x_public=tokens(pool.x_public),
+        y_public=pool.y_public,
+        x_private=tokens(pool.x_private),
+        y_private=pool.y_private,
+    )
     if train_per_class or test_per_class:
         parts = _slice(parts, train_per_class, test_per_class, seed=seed)
     train_sha = _write_npz(

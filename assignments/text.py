@@ -73,63 +73,44 @@ def top_categories(categories: tuple[str, ...], count: int) -> list[str]:
     return sorted(sizes, key=lambda name: (-sizes[name], name))[:count]
 
 
-def build_text_split(
-    dataset: dict[str, Any], out_dir: Path, *, seed: int
-) -> tuple[Any, list[str]]:
-    """Split WordNet's definitions, write the vocabulary (and vectors).
+def load_definitions(
+    dataset: dict[str, Any],
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """Return the definitions of the largest categories, their labels, the names.
 
-    Return the ``datasets.Split`` of token arrays and the class names. The
-    vocabulary comes from the training split only, before any few-shot or
-    test slice, so every assignment of the pack shares it.
+    Raise ``WordNetError`` where WordNet is missing or damaged.
     """
-    from .datasets import DatasetError, split
-    from .glove import GloveError, load_vectors
-    from .wordnet import WordNetError, read_noun_definitions
+    from .wordnet import read_noun_definitions
 
-    try:
-        nouns = read_noun_definitions()
-    except WordNetError as exc:
-        raise DatasetError(str(exc)) from exc
+    nouns = read_noun_definitions()
     names = top_categories(nouns.categories, int(dataset.get("categories", 10)))
     label_of = {name: i for i, name in enumerate(names)}
     keep = [i for i, c in enumerate(nouns.categories) if c in label_of]
     texts = [nouns.definitions[i] for i in keep]
     labels = np.array([label_of[nouns.categories[i]] for i in keep], dtype=np.int64)
-    parts = split(
-        np.arange(len(texts)),
-        labels,
-        seed=seed,
-        public_fraction=float(dataset.get("public_fraction", 0.1)),
-        private_fraction=float(dataset.get("private_fraction", 0.1)),
-    )
+    return texts, labels, names
+
+
+def write_vocabulary(
+    dataset: dict[str, Any], train_texts: list[str], out_dir: Path
+) -> list[str]:
+    """Write ``vocab.txt`` (and ``glove.npy`` where the spec names vectors).
+
+    The vocabulary comes from the training split only, before any few-shot or
+    test slice, so every assignment of the pack shares it. Raise ``GloveError``
+    where the vectors are missing or not the recorded ones.
+    """
+    from .glove import load_vectors
+
     vocabulary = build_vocabulary(
-        [texts[i] for i in parts.x_train],
-        size=int(dataset.get("vocabulary_size", VOCABULARY_SIZE)),
+        train_texts, size=int(dataset.get("vocabulary_size", VOCABULARY_SIZE))
     )
-    length = int(dataset.get("sequence_length", SEQUENCE_LENGTH))
-
-    def tokens(index: np.ndarray) -> np.ndarray:
-        return encode([texts[i] for i in index], vocabulary, length=length)
-
     out_dir = Path(out_dir)
     (out_dir / VOCABULARY_FILE).write_text(
         "".join(f"{word}\n" for word in vocabulary), encoding="utf-8"
     )
     pretrained = dataset.get("pretrained")
     if pretrained:
-        try:
-            matrix, _ = load_vectors(vocabulary, digests=pretrained.get("sha256", {}))
-        except GloveError as exc:
-            raise DatasetError(str(exc)) from exc
+        matrix, _ = load_vectors(vocabulary, digests=pretrained.get("sha256", {}))
         np.save(out_dir / VECTORS_FILE, matrix, allow_pickle=False)
-    return (
-        type(parts)(
-            x_train=tokens(parts.x_train),
-            y_train=parts.y_train,
-            x_public=tokens(parts.x_public),
-            y_public=parts.y_public,
-            x_private=tokens(parts.x_private),
-            y_private=parts.y_private,
-        ),
-        names,
-    )
+    return vocabulary

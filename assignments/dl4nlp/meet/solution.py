@@ -48,6 +48,7 @@ vocabulary = (DATA_DIR / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-
 print("definitions:", x_train.shape, x_train.dtype, "labels:", y_train.shape)
 print("vocabulary:", len(vocabulary), "words; the first ones:", vocabulary[:12])
 
+
 # %% [exercise:decode]
 # TODO: write decode(ids) that turns one row of word ids back into text: skip
 # the padding (id 0) and join vocabulary[i] with spaces. Then print the first
