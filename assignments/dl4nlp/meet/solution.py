@@ -51,8 +51,9 @@ print("vocabulary:", len(vocabulary), "words; the first ones:", vocabulary[:12])
 
 # %% [exercise:decode]
 # TODO: write decode(ids) that turns one row of word ids back into text: skip
-# the padding (id 0) and join vocabulary[i] with spaces. Then print the first
-# definition of each class with its class name.
+# the padding (id 0) and join vocabulary[i] with spaces. Keep the first
+# definition of each class, decoded, in the list `decoded` (ten strings) and
+# print each with its class name.
 def decode(ids: np.ndarray) -> str:
     return " ".join(vocabulary[i] for i in ids if i != 0)
 
