@@ -208,3 +208,20 @@ def test_the_warm_predictor_answers_a_sentence_as_word_ids(
     assert "exactly 12 word ids" in ask("words", [2, 3])["error"]
     assert "out of range" in ask("words", [-1] + [0] * (LENGTH - 1))["error"]
     assert "not words" in ask("image", [2] * 16)["error"]
+
+
+def test_a_bag_of_words_batch_stays_within_the_activation_budget() -> None:
+    """20,000 counts a definition: the grader's batches shrink to fit 128 MiB;
+    an Embedding + Conv1D sequence is small enough for the largest batch."""
+    from grader._predict import (
+        ACTIVATION_BUDGET_BYTES,
+        MAX_CHUNK,
+        chunk_size,
+        widest_activation,
+    )
+
+    bag = widest_activation([[None, 20_000], [None, 32], [None, 10]])
+    assert chunk_size(bag) * bag * 4 <= ACTIVATION_BUDGET_BYTES
+    assert chunk_size(bag) == 1024
+    sequence = widest_activation([[None, 32, 50], [None, 30, 64], [None, 64]])
+    assert chunk_size(sequence) == MAX_CHUNK
