@@ -25,6 +25,9 @@ from .conftest import run_all, training_env
 PACK = Path(__file__).resolve().parents[2] / "assignments" / "dl4nlp"
 SLUGS = ("meet", "bow", "sequence", "fewshot")
 TRAIN_PER_CLASS, TEST_PER_CLASS = 150, 60
+# Each reference is proven once: the few-shot one by the worker, in the sandbox
+# (tests/e2e/test_nlp_workshop.py); these three here, outside it.
+OUTSIDE_SANDBOX = ("meet", "bow", "sequence")
 
 
 def _spec(slug: str) -> dict[str, Any]:
@@ -172,14 +175,14 @@ def reference_outputs(
     nlp_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
     jobs = {}
-    for slug in SLUGS:
+    for slug in OUTSIDE_SANDBOX:
         out = tmp_path_factory.mktemp(f"nlp-out-{slug}")
         argv = [sys.executable, str(PACK / slug / "solution.py")]
         jobs[slug] = (argv, out, training_env(nlp_dirs[slug], out))
     return run_all(jobs, timeout=400)
 
 
-@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("slug", OUTSIDE_SANDBOX)
 def test_reference_passes_every_check_on_a_slice(
     slug: str, reference_outputs: dict[str, Path], nlp_dirs: dict[str, Path]
 ) -> None:
