@@ -87,6 +87,10 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "rows": rows,
             "instructor": instructor,
             "agenda": agenda,
+            # Data a pack needs that this server lacks, with the install line.
+            "data_notices": sorted(
+                {a.spec.get("data_notice") for a in assignments} - {None, ""}
+            ),
         },
     )
 

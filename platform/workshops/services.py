@@ -26,10 +26,19 @@ def _place(source: Path, target: Path) -> None:
 
 
 def assignment_data_prepare(*, assignment: Assignment) -> None:
-    """Give the assignment its train split, hidden split and pretrained base."""
+    """Give the assignment its train split, hidden split and pretrained base.
+
+    A text pack whose data is not installed here keeps its notice (shown on
+    every page of the workshop) and gets no data until it is installed and the
+    pack reloaded.
+    """
     from assignments import datasets
 
     dataset = assignment.spec.get("dataset", {"source": "sklearn-digits"})
+    if dataset.get("source") in datasets.TEXT_SOURCES and assignment.spec.get(
+        "data_notice"
+    ):
+        return
     npz_path = None
     if dataset.get("source") == "npz":
         # An instructor's upload, kept under the hash it was stored by.
@@ -42,14 +51,24 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
             dataset, folder, npz_path=npz_path, **slice_
         ),
     )
-    _place(
-        split / "train.npz", folders.assignment_train_dir(assignment.pk) / "train.npz"
-    )
+    train_dir = folders.assignment_train_dir(assignment.pk)
+    _place(split / "train.npz", train_dir / "train.npz")
+    # A text source's vocabulary and vectors go with the training split.
+    for extra in datasets.TRAIN_EXTRAS:
+        if (split / extra).is_file():
+            _place(split / extra, train_dir / extra)
+        else:  # a spec that no longer names vectors leaves none behind
+            (train_dir / extra).unlink(missing_ok=True)
     hidden = folders.assignment_hidden_dir(assignment.pk) / "test.npz"
     _place(split / "test.npz", hidden)
     samples_write(assignment_id=assignment.pk, test_split=hidden)
     uploaded_base = assignment.spec.get("base_model", {}).get("source") == "upload"
-    if assignment.kind == Assignment.Kind.TRANSFER and not uploaded_base:
+    # A text pack's transfer assignment starts from word vectors, not a base.
+    if (
+        assignment.kind == Assignment.Kind.TRANSFER
+        and dataset.get("source") not in datasets.TEXT_SOURCES
+        and not uploaded_base
+    ):
         from assignments.transfer import build_base
 
         source = {"source": dataset.get("source", "fashion-mnist")}
@@ -74,6 +93,8 @@ def _available_data(spec: dict) -> dict:
     dataset, notice = datasets.resolve_dataset(spec.get("dataset", {}))
     if not notice:
         return spec
+    if dataset.get("source") in datasets.TEXT_SOURCES:
+        return {**spec, "data_notice": notice}
     classes = dataset.get("classes")
     return {
         **spec,
