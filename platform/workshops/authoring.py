@@ -19,6 +19,8 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from assignments.sources import SOURCES as ALL_SOURCES
+from assignments.sources import TEXT_SOURCES
 from web.markdown import render_markdown
 from workshops import folders
 from workshops.folders import sha256_json
@@ -33,14 +35,9 @@ from workshops.services import (
 MAX_INSTRUCTIONS = 20_000
 MAX_CODE = 100_000
 MAX_CELLS = 300
-# Only sources the site builds itself (an upload goes through the data page).
-SOURCES = (
-    "fashion-mnist",
-    "sklearn-digits",
-    "keras:mnist",
-    "keras:fashion_mnist",
-    "keras:cifar10",
-)
+# Image sources the site builds itself: an upload goes through the data page,
+# and a text source's checks (a sequence length) are not in this form yet.
+SOURCES = tuple(s for s in ALL_SOURCES if s != "npz" and s not in TEXT_SOURCES)
 
 
 def instructions_preview(text: str) -> str:

@@ -34,7 +34,14 @@ ASSIGNMENT_FILES = {
     "solution.py": 256_000,
     "spec.json": 64_000,
 }
-TOP_FILES = {"manifest.json": 64_000, "README.md": 200_000}
+TOP_FILES = {
+    "manifest.json": 64_000,
+    "README.md": 200_000,
+    # Data licences a pack must keep with it (dl4nlp's WordNet and GloVe).
+    "LICENSES.md": 200_000,
+    "LICENSE": 200_000,
+    "LICENSE.md": 200_000,
+}
 NOTE_BYTES = 200_000
 CHUNK = 64 * 1024
 
@@ -214,7 +221,8 @@ def archive_unpack(*, data: bytes, filename: str, into: Path) -> Path:
         if bound is None:
             raise _refuse(
                 f"{'/'.join(parts)[:200]!r} is not part of a pack: it holds "
-                "manifest.json, README.md, notes/<slug>.md and per assignment "
+                "manifest.json, README.md, LICENSES.md, notes/<slug>.md and per "
+                "assignment "
                 "<slug>/instructions.md, starter.ipynb, solution.py, spec.json."
             )
         if member.size > bound:

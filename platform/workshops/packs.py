@@ -20,6 +20,7 @@ from pathlib import Path
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 
+from assignments.sources import SOURCES
 from workshops import folders
 from workshops.models import Assignment, Enrollment, Workshop
 from workshops.notes import notes_dir
@@ -43,16 +44,18 @@ LIMIT_BOUNDS = {
 MAX_DAILY_LIMIT = 1000
 MAX_ORDER = 1000
 # Only sources this site can build itself: an uploaded set or base is not carried.
-IMPORTABLE_SOURCES = (
-    "fashion-mnist",
-    "sklearn-digits",
-    "keras:mnist",
-    "keras:fashion_mnist",
-    "keras:cifar10",
-)
+IMPORTABLE_SOURCES = tuple(source for source in SOURCES if source != "npz")
 FORMATS = ("zip", "tar.gz")
 # Keys a site adds to a spec that a pack does not hold.
 DERIVED_SPEC_KEYS = ("data_notice",)
+
+
+LICENCE_FILES = ("LICENSES.md", "LICENSE", "LICENSE.md")
+
+
+def pack_files_dir(workshop_id: int) -> Path:
+    """Return where an imported pack's licence files are kept for export."""
+    return notes_dir(workshop_id).parent / "pack"
 
 
 class PackExportError(ValueError):
@@ -192,6 +195,15 @@ def pack_write(
             raise PackExportError(f"The agenda names notes {note!r}; they are missing.")
         (root / "notes").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, root / "notes" / f"{note}.md")
+    # Licences travel with the data they cover: the shipped pack's, or those an
+    # imported pack brought.
+    sources = [pack_files_dir(workshop.pk)]
+    if workshop.pack:
+        sources.append(PACKS_DIR / workshop.pack)
+    for name in LICENCE_FILES:
+        found = next((f / name for f in sources if (f / name).is_file()), None)
+        if found is not None:
+            shutil.copyfile(found, root / name)
     _write(root / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     if readme:
         _write(
@@ -359,6 +371,11 @@ def pack_import(
         folder = archive_unpack(data=data, filename=filename, into=Path(tmp))
         pack_validate(folder=folder)
         workshop = workshop_load_pack(path=folder, slug=slug)
+        kept = pack_files_dir(workshop.pk)
+        for name in LICENCE_FILES:
+            if (folder / name).is_file():
+                kept.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / name, kept / name)
     if title:
         workshop.title = title
         workshop.save(update_fields=["title"])

@@ -478,3 +478,21 @@ def test_uploaded_data_is_named_not_carried(workshop, instructor):
     assert "not carried" in files["mlp/README.md"].decode()
     copy = pack_import(data=data, filename=name, slug="mlp-again", created_by=None)
     assert copy.assignments.get().spec["dataset"] == original["dataset"]
+
+
+def test_the_nlp_pack_round_trips_with_its_licences(workshop, instructor):
+    """DL4NLP (text data) exports with LICENSES.md and imports the same."""
+    from workshops.services import workshop_create
+
+    nlp = workshop_create(
+        title="NLP morning", slug="nlp", pack="dl4nlp", created_by=instructor
+    )
+    name, data = pack_archive_bytes(workshop=nlp, fmt="tar.gz")
+    files = _files(name, data)
+    assert "nlp/LICENSES.md" in files
+    copy = pack_import(data=data, filename=name, slug="nlp-copy", created_by=None)
+    originals = list(nlp.assignments.order_by("order"))
+    imported = list(copy.assignments.order_by("order"))
+    assert [_values(a) for a in imported] == [_values(a) for a in originals]
+    again = _files(*pack_archive_bytes(workshop=copy, fmt="zip"))
+    assert again["nlp-copy/LICENSES.md"] == files["nlp/LICENSES.md"]
