@@ -46,6 +46,7 @@ MAX_ORDER = 1000
 # Only sources this site can build itself: an uploaded set or base is not carried.
 IMPORTABLE_SOURCES = tuple(source for source in SOURCES if source != "npz")
 FORMATS = ("zip", "tar.gz")
+KNOWN_BUILDER = "assignments.transfer.build_base"
 # Keys a site adds to a spec that a pack does not hold.
 DERIVED_SPEC_KEYS = ("data_notice",)
 
@@ -306,6 +307,13 @@ def _check_assignment_files(folder: Path, slug: str) -> None:
         raise _field_error(
             f"{slug}/spec.json base_model",
             "an uploaded base is not carried in a pack; upload it after import.",
+        )
+    builder = base_model.get("builder", KNOWN_BUILDER)
+    if builder != KNOWN_BUILDER:
+        # Named for the reader only today; a pack never chooses code to run.
+        raise _field_error(
+            f"{slug}/spec.json base_model.builder",
+            f"must be {KNOWN_BUILDER!r} (the site builds the base itself).",
         )
     notebook = json.loads((base / "starter.ipynb").read_text(encoding="utf-8"))
     cells = notebook.get("cells")

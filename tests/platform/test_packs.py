@@ -284,6 +284,13 @@ HOSTILE = {
         ),
         "mlp/spec.json dataset.source: 'npz' cannot be imported",
     ),
+    "base builder names other code": (
+        lambda f: (
+            "p.zip",
+            _zip(_spec(f, lambda s: s.update(base_model={"builder": "os.system"}))),
+        ),
+        "mlp/spec.json base_model.builder: must be",
+    ),
     "bad required layers": (
         lambda f: (
             "p.zip",
