@@ -271,3 +271,103 @@ def test_a_reference_that_failed_validation_cannot_be_released(
     assignment_set_state(assignment=cnn, released=True)
     cnn.refresh_from_db()
     assert cnn.released
+
+
+def _text(**changes) -> dict:
+    text = {
+        "slug": "nlp-seq",
+        "kind": "cnn",
+        "dataset_source": "wordnet-nouns",
+        "input_shape": "32",
+        "num_classes": "4",
+        "vocabulary_size": "2000",
+        "required_layers": "Embedding:1, Conv1D|LSTM:1",
+        "forbidden_layers": "Dense",
+        "max_params": "500000",
+    }
+    return _good(**{**text, **changes})
+
+
+def test_instructor_writes_a_text_assignment(instructor_client, workshop):
+    """A text source makes a token-input spec, with its data built from WordNet."""
+    url = reverse("assignment-create", args=[workshop.slug])
+    assert "wordnet-nouns" in instructor_client.get(url).content.decode()
+    answer = instructor_client.post(url, _text(required_layers="Conv1D|LSTM:1"))
+    assert answer.status_code == 302, answer.context and answer.context["form"].errors
+    made = workshop.assignments.get(slug="nlp-seq")
+    checks, dataset = made.spec["checks"], made.spec["dataset"]
+    assert checks["input_kind"] == "tokens" and checks["input_shape"] == [32]
+    assert checks["required_layers"] == {"Conv1D|LSTM": 1}
+    assert dataset["source"] == "wordnet-nouns"
+    assert (dataset["categories"], dataset["sequence_length"]) == (4, 32)
+    assert dataset["vocabulary_size"] == 2000
+    assert (folders.assignment_train_dir(made.pk) / "train.npz").is_file()
+
+
+BAD_TEXT_FIELDS = {
+    "input_shape": ("28, 28, 1", "one number, the sequence length"),
+    "classes": ("1, 2, 3, 4", "leave this empty"),
+    "num_classes": ("11", "choose from 2 to 10"),
+    "vocabulary_size": ("5", "greater than or equal to 100"),
+    "required_layers": ("Conv1D|lstm", "alternatives, such as Conv1D|LSTM"),
+    "forbidden_layers": ("LSTM", "LSTM is also a required layer"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(BAD_TEXT_FIELDS))
+def test_text_fields_are_refused_with_a_message_naming_them(
+    instructor_client, workshop, field
+):
+    """A text source's fields that do not fit it are refused beside the field."""
+    value, reason = BAD_TEXT_FIELDS[field]
+    url = reverse("assignment-create", args=[workshop.slug])
+    answer = instructor_client.post(url, _text(**{field: value}))
+    assert answer.status_code == 400
+    errors = answer.context["form"].errors
+    assert list(errors) == [field], errors
+    assert reason in " ".join(errors[field]), errors[field]
+    assert not workshop.assignments.filter(slug="nlp-seq").exists()
+
+
+def test_image_sources_refuse_a_vocabulary_and_a_sequence_length(
+    instructor_client, workshop
+):
+    """An image source names the field that only text takes."""
+    url = reverse("assignment-create", args=[workshop.slug])
+    for field, value, reason in (
+        ("vocabulary_size", "2000", "only a text source has a vocabulary"),
+        ("input_shape", "32", "give height, width and channels"),
+    ):
+        answer = instructor_client.post(url, _good(**{field: value}))
+        errors = answer.context["form"].errors
+        assert answer.status_code == 400 and list(errors) == [field], errors
+        assert reason in " ".join(errors[field])
+
+
+def test_an_edit_keeps_the_data_keys_the_form_does_not_show():
+    """A pack's seed, pretrained vectors and few-shot slice survive an edit."""
+    from workshops.authoring import Authored, spec_build
+
+    current = json.loads(
+        (
+            Path(__file__).resolve().parents[2] / "assignments/dl4nlp/fewshot/spec.json"
+        ).read_text()
+    )
+    authored = Authored(
+        title="Few-shot",
+        kind="transfer",
+        instructions_md="",
+        starter=STARTER,
+        solution=SOLUTION,
+        dataset={"source": "wordnet-nouns", "seed": 101, "categories": 10},
+        checks={"input_kind": "tokens", "input_shape": [32], "num_classes": 10},
+        score={"target": 0.5},
+        limits={},
+        daily_limit=5,
+        released=False,
+    )
+    spec = spec_build(authored=authored, current=current)
+    dataset = spec["dataset"]
+    assert dataset["seed"] == 26 and dataset["train_per_class"] == 10
+    assert dataset["pretrained"] == current["dataset"]["pretrained"]
+    assert spec["checks"]["contribution"] == current["checks"]["contribution"]
