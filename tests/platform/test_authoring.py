@@ -165,6 +165,9 @@ def test_editing_a_released_assignment_makes_a_new_version(
     assert "Parameter limit: 200000 → 50000." in changes.content.decode()
     home = participant_client.get(reverse("workshop-detail", args=[workshop.slug]))
     assert "Version 2: <a" in home.content.decode()
+    page = participant_client.get(cnn.get_absolute_url()).content.decode()
+    changes_url = reverse("assignment-changes", args=[workshop.slug, cnn.slug])
+    assert f'Version 2: <a href="{changes_url}">what changed</a>' in page
     # Saving the same content again makes no new version.
     instructor_client.post(url, data)
     cnn.refresh_from_db()
@@ -371,3 +374,39 @@ def test_an_edit_keeps_the_data_keys_the_form_does_not_show():
     assert dataset["seed"] == 26 and dataset["train_per_class"] == 10
     assert dataset["pretrained"] == current["dataset"]["pretrained"]
     assert spec["checks"]["contribution"] == current["checks"]["contribution"]
+
+
+def test_a_new_version_offers_its_regrade_as_a_button(
+    instructor_client, workshop, cnn, participant, make_graded
+):
+    """The statistics page posts the regrade; only the workshop's instructors may."""
+    from django.test import Client
+
+    from submissions.models import RegradeBatch
+
+    participant_client = Client()
+    participant_client.force_login(participant)
+    make_graded(participant, cnn)
+    stats_url = reverse("assignment-stats", args=[workshop.slug, cnn.slug])
+    regrade_url = reverse("regrade-create", args=[workshop.slug, cnn.slug])
+    button_form = f'<form method="post" action="{regrade_url}">'
+    assert button_form not in instructor_client.get(stats_url).content.decode()
+    edit_url = reverse("assignment-edit", args=[workshop.slug, cnn.slug])
+    form = instructor_client.get(edit_url).context["form"]
+    data = {name: form.initial.get(name, "") for name in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(max_params="50000", released="on", action="save")
+    answer = instructor_client.post(edit_url, data, follow=True)
+    page = answer.content.decode()
+    assert button_form in page
+    assert "1 submission was last graded under an older version" in page
+    button = {"selection": "all", "mode": "reevaluate", "confirm": "on"}
+    refused = participant_client.post(regrade_url, button)
+    assert refused.status_code in (403, 404)
+    assert not RegradeBatch.objects.filter(assignment=cnn).exists()
+    done = instructor_client.post(regrade_url, button)
+    batch = RegradeBatch.objects.get(assignment=cnn)
+    assert done.status_code == 302 and done.url == reverse(
+        "regrade-detail", args=[batch.pk]
+    )
+    assert (batch.mode, batch.total) == ("reevaluate", 1)
