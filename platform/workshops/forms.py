@@ -191,7 +191,13 @@ class BaseUploadForm(forms.Form):
     )
 
 
-CODE_AREA = {"rows": 14, "class": "code", "spellcheck": "false"}
+# data-code-editor: static/src/author.js puts the participants' editor on it.
+CODE_AREA = {
+    "rows": 14,
+    "class": "code",
+    "spellcheck": "false",
+    "data-code-editor": "python",
+}
 LAYER_NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
 # A required entry may name alternatives: Conv1D|LSTM counts either.
 LAYER_CHOICE = re.compile(r"[A-Z][A-Za-z0-9]{0,63}(\|[A-Z][A-Za-z0-9]{0,63}){0,7}")

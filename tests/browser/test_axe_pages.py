@@ -8,6 +8,7 @@ from submissions.services.regrade import regrade_batch_create
 from tests.api.api_builders import graded
 from tests.browser.axe import axe_violations
 from tests.browser.test_workspace import login
+from workshops import folders
 from workspace.services import draft_save, help_request_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -91,6 +92,7 @@ def test_no_serious_violations_on_any_page(
         reverse("leaderboard", args=[ws, a]) + "?part=private",
     ):
         found += _visit(page, base + url)
+    _author_in_the_editor(page, base + reverse("assignment-edit", args=[ws, a]), mlp)
     context.close()
     anonymous = browser.new_context()
     page = anonymous.new_page()
@@ -98,3 +100,20 @@ def test_no_serious_violations_on_any_page(
         found += _visit(page, base + url)
     anonymous.close()
     assert not found, "\n".join(found)
+
+
+def _author_in_the_editor(page, url: str, assignment) -> None:
+    """The author form's starter and reference are the participants' editor;
+    what is typed there is what the form saves."""
+    page.goto(url)
+    solution = page.locator('[data-code-editor-for="solution"] .cm-content')
+    solution.wait_for()
+    assert page.locator('[data-code-editor-for="starter"] .cm-content').count() == 1
+    assert page.locator("textarea[name=solution]").is_hidden()
+    solution.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.insert_text("\n# edited in the page\n")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state("networkidle")
+    saved = folders.assignment_reference_dir(assignment.pk) / "solution.py"
+    assert saved.read_text().endswith("# edited in the page\n"), page.content()[:3000]
