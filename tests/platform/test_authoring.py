@@ -410,3 +410,25 @@ def test_a_new_version_offers_its_regrade_as_a_button(
         "regrade-detail", args=[batch.pk]
     )
     assert (batch.mode, batch.total) == ("reevaluate", 1)
+
+
+def test_a_pack_text_assignment_edits_in_the_form(instructor_client, instructor):
+    """DL4NLP's sequence assignment passes the form as it is; its data stays."""
+    from workshops.services import workshop_create
+
+    nlp = workshop_create(
+        title="NLP morning", slug="nlp", pack="dl4nlp", created_by=instructor
+    )
+    sequence = nlp.assignments.get(slug="sequence")
+    before = sequence.spec
+    url = reverse("assignment-edit", args=[nlp.slug, sequence.slug])
+    form = instructor_client.get(url).context["form"]
+    assert form.initial["input_shape"] == "32"
+    data = {name: form.initial.get(name, "") for name in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(max_params="900000", action="save")
+    answer = instructor_client.post(url, data)
+    assert answer.status_code == 302, answer.context and answer.context["form"].errors
+    sequence.refresh_from_db()
+    assert sequence.spec["dataset"] == before["dataset"]
+    assert sequence.spec["checks"] == {**before["checks"], "max_params": 900000}
