@@ -8,7 +8,6 @@ from submissions.services.regrade import regrade_batch_create
 from tests.api.api_builders import graded
 from tests.browser.axe import axe_violations
 from tests.browser.test_workspace import login
-from workshops import folders
 from workspace.services import draft_save, help_request_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,7 +91,6 @@ def test_no_serious_violations_on_any_page(
         reverse("leaderboard", args=[ws, a]) + "?part=private",
     ):
         found += _visit(page, base + url)
-    _author_in_the_editor(page, base + reverse("assignment-edit", args=[ws, a]), mlp)
     context.close()
     anonymous = browser.new_context()
     page = anonymous.new_page()
@@ -100,11 +98,16 @@ def test_no_serious_violations_on_any_page(
         found += _visit(page, base + url)
     anonymous.close()
     assert not found, "\n".join(found)
+    context, page = login(browser, live_server, instructor, "ines-pass-123")
+    _author_in_the_editor(page, base + reverse("assignment-edit", args=[ws, a]), mlp)
+    context.close()
 
 
 def _author_in_the_editor(page, url: str, assignment) -> None:
     """The author form's starter and reference are the participants' editor;
     what is typed there is what the form saves."""
+    from workshops import folders
+
     page.goto(url)
     solution = page.locator('[data-code-editor-for="solution"] .cm-content')
     solution.wait_for()

@@ -167,7 +167,7 @@ def test_editing_a_released_assignment_makes_a_new_version(
     assert "Version 2: <a" in home.content.decode()
     page = participant_client.get(cnn.get_absolute_url()).content.decode()
     changes_url = reverse("assignment-changes", args=[workshop.slug, cnn.slug])
-    assert f'Version 2: <a href="{changes_url}">what changed</a>' in page
+    assert f'href="{changes_url}">Version 2: what changed</a>' in page
     # Saving the same content again makes no new version.
     instructor_client.post(url, data)
     cnn.refresh_from_db()
