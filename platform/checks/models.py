@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from jobs.transitions import transition_check
 
 from workers.sandbox import neutralise
 
@@ -54,6 +55,8 @@ class CheckRun(models.Model):
     # The message the worker must carry; a message with another token is stale.
     job_token = models.UUIDField(default=uuid.uuid4)
     sends = models.PositiveSmallIntegerField(default=0)
+    # Claims by a worker: the one retry policy (DOJO_MAX_ATTEMPTS) reads it.
+    attempts = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
     # Whether the training ran in the slot's warm spare (Keras already imported).
     warm_start = models.BooleanField(null=True, blank=True)
@@ -87,8 +90,13 @@ class CheckRun(models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_CHECK_STATUSES
 
+    def move_to(self, status: str) -> None:
+        """Set a new status in memory, refusing moves the one table forbids."""
+        transition_check(row="check", pk=self.pk, start=self.status, end=status)
+        self.status = status
+
     def finish(self, status: str, *, reason: str = "") -> None:
         """Set a final status in memory; reasons quote logs, so neutralise them."""
-        self.status = status
+        self.move_to(status)
         self.reason = neutralise(reason)[:2000]
         self.finished_at = timezone.now()

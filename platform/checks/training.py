@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from jobs.queues import JobQueue
 
 from checks.data import CheckData
 from checks.models import CheckRun
-from submissions.queues import JobQueue
 from submissions.services.placement import job_place
 from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import sandbox

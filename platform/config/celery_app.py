@@ -13,16 +13,15 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
-from kombu import Exchange, Queue
-from kombu.transport import sqlalchemy as kombu_sqlalchemy
-
-from submissions.queues import (
+from jobs.queues import (
     QUEUES,
     TASK_SOFT_TIME_LIMIT_SECONDS,
     TASK_TIME_LIMIT_SECONDS,
     JobQueue,
     JobTask,
 )
+from kombu import Exchange, Queue
+from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -63,7 +62,6 @@ app.conf.update(
         JobTask.PREDICT.value: {"queue": JobQueue.PREDICT.value},
         JobTask.SWEEP_WORK_DIRS.value: {"queue": JobQueue.SITE.value},
         JobTask.CHECK_RUN.value: {"queue": JobQueue.CHECK.value},
-        JobTask.CHECK_RECONCILE.value: {"queue": JobQueue.SITE.value},
     },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
@@ -82,13 +80,7 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
     sender.add_periodic_task(
         settings.DOJO_RECONCILE_EVERY_SECONDS,
         sender.signature(JobTask.RECONCILE.value, queue=JobQueue.SITE.value),
-        name="reconcile submissions",
-    )
-    # Check runs whose worker died end `error`; unsent ones are sent again.
-    sender.add_periodic_task(
-        settings.DOJO_RECONCILE_EVERY_SECONDS,
-        sender.signature(JobTask.CHECK_RECONCILE.value, queue=JobQueue.SITE.value),
-        name="reconcile check runs",
+        name="reconcile jobs",
     )
     # Retries failed cleanups and removes orphaned work dirs and artifacts.
     sender.add_periodic_task(

@@ -3,10 +3,11 @@
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from jobs.transitions import TRANSITIONS as JOB_TRANSITIONS
+from jobs.transitions import IllegalTransition, transition_allowed
 
 from workers.sandbox import neutralise
 
@@ -29,43 +30,8 @@ class Status(models.TextChoices):
 ACTIVE_STATUSES = (Status.RECEIVED, Status.QUEUED, Status.TRAINING, Status.EVALUATING)
 FINAL_STATUSES = (Status.GRADED, Status.FAILED, Status.ERROR, Status.CANCELLED)
 
-# Every legal move of the state machine. Reruns (retrain) go back to queued and
-# regrades (re-evaluate the stored model) to evaluating; requeues after a dead
-# worker go back to queued.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.RECEIVED: frozenset(
-        {Status.QUEUED, Status.FAILED, Status.ERROR, Status.CANCELLED}
-    ),
-    Status.QUEUED: frozenset(
-        {
-            Status.QUEUED,
-            Status.TRAINING,
-            Status.EVALUATING,
-            Status.ERROR,
-            Status.CANCELLED,
-        }
-    ),
-    Status.TRAINING: frozenset(
-        {
-            Status.EVALUATING,
-            Status.FAILED,
-            Status.ERROR,
-            Status.CANCELLED,
-            Status.QUEUED,
-        }
-    ),
-    Status.EVALUATING: frozenset(
-        {Status.GRADED, Status.FAILED, Status.ERROR, Status.CANCELLED, Status.QUEUED}
-    ),
-    Status.GRADED: frozenset({Status.QUEUED, Status.EVALUATING}),
-    Status.FAILED: frozenset({Status.QUEUED, Status.EVALUATING}),
-    Status.ERROR: frozenset({Status.QUEUED, Status.EVALUATING}),
-    Status.CANCELLED: frozenset({Status.QUEUED}),
-}
-
-
-class IllegalTransition(ValidationError):
-    """Raised when a submission is asked to move to a state it cannot reach."""
+# Every legal move of the state machine: the one table of every job row.
+TRANSITIONS = JOB_TRANSITIONS["submission"]
 
 
 class Submission(models.Model):
@@ -135,7 +101,7 @@ class Submission(models.Model):
         return self.status in ACTIVE_STATUSES
 
     def can_move_to(self, status: str) -> bool:
-        return status in TRANSITIONS[self.status]
+        return transition_allowed(row="submission", start=self.status, end=status)
 
     def move_to(self, status: str, *, reason: str = "") -> None:
         """Set a new status in memory, refusing moves the state machine forbids."""

@@ -3,9 +3,10 @@
 import ast
 from pathlib import Path
 
+from jobs.queues import QUEUES, JobQueue, JobTask
+
 from config.celery_app import app
 from submissions.models import Run
-from submissions.queues import QUEUES, JobQueue, JobTask
 from workers import sandbox
 
 ROOT = Path(__file__).resolve().parents[2]

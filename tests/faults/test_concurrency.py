@@ -18,7 +18,7 @@ from submissions.services import intake
 from submissions.services.intake import submission_create
 from submissions.services.jobs import job_apply, job_claim
 from submissions.services.lifecycle import submission_enqueue
-from submissions.services.outcome import JobOutcome
+from jobs.outcome import JobOutcome
 from submissions.services.standings import standings_check
 from workshops.models import Assignment
 from workshops.services import enrollment_add

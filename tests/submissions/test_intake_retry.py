@@ -81,7 +81,7 @@ def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(
     from submissions.models import Run, Status
     from submissions.services import jobs
     from submissions.services.jobs import job_apply, run_start
-    from submissions.services.outcome import JobOutcome
+    from jobs.outcome import JobOutcome
 
     submission = submission_create(
         participant=participant,

@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from submissions.models import Grade, RegradeBatch, Run, Status, Submission
-from submissions.queues import JobTask
+from jobs.queues import JobTask
 from submissions.selectors import run_latest_model
 from submissions.services import spares
 from submissions.services.grading import evaluation_inputs

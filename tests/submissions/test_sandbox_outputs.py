@@ -20,7 +20,7 @@ from submissions.services.grading import (
 )
 from submissions.services.intake import submission_create
 from submissions.services.jobs import job_apply, run_record, run_start
-from submissions.services.outcome import JobOutcome
+from jobs.outcome import JobOutcome
 from workers import sandbox
 
 pytestmark = pytest.mark.django_db

@@ -3,10 +3,12 @@
 from collections.abc import Callable
 from pathlib import Path
 
+from jobs.outcome import JobOutcome
+from jobs.queues import JobQueue
+
 from submissions.artifacts import artifact_keep
 from submissions.feedback import code_error_reason
 from submissions.models import Run, Status, Submission
-from submissions.queues import JobQueue
 from submissions.selectors import run_latest_model
 from submissions.services.grading import (
     evaluation_inputs,
@@ -20,7 +22,6 @@ from submissions.services.jobs import (
     job_platform_error,
     run_record,
 )
-from submissions.services.outcome import JobOutcome
 from submissions.services.placement import (
     evaluation_folders,
     evaluation_sandbox,
