@@ -12,11 +12,6 @@ from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
-from jobs.apply import job_apply
-from jobs.claim import job_claim
-from jobs.dbconn import db_reconnect_if_cut
-from jobs.heartbeat import Heartbeat
-from jobs.outcome import JobOutcome, Verdict
 
 from checks import feedback
 from checks.data import CheckData, CheckDataMissing, check_data_prepare
@@ -24,6 +19,11 @@ from checks.feedback import PLATFORM_FAULT
 from checks.grading import check_grade, check_grader_refill
 from checks.models import CheckRun, CheckStatus, log_bound
 from checks.training import check_spare_refill, check_train
+from jobs.apply import job_apply
+from jobs.claim import job_claim
+from jobs.dbconn import db_reconnect_if_cut
+from jobs.heartbeat import Heartbeat
+from jobs.outcome import JobOutcome, Verdict
 from submissions.services.placement import sandbox_env
 from workers import outputs, sandbox
 from workshops import folders

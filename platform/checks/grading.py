@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
-from jobs.queues import JobQueue
 
 from checks.data import CheckData
 from checks.models import CheckRun
+from jobs.queues import JobQueue
 from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import evaluation, sandbox
 

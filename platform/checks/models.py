@@ -6,8 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from jobs.transitions import transition_check
 
+from jobs.transitions import transition_check
 from workers.sandbox import neutralise
 
 # The log kept for a check: its tail, like a Run's (the sandbox caps it too).

@@ -5,11 +5,10 @@ claimed and beats. This module says what the invariant reads of one and how
 it is sent again, run again or ended; the decisions are the reconciler's.
 """
 
-from jobs.reconcile import LOST, JobState
-
 from checks.feedback import PLATFORM_FAULT, WORKER_LOST
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
 from checks.services import check_run_queue
+from jobs.reconcile import LOST, JobState
 
 
 class CheckJobs:

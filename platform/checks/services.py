@@ -16,9 +16,9 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from jobs.outbox import JobQueue, JobTask, outbox_send_on_commit
 
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
+from jobs.outbox import JobQueue, JobTask, outbox_send_on_commit
 from submissions.sourcetext import source_text_check
 from workshops.models import Assignment, Enrollment
 

@@ -1,6 +1,7 @@
 """Celery tasks of check runs: each takes ids and calls one service."""
 
 from celery import shared_task
+
 from jobs.policy import TASK_RETRY
 from jobs.queues import JobTask
 

@@ -13,6 +13,9 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
+from kombu import Exchange, Queue
+from kombu.transport import sqlalchemy as kombu_sqlalchemy
+
 from jobs.queues import (
     QUEUES,
     TASK_SOFT_TIME_LIMIT_SECONDS,
@@ -20,8 +23,6 @@ from jobs.queues import (
     JobQueue,
     JobTask,
 )
-from kombu import Exchange, Queue
-from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 

@@ -6,9 +6,9 @@ class SubmissionsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core.exceptions import ImproperlyConfigured
+
         from jobs.apply import job_applier_register
         from jobs.reconcile import job_kind_register
-
         from submissions import signals  # noqa: F401 - connects the receivers
         from submissions.models import Run
         from submissions.services.jobs import run_outcome_apply

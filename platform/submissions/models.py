@@ -6,9 +6,9 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+
 from jobs.transitions import TRANSITIONS as JOB_TRANSITIONS
 from jobs.transitions import IllegalTransition, transition_allowed
-
 from workers.sandbox import neutralise
 
 

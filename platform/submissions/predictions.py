@@ -14,10 +14,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from jobs.outbox import outbox_send
-from jobs.queues import JobQueue, JobTask
 
 from accounts.ratelimit import rate_release, rate_take
+from jobs.outbox import outbox_send
+from jobs.queues import JobQueue, JobTask
 from submissions import public_split
 from submissions.models import Status, Submission
 from submissions.selectors import run_latest_model

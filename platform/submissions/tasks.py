@@ -6,9 +6,9 @@ through `jobs.outbox`. The names come from `JobTask`.
 
 from celery import shared_task
 from django.conf import settings
+
 from jobs.policy import TASK_RETRY
 from jobs.queues import JobQueue, JobTask
-
 from submissions.predictions import prediction_run
 from submissions.services.execution import submission_evaluate, submission_train
 from submissions.services.regrade import regrade_batch_run_chunk

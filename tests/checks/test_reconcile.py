@@ -6,10 +6,10 @@ import datetime
 
 import pytest
 from django.utils import timezone
-from jobs.reconcile import jobs_hand_back, jobs_reconcile
 
 from checks.models import CheckRun, CheckStatus
 from checks.services import check_run_create
+from jobs.reconcile import jobs_hand_back, jobs_reconcile
 
 pytestmark = pytest.mark.django_db
 

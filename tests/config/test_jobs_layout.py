@@ -3,9 +3,8 @@
 import ast
 from pathlib import Path
 
-from jobs.queues import QUEUES, JobQueue, JobTask
-
 from config.celery_app import app
+from jobs.queues import QUEUES, JobQueue, JobTask
 from submissions.models import Run
 from workers import sandbox
 

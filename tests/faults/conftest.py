@@ -51,8 +51,10 @@ def fault_worker(
         shared.stop()
     mine: list[WorkerProcess] = []
 
-    def start(**env: str) -> WorkerProcess:
-        worker = start_worker(beat=True, env={**FAULT_ENV, **env})
+    def start(*, concurrency: int = 1, **env: str) -> WorkerProcess:
+        worker = start_worker(
+            beat=True, env={**FAULT_ENV, **env}, concurrency=concurrency
+        )
         mine.append(worker)
         return worker
 

@@ -5,9 +5,9 @@ move happens, any other is refused and leaves the row as it was.
 """
 
 import pytest
-from jobs.transitions import TRANSITIONS, IllegalTransition
 
 from checks.models import CheckRun, CheckStatus
+from jobs.transitions import TRANSITIONS, IllegalTransition
 from submissions.models import Status, Submission
 
 ROWS = {"submission": (Submission, Status), "check": (CheckRun, CheckStatus)}

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from jobs.reconcile import jobs_reconcile as submissions_reconcile
 
+from jobs.reconcile import jobs_reconcile as submissions_reconcile
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
 from submissions.services.intake import submission_create, submissions_used_today
 from submissions.services.reconcile import submission_health

@@ -7,11 +7,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
-from jobs.outcome import JobOutcome
-from jobs.reconcile import jobs_reconcile
 
 from accounts.services import user_ensure
 from grader import CheckResult, GradeReport
+from jobs.outcome import JobOutcome
+from jobs.reconcile import jobs_reconcile
 from submissions.models import (
     FINAL_STATUSES,
     RegradeBatch,

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('checks', '0002_warm_start'),
+        ("checks", "0002_warm_start"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='checkrun',
-            name='attempts',
+            model_name="checkrun",
+            name="attempts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
     ]

@@ -3,7 +3,6 @@
 from collections.abc import Sequence
 
 from jobs.heartbeat import Heartbeat as JobHeartbeat
-
 from submissions.models import Run, Submission
 from workers import sandbox
 

@@ -13,8 +13,8 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import OperationalError, transaction
 from django.utils import timezone
-from jobs.dbconn import db_retryable
 
+from jobs.dbconn import db_retryable
 from submissions.models import Status, Submission
 from submissions.services.fairness import fair_refuse_if_full
 from submissions.services.standings import standing_refresh

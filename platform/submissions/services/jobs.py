@@ -17,13 +17,13 @@ import uuid
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
 from jobs.apply import job_apply as apply
 from jobs.claim import job_claim as claim
 from jobs.dbconn import db_reconnect_if_cut
 from jobs.outbox import outbox_send_on_commit
 from jobs.outcome import JobOutcome, Verdict
 from jobs.queues import JobQueue, JobTask
-
 from submissions.models import Run, Status, Submission
 from submissions.services.batches import regrade_batch_finish_if_done
 from submissions.services.fairness import fair_is_held, fair_next

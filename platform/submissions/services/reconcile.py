@@ -9,8 +9,8 @@ ended; the decisions are the reconciler's.
 import datetime
 
 from django.utils import timezone
-from jobs.reconcile import LOST, JobHealth, JobState, job_health
 
+from jobs.reconcile import LOST, JobHealth, JobState, job_health
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
 from submissions.services.batches import regrade_batches_finish
 from submissions.services.fairness import fair_is_held

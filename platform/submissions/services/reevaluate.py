@@ -10,8 +10,8 @@ import logging
 
 from django.conf import settings
 from django.utils import timezone
-from jobs.outcome import JobOutcome
 
+from jobs.outcome import JobOutcome
 from submissions.models import Run, Submission
 from submissions.services.grading import history_load, report_from_sandbox
 from submissions.services.heartbeats import Heartbeat
