@@ -8,37 +8,17 @@ it is sent again, run again or ended; the decisions are the reconciler's.
 from checks.feedback import PLATFORM_FAULT, WORKER_LOST
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
 from checks.services import check_run_queue
-from jobs.reconcile import LOST, JobState
+from jobs.reconcile import LOST, JobRows, JobState
 
 
-class CheckJobs:
+class CheckJobs(JobRows):
     """Check runs, as the reconciler sees them."""
 
-    name = "check"
-
-    def active_ids(self) -> list[int]:
-        active = CheckRun.objects.filter(status__in=ACTIVE_CHECK_STATUSES)
-        return list(active.values_list("pk", flat=True))
-
-    def lock(self, pk: int) -> CheckRun | None:
-        row = (
-            CheckRun.objects.select_for_update()
-            .select_related("assignment")
-            .filter(pk=pk)
-            .first()
-        )
-        return row if row is not None and row.is_active else None
-
     def state(self, row: CheckRun) -> JobState:
+        # A check run is its own run: claimed, it beats on its own row.
         running = row.status == CheckStatus.RUNNING
-        return JobState(
-            created_at=row.created_at,
-            enqueued_at=row.enqueued_at,
-            sends=row.sends,
-            attempts=row.attempts,
-            claimed=running,
-            has_run=running,
-            heartbeat_at=row.heartbeat_at,
+        return self.row_state(
+            row, claimed=running, has_run=running, heartbeat_at=row.heartbeat_at
         )
 
     def enqueue(self, row: CheckRun) -> None:
@@ -62,9 +42,6 @@ class CheckJobs:
         row.finish(CheckStatus.ERROR, reason=reason)
         row.save(update_fields=["status", "reason", "finished_at"])
 
-    def end_run(self, row: CheckRun) -> None:
-        """A check's row is its own run: requeue or give_up ends it."""
-
     def running_on(self, worker: str) -> list[int]:
         running = CheckRun.objects.filter(status=CheckStatus.RUNNING, worker=worker)
         return list(running.values_list("pk", flat=True))
@@ -72,8 +49,7 @@ class CheckJobs:
     def runs_on(self, row: CheckRun, worker: str) -> bool:
         return row.status == CheckStatus.RUNNING and row.worker == worker
 
-    def after_pass(self) -> None:
-        """Nothing waits on a pass over check runs."""
 
-
-CHECK_JOBS = CheckJobs()
+CHECK_JOBS = CheckJobs(
+    name="check", model=CheckRun, active=ACTIVE_CHECK_STATUSES, related=("assignment",)
+)

@@ -79,6 +79,45 @@ class JobKind(Protocol):
     def after_pass(self) -> None: ...  # e.g. finish regrade batches
 
 
+class JobRows:
+    """The parts of a `JobKind` every row model shares: find and lock active rows.
+
+    A kind names its `model` (its row), `active` (the statuses a job is in
+    flight in) and `related` (what its repairs read with the row), and writes
+    the rest.
+    """
+
+    def __init__(
+        self, *, name: str, model: Any, active: tuple[str, ...], related: tuple = ()
+    ) -> None:
+        self.name, self.model, self.active, self.related = name, model, active, related
+
+    def row_state(self, row: Any, **facts: Any) -> JobState:
+        """Return the row's state: its own counts and times, and the kind's facts."""
+        return JobState(
+            created_at=row.created_at,
+            enqueued_at=row.enqueued_at,
+            sends=row.sends,
+            attempts=row.attempts,
+            **facts,
+        )
+
+    def active_ids(self) -> list[int]:
+        rows = self.model.objects.filter(status__in=self.active)
+        return list(rows.values_list("pk", flat=True))
+
+    def lock(self, pk: int) -> Any | None:
+        rows = self.model.objects.select_for_update().select_related(*self.related)
+        row = rows.filter(pk=pk).first()
+        return row if row is not None and row.status in self.active else None
+
+    def end_run(self, row: Any) -> None:
+        """A row that is its own run has none to end: requeue or give_up does."""
+
+    def after_pass(self) -> None:
+        """Nothing waits on a pass over this kind."""
+
+
 _kinds: dict[str, JobKind] = {}
 
 

@@ -49,3 +49,28 @@ def transition_check(*, row: str, pk: object, start: str, end: str) -> None:
         raise IllegalTransition(
             f"{row.capitalize()} {pk} cannot go from {start} to {end}."
         )
+
+
+class JobRowMixin:
+    """What every model that carries jobs has: active or not, and its moves.
+
+    The model names its row in the table (`JOB_ROW`) and its in-flight
+    statuses (`JOB_ACTIVE`).
+    """
+
+    JOB_ROW: str
+    JOB_ACTIVE: tuple[str, ...]
+    status: str
+    pk: object
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.JOB_ACTIVE
+
+    def can_move_to(self, status: str) -> bool:
+        return transition_allowed(row=self.JOB_ROW, start=self.status, end=status)
+
+    def status_set(self, status: str) -> None:
+        """Set a new status in memory, refusing moves the one table forbids."""
+        transition_check(row=self.JOB_ROW, pk=self.pk, start=self.status, end=status)
+        self.status = status

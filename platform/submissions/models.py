@@ -7,8 +7,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.transitions import TRANSITIONS as JOB_TRANSITIONS
-from jobs.transitions import IllegalTransition, transition_allowed
+from jobs.transitions import JobRowMixin
 from workers.sandbox import neutralise
 
 
@@ -30,11 +29,11 @@ class Status(models.TextChoices):
 ACTIVE_STATUSES = (Status.RECEIVED, Status.QUEUED, Status.TRAINING, Status.EVALUATING)
 FINAL_STATUSES = (Status.GRADED, Status.FAILED, Status.ERROR, Status.CANCELLED)
 
-# Every legal move of the state machine: the one table of every job row.
-TRANSITIONS = JOB_TRANSITIONS["submission"]
 
+class Submission(JobRowMixin, models.Model):
+    JOB_ROW = "submission"
+    JOB_ACTIVE = ACTIVE_STATUSES
 
-class Submission(models.Model):
     class Format(models.TextChoices):
         PY = "py", "Python script"
         IPYNB = "ipynb", "Jupyter notebook"
@@ -96,20 +95,9 @@ class Submission(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("submission-detail", kwargs={"pk": self.pk})
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    def can_move_to(self, status: str) -> bool:
-        return transition_allowed(row="submission", start=self.status, end=status)
-
     def move_to(self, status: str, *, reason: str = "") -> None:
         """Set a new status in memory, refusing moves the state machine forbids."""
-        if not self.can_move_to(status):
-            raise IllegalTransition(
-                f"Submission {self.pk} cannot go from {self.status} to {status}."
-            )
-        self.status = status
+        self.status_set(status)
         # Reasons quote logs and model files: no terminal, bidi or NUL characters.
         self.status_reason = neutralise(reason)
         now = timezone.now()

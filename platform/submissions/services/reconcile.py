@@ -10,7 +10,7 @@ import datetime
 
 from django.utils import timezone
 
-from jobs.reconcile import LOST, JobHealth, JobState, job_health
+from jobs.reconcile import LOST, JobHealth, JobRows, JobState, job_health
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
 from submissions.services.batches import regrade_batches_finish
 from submissions.services.fairness import fair_is_held
@@ -31,34 +31,16 @@ def _run(submission: Submission) -> Run | None:
     ).first()
 
 
-class SubmissionJobs:
+class SubmissionJobs(JobRows):
     """The training and evaluation jobs of submissions, as the reconciler sees them."""
-
-    name = "submission"
-
-    def active_ids(self) -> list[int]:
-        active = Submission.objects.filter(status__in=ACTIVE_STATUSES)
-        return list(active.values_list("pk", flat=True))
-
-    def lock(self, pk: int) -> Submission | None:
-        row = (
-            Submission.objects.select_for_update()
-            .select_related("assignment")
-            .filter(pk=pk)
-            .first()
-        )
-        return row if row is not None and row.status in ACTIVE_STATUSES else None
 
     def state(self, row: Submission) -> JobState:
         run = _run(row) if row.status != Status.RECEIVED else None
         held = (
             row.status == Status.QUEUED and run is None and fair_is_held(submission=row)
         )
-        return JobState(
-            created_at=row.created_at,
-            enqueued_at=row.enqueued_at,
-            sends=row.sends,
-            attempts=row.attempts,
+        return self.row_state(
+            row,
             received=row.status == Status.RECEIVED,
             claimed=row.status == Status.TRAINING,
             held=held,
@@ -110,7 +92,9 @@ class SubmissionJobs:
         regrade_batches_finish()
 
 
-SUBMISSION_JOBS = SubmissionJobs()
+SUBMISSION_JOBS = SubmissionJobs(
+    name="submission", model=Submission, active=ACTIVE_STATUSES, related=("assignment",)
+)
 
 
 def submission_health(*, submission: Submission, now: datetime.datetime) -> JobHealth:
