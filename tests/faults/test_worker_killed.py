@@ -28,6 +28,18 @@ def _open_run(kind: str, **filters) -> Run | None:
     return Run.objects.filter(kind=kind, finished_at__isnull=True, **filters).first()
 
 
+def _kill_and_see_graded(worker, fault_worker, submission, kind: str) -> None:
+    """SIGKILL the worker, start another, and see the submission graded with
+    its lost run ended by the reconciler."""
+    worker.kill()
+    fault_worker()
+    (submission,) = settle([submission])
+    assert submission.status == Status.GRADED, submission.status_reason
+    lost = submission.runs.get(kind=kind, outcome="worker_lost")
+    assert lost.finished_at is not None
+    assert_promises([submission])
+
+
 def test_worker_killed_mid_training_and_mid_check_hands_both_back(
     fault_worker, participant, other_participant, workshop
 ):
@@ -57,13 +69,7 @@ def test_worker_killed_mid_training_and_mid_check_hands_both_back(
         timeout=240,
         what="the training and the check to be under way",
     )
-    worker.kill()
-    fault_worker()
-    (submission,) = settle([submission])
-    assert submission.status == Status.GRADED, submission.status_reason
-    lost = submission.runs.get(kind=Run.Kind.TRAIN, outcome="worker_lost")
-    assert lost.finished_at is not None
-    assert_promises([submission])
+    _kill_and_see_graded(worker, fault_worker, submission, Run.Kind.TRAIN)
     wait_for(
         lambda: not CheckRun.objects.get(pk=check.pk).is_active,
         timeout=300,
@@ -88,13 +94,7 @@ def test_worker_killed_mid_evaluation_and_the_submission_is_graded(
         timeout=240,
         what="the evaluation to start",
     )
-    worker.kill()
-    fault_worker()
-    (submission,) = settle([submission])
-    assert submission.status == Status.GRADED, submission.status_reason
-    lost = submission.runs.get(kind=Run.Kind.EVALUATE, outcome="worker_lost")
-    assert lost.finished_at is not None
-    assert_promises([submission])
+    _kill_and_see_graded(worker, fault_worker, submission, Run.Kind.EVALUATE)
 
 
 def test_worker_killed_mid_regrade_chunk_keeps_every_grade(
