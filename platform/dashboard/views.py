@@ -27,6 +27,7 @@ from workshops import notes
 from workshops import selectors as workshop_selectors
 from workshops.models import Enrollment
 from workshops.views import add_service_errors
+from workspace.timings import training_time
 
 
 class _Echo:
@@ -78,6 +79,12 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
         assignments=assignments,
         note_slugs=notes.note_list(workshop=workshop),
     )
+    # Hands-on blocks say how long a training takes here, as measured.
+    ids = {a.slug: a.pk for a in assignments}
+    for item in agenda:
+        if item.get("assignment") in ids:
+            item["timing"] = training_time(assignment_id=ids[item["assignment"]])
+            item["measured"] = True
     return render(
         request,
         "workshops/workshop_detail.html",
