@@ -354,7 +354,7 @@ function participantWorkspace(root, config) {
 
   // ---- help
   const help = $(root, "[data-help]");
-  if (help) helpWidget(help, config);
+  if (help) helpWidget(help, config, (text) => say(text, "info"));
 }
 
 function boot() {

@@ -8,7 +8,8 @@ from submissions.services.regrade import regrade_batch_create
 from tests.api.api_builders import graded
 from tests.browser.axe import axe_violations
 from tests.browser.test_workspace import login
-from workspace.services import draft_save, help_request_create
+from workspace.help_requests import help_request_create
+from workspace.services import draft_save
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -225,13 +225,41 @@ def test_import_a_notebook_and_export_it_back(
     context.close()
 
 
+# A Keras model summary as a check log holds it: 120 columns of box drawing.
+SUMMARY = "\n".join(
+    [
+        'Model: "sequential"',
+        "┏" + "━" * 70 + "┳" + "━" * 30 + "┳" + "━" * 16 + "┓",
+        "┃ "
+        + "Layer (type)".ljust(69)
+        + "┃ "
+        + "Output Shape".ljust(29)
+        + "┃ Param #".ljust(17)
+        + "┃",
+        "│ "
+        + "dense (Dense)".ljust(69)
+        + "│ "
+        + "(None, 128)".ljust(29)
+        + "│ 100,480".ljust(17)
+        + "│",
+    ]
+)
+
+
 def test_help_request_reaches_the_dashboard_live_and_the_workspace_opens(
-    live_server, workshop, participant, instructor, browser, shoot
+    live_server, workshop, participant, instructor, browser, shoot, outbox
 ):
     """The instructor's open dashboard shows a new help request without a reload;
-    they take it, the participant sees so, and the instructor opens the
-    participant's workspace (also from the matrix)."""
+    they take it, the participant sees so; in the participant's read-only
+    workspace (also reached from the matrix) the instructor reads the check
+    log as a terminal shows it, sends a hint that appears in the participant's
+    workspace, and closes the request, which the participant is told."""
+    from checks.models import CheckRun, CheckStatus
+    from checks.services import check_run_create
+
     mlp = workshop.assignments.get(slug="mlp")
+    check = check_run_create(participant=participant, assignment=mlp, source="x = 1\n")
+    CheckRun.objects.filter(pk=check.pk).update(status=CheckStatus.PASSED, log=SUMMARY)
     teacher_context, teacher = login(
         browser,
         live_server,
@@ -260,12 +288,36 @@ def test_help_request_reaches_the_dashboard_live_and_the_workspace_opens(
     assert not (found := axe_violations(teacher)), found
     item.get_by_role("link", name="Open workspace").click()
     has_text(teacher, "stuck_here = True")
+    # The model summary keeps its columns: no wrapping, a sideways scroll.
+    log = teacher.locator("#check-log")
+    expect(log).to_contain_text("Output Shape")
+    assert log.evaluate("(e) => getComputedStyle(e).whiteSpace") == "pre"
+    assert log.evaluate("(e) => e.scrollWidth > e.clientWidth")
+    card = teacher.locator("[data-help-card]")
+    expect(card).to_contain_text("Taken by ines")
+    card.get_by_label("Hint for ada").fill("Lower the learning rate to 1e-3.")
+    card.get_by_role("button", name="Send hint").click()
+    expect(card).to_contain_text("Your last hint")
+    shoot(teacher, "instructor-workspace-desktop")
     assert not (found := axe_violations(teacher)), found
+    hint = page.locator("[data-help-reply]")
+    expect(hint).to_contain_text("Lower the learning rate to 1e-3.", timeout=15_000)
+    expect(hint).to_contain_text("Hint from ines")
+    expect(page.locator("[data-notice]")).to_contain_text("ines sent you a hint")
     teacher.go_back()
     teacher.locator("table.matrix td.cell a").first.click()
     expect(teacher.get_by_role("heading", name="Workspace of ada")).to_be_visible()
+    teacher.goto(
+        f"{live_server.url}/w/{workshop.slug}/a/mlp/workspace/{participant.pk}/"
+    )
+    teacher.get_by_role("button", name="Done").click()
+    expect(teacher.locator("[data-help-card]")).to_contain_text("No open help request")
+    expect(page.locator("[data-help-state]")).to_contain_text(
+        "ines closed your help request", timeout=15_000
+    )
+    expect(hint).to_contain_text("Lower the learning rate to 1e-3.")
+    expect(page.get_by_role("button", name="Ask for help")).to_be_visible()
     teacher.goto(f"{live_server.url}/w/{workshop.slug}/dashboard/")
-    teacher.get_by_role("button", name="Mark the request of ada done").click()
     expect(teacher.locator("[data-help-count]")).to_have_text("No one is waiting.")
     context.close()
     teacher_context.close()
