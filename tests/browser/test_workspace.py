@@ -100,9 +100,33 @@ def test_typing_is_saved_and_survives_a_reload(
     expect(status).to_have_text(SAVED)
     shoot(page, "workspace-desktop")
     assert not (found := axe_violations(page)), found
+    # Wide screen: the instructions sit beside the editor, both start in view,
+    # and the editor takes the window's height.
+    instructions = page.locator("#instructions")
+    editor = page.locator(".editor-box")
+    beside = instructions.bounding_box()
+    box = editor.bounding_box()
+    assert beside["x"] + beside["width"] <= box["x"], (beside, box)
+    assert beside["y"] < 900 and box["y"] < 900
+    assert box["height"] >= 900 - 200, box
+    expect(page.get_by_role("tab")).to_have_count(0)
+    # Collapsible, and remembered: the editor widens, the text stays.
+    hide = page.get_by_role("button", name="Hide instructions")
+    hide.click()
+    show = page.get_by_role("button", name="Show instructions")
+    expect(show).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("#instructions-body")).to_be_hidden()
+    page.wait_for_function(
+        "(w) => document.querySelector('.editor-box').getBoundingClientRect().width"
+        " > w + 200",
+        arg=box["width"],
+    )
     page.reload()
     has_text(page, "typed in the browser")
     assert "def broken(:" in editor_text(page)
+    expect(page.get_by_role("button", name="Show instructions")).to_be_visible()
+    page.get_by_role("button", name="Show instructions").click()
+    expect(page.locator("#instructions-body")).to_be_visible()
     context.close()
 
 
@@ -336,8 +360,27 @@ def test_phone_sized_workspace(live_server, workshop, participant, browser, shoo
         has_touch=True,
     )
     content = open_editor(page, live_server, mlp)
+    # A narrow screen: two tabs, the code shown first, the instructions one tap away.
+    code_tab = page.get_by_role("tab", name="Code")
+    instructions_tab = page.get_by_role("tab", name="Instructions")
+    expect(code_tab).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#instructions")).to_be_hidden()
     type_at_end(page, content, "\nfrom_a_phone = 1\n")
+    instructions_tab.click()
+    expect(page.get_by_role("tabpanel", name="Instructions")).to_be_visible()
+    expect(page.locator("#instructions")).to_contain_text("multilayer perceptron")
+    expect(content).to_be_hidden()
+    page.locator("#instructions").screenshot(
+        path=str(_shot_dir() / "workspace-phone-instructions.png")
+    )
+    # The text typed before switching is saved while the editor is hidden.
     expect(page.locator("[data-save-status]")).to_have_text(SAVED)
+    assert "from_a_phone = 1" in server_text(participant, mlp)
+    instructions_tab.focus()
+    page.keyboard.press("ArrowRight")
+    expect(code_tab).to_be_focused()
+    expect(content).to_be_visible()
+    has_text(page, "from_a_phone = 1")
     for name in ("Check", "Submit for grading", "Reset to starter"):
         button = page.get_by_role("button", name=name)
         button.scroll_into_view_if_needed()
