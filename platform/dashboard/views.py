@@ -27,7 +27,7 @@ from workshops import notes
 from workshops import selectors as workshop_selectors
 from workshops.models import Enrollment
 from workshops.views import add_service_errors
-from workspace.timings import training_time
+from workspace.timings import workshop_timings
 
 
 class _Echo:
@@ -81,9 +81,11 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
     # Hands-on blocks say how long a training takes here, as measured.
     ids = {a.slug: a.pk for a in assignments}
+    timings = workshop_timings(workshop_id=workshop.pk) if ids else {}
     for item in agenda:
         if item.get("assignment") in ids:
-            item["timing"] = training_time(assignment_id=ids[item["assignment"]])
+            measured = timings.get(ids[item["assignment"]]) or {}
+            item["timing"] = measured.get("training")
             item["measured"] = True
     return render(
         request,

@@ -93,7 +93,7 @@ def _assignment_page(
             "notes": note_for_block(
                 workshop=assignment.workshop, assignment_slug=assignment.slug
             ),
-            "timings": assignment_timings(assignment_id=assignment.pk),
+            "timings": assignment_timings(assignment=assignment),
             "wall_limit": duration_text(assignment.wall_seconds),
             "workspace": workspace_config(
                 request, assignment=assignment, enrollment=enrollment, left=left

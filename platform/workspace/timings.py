@@ -6,8 +6,8 @@ runs, never a figure written by hand. With nothing measured yet the figure is
 None and the page says so.
 
 Cheap by construction: each figure reads at most `SAMPLE` rows, newest first by
-primary key, and is cached for `CACHE_SECONDS`, so a page costs the same with
-ten runs stored or a million.
+primary key, and a workshop's figures are cached together for
+`CACHE_SECONDS`, so a page costs the same with ten runs stored or a million.
 """
 
 from dataclasses import dataclass
@@ -18,9 +18,12 @@ from django.db.models import F
 
 from checks.models import CheckRun, CheckStatus
 from submissions.models import Run
+from workshops.models import Assignment
 
 SAMPLE = 25
 CACHE_SECONDS = 60
+# A workshop has a handful of assignments; a miss never reads more than this.
+MAX_ASSIGNMENTS = 50
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,7 @@ def _measured(values: list[float]) -> Timing | None:
     return Timing(seconds=float(median(values)), count=len(values))
 
 
-def training_time(*, assignment_id: int) -> Timing | None:
-    """Return the median wall time of the assignment's recent trainings here."""
-    key = f"dojo:timing:train:{assignment_id}"
-    found = cache.get(key, "missing")
-    if found != "missing":
-        return found
+def _training(assignment_id: int) -> Timing | None:
     values = list(
         Run.objects.filter(
             submission__assignment_id=assignment_id,
@@ -70,17 +68,10 @@ def training_time(*, assignment_id: int) -> Timing | None:
         .order_by("-pk")
         .values_list("duration_seconds", flat=True)[:SAMPLE]
     )
-    timing = _measured(values)
-    cache.set(key, timing, CACHE_SECONDS)
-    return timing
+    return _measured(values)
 
 
-def check_time(*, assignment_id: int) -> Timing | None:
-    """Return the median time from pressing Check to a passed result, here."""
-    key = f"dojo:timing:check:{assignment_id}"
-    found = cache.get(key, "missing")
-    if found != "missing":
-        return found
+def _check(assignment_id: int) -> Timing | None:
     spans = (
         CheckRun.objects.filter(
             assignment_id=assignment_id,
@@ -91,14 +82,28 @@ def check_time(*, assignment_id: int) -> Timing | None:
         .annotate(span=F("finished_at") - F("created_at"))
         .values_list("span", flat=True)[:SAMPLE]
     )
-    timing = _measured([span.total_seconds() for span in spans if span is not None])
-    cache.set(key, timing, CACHE_SECONDS)
-    return timing
+    return _measured([span.total_seconds() for span in spans if span is not None])
 
 
-def assignment_timings(*, assignment_id: int) -> dict:
-    """Return both figures of one assignment, for a template."""
-    return {
-        "training": training_time(assignment_id=assignment_id),
-        "check": check_time(assignment_id=assignment_id),
-    }
+def workshop_timings(*, workshop_id: int) -> dict[int, dict[str, Timing | None]]:
+    """Return {assignment id: {"training": ..., "check": ...}} for the workshop.
+
+    One cache entry per workshop: a page reads it with one cache lookup; a miss
+    costs two bounded queries per assignment, whatever is stored.
+    """
+    key = f"dojo:timings:{workshop_id}"
+    found = cache.get(key)
+    if found is not None:
+        return found
+    ids = Assignment.objects.filter(workshop_id=workshop_id).values_list(
+        "pk", flat=True
+    )[:MAX_ASSIGNMENTS]
+    found = {pk: {"training": _training(pk), "check": _check(pk)} for pk in list(ids)}
+    cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
+def assignment_timings(*, assignment: Assignment) -> dict[str, Timing | None]:
+    """Return the assignment's figures ({"training": ..., "check": ...})."""
+    timings = workshop_timings(workshop_id=assignment.workshop_id)
+    return timings.get(assignment.pk) or {"training": None, "check": None}
