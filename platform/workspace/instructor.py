@@ -160,6 +160,10 @@ def help_done(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
 @json_errors
 def help_reply(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
     """POST {"text"}: send the participant a hint on their open request."""
+    # The role first: a stranger learns nothing from how their body was read.
+    workshop_selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
     text = str(json_body(request).get("text") or "")
     return _act(
         request,
