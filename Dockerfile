@@ -12,10 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # bubblewrap runs participant code; util-linux gives setpriv to drop to its uid;
 # libseccomp2 compiles the seccomp filter every job runs under (via pyseccomp);
-# dataset-fashion-mnist is the DL101 pack's data (offline).
+# dataset-fashion-mnist is the DL101 pack's data, wordnet-base the DL4NLP pack's
+# (offline; the GloVe vectors come from requirements.txt).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends bubblewrap util-linux libseccomp2 \
-       dataset-fashion-mnist \
+       dataset-fashion-mnist wordnet-base \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -23,6 +23,7 @@ from .sources import (
     FALLBACK_NOTICE,
     FALLBACK_SOURCE,
     SOURCES,
+    TEXT_SOURCES,
     DatasetError,
     SourceData,
     class_names,
@@ -34,11 +35,16 @@ from .sources import (
     validate_arrays,
 )
 
+# Files beside train.npz that the training sandbox gets (a text source's).
+TRAIN_EXTRAS = ("vocab.txt", "glove.npy")
+
 __all__ = [
+    "TRAIN_EXTRAS",
     "DEFAULT_SOURCE",
     "FALLBACK_NOTICE",
     "FALLBACK_SOURCE",
     "SOURCES",
+    "TEXT_SOURCES",
     "DatasetError",
     "SourceData",
     "CheckSlice",
@@ -242,6 +248,15 @@ def materialize(
     source = dataset.get("source", DEFAULT_SOURCE)
     upload = npz_path or dataset.get("path")
     seed = int(dataset.get("seed", 0))
+    if source in TEXT_SOURCES:
+        return _materialize_text(
+            dataset,
+            out_dir,
+            seed=seed,
+            train_per_class=train_per_class,
+            test_per_class=test_per_class,
+            record=(record_path, key),
+        )
     data = load_data(source, npz_path=Path(upload) if upload else None)
     classes = [int(c) for c in dataset.get("classes") or []]
     if classes:
@@ -290,6 +305,82 @@ def materialize(
             source, classes=classes or None, num_classes=num_classes
         ),
     }
+    record_path.write_text(json.dumps({"dataset_key": key, "info": info}, indent=2))
+    return info
+
+
+def _materialize_text(
+    dataset: dict[str, Any],
+    out_dir: Path,
+    *,
+    seed: int,
+    train_per_class: int | None,
+    test_per_class: int | None,
+    record: tuple[Path, str],
+) -> dict[str, Any]:
+    """Write a text source's token splits, vocabulary and vectors."""
+    from .glove import GloveError
+    from .text import SEQUENCE_LENGTH, encode, load_definitions, write_vocabulary
+    from .wordnet import WordNetError
+
+    try:
+        texts, labels, names = load_definitions(dataset)
+        pool = split(
+            np.arange(len(texts)),
+            labels,
+            seed=seed,
+            public_fraction=float(dataset.get("public_fraction", 0.1)),
+            private_fraction=float(dataset.get("private_fraction", 0.1)),
+        )
+        vocabulary = write_vocabulary(
+            dataset, [texts[i] for i in pool.x_train], out_dir
+        )
+    except (WordNetError, GloveError) as exc:
+        raise DatasetError(str(exc)) from exc
+    length = int(dataset.get("sequence_length", SEQUENCE_LENGTH))
+
+    def tokens(index: np.ndarray) -> np.ndarray:
+        return encode([texts[i] for i in index], vocabulary, length=length)
+
+    parts = Split(
+        x_train=tokens(pool.x_train),
+        y_train=pool.y_train,
+        x_public=tokens(pool.x_public),
+        y_public=pool.y_public,
+        x_private=tokens(pool.x_private),
+        y_private=pool.y_private,
+    )
+    if train_per_class or test_per_class:
+        parts = _slice(parts, train_per_class, test_per_class, seed=seed)
+    train_sha = _write_npz(
+        out_dir / "train.npz", {"x": parts.x_train, "y": parts.y_train}
+    )
+    test_sha = _write_npz(
+        out_dir / "test.npz",
+        {
+            "x_public": parts.x_public,
+            "y_public": parts.y_public,
+            "x_private": parts.x_private,
+            "y_private": parts.y_private,
+        },
+    )
+    info = {
+        "train_sha256": train_sha,
+        "test_sha256": test_sha,
+        "source": dataset["source"],
+        "num_classes": len(names),
+        "input_shape": [int(d) for d in parts.x_train.shape[1:]],
+        "counts": {
+            "train": len(parts.y_train),
+            "public": len(parts.y_public),
+            "private": len(parts.y_private),
+        },
+        "official_test": False,
+        "class_labels": list(range(len(names))),
+        "class_names": names,
+        "train_files": [name for name in TRAIN_EXTRAS if (out_dir / name).is_file()],
+    }
+    record_path, key = record
     record_path.write_text(json.dumps({"dataset_key": key, "info": info}, indent=2))
     return info
 

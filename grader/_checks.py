@@ -23,16 +23,36 @@ def _shown(name: str) -> str:
 
 
 def _fmt_shape(shape: Any) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+    dims = ["None" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _input_hint(data_shape: tuple[int, ...], input_kind: str) -> str:
+    """Return what a participant should start the model with."""
+    if input_kind == "tokens":
+        return (
+            f"the definitions are sequences of {data_shape[0]} word ids: start the "
+            f'model with keras.Input(shape=({data_shape[0]},), dtype="int32") '
+            "followed by a keras.layers.Embedding (the ids are not images)."
+        )
+    return (
+        f"the images are {_fmt_shape(data_shape)}: start the model with "
+        "keras.Input(shape=x_train.shape[1:]) (add a Flatten layer before "
+        "Dense layers)."
+    )
 
 
 def shape_checks(
-    summary: ModelSummary, *, data_shape: tuple[int, ...], num_classes: int
+    summary: ModelSummary,
+    *,
+    data_shape: tuple[int, ...],
+    num_classes: int,
+    input_kind: str = "images",
 ) -> list[CheckResult]:
-    """Check that the model takes the data's images and outputs one unit per class."""
+    """Check that the model takes the data's inputs and outputs one unit per class."""
     model_in = summary.input_shape[1:]
     # An open dimension (None) is refused: the predictor and the page need the
-    # image size the model takes, and a model for any size hides a wrong one.
+    # input size the model takes, and a model for any size hides a wrong one.
     fits = len(model_in) == len(data_shape) and all(
         m == d for m, d in zip(model_in, data_shape, strict=True)
     )
@@ -44,9 +64,7 @@ def shape_checks(
                 f"The model takes inputs of shape {_fmt_shape(data_shape)}."
                 if fits
                 else f"Your model expects inputs of shape {_fmt_shape(model_in)} but "
-                f"the images are {_fmt_shape(data_shape)}: start the model with "
-                "keras.Input(shape=x_train.shape[1:]) (add a Flatten layer before "
-                "Dense layers)."
+                + _input_hint(data_shape, input_kind)
             ),
         )
     ]
@@ -68,6 +86,21 @@ def shape_checks(
     return checks
 
 
+def alternatives(layer_type: str) -> tuple[str, ...]:
+    """Return the classes a required type names: "LSTM|Conv1D" is either."""
+    return tuple(layer_type.split("|"))
+
+
+def _spoken(layer_type: str) -> str:
+    """Return "LSTM or Conv1D" for "LSTM|Conv1D"."""
+    names = alternatives(layer_type)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" or {names[-1]}"
+
+
+def _suggest(layer_type: str) -> str:
+    return " or ".join(f"keras.layers.{name}" for name in alternatives(layer_type))
+
+
 def layer_checks(
     summary: ModelSummary, *, checks_spec: dict[str, Any], title: str
 ) -> list[CheckResult]:
@@ -75,20 +108,20 @@ def layer_checks(
     counts = Counter(info.type for info in summary.layers)
     results = []
     for layer_type, minimum in sorted(checks_spec["required_layers"].items()):
-        have = counts.get(layer_type, 0)
+        have = sum(counts.get(name, 0) for name in alternatives(layer_type))
         ok = have >= minimum
         if ok:
             message = (
-                f"Your model has {have} {layer_type} layer{'s' if have > 1 else ''} "
-                f"(at least {minimum}, as required)."
+                f"Your model has {have} {_spoken(layer_type)} "
+                f"layer{'s' if have > 1 else ''} (at least {minimum}, as required)."
             )
         else:
             plural = "s" if have > 1 else ""
             got = "no" if have == 0 else f"only {have}"
             message = (
-                f"Your model has {got} {layer_type} layer{plural}; "
+                f"Your model has {got} {_spoken(layer_type)} layer{plural}; "
                 f"{title} asks for at least {_n_layers(minimum)}. "
-                f"Add keras.layers.{layer_type}."
+                f"Add {_suggest(layer_type)}."
             )
         results.append(
             CheckResult(id=f"required_layer:{layer_type}", passed=ok, message=message)
@@ -245,6 +278,7 @@ def contribution_checks(
     predicted: np.ndarray,
     floor: float,
     title: str,
+    input_kind: str = "images",
 ) -> list[CheckResult]:
     """Check that each required layer feeds the prediction (ablation on ``x``).
 
@@ -263,7 +297,7 @@ def contribution_checks(
         layers = [
             item.layer
             for item in summary.flat
-            if type(item.layer).__name__ == layer_type
+            if type(item.layer).__name__ in alternatives(layer_type)
         ]
         results.append(
             _type_contribution(
@@ -272,6 +306,7 @@ def contribution_checks(
                 layers=layers,
                 minimum=int(required_layers.get(layer_type, 1)),
                 title=title,
+                noun="definitions" if input_kind == "tokens" else "images",
             )
         )
     if contribution["base"]:
@@ -330,14 +365,15 @@ def _type_contribution(
     layers: list[Any],
     minimum: int,
     title: str,
+    noun: str = "images",
 ) -> CheckResult:
     check_id = f"contribution:{layer_type}"
     if not layers:
         return CheckResult(
             id=check_id,
             passed=False,
-            message=f"There is no {layer_type} layer to measure: add "
-            f"keras.layers.{layer_type} and use its output in your prediction.",
+            message=f"There is no {_spoken(layer_type)} layer to measure: add "
+            f"{_suggest(layer_type)} and use its output in your prediction.",
         )
     used, unused = [], []
     for layer in layers[:MAX_ABLATIONS]:
@@ -349,21 +385,24 @@ def _type_contribution(
             return CheckResult(
                 id=check_id,
                 passed=True,
-                message=f"With the output of {name} shuffled across images, "
-                f"{measured}: your {layer_type} layers feed your prediction.",
+                message=f"With the output of {name} shuffled across {noun}, "
+                f"{measured}: your {_spoken(layer_type)} layers feed your "
+                "prediction.",
             )
     name, contributes, measured = unused[0]
     what = (
         measured
         if contributes is None
-        else f"With the output of your {layer_type} layer {name} shuffled across "
-        f"images, {measured}: that {layer_type} does not feed your prediction."
+        else f"With the output of your {_spoken(layer_type)} layer {name} shuffled "
+        f"across {noun}, {measured}: that {_spoken(layer_type)} does not feed your "
+        "prediction."
     )
     return CheckResult(
         id=check_id,
         passed=False,
         message=f"{what} {title[0].upper()}{title[1:]} asks for "
-        f"{_n_layers(minimum)} of type {layer_type} that your prediction depends "
+        f"{_n_layers(minimum)} of type {_spoken(layer_type)} that your prediction "
+        "depends "
         f"on; {len(used)} of yours {'does' if len(used) == 1 else 'do'}.",
     )
 

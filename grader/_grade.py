@@ -153,7 +153,12 @@ def _grade(
         "params_total": summary.params_total,
         "params_trainable": summary.params_trainable,
     }
-    checks = shape_checks(summary, data_shape=data_shape, num_classes=num_classes)
+    checks = shape_checks(
+        summary,
+        data_shape=data_shape,
+        num_classes=num_classes,
+        input_kind=checks_spec["input_kind"],
+    )
     title = str(spec.get("title") or "this assignment")
     checks += layer_checks(summary, checks_spec=checks_spec, title=title)
     if base_layers is not None:
@@ -203,6 +208,7 @@ def _grade(
             predicted=public[:size],
             floor=floors[0],
             title=title,
+            input_kind=checks_spec["input_kind"],
         )
     cap = cap_for(checks, score_spec=score_spec)
     # Per-class figures come from the public split only: private results must not

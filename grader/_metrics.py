@@ -35,7 +35,7 @@ class TestSplit:
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        """Return one image's shape, e.g. (8, 8, 1)."""
+        """Return one input's shape, e.g. (8, 8, 1) for images, (32,) for tokens."""
         return tuple(int(d) for d in self.x_public.shape[1:])
 
 
@@ -54,11 +54,18 @@ def load_test_split(path: Path) -> TestSplit:
         if x.ndim < 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
             raise SetupError(f"The hidden {part} split has inconsistent shapes.")
     return TestSplit(
-        x_public=arrays["x_public"].astype("float32", copy=False),
+        x_public=_inputs(arrays["x_public"]),
         y_public=arrays["y_public"].astype("int64", copy=False),
-        x_private=arrays["x_private"].astype("float32", copy=False),
+        x_private=_inputs(arrays["x_private"]),
         y_private=arrays["y_private"].astype("int64", copy=False),
     )
+
+
+def _inputs(x: np.ndarray) -> np.ndarray:
+    """Return images as float32 and token ids (an integer array) as int32."""
+    if np.issubdtype(x.dtype, np.integer):
+        return x.astype("int32", copy=False)
+    return x.astype("float32", copy=False)
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -96,7 +103,8 @@ def misclassified(
     """Return up to ``limit`` wrongly predicted images, taking each class in turn.
 
     Callers pass the public split only. Each image is its pixels as unsigned
-    bytes (0-255, row-major H x W x C) in base64, small enough for a report.
+    bytes (0-255, row-major H x W x C) in base64, small enough for a report; a
+    token sequence (integer input) is its ids, padding left out.
     """
     import base64
 
@@ -109,6 +117,16 @@ def misclassified(
         depth += 1
     items = []
     for index in sorted(picked[:limit]):
+        if np.issubdtype(x.dtype, np.integer):
+            items.append(
+                {
+                    "index": index,
+                    "true": int(y_true[index]),
+                    "predicted": int(y_pred[index]),
+                    "tokens": [int(t) for t in x[index] if t != 0],
+                }
+            )
+            continue
         pixels = np.clip(np.rint(x[index] * 255), 0, 255).astype(np.uint8)
         items.append(
             {

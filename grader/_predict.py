@@ -48,17 +48,20 @@ def widest_activation(output_shapes: list[list[Any]]) -> int:
     return widest
 
 
-def _forward(model: Any, sample_shape: tuple[int, ...]) -> Any:
-    """Return a callable batch -> scores: compiled on TensorFlow, else eager."""
+def _forward(model: Any, sample_shape: tuple[int, ...], dtype: str = "float32") -> Any:
+    """Return a callable batch -> scores: compiled on TensorFlow, else eager.
+
+    ``dtype`` is the data's: float32 images, int32 token ids.
+    """
     import keras
 
     if keras.backend.backend() != "tensorflow":
         return lambda batch: model(batch, training=False)
     entry = _COMPILED.get(model)
-    if entry is None or entry[0] != sample_shape:
+    if entry is None or entry[0] != (sample_shape, dtype):
         import tensorflow as tf
 
-        signature = [tf.TensorSpec((None, *sample_shape), tf.float32)]
+        signature = [tf.TensorSpec((None, *sample_shape), tf.as_dtype(dtype))]
         # A weak reference: the function must not keep its model (the key) alive.
         owner = weakref.ref(model)
         fn = tf.function(
@@ -66,7 +69,7 @@ def _forward(model: Any, sample_shape: tuple[int, ...]) -> Any:
             input_signature=signature,
             reduce_retracing=True,
         )
-        entry = (sample_shape, fn)
+        entry = ((sample_shape, dtype), fn)
         _COMPILED[model] = entry
     return entry[1]
 
@@ -77,7 +80,7 @@ def predict_labels(
     """Return the predicted class per row; -1 for rows with non-finite scores."""
     outputs = []
     try:
-        forward = _forward(model, tuple(int(d) for d in x.shape[1:]))
+        forward = _forward(model, tuple(int(d) for d in x.shape[1:]), str(x.dtype))
         for start in range(0, len(x), chunk):
             scores = forward(x[start : start + chunk])
             # .numpy() avoids numpy's deprecated __array__(copy=...) path on TF.

@@ -55,6 +55,9 @@ POLL_SECONDS = 0.002
 MODELS_KEPT = 8
 REQUEST_BYTES = 1024 * 1024
 MAX_INPUT_VALUES = 1024 * 1024
+# Word ids a typed sentence may hold ("t:" + base64 int32), within any vocabulary.
+TOKENS_PREFIX = "t:"
+MAX_TOKEN_ID = 1 << 20
 REQUEST_MEMORY_BYTES = 1024 * 1024 * 1024
 LOAD_SECONDS = 8.0
 LOAD_RETRY_SECONDS = 0.05
@@ -177,7 +180,7 @@ class _Models:
             )
         # One call now, so the first real answer does not pay for tracing.
         try:
-            model(np.zeros((1, *shape), dtype="float32"), training=False)
+            model(np.zeros((1, *shape), dtype=_input_dtype(model)), training=False)
         except Exception as exc:  # noqa: BLE001 - the participant's model failed
             raise IncompatibleModelError(
                 f"The model failed on a blank image: {type(exc).__name__}"
@@ -202,6 +205,24 @@ def input_shape(model: Any) -> tuple[int, ...]:
     if int(np.prod(dims)) > MAX_INPUT_VALUES:
         raise IncompatibleModelError("The model's input is too large to try here.")
     return dims
+
+
+def _input_dtype(model: Any) -> str:
+    """Return "int32" for a model that takes word ids, else "float32"."""
+    dtype = str(getattr(model.inputs[0], "dtype", "float32"))
+    return "int32" if "int" in dtype else "float32"
+
+
+def _tokens(raw: bytes, shape: tuple[int, ...]) -> np.ndarray | str:
+    """Return one row of word ids (int32 little-endian bytes), or what is wrong."""
+    if len(shape) != 1:
+        return f"This model takes images of shape {list(shape)}, not words."
+    if len(raw) != 4 * shape[0]:
+        return f"Send exactly {shape[0]} word ids."
+    ids = np.frombuffer(raw, "<i4").astype("int32").reshape((1, shape[0]))
+    if ids.min() < 0 or ids.max() >= MAX_TOKEN_ID:
+        return "A word id is out of range."
+    return ids
 
 
 def _probabilities(scores: np.ndarray) -> np.ndarray:
@@ -237,13 +258,23 @@ def _answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
     except _MissingFile as exc:
         return {"error": f"{exc} Try again."}
     shape = input_shape(model)
+    pixels = str(request.get("pixels", ""))
+    # A typed sentence arrives as word ids: "t:" then base64 of int32 values.
+    words = pixels.startswith(TOKENS_PREFIX)
     try:
-        raw = base64.b64decode(str(request.get("pixels", "")), validate=True)
+        raw = base64.b64decode(pixels.removeprefix(TOKENS_PREFIX), validate=True)
     except (binascii.Error, ValueError):
         return {"error": "The image is not valid base64."}
-    if len(raw) != int(np.prod(shape)):
+    if words:
+        x = _tokens(raw, shape)
+        if isinstance(x, str):
+            return {"error": x}
+        if request.get("maps") is True:
+            return {"error": "A sentence has no feature maps to show."}
+    elif len(raw) != int(np.prod(shape)):
         return {"error": f"The image does not fit the model's input {list(shape)}."}
-    x = np.frombuffer(raw, np.uint8).astype("float32").reshape((1, *shape)) / 255.0
+    else:
+        x = np.frombuffer(raw, np.uint8).astype("float32").reshape((1, *shape)) / 255.0
     if request.get("maps") is True:
         return _maps_answer(model, x)
     try:

@@ -13,6 +13,9 @@ SCORE_DEFAULTS: dict[str, Any] = {
     "cap_on_failed_check": 50,
     "caps": {},
 }
+# What a model takes: images (float32 N x H x W x C) or tokens (int32 N x length,
+# word ids); the input-shape check's message tells each what to start with.
+INPUT_KINDS = ("images", "tokens")
 BASE_DEFAULTS: dict[str, Any] = {"frozen_tolerance": 1e-6, "min_head_layers": 1}
 # Ablation: shuffle a required layer's output on this many public images; it
 # contributes when accuracy falls by half the model's gain over the floor (and
@@ -73,7 +76,8 @@ def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
         isinstance(name, str) for name in forbidden
     ):
         raise SetupError('spec "checks.forbidden_layers" must be a list of names.')
-    if overlap := set(required) & set(forbidden):
+    # A required type may name alternatives: "LSTM|Conv1D" is either.
+    if overlap := {n for name in required for n in name.split("|")} & set(forbidden):
         raise SetupError(f"Layers both required and forbidden: {sorted(overlap)}.")
     max_params = checks.get("max_params")
     if max_params is not None and (not isinstance(max_params, int) or max_params < 1):
@@ -84,6 +88,11 @@ def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
             isinstance(value, list) and all(isinstance(d, int) for d in value)
         ):
             raise SetupError(f'spec "checks.{key}" must be a list of integers.')
+    input_kind = checks.get("input_kind", "images")
+    if input_kind not in INPUT_KINDS:
+        raise SetupError(
+            f'spec "checks.input_kind" must be one of {", ".join(INPUT_KINDS)}.'
+        )
     num_classes = checks.get("num_classes")
     if num_classes is not None and (
         not isinstance(num_classes, int) or num_classes < 2
@@ -115,6 +124,7 @@ def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
             "forbidden_layers": list(forbidden),
             "max_params": max_params,
             "input_shape": checks.get("input_shape"),
+            "input_kind": input_kind,
             "num_classes": num_classes,
             "base": base,
             "contribution": _contribution(checks.get("contribution")),

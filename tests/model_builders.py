@@ -87,11 +87,13 @@ def graded_with_model(participant, assignment, kind: str = "good") -> Submission
     return submission
 
 
-def graded_reference(participant, workshop, slug: str = "mlp") -> Submission:
+def graded_reference(
+    participant, workshop, slug: str = "mlp", pack: str = "dl101"
+) -> Submission:
     """Submit an assignment's reference solution and wait for a real worker to
     grade it (the caller starts the worker)."""
     assignment = workshop.assignments.get(slug=slug)
-    code = (ROOT / "assignments" / "dl101" / slug / "solution.py").read_bytes()
+    code = (ROOT / "assignments" / pack / slug / "solution.py").read_bytes()
     submission = submission_create(
         participant=participant,
         assignment=assignment,

@@ -36,7 +36,12 @@ def assignment_list_for_role(
     *, workshop: Workshop, role: str | None
 ) -> QuerySet[Assignment]:
     """Return the assignments a role sees: instructors see unreleased ones too."""
-    assignments = Assignment.objects.filter(workshop=workshop).order_by("order")
+    # The workshop rides along: `private_revealed` reads whether it is archived.
+    assignments = (
+        Assignment.objects.filter(workshop=workshop)
+        .select_related("workshop")
+        .order_by("order")
+    )
     if role != Enrollment.Role.INSTRUCTOR:
         assignments = assignments.filter(released=True)
     return assignments

@@ -19,6 +19,7 @@ class TokenSerializer(serializers.Serializer):
 
 class AssignmentSerializer(serializers.ModelSerializer):
     workshop = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    private_revealed = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Assignment
@@ -34,6 +35,8 @@ class AssignmentSerializer(serializers.ModelSerializer):
             "released",
             "closed",
             "reveal_private",
+            "private_revealed",
+            "final_limit",
         ]
         read_only_fields = fields
 
@@ -89,6 +92,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
     )
     reason = serializers.CharField(source="status_reason", read_only=True)
     final = serializers.SerializerMethodField()
+    marked_final = serializers.SerializerMethodField()
     score = serializers.FloatField(
         source="current_grade.score", read_only=True, allow_null=True, default=None
     )
@@ -113,6 +117,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "status",
             "reason",
             "final",
+            "marked_final",
             "cancel_requested",
             "score",
             "public_accuracy",
@@ -124,6 +129,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def get_final(self, submission: Submission) -> bool:
         return submission.status in FINAL_STATUSES
+
+    def get_marked_final(self, submission: Submission) -> bool:
+        """Say whether its participant marked it final for the private ranking."""
+        return submission.final_at is not None
 
 
 class SubmissionDetailSerializer(SubmissionSerializer):
@@ -256,20 +265,29 @@ class GradeSerializer(serializers.ModelSerializer):
 class LeaderboardRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     participant = serializers.CharField()
-    score = serializers.FloatField()
+    score = serializers.FloatField(allow_null=True)
     public_accuracy = serializers.FloatField(allow_null=True)
     private_accuracy = serializers.FloatField(allow_null=True)
     passed_checks = serializers.BooleanField()
     submitted_at = serializers.DateTimeField()
     submission_id = serializers.IntegerField(allow_null=True)
+    finals = serializers.IntegerField()
 
 
 class LeaderboardSerializer(serializers.Serializer):
     workshop = serializers.CharField()
     assignment = serializers.CharField()
     score_policy = serializers.CharField()
+    part = serializers.ChoiceField(choices=["public", "private"])
     private_revealed = serializers.BooleanField()
+    final_limit = serializers.IntegerField()
     rows = LeaderboardRowSerializer(many=True)
+
+
+class FinalMarkSerializer(serializers.Serializer):
+    final = serializers.BooleanField(
+        help_text="true to mark the submission final, false to unmark it."
+    )
 
 
 class DetailSerializer(serializers.Serializer):

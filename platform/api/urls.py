@@ -52,6 +52,11 @@ urlpatterns = [
         name="submission-cancel",
     ),
     path(
+        "submissions/<int:pk>/final/",
+        views.SubmissionFinalView.as_view(),
+        name="submission-final",
+    ),
+    path(
         "checks/assignment/<int:assignment_id>/",
         checks_api.CheckStartView.as_view(),
         name="check-start",

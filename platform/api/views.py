@@ -1,6 +1,7 @@
 """API views: authenticate, look the object up for this user, call one service."""
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -22,6 +23,7 @@ from api.permissions import IsSubmissionOwner
 from api.serializers import (
     AssignmentDetailSerializer,
     DetailSerializer,
+    FinalMarkSerializer,
     GradeSerializer,
     LeaderboardSerializer,
     LogSerializer,
@@ -34,10 +36,11 @@ from api.serializers import (
 )
 from api.throttles import SettingsScopedRateThrottle
 from api.uploads import UploadTooLarge
-from dashboard.selectors import leaderboard
+from dashboard.selectors import leaderboard, leaderboard_part
 from submissions import uploads
 from submissions.models import Submission
 from submissions.selectors import queue_position
+from submissions.services.finals import submission_mark_final
 from submissions.services.intake import submission_create, submissions_used_today
 from submissions.services.lifecycle import submission_cancel
 from workshops.models import Enrollment, Workshop
@@ -153,29 +156,89 @@ class AssignmentDetailView(APIView):
 
 
 class LeaderboardView(APIView):
-    """The leaderboard of an assignment; private accuracy once revealed."""
+    """The leaderboard of an assignment: public ranking, private once revealed.
 
-    @extend_schema(responses=LeaderboardSerializer)
+    ``?part=public`` or ``?part=private``; the default is the private ranking
+    once the assignment is closed, the public one before. Before the close only
+    instructors may ask for the private ranking or see private accuracy.
+    """
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("part", str, enum=["public", "private"], required=False)
+        ],
+        responses={200: LeaderboardSerializer, 400: DetailSerializer},
+    )
     def get(self, request: Request, workshop: str, slug: str) -> Response:
         assignment, role = _visible_assignment(request, workshop, slug)
         teaches = role == Enrollment.Role.INSTRUCTOR
-        show_private = teaches or assignment.reveal_private
+        revealed = assignment.private_revealed
+        part = request.query_params.get("part") or leaderboard_part(
+            assignment=assignment
+        )
+        if part not in ("public", "private"):
+            return Response(
+                {"detail": "part must be public or private."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        if part == "private" and not (teaches or revealed):
+            return Response(
+                {
+                    "detail": "The private ranking is revealed when the "
+                    "instructor closes the assignment."
+                },
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        show_private = teaches or revealed
         rows = [
             {
                 **row,
                 "participant": row["username"],
                 "submission_id": row["submission_id"] if teaches else None,
             }
-            for row in leaderboard(assignment=assignment, include_private=show_private)
+            for row in leaderboard(
+                assignment=assignment, include_private=show_private, part=part
+            )
         ]
         data = {
             "workshop": assignment.workshop.slug,
             "assignment": assignment.slug,
             "score_policy": assignment.score_policy,
-            "private_revealed": show_private,
+            "part": part,
+            "private_revealed": revealed,
+            "final_limit": assignment.final_limit,
             "rows": rows,
         }
         return Response(LeaderboardSerializer(data).data)
+
+
+class SubmissionFinalView(APIView):
+    """Mark one of my graded submissions as final (or unmark it)."""
+
+    @extend_schema(
+        request=FinalMarkSerializer,
+        responses={
+            200: SubmissionDetailSerializer,
+            400: DetailSerializer,
+            403: DetailSerializer,
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        body = FinalMarkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            submission_mark_final(
+                participant=request.user,
+                submission_id=pk,
+                final=body.validated_data["final"],
+            )
+        except DjangoValidationError as exc:
+            return _refusal(exc)
+        except DjangoPermissionDenied as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+        submission = _visible_submission(request, pk)
+        submission.queue_position = queue_position(submission=submission)
+        return Response(SubmissionDetailSerializer(submission).data)
 
 
 class SubmissionListCreateView(APIView):
@@ -336,7 +399,7 @@ class SubmissionGradeView(APIView):
         if grade is None:
             raise NotFound(_("This submission has no grade yet."))
         assignment = submission.assignment
-        show_private = assignment.reveal_private or selectors.is_instructor(
+        show_private = assignment.private_revealed or selectors.is_instructor(
             user=request.user, workshop=assignment.workshop
         )
         return Response(

@@ -54,9 +54,18 @@ def _pct(value: float | None) -> str:
 
 
 def board_body(
-    board: list[dict], *, show_private: bool, instructor: bool, viewer_id: int | None
+    board: list[dict],
+    *,
+    show_private: bool,
+    instructor: bool,
+    viewer_id: int | None,
+    part: str = "public",
 ) -> SafeString:
-    """Return the leaderboard's rows (the same cells as its template had)."""
+    """Return the leaderboard's rows (the same cells as its template had).
+
+    The ranked part's accuracy comes first; on the public ranking an
+    instructor also sees each participant's private accuracy (``show_private``).
+    """
     link = reverse("submission-detail", kwargs={"pk": 0}).replace("/0/", "/{}/")
     rows = []
     for e in board:
@@ -66,18 +75,20 @@ def board_body(
         mine = e["participant_id"] == viewer_id
         me = ' class="me"' if mine else ""
         badge = "passed" if e["passed_checks"] else "failed"
+        ranked = e["private_accuracy"] if part == "private" else e["public_accuracy"]
         private = (
             f'<td class="num">{_pct(e["private_accuracy"])}</td>'
-            if show_private
+            if show_private and part == "public"
             else ""
         )
+        score = "—" if e["score"] is None else f"{e['score']:.1f}"
         when = e["submitted_at"]
         rows.append(
             f"<tr{me}>"
             f'<td class="num">{e["rank"]}</td>'
             f"<td>{name}{' (you)' if mine else ''}</td>"
-            f'<td class="num"><strong>{e["score"]:.1f}</strong></td>'
-            f'<td class="num">{_pct(e["public_accuracy"])}</td>{private}'
+            f'<td class="num"><strong>{_pct(ranked)}</strong></td>{private}'
+            f'<td class="num">{score}</td>'
             f'<td><span class="badge {badge}">{badge}</span></td>'
             f'<td class="muted">{localtime(when).strftime("%H:%M") if when else ""}'
             "</td></tr>"

@@ -16,10 +16,12 @@ from django.utils import timezone
 from checks.models import CheckRun, CheckStatus
 from dashboard.standings import (
     assignment_stats,
+    final_choices,
     grade_rows_for_export,
     leaderboard,
     leaderboard_count,
     leaderboard_entry_for,
+    leaderboard_part,
     leaderboard_rows_for_export,
     progress_matrix,
     submission_rows_for_export,
@@ -30,12 +32,14 @@ from workshops.models import Workshop
 __all__ = [
     "assignment_stats",
     "celery_inspect",
+    "final_choices",
     "grade_rows_for_export",
     "host_list_alive",
     "job_counts",
     "leaderboard",
     "leaderboard_count",
     "leaderboard_entry_for",
+    "leaderboard_part",
     "leaderboard_rows_for_export",
     "progress_matrix",
     "queue_lengths",

@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dashboard.progress import NOT_STARTED, PROGRESS_LABELS
-from submissions.models import Standing, Submission
+from submissions.models import Standing, Status, Submission
 from submissions.services.standings import BINS, COUNT_FIELDS, assignment_tallies
 from workshops.models import Assignment, Enrollment, Workshop
 
@@ -46,85 +46,183 @@ STATUS_LABELS = {
 _BOARD_FIELDS = (
     "participant_id",
     "participant__username",
-    "counted_submission_id",
     "counted_score",
-    "counted_public_accuracy",
-    "counted_private_accuracy",
-    "counted_passed_checks",
-    "counted_at",
     "graded",
+    "finals",
+    "public_submission_id",
+    "public_accuracy",
+    "public_passed_checks",
+    "public_at",
+    "private_submission_id",
+    "private_accuracy",
+    "private_passed_checks",
+    "private_at",
 )
+PARTS = ("public", "private")
 
 
-def _board(assignment: Assignment):
+def _board(assignment: Assignment, part: str):
     return Standing.objects.filter(
-        assignment=assignment, listed=True, counted_grade__isnull=False
+        assignment=assignment, listed=True, **{f"{part}_submission__isnull": False}
     )
 
 
-def _entry(row: dict, rank: int, include_private: bool) -> dict:
+def _order(part: str) -> list:
+    """Return the ranking's order: checks passed, accuracy, earlier first.
+
+    The same order as the standing_public_board / standing_private_board
+    indexes, so a page of it is one index range.
+    """
+    return [
+        F(f"{part}_passed_checks").desc(),
+        F(f"{part}_accuracy").desc(nulls_last=True),
+        f"{part}_at",
+        f"{part}_submission_id",
+    ]
+
+
+def _ahead(row: dict, part: str) -> Q:
+    """Return the rows ranked before ``row`` on ``part`` (no two share a rank)."""
+    passed, accuracy = row[f"{part}_passed_checks"], row[f"{part}_accuracy"]
+    at, submission = row[f"{part}_at"], row[f"{part}_submission_id"]
+    same_checks = Q(**{f"{part}_passed_checks": passed})
+    better = Q(**{f"{part}_accuracy__gt": accuracy})
+    same = Q(**{f"{part}_accuracy": accuracy})
+    if accuracy is None:  # not measured ranks after every figure
+        better, same = (
+            Q(**{f"{part}_accuracy__isnull": False}),
+            Q(**{f"{part}_accuracy__isnull": True}),
+        )
+    earlier = Q(**{f"{part}_at__lt": at}) | Q(
+        **{f"{part}_at": at, f"{part}_submission_id__lt": submission}
+    )
+    ahead = same_checks & (better | (same & earlier))
+    if not passed:
+        ahead |= Q(**{f"{part}_passed_checks": True})
+    return ahead
+
+
+def _entry(row: dict, rank: int, part: str, include_private: bool) -> dict:
+    """Return one ranked row; private figures only where they may be seen."""
+    public_part = part == "public"
     return {
         "rank": rank,
-        "submission_id": row["counted_submission_id"],
+        "part": part,
+        "submission_id": row[f"{part}_submission_id"],
         "participant_id": row["participant_id"],
         "username": row["participant__username"],
         "score": row["counted_score"],
-        "public_accuracy": row["counted_public_accuracy"],
+        "public_accuracy": row["public_accuracy"] if public_part else None,
         "private_accuracy": (
-            row["counted_private_accuracy"] if include_private else None
+            row["private_accuracy"] if include_private or not public_part else None
         ),
-        "passed_checks": row["counted_passed_checks"],
-        "submitted_at": row["counted_at"],
+        "passed_checks": row[f"{part}_passed_checks"],
+        "submitted_at": row[f"{part}_at"],
         "graded_count": row["graded"],
+        "finals": row["finals"],
     }
 
 
-def leaderboard_count(*, assignment: Assignment) -> int:
-    return _board(assignment).count()
+def leaderboard_part(*, assignment: Assignment) -> str:
+    """Return the ranking a viewer sees first: private once revealed."""
+    return "private" if assignment.private_revealed else "public"
+
+
+def leaderboard_count(*, assignment: Assignment, part: str = "public") -> int:
+    return _board(assignment, part).count()
 
 
 def leaderboard(
     *,
     assignment: Assignment,
     include_private: bool,
+    part: str = "public",
     offset: int = 0,
     limit: int | None = None,
 ) -> list[dict]:
-    """Return ranked rows: each listed participant's counted submission.
+    """Return ranked rows: each listed participant's entry on one part of the split.
 
-    The counted submission follows the assignment's policy (best or last
-    graded). Equal scores share a rank. Private accuracy is left out unless
-    asked for. `offset` and `limit` cut one page out of the ranking.
+    ``part`` "public" ranks each participant's best submission on the public
+    part; "private" ranks the submissions they marked final (or their public
+    best) on the private part, and must be asked for only where it may be
+    seen. Checks passed rank first, then accuracy; the earlier submission
+    breaks a tie, so every rank is one person's. Private accuracy is left out
+    of the public ranking unless ``include_private``. ``offset`` and ``limit``
+    cut one page out of the ranking.
     """
-    ordered = _board(assignment).order_by(
-        F("counted_score").desc(), "counted_at", "counted_submission_id"
-    )
-    rows = ordered.values(*_BOARD_FIELDS)
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, not {part!r}")
+    rows = _board(assignment, part).order_by(*_order(part)).values(*_BOARD_FIELDS)
     if limit is not None:
         rows = rows[offset : offset + limit]
-    rows = list(rows)
-    board, previous, rank = [], None, 0
-    for position, row in enumerate(rows, start=offset + 1):
-        score = row["counted_score"]
-        if score != previous:
-            rank, previous = position, score
-            if position == offset + 1 and offset:
-                ahead = _board(assignment).filter(counted_score__gt=score).count()
-                rank = ahead + 1
-        board.append(_entry(row, rank, include_private))
-    return board
+    return [
+        _entry(row, rank, part, include_private)
+        for rank, row in enumerate(rows, start=offset + 1)
+    ]
 
 
 def leaderboard_entry_for(
-    *, assignment: Assignment, participant: AbstractUser, include_private: bool
+    *,
+    assignment: Assignment,
+    participant: AbstractUser,
+    include_private: bool,
+    part: str = "public",
 ) -> dict | None:
     """Return the participant's own ranked row, wherever it falls."""
-    row = _board(assignment).filter(participant=participant).values(*_BOARD_FIELDS)
-    row = row.first()
+    board = _board(assignment, part)
+    row = board.filter(participant=participant).values(*_BOARD_FIELDS).first()
     if row is None:
         return None
-    ahead = _board(assignment).filter(counted_score__gt=row["counted_score"]).count()
-    return _entry(row, ahead + 1, include_private)
+    ahead = board.filter(_ahead(row, part)).count()
+    return _entry(row, ahead + 1, part, include_private)
+
+
+FINAL_CHOICES_SHOWN = 10
+
+
+def final_choices(*, assignment: Assignment, participant: AbstractUser) -> list[dict]:
+    """Return the participant's graded submissions to choose their final ones from.
+
+    Those marked final, then their best on the public part, at most
+    FINAL_CHOICES_SHOWN in all (two bounded queries, whatever they sent).
+    """
+    fields = (
+        "pk",
+        "created_at",
+        "final_at",
+        "current_grade__score",
+        "current_grade__public_accuracy",
+        "current_grade__passed_checks",
+    )
+    graded = Submission.objects.filter(
+        participant=participant,
+        assignment=assignment,
+        status=Status.GRADED,
+        current_grade__isnull=False,
+    )
+    marked = list(
+        graded.filter(final_at__isnull=False)
+        .order_by("-final_at", "-pk")
+        .values(*fields)[:FINAL_CHOICES_SHOWN]
+    )
+    best = graded.filter(final_at__isnull=True).order_by(
+        "-current_grade__passed_checks",
+        F("current_grade__public_accuracy").desc(nulls_last=True),
+        "created_at",
+        "pk",
+    )
+    rows = marked + list(best.values(*fields)[: FINAL_CHOICES_SHOWN - len(marked)])
+    return [
+        {
+            "submission_id": row["pk"],
+            "submitted_at": row["created_at"],
+            "final": row["final_at"] is not None,
+            "score": row["current_grade__score"],
+            "public_accuracy": row["current_grade__public_accuracy"],
+            "passed_checks": row["current_grade__passed_checks"],
+        }
+        for row in rows
+    ]
 
 
 def _plural(n: int, word: str) -> str:
@@ -333,6 +431,7 @@ def grade_rows_for_export(*, workshop: Workshop) -> Iterator[list]:
             "counted_submission_id",
             "counted_score",
             "counted_public_accuracy",
+            "counted_private_accuracy",
             "counted_at",
             "best_score",
             "attempts",
@@ -347,6 +446,7 @@ def grade_rows_for_export(*, workshop: Workshop) -> Iterator[list]:
         "submission",
         "score",
         "public_accuracy",
+        "private_accuracy",
         "best_score",
         "attempts",
         "status",
@@ -374,6 +474,7 @@ def grade_rows_for_export(*, workshop: Workshop) -> Iterator[list]:
                 s.get("counted_submission_id") or "",
                 _fmt(s.get("counted_score"), 2),
                 _fmt(s.get("counted_public_accuracy")),
+                _fmt(s.get("counted_private_accuracy")),
                 _fmt(s.get("best_score"), 2),
                 s.get("attempts", 0),
                 s.get("latest_status", ""),
@@ -405,6 +506,7 @@ def submission_rows_for_export(*, workshop: Workshop) -> Iterator[list]:
             "pk",
             "current_grade__score",
             "current_grade__public_accuracy",
+            "current_grade__private_accuracy",
             "status",
             "created_at",
             "late",
@@ -417,13 +519,13 @@ def submission_rows_for_export(*, workshop: Workshop) -> Iterator[list]:
         "submission",
         "score",
         "public_accuracy",
+        "private_accuracy",
         "status",
         "submitted_at",
         "late",
     ]
-    for user, email, slug, pk, score, acc, status, created, late in rows.iterator(
-        chunk_size=2000
-    ):
+    for row in rows.iterator(chunk_size=2000):
+        user, email, slug, pk, score, acc, private, status, created, late = row
         yield [
             user,
             email,
@@ -431,6 +533,7 @@ def submission_rows_for_export(*, workshop: Workshop) -> Iterator[list]:
             pk,
             _fmt(score, 2),
             _fmt(acc),
+            _fmt(private),
             status,
             _when(created),
             "yes" if late else "no",
@@ -438,23 +541,51 @@ def submission_rows_for_export(*, workshop: Workshop) -> Iterator[list]:
 
 
 def leaderboard_rows_for_export(*, assignment: Assignment) -> Iterator[list]:
-    """Yield the whole ranking as CSV rows, private accuracy included."""
+    """Yield the whole ranking as CSV rows: both parts' ranks and accuracies.
+
+    One row per listed participant, in the public ranking's order; the private
+    rank and accuracy are those of the submissions that count at the close.
+    """
     yield [
-        "rank",
+        "public_rank",
+        "private_rank",
         "participant",
-        "score",
         "public_accuracy",
+        "public_submission",
         "private_accuracy",
-        "submission",
+        "private_submission",
+        "finals_marked",
+        "score",
+        "passed_checks",
         "submitted_at",
     ]
-    for entry in leaderboard(assignment=assignment, include_private=True):
+    private_ranks = {
+        participant_id: rank
+        for rank, participant_id in enumerate(
+            _board(assignment, "private")
+            .order_by(*_order("private"))
+            .values_list("participant_id", flat=True)
+            .iterator(chunk_size=2000),
+            start=1,
+        )
+    }
+    rows = (
+        _board(assignment, "public")
+        .order_by(*_order("public"))
+        .values(*_BOARD_FIELDS)
+        .iterator(chunk_size=2000)
+    )
+    for rank, row in enumerate(rows, start=1):
         yield [
-            entry["rank"],
-            entry["username"],
-            _fmt(entry["score"], 2),
-            _fmt(entry["public_accuracy"]),
-            _fmt(entry["private_accuracy"]),
-            entry["submission_id"],
-            _when(entry["submitted_at"]),
+            rank,
+            private_ranks.get(row["participant_id"], ""),
+            row["participant__username"],
+            _fmt(row["public_accuracy"]),
+            row["public_submission_id"],
+            _fmt(row["private_accuracy"]),
+            row["private_submission_id"] or "",
+            row["finals"],
+            _fmt(row["counted_score"], 2),
+            "yes" if row["public_passed_checks"] else "no",
+            _when(row["public_at"]),
         ]

@@ -18,6 +18,11 @@ urlpatterns = [
         name="leaderboard",
     ),
     path(
+        "w/<slug:workshop>/a/<slug:slug>/final/",
+        views.final_mark,
+        name="final-mark",
+    ),
+    path(
         "w/<slug:workshop>/a/<slug:slug>/leaderboard.csv",
         views.export_leaderboard,
         name="export-leaderboard",
@@ -26,6 +31,11 @@ urlpatterns = [
         "w/<slug:workshop>/a/<slug:slug>/stats/",
         views.assignment_stats,
         name="assignment-stats",
+    ),
+    path(
+        "w/<slug:workshop>/a/<slug:slug>/validate/",
+        views.assignment_validate,
+        name="assignment-validate",
     ),
     path(
         "w/<slug:workshop>/a/<slug:slug>/regrade/",

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -16,11 +16,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from dashboard import cells, progress, selectors
+from dashboard import cells, progress, selectors, validation
 from dashboard.forms import RegradeForm
 from dashboard.standings import LEADERBOARD_PAGE
 from submissions.models import FINAL_STATUSES, RegradeBatch, Submission
 from submissions.selectors import regrade_batch_progress
+from submissions.services.finals import submission_mark_final
 from submissions.services.regrade import regrade_batch_cancel, regrade_batch_create
 from web import charts
 from workshops import notes
@@ -95,23 +96,47 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "rows": rows,
             "instructor": instructor,
             "agenda": agenda,
+            # Data a pack needs that this server lacks, with the install line.
+            "data_notices": sorted(
+                {a.spec.get("data_notice") for a in assignments} - {None, ""}
+            ),
         },
     )
 
 
+PRIVATE_HIDDEN = (
+    "The private ranking is revealed when your instructor closes the assignment."
+)
+
+
 @login_required
 def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    """Rank by the public part during the workshop, by the private part at close.
+
+    An instructor may look at the private ranking at any time (``?part=
+    private``); a participant asking for it before the close sees the public one
+    with the reason.
+    """
     assignment, enrollment = workshop_selectors.assignment_for_member(
         user=request.user, workshop_slug=workshop, slug=slug
     )
     instructor = enrollment.role == Enrollment.Role.INSTRUCTOR
-    show_private = instructor or assignment.reveal_private
+    revealed = assignment.private_revealed
+    part = request.GET.get("part") or selectors.leaderboard_part(assignment=assignment)
+    notice = ""
+    if part not in ("public", "private"):
+        part = selectors.leaderboard_part(assignment=assignment)
+    if part == "private" and not (instructor or revealed):
+        part, notice = "public", PRIVATE_HIDDEN
+    show_private = instructor or revealed
     size = LEADERBOARD_PAGE
-    pages = max(1, -(-selectors.leaderboard_count(assignment=assignment) // size))
+    count = selectors.leaderboard_count(assignment=assignment, part=part)
+    pages = max(1, -(-count // size))
     page = min(_page(request), pages)
     board = selectors.leaderboard(
         assignment=assignment,
         include_private=show_private,
+        part=part,
         offset=(page - 1) * size,
         limit=size,
     )
@@ -121,7 +146,13 @@ def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
             assignment=assignment,
             participant=request.user,
             include_private=show_private,
+            part=part,
         )
+    choices = (
+        []
+        if instructor
+        else selectors.final_choices(assignment=assignment, participant=request.user)
+    )
     return render(
         request,
         "dashboard/leaderboard.html",
@@ -130,18 +161,59 @@ def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
             "workshop": assignment.workshop,
             "instructor": instructor,
             "show_private": show_private,
+            "revealed": revealed,
+            "part": part,
+            "other_part": "public" if part == "private" else "private",
+            "notice": notice,
             "board": board,
             "board_body": cells.board_body(
                 board,
                 show_private=show_private,
                 instructor=instructor,
                 viewer_id=request.user.pk,
+                part=part,
             ),
             "me": me,
             "page": page,
             "pages": pages,
+            "choices": choices,
+            "finals_marked": sum(1 for c in choices if c["final"]),
+            "choice_open": assignment.closed_reason(work="changes") is None,
         },
     )
+
+
+@login_required
+@require_POST
+def final_mark(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    """Mark or unmark one of the participant's submissions as final."""
+    assignment, _ = workshop_selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug
+    )
+    back = reverse("leaderboard", args=[assignment.workshop.slug, assignment.slug])
+    try:
+        submission_id = int(request.POST.get("submission", ""))
+    except ValueError:
+        messages.error(request, "Choose a submission: its number was missing.")
+        return redirect(back)
+    final = request.POST.get("final") == "1"
+    try:
+        submission = submission_mark_final(
+            participant=request.user,
+            submission_id=submission_id,
+            final=final,
+            assignment_id=assignment.pk,
+        )
+    except PermissionDenied as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(back)
+    if final:
+        messages.success(request, f"Submission {submission.pk} is marked final.")
+    else:
+        messages.success(request, f"Submission {submission.pk} is no longer final.")
+    return redirect(back)
 
 
 @login_required
@@ -220,6 +292,7 @@ def assignment_stats(request: HttpRequest, workshop: str, slug: str) -> HttpResp
                 instructor=True,
                 viewer_id=request.user.pk,
             ),
+            "part": "public",
             "batches": list(assignment.regrade_batches.order_by("-created_at")[:5]),
         },
     )
@@ -369,5 +442,38 @@ def hosts(request: HttpRequest, slug: str) -> HttpResponse:
             "inspect": inspect,
             "workers": selectors.worker_list(inspect=inspect, workshop=scope),
             "queues": selectors.queue_lengths(workshop=scope),
+        },
+    )
+
+
+@login_required
+def assignment_validate(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    """Run the reference solution through a check run and show how it did."""
+    assignment, _ = workshop_selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug, instructor=True
+    )
+    if request.method == "POST":
+        try:
+            validation.validation_start(assignment=assignment, instructor=request.user)
+        except (ValidationError, ValueError) as exc:
+            text = " ".join(exc.messages) if hasattr(exc, "messages") else str(exc)
+            messages.error(request, f"The reference could not be checked: {text}")
+        else:
+            messages.success(request, "The reference is being checked.")
+        return redirect(
+            "assignment-validate", workshop=assignment.workshop.slug, slug=slug
+        )
+    latest = validation.validation_latest(
+        assignment=assignment, instructor=request.user
+    )
+    return render(
+        request,
+        "dashboard/assignment_validate.html",
+        {
+            "assignment": assignment,
+            "workshop": assignment.workshop,
+            "instructor": True,
+            "latest": latest,
+            "refresh": bool(latest and not latest["finished"]),
         },
     )

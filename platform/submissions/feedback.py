@@ -40,3 +40,34 @@ def per_class_rows(values: object, names: list[str]) -> list[dict]:
         for name, v in zip(names, values, strict=True)
         if isinstance(v, int | float) and 0 <= v <= 1
     ]
+
+
+def misclassified_definitions(
+    items: object, *, vocabulary: list[str], names: list[str]
+) -> list[dict]:
+    """Return a text model's wrong answers as rows: the definition as read, the
+    true and the predicted class. Ids were checked when the grade was stored;
+    one past the vocabulary reads as the unknown word."""
+    rows = []
+    for item in items if isinstance(items, list) else []:
+        tokens, true, predicted = (
+            item.get("tokens"),
+            item.get("true"),
+            item.get("predicted"),
+        )
+        if not isinstance(tokens, list) or not all(
+            isinstance(k, int) and 0 <= k < len(names) for k in (true, predicted)
+        ):
+            continue
+        words = [
+            vocabulary[t] if isinstance(t, int) and 0 < t < len(vocabulary) else "<unk>"
+            for t in tokens
+        ]
+        rows.append(
+            {
+                "text": " ".join(words),
+                "true": names[true],
+                "predicted": names[predicted],
+            }
+        )
+    return rows

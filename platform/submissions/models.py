@@ -109,6 +109,9 @@ class Submission(models.Model):
     current_grade = models.ForeignKey(
         "Grade", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # When its participant marked it as final for the private ranking (None:
+    # not marked); see submissions.services.finals.
+    final_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -370,6 +373,24 @@ class Standing(models.Model):
     latest_status = models.CharField(max_length=16, blank=True)
     latest_reason = models.TextField(blank=True)
     last_submitted_at = models.DateTimeField(null=True, blank=True)
+    # The leaderboard's two entries (docs/standings.md). Public: the graded
+    # submission best on the public part (checks passed first, then public
+    # accuracy, then the earlier). Private: the best on the private part among
+    # the submissions marked final, or the public entry when none is.
+    public_submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    public_accuracy = models.FloatField(null=True, blank=True)
+    public_passed_checks = models.BooleanField(default=False)
+    public_at = models.DateTimeField(null=True, blank=True)
+    private_submission = models.ForeignKey(
+        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    private_accuracy = models.FloatField(null=True, blank=True)
+    private_passed_checks = models.BooleanField(default=False)
+    private_at = models.DateTimeField(null=True, blank=True)
+    # Graded submissions marked final that count (at most the assignment's limit).
+    finals = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -386,6 +407,29 @@ class Standing(models.Model):
             models.Index(
                 fields=["assignment", "progress", "participant"],
                 name="standing_progress",
+            ),
+            # The leaderboard's two rankings, in their order.
+            models.Index(
+                fields=[
+                    "assignment",
+                    "listed",
+                    "-public_passed_checks",
+                    "-public_accuracy",
+                    "public_at",
+                    "public_submission",
+                ],
+                name="standing_public_board",
+            ),
+            models.Index(
+                fields=[
+                    "assignment",
+                    "listed",
+                    "-private_passed_checks",
+                    "-private_accuracy",
+                    "private_at",
+                    "private_submission",
+                ],
+                name="standing_private_board",
             ),
         ]
 

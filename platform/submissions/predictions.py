@@ -5,12 +5,15 @@ queue and waits for the answer in the cache; a worker keeps a warm predictor
 sandbox (model files only, no participant code) that answers in milliseconds.
 """
 
+import base64
 import json
 import logging
+import re
 import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -26,6 +29,14 @@ from workshops import folders
 from workshops.samples import SAMPLES_FILE
 
 logger = logging.getLogger(__name__)
+
+# A typed sentence: longer is refused; a definition is a line or two.
+MAX_TYPED_CHARS = 1000
+# C0 controls but tab and newlines, DEL, C1 controls, bidi overrides.
+CONTROL_CHARS = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+)
+_VOCABULARIES: dict[tuple, list[str]] = {}
 
 RESULT_KEY = "dojo:predict:{}"
 RATE_KEY = "dojo:predict-rate:{}:{}"
@@ -51,7 +62,10 @@ def prediction_available(*, submission: Submission) -> bool:
     """Return whether the page can offer "try your model" for this submission."""
     return (
         submission.status == Status.GRADED
-        and prediction_shape(submission=submission) is not None
+        and (
+            prediction_shape(submission=submission) is not None
+            or text_vocabulary(submission=submission) is not None
+        )
         and run_latest_model(submission=submission) is not None
     )
 
@@ -125,6 +139,65 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
             f"Send one {height} x {width} x {channels} image as base64 bytes."
         )
     return _enqueue(submission=submission, user_id=user_id, pixels=pixels)
+
+
+def prediction_request_text(
+    *, submission: Submission, user_id: int, text: object
+) -> dict:
+    """Send one typed sentence, as the pack's word ids, to the predictor.
+
+    The text is bounded and checked before anything is queued: too long,
+    control characters, no words, or no word the vocabulary knows are each
+    refused with what to type instead. Markup is inert: only the words' ids
+    leave here, and the text is never shown back.
+    """
+    from assignments.text import UNKNOWN, encode, tokenise
+
+    vocabulary = text_vocabulary(submission=submission)
+    if not prediction_available(submission=submission) or vocabulary is None:
+        raise ValidationError("This submission has no graded text model to try.")
+    if not isinstance(text, str):
+        raise ValidationError('Send JSON: {"text": "a sentence"}.')
+    if len(text) > MAX_TYPED_CHARS:
+        raise ValidationError(
+            f"Type at most {MAX_TYPED_CHARS:,} characters (this has {len(text):,})."
+        )
+    if CONTROL_CHARS.search(text):
+        raise ValidationError(
+            "The text holds control characters; type plain words instead."
+        )
+    if not tokenise(text):
+        raise ValidationError("Type a sentence with at least one word.")
+    length = int(
+        submission.assignment.spec.get("dataset", {}).get("sequence_length") or 32
+    )
+    ids = encode([text], vocabulary, length=length)[0]
+    if not np.any(ids > UNKNOWN):
+        raise ValidationError(
+            "None of these words is in the vocabulary the model was trained on; "
+            "try a definition in plain English."
+        )
+    encoded = base64.b64encode(ids.astype("<i4").tobytes()).decode("ascii")
+    return _enqueue(submission=submission, user_id=user_id, pixels="t:" + encoded)
+
+
+def text_vocabulary(*, submission: Submission) -> list[str] | None:
+    """Return the pack's vocabulary for a text assignment, or None for images."""
+    from assignments.text import VOCABULARY_FILE, read_vocabulary
+
+    spec = submission.assignment.spec
+    if spec.get("checks", {}).get("input_kind") != "tokens":
+        return None
+    path = folders.assignment_train_dir(submission.assignment_id) / VOCABULARY_FILE
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _VOCABULARIES:
+        _VOCABULARIES.clear()  # one pack's vocabulary at a time is plenty
+        _VOCABULARIES[key] = read_vocabulary(path)
+    return _VOCABULARIES[key]
 
 
 def maps_request(*, submission: Submission, user_id: int, image: object) -> dict:

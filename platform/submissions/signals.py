@@ -1,4 +1,4 @@
-"""Refresh standings when an enrollment or a score policy changes.
+"""Refresh standings when an enrollment, a score policy or a final limit changes.
 
 These are rare, instructor-side writes. A submission's standing is not kept
 here: `submission_move` and the intake refresh it by explicit call (see
@@ -26,10 +26,11 @@ def assignment_saving(sender, instance: Assignment, raw: bool, **kw):
     if instance.pk and not raw:
         before = (
             Assignment.objects.filter(pk=instance.pk)
-            .values_list("score_policy", flat=True)
+            .values_list("score_policy", "final_limit")
             .first()
         )
-        instance._score_policy_changed = before not in (None, instance.score_policy)
+        now = (instance.score_policy, instance.final_limit)
+        instance._score_policy_changed = before not in (None, now)
 
 
 @receiver(post_save, sender=Assignment)

@@ -143,7 +143,7 @@ def _feedback(
         return None
     report = grade.report or {}
     history = report.get("history") if isinstance(report.get("history"), dict) else {}
-    show_private = instructor or submission.assignment.reveal_private
+    show_private = instructor or submission.assignment.private_revealed
     spec = submission.assignment.spec
     matrix = report.get("confusion_matrix") or []
     names = feedback.class_names_for(spec, len(matrix))
@@ -161,6 +161,7 @@ def _feedback(
             input_shape=spec.get("checks", {}).get("input_shape"),
             class_names=names,
         ),
+        "misclassified_text": _misclassified_text(submission, report, names),
         "sees": public_split.model_sees_for_page(
             report,
             assignment_id=submission.assignment_id,
@@ -175,9 +176,20 @@ def _feedback(
     }
 
 
+def _misclassified_text(submission: Submission, report: dict, names: list) -> list:
+    vocabulary = predictions.text_vocabulary(submission=submission)
+    if vocabulary is None:
+        return []
+    return feedback.misclassified_definitions(
+        report.get("misclassified"), vocabulary=vocabulary, names=names
+    )
+
+
 def _try_model(submission: Submission) -> dict | None:
     if not predictions.prediction_available(submission=submission):
         return None
+    if predictions.text_vocabulary(submission=submission) is not None:
+        return {"text": True, "max_chars": predictions.MAX_TYPED_CHARS}
     height, width, channels = predictions.prediction_shape(submission=submission)
     return {
         "height": height,
@@ -264,7 +276,11 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
         body = body_loads(request.body or b"{}", max_depth=4)
         if not isinstance(body, dict):
             raise ValueError("not an object")
-        if "public_index" in body:
+        if "text" in body:
+            answer = predictions.prediction_request_text(
+                submission=submission, user_id=request.user.pk, text=body["text"]
+            )
+        elif "public_index" in body:
             answer = predictions.maps_request(
                 submission=submission,
                 user_id=request.user.pk,
@@ -278,7 +294,10 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
             )
     except ValueError:
         return JsonResponse(
-            {"error": 'Send JSON: {"pixels": ...} or {"public_index": ...}.'},
+            {
+                "error": 'Send JSON: {"pixels": ...}, {"text": ...} or '
+                '{"public_index": ...}.'
+            },
             status=400,
         )
     except ValidationError as exc:

@@ -75,7 +75,15 @@ def class_label(names: Sequence[str], index: int) -> str:
 def clean_misclassified(
     items: object, *, input_shape: Sequence[int] | None, num_classes: int
 ) -> list[dict]:
-    """Keep the well-formed entries of a report's "misclassified" list (at most 16)."""
+    """Keep the well-formed entries of a report's "misclassified" list (at most 16).
+
+    Images (H, W, C) keep their pixels; word-id inputs (one dimension) keep
+    their ids, at most that many, each a small non-negative integer.
+    """
+    if input_shape and len(input_shape) == 1 and isinstance(items, list):
+        return _clean_token_items(
+            items, length=int(input_shape[0]), classes=num_classes
+        )
     shape = drawable_shape(input_shape)
     if shape is None or not isinstance(items, list):
         return []
@@ -95,10 +103,40 @@ def clean_misclassified(
     return kept
 
 
+MAX_TOKEN_ID = 1 << 20
+
+
+def _clean_token_items(items: list, *, length: int, classes: int) -> list[dict]:
+    kept = []
+    for item in items[:MAX_GALLERY]:
+        if not isinstance(item, dict):
+            continue
+        true, predicted, tokens = (item.get(k) for k in ("true", "predicted", "tokens"))
+        if (
+            not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v < classes
+                for v in (true, predicted)
+            )
+            or true == predicted
+        ):
+            continue
+        if not isinstance(tokens, list) or not 0 < len(tokens) <= length:
+            continue
+        if not all(
+            isinstance(t, int) and not isinstance(t, bool) and 0 <= t < MAX_TOKEN_ID
+            for t in tokens
+        ):
+            continue
+        kept.append({"true": true, "predicted": predicted, "tokens": tokens})
+    return kept
+
+
 def misclassified_gallery(
     report: dict, *, input_shape: Sequence[int] | None, class_names: Sequence[str]
 ) -> list[dict]:
     """Return the report's misclassified images as PNGs with class names."""
+    if drawable_shape(input_shape) is None:
+        return []  # word ids: the page shows them as a table of definitions
     num_classes = len(report.get("confusion_matrix") or []) or len(class_names)
     items = clean_misclassified(
         report.get("misclassified"), input_shape=input_shape, num_classes=num_classes

@@ -39,6 +39,11 @@ def assignment_materials_dir(assignment_id: int) -> Path:
     return assignment_dir(assignment_id) / "materials"
 
 
+def assignment_reference_dir(assignment_id: int) -> Path:
+    """Return where the reference solution and the pack's spec live (not served)."""
+    return assignment_dir(assignment_id) / "reference"
+
+
 def sha256_json(data: object) -> str:
     """Return the SHA-256 of data's canonical JSON (a spec's or a cache key's)."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))

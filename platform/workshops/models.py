@@ -3,6 +3,7 @@
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -63,6 +64,9 @@ class Enrollment(models.Model):
         return f"{self.user} in {self.workshop} ({self.role})"
 
 
+FINAL_LIMIT_MAX = 10
+
+
 class Assignment(models.Model):
     class Kind(models.TextChoices):
         MLP = "mlp", "Multilayer perceptron"
@@ -99,7 +103,16 @@ class Assignment(models.Model):
     memory_mb = models.PositiveIntegerField(default=4096)
     released = models.BooleanField(default=True)
     closed = models.BooleanField(default=False)
+    # Reveal the private ranking before the assignment is closed (closing
+    # reveals it anyway).
     reveal_private = models.BooleanField(default=False)
+    # How many submissions a participant may mark as final for the private
+    # ranking (none marked: their best on the public part counts).
+    final_limit = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(FINAL_LIMIT_MAX)],
+        help_text="Submissions each participant may mark as final (1 to 10).",
+    )
 
     class Meta:
         ordering = ["workshop", "order"]
@@ -122,6 +135,15 @@ class Assignment(models.Model):
     def train_queue(self) -> str:
         return f"train-{self.queue}"
 
+    @property
+    def private_revealed(self) -> bool:
+        """Say whether everyone sees the private part's ranking and accuracies.
+
+        Closing the assignment (or archiving the workshop) reveals it; the
+        instructor may reveal it earlier.
+        """
+        return self.closed or self.reveal_private or self.workshop.archived
+
     def closed_reason(self, *, work: str = "submissions") -> str | None:
         """Return why the assignment takes no more ``work`` now, or None.
 
@@ -138,3 +160,37 @@ class Assignment(models.Model):
                 " has passed. Ask your instructor if you need more time."
             )
         return None
+
+
+class AssignmentVersion(models.Model):
+    """An assignment as it was before an edit made a new version.
+
+    The assignment row holds the current version (``spec_version``); each
+    earlier one is kept here with what the edit changed, so participants can
+    read what changed and grades made under it still say which it was.
+    """
+
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    instructions_md = models.TextField(blank=True)
+    spec = models.JSONField(default=dict)
+    # What the edit that ended this version changed, one line each.
+    changes = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    replaced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["assignment", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "number"], name="one_assignment_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} v{self.number}"

@@ -26,6 +26,12 @@ def samples_write(*, assignment_id: int, test_split: Path) -> None:
     with np.load(test_split, allow_pickle=False) as data:
         x, y = data["x_public"], data["y_public"]
         private = len(data["y_private"])
+    folder = folders.assignment_materials_dir(assignment_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    if np.issubdtype(x.dtype, np.integer):
+        # Token sequences (a text pack): there are no images to draw or keep.
+        (folder / SAMPLES_FILE).write_text("[]")
+        return
     public_images_write(
         assignment_id=assignment_id, x_public=x, y_public=y, private=private
     )
@@ -39,8 +45,6 @@ def samples_write(*, assignment_id: int, test_split: Path) -> None:
                 "pixels": base64.b64encode(pixels.tobytes()).decode("ascii"),
             }
         )
-    folder = folders.assignment_materials_dir(assignment_id)
-    folder.mkdir(parents=True, exist_ok=True)
     (folder / SAMPLES_FILE).write_text(json.dumps(samples))
 
 

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from workshops import folders
 from workshops.folders import cached_build, data_slice, sha256_json
-from workshops.models import Assignment, Enrollment, Workshop
+from workshops.models import FINAL_LIMIT_MAX, Assignment, Enrollment, Workshop
 from workshops.samples import samples_write
 
 if TYPE_CHECKING:
@@ -26,10 +26,19 @@ def _place(source: Path, target: Path) -> None:
 
 
 def assignment_data_prepare(*, assignment: Assignment) -> None:
-    """Give the assignment its train split, hidden split and pretrained base."""
+    """Give the assignment its train split, hidden split and pretrained base.
+
+    A text pack whose data is not installed here keeps its notice (shown on
+    every page of the workshop) and gets no data until it is installed and the
+    pack reloaded.
+    """
     from assignments import datasets
 
     dataset = assignment.spec.get("dataset", {"source": "sklearn-digits"})
+    if dataset.get("source") in datasets.TEXT_SOURCES and assignment.spec.get(
+        "data_notice"
+    ):
+        return
     npz_path = None
     if dataset.get("source") == "npz":
         # An instructor's upload, kept under the hash it was stored by.
@@ -42,14 +51,24 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
             dataset, folder, npz_path=npz_path, **slice_
         ),
     )
-    _place(
-        split / "train.npz", folders.assignment_train_dir(assignment.pk) / "train.npz"
-    )
+    train_dir = folders.assignment_train_dir(assignment.pk)
+    _place(split / "train.npz", train_dir / "train.npz")
+    # A text source's vocabulary and vectors go with the training split.
+    for extra in datasets.TRAIN_EXTRAS:
+        if (split / extra).is_file():
+            _place(split / extra, train_dir / extra)
+        else:  # a spec that no longer names vectors leaves none behind
+            (train_dir / extra).unlink(missing_ok=True)
     hidden = folders.assignment_hidden_dir(assignment.pk) / "test.npz"
     _place(split / "test.npz", hidden)
     samples_write(assignment_id=assignment.pk, test_split=hidden)
     uploaded_base = assignment.spec.get("base_model", {}).get("source") == "upload"
-    if assignment.kind == Assignment.Kind.TRANSFER and not uploaded_base:
+    # A text pack's transfer assignment starts from word vectors, not a base.
+    if (
+        assignment.kind == Assignment.Kind.TRANSFER
+        and dataset.get("source") not in datasets.TEXT_SOURCES
+        and not uploaded_base
+    ):
         from assignments.transfer import build_base
 
         source = {"source": dataset.get("source", "fashion-mnist")}
@@ -74,6 +93,8 @@ def _available_data(spec: dict) -> dict:
     dataset, notice = datasets.resolve_dataset(spec.get("dataset", {}))
     if not notice:
         return spec
+    if dataset.get("source") in datasets.TEXT_SOURCES:
+        return {**spec, "data_notice": notice}
     classes = dataset.get("classes")
     return {
         **spec,
@@ -142,6 +163,14 @@ def assignment_upsert(*, workshop: Workshop, item: "AssignmentDef") -> Assignmen
     materials = folders.assignment_materials_dir(assignment.pk)
     materials.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(item.starter_path, materials / "starter.ipynb")
+    # The reference solution and the pack's own spec, kept out of participants'
+    # reach for exporting the assignment as a pack again (workshops/packs.py).
+    reference = folders.assignment_reference_dir(assignment.pk)
+    reference.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(item.solution_path, reference / "solution.py")
+    (reference / "spec.json").write_text(
+        json.dumps(item.spec, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return assignment
 
 
@@ -294,6 +323,38 @@ def workshop_archive(*, workshop: Workshop, archived: bool) -> Workshop:
     return workshop
 
 
+# Checks a higher layer registers (the dashboard: "the reference's latest
+# validation failed"); each returns why the assignment may not be released.
+_RELEASE_GUARDS: list = []
+
+
+def release_guard_register(guard) -> None:
+    """Register ``guard(assignment) -> str | None``, asked before each release."""
+    if guard not in _RELEASE_GUARDS:
+        _RELEASE_GUARDS.append(guard)
+
+
+def assignment_release_refusal(*, assignment: Assignment) -> str | None:
+    """Return why the assignment may not be released now, or None."""
+    for guard in _RELEASE_GUARDS:
+        if reason := guard(assignment):
+            return reason
+    return None
+
+
+def _refuse_release(assignment: Assignment, released: bool, field: str) -> None:
+    """Refuse a release a guard forbids (a bound form may have set the flag)."""
+    if not released or assignment.pk is None:
+        return
+    stored = Assignment.objects.filter(pk=assignment.pk).values_list(
+        "released", flat=True
+    )
+    if not stored.first() and (
+        reason := assignment_release_refusal(assignment=assignment)
+    ):
+        raise ValidationError({field: reason})
+
+
 def assignment_update_settings(
     *,
     assignment: Assignment,
@@ -303,6 +364,7 @@ def assignment_update_settings(
     reveal_private: bool,
     released: bool,
     closed: bool,
+    final_limit: int | None = None,
 ) -> Assignment:
     """Change the settings an instructor controls during the workshop."""
     workshop_refuse_if_archived(assignment.workshop)
@@ -313,6 +375,16 @@ def assignment_update_settings(
                 "assignment instead to stop submissions."
             }
         )
+    if final_limit is not None and not 1 <= final_limit <= FINAL_LIMIT_MAX:
+        raise ValidationError(
+            {
+                "final_limit": "Let each participant mark from 1 to "
+                f"{FINAL_LIMIT_MAX} submissions as final."
+            }
+        )
+    if final_limit is not None:
+        assignment.final_limit = final_limit
+    _refuse_release(assignment, released, "released")
     assignment.deadline = deadline
     assignment.daily_limit = daily_limit
     assignment.score_policy = score_policy
@@ -330,6 +402,7 @@ def assignment_set_state(
     """Release/hide or close/reopen one assignment."""
     workshop_refuse_if_archived(assignment.workshop)
     if released is not None:
+        _refuse_release(assignment, released, "released")
         assignment.released = released
     if closed is not None:
         assignment.closed = closed

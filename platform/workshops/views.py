@@ -8,17 +8,26 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from workshops import data_uploads, folders, notes, selectors, services
+from workshops.authoring import (
+    assignment_author,
+    authored_from_assignment,
+    instructions_preview,
+)
 from workshops.forms import (
+    AssignmentAuthorForm,
     AssignmentSettingsForm,
     BaseUploadForm,
     DatasetUploadForm,
     InstructorForm,
     JoinForm,
+    PackImportForm,
     RosterForm,
     WorkshopCreateForm,
     WorkshopForm,
 )
-from workshops.models import Enrollment
+from workshops.models import Assignment, Enrollment
+from workshops.pack_archive import max_archive_bytes
+from workshops.packs import FORMATS, PackExportError, pack_archive_bytes, pack_import
 
 
 def add_service_errors(
@@ -151,6 +160,68 @@ def workshop_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Workshop “{workshop.title}” created.")
             return redirect("workshop-manage", slug=workshop.slug)
     return render(request, "workshops/workshop_create.html", {"form": form})
+
+
+@login_required
+def workshop_import(request: HttpRequest) -> HttpResponse:
+    """Create a workshop from an uploaded pack archive (checked as hostile input)."""
+    if not selectors.user_can_create_workshops(user=request.user):
+        raise PermissionDenied("Only instructors may create workshops.")
+    form = PackImportForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            upload = form.cleaned_data["pack"]
+            if upload.size > max_archive_bytes():
+                form.add_error(
+                    "pack",
+                    f"The archive is {upload.size:,} bytes; packs are at most "
+                    f"{max_archive_bytes():,}.",
+                )
+            else:
+                try:
+                    workshop = pack_import(
+                        data=upload.read(),
+                        filename=upload.name,
+                        slug=form.cleaned_data["slug"],
+                        title=form.cleaned_data["title"],
+                        created_by=request.user,
+                    )
+                except ValidationError as exc:
+                    add_service_errors(form, exc, "pack")
+                else:
+                    messages.success(
+                        request, f"Workshop “{workshop.title}” imported from the pack."
+                    )
+                    return redirect("workshop-manage", slug=workshop.slug)
+    return render(
+        request, "workshops/workshop_import.html", {"form": form}, status=status
+    )
+
+
+@login_required
+def pack_export(
+    request: HttpRequest, slug: str, fmt: str, assignment: str | None = None
+) -> HttpResponse:
+    """Download the workshop, or one assignment, as a pack archive."""
+    workshop, _ = selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    if fmt not in FORMATS:
+        raise Http404("Packs download as pack.zip or pack.tar.gz.")
+    chosen = None
+    if assignment is not None:
+        chosen = get_object_or_404(workshop.assignments, slug=assignment)
+    try:
+        name, data = pack_archive_bytes(workshop=workshop, assignment=chosen, fmt=fmt)
+    except PackExportError as exc:
+        messages.error(request, f"The pack could not be written: {exc}")
+        return redirect("workshop-manage", slug=workshop.slug)
+    kind = "application/zip" if fmt == "zip" else "application/gzip"
+    response = HttpResponse(data, content_type=kind)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def _manage_context(workshop, **forms_) -> dict:
@@ -361,4 +432,120 @@ def assignment_data(request: HttpRequest, workshop: str, slug: str) -> HttpRespo
             "instructor": True,
         },
         status=status,
+    )
+
+
+AUTHOR_DEFAULTS = {
+    "kind": "mlp",
+    "dataset_source": "fashion-mnist",
+    "input_shape": "28, 28, 1",
+    "num_classes": 10,
+    "score_target": 0.9,
+    "score_floor": "majority",
+    "points": 100,
+    "cap_on_failed_check": 50,
+    "wall_seconds": 600,
+    "cpu_seconds": 1200,
+    "memory_mb": 4096,
+    "daily_limit": 20,
+}
+
+
+def _author_page(
+    request: HttpRequest, workshop, assignment: Assignment | None
+) -> HttpResponse:
+    editing = assignment is not None
+    initial = authored_from_assignment(assignment) if editing else AUTHOR_DEFAULTS
+    form = AssignmentAuthorForm(request.POST or None, initial=initial, editing=editing)
+    preview, status = None, 200
+    if request.method == "POST":
+        status = 400
+        if request.POST.get("action") == "preview":
+            # A preview saves nothing: the text is rendered as the page will be.
+            try:
+                preview = instructions_preview(request.POST.get("instructions_md", ""))
+                status = 200
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+        elif form.is_valid():
+            try:
+                saved, changes = assignment_author(
+                    workshop=workshop,
+                    authored=form.authored(),
+                    author=request.user,
+                    assignment=assignment,
+                    slug=form.cleaned_data.get("slug", ""),
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc, "title")
+            else:
+                if not editing:
+                    messages.success(request, f"Assignment “{saved.title}” created.")
+                elif changes and saved.versions.exists():
+                    messages.success(
+                        request,
+                        f"Saved as version {saved.spec_version}: "
+                        + " ".join(changes)
+                        + " Grades keep the version they were made under; "
+                        "regrade from the statistics page to grade them anew.",
+                    )
+                else:
+                    messages.success(request, "Assignment saved.")
+                return redirect(
+                    "assignment-stats", workshop=workshop.slug, slug=saved.slug
+                )
+    return render(
+        request,
+        "workshops/assignment_author.html",
+        {
+            "workshop": workshop,
+            "assignment": assignment,
+            "form": form,
+            "preview": preview,
+            "instructor": True,
+        },
+        status=status,
+    )
+
+
+@login_required
+def assignment_create(request: HttpRequest, slug: str) -> HttpResponse:
+    """Write a new assignment in the page (instructors of the workshop)."""
+    workshop, _ = selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    return _author_page(request, workshop, None)
+
+
+@login_required
+def assignment_edit(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    """Edit an assignment; a released one gets a new version."""
+    assignment, _ = selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug, instructor=True
+    )
+    return _author_page(request, assignment.workshop, assignment)
+
+
+@login_required
+def assignment_changes(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
+    """Show participants what each new version of the assignment changed."""
+    assignment, _ = selectors.assignment_for_member(
+        user=request.user, workshop_slug=workshop, slug=slug
+    )
+    versions = list(
+        assignment.versions.order_by("-number").values(
+            "number", "changes", "replaced_at"
+        )[:50]
+    )
+    return render(
+        request,
+        "workshops/assignment_changes.html",
+        {
+            "workshop": assignment.workshop,
+            "assignment": assignment,
+            "versions": [
+                {**v, "number": v["number"] + 1, "lines": v["changes"].splitlines()}
+                for v in versions
+            ],
+        },
     )

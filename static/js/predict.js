@@ -1,11 +1,13 @@
-// "Try your model": draw on a canvas or pick a test image; the server asks the
-// participant's model (in a sandbox) and this shows its three best guesses.
+// "Try your model": draw on a canvas or pick a test image (or, for a text
+// model, type a sentence); the server asks the participant's model (in a
+// sandbox) and this shows its three best guesses.
 (function () {
   "use strict";
   var card = document.getElementById("try-model");
   if (!card) return;
   var canvas = document.getElementById("draw");
-  var ctx = canvas.getContext("2d");
+  var typed = document.getElementById("try-text-form");
+  var ctx = canvas ? canvas.getContext("2d") : null;
   var out = document.getElementById("prediction");
   var height = parseInt(card.dataset.height, 10);
   var width = parseInt(card.dataset.width, 10);
@@ -18,7 +20,7 @@
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
   }
-  clear();
+  if (canvas) clear();
 
   function point(e) {
     var box = canvas.getBoundingClientRect();
@@ -116,7 +118,7 @@
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify({ pixels: data })
+      body: JSON.stringify(typeof data === "string" ? { pixels: data } : data)
     })
       .then(function (r) { return r.json(); })
       .then(function (ticket) {
@@ -129,6 +131,14 @@
         out.removeAttribute("aria-busy");
         if (again !== null) { var next = again; again = null; ask(next); }
       });
+  }
+
+  if (typed) {
+    typed.addEventListener("submit", function (e) {
+      e.preventDefault();
+      ask({ text: document.getElementById("try-text").value });
+    });
+    return;
   }
 
   canvas.addEventListener("pointerdown", function (e) {

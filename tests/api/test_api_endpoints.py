@@ -280,22 +280,38 @@ def test_only_the_owner_cancels(participant, other_participant, instructor, mlp)
 
 
 def test_leaderboard(participant, other_participant, instructor, mlp):
-    """The leaderboard ranks participants; private figures and ids for instructors."""
-    graded(participant, mlp, score=80.0, private=0.111111)
-    graded(participant, mlp, score=90.0, private=0.222222)
-    graded(other_participant, mlp, score=85.0, private=0.333333)
+    """The leaderboard ranks public accuracy; private figures and ids for
+    instructors, and the private ranking for everyone once closed."""
+    graded(participant, mlp, public=0.8, private=0.111111)
+    graded(participant, mlp, public=0.9, private=0.222222)
+    graded(other_participant, mlp, public=0.85, private=0.333333)
     url = reverse("api:leaderboard", args=["dl101", "mlp"])
     board = token_client(participant).get(url).json()
-    assert board["private_revealed"] is False
-    assert [(r["participant"], r["score"]) for r in board["rows"]] == [
-        ("ada", 90.0),
-        ("grace", 85.0),
+    assert board["private_revealed"] is False and board["part"] == "public"
+    assert [(r["participant"], r["public_accuracy"]) for r in board["rows"]] == [
+        ("ada", 0.9),
+        ("grace", 0.85),
     ]
     assert all(r["private_accuracy"] is None for r in board["rows"])
     assert all(r["submission_id"] is None for r in board["rows"])
+    refused = token_client(participant).get(url, {"part": "private"})
+    assert refused.status_code == 403
+    assert "revealed when the instructor closes" in refused.json()["detail"]
+    assert "0.333" not in refused.content.decode()
+    assert token_client(participant).get(url, {"part": "x"}).status_code == 400
     taught = token_client(instructor).get(url).json()
     assert taught["rows"][0]["private_accuracy"] == 0.222222
     assert taught["rows"][0]["submission_id"] is not None
+    early = token_client(instructor).get(url, {"part": "private"}).json()
+    assert [r["participant"] for r in early["rows"]] == ["grace", "ada"]
+    mlp.closed = True
+    mlp.save()
+    closed = token_client(participant).get(url).json()
+    assert closed["part"] == "private" and closed["private_revealed"] is True
+    assert [(r["participant"], r["private_accuracy"]) for r in closed["rows"]] == [
+        ("grace", 0.333333),
+        ("ada", 0.222222),
+    ]
 
 
 def test_schema_and_docs_are_served(client):

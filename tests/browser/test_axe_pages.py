@@ -78,6 +78,7 @@ def test_no_serious_violations_on_any_page(
         (reverse("submission-detail", args=[submission.pk]), "main-submission"),
         (reverse("submission-code", args=[submission.pk]), ""),
         (reverse("leaderboard", args=[ws, a]), ""),
+        (reverse("assignment-changes", args=[ws, a]), ""),
         (reverse("password_change"), ""),
     ):
         found += _visit(page, base + url, shoot, name)
@@ -104,6 +105,11 @@ def test_no_serious_violations_on_any_page(
         (reverse("regrade-detail", args=[batch.pk]), ""),
         (reverse("submission-detail", args=[submission.pk]), ""),
         (reverse("workshop-create"), ""),
+        (reverse("workshop-import"), ""),
+        (reverse("assignment-edit", args=[ws, a]), ""),
+        (reverse("assignment-create", args=[ws]), ""),
+        (reverse("assignment-validate", args=[ws, a]), ""),
+        (reverse("leaderboard", args=[ws, a]) + "?part=private", ""),
     ):
         found += _visit(page, base + url, shoot, name)
     context.close()

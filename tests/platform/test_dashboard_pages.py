@@ -18,33 +18,44 @@ def _csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
-def test_leaderboard_best_policy_hides_private(
+def _board_text(page: str) -> str:
+    return page.split('<table class="board">')[1].split("</table>")[0]
+
+
+def test_leaderboard_ranks_public_accuracy_and_hides_private_until_close(
     participant_client, participant, other_participant, cnn, make_graded
 ):
-    make_graded(participant, cnn, score=50.0, public=0.7, private=0.61)
-    make_graded(participant, cnn, score=90.0, public=0.95, private=0.93)
-    make_graded(other_participant, cnn, score=70.0, public=0.85, private=0.82)
+    """Each participant's best public accuracy ranks; private waits for the close."""
+    make_graded(participant, cnn, score=100.0, public=0.7, private=0.61)
+    make_graded(participant, cnn, score=100.0, public=0.95, private=0.93)
+    make_graded(other_participant, cnn, score=100.0, public=0.85, private=0.82)
     url = reverse("leaderboard", args=[cnn.workshop.slug, cnn.slug])
     page = participant_client.get(url).content.decode()
-    assert page.index("ada") < page.index("grace")
-    assert "95.0%" in page and "70.0%" not in page  # best, not last
+    board = _board_text(page)
+    assert board.index("ada") < board.index("grace")
+    assert "95.0%" in board and "70.0%" not in board  # best, not last
     assert "93.0%" not in page and "Private accuracy" not in page
-    cnn.reveal_private = True
+    asked = participant_client.get(url, {"part": "private"}).content.decode()
+    assert "93.0%" not in asked and "revealed when your instructor closes" in asked
+    cnn.closed = True
     cnn.save()
     page = participant_client.get(url).content.decode()
-    assert "93.0%" in page and "Private accuracy" in page
+    assert "93.0%" in _board_text(page) and "Private accuracy" in page
 
 
-def test_leaderboard_last_policy(participant, other_participant, cnn, make_graded):
-    make_graded(participant, cnn, score=90.0)
-    make_graded(participant, cnn, score=40.0)
-    make_graded(other_participant, cnn, score=60.0)
+def test_leaderboard_score_policy_keeps_the_pass_mark(
+    participant, other_participant, cnn, make_graded
+):
+    """The score shown is the policy's counted grade; the ranking is accuracy."""
+    make_graded(participant, cnn, score=90.0, public=0.95)
+    make_graded(participant, cnn, score=40.0, public=0.5)
+    make_graded(other_participant, cnn, score=60.0, public=0.6)
     cnn.score_policy = "last"
     cnn.save()
     board = selectors.leaderboard(assignment=cnn, include_private=False)
-    assert [(e["username"], e["score"]) for e in board] == [
-        ("grace", 60.0),
-        ("ada", 40.0),
+    assert [(e["username"], e["score"], e["public_accuracy"]) for e in board] == [
+        ("ada", 40.0, 0.95),
+        ("grace", 60.0, 0.6),
     ]
     assert board[0]["private_accuracy"] is None
 
@@ -201,6 +212,7 @@ def test_grades_csv(
         "submission",
         "score",
         "public_accuracy",
+        "private_accuracy",
         "best_score",
         "attempts",
         "status",
@@ -209,9 +221,9 @@ def test_grades_csv(
     ]
     assert len(rows) == 1 + 2 * workshop.assignments.count()
     mine = {r[2]: r for r in rows[1:] if r[0] == "ada"}
-    assert mine["cnn"][4:9] == ["81.00", "0.9000", "81.00", "2", "graded"]
-    assert mine["cnn"][10] == "yes"
-    assert mine["mlp"][3:] == ["", "", "", "", "0", "", "", "no"]
+    assert mine["cnn"][4:10] == ["81.00", "0.9000", "0.8800", "81.00", "2", "graded"]
+    assert mine["cnn"][11] == "yes"
+    assert mine["mlp"][3:] == ["", "", "", "", "", "0", "", "", "no"]
     assert {r[0] for r in rows[1:]} == {"ada", "grace"}
 
 
@@ -222,16 +234,42 @@ def test_submissions_csv_keeps_every_submission(
     make_graded(participant, cnn, score=81.0, public=0.9)
     url = reverse("export-submissions", args=[workshop.slug])
     rows = _csv(instructor_client.get(url))
-    by_status = {r[6]: r for r in rows[1:]}
-    assert by_status["graded"][4:6] == ["81.00", "0.9000"]
+    assert rows[0][4:8] == ["score", "public_accuracy", "private_accuracy", "status"]
+    by_status = {r[7]: r for r in rows[1:]}
+    assert by_status["graded"][4:7] == ["81.00", "0.9000", "0.8800"]
     assert len(rows) == 3
 
 
-def test_leaderboard_csv(instructor_client, participant, cnn, make_graded):
+def test_leaderboard_csv_carries_both_parts(
+    instructor_client, participant, other_participant, cnn, make_graded
+):
+    """Both rankings and both accuracies, with the submissions that earned them."""
+    from submissions.services.finals import submission_mark_final
+
     make_graded(participant, cnn, score=81.0, public=0.9, private=0.8)
+    low = make_graded(participant, cnn, score=70.0, public=0.85, private=0.89)
+    make_graded(other_participant, cnn, score=75.0, public=0.88, private=0.84)
+    submission_mark_final(participant=participant, submission_id=low.pk, final=True)
     url = reverse("export-leaderboard", args=[cnn.workshop.slug, cnn.slug])
     rows = _csv(instructor_client.get(url))
-    assert rows[1][:5] == ["1", "ada", "81.00", "0.9000", "0.8000"]
+    assert rows[0] == [
+        "public_rank",
+        "private_rank",
+        "participant",
+        "public_accuracy",
+        "public_submission",
+        "private_accuracy",
+        "private_submission",
+        "finals_marked",
+        "score",
+        "passed_checks",
+        "submitted_at",
+    ]
+    ada, grace = rows[1], rows[2]
+    assert ada[:4] == ["1", "1", "ada", "0.9000"]
+    assert ada[5:10] == ["0.8900", str(low.pk), "1", "81.00", "yes"]
+    assert grace[:4] == ["2", "2", "grace", "0.8800"]
+    assert grace[5] == "0.8400" and grace[7] == "0"
 
 
 def test_hosts_page_without_workers(instructor_client, workshop, monkeypatch):
@@ -343,8 +381,8 @@ def test_large_matrix_pages_and_filters(
 def test_leaderboard_pages_keep_ranks_and_show_my_rank(
     client, participant, other_participant, instructor, cnn, make_graded, monkeypatch
 ):
-    """Ranks run on across pages (ties share one); a participant on another page
-    still sees their own rank."""
+    """Ranks run on across pages (a tie goes to the earlier submission); a
+    participant on another page still sees their own rank."""
     from accounts.services import user_ensure
     from dashboard import views
     from workshops.services import enrollment_add
@@ -352,14 +390,14 @@ def test_leaderboard_pages_keep_ranks_and_show_my_rank(
     monkeypatch.setattr(views, "LEADERBOARD_PAGE", 1)
     third = user_ensure(username="hedy", password="hedy-pass-123")
     enrollment_add(workshop=cnn.workshop, user=third)
-    make_graded(other_participant, cnn, score=90.0)
-    make_graded(third, cnn, score=90.0)
-    make_graded(participant, cnn, score=50.0)
+    make_graded(other_participant, cnn, public=0.9)
+    make_graded(third, cnn, public=0.9)
+    make_graded(participant, cnn, public=0.5)
     url = reverse("leaderboard", args=[cnn.workshop.slug, cnn.slug])
     client.force_login(instructor)
     second = client.get(url, {"page": 2}).content.decode()
     assert "Page 2 of 3" in second and "hedy" in second and "grace" not in second
-    assert '<td class="num">1</td>' in second  # tied with grace on page 1
+    assert '<td class="num">2</td>' in second  # tied with grace, who was first
     client.force_login(participant)
     first = client.get(url).content.decode()
     assert "ada" not in first.split("<tbody>")[1].split("</tbody>")[0]

@@ -227,6 +227,21 @@ def test_assignment_settings(instructor_client, workshop, cnn):
     )
     assert bad.status_code == 400
     assert "Allow at least one submission a day" in bad.content.decode()
+    for value in ("0", "11", "two"):
+        refused = instructor_client.post(
+            url,
+            {
+                "daily_limit": 5,
+                "score_policy": "best",
+                "released": "on",
+                "final_limit": value,
+            },
+        )
+        assert refused.status_code == 400
+        form = refused.context["form"]
+        assert list(form.errors) == ["final_limit"], (value, form.errors)
+    cnn.refresh_from_db()
+    assert cnn.final_limit == 2
     cnn.refresh_from_db()
     assert cnn.daily_limit == 20
     ok = instructor_client.post(
@@ -237,11 +252,13 @@ def test_assignment_settings(instructor_client, workshop, cnn):
             "released": "on",
             "reveal_private": "on",
             "deadline": "2030-01-01T12:00",
+            "final_limit": 3,
         },
     )
     assert ok.status_code == 302
     cnn.refresh_from_db()
     assert (cnn.daily_limit, cnn.score_policy, cnn.reveal_private) == (5, "last", True)
+    assert cnn.final_limit == 3
     assert cnn.deadline is not None
 
 

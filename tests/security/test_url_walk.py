@@ -82,6 +82,11 @@ ALLOWED: dict[str, Allow] = {
         "Instructors create new workshops, which they then teach; it shows no "
         "other workshop.",
     ),
+    "workshop-import": Allow(
+        frozenset({FOREIGN}),
+        "Instructors import a pack as a new workshop, which they then teach; it "
+        "shows no other workshop.",
+    ),
     "password_change": Allow(LOGGED_IN, "Changes the requester's own password."),
     "password_change_done": Allow(LOGGED_IN, "A confirmation page, no data."),
     "api-tokens": Allow(
@@ -106,6 +111,17 @@ ALLOWED: dict[str, Allow] = {
     "leaderboard": Allow(
         frozenset({CLASSMATE}),
         "Participants see the leaderboard; private accuracy stays hidden.",
+    ),
+    "assignment-changes": Allow(
+        frozenset({CLASSMATE}),
+        "Participants read what each version of a released assignment changed; "
+        "no one's work.",
+    ),
+    "final-mark": Allow(
+        frozenset({CLASSMATE}),
+        "Participants mark their own submissions final; another's is refused "
+        "(tests/platform/test_leaderboard_finals.py).",
+        frozenset({"POST"}),
     ),
     "api:workshop-detail": Allow(
         frozenset({CLASSMATE}), "Participants of the workshop see its page."

@@ -200,6 +200,35 @@ class Workshop:
         else:
             enrollment_add(workshop=self.workshop, user=person)
 
+    def mark_final(self) -> None:
+        from django.core.exceptions import PermissionDenied, ValidationError
+
+        from submissions.services.finals import submission_mark_final
+
+        if s := self._pick(Status.GRADED, Status.FAILED):
+            try:
+                submission_mark_final(
+                    participant=s.participant,
+                    submission_id=s.pk,
+                    final=s.final_at is None,
+                )
+            except (ValidationError, PermissionDenied):
+                pass  # over the limit, not graded, removed: refused, no change
+
+    def change_final_limit(self) -> None:
+        assignment = self.rng.choice(self.assignments)
+        assignment.refresh_from_db()
+        assignment_update_settings(
+            assignment=assignment,
+            deadline=None,
+            daily_limit=assignment.daily_limit,
+            score_policy=assignment.score_policy,
+            reveal_private=assignment.reveal_private,
+            released=True,
+            closed=False,
+            final_limit=self.rng.choice([1, 2, 3]),
+        )
+
     def change_policy(self) -> None:
         assignment = self.rng.choice(self.assignments)
         assignment.refresh_from_db()
@@ -225,19 +254,22 @@ OPERATIONS = {
     "reconcile": 1,
     "deactivate": 1,
     "change_policy": 1,
+    "mark_final": 3,
+    "change_final_limit": 1,
 }
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_standings_match_a_recomputation_after_random_operations(workshop, seed):
     """After any sequence of submit, grade, regrade, rerun, cancel, error,
-    reconcile, deactivation and policy changes, the stored standings and
+    reconcile, deactivation, policy changes, final marks and limit changes,
+    the stored standings and
     tallies equal a recomputation from scratch, at every step."""
     rng = random.Random(seed)
     driver = Workshop(workshop, rng)
     names, weights = list(OPERATIONS), list(OPERATIONS.values())
     done = []
-    for _ in range(100):
+    for _ in range(120):
         name = rng.choices(names, weights)[0]
         getattr(driver, name)()
         done.append(name)

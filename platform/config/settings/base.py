@@ -123,6 +123,13 @@ STORAGES = {
 DOJO_UPLOAD_MAX_BYTES = env.int("DOJO_UPLOAD_MAX_BYTES", default=1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Workshop packs an instructor imports (workshops/pack_archive.py): the archive's
+# size, its members, and the bytes it may unpack to (counted while reading).
+DOJO_PACK_MAX_BYTES = env.int("DOJO_PACK_MAX_BYTES", default=20 * 1024 * 1024)
+DOJO_PACK_MAX_MEMBERS = env.int("DOJO_PACK_MAX_MEMBERS", default=200)
+DOJO_PACK_MAX_UNPACKED_BYTES = env.int(
+    "DOJO_PACK_MAX_UNPACKED_BYTES", default=50 * 1024 * 1024
+)
 
 # Workspace drafts: a version is kept at least this often while typing, and at
 # most this many per participant and assignment (oldest thinned, submitted kept).

@@ -50,6 +50,19 @@ FACT_FIELDS = (
     "current_grade__public_accuracy",
     "current_grade__private_accuracy",
     "current_grade__passed_checks",
+    "final_at",
+)
+# The leaderboard's two entries (see _board_values).
+BOARD_FIELDS = (
+    "public_submission_id",
+    "public_accuracy",
+    "public_passed_checks",
+    "public_at",
+    "private_submission_id",
+    "private_accuracy",
+    "private_passed_checks",
+    "private_at",
+    "finals",
 )
 # The values standing_values() returns, in the order the check compares them.
 VALUE_FIELDS = (
@@ -70,6 +83,7 @@ VALUE_FIELDS = (
     "latest_status",
     "latest_reason",
     "last_submitted_at",
+    *BOARD_FIELDS,
 )
 REASON_LENGTH = 300
 
@@ -125,8 +139,73 @@ def _needed_grades(rows: list[dict], policy: str) -> tuple[dict | None, dict | N
     return counted, latest
 
 
+def _on_board(row: dict) -> bool:
+    return (
+        row["status"] == Status.GRADED
+        and bool(row["current_grade_id"])
+        and row["current_grade__public_accuracy"] is not None
+    )
+
+
+def _board_key(row: dict, accuracy_field: str) -> tuple:
+    """Order a pair's graded submissions, best first, on one part of the split.
+
+    Submissions that pass the checks come first (a model that breaks the
+    assignment's rules does not win on accuracy), then higher accuracy, then
+    the earlier submission: who got there first keeps the tie.
+    """
+    accuracy = row[accuracy_field]
+    return (
+        not row["current_grade__passed_checks"],
+        -(accuracy if accuracy is not None else -1.0),
+        row["created_at"],
+        row["pk"],
+    )
+
+
+def _board_values(rows: list[dict], final_limit: int) -> dict:
+    """Return the pair's leaderboard entries: its best public and its private one.
+
+    The private entry is the best on the private part among the graded
+    submissions marked final (the ``final_limit`` most recently marked), or
+    the public entry where none is.
+    """
+    graded = [row for row in rows if _on_board(row)]
+    values = dict.fromkeys(BOARD_FIELDS)
+    values.update(public_passed_checks=False, private_passed_checks=False, finals=0)
+    if not graded:
+        return values
+    public = min(graded, key=lambda r: _board_key(r, "current_grade__public_accuracy"))
+    marked = sorted(
+        (row for row in graded if row["final_at"] is not None),
+        key=lambda r: (r["final_at"], r["pk"]),
+        reverse=True,
+    )[:final_limit]
+    private = min(
+        marked or [public],
+        key=lambda r: _board_key(r, "current_grade__private_accuracy"),
+    )
+    values.update(
+        public_submission_id=public["pk"],
+        public_accuracy=public["current_grade__public_accuracy"],
+        public_passed_checks=bool(public["current_grade__passed_checks"]),
+        public_at=public["created_at"],
+        private_submission_id=private["pk"],
+        private_accuracy=private["current_grade__private_accuracy"],
+        private_passed_checks=bool(private["current_grade__passed_checks"]),
+        private_at=private["created_at"],
+        finals=len(marked),
+    )
+    return values
+
+
 def standing_values(
-    *, rows: list[dict], policy: str, listed: bool, checks: dict[int, list]
+    *,
+    rows: list[dict],
+    policy: str,
+    listed: bool,
+    checks: dict[int, list],
+    final_limit: int = 2,
 ) -> dict:
     """Fold one pair's submissions (FACT_FIELDS) into a standing's values.
 
@@ -187,6 +266,7 @@ def standing_values(
             latest_reason=_reason(latest, checks),
             last_submitted_at=latest["created_at"],
         )
+    values.update(_board_values(rows, final_limit))
     return values
 
 
@@ -245,12 +325,12 @@ def standing_refresh(*, participant_id: int, assignment_id: int) -> Standing | N
     with transaction.atomic():
         found = (
             Assignment.objects.filter(pk=assignment_id)
-            .values_list("workshop_id", "score_policy")
+            .values_list("workshop_id", "score_policy", "final_limit")
             .first()
         )
         if found is None:  # deleted with its workshop: so are its standings
             return None
-        workshop_id, policy = found
+        workshop_id, policy, final_limit = found
         pair = {"participant_id": participant_id, "assignment_id": assignment_id}
         standing = Standing.objects.select_for_update().filter(**pair).first()
         if standing is None:
@@ -270,7 +350,13 @@ def standing_refresh(*, participant_id: int, assignment_id: int) -> Standing | N
                 latest and latest["current_grade_id"],
             ]
         )
-        new = standing_values(rows=rows, policy=policy, listed=listed, checks=checks)
+        new = standing_values(
+            rows=rows,
+            policy=policy,
+            listed=listed,
+            checks=checks,
+            final_limit=final_limit,
+        )
         if not rows:
             standing.delete()
             return None
@@ -358,6 +444,7 @@ def standings_compute(*, assignment: Assignment) -> tuple[list[dict], Counter, d
             policy=assignment.score_policy,
             listed=participant_id in listed,
             checks=checks,
+            final_limit=assignment.final_limit,
         )
         counted_checks = checks.get(values["counted_grade_id"], [])
         tallies.update(contribution(values, counted_checks))

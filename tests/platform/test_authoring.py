@@ -1,0 +1,273 @@
+"""Assignments written in the page: every field checked, versions on edit."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from workshops import folders
+from workshops.authoring import MAX_INSTRUCTIONS
+from workshops.models import Assignment, AssignmentVersion
+
+pytestmark = pytest.mark.django_db
+
+STARTER = "# %% [markdown]\n# Build an MLP\n\n# %%\nimport keras\nmodel = None\n"
+SOLUTION = "import keras\nprint('reference')\n"
+
+
+@pytest.fixture(autouse=True)
+def own_data_root(settings, tmp_path):
+    """Own assignment folders per test; the shared built datasets are reused."""
+    shared_cache = Path(settings.DOJO_DATA_ROOT) / "cache"
+    shared_cache.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "cache").symlink_to(shared_cache.resolve())
+    settings.DOJO_DATA_ROOT = root
+
+
+def _good(**changes) -> dict:
+    data = {
+        "title": "A stricter MLP",
+        "slug": "mlp-strict",
+        "kind": "mlp",
+        "instructions_md": "# Build it\n\nUse **Dropout**.",
+        "starter": STARTER,
+        "solution": SOLUTION,
+        "dataset_source": "fashion-mnist",
+        "classes": "",
+        "input_shape": "28, 28, 1",
+        "num_classes": "10",
+        "required_layers": "Dense:2, Dropout:1",
+        "forbidden_layers": "Conv2D",
+        "max_params": "100000",
+        "score_target": "0.85",
+        "score_floor": "majority",
+        "points": "100",
+        "cap_on_failed_check": "50",
+        "wall_seconds": "600",
+        "cpu_seconds": "1200",
+        "memory_mb": "4096",
+        "daily_limit": "20",
+        "action": "save",
+    }
+    data.update(changes)
+    return data
+
+
+def test_instructor_writes_a_new_assignment(instructor_client, workshop):
+    """The form creates the assignment with its spec, starter and reference."""
+    url = reverse("assignment-create", args=[workshop.slug])
+    assert instructor_client.get(url).status_code == 200
+    answer = instructor_client.post(url, _good())
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    made = workshop.assignments.get(slug="mlp-strict")
+    assert made.spec["checks"]["required_layers"] == {"Dense": 2, "Dropout": 1}
+    assert made.spec["checks"]["forbidden_layers"] == ["Conv2D"]
+    assert made.spec["checks"]["max_params"] == 100000
+    assert made.spec["score"]["target"] == 0.85
+    assert (made.spec_version, made.released, made.order) == (1, False, 5)
+    starter = json.loads(
+        (folders.assignment_materials_dir(made.pk) / "starter.ipynb").read_text()
+    )
+    assert [c["cell_type"] for c in starter["cells"]] == ["markdown", "code"]
+    solution = folders.assignment_reference_dir(made.pk) / "solution.py"
+    assert solution.read_text() == SOLUTION
+    assert (folders.assignment_train_dir(made.pk) / "train.npz").is_file()
+
+
+BAD_FIELDS = {
+    "title": ("", "required"),
+    "slug": ("mlp", "already has an assignment"),
+    "kind": ("rnn", "Select a valid choice"),
+    "instructions_md": ("x" * (MAX_INSTRUCTIONS + 1), "keep them to 20,000"),
+    "starter": ("def (:\n", "not valid Python on line 1"),
+    "solution": ("   ", "it is empty"),
+    "dataset_source": ("npz", "Select a valid choice"),
+    "classes": ("5, x", "whole numbers"),
+    "input_shape": ("28", "height, width and channels"),
+    "num_classes": ("1", "greater than or equal to 2"),
+    "required_layers": ("Dense:0", "from 1 to 100"),
+    "forbidden_layers": ("Dense", "also a required layer"),
+    "max_params": ("0", "greater than or equal to 1"),
+    "score_target": ("1.5", "less than or equal to 1"),
+    "score_floor": ("0.9", "below the full one"),
+    "points": ("0", "greater than or equal to 1"),
+    "cap_on_failed_check": ("500", "must not exceed the points"),
+    "wall_seconds": ("1", "greater than or equal to 10"),
+    "cpu_seconds": ("100", "at least as much CPU time"),
+    "memory_mb": ("10", "greater than or equal to 512"),
+    "daily_limit": ("0", "greater than or equal to 1"),
+    "deadline": ("tomorrow", "valid date"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(BAD_FIELDS))
+def test_every_field_is_refused_with_a_message_naming_it(
+    instructor_client, workshop, field
+):
+    """Bad input in one field: 400, the message beside that field, nothing saved."""
+    value, reason = BAD_FIELDS[field]
+    before = Assignment.objects.count()
+    url = reverse("assignment-create", args=[workshop.slug])
+    answer = instructor_client.post(url, _good(**{field: value}))
+    assert answer.status_code == 400
+    errors = answer.context["form"].errors
+    assert list(errors) == [field], errors
+    assert reason in " ".join(errors[field]), errors[field]
+    assert Assignment.objects.count() == before
+
+
+def test_preview_renders_safely_and_saves_nothing(instructor_client, workshop):
+    """The preview shows the Markdown as participants will see it, without script."""
+    url = reverse("assignment-create", args=[workshop.slug])
+    text = "# Title\n\n<script>alert(1)</script> *bold*"
+    answer = instructor_client.post(url, _good(instructions_md=text, action="preview"))
+    page = answer.content.decode()
+    assert answer.status_code == 200
+    assert "<h1>Title</h1>" in page and "<em>bold</em>" in page
+    assert "<script>alert(1)</script>" not in page
+    assert not workshop.assignments.filter(slug="mlp-strict").exists()
+    too_long = instructor_client.post(
+        url, _good(instructions_md="x" * (MAX_INSTRUCTIONS + 1), action="preview")
+    )
+    assert too_long.status_code == 400
+    assert "keep them to 20,000" in too_long.content.decode()
+
+
+def test_editing_a_released_assignment_makes_a_new_version(
+    instructor_client, workshop, cnn, participant, make_graded
+):
+    """The old content is kept with what changed; grades keep their version."""
+    from django.test import Client
+
+    participant_client = Client()
+    participant_client.force_login(participant)
+    graded = make_graded(participant, cnn)
+    url = reverse("assignment-edit", args=[workshop.slug, cnn.slug])
+    form = instructor_client.get(url).context["form"]
+    data = {name: form.initial.get(name, "") for name in form.fields if name != "slug"}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(max_params="50000", released="on", action="save")
+    answer = instructor_client.post(url, data)
+    assert answer.status_code == 302, answer.context and answer.context["form"].errors
+    cnn.refresh_from_db()
+    assert cnn.spec_version == 2 and cnn.spec["checks"]["max_params"] == 50000
+    old = AssignmentVersion.objects.get(assignment=cnn)
+    assert old.number == 1 and old.spec["checks"]["max_params"] == 200000
+    assert "Parameter limit: 200000 → 50000." in old.changes
+    graded.current_grade.refresh_from_db()
+    assert graded.current_grade.spec_version == 1
+    changes = participant_client.get(
+        reverse("assignment-changes", args=[workshop.slug, cnn.slug])
+    )
+    assert "Parameter limit: 200000 → 50000." in changes.content.decode()
+    home = participant_client.get(reverse("workshop-detail", args=[workshop.slug]))
+    assert "Version 2: <a" in home.content.decode()
+    # Saving the same content again makes no new version.
+    instructor_client.post(url, data)
+    cnn.refresh_from_db()
+    assert cnn.spec_version == 2
+
+
+def test_participants_cannot_author(participant_client, workshop, cnn):
+    """Only the workshop's instructors write or edit assignments."""
+    for url in (
+        reverse("assignment-create", args=[workshop.slug]),
+        reverse("assignment-edit", args=[workshop.slug, cnn.slug]),
+    ):
+        assert participant_client.get(url).status_code in (403, 404)
+        assert participant_client.post(url, _good()).status_code in (403, 404)
+    assert not workshop.assignments.filter(slug="mlp-strict").exists()
+
+
+def test_validate_checks_the_reference_through_a_check_run(
+    instructor_client,
+    instructor,
+    participant,
+    workshop,
+    cnn,
+    outbox,
+    django_capture_on_commit_callbacks,
+):
+    """Validate queues a check of the reference and shows its outcome and time."""
+    import datetime
+
+    from django.utils import timezone
+
+    from checks.models import CheckRun, CheckStatus
+    from workshops.packs import assignment_solution
+
+    url = reverse("assignment-validate", args=[workshop.slug, cnn.slug])
+    page = instructor_client.get(url).content.decode()
+    assert "has not been checked yet" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        assert instructor_client.post(url).status_code == 302
+    check = CheckRun.objects.get(participant=instructor, assignment=cnn)
+    assert check.source == assignment_solution(cnn)
+    assert outbox, "the check was sent to the check queue"
+    assert "queued" in instructor_client.get(url).content.decode()
+    check.started_at = timezone.now()
+    check.finished_at = check.started_at + datetime.timedelta(seconds=12)
+    check.status = CheckStatus.PASSED
+    check.result = {
+        "indicative_accuracy": 0.8125,
+        "checks": [{"id": "layers.Conv2D", "passed": True, "message": "Two Conv2D"}],
+    }
+    check.save()
+    page = instructor_client.get(url).content.decode()
+    assert "81.2%" in page and "took 12.0 s" in page and "Two Conv2D" in page
+    from django.test import Client
+
+    participant_client = Client()
+    participant_client.force_login(participant)
+    assert participant_client.post(url).status_code in (403, 404)
+    assert CheckRun.objects.count() == 1
+
+
+def test_a_reference_that_failed_validation_cannot_be_released(
+    instructor_client, instructor, workshop, cnn
+):
+    """Release is refused, with the reason, while the latest check failed."""
+    from checks.models import CheckStatus
+    from checks.services import check_run_create
+    from workshops.packs import assignment_solution
+    from workshops.services import assignment_set_state
+
+    assignment_set_state(assignment=cnn, released=False)
+    check = check_run_create(
+        participant=instructor, assignment=cnn, source=assignment_solution(cnn)
+    )
+    check.finish(CheckStatus.FAILED, reason="The model has no Dropout layer.")
+    check.save()
+    manage = reverse("workshop-manage", args=[workshop.slug])
+    answer = instructor_client.post(
+        manage, {"action": "release", "assignment": cnn.pk}, follow=True
+    )
+    assert "failed its latest validation" in answer.content.decode()
+    assert "no Dropout layer" in answer.content.decode()
+    cnn.refresh_from_db()
+    assert not cnn.released
+    settings_url = reverse("assignment-settings", args=[workshop.slug, cnn.slug])
+    refused = instructor_client.post(
+        settings_url, {"daily_limit": 5, "score_policy": "best", "released": "on"}
+    )
+    assert refused.status_code == 400
+    assert list(refused.context["form"].errors) == ["released"]
+    edit = reverse("assignment-edit", args=[workshop.slug, cnn.slug])
+    form = instructor_client.get(edit).context["form"]
+    data = {n: form.initial.get(n, "") for n in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(released="on", action="save")
+    authored = instructor_client.post(edit, data)
+    assert authored.status_code == 400
+    assert list(authored.context["form"].errors) == ["released"]
+    again = check_run_create(
+        participant=instructor, assignment=cnn, source=assignment_solution(cnn)
+    )
+    again.finish(CheckStatus.PASSED)
+    again.save()
+    assignment_set_state(assignment=cnn, released=True)
+    cnn.refresh_from_db()
+    assert cnn.released

@@ -1,0 +1,135 @@
+"""Try your model for text: a typed sentence becomes the pack's word ids.
+
+Whatever is typed is bounded and checked in the web process before anything is
+queued; only word ids leave it (markup is inert), and the text is never shown
+back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from django.test import Client
+
+from tests.model_builders import graded_with_model
+from workshops import folders
+
+pytestmark = pytest.mark.django_db
+VOCABULARY = ["<pad>", "<unk>", "a", "dog", "tree"]
+
+
+@pytest.fixture
+def graded_text(participant, workshop):
+    """A graded submission of an assignment made a text one (32 word ids)."""
+    assignment = workshop.assignments.get(slug="mlp")
+    spec = assignment.spec
+    spec["checks"] = {**spec["checks"], "input_kind": "tokens", "input_shape": [32]}
+    spec["dataset"] = {**spec["dataset"], "sequence_length": 32}
+    assignment.spec = spec
+    assignment.save()
+    train = folders.assignment_train_dir(assignment.pk)
+    train.mkdir(parents=True, exist_ok=True)
+    (train / "vocab.txt").write_text("".join(f"{w}\n" for w in VOCABULARY))
+    return graded_with_model(participant, assignment)
+
+
+def _post(client: Client, submission, body: dict):
+    return client.post(
+        f"/s/{submission.pk}/predict/",
+        json.dumps(body),
+        content_type="application/json",
+    )
+
+
+def test_a_sentence_goes_to_the_predictor_as_word_ids(
+    graded_text, participant, outbox
+) -> None:
+    client = Client()
+    client.force_login(participant)
+    page = client.get(graded_text.get_absolute_url()).content.decode()
+    assert 'id="try-text-form"' in page and 'id="draw"' not in page
+    posted = _post(client, graded_text, {"text": "A <b>dog</b> in a\ttree!"})
+    assert posted.status_code == 202, posted.content
+    (message,) = outbox
+    pixels = message["args"][2]
+    assert message["queue"] == "predict" and pixels.startswith("t:")
+    ids = np.frombuffer(base64.b64decode(pixels[2:]), "<i4")
+    # a, b (unknown), dog, b, in (unknown), a, tree; then padding.
+    assert ids.tolist() == [2, 1, 3, 1, 1, 2, 4] + [0] * 25
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("a dog " * 200, "at most 1,000 characters"),
+        ("", "at least one word"),
+        ("?! ... ---", "at least one word"),
+        ("zebra quokka", "None of these words"),
+        ("a dog\x1b[31m", "control characters"),
+        ("a dog\u202e", "control characters"),
+        (["a", "dog"], '{"text": "a sentence"}'),
+    ],
+)
+def test_hostile_text_is_refused_with_a_reason_and_nothing_queued(
+    graded_text, participant, outbox, text, reason
+) -> None:
+    client = Client()
+    client.force_login(participant)
+    refused = _post(client, graded_text, {"text": text})
+    assert refused.status_code == 400
+    assert reason in refused.json()["error"]
+    assert outbox == []
+
+
+def test_wrong_definitions_show_as_a_table_and_malformed_entries_are_dropped(
+    graded_text, participant
+) -> None:
+    """The grader's token ids become the definitions as the model read them."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import transaction
+
+    from grader import GradeReport
+    from submissions.models import Status
+    from submissions.services.grading import grade_record
+    from submissions.services.intake import submission_create
+    from tests.platform.conftest import report
+
+    assignment = graded_text.assignment
+    matrix = [[5 if i == j else 0 for j in range(10)] for i in range(10)]
+    good = {"index": 1, "true": 3, "predicted": 0, "tokens": [2, 3, 1, 4, 99]}
+    bad = [
+        {**good, "tokens": [2, -1]},
+        {**good, "tokens": [2] * 33},
+        {**good, "tokens": [True]},
+        {**good, "tokens": "a dog"},
+        {**good, "predicted": 3},
+        {**good, "true": 10},
+    ]
+    submission = submission_create(
+        participant=participant,
+        assignment=assignment,
+        upload=SimpleUploadedFile("t.py", b"print(1)\n"),
+    )
+    with transaction.atomic():
+        submission.move_to(Status.QUEUED)
+        submission.move_to(Status.EVALUATING)
+        submission.save()
+        grade_record(
+            submission=submission,
+            run=None,
+            report=GradeReport.from_dict(
+                {**report(), "confusion_matrix": matrix, "misclassified": [good, *bad]}
+            ),
+        )
+    stored = submission.current_grade.report["misclassified"]
+    assert stored == [{"true": 3, "predicted": 0, "tokens": [2, 3, 1, 4, 99]}]
+    client = Client()
+    client.force_login(participant)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert 'id="misclassified-text"' in page and 'id="misclassified"' not in page
+    names = assignment.spec["class_names"]
+    row = f"<td>a dog &lt;unk&gt; tree &lt;unk&gt;</td><td>{names[3]}</td>"
+    assert row + f"<td>{names[0]}</td>" in page
