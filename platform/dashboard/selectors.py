@@ -244,3 +244,14 @@ def _ago(seconds: float) -> str:
     if seconds < 7200:
         return f"{int(seconds // 60)} min"
     return f"{int(seconds // 3600)} h"
+
+
+def submissions_graded_under_older_version(*, assignment) -> int:
+    """Return how many submissions' current grade predates the assignment's version.
+
+    One count: what the offer to regrade after a new version is made of.
+    """
+    return Submission.objects.filter(
+        assignment=assignment,
+        current_grade__spec_version__lt=assignment.spec_version,
+    ).count()
