@@ -3,6 +3,7 @@
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -142,6 +143,17 @@ def other_participant(workshop):
 @pytest.fixture
 def instructor(workshop):
     return _user("ines", workshop, "instructor")
+
+
+@pytest.fixture
+def own_data_root(settings, tmp_path) -> Path:
+    """Give this test its own assignment and workshop folders ("nothing stored"
+    is then about this test alone); built datasets stay shared
+    (DOJO_DATA_CACHE_ROOT)."""
+    root = tmp_path / "data"
+    root.mkdir()
+    settings.DOJO_DATA_ROOT = root
+    return root
 
 
 @pytest.fixture

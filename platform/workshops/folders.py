@@ -52,7 +52,7 @@ def sha256_json(data: object) -> str:
 
 def cached_build(key: str, build: Callable[[Path], None]) -> Path:
     """Build a data folder once per content key and reuse it afterwards."""
-    folder = Path(settings.DOJO_DATA_ROOT) / "cache" / key
+    folder = Path(settings.DOJO_DATA_CACHE_ROOT) / key
     if not (folder / ".complete").is_file():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)

@@ -84,6 +84,10 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
             base / "base.keras",
             folders.assignment_train_dir(assignment.pk) / "base.keras",
         )
+    elif not uploaded_base:
+        # No base for this assignment: none left from an earlier one of the
+        # same id (a database made anew beside the old files) is offered.
+        (train_dir / "base.keras").unlink(missing_ok=True)
 
 
 def _available_data(spec: dict) -> dict:

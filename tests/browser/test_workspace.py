@@ -5,6 +5,7 @@ import json
 
 import nbformat
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from tests.browser.axe import axe_violations
@@ -44,11 +45,18 @@ def editor_text(page) -> str:
 
 
 def has_text(page, text: str) -> None:
-    page.wait_for_function(
-        "(t) => document.querySelector('[data-workspace]')?.editor?.getText()"
-        ".includes(t)",
-        arg=text,
-    )
+    try:
+        page.wait_for_function(
+            "(t) => document.querySelector('[data-workspace]')?.editor?.getText()"
+            ".includes(t)",
+            arg=text,
+            polling=100,
+        )
+    except PlaywrightTimeoutError:
+        raise AssertionError(
+            f"{text!r} never appeared; the editor ends with "
+            f"{editor_text(page)[-300:]!r}"
+        ) from None
 
 
 def type_at_end(page, content, text: str) -> None:

@@ -10,21 +10,10 @@ from workshops import folders
 from workshops.authoring import MAX_INSTRUCTIONS
 from workshops.models import Assignment, AssignmentVersion
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_data_root")]
 
 STARTER = "# %% [markdown]\n# Build an MLP\n\n# %%\nimport keras\nmodel = None\n"
 SOLUTION = "import keras\nprint('reference')\n"
-
-
-@pytest.fixture(autouse=True)
-def own_data_root(settings, tmp_path):
-    """Own assignment folders per test; the shared built datasets are reused."""
-    shared_cache = Path(settings.DOJO_DATA_ROOT) / "cache"
-    shared_cache.mkdir(parents=True, exist_ok=True)
-    root = tmp_path / "data"
-    root.mkdir()
-    (root / "cache").symlink_to(shared_cache.resolve())
-    settings.DOJO_DATA_ROOT = root
 
 
 def _good(**changes) -> dict:
@@ -242,6 +231,7 @@ def test_a_reference_that_failed_validation_cannot_be_released(
     check = check_run_create(
         participant=instructor, assignment=cnn, source=assignment_solution(cnn)
     )
+    check.move_to(CheckStatus.RUNNING)  # claimed, as a worker would
     check.finish(CheckStatus.FAILED, reason="The model has no Dropout layer.")
     check.save()
     manage = reverse("workshop-manage", args=[workshop.slug])
@@ -269,6 +259,7 @@ def test_a_reference_that_failed_validation_cannot_be_released(
     again = check_run_create(
         participant=instructor, assignment=cnn, source=assignment_solution(cnn)
     )
+    again.move_to(CheckStatus.RUNNING)
     again.finish(CheckStatus.PASSED)
     again.save()
     assignment_set_state(assignment=cnn, released=True)

@@ -16,7 +16,7 @@ from workshops.models import Assignment, Workshop
 from workshops.notes import notes_dir
 from workshops.packs import pack_archive_bytes, pack_import
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_data_root")]
 
 ASSIGNMENT_FIELDS = (
     "slug",
@@ -32,18 +32,6 @@ ASSIGNMENT_FIELDS = (
     "cpu_seconds",
     "memory_mb",
 )
-
-
-@pytest.fixture(autouse=True)
-def own_data_root(settings, tmp_path):
-    """Give each test its own assignment folders (so "nothing stored" is about this
-    test alone); reuse the shared built datasets."""
-    shared_cache = Path(settings.DOJO_DATA_ROOT) / "cache"
-    shared_cache.mkdir(parents=True, exist_ok=True)
-    root = tmp_path / "data"
-    root.mkdir()
-    (root / "cache").symlink_to(shared_cache.resolve())
-    settings.DOJO_DATA_ROOT = root
 
 
 def _files(name: str, data: bytes) -> dict[str, bytes]:

@@ -16,20 +16,9 @@ from django.urls import reverse
 from workshops import folders
 from workshops.data_uploads import assignment_base_upload, assignment_dataset_upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_data_root")]
 
 PER_CLASS = 20
-
-
-@pytest.fixture(autouse=True)
-def own_data_root(settings, tmp_path):
-    """Give each test its own assignment folders; reuse the shared built datasets."""
-    shared_cache = Path(settings.DOJO_DATA_ROOT) / "cache"
-    shared_cache.mkdir(parents=True, exist_ok=True)
-    root = tmp_path / "data"
-    root.mkdir()
-    (root / "cache").symlink_to(shared_cache.resolve())
-    settings.DOJO_DATA_ROOT = root
 
 
 def npz(**arrays) -> SimpleUploadedFile:

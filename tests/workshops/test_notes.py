@@ -2,7 +2,6 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -10,18 +9,7 @@ from django.urls import reverse
 
 from workshops.notes import notes_dir
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def own_data_root(settings, tmp_path):
-    """Give each test its own workshop folders; reuse the shared built data."""
-    shared_cache = Path(settings.DOJO_DATA_ROOT) / "cache"
-    shared_cache.mkdir(parents=True, exist_ok=True)
-    root = tmp_path / "data"
-    root.mkdir()
-    (root / "cache").symlink_to(shared_cache.resolve())
-    settings.DOJO_DATA_ROOT = root
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_data_root")]
 
 
 @pytest.fixture

@@ -153,6 +153,11 @@ DOJO_CODE_PAGES_PER_MINUTE = env.int("DOJO_CODE_PAGES_PER_MINUTE", default=30)
 
 # Where assignment data, trained models and sandbox work directories live.
 DOJO_DATA_ROOT = Path(env("DOJO_DATA_ROOT", default=str(VAR_DIR / "data")))
+# Datasets, bases and figures built once per content key (their names are
+# digests of what they hold, so any number of sites or runs may share them).
+DOJO_DATA_CACHE_ROOT = Path(
+    env("DOJO_DATA_CACHE_ROOT", default=str(DOJO_DATA_ROOT / "cache"))
+)
 DOJO_ARTIFACT_ROOT = Path(env("DOJO_ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts")))
 DOJO_WORK_ROOT = Path(env("DOJO_WORK_ROOT", default=str(VAR_DIR / "work")))
 

@@ -30,7 +30,11 @@ TEST_VAR_DIR = VAR_DIR / "test"
 RUN_DIR = TEST_VAR_DIR / f"run-{RUN_ID}"
 RUN_DIR.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = RUN_DIR / "media"
-DOJO_DATA_ROOT = TEST_VAR_DIR / "data"
+# Each run's assignments get their own folders: two runs' databases number
+# their assignments alike, and a transfer assignment's base.keras under one
+# run's id showed up as a download on another run's CNN page.
+DOJO_DATA_ROOT = RUN_DIR / "data"
+DOJO_DATA_CACHE_ROOT = TEST_VAR_DIR / "data" / "cache"
 # A test may point a worker at another disk (a full one, say).
 DOJO_ARTIFACT_ROOT = Path(env("DOJO_ARTIFACT_ROOT", default=str(RUN_DIR / "artifacts")))
 DOJO_WORK_ROOT = RUN_DIR / "work"
