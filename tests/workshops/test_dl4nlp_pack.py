@@ -35,10 +35,11 @@ def _create(instructor, slug: str) -> Workshop:
 def test_an_instructor_creates_the_nlp_workshop_from_the_offered_packs(
     instructor, client
 ):
-    assert ("dl4nlp", "dl4nlp") in services.pack_choices()
+    assert ("dl4nlp", "Deep Learning for NLP") in services.pack_choices()
     client.force_login(instructor)
     form = client.get(reverse("workshop-create")).content.decode()
-    assert 'value="dl4nlp"' in form
+    assert '<option value="dl4nlp">Deep Learning for NLP</option>' in form
+    assert '<option value="dl101" selected>Deep Learning 101</option>' in form
     created = client.post(
         reverse("workshop-create"),
         {"title": "NLP morning", "slug": "nlp", "pack": "dl4nlp"},
@@ -122,3 +123,27 @@ def test_a_check_run_gets_the_word_ids_vocabulary_and_vectors_never_private(
         assert sample["x_public"].dtype == np.int32
         # The sample's private half is the public sample again, never the split's.
         assert np.array_equal(sample["x_private"], sample["x_public"])
+
+
+def test_a_pack_without_a_readable_title_is_offered_by_its_folder(
+    monkeypatch, tmp_path
+):
+    """The choice's label is the manifest's title; a manifest that cannot give
+    one still lists its folder (creating from it then says what is wrong)."""
+    packs = tmp_path / "packs"
+    for name, manifest in {
+        "zeta": '{"slug": "zeta", "title": "  Alpha course "}',
+        "broken": "{not json",
+        "untitled": '{"slug": "untitled", "title": ""}',
+        "listed": "[1, 2]",
+    }.items():
+        (packs / name).mkdir(parents=True)
+        (packs / name / "manifest.json").write_text(manifest, encoding="utf-8")
+    (packs / "no-manifest").mkdir()
+    monkeypatch.setattr(services, "PACKS_DIR", packs)
+    assert services.pack_choices() == [
+        ("zeta", "Alpha course"),
+        ("broken", "broken"),
+        ("listed", "listed"),
+        ("untitled", "untitled"),
+    ]
