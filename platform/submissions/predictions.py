@@ -146,10 +146,40 @@ def prediction_request_text(
 ) -> dict:
     """Send one typed sentence, as the pack's word ids, to the predictor.
 
-    The text is bounded and checked before anything is queued: too long,
-    control characters, no words, or no word the vocabulary knows are each
-    refused with what to type instead. Markup is inert: only the words' ids
-    leave here, and the text is never shown back.
+    The text is bounded and checked before anything is queued (``_text_ids``).
+    Markup is inert: only the words' ids leave here, and the text is never
+    shown back.
+    """
+    ids = _text_ids(submission=submission, text=text)
+    return _enqueue(submission=submission, user_id=user_id, pixels=_ids_pixels(ids))
+
+
+def explain_request_text(*, submission: Submission, user_id: int, text: object) -> dict:
+    """Ask which words of a typed sentence moved the model's prediction.
+
+    Checked like a prediction and counted with them; the predictor hides each
+    known word in turn and names the nearest words in the model's Embedding.
+    The sentence's word ids are kept with the request, so the answer's
+    positions are read back through the site's own vocabulary.
+    """
+    ids = _text_ids(submission=submission, text=text)
+    return _enqueue(
+        submission=submission,
+        user_id=user_id,
+        pixels=_ids_pixels(ids),
+        explain=[int(i) for i in ids],
+    )
+
+
+def _ids_pixels(ids: np.ndarray) -> str:
+    return "t:" + base64.b64encode(ids.astype("<i4").tobytes()).decode("ascii")
+
+
+def _text_ids(*, submission: Submission, text: object) -> np.ndarray:
+    """Return a typed sentence as the pack's word ids, or refuse it.
+
+    Too long, control characters, no words, or no word the vocabulary knows
+    are each refused with what to type instead.
     """
     from assignments.text import UNKNOWN, encode, tokenise
 
@@ -177,8 +207,7 @@ def prediction_request_text(
             "None of these words is in the vocabulary the model was trained on; "
             "try a definition in plain English."
         )
-    encoded = base64.b64encode(ids.astype("<i4").tobytes()).decode("ascii")
-    return _enqueue(submission=submission, user_id=user_id, pixels="t:" + encoded)
+    return ids
 
 
 def text_vocabulary(*, submission: Submission) -> list[str] | None:
@@ -222,7 +251,12 @@ def maps_request(*, submission: Submission, user_id: int, image: object) -> dict
 
 
 def _enqueue(
-    *, submission: Submission, user_id: int, pixels: str, maps: bool = False
+    *,
+    submission: Submission,
+    user_id: int,
+    pixels: str,
+    maps: bool = False,
+    explain: list[int] | None = None,
 ) -> dict:
     _take_rate_slot(user_id)
     _take_waiting_slots(user_id)
@@ -237,6 +271,7 @@ def _enqueue(
             "taken_at": time.time(),
             "until": time.time() + timeout,
             "maps": maps,
+            **({"explain": explain} if explain is not None else {}),
         },
         timeout=int(timeout) + ANSWER_KEPT_SECONDS,
     )
@@ -276,6 +311,13 @@ def prediction_poll(*, submission: Submission, user_id: int, request_id: str) ->
         return {"status": "pending"}
     if "error" in entry:
         raise PredictionUnavailable(entry["error"], status=422)
+    if "explained" in entry:
+        return {
+            "status": "done",
+            "explained": _explained_for_page(
+                submission=submission, asked=entry, explained=entry["explained"]
+            ),
+        }
     if "maps" in entry:
         # Bounded by the worker; decoded at exactly this size and drawn here.
         drawn = [images.grey_png(m, entry["size"]) for m in entry["maps"]]
@@ -289,6 +331,47 @@ def prediction_poll(*, submission: Submission, user_id: int, request_id: str) ->
             {"label": images.class_label(names, k), "probability": p}
             for k, p in entry["top"]
         ],
+    }
+
+
+def _explained_for_page(
+    *, submission: Submission, asked: dict, explained: dict
+) -> dict:
+    """Return the checked explain answer in words: the site's own vocabulary
+    reads the sentence's ids (kept with the request) and the neighbours' ids.
+
+    The worker bounded every number; an id past this vocabulary is dropped.
+    """
+    vocabulary = text_vocabulary(submission=submission) or []
+    ids = asked.get("explain") or []
+    names = submission.assignment.spec.get("class_names") or []
+
+    def word(i: int) -> str | None:
+        return vocabulary[i] if 0 <= i < len(vocabulary) else None
+
+    weights = {position: weight for position, weight in explained["words"]}
+    words = [
+        {"word": word(i), "weight": weights[position]}
+        for position, i in enumerate(ids)
+        if position in weights and word(i) is not None
+    ]
+    neighbours = [
+        {
+            "word": word(i),
+            "near": [
+                {"word": word(k), "cosine": cosine}
+                for k, cosine in near
+                if word(k) is not None
+            ],
+        }
+        for i, near in explained["neighbours"]
+        if word(i) is not None
+    ]
+    return {
+        "label": images.class_label(names, explained["class"]),
+        "probability": explained["probability"],
+        "words": words,
+        "neighbours": neighbours,
     }
 
 
@@ -348,7 +431,17 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
     model = {"model_path": Path(model_run.artifact_path), "key": f"run-{model_run.pk}"}
     timeout = settings.DOJO_PREDICT_TIMEOUT_SECONDS
     try:
-        if asked.get("maps") is True:
+        if isinstance(asked.get("explain"), list):
+            explained = _warm_predictor().explain(
+                **model,
+                pixels=pixels,
+                num_classes=num_classes or 1000,
+                length=len(asked["explain"]),
+                timeout=timeout,
+            )
+            # The sentence's ids stay with the answer: the poll reads them.
+            answer = {"explained": explained, "explain": asked["explain"]}
+        elif asked.get("maps") is True:
             size, maps = _warm_predictor().feature_maps(
                 **model, pixels=pixels, timeout=timeout
             )

@@ -261,6 +261,9 @@ def submission_live(request: HttpRequest, pk: int) -> JsonResponse:
 def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
     """Try your model: POST an image (202 with an id), GET ?id= for the answer.
 
+    A sentence with ``"explain": true`` asks which of its words moved the
+    prediction instead ("what your model sees" for text).
+
     Neither waits on the predictor: the page polls until the answer is there.
     """
     submission, _ = _submission_for(request, pk)
@@ -276,7 +279,11 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
         body = body_loads(request.body or b"{}", max_depth=4)
         if not isinstance(body, dict):
             raise ValueError("not an object")
-        if "text" in body:
+        if "text" in body and body.get("explain") is True:
+            answer = predictions.explain_request_text(
+                submission=submission, user_id=request.user.pk, text=body["text"]
+            )
+        elif "text" in body:
             answer = predictions.prediction_request_text(
                 submission=submission, user_id=request.user.pk, text=body["text"]
             )

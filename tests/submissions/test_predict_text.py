@@ -133,3 +133,67 @@ def test_wrong_definitions_show_as_a_table_and_malformed_entries_are_dropped(
     names = assignment.spec["class_names"]
     row = f"<td>a dog &lt;unk&gt; tree &lt;unk&gt;</td><td>{names[3]}</td>"
     assert row + f"<td>{names[0]}</td>" in page
+
+
+class _Explaining:
+    """The warm predictor's checked answer, hand-built (the sandboxed path is
+    proven in tests/workers/test_predictor.py)."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict] = []
+
+    def explain(self, **asked) -> dict:
+        self.asked.append(asked)
+        return {
+            "class": 3,
+            "probability": 0.75,
+            # Positions in the sentence: 2 is "dog", 6 is "tree".
+            "words": [(2, 0.5), (6, -0.125)],
+            # Word 99 is past this vocabulary: dropped, never shown as an id.
+            "neighbours": [(3, [(4, 0.9), (99, 0.8)]), (99, [(2, 0.1)])],
+        }
+
+
+def test_which_words_moved_the_prediction_comes_back_in_the_sites_own_words(
+    graded_text, participant, outbox, settings, monkeypatch
+) -> None:
+    """A sentence with "explain" is queued like a prediction (its word ids kept
+    with the request), counted with them, and answered through the worker's
+    task as words read through the site's vocabulary."""
+    from submissions import predictions, tasks
+
+    settings.DOJO_PREDICT_PER_MINUTE = 1
+    fake = _Explaining()
+    monkeypatch.setattr(predictions, "_warm_predictor", lambda: fake)
+    client = Client()
+    client.force_login(participant)
+    body = {"text": "A <b>dog</b> in a\ttree!", "explain": True}
+    posted = _post(client, graded_text, body)
+    assert posted.status_code == 202, posted.content
+    assert client.get(posted.json()["poll"]).json() == {"status": "pending"}
+    again = _post(client, graded_text, body)
+    assert again.status_code == 429 and "predictions a minute" in again.json()["error"]
+    (message,) = outbox
+    tasks.predict(*message["args"])
+    (asked,) = fake.asked
+    assert asked["length"] == 32 and asked["pixels"] == message["args"][2]
+    answer = client.get(posted.json()["poll"]).json()
+    names = graded_text.assignment.spec["class_names"]
+    assert answer == {
+        "status": "done",
+        "explained": {
+            "label": names[3],
+            "probability": 0.75,
+            "words": [
+                {"word": "dog", "weight": 0.5},
+                {"word": "tree", "weight": -0.125},
+            ],
+            "neighbours": [{"word": "dog", "near": [{"word": "tree", "cosine": 0.9}]}],
+        },
+    }
+    # A refused sentence is refused the same way as a prediction's.
+    settings.DOJO_PREDICT_PER_MINUTE = 100
+    refused = _post(client, graded_text, {"text": "zebra", "explain": True})
+    assert (
+        refused.status_code == 400 and "None of these words" in refused.json()["error"]
+    )
