@@ -51,6 +51,7 @@ def test_a_sentence_goes_to_the_predictor_as_word_ids(
     client.force_login(participant)
     page = client.get(graded_text.get_absolute_url()).content.decode()
     assert 'id="try-text-form"' in page and 'id="draw"' not in page
+    assert 'id="try-explain"' in page
     posted = _post(client, graded_text, {"text": "A <b>dog</b> in a\ttree!"})
     assert posted.status_code == 202, posted.content
     (message,) = outbox
