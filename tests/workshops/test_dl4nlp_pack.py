@@ -73,6 +73,14 @@ def test_an_instructor_creates_the_nlp_workshop_from_the_offered_packs(
     page = client.get(reverse("workshop-detail", args=["nlp"])).content.decode()
     assert "Deep Learning for NLP" in page or "NLP morning" in page
     assert "data-data-notice" not in page
+    # The first theory note's figures, counted from this workshop's split.
+    note = client.get(reverse("workshop-note", args=["nlp", "bag-of-words"]))
+    note = note.content.decode()
+    assert note.count('<td class="num">200</td><td class="num">10.0%</td>') == 10
+    assert "<td>artifact</td>" in note
+    lengths = note.split('id="figure-definition-lengths"')[1].split("</figure>")[0]
+    assert "<svg" in lengths and "How many words" in lengths
+    assert "not available" not in note
 
 
 def test_without_wordnet_the_pack_loads_and_says_what_to_install(
@@ -90,6 +98,8 @@ def test_without_wordnet_the_pack_loads_and_says_what_to_install(
     sequence = workshop.assignments.get(slug="sequence")
     page = client.get(sequence.get_absolute_url()).content.decode()
     assert 'id="data-notice"' in page and "apt-get install -y wordnet-base" in page
+    note = client.get(reverse("workshop-note", args=["nlp-bare", "bag-of-words"]))
+    assert note.content.decode().count("This figure is not available") == 2
 
 
 def test_without_glove_only_the_few_shot_assignment_lacks_data(
@@ -147,3 +157,20 @@ def test_a_pack_without_a_readable_title_is_offered_by_its_folder(
         ("listed", "listed"),
         ("untitled", "untitled"),
     ]
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [[], [0, 0], [3, -1], [3, True], [3, "4"], "many", [1] * 101],
+)
+def test_a_class_balance_that_cannot_be_drawn_says_so(counts) -> None:
+    """The figures file is read as untrusted: a count table it cannot draw
+    is replaced by a sentence, never by a broken page."""
+    from workshops.notes import _draw
+
+    drawn = _draw("class-balance", {"counts": counts}, {"mlp": ["<b>a</b>"]})
+    assert (
+        drawn == '<p class="muted">This figure is not available for this workshop.</p>'
+    )
+    shown = _draw("class-balance", {"counts": [1, 3]}, {"mlp": ["<b>a</b>"]})
+    assert "<td>&lt;b&gt;a&lt;/b&gt;</td>" in shown and "<td>1</td>" in shown
