@@ -184,7 +184,7 @@ def main(args: argparse.Namespace, spares: bool) -> dict:
     from django.utils import timezone
 
     from submissions.models import FINAL_STATUSES, Submission
-    from submissions.services.reconcile import job_health
+    from submissions.services.reconcile import submission_health
     from workers.sandbox import sweep_orphans
     from workshops.services import workshop_load_pack
 
@@ -276,7 +276,7 @@ def main(args: argparse.Namespace, spares: bool) -> dict:
             stuck = {
                 row.pk
                 for row in active
-                if job_health(submission=row, now=now).state == "broken"
+                if submission_health(submission=row, now=now).state == "broken"
             }
             finals = len(accepted) - len(active)
             if not active:

@@ -8,9 +8,11 @@ The answer comes from the code, not from memory: starting at the API's upload
 view, follow every reference to a project function, class or method (a call,
 a callback passed on, an import inside a function), and every hop by task name
 (`JobTask.TRAIN` leads to the task registered under that name, through the
-Celery app). `grader/` and `workers/sandbox/` count as one file each (the
-sandbox runs the grader as a program); `models.py` and `queues.py` are
-definitions, used before and after, and left out. A method called on an
+Celery app), and every hop through the job framework's registry (`jobs.apply.
+job_apply` leads to the appliers the submissions app registers). `grader/`
+and `workers/sandbox/` count as one file each (the sandbox runs the grader
+as a program); `models.py` and `queues.py` are definitions, used before and
+after, and left out. A method called on an
 object (`run.save()`) is not followed: only names the code spells out.
 """
 
@@ -31,7 +33,7 @@ CELERY_APP = "config.celery_app"
 
 
 def _is_definition(module: str) -> bool:
-    return module.endswith(".models") or module == "submissions.queues"
+    return module.endswith(".models") or module == "jobs.queues"
 
 
 class Module:
@@ -103,12 +105,35 @@ def _task_names(modules: dict[str, Module]) -> dict[str, tuple[str, str]]:
     return found
 
 
+APPLY = ("jobs.apply", "job_apply")
+
+
+def _appliers(modules: dict[str, Module]) -> list[tuple[str, str]]:
+    """Return the appliers the submissions app registers with `job_apply`."""
+    found = []
+    for module in modules.values():
+        if not module.name.startswith("submissions"):
+            continue
+        for node in ast.walk(module.tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "job_applier_register"
+            ):
+                for keyword in node.keywords:
+                    if keyword.arg == "applier" and isinstance(keyword.value, ast.Name):
+                        target, attr = module.imports[keyword.value.id]
+                        found.append((target, attr))
+    return found
+
+
 class Walker:
     """Follow references from the start to every function they reach."""
 
     def __init__(self) -> None:
         self.modules = _modules()
         self.tasks = _task_names(self.modules)
+        self.appliers = _appliers(self.modules)
         self.seen: set[tuple[str, str]] = set()
         self.files: set[str] = set()
 
@@ -179,6 +204,8 @@ class Walker:
             if isinstance(node, ast.ClassDef):
                 owner = name
             todo.extend(self._reached(module, node, owner))
+            if (module, name) == APPLY:
+                todo.extend(self.appliers)
         return sorted(self.files)
 
 

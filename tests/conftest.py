@@ -149,9 +149,9 @@ def outbox(monkeypatch) -> list[dict]:
     """Record each message that would leave for the broker instead of sending it.
 
     The one fake of the broker: every service sends through
-    `submissions.outbox.transport`, so nothing reaches a queue while this is on.
+    `jobs.outbox.transport`, so nothing reaches a queue while this is on.
     """
-    from submissions import outbox as box
+    from jobs import outbox as box
 
     sent: list[dict] = []
 

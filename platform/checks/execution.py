@@ -8,62 +8,62 @@ split, the evaluation sandbox only the public sample (never participant code).
 """
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from checks import feedback
 from checks.data import CheckData, CheckDataMissing, check_data_prepare
+from checks.feedback import PLATFORM_FAULT
 from checks.grading import check_grade, check_grader_refill
 from checks.models import CheckRun, CheckStatus, log_bound
 from checks.training import check_spare_refill, check_train
-from submissions.services.dbconn import db_reconnect_if_cut
+from jobs.apply import job_apply
+from jobs.claim import job_claim
+from jobs.dbconn import db_reconnect_if_cut
+from jobs.heartbeat import Heartbeat
+from jobs.outcome import JobOutcome, Verdict
 from submissions.services.placement import sandbox_env
 from workers import outputs, sandbox
 from workshops import folders
 
+# The kind of job a check run is: its applier is `check_result_apply`.
+CHECK = "check"
+
 logger = logging.getLogger(__name__)
 
-PLATFORM_FAULT = (
-    "The platform could not run your check ({detail}). This is not your fault: "
-    "press Check again; if it happens again, tell your instructor."
-)
 NO_MODEL = (
     "Your code finished but saved no usable model: $DOJO_OUTPUT_DIR/model.keras "
     "is missing, is not a plain file, or is larger than {mb} MB. Save it with "
     "model.save(os.path.join(os.environ['DOJO_OUTPUT_DIR'], 'model.keras'))."
 )
+# How each way a job ends shows on a check run.
+STATUS = {
+    Verdict.PASSED: CheckStatus.PASSED,
+    Verdict.FAILED: CheckStatus.FAILED,
+    Verdict.ERROR: CheckStatus.ERROR,
+    Verdict.CANCELLED: CheckStatus.CANCELLED,
+}
 
 
-@dataclass
-class CheckOutcome:
-    """How a check ended, applied in one place (`_apply`)."""
-
-    status: str
-    reason: str = ""
-    result: dict = field(default_factory=dict)
-
-
-class CheckLog:
-    """Keep the check's log (platform lines around the job's output), stream it,
-    beat, and notice when the check was replaced or cancelled."""
+class CheckLog(Heartbeat):
+    """A check's heartbeat: keep its log (platform lines around the job's output),
+    stream it, and notice when the check was replaced or cancelled."""
 
     def __init__(self, check: CheckRun) -> None:
+        super().__init__()
         self.pk, self.token = check.pk, check.job_token
         self.head: list[str] = []
         self.body = ""
         self.tail: list[str] = []
-        self.last_beat = 0.0
-        self.last_cancel_check = 0.0
         self.saw_output = False
         self.folders: list[Path] = []
         self.data: CheckData | None = None
         self.warm: bool | None = None
+
+    def __str__(self) -> str:
+        return f"check {self.pk}"
 
     def text(self) -> str:
         parts = [*self.head, self.body.rstrip("\n"), *self.tail]
@@ -74,68 +74,45 @@ class CheckLog:
             pk=self.pk, job_token=self.token, status=CheckStatus.RUNNING
         )
 
-    def _try(self, write: Callable[[], object], default: object = None) -> object:
-        """Run one query; a database cut costs a beat, never the check."""
-        try:
-            return write()
-        except (OperationalError, InterfaceError):
-            connection.close()
-            logger.warning("Check %s missed a beat: the database is away", self.pk)
-            return default
+    def touch(self, *, now: object, log: str | None) -> None:
+        if log is not None:
+            self.body = log
+        self._rows().update(log=self.text(), heartbeat_at=now)
+        if log is not None and not self.saw_output and log.strip():
+            self.saw_output = True
+            self._rows().filter(first_log_at__isnull=True).update(first_log_at=now)
 
-    def write(self) -> None:
-        now = timezone.now()
-        self._try(lambda: self._rows().update(log=self.text(), heartbeat_at=now))
-        self.last_beat = time.monotonic()
+    def cancel_asked(self) -> bool:
+        return not self._rows().exists()
 
     def say(self, line: str, *, at_end: bool = False) -> None:
         (self.tail if at_end else self.head).append(f"[dojo] {line}")
-        self.write()
-
-    def on_log(self, log: str) -> None:
-        self.body = log
-        self.write()
-        if not self.saw_output and log.strip():
-            self.saw_output = True
-            self._try(
-                lambda: (
-                    self._rows()
-                    .filter(first_log_at__isnull=True)
-                    .update(first_log_at=timezone.now())
-                )
-            )
-
-    def should_cancel(self) -> bool:
-        now = time.monotonic()
-        if now - self.last_beat > settings.DOJO_LOG_FLUSH_SECONDS * 2:
-            self.write()
-        if now - self.last_cancel_check < 0.5:
-            return False
-        self.last_cancel_check = now
-        return not self._try(self._rows().exists, default=True)
+        self.beat()
 
 
 def check_run_claim(*, check_id: int, job_token: str, worker: str) -> CheckRun | None:
     """Start the check if the message is current; None for stale or duplicates."""
-    with transaction.atomic():
-        check = (
+
+    def start(check: CheckRun) -> CheckRun:
+        check.move_to(CheckStatus.RUNNING)
+        check.started_at = check.heartbeat_at = timezone.now()
+        check.worker = worker[:200]
+        check.save(
+            update_fields=["status", "started_at", "heartbeat_at", "worker", "attempts"]
+        )
+        return check
+
+    return job_claim(
+        lock=lambda: (
             CheckRun.objects.select_for_update()
             .select_related("assignment")
             .filter(pk=check_id)
             .first()
-        )
-        if (
-            check is None
-            or str(check.job_token) != job_token
-            or check.status != CheckStatus.QUEUED
-        ):
-            return None
-        now = timezone.now()
-        check.status = CheckStatus.RUNNING
-        check.started_at = check.heartbeat_at = now
-        check.worker = worker[:200]
-        check.save(update_fields=["status", "started_at", "heartbeat_at", "worker"])
-        return check
+        ),
+        token=job_token,
+        claimable=lambda check: check.status == CheckStatus.QUEUED,
+        start=start,
+    )
 
 
 def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
@@ -148,29 +125,33 @@ def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
         outcome = _run(check, log)
     except Exception as exc:
         logger.exception("Check %s failed on the platform side", check.pk)
-        outcome = CheckOutcome(
-            CheckStatus.ERROR, PLATFORM_FAULT.format(detail=type(exc).__name__)
-        )
-    _apply(check, log, outcome)
+        outcome = JobOutcome.error(detail=type(exc).__name__)
+    job_apply(kind=CHECK, job=log, outcome=outcome)
     if log.data is not None:
         # After the result is shown: the next check here starts warm.
         check_spare_refill(check=check, data=log.data, env=sandbox_env())
         check_grader_refill(data=log.data, env=sandbox_env())
 
 
-def _apply(check: CheckRun, log: CheckLog, outcome: CheckOutcome) -> None:
-    """Store the outcome unless the check was replaced or cancelled meanwhile."""
-    db_reconnect_if_cut()
+def check_result_apply(log: CheckLog, outcome: JobOutcome) -> None:
+    """Store a check's outcome unless it was replaced or cancelled meanwhile.
+
+    The applier checks registers for its kind (`jobs.apply`).
+    """
+    status = STATUS[outcome.verdict]
+    reason = outcome.reason
+    if outcome.verdict == Verdict.ERROR:
+        reason = PLATFORM_FAULT.format(detail=reason)
     with transaction.atomic():
-        row = CheckRun.objects.select_for_update().filter(pk=check.pk).first()
+        row = CheckRun.objects.select_for_update().filter(pk=log.pk).first()
         if (
             row is None
-            or row.job_token != check.job_token
+            or row.job_token != log.token
             or row.status != CheckStatus.RUNNING
         ):
             return
-        row.finish(outcome.status, reason=outcome.reason)
-        row.result = sandbox.neutralise_json(outcome.result)
+        row.finish(status, reason=reason)
+        row.result = sandbox.neutralise_json(outcome.result or {})
         row.log = log.text()
         row.warm_start = log.warm
         row.save(
@@ -201,23 +182,20 @@ def _compile_refusal(source: str) -> str:
     return ""
 
 
-def _run(check: CheckRun, log: CheckLog) -> CheckOutcome:
+def _run(check: CheckRun, log: CheckLog) -> JobOutcome:
     refusal = _compile_refusal(check.source)
     if refusal:
         log.say(refusal)
-        return CheckOutcome(CheckStatus.FAILED, refusal)
+        return JobOutcome.failed(reason=refusal)
     try:
         data = check_data_prepare(assignment_id=check.assignment_id)
     except CheckDataMissing as exc:
-        return CheckOutcome(
-            CheckStatus.ERROR,
-            PLATFORM_FAULT.format(detail=f"the assignment's data is missing: {exc}"),
-        )
+        return JobOutcome.error(detail=f"the assignment's data is missing: {exc}")
     log.say(f"Check run: training your code on {data.training_slice}.")
     log.data = data
     try:
         trained = _train(check, log, data)
-        if isinstance(trained, CheckOutcome):
+        if isinstance(trained, JobOutcome):
             return trained
         log.say(
             "Training finished. Checking the saved model and measuring an "
@@ -230,7 +208,7 @@ def _run(check: CheckRun, log: CheckLog) -> CheckOutcome:
             folders.discard(folder)
 
 
-def _train(check: CheckRun, log: CheckLog, data: CheckData) -> Path | CheckOutcome:
+def _train(check: CheckRun, log: CheckLog, data: CheckData) -> Path | JobOutcome:
     """Train in the sandbox; return the saved model's path or how it failed."""
     trained = check_train(
         check=check,
@@ -245,23 +223,23 @@ def _train(check: CheckRun, log: CheckLog, data: CheckData) -> Path | CheckOutco
     db_reconnect_if_cut()
     log.body = result.log
     if result.outcome == sandbox.Outcome.CANCELLED:
-        return CheckOutcome(CheckStatus.CANCELLED, "Cancelled while it ran.")
+        return JobOutcome.cancelled()
     if result.outcome != sandbox.Outcome.OK:
         reason = feedback.training_failure(result)
         log.say(reason, at_end=True)
-        return CheckOutcome(CheckStatus.FAILED, reason)
+        return JobOutcome.failed(reason=reason)
     model = trained.folder / "model.keras"
     max_bytes = trained.limits.work_dir_bytes
     if not sandbox.copy_out(trained.output, "model.keras", model, max_bytes=max_bytes):
         reason = NO_MODEL.format(mb=max_bytes // 2**20)
         log.say(reason, at_end=True)
-        return CheckOutcome(CheckStatus.FAILED, reason)
+        return JobOutcome.failed(reason=reason)
     return model
 
 
 def _evaluate(
     check: CheckRun, log: CheckLog, data: CheckData, model: Path
-) -> CheckOutcome:
+) -> JobOutcome:
     """Grade the model on the public sample only, in an evaluation sandbox."""
     assignment = check.assignment
     outcome = check_grade(
@@ -273,28 +251,20 @@ def _evaluate(
     )
     db_reconnect_if_cut()
     if outcome.result.outcome == sandbox.Outcome.CANCELLED:
-        return CheckOutcome(CheckStatus.CANCELLED, "Cancelled while it ran.")
+        return JobOutcome.cancelled()
     data_report = outcome.reports.get("check")
     if data_report is None:
         if outcome.result.outcome == sandbox.Outcome.TIMED_OUT:
             # A DL101-sized model (max_params) grades in seconds on a few
             # hundred images: running out of time here means a busy worker.
-            return CheckOutcome(
-                CheckStatus.ERROR,
-                PLATFORM_FAULT.format(detail="checking the model took too long"),
-            )
+            return JobOutcome.error(detail="checking the model took too long")
         if outcome.participant_fault:
             log.say(outcome.reason, at_end=True)
-            return CheckOutcome(CheckStatus.FAILED, outcome.reason)
-        return CheckOutcome(
-            CheckStatus.ERROR, PLATFORM_FAULT.format(detail=outcome.reason)
-        )
+            return JobOutcome.failed(reason=outcome.reason)
+        return JobOutcome.error(detail=outcome.reason)
     report = outputs.report_parse(data_report)
     if report.status == "error":
-        return CheckOutcome(
-            CheckStatus.ERROR,
-            PLATFORM_FAULT.format(detail=report.reason or "the grader failed"),
-        )
+        return JobOutcome.error(detail=report.reason or "the grader failed")
     result = feedback.check_result(
         report,
         training_slice=data.training_slice,
@@ -305,6 +275,6 @@ def _evaluate(
     passed = report.status == "graded" and report.passed_checks
     reason = "" if passed else feedback.failure_reason(report)
     log.say("All checks passed." if passed else f"Check failed: {reason}", at_end=True)
-    return CheckOutcome(
-        CheckStatus.PASSED if passed else CheckStatus.FAILED, reason, result
-    )
+    if passed:
+        return JobOutcome.passed(result=result)
+    return JobOutcome.failed(reason=reason, result=result)

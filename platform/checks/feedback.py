@@ -4,6 +4,14 @@ from grader import GradeReport
 from submissions.feedback import code_error_reason
 from workers import sandbox
 
+PLATFORM_FAULT = (
+    "The platform could not run your check ({detail}). This is not your fault: "
+    "press Check again; if it happens again, tell your instructor."
+)
+WORKER_LOST = (
+    "The worker running your check stopped before it finished. This is the "
+    "platform's fault, not yours: press Check again."
+)
 INDICATIVE = (
     "Indicative only: measured after a short training on {train}, "
     "on {public} public test images. Your graded score comes from a full training "

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from checks.data import CheckData
 from checks.models import CheckRun
-from submissions.queues import JobQueue
+from jobs.queues import JobQueue
 from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import evaluation, sandbox
 

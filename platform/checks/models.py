@@ -7,6 +7,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.transitions import JobRowMixin
 from workers.sandbox import neutralise
 
 # The log kept for a check: its tail, like a Run's (the sandbox caps it too).
@@ -33,8 +34,11 @@ def log_bound(text: str) -> str:
     return "[dojo] earlier output dropped\n" + text[-LOG_MAX_CHARS:]
 
 
-class CheckRun(models.Model):
+class CheckRun(JobRowMixin, models.Model):
     """One check of a participant's source text; never graded, never counted."""
+
+    JOB_ROW = "check"
+    JOB_ACTIVE = ACTIVE_CHECK_STATUSES
 
     participant = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="check_runs"
@@ -54,6 +58,8 @@ class CheckRun(models.Model):
     # The message the worker must carry; a message with another token is stale.
     job_token = models.UUIDField(default=uuid.uuid4)
     sends = models.PositiveSmallIntegerField(default=0)
+    # Claims by a worker: the one retry policy (DOJO_MAX_ATTEMPTS) reads it.
+    attempts = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
     # Whether the training ran in the slot's warm spare (Keras already imported).
     warm_start = models.BooleanField(null=True, blank=True)
@@ -83,12 +89,12 @@ class CheckRun(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("check-detail", kwargs={"check_id": self.pk})
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_CHECK_STATUSES
+    def move_to(self, status: str) -> None:
+        """Set a new status in memory, refusing moves the one table forbids."""
+        self.status_set(status)
 
     def finish(self, status: str, *, reason: str = "") -> None:
         """Set a final status in memory; reasons quote logs, so neutralise them."""
-        self.status = status
+        self.move_to(status)
         self.reason = neutralise(reason)[:2000]
         self.finished_at = timezone.now()

@@ -1,4 +1,4 @@
-"""Writes on check runs: start one (replacing the running one), resend, reconcile.
+"""Writes on check runs: start one (replacing the running one), queue it.
 
 A check run is a short training of a draft on the check slice, with the
 submission's structural checks and an indicative accuracy on a public sample.
@@ -18,20 +18,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
-from submissions.outbox import JobQueue, JobTask, outbox_send_on_commit
+from jobs.outbox import JobQueue, JobTask, outbox_send_on_commit
 from submissions.sourcetext import source_text_check
 from workshops.models import Assignment, Enrollment
 
 REPLACED = "Replaced by a newer check run."
-WORKER_LOST = (
-    "The worker running your check stopped before it finished. This is the "
-    "platform's fault, not yours: press Check again."
-)
-NOT_SENT = (
-    "The check could not be handed to a worker. This is the platform's fault, "
-    "not yours: press Check again in a minute."
-)
-MAX_SENDS = 3
 
 
 def source_validate(*, source: object) -> str:
@@ -144,7 +135,7 @@ def check_run_queue(*, check: CheckRun, new_token: bool = True) -> None:
     check.sends += 1
     check.save()
     budget = settings.DOJO_CHECK_WALL_SECONDS + settings.DOJO_CHECK_EVAL_SECONDS
-    # The row says the check is due, so checks_reconcile sends it again if the
+    # The row says the check is due, so the reconciler sends it again if the
     # broker was away. The sandboxes enforce the real limits; the time limits
     # here only catch a stuck worker.
     outbox_send_on_commit(
@@ -154,60 +145,3 @@ def check_run_queue(*, check: CheckRun, new_token: bool = True) -> None:
         soft_time_limit=budget + 120,
         time_limit=budget + 180,
     )
-
-
-def checks_reconcile(*, now: datetime.datetime | None = None) -> dict[str, int]:
-    """End or resend every active check that has no live run and no due message.
-
-    A running check whose heartbeat is older than the grace lost its worker:
-    it ends `error`. A queued check older than the requeue delay is sent again,
-    up to MAX_SENDS times, then ends `error`.
-    """
-    now = now or timezone.now()
-    grace = datetime.timedelta(seconds=settings.DOJO_HEARTBEAT_GRACE_SECONDS)
-    requeue = datetime.timedelta(seconds=settings.DOJO_REQUEUE_AFTER_SECONDS)
-    counts = {"lost": 0, "resent": 0, "unsent": 0}
-    stale = CheckRun.objects.filter(
-        status=CheckStatus.RUNNING, heartbeat_at__lt=now - grace
-    ).values_list("pk", flat=True)
-    for pk in list(stale[:500]):
-        with transaction.atomic():
-            check = CheckRun.objects.select_for_update().get(pk=pk)
-            if check.status == CheckStatus.RUNNING and check.heartbeat_at < now - grace:
-                check.finish(CheckStatus.ERROR, reason=WORKER_LOST)
-                check.save(update_fields=["status", "reason", "finished_at"])
-                counts["lost"] += 1
-    due = CheckRun.objects.filter(
-        status=CheckStatus.QUEUED, enqueued_at__lt=now - requeue
-    ).values_list("pk", flat=True)
-    for pk in list(due[:500]):
-        with transaction.atomic():
-            check = CheckRun.objects.select_for_update().get(pk=pk)
-            if check.status != CheckStatus.QUEUED or check.enqueued_at >= now - requeue:
-                continue
-            if check.sends >= MAX_SENDS:
-                check.finish(CheckStatus.ERROR, reason=NOT_SENT)
-                check.save(update_fields=["status", "reason", "finished_at"])
-                counts["unsent"] += 1
-            else:
-                check_run_queue(check=check, new_token=False)
-                counts["resent"] += 1
-    return counts
-
-
-def checks_hand_back(*, worker: str) -> int:
-    """Queue again the checks a stopped worker was running; return how many."""
-    handed = 0
-    running = CheckRun.objects.filter(status=CheckStatus.RUNNING, worker=worker)
-    for pk in list(running.values_list("pk", flat=True)[:500]):
-        with transaction.atomic():
-            check = CheckRun.objects.select_for_update().get(pk=pk)
-            if check.status != CheckStatus.RUNNING or check.worker != worker:
-                continue
-            check.status = CheckStatus.QUEUED
-            check.log = ""
-            check.started_at = check.heartbeat_at = check.first_log_at = None
-            check.sends = 0
-            check_run_queue(check=check)
-            handed += 1
-    return handed

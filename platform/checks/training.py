@@ -21,10 +21,12 @@ from django.conf import settings
 
 from checks.data import CheckData
 from checks.models import CheckRun
-from submissions.queues import JobQueue
+from jobs.queues import JobQueue
+from jobs.spec import job_spec_build
 from submissions.services.placement import job_place
 from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import sandbox
+from workers.jobspec import job_result_from_sandbox
 from workshops import folders
 
 logger = logging.getLogger(__name__)
@@ -124,8 +126,20 @@ def check_train(
     on_log: Callable[[str], None],
     should_cancel: Callable[[], bool],
 ) -> Trained:
-    """Run the check's source in the training sandbox, warm when a spare fits."""
-    limits = check_limits(check=check)
+    """Run the check's source in the training sandbox, warm when a spare fits.
+
+    The job is built as a spec (`jobs.spec`) and runs with the spec's limits;
+    the sandbox's ending is read back through the spec's validated result.
+    """
+    spec = job_spec_build(
+        kind="check",
+        job_id=f"check:{check.pk}",
+        script=check.source,
+        data={"train": (data.train_dir, "/data")},
+        limits=check_limits(check=check),
+        returns=("model.keras",),
+    )
+    limits = spec.sandbox_limits()
     place = job_place(gpu=False)
     argv = sandbox.runner_argv("/job/submission.py")
     key = _key(check=check, data=data, limits=limits, place=place, env=env)
@@ -149,6 +163,7 @@ def check_train(
         (folder / "job" / "submission.py").write_text(check.source, encoding="utf-8")
         plan = _plan(folder=folder, data=data, limits=limits, place=place, env=env)
         result = sandbox.run(argv, **plan, **watch)
+    job_result_from_sandbox(spec=spec, result=result)
     return Trained(
         result=result,
         folder=folder,

@@ -16,7 +16,7 @@ from celery.signals import (
 from kombu import Exchange, Queue
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
-from submissions.queues import (
+from jobs.queues import (
     QUEUES,
     TASK_SOFT_TIME_LIMIT_SECONDS,
     TASK_TIME_LIMIT_SECONDS,
@@ -63,7 +63,6 @@ app.conf.update(
         JobTask.PREDICT.value: {"queue": JobQueue.PREDICT.value},
         JobTask.SWEEP_WORK_DIRS.value: {"queue": JobQueue.SITE.value},
         JobTask.CHECK_RUN.value: {"queue": JobQueue.CHECK.value},
-        JobTask.CHECK_RECONCILE.value: {"queue": JobQueue.SITE.value},
     },
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
@@ -82,13 +81,7 @@ def _schedule_reconciler(sender: Celery, **kwargs: object) -> None:
     sender.add_periodic_task(
         settings.DOJO_RECONCILE_EVERY_SECONDS,
         sender.signature(JobTask.RECONCILE.value, queue=JobQueue.SITE.value),
-        name="reconcile submissions",
-    )
-    # Check runs whose worker died end `error`; unsent ones are sent again.
-    sender.add_periodic_task(
-        settings.DOJO_RECONCILE_EVERY_SECONDS,
-        sender.signature(JobTask.CHECK_RECONCILE.value, queue=JobQueue.SITE.value),
-        name="reconcile check runs",
+        name="reconcile jobs",
     )
     # Retries failed cleanups and removes orphaned work dirs and artifacts.
     sender.add_periodic_task(

@@ -11,6 +11,7 @@ from celery import current_app
 from django.conf import settings
 from django.db.models import Count, Max
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from checks.models import CheckRun, CheckStatus
@@ -26,6 +27,7 @@ from dashboard.standings import (
     progress_matrix,
     submission_rows_for_export,
 )
+from jobs.queues import JobQueue
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
 from workshops.models import Workshop
 
@@ -89,45 +91,60 @@ def queue_lengths(*, workshop: Workshop | None = None) -> list[dict]:
 def host_list_alive(
     *, within_seconds: int = 60, workshop: Workshop | None = None
 ) -> list[dict]:
-    """Return hosts whose runs sent a heartbeat recently, with their current jobs.
+    """Return hosts whose jobs sent a heartbeat recently, with their current jobs.
 
-    With ``workshop``, only that workshop's runs are listed (an instructor sees
+    Every kind of job that is a row is listed, per host and slot: trainings,
+    evaluations, regrades (a re-evaluation of a regrade batch) and check runs.
+    ("Try your model" predictions are no rows: a warm predictor answers them.)
+    With ``workshop``, only that workshop's jobs are listed (an instructor sees
     the hosts their own workshop uses, never other workshops' submissions).
     """
     since = timezone.now() - datetime.timedelta(seconds=within_seconds)
     alive = Run.objects.filter(heartbeat_at__gte=since)
+    checks = CheckRun.objects.filter(
+        status=CheckStatus.RUNNING, heartbeat_at__gte=since
+    )
     if workshop is not None:
         alive = alive.filter(submission__assignment__workshop=workshop)
+        checks = checks.filter(assignment__workshop=workshop)
     runs = alive.values(
         "host",
         "worker",
         "queue",
         "device",
         "on_gpu",
+        "slot",
         "isolation",
         "keras_backend",
         "sandbox_backend",
         "heartbeat_at",
         "finished_at",
         "submission_id",
+        "submission__batch_id",
         "kind",
     ).order_by("host", "worker", "-heartbeat_at")
     hosts: dict[str, dict] = {}
-    for run in runs:
+
+    def host_of(name: str, worker: str, seen: datetime.datetime) -> dict:
         host = hosts.setdefault(
-            run["host"] or run["worker"],
+            name,
             {
-                "host": run["host"] or run["worker"],
+                "host": name,
                 "workers": set(),
                 "queues": set(),
                 "devices": set(),
                 "isolation": set(),
                 "gpu_on_cpu": 0,
                 "running": [],
-                "last_seen": run["heartbeat_at"],
+                "last_seen": seen,
             },
         )
-        host["workers"].add(run["worker"])
+        host["workers"].add(worker)
+        host["last_seen"] = max(host["last_seen"], seen)
+        return host
+
+    for run in runs:
+        host = host_of(run["host"] or run["worker"], run["worker"], run["heartbeat_at"])
         host["queues"].add(run["queue"])
         if run["device"]:
             host["devices"].add(run["device"])
@@ -135,13 +152,40 @@ def host_list_alive(
             host["isolation"].add(run["isolation"])
         if run["queue"] == "train-gpu" and run["on_gpu"] is False:
             host["gpu_on_cpu"] += 1
-        host["last_seen"] = max(host["last_seen"], run["heartbeat_at"])
         if run["finished_at"] is None:
-            host["running"].append(run)
+            kind = _run_kind(run["kind"], regrade=run["submission__batch_id"])
+            host["running"].append(
+                {
+                    "kind": kind,
+                    "label": f"#{run['submission_id']}",
+                    "url": reverse("submission-detail", args=[run["submission_id"]]),
+                    "slot": run["slot"],
+                }
+            )
+    for check in checks.values("pk", "worker", "heartbeat_at"):
+        worker = check["worker"]
+        name = worker.rpartition("@")[2] or worker
+        host = host_of(name, worker, check["heartbeat_at"])
+        host["queues"].add(JobQueue.CHECK.value)
+        host["running"].append(
+            {
+                "kind": "check run",
+                "label": f"check {check['pk']}",
+                "url": reverse("check-detail", args=[check["pk"]]),
+                "slot": None,
+            }
+        )
     for host in hosts.values():
         for key in ("workers", "queues", "devices", "isolation"):
             host[key] = sorted(host[key])
+        host["running"].sort(key=lambda job: (job["slot"] is None, job["slot"] or 0))
     return list(hosts.values())
+
+
+def _run_kind(kind: str, *, regrade: int | None) -> str:
+    if kind == Run.Kind.TRAIN:
+        return "training"
+    return "regrade" if regrade else "evaluation"
 
 
 def celery_inspect(timeout: float = 1.0) -> dict:
@@ -244,3 +288,14 @@ def _ago(seconds: float) -> str:
     if seconds < 7200:
         return f"{int(seconds // 60)} min"
     return f"{int(seconds // 3600)} h"
+
+
+def submissions_graded_under_older_version(*, assignment) -> int:
+    """Return how many submissions' current grade predates the assignment's version.
+
+    One count: what the offer to regrade after a new version is made of.
+    """
+    return Submission.objects.filter(
+        assignment=assignment,
+        current_grade__spec_version__lt=assignment.spec_version,
+    ).count()

@@ -285,6 +285,11 @@ def assignment_stats(request: HttpRequest, workshop: str, slug: str) -> HttpResp
             ),
             "part": "public",
             "batches": list(assignment.regrade_batches.order_by("-created_at")[:5]),
+            "graded_before": (
+                selectors.submissions_graded_under_older_version(assignment=assignment)
+                if assignment.spec_version > 1
+                else 0
+            ),
         },
     )
 

@@ -7,13 +7,23 @@ class SubmissionsConfig(AppConfig):
     def ready(self) -> None:
         from django.core.exceptions import ImproperlyConfigured
 
+        from jobs.apply import job_applier_register
+        from jobs.reconcile import job_kind_register
         from submissions import signals  # noqa: F401 - connects the receivers
+        from submissions.models import Run
+        from submissions.services.jobs import run_outcome_apply
         from submissions.services.placement import (
             predictor_load_from_settings,
             predictor_memory_from_settings,
             sandbox_config_from_settings,
         )
+        from submissions.services.reconcile import SUBMISSION_JOBS
         from workers.sandbox import SandboxUnavailable
+
+        # A submission's trainings and evaluations are kinds of job.
+        for kind in Run.Kind:
+            job_applier_register(kind=kind.value, applier=run_outcome_apply)
+        job_kind_register(SUBMISSION_JOBS)
 
         # The sandbox's one configuration, built once per process at start.
         try:

@@ -3,11 +3,11 @@
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.transitions import JobRowMixin
 from workers.sandbox import neutralise
 
 
@@ -29,46 +29,11 @@ class Status(models.TextChoices):
 ACTIVE_STATUSES = (Status.RECEIVED, Status.QUEUED, Status.TRAINING, Status.EVALUATING)
 FINAL_STATUSES = (Status.GRADED, Status.FAILED, Status.ERROR, Status.CANCELLED)
 
-# Every legal move of the state machine. Reruns (retrain) go back to queued and
-# regrades (re-evaluate the stored model) to evaluating; requeues after a dead
-# worker go back to queued.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.RECEIVED: frozenset(
-        {Status.QUEUED, Status.FAILED, Status.ERROR, Status.CANCELLED}
-    ),
-    Status.QUEUED: frozenset(
-        {
-            Status.QUEUED,
-            Status.TRAINING,
-            Status.EVALUATING,
-            Status.ERROR,
-            Status.CANCELLED,
-        }
-    ),
-    Status.TRAINING: frozenset(
-        {
-            Status.EVALUATING,
-            Status.FAILED,
-            Status.ERROR,
-            Status.CANCELLED,
-            Status.QUEUED,
-        }
-    ),
-    Status.EVALUATING: frozenset(
-        {Status.GRADED, Status.FAILED, Status.ERROR, Status.CANCELLED, Status.QUEUED}
-    ),
-    Status.GRADED: frozenset({Status.QUEUED, Status.EVALUATING}),
-    Status.FAILED: frozenset({Status.QUEUED, Status.EVALUATING}),
-    Status.ERROR: frozenset({Status.QUEUED, Status.EVALUATING}),
-    Status.CANCELLED: frozenset({Status.QUEUED}),
-}
 
+class Submission(JobRowMixin, models.Model):
+    JOB_ROW = "submission"
+    JOB_ACTIVE = ACTIVE_STATUSES
 
-class IllegalTransition(ValidationError):
-    """Raised when a submission is asked to move to a state it cannot reach."""
-
-
-class Submission(models.Model):
     class Format(models.TextChoices):
         PY = "py", "Python script"
         IPYNB = "ipynb", "Jupyter notebook"
@@ -133,20 +98,9 @@ class Submission(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("submission-detail", kwargs={"pk": self.pk})
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    def can_move_to(self, status: str) -> bool:
-        return status in TRANSITIONS[self.status]
-
     def move_to(self, status: str, *, reason: str = "") -> None:
         """Set a new status in memory, refusing moves the state machine forbids."""
-        if not self.can_move_to(status):
-            raise IllegalTransition(
-                f"Submission {self.pk} cannot go from {self.status} to {status}."
-            )
-        self.status = status
+        self.status_set(status)
         # Reasons quote logs and model files: no terminal, bidi or NUL characters.
         self.status_reason = neutralise(reason)
         now = timezone.now()

@@ -19,10 +19,10 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from accounts.ratelimit import rate_release, rate_take
+from jobs.outbox import outbox_send
+from jobs.queues import JobQueue, JobTask
 from submissions import public_split
 from submissions.models import Status, Submission
-from submissions.outbox import outbox_send
-from submissions.queues import JobQueue, JobTask
 from submissions.selectors import run_latest_model
 from web import images
 from workshops import folders

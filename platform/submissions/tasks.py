@@ -1,31 +1,22 @@
 """Celery tasks: each takes ids, re-fetches, and calls one service.
 
 Nothing imports this module but Celery's autodiscovery: services send by name
-through `submissions.outbox`. The names come from `JobTask`.
+through `jobs.outbox`. The names come from `JobTask`.
 """
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
+from jobs.policy import TASK_RETRY
+from jobs.queues import JobQueue, JobTask
 from submissions.predictions import prediction_run
-from submissions.queues import JobQueue, JobTask
 from submissions.services.execution import submission_evaluate, submission_train
-from submissions.services.reconcile import submissions_reconcile
 from submissions.services.regrade import regrade_batch_run_chunk
 from submissions.services.sweep import work_dirs_sweep
 from workers.broker import embedded_broker_cleanup
 
-# Retry only infrastructure faults; a participant's failing code is a result.
-INFRA_RETRY = {
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 2,
-    "max_retries": 3,
-    "acks_late": True,
-}
 
-
-@shared_task(name=JobTask.TRAIN.value, bind=True, **INFRA_RETRY)
+@shared_task(name=JobTask.TRAIN.value, bind=True, **TASK_RETRY)
 def train(self, submission_id: int, job_token: str) -> None:
     submission_train(
         submission_id=submission_id,
@@ -36,7 +27,7 @@ def train(self, submission_id: int, job_token: str) -> None:
     )
 
 
-@shared_task(name=JobTask.EVALUATE.value, bind=True, **INFRA_RETRY)
+@shared_task(name=JobTask.EVALUATE.value, bind=True, **TASK_RETRY)
 def evaluate(self, submission_id: int, job_token: str) -> None:
     submission_evaluate(
         submission_id=submission_id,
@@ -45,18 +36,13 @@ def evaluate(self, submission_id: int, job_token: str) -> None:
     )
 
 
-@shared_task(name=JobTask.REGRADE_CHUNK.value, bind=True, **INFRA_RETRY)
+@shared_task(name=JobTask.REGRADE_CHUNK.value, bind=True, **TASK_RETRY)
 def regrade_chunk(self, batch_id: int, submission_ids: list[int]) -> None:
     regrade_batch_run_chunk(
         batch_id=batch_id,
         submission_ids=submission_ids,
         worker=self.request.hostname or "",
     )
-
-
-@shared_task(name=JobTask.RECONCILE.value, **INFRA_RETRY)
-def reconcile() -> dict[str, int]:
-    return submissions_reconcile()
 
 
 @shared_task(name=JobTask.BROKER_CLEANUP.value)
@@ -70,6 +56,6 @@ def predict(submission_id: int, request_id: str, pixels: str) -> None:
     prediction_run(submission_id=submission_id, request_id=request_id, pixels=pixels)
 
 
-@shared_task(name=JobTask.SWEEP_WORK_DIRS.value, **INFRA_RETRY)
+@shared_task(name=JobTask.SWEEP_WORK_DIRS.value, **TASK_RETRY)
 def sweep_work_dirs() -> dict[str, int]:
     return work_dirs_sweep()

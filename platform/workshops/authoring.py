@@ -20,7 +20,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from assignments.sources import SOURCES as ALL_SOURCES
-from assignments.sources import TEXT_SOURCES
 from web.markdown import render_markdown
 from workshops import folders
 from workshops.folders import sha256_json
@@ -35,9 +34,17 @@ from workshops.services import (
 MAX_INSTRUCTIONS = 20_000
 MAX_CODE = 100_000
 MAX_CELLS = 300
-# Image sources the site builds itself: an upload goes through the data page,
-# and a text source's checks (a sequence length) are not in this form yet.
-SOURCES = tuple(s for s in ALL_SOURCES if s != "npz" and s not in TEXT_SOURCES)
+# Sources the site builds itself (an upload goes through the data page).
+SOURCES = tuple(s for s in ALL_SOURCES if s != "npz")
+# The dataset keys the form writes; others (a pretrained set, a few-shot slice,
+# the split's seed) are kept while the source stays the same.
+DATASET_FIELDS = (
+    "source",
+    "classes",
+    "categories",
+    "sequence_length",
+    "vocabulary_size",
+)
 
 
 def instructions_preview(text: str) -> str:
@@ -138,10 +145,15 @@ def spec_build(*, authored: Authored, current: dict | None = None) -> dict:
 
     spec = dict(current or {})
     spec.pop("data_notice", None)
+    dataset = dict(authored.dataset)
+    before = (current or {}).get("dataset", {})
+    if before.get("source") == dataset["source"]:
+        kept = {k: v for k, v in before.items() if k not in DATASET_FIELDS}
+        dataset = {**dataset, **kept}
     spec.update(
         kind=authored.kind,
         title=authored.title,
-        dataset=authored.dataset,
+        dataset=dataset,
         checks={**(current or {}).get("checks", {}), **authored.checks},
         score={**(current or {}).get("score", {}), **authored.score},
     )
@@ -345,6 +357,7 @@ def authored_from_assignment(assignment: Assignment) -> dict:
         "dataset_source": dataset.get("source", "fashion-mnist"),
         "classes": ", ".join(str(c) for c in dataset.get("classes", []) or []),
         "input_shape": ", ".join(str(n) for n in checks.get("input_shape", [])),
+        "vocabulary_size": dataset.get("vocabulary_size"),
         "num_classes": checks.get("num_classes"),
         "required_layers": ", ".join(f"{k}:{v}" for k, v in required.items()),
         "forbidden_layers": ", ".join(checks.get("forbidden_layers", [])),

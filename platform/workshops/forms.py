@@ -4,6 +4,8 @@ import re
 
 from django import forms
 
+from assignments.sources import TEXT_SOURCES, WORDNET_NAMES
+from assignments.text import VOCABULARY_SIZE
 from workshops.authoring import SOURCES, Authored
 from workshops.models import FINAL_LIMIT_MAX, Assignment, Workshop
 from workshops.services import pack_choices
@@ -189,8 +191,18 @@ class BaseUploadForm(forms.Form):
     )
 
 
-CODE_AREA = {"rows": 14, "class": "code", "spellcheck": "false"}
+# data-code-editor: static/src/author.js puts the participants' editor on it.
+CODE_AREA = {
+    "rows": 14,
+    "class": "code",
+    "spellcheck": "false",
+    "data-code-editor": "python",
+}
 LAYER_NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
+# A required entry may name alternatives: Conv1D|LSTM counts either.
+LAYER_CHOICE = re.compile(r"[A-Z][A-Za-z0-9]{0,63}(\|[A-Z][A-Za-z0-9]{0,63}){0,7}")
+# The text source offers its largest WordNet categories, at most this many.
+TEXT_CATEGORIES = len(WORDNET_NAMES)
 FLOORS = ("majority", "chance")
 
 
@@ -224,16 +236,30 @@ class AssignmentAuthorForm(forms.Form):
         widget=forms.Textarea(attrs=CODE_AREA),
         strip=False,
     )
-    dataset_source = forms.ChoiceField(label="Data")
+    dataset_source = forms.ChoiceField(
+        label="Data",
+        help_text="Images, or wordnet-nouns: definitions as word ids (tokens).",
+    )
     classes = forms.CharField(
         required=False,
-        help_text="Optional: the class labels to keep, e.g. 5, 6, 7, 8, 9.",
+        help_text="Optional, images only: the class labels to keep, e.g. 5, 6, 7.",
     )
-    input_shape = forms.CharField(help_text="Height, width, channels: 28, 28, 1.")
+    input_shape = forms.CharField(
+        help_text="Images: height, width, channels (28, 28, 1). "
+        "Text: the sequence length in words (32)."
+    )
+    vocabulary_size = forms.IntegerField(
+        required=False,
+        min_value=100,
+        max_value=100_000,
+        label="Vocabulary size",
+        help_text="Text only: the most frequent words kept (20000).",
+    )
     num_classes = forms.IntegerField(min_value=2, max_value=1000)
     required_layers = forms.CharField(
         required=False,
-        help_text="Layer:count, comma separated: Dense:2, Dropout:1.",
+        help_text="Layer:count, comma separated: Dense:2, Dropout:1; "
+        "alternatives with |: Conv1D|LSTM:1.",
     )
     forbidden_layers = forms.CharField(
         required=False, help_text="Layer names, comma separated: Conv2D, Conv1D."
@@ -294,9 +320,10 @@ class AssignmentAuthorForm(forms.Form):
 
     def clean_input_shape(self) -> list[int]:
         shape = self._numbers("input_shape", low=1, high=4096)
-        if len(shape) not in (2, 3):
+        if len(shape) not in (1, 2, 3):
             raise forms.ValidationError(
-                "Give height, width and channels (or height and width)."
+                "Give height, width and channels (or height and width) for "
+                "images, or one number, the sequence length, for text."
             )
         return shape
 
@@ -306,9 +333,10 @@ class AssignmentAuthorForm(forms.Form):
         for part in (p.strip() for p in text.split(",") if p.strip()):
             name, _, count = part.partition(":")
             name, count = name.strip(), (count.strip() or "1")
-            if not LAYER_NAME.fullmatch(name):
+            if not LAYER_CHOICE.fullmatch(name):
                 raise forms.ValidationError(
-                    f"“{part[:40]}”: name a Keras layer class, such as Dense."
+                    f"“{part[:40]}”: name a Keras layer class, such as Dense "
+                    "(or alternatives, such as Conv1D|LSTM)."
                 )
             if not count.isdigit() or not 1 <= int(count) <= 100:
                 raise forms.ValidationError(
@@ -345,7 +373,8 @@ class AssignmentAuthorForm(forms.Form):
         data = super().clean()
         required = data.get("required_layers") or {}
         forbidden = data.get("forbidden_layers") or []
-        if both := sorted(set(required) & set(forbidden)):
+        named = {n for name in required for n in name.split("|")}
+        if both := sorted(named & set(forbidden)):
             self.add_error(
                 "forbidden_layers", f"{', '.join(both)} is also a required layer."
             )
@@ -364,6 +393,7 @@ class AssignmentAuthorForm(forms.Form):
             self.add_error(
                 "num_classes", f"{len(classes)} classes are kept; num_classes is {num}."
             )
+        self._clean_data_shape(data)
         wall, cpu = data.get("wall_seconds"), data.get("cpu_seconds")
         if wall and cpu and cpu < wall:
             self.add_error(
@@ -371,10 +401,55 @@ class AssignmentAuthorForm(forms.Form):
             )
         return data
 
+    def _clean_data_shape(self, data: dict) -> None:
+        """Refuse fields that do not fit the kind of data the source gives."""
+        source, shape = data.get("dataset_source"), data.get("input_shape")
+        if source is None:
+            return
+        if source in TEXT_SOURCES:
+            if shape is not None and len(shape) != 1:
+                self.add_error(
+                    "input_shape",
+                    f"{source} gives word ids: give one number, the sequence "
+                    "length, such as 32.",
+                )
+            elif shape is not None and shape[0] > 512:
+                self.add_error(
+                    "input_shape", "Keep the sequence length to 512 words at most."
+                )
+            if data.get("classes"):
+                self.add_error(
+                    "classes",
+                    f"{source} keeps its largest categories: leave this empty and "
+                    "set the number of classes.",
+                )
+            num = data.get("num_classes")
+            if num is not None and num > TEXT_CATEGORIES:
+                self.add_error(
+                    "num_classes",
+                    f"{source} offers its {TEXT_CATEGORIES} largest categories: "
+                    f"choose from 2 to {TEXT_CATEGORIES}.",
+                )
+            return
+        if shape is not None and len(shape) == 1:
+            self.add_error(
+                "input_shape",
+                f"{source} gives images: give height, width and channels, "
+                "such as 28, 28, 1.",
+            )
+        if data.get("vocabulary_size") is not None:
+            self.add_error(
+                "vocabulary_size",
+                f"{source} gives images: only a text source has a vocabulary; "
+                "leave this empty.",
+            )
+
     def authored(self) -> Authored:
         """Return the checked fields as the service takes them."""
         data = self.cleaned_data
+        text = data["dataset_source"] in TEXT_SOURCES
         checks = {
+            "input_kind": "tokens" if text else "images",
             "input_shape": data["input_shape"],
             "num_classes": data["num_classes"],
             "required_layers": data["required_layers"],
@@ -385,6 +460,14 @@ class AssignmentAuthorForm(forms.Form):
         dataset = {"source": data["dataset_source"], "seed": 101}
         if data.get("classes"):
             dataset["classes"] = data["classes"]
+        if text:
+            dataset.update(
+                categories=data["num_classes"],
+                sequence_length=data["input_shape"][0],
+                vocabulary_size=data.get("vocabulary_size") or VOCABULARY_SIZE,
+                public_fraction=0.1,
+                private_fraction=0.1,
+            )
         return Authored(
             title=data["title"],
             kind=data["kind"],

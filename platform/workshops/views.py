@@ -486,8 +486,8 @@ def _author_page(
                         request,
                         f"Saved as version {saved.spec_version}: "
                         + " ".join(changes)
-                        + " Grades keep the version they were made under; "
-                        "regrade from the statistics page to grade them anew.",
+                        + " Grades keep the version they were made under; where "
+                        "any exist, the regrade offered below grades them anew.",
                     )
                 else:
                     messages.success(request, "Assignment saved.")

@@ -1,5 +1,5 @@
 """Starting a check: refusals a person can act on, one active check, a rate,
-never counted against the daily limit, and a reconciler that ends stale ones."""
+never counted against the daily limit (the reconciler's part: test_reconcile.py)."""
 
 import datetime
 
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from checks.models import CheckRun, CheckStatus
 from checks.selectors import check_run_latest
-from checks.services import MAX_SENDS, check_run_create, checks_reconcile
+from checks.services import check_run_create
 from submissions.services.intake import submission_create, submissions_used_today
 
 pytestmark = pytest.mark.django_db
@@ -155,71 +155,3 @@ def test_checks_are_not_counted_against_the_daily_limit(participant, mlp, outbox
         )
     check = check_run_create(participant=participant, assignment=mlp, source=GOOD)
     assert check.status == CheckStatus.QUEUED
-
-
-def test_reconcile_ends_a_check_whose_worker_died(participant, mlp, outbox, settings):
-    """A running check without a heartbeat for the grace ends `error` (not the
-    participant's fault); a live one is left alone."""
-    dead = check_run_create(participant=participant, assignment=mlp, source=GOOD)
-    old = timezone.now() - datetime.timedelta(
-        seconds=settings.DOJO_HEARTBEAT_GRACE_SECONDS + 5
-    )
-    CheckRun.objects.filter(pk=dead.pk).update(
-        status=CheckStatus.RUNNING, heartbeat_at=old
-    )
-    assert checks_reconcile()["lost"] == 1
-    dead.refresh_from_db()
-    assert dead.status == CheckStatus.ERROR
-    assert "platform's fault" in dead.reason
-    live = check_run_create(participant=participant, assignment=mlp, source=GOOD)
-    CheckRun.objects.filter(pk=live.pk).update(
-        status=CheckStatus.RUNNING, heartbeat_at=timezone.now()
-    )
-    assert checks_reconcile()["lost"] == 0
-
-
-def test_reconcile_resends_a_queued_check_then_gives_up(
-    participant, mlp, outbox, settings, django_capture_on_commit_callbacks
-):
-    """A queued check whose message is lost is sent again with the same token;
-    after MAX_SENDS sends it ends `error`, so no check waits forever."""
-    check = check_run_create(participant=participant, assignment=mlp, source=GOOD)
-    token = check.job_token
-    late = datetime.timedelta(seconds=settings.DOJO_REQUEUE_AFTER_SECONDS + 5)
-    for sends in range(1, MAX_SENDS):
-        CheckRun.objects.filter(pk=check.pk).update(enqueued_at=timezone.now() - late)
-        with django_capture_on_commit_callbacks(execute=True):
-            assert checks_reconcile()["resent"] == 1
-        check.refresh_from_db()
-        assert check.sends == sends + 1 and check.job_token == token
-    assert [m["args"] for m in outbox] == [[check.pk, str(token)]] * (MAX_SENDS - 1)
-    CheckRun.objects.filter(pk=check.pk).update(enqueued_at=timezone.now() - late)
-    assert checks_reconcile()["unsent"] == 1
-    check.refresh_from_db()
-    assert check.status == CheckStatus.ERROR
-
-
-def test_hand_back_queues_a_stopped_workers_checks_again(
-    participant, other_participant, mlp, outbox, django_capture_on_commit_callbacks
-):
-    """`make run` stopping its check worker queues that worker's checks again
-    with a fresh token; another worker's check is left alone."""
-    from checks.services import checks_hand_back
-
-    mine = check_run_create(participant=participant, assignment=mlp, source=GOOD)
-    other = check_run_create(participant=other_participant, assignment=mlp, source=GOOD)
-    CheckRun.objects.filter(pk=mine.pk).update(
-        status=CheckStatus.RUNNING, worker="check@here", log="half"
-    )
-    CheckRun.objects.filter(pk=other.pk).update(
-        status=CheckStatus.RUNNING, worker="check@there"
-    )
-    old_token = mine.job_token
-    with django_capture_on_commit_callbacks(execute=True):
-        assert checks_hand_back(worker="check@here") == 1
-    mine.refresh_from_db()
-    other.refresh_from_db()
-    assert mine.status == CheckStatus.QUEUED and mine.log == ""
-    assert mine.job_token != old_token
-    assert outbox[-1]["args"] == [mine.pk, str(mine.job_token)]
-    assert other.status == CheckStatus.RUNNING

@@ -12,8 +12,9 @@ TOPS = ("platform", "workers", "grader", "assignments", "dojo_client")
 # The platform's apps, bottom up (docs/architecture.md, "Layering the tests
 # enforce"). An app may import only the apps before it. `web` holds pure
 # helpers (charts, images, Markdown, JSON request bodies) and is no app: it
-# imports none. Submissions' job floor
-# stands where the `jobs` app will. Checks run on that floor, so they may
+# imports none. `jobs` is the one job framework (queue, claim, heartbeat,
+# outcome, apply, reconcile): submissions and checks are kinds of job that
+# register with it. Checks use the submission's sandbox plans, so they may
 # import submissions, never the reverse. The workspace composes drafts with
 # submissions and checks (a draft is submitted or checked), so it sits on
 # both; the dashboard shows all of these, the API serves them, and config
@@ -22,6 +23,7 @@ LAYERS = (
     "web",
     "accounts",
     "workshops",
+    "jobs",
     "submissions",
     "checks",
     "workspace",

@@ -4,8 +4,8 @@ import ast
 from pathlib import Path
 
 from config.celery_app import app
+from jobs.queues import QUEUES, JobQueue, JobTask
 from submissions.models import Run
-from submissions.queues import QUEUES, JobQueue, JobTask
 from workers import sandbox
 
 ROOT = Path(__file__).resolve().parents[2]

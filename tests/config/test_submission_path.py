@@ -37,7 +37,7 @@ def test_the_path_runs_from_the_upload_through_both_tasks_to_the_grade():
     for step in (
         "api/views.py",
         "submissions/services/intake.py",
-        "submissions/outbox.py",
+        "jobs/outbox.py",
         "config/celery_app.py",
         "submissions/tasks.py",
         "submissions/services/execution.py",

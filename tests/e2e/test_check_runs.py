@@ -10,6 +10,7 @@ import pytest
 from checks.models import CheckRun, CheckStatus
 from checks.services import check_run_create
 from tests.helpers import wait_for
+from workers.sandbox._spare import READY_MARKER
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP_SOLUTION = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_text()
@@ -27,7 +28,7 @@ def _final(check: CheckRun, timeout: float = 600) -> CheckRun:
 
 
 def test_mlp_reference_check_passes_with_a_live_log(
-    celery_worker, participant, workshop
+    empty_queues, celery_worker, participant, workshop, settings
 ):
     """The MLP reference passes its check; the log grows while it runs and the
     result has every check and an indicative accuracy."""
@@ -59,7 +60,19 @@ def test_mlp_reference_check_passes_with_a_live_log(
     assert "Epoch" in check.log and "All checks passed." in check.log
     assert check.first_log_at and check.started_at <= check.first_log_at
     # The slot now keeps a warm sandbox for this assignment: the next check of
-    # it skips TensorFlow's start, and passes the same way.
+    # it skips TensorFlow's start, and passes the same way. A check sent while
+    # the spare still warms rightly abandons it and starts cold (the spare
+    # policy), so the second check is sent once the spare says it is ready.
+    wait_for(
+        lambda: any(
+            marker.stat().st_mtime >= check.finished_at.timestamp() - 1
+            for marker in Path(settings.DOJO_WORK_ROOT).glob(
+                f"check-spare-*/run/{READY_MARKER}"
+            )
+        ),
+        timeout=300,
+        what="the slot's check spare to be warm",
+    )
     again = check_run_create(
         participant=participant, assignment=mlp, source=MLP_SOLUTION
     )

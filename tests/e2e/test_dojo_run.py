@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from submissions.models import Run, Status, Submission
 from submissions.services.intake import submission_create
-from submissions.services.reconcile import job_health
+from submissions.services.reconcile import submission_health
 from tests.helpers import ROOT, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -139,7 +139,7 @@ def _assert_handed_back(submission: Submission) -> None:
     assert run.finished_at is not None and run.outcome == "worker_lost"
     assert submission.status == Status.QUEUED
     assert submission.attempts == 0, "a stop by the operator uses no attempt"
-    assert job_health(submission=submission, now=timezone.now()).state == "due"
+    assert submission_health(submission=submission, now=timezone.now()).state == "due"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from submissions.models import FINAL_STATUSES, Grade, Status, Submission
-from submissions.services.reconcile import job_health
+from submissions.services.reconcile import submission_health
 from tests.helpers import WorkerProcess, wait_for
 
 GRACE = 4
@@ -51,8 +51,10 @@ def fault_worker(
         shared.stop()
     mine: list[WorkerProcess] = []
 
-    def start(**env: str) -> WorkerProcess:
-        worker = start_worker(beat=True, env={**FAULT_ENV, **env})
+    def start(*, concurrency: int = 1, **env: str) -> WorkerProcess:
+        worker = start_worker(
+            beat=True, env={**FAULT_ENV, **env}, concurrency=concurrency
+        )
         mine.append(worker)
         return worker
 
@@ -79,7 +81,7 @@ def settle(rows: Iterable[Submission], *, timeout: float = 300) -> list[Submissi
                 broken_since.pop(row.pk, None)
                 continue
             done = False
-            health = job_health(submission=row, now=now)
+            health = submission_health(submission=row, now=now)
             if health.state != "broken":
                 broken_since.pop(row.pk, None)
                 continue

@@ -13,12 +13,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 
 from accounts.services import user_ensure
+from jobs.outcome import JobOutcome
 from submissions.models import Run, Status, Submission
 from submissions.services import intake
 from submissions.services.intake import submission_create
 from submissions.services.jobs import job_apply, job_claim
 from submissions.services.lifecycle import submission_enqueue
-from submissions.services.outcome import JobOutcome
 from submissions.services.standings import standings_check
 from workshops.models import Assignment
 from workshops.services import enrollment_add

@@ -1,10 +1,13 @@
-"""A worker SIGKILLed mid-job: the reconciler brings every job back."""
+"""A worker SIGKILLed mid-job: the one reconciler brings every job back, of every
+kind (a training, an evaluation, a regrade chunk, a check run)."""
 
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from checks.models import CheckRun, CheckStatus
+from checks.services import check_run_create
 from submissions.models import Grade, RegradeBatch, Run, Status
 from submissions.services.intake import submission_create
 from submissions.services.regrade import regrade_batch_create
@@ -25,9 +28,60 @@ def _open_run(kind: str, **filters) -> Run | None:
     return Run.objects.filter(kind=kind, finished_at__isnull=True, **filters).first()
 
 
-@pytest.mark.parametrize("phase", ["train", "evaluate"])
-def test_worker_killed_mid_job_and_the_submission_is_graded(
-    fault_worker, participant, workshop, phase
+def _kill_and_see_graded(worker, fault_worker, submission, kind: str) -> None:
+    """SIGKILL the worker, start another, and see the submission graded with
+    its lost run ended by the reconciler."""
+    worker.kill()
+    fault_worker()
+    (submission,) = settle([submission])
+    assert submission.status == Status.GRADED, submission.status_reason
+    lost = submission.runs.get(kind=kind, outcome="worker_lost")
+    assert lost.finished_at is not None
+    assert_promises([submission])
+
+
+def test_worker_killed_mid_training_and_mid_check_hands_both_back(
+    fault_worker, participant, other_participant, workshop
+):
+    """One worker runs a training and a check run at once and is SIGKILLed in
+    the middle of both: the one reconciler (beat on the next worker) ends the
+    lost training run and hands both jobs back; each runs again to its end."""
+    mlp = workshop.assignments.get(slug="mlp")
+    worker = fault_worker(concurrency=2)
+    submission = submission_create(
+        participant=participant,
+        assignment=mlp,
+        upload=SimpleUploadedFile("train.py", MLP_SOLUTION),
+    )
+    check = check_run_create(
+        participant=other_participant,
+        assignment=mlp,
+        source=MLP_SOLUTION.decode(),
+    )
+    first_token = check.job_token
+    wait_for(
+        lambda: (
+            _open_run(Run.Kind.TRAIN, log__contains="Epoch")
+            and CheckRun.objects.filter(
+                pk=check.pk, status=CheckStatus.RUNNING, log__contains="Epoch"
+            ).exists()
+        ),
+        timeout=240,
+        what="the training and the check to be under way",
+    )
+    _kill_and_see_graded(worker, fault_worker, submission, Run.Kind.TRAIN)
+    wait_for(
+        lambda: not CheckRun.objects.get(pk=check.pk).is_active,
+        timeout=300,
+        what="the handed-back check to finish",
+    )
+    check.refresh_from_db()
+    assert check.status == CheckStatus.PASSED, (check.reason, check.log)
+    assert check.attempts == 2 and check.job_token != first_token
+
+
+def test_worker_killed_mid_evaluation_and_the_submission_is_graded(
+    fault_worker, participant, workshop
 ):
     worker = fault_worker()
     submission = submission_create(
@@ -35,25 +89,12 @@ def test_worker_killed_mid_job_and_the_submission_is_graded(
         assignment=workshop.assignments.get(slug="mlp"),
         upload=SimpleUploadedFile("train.py", MLP_SOLUTION),
     )
-    if phase == "train":
-        wait_for(
-            lambda: _open_run(Run.Kind.TRAIN, log__contains="Epoch"),
-            timeout=180,
-            what="training to be under way",
-        )
-    else:
-        wait_for(
-            lambda: _open_run(Run.Kind.EVALUATE, submission=submission),
-            timeout=240,
-            what="the evaluation to start",
-        )
-    worker.kill()
-    fault_worker()
-    (submission,) = settle([submission])
-    assert submission.status == Status.GRADED, submission.status_reason
-    lost = submission.runs.get(kind=phase, outcome="worker_lost")
-    assert lost.finished_at is not None
-    assert_promises([submission])
+    wait_for(
+        lambda: _open_run(Run.Kind.EVALUATE, submission=submission),
+        timeout=240,
+        what="the evaluation to start",
+    )
+    _kill_and_see_graded(worker, fault_worker, submission, Run.Kind.EVALUATE)
 
 
 def test_worker_killed_mid_regrade_chunk_keeps_every_grade(

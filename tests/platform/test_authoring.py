@@ -165,6 +165,9 @@ def test_editing_a_released_assignment_makes_a_new_version(
     assert "Parameter limit: 200000 → 50000." in changes.content.decode()
     home = participant_client.get(reverse("workshop-detail", args=[workshop.slug]))
     assert "Version 2: <a" in home.content.decode()
+    page = participant_client.get(cnn.get_absolute_url()).content.decode()
+    changes_url = reverse("assignment-changes", args=[workshop.slug, cnn.slug])
+    assert f'href="{changes_url}">Version 2: what changed</a>' in page
     # Saving the same content again makes no new version.
     instructor_client.post(url, data)
     cnn.refresh_from_db()
@@ -271,3 +274,161 @@ def test_a_reference_that_failed_validation_cannot_be_released(
     assignment_set_state(assignment=cnn, released=True)
     cnn.refresh_from_db()
     assert cnn.released
+
+
+def _text(**changes) -> dict:
+    text = {
+        "slug": "nlp-seq",
+        "kind": "cnn",
+        "dataset_source": "wordnet-nouns",
+        "input_shape": "32",
+        "num_classes": "4",
+        "vocabulary_size": "2000",
+        "required_layers": "Embedding:1, Conv1D|LSTM:1",
+        "forbidden_layers": "Dense",
+        "max_params": "500000",
+    }
+    return _good(**{**text, **changes})
+
+
+def test_instructor_writes_a_text_assignment(instructor_client, workshop):
+    """A text source makes a token-input spec, with its data built from WordNet."""
+    url = reverse("assignment-create", args=[workshop.slug])
+    assert "wordnet-nouns" in instructor_client.get(url).content.decode()
+    answer = instructor_client.post(url, _text(required_layers="Conv1D|LSTM:1"))
+    assert answer.status_code == 302, answer.context and answer.context["form"].errors
+    made = workshop.assignments.get(slug="nlp-seq")
+    checks, dataset = made.spec["checks"], made.spec["dataset"]
+    assert checks["input_kind"] == "tokens" and checks["input_shape"] == [32]
+    assert checks["required_layers"] == {"Conv1D|LSTM": 1}
+    assert dataset["source"] == "wordnet-nouns"
+    assert (dataset["categories"], dataset["sequence_length"]) == (4, 32)
+    assert dataset["vocabulary_size"] == 2000
+    assert (folders.assignment_train_dir(made.pk) / "train.npz").is_file()
+
+
+BAD_TEXT_FIELDS = {
+    "input_shape": ("28, 28, 1", "one number, the sequence length"),
+    "classes": ("1, 2, 3, 4", "leave this empty"),
+    "num_classes": ("11", "choose from 2 to 10"),
+    "vocabulary_size": ("5", "greater than or equal to 100"),
+    "required_layers": ("Conv1D|lstm", "alternatives, such as Conv1D|LSTM"),
+    "forbidden_layers": ("LSTM", "LSTM is also a required layer"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(BAD_TEXT_FIELDS))
+def test_text_fields_are_refused_with_a_message_naming_them(
+    instructor_client, workshop, field
+):
+    """A text source's fields that do not fit it are refused beside the field."""
+    value, reason = BAD_TEXT_FIELDS[field]
+    url = reverse("assignment-create", args=[workshop.slug])
+    answer = instructor_client.post(url, _text(**{field: value}))
+    assert answer.status_code == 400
+    errors = answer.context["form"].errors
+    assert list(errors) == [field], errors
+    assert reason in " ".join(errors[field]), errors[field]
+    assert not workshop.assignments.filter(slug="nlp-seq").exists()
+
+
+def test_image_sources_refuse_a_vocabulary_and_a_sequence_length(
+    instructor_client, workshop
+):
+    """An image source names the field that only text takes."""
+    url = reverse("assignment-create", args=[workshop.slug])
+    for field, value, reason in (
+        ("vocabulary_size", "2000", "only a text source has a vocabulary"),
+        ("input_shape", "32", "give height, width and channels"),
+    ):
+        answer = instructor_client.post(url, _good(**{field: value}))
+        errors = answer.context["form"].errors
+        assert answer.status_code == 400 and list(errors) == [field], errors
+        assert reason in " ".join(errors[field])
+
+
+def test_an_edit_keeps_the_data_keys_the_form_does_not_show():
+    """A pack's seed, pretrained vectors and few-shot slice survive an edit."""
+    from workshops.authoring import Authored, spec_build
+
+    current = json.loads(
+        (
+            Path(__file__).resolve().parents[2] / "assignments/dl4nlp/fewshot/spec.json"
+        ).read_text()
+    )
+    authored = Authored(
+        title="Few-shot",
+        kind="transfer",
+        instructions_md="",
+        starter=STARTER,
+        solution=SOLUTION,
+        dataset={"source": "wordnet-nouns", "seed": 101, "categories": 10},
+        checks={"input_kind": "tokens", "input_shape": [32], "num_classes": 10},
+        score={"target": 0.5},
+        limits={},
+        daily_limit=5,
+        released=False,
+    )
+    spec = spec_build(authored=authored, current=current)
+    dataset = spec["dataset"]
+    assert dataset["seed"] == 26 and dataset["train_per_class"] == 10
+    assert dataset["pretrained"] == current["dataset"]["pretrained"]
+    assert spec["checks"]["contribution"] == current["checks"]["contribution"]
+
+
+def test_a_new_version_offers_its_regrade_as_a_button(
+    instructor_client, workshop, cnn, participant, make_graded
+):
+    """The statistics page posts the regrade; only the workshop's instructors may."""
+    from django.test import Client
+
+    from submissions.models import RegradeBatch
+
+    participant_client = Client()
+    participant_client.force_login(participant)
+    make_graded(participant, cnn)
+    stats_url = reverse("assignment-stats", args=[workshop.slug, cnn.slug])
+    regrade_url = reverse("regrade-create", args=[workshop.slug, cnn.slug])
+    button_form = f'<form method="post" action="{regrade_url}">'
+    assert button_form not in instructor_client.get(stats_url).content.decode()
+    edit_url = reverse("assignment-edit", args=[workshop.slug, cnn.slug])
+    form = instructor_client.get(edit_url).context["form"]
+    data = {name: form.initial.get(name, "") for name in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(max_params="50000", released="on", action="save")
+    answer = instructor_client.post(edit_url, data, follow=True)
+    page = answer.content.decode()
+    assert button_form in page
+    assert "1 submission was last graded under an older version" in page
+    button = {"selection": "all", "mode": "reevaluate", "confirm": "on"}
+    refused = participant_client.post(regrade_url, button)
+    assert refused.status_code in (403, 404)
+    assert not RegradeBatch.objects.filter(assignment=cnn).exists()
+    done = instructor_client.post(regrade_url, button)
+    batch = RegradeBatch.objects.get(assignment=cnn)
+    assert done.status_code == 302 and done.url == reverse(
+        "regrade-detail", args=[batch.pk]
+    )
+    assert (batch.mode, batch.total) == ("reevaluate", 1)
+
+
+def test_a_pack_text_assignment_edits_in_the_form(instructor_client, instructor):
+    """DL4NLP's sequence assignment passes the form as it is; its data stays."""
+    from workshops.services import workshop_create
+
+    nlp = workshop_create(
+        title="NLP morning", slug="nlp", pack="dl4nlp", created_by=instructor
+    )
+    sequence = nlp.assignments.get(slug="sequence")
+    before = sequence.spec
+    url = reverse("assignment-edit", args=[nlp.slug, sequence.slug])
+    form = instructor_client.get(url).context["form"]
+    assert form.initial["input_shape"] == "32"
+    data = {name: form.initial.get(name, "") for name in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(max_params="900000", action="save")
+    answer = instructor_client.post(url, data)
+    assert answer.status_code == 302, answer.context and answer.context["form"].errors
+    sequence.refresh_from_db()
+    assert sequence.spec["dataset"] == before["dataset"]
+    assert sequence.spec["checks"] == {**before["checks"], "max_params": 900000}

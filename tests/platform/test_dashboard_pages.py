@@ -309,6 +309,66 @@ def test_hosts_page_lists_heartbeats(
     assert "gpu-box-1" in page and f"#{submission.pk}" in page
 
 
+def test_hosts_page_shows_every_kind_of_job_per_host_and_slot(
+    instructor_client, workshop, participant, cnn, make_submission, monkeypatch
+):
+    """A training, an evaluation, a regrade's re-evaluation and a check run,
+    each on its host (a check run's host is its worker's), with their slots."""
+    import uuid
+
+    from django.utils import timezone
+
+    from checks.models import CheckRun, CheckStatus
+    from submissions.models import Run
+
+    monkeypatch.setattr(
+        selectors, "celery_inspect", lambda timeout=1.0: {"workers": [], "error": ""}
+    )
+    training, evaluation, regraded = (
+        make_submission(participant, cnn) for _ in range(3)
+    )
+    batch = RegradeBatch.objects.create(assignment=cnn, mode="reevaluate")
+    regraded.batch = batch
+    regraded.save(update_fields=["batch"])
+    for row, kind, slot in (
+        (training, "train", 0),
+        (evaluation, "evaluate", 1),
+        (regraded, "evaluate", 2),
+    ):
+        Run.objects.create(
+            submission=row,
+            kind=kind,
+            job_token=uuid.uuid4(),
+            queue="train-gpu" if kind == "train" else "evaluate",
+            host="gpu-box-1",
+            worker="w1@gpu-box-1",
+            slot=slot,
+        )
+    check = CheckRun.objects.create(
+        participant=participant,
+        assignment=cnn,
+        source="print(1)\n",
+        source_sha256="0" * 64,
+        status=CheckStatus.RUNNING,
+        worker="check1@cpu-box-2",
+        heartbeat_at=timezone.now(),
+    )
+    page = instructor_client.get(
+        reverse("hosts", args=[workshop.slug])
+    ).content.decode()
+    gpu_box, cpu_box = page.split("<td>gpu-box-1</td>")[1].split("<td>cpu-box-2</td>")
+    for slot, row, kind in (
+        (0, training, "training"),
+        (1, evaluation, "evaluation"),
+        (2, regraded, "regrade"),
+    ):
+        url = reverse("submission-detail", args=[row.pk])
+        assert f'slot {slot}: <a href="{url}">#{row.pk}</a> ({kind})' in gpu_box
+    url = reverse("check-detail", args=[check.pk])
+    assert f'<a href="{url}">check {check.pk}</a> (check run)' in cpu_box
+    assert "check run" not in gpu_box
+
+
 def test_hosts_page_lists_answering_workers(instructor_client, workshop, monkeypatch):
     from config.celery_app import app
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from config.celery_app import app
-from submissions.queues import TASK_SOFT_TIME_LIMIT_SECONDS
+from jobs.queues import TASK_SOFT_TIME_LIMIT_SECONDS
 from submissions.services import spares
 from submissions.services.placement import (
     CHUNK_MARGIN_SECONDS,

@@ -78,10 +78,10 @@ def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(
     participant, workshop, monkeypatch
 ):
     """A deadlock while applying a result must not turn it into a refund."""
+    from jobs.outcome import JobOutcome
     from submissions.models import Run, Status
     from submissions.services import jobs
     from submissions.services.jobs import job_apply, run_start
-    from submissions.services.outcome import JobOutcome
 
     submission = submission_create(
         participant=participant,

@@ -8,9 +8,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from jobs.reconcile import jobs_reconcile as submissions_reconcile
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
 from submissions.services.intake import submission_create, submissions_used_today
-from submissions.services.reconcile import job_health, submissions_reconcile
+from submissions.services.reconcile import submission_health
 
 GRACE = 60
 LONG_AGO = datetime.timedelta(seconds=10 * GRACE)
@@ -63,7 +64,7 @@ def _run(submission: Submission, kind: str, **fields) -> Run:
 def _assert_invariant_holds() -> None:
     now = timezone.now()
     for row in Submission.objects.filter(status__in=ACTIVE_STATUSES):
-        health = job_health(submission=row, now=now)
+        health = submission_health(submission=row, now=now)
         assert health.state in ("live", "due"), (row, health)
 
 
@@ -98,7 +99,7 @@ def test_queued_message_overdue_is_resent_with_the_same_token(submission, sent):
 
 def test_queued_message_not_yet_due_is_left_alone(submission, sent):
     """A message waiting within its backoff satisfies the invariant."""
-    assert job_health(submission=submission, now=timezone.now()).state == "due"
+    assert submission_health(submission=submission, now=timezone.now()).state == "due"
     after = _reconciled(submission)
     assert after.enqueued_at == submission.enqueued_at and sent == []
 
@@ -200,7 +201,7 @@ def test_one_row_that_cannot_be_repaired_does_not_stop_the_others(
     submission, other_participant, workshop, sent, monkeypatch
 ):
     """A repair that raises is logged and retried next pass; the rest go on."""
-    from submissions.services import reconcile
+    from jobs import reconcile
 
     second = submission_create(
         participant=other_participant,
@@ -212,10 +213,10 @@ def test_one_row_that_cannot_be_repaired_does_not_stop_the_others(
         _set(row, status=Status.QUEUED, enqueued_at=None, job_token=uuid.uuid4())
     real = reconcile._repair
 
-    def flaky(row, now):
+    def flaky(kind, row, now):
         if row.pk == submission.pk:
             raise RuntimeError("boom")
-        return real(row, now)
+        return real(kind, row, now)
 
     monkeypatch.setattr(reconcile, "_repair", flaky)
     counts = submissions_reconcile()
@@ -237,7 +238,8 @@ def test_a_held_submission_is_due_and_sent_when_its_turn_comes(
     later.refresh_from_db()
     assert later.status == Status.QUEUED and later.enqueued_at is None
     assert sent == []
-    assert job_health(submission=later, now=timezone.now() + LONG_AGO).state == "due"
+    later_on = timezone.now() + LONG_AGO
+    assert submission_health(submission=later, now=later_on).state == "due"
     _set(submission, status=Status.FAILED)
     submissions_reconcile()
     later.refresh_from_db()

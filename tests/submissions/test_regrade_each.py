@@ -10,8 +10,8 @@ import datetime
 import pytest
 from django.core.exceptions import ValidationError
 
+from jobs.queues import JobTask
 from submissions.models import Grade, RegradeBatch, Run, Status, Submission
-from submissions.queues import JobTask
 from submissions.selectors import run_latest_model
 from submissions.services import spares
 from submissions.services.grading import evaluation_inputs

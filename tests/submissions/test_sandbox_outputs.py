@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from grader import GradeReport
+from jobs.outcome import JobOutcome
 from submissions.models import Grade, Run, Status, Submission
 from submissions.services import jobs
 from submissions.services.grading import (
@@ -20,7 +21,6 @@ from submissions.services.grading import (
 )
 from submissions.services.intake import submission_create
 from submissions.services.jobs import job_apply, run_record, run_start
-from submissions.services.outcome import JobOutcome
 from workers import sandbox
 
 pytestmark = pytest.mark.django_db

@@ -149,7 +149,7 @@ def test_evaluation_takes_the_warm_evaluator_of_the_slot(train) -> None:
 def queued():
     """Put real messages on the run's broker; purge the queues they went to."""
     from config.celery_app import app
-    from submissions.outbox import broker_send
+    from jobs.outbox import broker_send
 
     used: set[str] = set()
 

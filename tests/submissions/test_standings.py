@@ -10,6 +10,8 @@ from django.db import transaction
 
 from accounts.services import user_ensure
 from grader import CheckResult, GradeReport
+from jobs.outcome import JobOutcome
+from jobs.reconcile import jobs_reconcile
 from submissions.models import (
     FINAL_STATUSES,
     RegradeBatch,
@@ -26,8 +28,6 @@ from submissions.services.lifecycle import (
     submission_enqueue,
     submission_rerun,
 )
-from submissions.services.outcome import JobOutcome
-from submissions.services.reconcile import submissions_reconcile
 from submissions.services.regrade import regrade_batch_create, regrade_claim
 from submissions.services.standings import assignment_tallies, standings_check
 from workshops.models import Enrollment
@@ -190,7 +190,7 @@ class Workshop:
         with override_settings(
             DOJO_HEARTBEAT_GRACE_SECONDS=-1, DOJO_REQUEUE_AFTER_SECONDS=-1
         ):
-            submissions_reconcile()
+            jobs_reconcile()
 
     def deactivate(self) -> None:
         person = self.rng.choice(self.people[:3])

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "accounts",
     "workshops",
+    "jobs",
     "submissions",
     "dashboard",
     "api",

@@ -3,10 +3,12 @@
 from collections.abc import Callable
 from pathlib import Path
 
+from jobs.outcome import JobOutcome
+from jobs.queues import JobQueue
+from jobs.spec import job_spec_build
 from submissions.artifacts import artifact_keep
 from submissions.feedback import code_error_reason
 from submissions.models import Run, Status, Submission
-from submissions.queues import JobQueue
 from submissions.selectors import run_latest_model
 from submissions.services.grading import (
     evaluation_inputs,
@@ -20,7 +22,6 @@ from submissions.services.jobs import (
     job_platform_error,
     run_record,
 )
-from submissions.services.outcome import JobOutcome
 from submissions.services.placement import (
     evaluation_folders,
     evaluation_sandbox,
@@ -40,6 +41,7 @@ from submissions.services.spares import (
 )
 from workers import sandbox
 from workers.evaluation import evaluate_many
+from workers.jobspec import job_result_from_sandbox
 from workers.notebook import notebook_to_script
 from workshops import folders
 
@@ -86,7 +88,18 @@ def _train(run: Run) -> Callable[[str], bool]:
         if submission.format == Submission.Format.IPYNB
         else raw.decode("utf-8")
     )
-    limits = sandbox_limits(submission=submission)
+    # The job as a spec (`jobs.spec`): it runs with the spec's limits, and
+    # the sandbox's ending is read back through the spec's validated result.
+    train = folders.assignment_train_dir(submission.assignment_id)
+    spec = job_spec_build(
+        kind=Run.Kind.TRAIN.value,
+        job_id=f"run:{run.pk}",
+        script=code,
+        data={"train": (train, "/data")},
+        limits=sandbox_limits(submission=submission),
+        returns=("model.keras",),
+    )
+    limits = spec.sandbox_limits()
 
     def plan(job: Path, work: Path) -> tuple[list[str], dict]:
         return job_sandbox_args(run=run, **_train_args(submission, job, work, limits))
@@ -106,6 +119,7 @@ def _train(run: Run) -> Callable[[str], bool]:
         result = job_sandbox_run(
             run=run, **_train_args(submission, job, work, limits), spare=spare
         )
+        job_result_from_sandbox(spec=spec, result=result)
         # The job says, from inside its sandbox, what its backend trained on.
         device = sandbox.read_device_report(work / "device.json")
         if device is not None:

@@ -14,8 +14,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from jobs.dbconn import db_retryable
 from submissions.models import Status, Submission
-from submissions.services.dbconn import db_retryable
 from submissions.services.fairness import fair_refuse_if_full
 from submissions.services.standings import standing_refresh
 from submissions.sourcetext import source_text_check

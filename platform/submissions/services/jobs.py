@@ -15,18 +15,20 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from jobs.apply import job_apply as apply
+from jobs.claim import job_claim as claim
+from jobs.dbconn import db_reconnect_if_cut
+from jobs.outbox import outbox_send_on_commit
+from jobs.outcome import JobOutcome, Verdict
+from jobs.queues import JobQueue, JobTask
 from submissions.models import Run, Status, Submission
-from submissions.outbox import outbox_send_on_commit
-from submissions.queues import JobQueue, JobTask
 from submissions.services.batches import regrade_batch_finish_if_done
-from submissions.services.dbconn import DB_GONE, db_reconnect_if_cut, db_retryable
 from submissions.services.fairness import fair_is_held, fair_next
 from submissions.services.grading import grade_record
 from submissions.services.moves import PLATFORM_FAULT, submission_move
-from submissions.services.outcome import JobOutcome, Verdict
 from workers import sandbox
 
 logger = logging.getLogger(__name__)
@@ -98,19 +100,20 @@ def job_claim(
     queue: str,
 ) -> Run | None:
     """Start the job if the message is current; return None for stale or duplicates."""
-    with transaction.atomic():
-        submission = (
+    status = Status.TRAINING if kind == Run.Kind.TRAIN else None
+    return claim(
+        lock=lambda: (
             Submission.objects.select_for_update().filter(pk=submission_id).first()
-        )
-        if (
-            submission is None
-            or str(submission.job_token) != job_token
-            or submission.status != expect
-            or Run.objects.filter(job_token=job_token, kind=kind).exists()
-        ):
-            return None
-        status = Status.TRAINING if kind == Run.Kind.TRAIN else None
-        return _claim(submission, kind=kind, status=status, queue=queue, worker=worker)
+        ),
+        token=job_token,
+        claimable=lambda submission: (
+            submission.status == expect
+            and not Run.objects.filter(job_token=job_token, kind=kind).exists()
+        ),
+        start=lambda submission: _start(
+            submission, kind=kind, status=status, queue=queue, worker=worker
+        ),
+    )
 
 
 def job_claim_regrade(
@@ -141,9 +144,9 @@ def job_claim_regrade(
         submission.job_token = uuid.uuid4()
         submission.enqueued_at = timezone.now()
         submission.cancel_requested = False
-        submission.attempts = 0
+        submission.attempts = 1
         submission.sends = 0
-        return _claim(
+        return _start(
             submission,
             kind=Run.Kind.EVALUATE,
             status=Status.EVALUATING,
@@ -152,10 +155,9 @@ def job_claim_regrade(
         )
 
 
-def _claim(
+def _start(
     submission: Submission, *, kind: str, status: str | None, queue: str, worker: str
 ) -> Run:
-    submission.attempts += 1
     if status is not None:
         submission_move(submission=submission, status=status)
     else:
@@ -204,20 +206,10 @@ def run_record(
 def job_apply(*, run: Run, outcome: JobOutcome) -> None:
     """Apply how a job ended unless the submission has moved on meanwhile.
 
-    The one place an outcome becomes a status. An outcome that cannot be
-    applied ends the submission `error` instead of leaving it active; when the
-    database itself is gone, the reconciler repairs the row later (a finished
-    run whose result was never applied).
+    Through the one applier (`jobs.apply`), which ends the submission `error`
+    when the outcome cannot be applied.
     """
-    db_reconnect_if_cut()
-    try:
-        _apply_retrying(run, outcome)
-    except DB_GONE:
-        raise
-    except Exception as exc:
-        logger.exception("Could not apply the result of run %s", run.pk)
-        detail = f"its result was unusable: {exc}"
-        _apply_retrying(run, JobOutcome.error(detail=detail))
+    apply(kind=run.kind, job=run, outcome=outcome)
     if run.kind == Run.Kind.TRAIN:
         # The participant's training in flight ended: their next one may go.
         job_send_next(participant_id=run.submission.participant_id)
@@ -233,18 +225,11 @@ def job_platform_error(*, run: Run, exc: Exception) -> None:
     job_apply(run=run, outcome=JobOutcome.error(detail=exc))
 
 
-def _apply_retrying(run: Run, outcome: JobOutcome) -> None:
-    """Apply an outcome; a transaction aborted as a deadlock is run again."""
-    for attempt in (1, 2, 3):
-        try:
-            return _apply(run, outcome)
-        except OperationalError as exc:
-            if attempt == 3 or not db_retryable(exc):
-                raise
-            logger.warning("Result of run %s retried: %s", run.pk, exc)
+def run_outcome_apply(run: Run, outcome: JobOutcome) -> None:
+    """Turn a training's or evaluation's outcome into the submission's status.
 
-
-def _apply(run: Run, outcome: JobOutcome) -> None:
+    The applier submissions registers for both kinds (`jobs.apply`).
+    """
     with transaction.atomic():
         submission = (
             Submission.objects.select_for_update()
@@ -282,10 +267,12 @@ def _settle(submission: Submission, run: Run, outcome: JobOutcome) -> None:
         )
     elif verdict == Verdict.KEEP_PREVIOUS:
         _keep_previous(submission, outcome)
+    elif verdict == Verdict.ERROR:
+        reason = PLATFORM_FAULT.format(detail=outcome.reason)
+        submission_move(submission=submission, status=Status.ERROR, reason=reason)
     else:
         status = {
             Verdict.FAILED: Status.FAILED,
-            Verdict.ERROR: Status.ERROR,
             Verdict.CANCELLED: Status.CANCELLED,
         }[verdict]
         submission_move(submission=submission, status=status, reason=outcome.reason)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from jobs.queues import TASK_SOFT_TIME_LIMIT_SECONDS, JobQueue
 from submissions.models import Run, Submission
-from submissions.queues import TASK_SOFT_TIME_LIMIT_SECONDS, JobQueue
 from submissions.services.heartbeats import Heartbeat
 from workers import sandbox
 from workers.evaluation_each import round_wall_seconds

@@ -11,11 +11,11 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
+from jobs.outcome import JobOutcome
 from submissions.models import Run, Submission
 from submissions.services.grading import history_load, report_from_sandbox
 from submissions.services.heartbeats import Heartbeat
 from submissions.services.jobs import job_apply
-from submissions.services.outcome import JobOutcome
 from submissions.services.placement import (
     chunk_max_models,
     chunk_wall_seconds,

@@ -5,9 +5,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.outbox import outbox_send_on_commit
+from jobs.queues import JobQueue, JobTask
 from submissions.models import FINAL_STATUSES, RegradeBatch, Run, Status, Submission
-from submissions.outbox import outbox_send_on_commit
-from submissions.queues import JobQueue, JobTask
 from submissions.selectors import run_latest_model
 from submissions.services.batches import regrade_batch_maybe_finish
 from submissions.services.grading import evaluation_inputs

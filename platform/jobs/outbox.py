@@ -13,7 +13,7 @@ from typing import Any
 from celery import current_app
 from django.db import transaction
 
-from submissions.queues import JobQueue, JobTask
+from jobs.queues import JobQueue, JobTask
 
 logger = logging.getLogger(__name__)
 

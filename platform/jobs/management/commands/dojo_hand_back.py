@@ -1,8 +1,8 @@
-"""Requeue the jobs a stopped worker was running (bin/dojo-run calls this)."""
+"""Requeue the jobs of every kind a stopped worker ran (bin/dojo-run calls this)."""
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from submissions.services.reconcile import jobs_hand_back
+from jobs.reconcile import jobs_hand_back
 
 
 class Command(BaseCommand):

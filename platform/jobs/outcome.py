@@ -1,24 +1,24 @@
-"""What a job ended with, as one value that `job_apply` turns into a status.
+"""What a job ended with, as one value that its kind's applier turns into a status.
 
-Every job kind (train, evaluate, a regrade's re-evaluation, and the kinds to
-come) says how it ended with a `JobOutcome`; none of them moves the submission
-itself. The cancelled / failed / error mapping then lives in one place.
+Every job kind (train, evaluate, a regrade's re-evaluation, a check run) says
+how it ended with a `JobOutcome`; none of them moves its row itself. The
+applier its app registered (`jobs.apply`) does, in one place per kind.
 """
 
 from dataclasses import dataclass
 from enum import StrEnum
 
 from grader import GradeReport
-from submissions.services.moves import PLATFORM_FAULT
 
 CANCELLED_WHILE_RUNNING = "Cancelled while it ran."
 
 
 class Verdict(StrEnum):
     GRADED = "graded"  # the grader's report is recorded as a grade
+    PASSED = "passed"  # a check run's checks passed; `result` shows how
     TRAINED = "trained"  # a model was kept: evaluation is queued next
     FAILED = "failed"  # the participant's code or model caused it; counts
-    ERROR = "error"  # the platform's fault; refunded
+    ERROR = "error"  # the platform's fault (refunded); `reason` is the detail
     CANCELLED = "cancelled"
     KEEP_PREVIOUS = "keep_previous"  # a regrade gave nothing: the old grade stays
 
@@ -34,6 +34,8 @@ class JobOutcome:
     history_note: str = ""
     # For KEEP_PREVIOUS without an earlier grade: failed (True) or error.
     participant_fault: bool = False
+    # What a check run shows the participant (feedback, indicative accuracy).
+    result: dict | None = None
 
     @classmethod
     def graded(
@@ -48,12 +50,17 @@ class JobOutcome:
         return cls(Verdict.TRAINED)
 
     @classmethod
-    def failed(cls, *, reason: str) -> "JobOutcome":
-        return cls(Verdict.FAILED, reason=reason)
+    def passed(cls, *, result: dict) -> "JobOutcome":
+        return cls(Verdict.PASSED, result=result)
+
+    @classmethod
+    def failed(cls, *, reason: str, result: dict | None = None) -> "JobOutcome":
+        return cls(Verdict.FAILED, reason=reason, result=result)
 
     @classmethod
     def error(cls, *, detail: object) -> "JobOutcome":
-        return cls(Verdict.ERROR, reason=PLATFORM_FAULT.format(detail=detail))
+        """The platform's fault; each kind words it for its participant."""
+        return cls(Verdict.ERROR, reason=str(detail))
 
     @classmethod
     def cancelled(cls, *, reason: str = CANCELLED_WHILE_RUNNING) -> "JobOutcome":

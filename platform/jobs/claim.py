@@ -1,0 +1,32 @@
+"""The one claim: a worker takes a job only with its current token, once per attempt.
+
+A message carries the row's id and job token. The claim locks the row; a
+message whose token is not the row's current one (the job was replaced,
+requeued or cancelled since) or a row that is no longer waiting for it is
+stale, and nothing happens. Otherwise the claim counts an attempt (the retry
+policy reads it) and the kind starts the job: its run row, its status, the
+worker's name. The lease is the heartbeat that follows (`jobs.heartbeat`).
+"""
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import transaction
+
+T = TypeVar("T")
+
+
+def job_claim(
+    *,
+    lock: Callable[[], Any | None],
+    token: str,
+    claimable: Callable[[Any], bool],
+    start: Callable[[Any], T],
+) -> T | None:
+    """Start the job if the message is current; return None for stale or duplicates."""
+    with transaction.atomic():
+        row = lock()
+        if row is None or str(row.job_token) != token or not claimable(row):
+            return None
+        row.attempts += 1
+        return start(row)
