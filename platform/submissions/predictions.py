@@ -171,6 +171,41 @@ def explain_request_text(*, submission: Submission, user_id: int, text: object) 
     )
 
 
+def explain_request_public(
+    *, submission: Submission, user_id: int, index: object
+) -> dict:
+    """Ask which words of public test definition ``index`` moved the prediction.
+
+    The definition is the site's own (kept at load, never a private one); the
+    index is refused with what to pick instead, before anything is queued.
+    """
+    if text_vocabulary(submission=submission) is None or not prediction_available(
+        submission=submission
+    ):
+        raise ValidationError("This submission has no graded text model to try.")
+    ids = public_split.public_definition_get(
+        assignment_id=submission.assignment_id, index=index
+    )
+    length = _sequence_length(submission)
+    if ids.shape != (length,):
+        raise ValidationError(
+            "The public test definitions do not match this assignment's length; "
+            "ask your instructor to reload the workshop's data."
+        )
+    return _enqueue(
+        submission=submission,
+        user_id=user_id,
+        pixels=_ids_pixels(ids),
+        explain=[int(i) for i in ids],
+    )
+
+
+def _sequence_length(submission: Submission) -> int:
+    return int(
+        submission.assignment.spec.get("dataset", {}).get("sequence_length") or 32
+    )
+
+
 def _ids_pixels(ids: np.ndarray) -> str:
     return "t:" + base64.b64encode(ids.astype("<i4").tobytes()).decode("ascii")
 
@@ -198,10 +233,7 @@ def _text_ids(*, submission: Submission, text: object) -> np.ndarray:
         )
     if not tokenise(text):
         raise ValidationError("Type a sentence with at least one word.")
-    length = int(
-        submission.assignment.spec.get("dataset", {}).get("sequence_length") or 32
-    )
-    ids = encode([text], vocabulary, length=length)[0]
+    ids = encode([text], vocabulary, length=_sequence_length(submission))[0]
     if not np.any(ids > UNKNOWN):
         raise ValidationError(
             "None of these words is in the vocabulary the model was trained on; "
@@ -367,9 +399,11 @@ def _explained_for_page(
         for i, near in explained["neighbours"]
         if word(i) is not None
     ]
+    read = [word(i) for i in ids if i != 0]
     return {
         "label": images.class_label(names, explained["class"]),
         "probability": explained["probability"],
+        "read": " ".join(w for w in read if w is not None),
         "words": words,
         "neighbours": neighbours,
     }

@@ -189,7 +189,13 @@ def _try_model(submission: Submission) -> dict | None:
     if not predictions.prediction_available(submission=submission):
         return None
     if predictions.text_vocabulary(submission=submission) is not None:
-        return {"text": True, "max_chars": predictions.MAX_TYPED_CHARS}
+        return {
+            "text": True,
+            "max_chars": predictions.MAX_TYPED_CHARS,
+            "public_definitions": public_split.public_definitions_count(
+                assignment_id=submission.assignment_id
+            ),
+        }
     height, width, channels = predictions.prediction_shape(submission=submission)
     return {
         "height": height,
@@ -279,7 +285,13 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
         body = body_loads(request.body or b"{}", max_depth=4)
         if not isinstance(body, dict):
             raise ValueError("not an object")
-        if "text" in body and body.get("explain") is True:
+        if "public_index" in body and body.get("explain") is True:
+            answer = predictions.explain_request_public(
+                submission=submission,
+                user_id=request.user.pk,
+                index=body["public_index"],
+            )
+        elif "text" in body and body.get("explain") is True:
             answer = predictions.explain_request_text(
                 submission=submission, user_id=request.user.pk, text=body["text"]
             )

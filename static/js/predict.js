@@ -73,6 +73,7 @@
 
   // What a text model sees: each known word's weight, then its nearest words.
   function showExplained(seen) {
+    if (seen.read) cell(out, "p", "As your model read it: " + seen.read);
     var lead = document.createElement("p");
     lead.textContent = "Your model says " + seen.label + " (" +
       (seen.probability * 100).toFixed(1) + "%). Hiding each word changes that by:";
@@ -184,6 +185,13 @@
       if (e.submitter && e.submitter.id === "try-explain") body.explain = true;
       ask(body);
     });
+    var picked = document.getElementById("try-public-form");
+    if (picked) {
+      picked.addEventListener("submit", function (e) {
+        e.preventDefault();
+        ask({ public_index: document.getElementById("try-public").value, explain: true });
+      });
+    }
     return;
   }
 

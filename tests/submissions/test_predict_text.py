@@ -185,6 +185,7 @@ def test_which_words_moved_the_prediction_comes_back_in_the_sites_own_words(
         "explained": {
             "label": names[3],
             "probability": 0.75,
+            "read": "a <unk> dog <unk> <unk> a tree",
             "words": [
                 {"word": "dog", "weight": 0.5},
                 {"word": "tree", "weight": -0.125},
@@ -198,3 +199,70 @@ def test_which_words_moved_the_prediction_comes_back_in_the_sites_own_words(
     assert (
         refused.status_code == 400 and "None of these words" in refused.json()["error"]
     )
+
+
+@pytest.fixture
+def public_definitions(graded_text):
+    """What loading a text pack keeps: its public test definitions' word ids
+    (removed after: the materials folder outlives the test)."""
+    from workshops.samples import DEFINITIONS_FILE
+
+    kept = np.zeros((3, 32), dtype=np.int32)
+    kept[1, :3] = [3, 2, 4]  # dog a tree
+    folder = folders.assignment_materials_dir(graded_text.assignment_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / DEFINITIONS_FILE, kept)
+    yield kept
+    (folder / DEFINITIONS_FILE).unlink(missing_ok=True)
+
+
+def test_a_public_test_definition_is_weighed_by_its_index(
+    graded_text, participant, outbox, public_definitions
+) -> None:
+    """The page offers the kept public definitions by number; the pick goes to
+    the predictor as that definition's own word ids, kept with the request."""
+    kept = public_definitions
+    client = Client()
+    client.force_login(participant)
+    page = client.get(graded_text.get_absolute_url()).content.decode()
+    assert 'id="try-public"' in page and 'max="2"' in page
+    posted = _post(client, graded_text, {"public_index": "1", "explain": True})
+    assert posted.status_code == 202, posted.content
+    (message,) = outbox
+    ids = np.frombuffer(base64.b64decode(message["args"][2][2:]), "<i4")
+    assert ids.tolist() == kept[1].tolist()
+
+
+@pytest.mark.parametrize(
+    ("index", "reason"),
+    [
+        (3, "There is no public test definition '3'"),
+        (-1, "not a test definition number"),
+        ("1.0", "not a test definition number"),
+        (True, "not a test definition number"),
+        ([1], "not a test definition number"),
+        ("9" * 70, "There is no public test definition"),
+    ],
+)
+def test_a_public_definition_pick_outside_the_kept_ones_is_refused(
+    graded_text, participant, outbox, public_definitions, index, reason
+) -> None:
+    client = Client()
+    client.force_login(participant)
+    refused = _post(client, graded_text, {"public_index": index, "explain": True})
+    assert refused.status_code == 400
+    assert reason in refused.json()["error"]
+    assert outbox == []
+
+
+def test_without_kept_definitions_a_pick_says_so(
+    graded_text, participant, outbox
+) -> None:
+    client = Client()
+    client.force_login(participant)
+    page = client.get(graded_text.get_absolute_url()).content.decode()
+    assert 'id="try-public"' not in page
+    refused = _post(client, graded_text, {"public_index": 0, "explain": True})
+    assert refused.status_code == 400
+    assert "keeps no public test definitions" in refused.json()["error"]
+    assert outbox == []

@@ -70,6 +70,12 @@ def test_an_instructor_creates_the_nlp_workshop_from_the_offered_packs(
     assert not (few / "base.keras").exists()
     samples = folders.assignment_materials_dir(fewshot.pk) / "samples.json"
     assert json.loads(samples.read_text()) == []
+    # The public test definitions (never the private ones), for "what your
+    # model sees": exactly the hidden split's public half.
+    kept = np.load(samples.with_name("public_definitions.npy"), allow_pickle=False)
+    hidden = folders.assignment_hidden_dir(fewshot.pk) / "test.npz"
+    with np.load(hidden, allow_pickle=False) as split:
+        assert np.array_equal(kept, split["x_public"]) and kept.dtype == np.int32
     page = client.get(reverse("workshop-detail", args=["nlp"])).content.decode()
     assert "Deep Learning for NLP" in page or "NLP morning" in page
     assert "data-data-notice" not in page
