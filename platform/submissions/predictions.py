@@ -5,15 +5,12 @@ queue and waits for the answer in the cache; a worker keeps a warm predictor
 sandbox (model files only, no participant code) that answers in milliseconds.
 """
 
-import base64
 import json
 import logging
-import re
 import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -21,22 +18,15 @@ from django.core.exceptions import ValidationError
 from accounts.ratelimit import rate_release, rate_take
 from jobs.outbox import outbox_send
 from jobs.queues import JobQueue, JobTask
-from submissions import public_split
+from submissions import public_split, text_words
 from submissions.models import Status, Submission
 from submissions.selectors import run_latest_model
+from submissions.text_words import text_vocabulary
 from web import images
 from workshops import folders
 from workshops.samples import SAMPLES_FILE
 
 logger = logging.getLogger(__name__)
-
-# A typed sentence: longer is refused; a definition is a line or two.
-MAX_TYPED_CHARS = 1000
-# C0 controls but tab and newlines, DEL, C1 controls, bidi overrides.
-CONTROL_CHARS = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
-)
-_VOCABULARIES: dict[tuple, list[str]] = {}
 
 RESULT_KEY = "dojo:predict:{}"
 RATE_KEY = "dojo:predict-rate:{}:{}"
@@ -141,6 +131,11 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
     return _enqueue(submission=submission, user_id=user_id, pixels=pixels)
 
 
+def _text_model_refuse_if_missing(submission: Submission) -> None:
+    if not prediction_available(submission=submission):
+        raise ValidationError("This submission has no graded text model to try.")
+
+
 def prediction_request_text(
     *, submission: Submission, user_id: int, text: object
 ) -> dict:
@@ -150,8 +145,11 @@ def prediction_request_text(
     Markup is inert: only the words' ids leave here, and the text is never
     shown back.
     """
-    ids = _text_ids(submission=submission, text=text)
-    return _enqueue(submission=submission, user_id=user_id, pixels=_ids_pixels(ids))
+    _text_model_refuse_if_missing(submission)
+    ids = text_words.text_ids(submission=submission, text=text)
+    return _enqueue(
+        submission=submission, user_id=user_id, pixels=text_words.ids_pixels(ids)
+    )
 
 
 def explain_request_text(*, submission: Submission, user_id: int, text: object) -> dict:
@@ -162,11 +160,12 @@ def explain_request_text(*, submission: Submission, user_id: int, text: object) 
     The sentence's word ids are kept with the request, so the answer's
     positions are read back through the site's own vocabulary.
     """
-    ids = _text_ids(submission=submission, text=text)
+    _text_model_refuse_if_missing(submission)
+    ids = text_words.text_ids(submission=submission, text=text)
     return _enqueue(
         submission=submission,
         user_id=user_id,
-        pixels=_ids_pixels(ids),
+        pixels=text_words.ids_pixels(ids),
         explain=[int(i) for i in ids],
     )
 
@@ -179,14 +178,13 @@ def explain_request_public(
     The definition is the site's own (kept at load, never a private one); the
     index is refused with what to pick instead, before anything is queued.
     """
-    if text_vocabulary(submission=submission) is None or not prediction_available(
-        submission=submission
-    ):
+    _text_model_refuse_if_missing(submission)
+    if text_vocabulary(submission=submission) is None:
         raise ValidationError("This submission has no graded text model to try.")
     ids = public_split.public_definition_get(
         assignment_id=submission.assignment_id, index=index
     )
-    length = _sequence_length(submission)
+    length = text_words.sequence_length(submission)
     if ids.shape != (length,):
         raise ValidationError(
             "The public test definitions do not match this assignment's length; "
@@ -195,70 +193,9 @@ def explain_request_public(
     return _enqueue(
         submission=submission,
         user_id=user_id,
-        pixels=_ids_pixels(ids),
+        pixels=text_words.ids_pixels(ids),
         explain=[int(i) for i in ids],
     )
-
-
-def _sequence_length(submission: Submission) -> int:
-    return int(
-        submission.assignment.spec.get("dataset", {}).get("sequence_length") or 32
-    )
-
-
-def _ids_pixels(ids: np.ndarray) -> str:
-    return "t:" + base64.b64encode(ids.astype("<i4").tobytes()).decode("ascii")
-
-
-def _text_ids(*, submission: Submission, text: object) -> np.ndarray:
-    """Return a typed sentence as the pack's word ids, or refuse it.
-
-    Too long, control characters, no words, or no word the vocabulary knows
-    are each refused with what to type instead.
-    """
-    from assignments.text import UNKNOWN, encode, tokenise
-
-    vocabulary = text_vocabulary(submission=submission)
-    if not prediction_available(submission=submission) or vocabulary is None:
-        raise ValidationError("This submission has no graded text model to try.")
-    if not isinstance(text, str):
-        raise ValidationError('Send JSON: {"text": "a sentence"}.')
-    if len(text) > MAX_TYPED_CHARS:
-        raise ValidationError(
-            f"Type at most {MAX_TYPED_CHARS:,} characters (this has {len(text):,})."
-        )
-    if CONTROL_CHARS.search(text):
-        raise ValidationError(
-            "The text holds control characters; type plain words instead."
-        )
-    if not tokenise(text):
-        raise ValidationError("Type a sentence with at least one word.")
-    ids = encode([text], vocabulary, length=_sequence_length(submission))[0]
-    if not np.any(ids > UNKNOWN):
-        raise ValidationError(
-            "None of these words is in the vocabulary the model was trained on; "
-            "try a definition in plain English."
-        )
-    return ids
-
-
-def text_vocabulary(*, submission: Submission) -> list[str] | None:
-    """Return the pack's vocabulary for a text assignment, or None for images."""
-    from assignments.text import VOCABULARY_FILE, read_vocabulary
-
-    spec = submission.assignment.spec
-    if spec.get("checks", {}).get("input_kind") != "tokens":
-        return None
-    path = folders.assignment_train_dir(submission.assignment_id) / VOCABULARY_FILE
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _VOCABULARIES:
-        _VOCABULARIES.clear()  # one pack's vocabulary at a time is plenty
-        _VOCABULARIES[key] = read_vocabulary(path)
-    return _VOCABULARIES[key]
 
 
 def maps_request(*, submission: Submission, user_id: int, image: object) -> dict:
@@ -346,7 +283,7 @@ def prediction_poll(*, submission: Submission, user_id: int, request_id: str) ->
     if "explained" in entry:
         return {
             "status": "done",
-            "explained": _explained_for_page(
+            "explained": text_words.explained_for_page(
                 submission=submission, asked=entry, explained=entry["explained"]
             ),
         }
@@ -363,49 +300,6 @@ def prediction_poll(*, submission: Submission, user_id: int, request_id: str) ->
             {"label": images.class_label(names, k), "probability": p}
             for k, p in entry["top"]
         ],
-    }
-
-
-def _explained_for_page(
-    *, submission: Submission, asked: dict, explained: dict
-) -> dict:
-    """Return the checked explain answer in words: the site's own vocabulary
-    reads the sentence's ids (kept with the request) and the neighbours' ids.
-
-    The worker bounded every number; an id past this vocabulary is dropped.
-    """
-    vocabulary = text_vocabulary(submission=submission) or []
-    ids = asked.get("explain") or []
-    names = submission.assignment.spec.get("class_names") or []
-
-    def word(i: int) -> str | None:
-        return vocabulary[i] if 0 <= i < len(vocabulary) else None
-
-    weights = {position: weight for position, weight in explained["words"]}
-    words = [
-        {"word": word(i), "weight": weights[position]}
-        for position, i in enumerate(ids)
-        if position in weights and word(i) is not None
-    ]
-    neighbours = [
-        {
-            "word": word(i),
-            "near": [
-                {"word": word(k), "cosine": cosine}
-                for k, cosine in near
-                if word(k) is not None
-            ],
-        }
-        for i, near in explained["neighbours"]
-        if word(i) is not None
-    ]
-    read = [word(i) for i in ids if i != 0]
-    return {
-        "label": images.class_label(names, explained["class"]),
-        "probability": explained["probability"],
-        "read": " ".join(w for w in read if w is not None),
-        "words": words,
-        "neighbours": neighbours,
     }
 
 

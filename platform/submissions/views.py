@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.ratelimit import rate_take
-from submissions import extensions, feedback, predictions, public_split
+from submissions import extensions, feedback, predictions, public_split, text_words
 from submissions import selectors as submission_selectors
 from submissions.models import Status, Submission
 from submissions.services import lifecycle
@@ -177,7 +177,7 @@ def _feedback(
 
 
 def _misclassified_text(submission: Submission, report: dict, names: list) -> list:
-    vocabulary = predictions.text_vocabulary(submission=submission)
+    vocabulary = text_words.text_vocabulary(submission=submission)
     if vocabulary is None:
         return []
     return feedback.misclassified_definitions(
@@ -188,10 +188,10 @@ def _misclassified_text(submission: Submission, report: dict, names: list) -> li
 def _try_model(submission: Submission) -> dict | None:
     if not predictions.prediction_available(submission=submission):
         return None
-    if predictions.text_vocabulary(submission=submission) is not None:
+    if text_words.text_vocabulary(submission=submission) is not None:
         return {
             "text": True,
-            "max_chars": predictions.MAX_TYPED_CHARS,
+            "max_chars": text_words.MAX_TYPED_CHARS,
             "public_definitions": public_split.public_definitions_count(
                 assignment_id=submission.assignment_id
             ),
