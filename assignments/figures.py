@@ -24,8 +24,9 @@ PCA_PER_CLASS = 60
 
 
 def activation_curves(points: int = 81) -> dict[str, Any]:
-    """Return sigmoid, tanh, ReLU and softmax sampled on [-5, 5]."""
-    x = np.linspace(-5.0, 5.0, points)
+    """Return sigmoid, tanh, ReLU and softmax sampled on [-4, 4]: wider, the
+    saturating curves are flat lines."""
+    x = np.linspace(-4.0, 4.0, points)
     softmax = np.exp(x) / (np.exp(x) + 2.0)  # class 1 of three, the others at 0
     series = {
         "sigmoid": 1.0 / (1.0 + np.exp(-x)),

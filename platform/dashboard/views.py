@@ -28,6 +28,7 @@ from workshops import notes
 from workshops import selectors as workshop_selectors
 from workshops.models import Enrollment
 from workshops.views import add_service_errors
+from workspace.timings import workshop_timings
 
 
 class _Echo:
@@ -79,6 +80,14 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
         assignments=assignments,
         note_slugs=notes.note_list(workshop=workshop),
     )
+    # Hands-on blocks say how long a training takes here, as measured.
+    ids = {a.slug: a.pk for a in assignments}
+    timings = workshop_timings(workshop_id=workshop.pk) if ids else {}
+    for item in agenda:
+        if item.get("assignment") in ids:
+            measured = timings.get(ids[item["assignment"]]) or {}
+            item["timing"] = measured.get("training")
+            item["measured"] = True
     return render(
         request,
         "workshops/workshop_detail.html",

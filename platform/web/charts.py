@@ -5,6 +5,7 @@ is escaped.
 """
 
 import math
+import zlib
 from collections.abc import Sequence
 
 from django.utils.html import escape
@@ -258,8 +259,13 @@ def line_chart(
     x_label: str,
     y_label: str,
     y_max: float | None = None,
+    y_range: tuple[float, float] | None = None,
 ) -> SafeString:
-    """Draw one line per series (numbers; gaps where a value is missing)."""
+    """Draw one line per series (numbers; gaps where a value is missing).
+
+    `y_max` flattens larger values onto it; `y_range` fixes the axis and lets a
+    line leave the plot where it runs outside (clipped, not flattened).
+    """
     lines = {
         str(name)[:40]: _finite(values) for name, values in list(series.items())[:6]
     }
@@ -274,6 +280,8 @@ def line_chart(
     if y_max is not None:
         values = [min(p, y_max) for p in values]
     lo, hi = min(values), max(values)
+    if y_range is not None:
+        lo, hi = y_range
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     x_lo, x_hi = xs[0], xs[length - 1]
@@ -300,8 +308,21 @@ def line_chart(
             extra=f'transform="rotate(-90 12 {top + plot_h / 2:.1f})"',
         ),
     ]
-    for t in range(3):
-        v = lo + (hi - lo) * t / 2
+    clip = ""
+    if y_range is not None:
+        # An id per drawing: a page may hold several charts.
+        clip_id = f"plot-{zlib.crc32(f'{title}|{lo}|{hi}'.encode()):08x}"
+        body.append(
+            f'<clipPath id="{clip_id}"><rect x="{left}" y="{top}" '
+            f'width="{plot_w}" height="{plot_h}"/></clipPath>'
+        )
+        clip = f' clip-path="url(#{clip_id})"'
+        ticks = [float(v) for v in range(math.ceil(lo), math.floor(hi) + 1)]
+    else:
+        ticks = [lo + (hi - lo) * t / 2 for t in range(3)]
+    if not 2 <= len(ticks) <= 8:
+        ticks = [lo + (hi - lo) * t / 2 for t in range(3)]
+    for v in ticks:
         body.append(_text(left - 4, py(v) + 4, f"{v:.2f}", "end"))
     for i in sorted({0, length // 2, length - 1}):
         body.append(_text(px(i), top + plot_h + 14, f"{xs[i]:g}"))
@@ -317,7 +338,7 @@ def line_chart(
             if segment:
                 body.append(
                     f'<polyline points="{" ".join(segment)}" fill="none" '
-                    f'stroke="{colour}" stroke-width="2">'
+                    f'stroke="{colour}" stroke-width="2"{clip}>'
                     f"<title>{escape(name)}</title></polyline>"
                 )
         ly = top + 10 + k * 16

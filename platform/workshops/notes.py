@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 # Bump when assignments.figures changes what it computes: the cache key follows.
 FIGURES_VERSION = 1
 MAX_FIGURE_BYTES = 2_000_000
+# Sigmoid and tanh change within a few units of zero: past +-4 they are flat,
+# and ReLU's growth would squash them into a sliver of the chart's height.
+ACTIVATION_X = (-4.0, 4.0)
+ACTIVATION_Y = (-1.25, 2.25)
 PLACEHOLDER = re.compile(r"<p>\[\[figure:([a-z-]+)\]\]</p>")
 
 
@@ -168,12 +172,14 @@ def _draw(name: str, data: object, names: dict[str, list[str]]) -> str:
     if not isinstance(data, dict):
         return missing
     if name == "activations":
+        x, series = _within(data.get("x"), data.get("series"), ACTIVATION_X)
         drawn = charts.line_chart(
-            series=data.get("series") or {},
-            x=data.get("x"),
+            series=series,
+            x=x,
             title="Activation functions",
             x_label="input",
             y_label="output",
+            y_range=ACTIVATION_Y,
         )
     elif name == "loss-curve":
         drawn = charts.line_chart(
@@ -195,7 +201,9 @@ def _draw(name: str, data: object, names: dict[str, list[str]]) -> str:
             y_max=5.0,
         )
     elif name == "conv-filters":
-        drawn = _image_row(data.get("filters"), data.get("size"), "filter", scale=8)
+        drawn = _image_row(
+            data.get("filters"), data.get("size"), "filter", scale=8, strip=True
+        )
     elif name == "feature-maps":
         drawn = _feature_maps(data, names.get("cnn") or names.get("mlp") or [])
     elif name == "pca-features":
@@ -271,7 +279,33 @@ def _png(pixels: object, size: object) -> str | None:
     return png_data_uri(bytes(pixels), height=height, width=width, channels=1)
 
 
-def _image_row(images: object, size: object, what: str, *, scale: int) -> str:
+def _within(
+    x: object, series: object, bounds: tuple[float, float]
+) -> tuple[list | None, dict]:
+    """Keep the points whose x lies within bounds (figures built before sampled
+    a wider range); anything malformed goes to the chart as it is, to be refused.
+    """
+    if not (isinstance(x, list) and isinstance(series, dict)):
+        return x, series if isinstance(series, dict) else {}
+    keep = [
+        i
+        for i, v in enumerate(x)
+        if isinstance(v, int | float) and bounds[0] <= v <= bounds[1]
+    ]
+    if not keep:
+        return x, series
+    trimmed = {
+        name: [values[i] for i in keep if i < len(values)]
+        if isinstance(values, list)
+        else values
+        for name, values in series.items()
+    }
+    return [x[i] for i in keep], trimmed
+
+
+def _image_row(
+    images: object, size: object, what: str, *, scale: int, strip: bool = False
+) -> str:
     if not isinstance(images, list):
         return ""
     cells = []
@@ -284,7 +318,8 @@ def _image_row(images: object, size: object, what: str, *, scale: int) -> str:
             f'<img class="pixelated" src="{src}" width="{px}" height="{px}" '
             f'alt="{escape(what)} {number}">'
         )
-    return f'<div class="image-row">{"".join(cells)}</div>'
+    kind = "image-row filter-strip" if strip else "image-row"
+    return f'<div class="{kind}">{"".join(cells)}</div>'
 
 
 def _feature_maps(data: dict, names: list[str]) -> str:

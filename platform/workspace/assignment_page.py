@@ -19,6 +19,7 @@ from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
 from workshops.notes import note_for_block
 from workshops.views import add_service_errors, download_available
+from workspace.timings import assignment_timings, duration_text
 from workspace.views import workspace_config
 
 
@@ -92,6 +93,8 @@ def _assignment_page(
             "notes": note_for_block(
                 workshop=assignment.workshop, assignment_slug=assignment.slug
             ),
+            "timings": assignment_timings(assignment=assignment),
+            "wall_limit": duration_text(assignment.wall_seconds),
             "workspace": workspace_config(
                 request, assignment=assignment, enrollment=enrollment, left=left
             ),

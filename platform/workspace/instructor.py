@@ -7,9 +7,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from web.jsonbody import json_body
 from workshops import selectors as workshop_selectors
 from workshops.models import Enrollment
-from workspace import selectors, services
+from workspace import help_requests, selectors
 from workspace.views import json_errors, version_json
 
 
@@ -57,6 +58,9 @@ def workspace_view(
         version["url"] = reverse(
             "workspace-instructor-version", args=[*args, version["number"]]
         )
+    help_request = selectors.help_request_open(
+        participant=participant, assignment=assignment
+    )
     config = {
         "mode": "instructor",
         "participant": participant.username,
@@ -81,9 +85,14 @@ def workspace_view(
             "last_error": selectors.last_error(
                 participant=participant, assignment=assignment
             ),
-            "help": selectors.help_request_open(
-                participant=participant, assignment=assignment
-            ),
+            "help": help_request,
+            "help_urls": {
+                "take": reverse("help-take", args=[workshop, help_request.pk]),
+                "done": reverse("help-done", args=[workshop, help_request.pk]),
+                "reply": reverse("help-reply", args=[workshop, help_request.pk]),
+            }
+            if help_request
+            else None,
         },
     )
 
@@ -136,11 +145,29 @@ def _act(request: HttpRequest, slug: str, pk: int, action) -> JsonResponse:
 @require_POST
 @json_errors
 def help_take(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
-    return _act(request, slug, pk, services.help_request_take)
+    return _act(request, slug, pk, help_requests.help_request_take)
 
 
 @login_required
 @require_POST
 @json_errors
 def help_done(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
-    return _act(request, slug, pk, services.help_request_done)
+    return _act(request, slug, pk, help_requests.help_request_done)
+
+
+@login_required
+@require_POST
+@json_errors
+def help_reply(request: HttpRequest, slug: str, pk: int) -> JsonResponse:
+    """POST {"text"}: send the participant a hint on their open request."""
+    # The role first: a stranger learns nothing from how their body was read.
+    workshop_selectors.workshop_for_member(
+        user=request.user, slug=slug, instructor=True
+    )
+    text = str(json_body(request).get("text") or "")
+    return _act(
+        request,
+        slug,
+        pk,
+        lambda **kwargs: help_requests.help_request_reply(text=text, **kwargs),
+    )

@@ -1,5 +1,7 @@
 """Reads on drafts, versions and help requests."""
 
+import datetime
+
 from django.contrib.auth.models import AbstractUser
 from django.db.models import Sum
 from django.db.models.functions import Length
@@ -86,12 +88,37 @@ def help_request_open(
     *, participant: AbstractUser, assignment: Assignment
 ) -> HelpRequest | None:
     return (
-        HelpRequest.objects.select_related("taken_by")
+        HelpRequest.objects.select_related("taken_by", "replied_by")
         .filter(
             participant=participant,
             assignment=assignment,
             status__in=[HelpRequest.Status.WAITING, HelpRequest.Status.TAKEN],
         )
+        .first()
+    )
+
+
+# How long a closed request still shows in the participant's workspace, so
+# they read that it was closed and keep the hint.
+HELP_CLOSED_SHOWN = datetime.timedelta(hours=2)
+
+
+def help_request_for_participant(
+    *, participant: AbstractUser, assignment: Assignment
+) -> HelpRequest | None:
+    """Return the open request, else one an instructor closed lately, else None."""
+    found = help_request_open(participant=participant, assignment=assignment)
+    if found is not None:
+        return found
+    return (
+        HelpRequest.objects.select_related("taken_by", "replied_by")
+        .filter(
+            participant=participant,
+            assignment=assignment,
+            status=HelpRequest.Status.DONE,
+            closed_at__gte=timezone.now() - HELP_CLOSED_SHOWN,
+        )
+        .order_by("-closed_at")
         .first()
     )
 

@@ -37,4 +37,7 @@ urlpatterns = [
     path("w/<slug:slug>/help/", instructor.help_queue, name="help-queue"),
     path("w/<slug:slug>/help/<int:pk>/take/", instructor.help_take, name="help-take"),
     path("w/<slug:slug>/help/<int:pk>/done/", instructor.help_done, name="help-done"),
+    path(
+        "w/<slug:slug>/help/<int:pk>/reply/", instructor.help_reply, name="help-reply"
+    ),
 ]

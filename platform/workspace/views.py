@@ -7,12 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from web.jsonbody import BodyRefused, json_body
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
-from workspace import limits, notebooks, selectors, services
+from workspace import help_requests, limits, notebooks, selectors, services
 from workspace.models import DraftVersion, HelpRequest
 
 SAVE_REASONS = {"edit", "check", "leave"}
@@ -248,7 +249,18 @@ def help_json(help_request: HelpRequest | None) -> dict | None:
         "taken_by": help_request.taken_by.username if help_request.taken_by else "",
         "position": position,
         "created_at": help_request.created_at.isoformat(),
+        "reply": help_request.reply,
+        "replied_by": help_request.replied_by.username
+        if help_request.replied_by
+        else "",
+        "replied_at": _clock(help_request.replied_at),
+        "closed_at": _clock(help_request.closed_at),
     }
+
+
+def _clock(moment) -> str:
+    """Return a moment as the site's 24-hour clock ("14:05"), or ""."""
+    return timezone.localtime(moment).strftime("%H:%M") if moment else ""
 
 
 @login_required
@@ -259,12 +271,14 @@ def help_request(request: HttpRequest, workshop: str, slug: str) -> JsonResponse
     assignment = _assignment(request, workshop, slug)
     if request.method == "POST":
         body = json_body(request)
-        services.help_request_create(
+        help_requests.help_request_create(
             participant=request.user,
             assignment=assignment,
             note=str(body.get("note") or ""),
         )
-    found = selectors.help_request_open(participant=request.user, assignment=assignment)
+    found = selectors.help_request_for_participant(
+        participant=request.user, assignment=assignment
+    )
     return JsonResponse({"request": help_json(found)})
 
 
@@ -272,7 +286,7 @@ def help_request(request: HttpRequest, workshop: str, slug: str) -> JsonResponse
 @require_POST
 def help_withdraw(request: HttpRequest, workshop: str, slug: str) -> JsonResponse:
     assignment = _assignment(request, workshop, slug)
-    count = services.help_request_withdraw(
+    count = help_requests.help_request_withdraw(
         participant=request.user, assignment=assignment
     )
     return JsonResponse({"withdrawn": count})
@@ -302,7 +316,9 @@ def workspace_config(
         "storageKey": f"dojo-draft:{request.user.pk}:{assignment.pk}",
         "state": selectors.draft_state(participant=request.user, assignment=assignment),
         "help": help_json(
-            selectors.help_request_open(participant=request.user, assignment=assignment)
+            selectors.help_request_for_participant(
+                participant=request.user, assignment=assignment
+            )
         ),
         "leftToday": left,
         "lastCheck": _last_check_url(request.user, assignment),

@@ -2,6 +2,12 @@
 (function () {
   "use strict";
 
+  // A table that may scroll sideways (on a phone most do) can be reached and
+  // scrolled with the keyboard: give every table wrapper a tab stop.
+  document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+    if (!wrap.hasAttribute("tabindex")) wrap.tabIndex = 0;
+  });
+
   // Drag and drop onto the upload form's drop zone.
   document.querySelectorAll("[data-dropzone]").forEach(function (zone) {
     var input = zone.querySelector("input[type=file]");

@@ -42,9 +42,14 @@ class CellMarker extends GutterMarker {
   eq(other) { return other.kind === this.kind; }
   toDOM() {
     const span = document.createElement("span");
+    // A label, not a symbol: "▶" read as a "run this cell" button that did
+    // nothing. Cells are separators here; Check runs the whole draft.
     span.className = "cm-cell-marker cm-cell-" + this.kind;
-    span.textContent = this.kind === "markdown" ? "¶" : "▶";
-    span.title = this.kind === "markdown" ? "Text cell" : "Code cell";
+    span.textContent = this.kind === "markdown" ? "text" : "code";
+    span.title = this.kind === "markdown"
+      ? "A text cell starts here (# %% [markdown])"
+      : "A code cell starts here (# %%). Check runs the whole draft.";
+    span.setAttribute("aria-hidden", "true");
     return span;
   }
 }

@@ -3,28 +3,48 @@
 import { createEditor } from "./editor.js";
 import { $, fmtWait, getJSON, postJSON, textEl } from "./common.js";
 
-export function helpWidget(box, config) {
+export function helpWidget(box, config, notify) {
   const state = $(box, "[data-help-state]");
   const ask = $(box, "[data-help-ask]");
   const withdraw = $(box, "[data-help-withdraw]");
   const note = $(box, "[data-help-note]");
+  const reply = $(box, "[data-help-reply]");
+  const EVERY_MS = config.helpEveryMs || 5000;
   let timer = null;
+  let shown = config.help ? config.help.status + "|" + config.help.reply : "";
+  function showReply(request) {
+    reply.replaceChildren();
+    reply.hidden = !(request && request.reply);
+    if (reply.hidden) return;
+    reply.append(textEl("p", "Hint from " + (request.replied_by || "your instructor") + " at " + request.replied_at + ":", "small muted"));
+    reply.append(textEl("p", request.reply, "hint-text"));
+  }
   function show(request) {
     clearTimeout(timer);
+    const key = request ? request.status + "|" + request.reply : "";
+    const changed = key !== shown;
+    shown = key;
+    showReply(request);
     if (request && (request.status === "waiting" || request.status === "taken")) {
       state.textContent = request.status === "taken"
         ? "An instructor is on the way (" + request.taken_by + ")."
         : "You asked for help; an instructor will come. You are number " + request.position + " in the queue.";
       ask.hidden = true; note.parentElement.hidden = true; withdraw.hidden = false;
-      timer = setTimeout(refresh, 10000);
+      timer = setTimeout(refresh, EVERY_MS);
+      if (changed && request.reply && notify) notify(request.replied_by + " sent you a hint: " + request.reply);
     } else {
-      state.textContent = request && request.status === "done" ? "Your instructor marked your request done." : "";
+      if (request && request.status === "done") {
+        state.textContent = (request.taken_by || "Your instructor") + " closed your help request at " + request.closed_at + ". Ask again if you are still stuck.";
+        if (changed && notify) notify("Your help request was closed by " + (request.taken_by || "your instructor") + ".");
+      } else {
+        state.textContent = "";
+      }
       ask.hidden = false; note.parentElement.hidden = false; withdraw.hidden = true;
     }
   }
   async function refresh() {
     const r = await getJSON(config.urls.help).catch(() => null);
-    if (r && r.ok) show(r.data.request); else timer = setTimeout(refresh, 10000);
+    if (r && r.ok) show(r.data.request); else timer = setTimeout(refresh, EVERY_MS);
   }
   ask.addEventListener("click", async () => {
     const r = await postJSON(config.urls.help, { note: note.value });
@@ -34,7 +54,27 @@ export function helpWidget(box, config) {
     const r = await postJSON(config.urls.helpWithdraw, {});
     if (r.ok) { show(null); state.textContent = "You withdrew your request."; ask.focus(); }
   });
+  // A hint or a close already there when the page opened is shown, not announced.
   show(config.help);
+}
+
+// Take, Done and a hint from the read-only workspace; the page reloads to
+// show the request as it now stands.
+function helpCard(card) {
+  const error = $(card, "[data-help-error]");
+  async function send(url, body) {
+    const r = await postJSON(url, body).catch(() => null);
+    if (r && r.ok) { window.location.reload(); return; }
+    error.textContent = (r && r.data && r.data.detail) || "That did not work; try again.";
+  }
+  card.querySelectorAll("[data-help-act]").forEach((btn) => {
+    btn.addEventListener("click", () => send(btn.dataset.helpAct, {}));
+  });
+  const form = card.querySelector("[data-help-reply]");
+  if (form) form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send(form.dataset.helpReply, { text: $(form, "textarea").value });
+  });
 }
 
 // ---------------------------------------------------------------- instructor
@@ -43,6 +83,8 @@ export function instructorWorkspace(root, config) {
     doc: config.state.text, readOnly: true, label: "Draft of " + config.participant + " (read only)",
   });
   root.editor = editor;
+  const card = document.querySelector("[data-help-card]");
+  if (card) helpCard(card);
   document.querySelectorAll("[data-view-version]").forEach((btn) => {
     btn.addEventListener("click", async () => {
       const r = await getJSON(btn.dataset.viewVersion);

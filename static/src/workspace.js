@@ -5,6 +5,7 @@ import { createEditor } from "./editor.js";
 import { $, csrf, getJSON, postJSON, textEl } from "./common.js";
 import { askInPage } from "./confirm.js";
 import { helpQueue, helpWidget, instructorWorkspace } from "./help.js";
+import { pageLayout } from "./layout.js";
 
 const SAVE_DELAY_MS = 2000;
 const RETRY_MS = 5000;
@@ -353,7 +354,7 @@ function participantWorkspace(root, config) {
 
   // ---- help
   const help = $(root, "[data-help]");
-  if (help) helpWidget(help, config);
+  if (help) helpWidget(help, config, (text) => say(text, "info"));
 }
 
 function boot() {
@@ -361,6 +362,12 @@ function boot() {
     const config = JSON.parse(document.getElementById(root.dataset.workspace).textContent);
     if (config.mode === "instructor") instructorWorkspace(root, config);
     else participantWorkspace(root, config);
+  });
+  document.querySelectorAll("[data-layout]").forEach((root) => {
+    pageLayout(root, () => {
+      const ws = root.querySelector("[data-workspace]");
+      if (ws && ws.editor) ws.editor.view.requestMeasure();
+    });
   });
   document.querySelectorAll("[data-help-queue]").forEach((root) => {
     helpQueue(root, JSON.parse(document.getElementById(root.dataset.helpQueue).textContent));

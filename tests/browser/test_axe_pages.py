@@ -8,7 +8,8 @@ from submissions.services.regrade import regrade_batch_create
 from tests.api.api_builders import graded
 from tests.browser.axe import axe_violations
 from tests.browser.test_workspace import login
-from workspace.services import draft_save, help_request_create
+from workspace.help_requests import help_request_create
+from workspace.services import draft_save
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,16 +20,33 @@ def build(n: int) -> keras.Model:
 """
 
 
-def _visit(page, url: str) -> list[str]:
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def _visit(page, url: str, shoot=None, name: str = "") -> list[str]:
+    """Open the page and list axe's findings; for a named main page, keep its
+    screenshot at desktop and phone width and check it at both."""
     response = page.goto(url)
     assert response.status < 400, (url, response.status)
     page.wait_for_load_state("networkidle")
-    return [f"{url}: {v}" for v in axe_violations(page)]
+    found = [f"{url}: {v}" for v in axe_violations(page)]
+    if name:
+        shoot(page, f"{name}-desktop")
+        page.set_viewport_size(PHONE)
+        # The layout follows the width (the workspace switches to tabs).
+        page.wait_for_function("() => window.innerWidth <= 390")
+        found += [f"{url} (phone): {v}" for v in axe_violations(page)]
+        shoot(page, f"{name}-phone")
+        page.set_viewport_size(DESKTOP)
+    return found
 
 
 def test_no_serious_violations_on_any_page(
-    live_server, workshop, participant, other_participant, instructor, browser
+    live_server, workshop, participant, other_participant, instructor, browser, shoot
 ):
+    """Also keeps each main page's screenshot at 1280 and 390 pixels wide under
+    test-output/screenshots/ (workshop, workspace, submission, dashboard, hosts)."""
     mlp = workshop.assignments.get(slug="mlp")
     submission, _ = graded(participant, mlp, content=CODE, score=72.0)
     graded(other_participant, mlp, score=0.0, status="failed")
@@ -51,46 +69,49 @@ def test_no_serious_violations_on_any_page(
         live_server,
         participant,
         "ada-pass-123",
-        viewport={"width": 1280, "height": 900},
+        viewport=DESKTOP,
     )
-    for url in (
-        reverse("home"),
-        reverse("workshop-detail", args=[ws]),
-        reverse("assignment-detail", args=[ws, a]),
-        reverse("submission-detail", args=[submission.pk]),
-        reverse("submission-code", args=[submission.pk]),
-        reverse("leaderboard", args=[ws, a]),
-        reverse("assignment-changes", args=[ws, a]),
-        reverse("password_change"),
+    for url, name in (
+        (reverse("home"), ""),
+        (reverse("workshop-detail", args=[ws]), "main-workshop"),
+        (reverse("assignment-detail", args=[ws, a]), "main-workspace"),
+        (reverse("submission-detail", args=[submission.pk]), "main-submission"),
+        (reverse("submission-code", args=[submission.pk]), ""),
+        (reverse("leaderboard", args=[ws, a]), ""),
+        (reverse("assignment-changes", args=[ws, a]), ""),
+        (reverse("password_change"), ""),
     ):
-        found += _visit(page, base + url)
+        found += _visit(page, base + url, shoot, name)
     context.close()
     context, page = login(
         browser,
         live_server,
         instructor,
         "ines-pass-123",
-        viewport={"width": 1280, "height": 900},
+        viewport=DESKTOP,
     )
-    for url in (
-        reverse("dashboard", args=[ws]),
-        reverse("workspace-instructor", args=[ws, a, participant.pk]),
-        reverse("assignment-stats", args=[ws, a]),
-        reverse("workshop-manage", args=[ws]),
-        reverse("hosts", args=[ws]),
-        reverse("assignment-settings", args=[ws, a]),
-        reverse("assignment-data", args=[ws, a]),
-        reverse("regrade-create", args=[ws, a]),
-        reverse("regrade-detail", args=[batch.pk]),
-        reverse("submission-detail", args=[submission.pk]),
-        reverse("workshop-create"),
-        reverse("workshop-import"),
-        reverse("assignment-edit", args=[ws, a]),
-        reverse("assignment-create", args=[ws]),
-        reverse("assignment-validate", args=[ws, a]),
-        reverse("leaderboard", args=[ws, a]) + "?part=private",
+    for url, name in (
+        (reverse("dashboard", args=[ws]), "main-dashboard"),
+        (
+            reverse("workspace-instructor", args=[ws, a, participant.pk]),
+            "main-instructor-workspace",
+        ),
+        (reverse("assignment-stats", args=[ws, a]), ""),
+        (reverse("workshop-manage", args=[ws]), ""),
+        (reverse("hosts", args=[ws]), "main-hosts"),
+        (reverse("assignment-settings", args=[ws, a]), ""),
+        (reverse("assignment-data", args=[ws, a]), ""),
+        (reverse("regrade-create", args=[ws, a]), ""),
+        (reverse("regrade-detail", args=[batch.pk]), ""),
+        (reverse("submission-detail", args=[submission.pk]), ""),
+        (reverse("workshop-create"), ""),
+        (reverse("workshop-import"), ""),
+        (reverse("assignment-edit", args=[ws, a]), ""),
+        (reverse("assignment-create", args=[ws]), ""),
+        (reverse("assignment-validate", args=[ws, a]), ""),
+        (reverse("leaderboard", args=[ws, a]) + "?part=private", ""),
     ):
-        found += _visit(page, base + url)
+        found += _visit(page, base + url, shoot, name)
     context.close()
     anonymous = browser.new_context()
     page = anonymous.new_page()

@@ -100,9 +100,33 @@ def test_typing_is_saved_and_survives_a_reload(
     expect(status).to_have_text(SAVED)
     shoot(page, "workspace-desktop")
     assert not (found := axe_violations(page)), found
+    # Wide screen: the instructions sit beside the editor, both start in view,
+    # and the editor takes the window's height.
+    instructions = page.locator("#instructions")
+    editor = page.locator(".editor-box")
+    beside = instructions.bounding_box()
+    box = editor.bounding_box()
+    assert beside["x"] + beside["width"] <= box["x"], (beside, box)
+    assert beside["y"] < 900 and box["y"] < 900
+    assert box["height"] >= 900 - 200, box
+    expect(page.get_by_role("tab")).to_have_count(0)
+    # Collapsible, and remembered: the editor widens, the text stays.
+    hide = page.get_by_role("button", name="Hide instructions")
+    hide.click()
+    show = page.get_by_role("button", name="Show instructions")
+    expect(show).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("#instructions-body")).to_be_hidden()
+    page.wait_for_function(
+        "(w) => document.querySelector('.editor-box').getBoundingClientRect().width"
+        " > w + 200",
+        arg=box["width"],
+    )
     page.reload()
     has_text(page, "typed in the browser")
     assert "def broken(:" in editor_text(page)
+    expect(page.get_by_role("button", name="Show instructions")).to_be_visible()
+    page.get_by_role("button", name="Show instructions").click()
+    expect(page.locator("#instructions-body")).to_be_visible()
     context.close()
 
 
@@ -234,13 +258,41 @@ def test_import_a_notebook_and_export_it_back(
     context.close()
 
 
+# A Keras model summary as a check log holds it: 120 columns of box drawing.
+SUMMARY = "\n".join(
+    [
+        'Model: "sequential"',
+        "┏" + "━" * 70 + "┳" + "━" * 30 + "┳" + "━" * 16 + "┓",
+        "┃ "
+        + "Layer (type)".ljust(69)
+        + "┃ "
+        + "Output Shape".ljust(29)
+        + "┃ Param #".ljust(17)
+        + "┃",
+        "│ "
+        + "dense (Dense)".ljust(69)
+        + "│ "
+        + "(None, 128)".ljust(29)
+        + "│ 100,480".ljust(17)
+        + "│",
+    ]
+)
+
+
 def test_help_request_reaches_the_dashboard_live_and_the_workspace_opens(
-    live_server, workshop, participant, instructor, browser, shoot
+    live_server, workshop, participant, instructor, browser, shoot, outbox
 ):
     """The instructor's open dashboard shows a new help request without a reload;
-    they take it, the participant sees so, and the instructor opens the
-    participant's workspace (also from the matrix)."""
+    they take it, the participant sees so; in the participant's read-only
+    workspace (also reached from the matrix) the instructor reads the check
+    log as a terminal shows it, sends a hint that appears in the participant's
+    workspace, and closes the request, which the participant is told."""
+    from checks.models import CheckRun, CheckStatus
+    from checks.services import check_run_create
+
     mlp = workshop.assignments.get(slug="mlp")
+    check = check_run_create(participant=participant, assignment=mlp, source="x = 1\n")
+    CheckRun.objects.filter(pk=check.pk).update(status=CheckStatus.PASSED, log=SUMMARY)
     teacher_context, teacher = login(
         browser,
         live_server,
@@ -269,12 +321,36 @@ def test_help_request_reaches_the_dashboard_live_and_the_workspace_opens(
     assert not (found := axe_violations(teacher)), found
     item.get_by_role("link", name="Open workspace").click()
     has_text(teacher, "stuck_here = True")
+    # The model summary keeps its columns: no wrapping, a sideways scroll.
+    log = teacher.locator("#check-log")
+    expect(log).to_contain_text("Output Shape")
+    assert log.evaluate("(e) => getComputedStyle(e).whiteSpace") == "pre"
+    assert log.evaluate("(e) => e.scrollWidth > e.clientWidth")
+    card = teacher.locator("[data-help-card]")
+    expect(card).to_contain_text("Taken by ines")
+    card.get_by_label("Hint for ada").fill("Lower the learning rate to 1e-3.")
+    card.get_by_role("button", name="Send hint").click()
+    expect(card).to_contain_text("Your last hint")
+    shoot(teacher, "instructor-workspace-desktop")
     assert not (found := axe_violations(teacher)), found
+    hint = page.locator("[data-help-reply]")
+    expect(hint).to_contain_text("Lower the learning rate to 1e-3.", timeout=15_000)
+    expect(hint).to_contain_text("Hint from ines")
+    expect(page.locator("[data-notice]")).to_contain_text("ines sent you a hint")
     teacher.go_back()
     teacher.locator("table.matrix td.cell a").first.click()
     expect(teacher.get_by_role("heading", name="Workspace of ada")).to_be_visible()
+    teacher.goto(
+        f"{live_server.url}/w/{workshop.slug}/a/mlp/workspace/{participant.pk}/"
+    )
+    teacher.get_by_role("button", name="Done").click()
+    expect(teacher.locator("[data-help-card]")).to_contain_text("No open help request")
+    expect(page.locator("[data-help-state]")).to_contain_text(
+        "ines closed your help request", timeout=15_000
+    )
+    expect(hint).to_contain_text("Lower the learning rate to 1e-3.")
+    expect(page.get_by_role("button", name="Ask for help")).to_be_visible()
     teacher.goto(f"{live_server.url}/w/{workshop.slug}/dashboard/")
-    teacher.get_by_role("button", name="Mark the request of ada done").click()
     expect(teacher.locator("[data-help-count]")).to_have_text("No one is waiting.")
     context.close()
     teacher_context.close()
@@ -293,8 +369,27 @@ def test_phone_sized_workspace(live_server, workshop, participant, browser, shoo
         has_touch=True,
     )
     content = open_editor(page, live_server, mlp)
+    # A narrow screen: two tabs, the code shown first, the instructions one tap away.
+    code_tab = page.get_by_role("tab", name="Code")
+    instructions_tab = page.get_by_role("tab", name="Instructions")
+    expect(code_tab).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#instructions")).to_be_hidden()
     type_at_end(page, content, "\nfrom_a_phone = 1\n")
+    instructions_tab.click()
+    expect(page.get_by_role("tabpanel", name="Instructions")).to_be_visible()
+    expect(page.locator("#instructions")).to_contain_text("multilayer perceptron")
+    expect(content).to_be_hidden()
+    page.locator("#instructions").screenshot(
+        path=str(_shot_dir() / "workspace-phone-instructions.png")
+    )
+    # The text typed before switching is saved while the editor is hidden.
     expect(page.locator("[data-save-status]")).to_have_text(SAVED)
+    assert "from_a_phone = 1" in server_text(participant, mlp)
+    instructions_tab.focus()
+    page.keyboard.press("ArrowRight")
+    expect(code_tab).to_be_focused()
+    expect(content).to_be_visible()
+    has_text(page, "from_a_phone = 1")
     for name in ("Check", "Submit for grading", "Reset to starter"):
         button = page.get_by_role("button", name=name)
         button.scroll_into_view_if_needed()

@@ -89,6 +89,8 @@ def test_participant_picks_a_public_image(
     page = participant_client.get(url).content.decode()
     assert "What your model sees" in page
     assert page.count('alt="filter ') == 6
+    # The filters stand apart, framed, as in the theory notes (issue 28: 15).
+    assert 'class="image-row filter-strip" id="sees-filters"' in page
     picked = cnn_report["feature_maps"]["images"][4]["index"]
     response = participant_client.get(f"{url}?image={picked}")
     assert response.status_code == 200

@@ -69,7 +69,8 @@ def world(workshop, participant, other_participant, instructor, django_user_mode
         assignment=mlp, mode="reevaluate", created_by=instructor
     )
     # A's draft holds the secret too, in the text and in its versions.
-    from workspace.services import draft_save, help_request_create
+    from workspace.help_requests import help_request_create
+    from workspace.services import draft_save
 
     draft_save(
         participant=participant,

@@ -249,7 +249,7 @@ def param_values(endpoint: Endpoint, world) -> dict[str, str]:
     name = endpoint.name or ""
     if name.startswith("regrade-"):
         by_name["pk"] = world.batch.pk
-    if name in ("help-take", "help-done"):
+    if name in ("help-take", "help-done", "help-reply"):
         by_name["pk"] = world.help_request.pk
     if name.startswith("admin:auth_user"):
         by_name["id"] = by_name["object_id"] = world.owner.pk

@@ -37,6 +37,11 @@ def _note(client: Client, workshop, slug: str) -> str:
     return response.content.decode()
 
 
+def _figure(page: str, name: str) -> str:
+    start = page.index(f'id="figure-{name}"')
+    return page[start : page.index("</figure>", start)]
+
+
 def test_agenda_links_each_theory_block_to_its_notes(workshop, browser) -> None:
     """Every theory block of the agenda links to a notes page that opens."""
     page = browser.get(workshop.get_absolute_url()).content.decode()
@@ -63,8 +68,15 @@ def test_figures_come_from_the_workshops_own_runs(workshop, browser) -> None:
     assert neurons.count("<svg") == 3
     for name in ("sigmoid", "tanh", "ReLU", "softmax", "lr 0.05", "val_loss"):
         assert f">{name}</text>" in neurons
+    activations = _figure(neurons, "activations")
+    # -4..4 and a y axis that fits sigmoid and tanh; ReLU leaves the top, clipped.
+    assert ">-4</text>" in activations and ">4</text>" in activations
+    assert ">5</text>" not in activations
+    assert ">-1.00</text>" in activations and ">2.00</text>" in activations
+    assert 'clip-path="url(#plot-' in activations
     convolutions = _note(browser, workshop, "convolutions")
     assert convolutions.count('alt="filter ') == 16
+    assert 'class="image-row filter-strip"' in _figure(convolutions, "conv-filters")
     assert "Ankle boot, feature map" in convolutions
     transfer = _note(browser, workshop, "transfer")
     assert ">base features</text>" in transfer and ">Sneaker</text>" in transfer
@@ -125,3 +137,20 @@ def test_editing_the_agenda_keeps_notes_links_of_unchanged_blocks(workshop) -> N
     assert workshop.agenda[1]["start"] == "09:20"
     assert "notes" not in workshop.agenda[3]
     assert workshop.agenda[0]["assignment"] == "hello"
+
+
+def test_activations_built_on_a_wider_range_are_drawn_on_minus_4_to_4(
+    workshop, browser
+) -> None:
+    """Figures computed before on [-5, 5] show only [-4, 4], with the same curves."""
+    x = [v / 2 for v in range(-10, 11)]
+    path = notes_dir(workshop.pk) / "figures.json"
+    path.write_text(
+        json.dumps(
+            {"activations": {"x": x, "series": {"ReLU": [max(v, 0) for v in x]}}}
+        )
+    )
+    drawn = _figure(_note(browser, workshop, "neurons"), "activations")
+    assert ">-4</text>" in drawn and ">4</text>" in drawn and ">5</text>" not in drawn
+    [points] = re.findall(r'<polyline points="([^"]+)"', drawn)
+    assert len(points.split()) == 17  # -4, -3.5, ..., 4

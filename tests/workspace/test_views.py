@@ -153,7 +153,70 @@ def test_help_request_flow(participant, instructor, mlp):
     mine = me.get(url("help-request", mlp)).json()["request"]
     assert mine["status"] == "taken" and mine["taken_by"] == "ines"
     assert post(teacher, item["done_url"], {}).json()["status"] == "done"
-    assert me.get(url("help-request", mlp)).json()["request"] is None
+    # The participant is told it was closed, by whom and when, not just reset.
+    closed = me.get(url("help-request", mlp)).json()["request"]
+    assert closed["status"] == "done" and closed["taken_by"] == "ines"
+    assert closed["closed_at"]
+    # Asking again opens a new request.
+    again = post(me, url("help-request", mlp), {}).json()["request"]
+    assert again["status"] == "waiting" and again["id"] != closed["id"]
+
+
+def test_instructor_replies_with_a_hint_from_the_workspace(
+    participant, instructor, mlp
+):
+    """The read-only workspace offers Take, Done and a hint; the hint reaches
+    the participant's help state, takes the request, and survives the close."""
+    me = client_for(participant)
+    teacher = client_for(instructor)
+    post(me, url("help-request", mlp), {"note": "nan loss"})
+    page = teacher.get(url("workspace-instructor", mlp, participant.pk))
+    html = page.content.decode()
+    urls = page.context["help_urls"]
+    for action in ("take", "done", "reply"):
+        assert urls[action] in html
+    sent = post(teacher, urls["reply"], {"text": "  Lower the learning rate.  "})
+    assert sent.status_code == 200 and sent.json()["status"] == "taken"
+    mine = me.get(url("help-request", mlp)).json()["request"]
+    assert mine["reply"] == "Lower the learning rate."
+    assert mine["replied_by"] == "ines" and mine["replied_at"]
+    assert mine["status"] == "taken" and mine["taken_by"] == "ines"
+    post(teacher, urls["done"], {})
+    closed = me.get(url("help-request", mlp)).json()["request"]
+    assert closed["status"] == "done" and closed["reply"] == "Lower the learning rate."
+    # The page the participant opens carries the closed request too.
+    config = me.get(mlp.get_absolute_url()).context["workspace"]
+    assert config["help"]["status"] == "done"
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [("   ", "the reply is empty"), ("x" * 1001, "at most 1000 characters")],
+)
+def test_a_bad_hint_is_refused_with_a_reason(
+    participant, instructor, mlp, text, reason
+):
+    post(client_for(participant), url("help-request", mlp), {})
+    request = HelpRequest.objects.get()
+    path = reverse("help-reply", args=[mlp.workshop.slug, request.pk])
+    refused = post(client_for(instructor), path, {"text": text})
+    assert refused.status_code == 400 and reason in refused.json()["detail"]
+    request.refresh_from_db()
+    assert request.reply == "" and request.status == "waiting"
+
+
+def test_a_hint_on_a_closed_request_or_from_a_participant_is_refused(
+    participant, other_participant, instructor, mlp
+):
+    me = client_for(participant)
+    post(me, url("help-request", mlp), {})
+    request = HelpRequest.objects.get()
+    path = reverse("help-reply", args=[mlp.workshop.slug, request.pk])
+    assert post(client_for(other_participant), path, {"text": "hi"}).status_code == 403
+    me.post(url("help-withdraw", mlp))
+    refused = post(client_for(instructor), path, {"text": "too late"})
+    assert refused.status_code == 400 and "closed" in refused.json()["detail"]
+    assert HelpRequest.objects.get().reply == ""
 
 
 def test_withdraw(participant, mlp):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from keras import layers
 
 DATA_DIR = Path(os.environ.get("DOJO_DATA_DIR", "data"))
 OUTPUT_DIR = Path(os.environ.get("DOJO_OUTPUT_DIR", "output"))
@@ -44,8 +45,8 @@ print("images:", x_train.shape, "classes:", num_classes)
 # Conv2D(16, 3, padding="same", activation="relu"), MaxPooling2D(),
 # Conv2D(32, 3, padding="same", activation="relu"), MaxPooling2D(), Flatten(),
 # Dropout(0.3), Dense(64, activation="relu"), Dropout(0.3) and
-# Dense(num_classes, activation="softmax").
-layers = keras.layers
+# Dense(num_classes, activation="softmax"). The layers are in `layers`
+# (imported in the first cell): layers.Conv2D, layers.MaxPooling2D, ...
 model = keras.Sequential(
     [
         keras.Input(shape=x_train.shape[1:]),
