@@ -24,6 +24,9 @@ FIGURES = (
     "conv-filters",
     "feature-maps",
     "pca-features",
+    # A text pack's (assignments.text_figures): counted from its training split.
+    "class-balance",
+    "definition-lengths",
 )
 FIGURE_LINE = re.compile(r"^\[\[figure:([^\]]*)\]\]\s*$", re.MULTILINE)
 

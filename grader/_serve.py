@@ -8,7 +8,9 @@ writable folder, so it needs no socket:
   in a small cache);
 - ``requests/<id>.json``: ``{"model": key, "pixels": base64 uint8 H x W x C}``,
   with ``"maps": true`` to ask for the first convolution's feature maps
-  ("what your model sees") instead of the classes;
+  ("what your model sees") instead of the classes, or, for word ids,
+  ``"explain": true`` for which words moved the prediction and the nearest
+  words in the model's embedding (``_explain``);
 - ``responses/<id>.json``: ``{"top": [[class, probability], ...]}`` (at most
   three, best first), ``{"size": [h, w], "maps": [base64 uint8 h x w, ...]}``
   or ``{"error": reason}``; ``"restart": true`` with an error says this process
@@ -45,6 +47,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ._errors import GraderError, IncompatibleModelError
+from ._explain import ScoresUnusable, explain
 from ._inspect import summarize
 from ._load import load_model
 from ._maps import conv_maps, encoded_maps, first_conv
@@ -271,6 +274,10 @@ def _answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
             return {"error": x}
         if request.get("maps") is True:
             return {"error": "A sentence has no feature maps to show."}
+        if request.get("explain") is True:
+            return _explain_answer(model, x)
+    elif request.get("explain") is True:
+        return {"error": "Only a sentence's words can be weighed."}
     elif len(raw) != int(np.prod(shape)):
         return {"error": f"The image does not fit the model's input {list(shape)}."}
     else:
@@ -287,6 +294,16 @@ def _answer(request: dict[str, Any], models: _Models) -> dict[str, Any]:
     probs = _probabilities(scores)
     best = np.argsort(-probs)[:3]
     return {"top": [[int(k), round(float(probs[k]), 6)] for k in best]}
+
+
+def _explain_answer(model: Any, x: np.ndarray) -> dict[str, Any]:
+    try:
+        reply = explain(model, x, _probabilities)
+    except ScoresUnusable:
+        return {"error": "The model's output is not one finite score per class."}
+    except Exception as exc:  # the participant's model failed at call time
+        return {"error": f"The model failed on this sentence: {type(exc).__name__}"}
+    return reply
 
 
 def _maps_answer(model: Any, x: np.ndarray) -> dict[str, Any]:

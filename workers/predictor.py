@@ -27,10 +27,12 @@ from pathlib import Path
 from workers import sandbox
 from workers.predictor_files import ModelFiles, ModelsBusy, ModelTooLarge
 from workers.predictor_replies import (
+    EXPLAIN_REPLY_BYTES,
     MAPS_REPLY_BYTES,
     REPLY_BYTES,
     PredictorError,
     PredictorOverMemory,
+    parse_explain_reply,
     parse_maps_reply,
     parse_reply,
     read_bounded,
@@ -217,6 +219,24 @@ class WarmPredictor:
             request, model_path=model_path, timeout=timeout, limit=MAPS_REPLY_BYTES
         )
         return parse_maps_reply(data)
+
+    def explain(
+        self,
+        *,
+        model_path: Path,
+        key: str,
+        pixels: str,
+        num_classes: int,
+        length: int,
+        timeout: float,
+    ) -> dict:
+        """Return which words of one sentence (``"t:"`` word ids) moved the
+        prediction, and the nearest words in the model's embedding, checked."""
+        request = {"model": key, "pixels": pixels, "explain": True}
+        data = self._ask(
+            request, model_path=model_path, timeout=timeout, limit=EXPLAIN_REPLY_BYTES
+        )
+        return parse_explain_reply(data, num_classes=num_classes, length=length)
 
     def _ask(
         self,

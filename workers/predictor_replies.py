@@ -18,6 +18,13 @@ REPLY_BYTES = 4096
 MAPS_REPLY_BYTES = 64 * 1024
 MAX_MAPS = 8
 MAX_MAP_SIDE = 64
+# Which words moved a text model's prediction: a weight per word of the
+# sentence (at most 64) and up to 3 words' 5 nearest words.
+EXPLAIN_REPLY_BYTES = 8192
+MAX_WEIGHED_WORDS = 64
+MAX_NEIGHBOUR_WORDS = 3
+MAX_NEIGHBOURS = 5
+MAX_WORD_ID = 1 << 20
 
 
 class PredictorError(Exception):
@@ -126,3 +133,82 @@ def parse_maps_reply(data: bytes) -> tuple[list[int], list[str]]:
     ):
         raise unreadable
     return list(size), list(maps)
+
+
+def _whole(value: object, below: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < below
+
+
+def _number(value: object, lo: float, hi: float) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and lo <= value <= hi
+    )
+
+
+def parse_explain_reply(data: bytes, *, num_classes: int, length: int) -> dict:
+    """Check an explain reply: class, probability, word weights, neighbours.
+
+    Positions are below the sentence's ``length``, each at most once; word ids
+    are only bounded here (the site maps them through its vocabulary).
+    """
+    unreadable = PredictorError("The predictor's answer was unreadable.")
+    try:
+        reply = json.loads(data)
+    except ValueError as exc:
+        raise unreadable from exc
+    if not isinstance(reply, dict):
+        raise unreadable
+    if "error" in reply:
+        raise PredictorError(str(reply["error"])[:300])
+    label, probability = reply.get("class"), reply.get("probability")
+    words, near = reply.get("words"), reply.get("neighbours")
+    if not (_whole(label, num_classes) and _number(probability, 0, 1)):
+        raise unreadable
+    if not (isinstance(words, list) and len(words) <= MAX_WEIGHED_WORDS):
+        raise unreadable
+    weights: list[tuple[int, float]] = []
+    for entry in words:
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and _whole(entry[0], length)
+            and _number(entry[1], -1, 1)
+        ):
+            raise unreadable
+        weights.append((entry[0], float(entry[1])))
+    if len({position for position, _ in weights}) != len(weights):
+        raise unreadable
+    if not (isinstance(near, list) and len(near) <= MAX_NEIGHBOUR_WORDS):
+        raise unreadable
+    neighbours: list[tuple[int, list[tuple[int, float]]]] = []
+    for entry in near:
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and _whole(entry[0], MAX_WORD_ID)
+            and isinstance(entry[1], list)
+            and len(entry[1]) <= MAX_NEIGHBOURS
+            and all(
+                isinstance(pair, list)
+                and len(pair) == 2
+                and _whole(pair[0], MAX_WORD_ID)
+                and _number(pair[1], -1.0001, 1.0001)
+                for pair in entry[1]
+            )
+        ):
+            raise unreadable
+        neighbours.append(
+            (
+                entry[0],
+                [(pair[0], max(-1.0, min(1.0, float(pair[1])))) for pair in entry[1]],
+            )
+        )
+    return {
+        "class": label,
+        "probability": float(probability),
+        "words": weights,
+        "neighbours": neighbours,
+    }

@@ -5,15 +5,12 @@ queue and waits for the answer in the cache; a worker keeps a warm predictor
 sandbox (model files only, no participant code) that answers in milliseconds.
 """
 
-import base64
 import json
 import logging
-import re
 import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -21,22 +18,15 @@ from django.core.exceptions import ValidationError
 from accounts.ratelimit import rate_release, rate_take
 from jobs.outbox import outbox_send
 from jobs.queues import JobQueue, JobTask
-from submissions import public_split
+from submissions import public_split, text_words
 from submissions.models import Status, Submission
 from submissions.selectors import run_latest_model
+from submissions.text_words import text_vocabulary
 from web import images
 from workshops import folders
 from workshops.samples import SAMPLES_FILE
 
 logger = logging.getLogger(__name__)
-
-# A typed sentence: longer is refused; a definition is a line or two.
-MAX_TYPED_CHARS = 1000
-# C0 controls but tab and newlines, DEL, C1 controls, bidi overrides.
-CONTROL_CHARS = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
-)
-_VOCABULARIES: dict[tuple, list[str]] = {}
 
 RESULT_KEY = "dojo:predict:{}"
 RATE_KEY = "dojo:predict-rate:{}:{}"
@@ -141,63 +131,71 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
     return _enqueue(submission=submission, user_id=user_id, pixels=pixels)
 
 
+def _text_model_refuse_if_missing(submission: Submission) -> None:
+    if not prediction_available(submission=submission):
+        raise ValidationError("This submission has no graded text model to try.")
+
+
 def prediction_request_text(
     *, submission: Submission, user_id: int, text: object
 ) -> dict:
     """Send one typed sentence, as the pack's word ids, to the predictor.
 
-    The text is bounded and checked before anything is queued: too long,
-    control characters, no words, or no word the vocabulary knows are each
-    refused with what to type instead. Markup is inert: only the words' ids
-    leave here, and the text is never shown back.
+    The text is bounded and checked before anything is queued (``_text_ids``).
+    Markup is inert: only the words' ids leave here, and the text is never
+    shown back.
     """
-    from assignments.text import UNKNOWN, encode, tokenise
-
-    vocabulary = text_vocabulary(submission=submission)
-    if not prediction_available(submission=submission) or vocabulary is None:
-        raise ValidationError("This submission has no graded text model to try.")
-    if not isinstance(text, str):
-        raise ValidationError('Send JSON: {"text": "a sentence"}.')
-    if len(text) > MAX_TYPED_CHARS:
-        raise ValidationError(
-            f"Type at most {MAX_TYPED_CHARS:,} characters (this has {len(text):,})."
-        )
-    if CONTROL_CHARS.search(text):
-        raise ValidationError(
-            "The text holds control characters; type plain words instead."
-        )
-    if not tokenise(text):
-        raise ValidationError("Type a sentence with at least one word.")
-    length = int(
-        submission.assignment.spec.get("dataset", {}).get("sequence_length") or 32
+    _text_model_refuse_if_missing(submission)
+    ids = text_words.text_ids(submission=submission, text=text)
+    return _enqueue(
+        submission=submission, user_id=user_id, pixels=text_words.ids_pixels(ids)
     )
-    ids = encode([text], vocabulary, length=length)[0]
-    if not np.any(ids > UNKNOWN):
+
+
+def explain_request_text(*, submission: Submission, user_id: int, text: object) -> dict:
+    """Ask which words of a typed sentence moved the model's prediction.
+
+    Checked like a prediction and counted with them; the predictor hides each
+    known word in turn and names the nearest words in the model's Embedding.
+    The sentence's word ids are kept with the request, so the answer's
+    positions are read back through the site's own vocabulary.
+    """
+    _text_model_refuse_if_missing(submission)
+    ids = text_words.text_ids(submission=submission, text=text)
+    return _enqueue(
+        submission=submission,
+        user_id=user_id,
+        pixels=text_words.ids_pixels(ids),
+        explain=[int(i) for i in ids],
+    )
+
+
+def explain_request_public(
+    *, submission: Submission, user_id: int, index: object
+) -> dict:
+    """Ask which words of public test definition ``index`` moved the prediction.
+
+    The definition is the site's own (kept at load, never a private one); the
+    index is refused with what to pick instead, before anything is queued.
+    """
+    _text_model_refuse_if_missing(submission)
+    if text_vocabulary(submission=submission) is None:
+        raise ValidationError("This submission has no graded text model to try.")
+    ids = public_split.public_definition_get(
+        assignment_id=submission.assignment_id, index=index
+    )
+    length = text_words.sequence_length(submission)
+    if ids.shape != (length,):
         raise ValidationError(
-            "None of these words is in the vocabulary the model was trained on; "
-            "try a definition in plain English."
+            "The public test definitions do not match this assignment's length; "
+            "ask your instructor to reload the workshop's data."
         )
-    encoded = base64.b64encode(ids.astype("<i4").tobytes()).decode("ascii")
-    return _enqueue(submission=submission, user_id=user_id, pixels="t:" + encoded)
-
-
-def text_vocabulary(*, submission: Submission) -> list[str] | None:
-    """Return the pack's vocabulary for a text assignment, or None for images."""
-    from assignments.text import VOCABULARY_FILE, read_vocabulary
-
-    spec = submission.assignment.spec
-    if spec.get("checks", {}).get("input_kind") != "tokens":
-        return None
-    path = folders.assignment_train_dir(submission.assignment_id) / VOCABULARY_FILE
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _VOCABULARIES:
-        _VOCABULARIES.clear()  # one pack's vocabulary at a time is plenty
-        _VOCABULARIES[key] = read_vocabulary(path)
-    return _VOCABULARIES[key]
+    return _enqueue(
+        submission=submission,
+        user_id=user_id,
+        pixels=text_words.ids_pixels(ids),
+        explain=[int(i) for i in ids],
+    )
 
 
 def maps_request(*, submission: Submission, user_id: int, image: object) -> dict:
@@ -222,7 +220,12 @@ def maps_request(*, submission: Submission, user_id: int, image: object) -> dict
 
 
 def _enqueue(
-    *, submission: Submission, user_id: int, pixels: str, maps: bool = False
+    *,
+    submission: Submission,
+    user_id: int,
+    pixels: str,
+    maps: bool = False,
+    explain: list[int] | None = None,
 ) -> dict:
     _take_rate_slot(user_id)
     _take_waiting_slots(user_id)
@@ -237,6 +240,7 @@ def _enqueue(
             "taken_at": time.time(),
             "until": time.time() + timeout,
             "maps": maps,
+            **({"explain": explain} if explain is not None else {}),
         },
         timeout=int(timeout) + ANSWER_KEPT_SECONDS,
     )
@@ -276,6 +280,13 @@ def prediction_poll(*, submission: Submission, user_id: int, request_id: str) ->
         return {"status": "pending"}
     if "error" in entry:
         raise PredictionUnavailable(entry["error"], status=422)
+    if "explained" in entry:
+        return {
+            "status": "done",
+            "explained": text_words.explained_for_page(
+                submission=submission, asked=entry, explained=entry["explained"]
+            ),
+        }
     if "maps" in entry:
         # Bounded by the worker; decoded at exactly this size and drawn here.
         drawn = [images.grey_png(m, entry["size"]) for m in entry["maps"]]
@@ -348,7 +359,17 @@ def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
     model = {"model_path": Path(model_run.artifact_path), "key": f"run-{model_run.pk}"}
     timeout = settings.DOJO_PREDICT_TIMEOUT_SECONDS
     try:
-        if asked.get("maps") is True:
+        if isinstance(asked.get("explain"), list):
+            explained = _warm_predictor().explain(
+                **model,
+                pixels=pixels,
+                num_classes=num_classes or 1000,
+                length=len(asked["explain"]),
+                timeout=timeout,
+            )
+            # The sentence's ids stay with the answer: the poll reads them.
+            answer = {"explained": explained, "explain": asked["explain"]}
+        elif asked.get("maps") is True:
             size, maps = _warm_predictor().feature_maps(
                 **model, pixels=pixels, timeout=timeout
             )

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 
 from web import images
 from workshops import folders
-from workshops.samples import IMAGES_FILE, SIZES_FILE
+from workshops.samples import DEFINITIONS_FILE, IMAGES_FILE, SIZES_FILE
 
 # Digits only: no sign, space, point or other base (int() would take some).
 INDEX = re.compile(r"[0-9]{1,64}")
@@ -42,23 +42,54 @@ def public_image_get(*, assignment_id: int, index: int) -> str:
     return base64.b64encode(np.ascontiguousarray(images[index]).tobytes()).decode()
 
 
-def public_index_parse(*, image: str, split: str, public: int, private: int) -> int:
+def public_definitions_count(*, assignment_id: int) -> int:
+    """Return how many public test definitions a text assignment keeps (0: none)."""
+    try:
+        kept = np.load(_folder(assignment_id) / DEFINITIONS_FILE, mmap_mode="r")
+    except (OSError, ValueError):
+        return 0
+    return int(kept.shape[0]) if kept.ndim == 2 else 0
+
+
+def public_definition_get(*, assignment_id: int, index: object) -> np.ndarray:
+    """Return public test definition ``index`` as its word ids, or refuse it.
+
+    The index is checked like an image's (``public_index_parse``): a whole
+    number below the public half's size, with what to pick instead.
+    """
+    count = public_definitions_count(assignment_id=assignment_id)
+    if count == 0:
+        raise ValidationError("This assignment keeps no public test definitions.")
+    raw = str(index)[:64] if isinstance(index, int | str) else ""
+    if isinstance(index, bool):
+        raw = ""
+    chosen = public_index_parse(
+        image=raw, split="", public=count, private=0, what="definition"
+    )
+    kept = np.load(_folder(assignment_id) / DEFINITIONS_FILE, mmap_mode="r")
+    return np.array(kept[chosen], dtype=np.int32)
+
+
+def public_index_parse(
+    *, image: str, split: str, public: int, private: int, what: str = "image"
+) -> int:
     """Return the public image index a participant asked for.
 
     Raise ``ValidationError`` with a message saying what to pick instead for
     anything else: a private pick, a non-number, or an index past the split.
+    ``what`` names the items (a text pack's are definitions).
     """
     last = public - 1
-    choose = f"Pick a public test image from 0 to {last}."
+    choose = f"Pick a public test {what} from 0 to {last}."
     if split not in ("", "public"):
         raise ValidationError(
-            "Only public test images can be shown: the private test set stays "
+            f"Only public test {what}s can be shown: the private test set stays "
             f"hidden until the end. {choose}"
         )
     shown = image[:20]
     if not INDEX.fullmatch(image):
         raise ValidationError(
-            f"{shown!r} is not a test image number: use a whole number from 0 to "
+            f"{shown!r} is not a test {what} number: use a whole number from 0 to "
             f"{last}."
         )
     index = int(image)
@@ -66,10 +97,10 @@ def public_index_parse(*, image: str, split: str, public: int, private: int) -> 
         return index
     if index < public + private:
         raise ValidationError(
-            f"Test image {index} belongs to the private test set, which stays hidden "
+            f"Test {what} {index} belongs to the private test set, which stays hidden "
             f"until the end. {choose}"
         )
-    raise ValidationError(f"There is no public test image {shown!r}. {choose}")
+    raise ValidationError(f"There is no public test {what} {shown!r}. {choose}")
 
 
 def model_sees_for_page(

@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.ratelimit import rate_take
-from submissions import extensions, feedback, predictions, public_split
+from submissions import extensions, feedback, predictions, public_split, text_words
 from submissions import selectors as submission_selectors
 from submissions.models import Status, Submission
 from submissions.services import lifecycle
@@ -177,7 +177,7 @@ def _feedback(
 
 
 def _misclassified_text(submission: Submission, report: dict, names: list) -> list:
-    vocabulary = predictions.text_vocabulary(submission=submission)
+    vocabulary = text_words.text_vocabulary(submission=submission)
     if vocabulary is None:
         return []
     return feedback.misclassified_definitions(
@@ -188,8 +188,14 @@ def _misclassified_text(submission: Submission, report: dict, names: list) -> li
 def _try_model(submission: Submission) -> dict | None:
     if not predictions.prediction_available(submission=submission):
         return None
-    if predictions.text_vocabulary(submission=submission) is not None:
-        return {"text": True, "max_chars": predictions.MAX_TYPED_CHARS}
+    if text_words.text_vocabulary(submission=submission) is not None:
+        return {
+            "text": True,
+            "max_chars": text_words.MAX_TYPED_CHARS,
+            "public_definitions": public_split.public_definitions_count(
+                assignment_id=submission.assignment_id
+            ),
+        }
     height, width, channels = predictions.prediction_shape(submission=submission)
     return {
         "height": height,
@@ -261,6 +267,9 @@ def submission_live(request: HttpRequest, pk: int) -> JsonResponse:
 def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
     """Try your model: POST an image (202 with an id), GET ?id= for the answer.
 
+    A sentence with ``"explain": true`` asks which of its words moved the
+    prediction instead ("what your model sees" for text).
+
     Neither waits on the predictor: the page polls until the answer is there.
     """
     submission, _ = _submission_for(request, pk)
@@ -276,7 +285,17 @@ def submission_predict(request: HttpRequest, pk: int) -> JsonResponse:
         body = body_loads(request.body or b"{}", max_depth=4)
         if not isinstance(body, dict):
             raise ValueError("not an object")
-        if "text" in body:
+        if "public_index" in body and body.get("explain") is True:
+            answer = predictions.explain_request_public(
+                submission=submission,
+                user_id=request.user.pk,
+                index=body["public_index"],
+            )
+        elif "text" in body and body.get("explain") is True:
+            answer = predictions.explain_request_text(
+                submission=submission, user_id=request.user.pk, text=body["text"]
+            )
+        elif "text" in body:
             answer = predictions.prediction_request_text(
                 submission=submission, user_id=request.user.pk, text=body["text"]
             )

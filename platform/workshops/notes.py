@@ -58,6 +58,9 @@ def workshop_notes_prepare(
     transfer = by_kind.get(Assignment.Kind.TRANSFER)
     if models is None:
         return
+    if models.spec.get("checks", {}).get("input_kind") == "tokens":
+        _text_figures_prepare(folder=folder, models=models)
+        return
     from assignments.figures import build_figures
 
     slice_ = data_slice()
@@ -85,6 +88,16 @@ def workshop_notes_prepare(
 
     cache = cached_build(f"figures-{sha256_json(key)[:16]}", build)
     _write(folder / "figures.json", (cache / "figures.json").read_text())
+
+
+def _text_figures_prepare(*, folder: Path, models: Assignment) -> None:
+    """Count a text pack's figures from its training split (no training)."""
+    from assignments.text_figures import build_text_figures
+
+    train = folders.assignment_train_dir(models.pk)
+    if not (train / "train.npz").is_file():
+        return  # no data (a package missing): the page says the figure is not there
+    build_text_figures(folder / "figures.json", train_dir=train)
 
 
 def _write(path: Path, text: str) -> None:
@@ -203,9 +216,50 @@ def _draw(name: str, data: object, names: dict[str, list[str]]) -> str:
             names=names.get("transfer") or [],
             title="Public test images of the new classes, projected to 2-D (PCA)",
         )
+    elif name == "class-balance":
+        drawn = _class_balance(data.get("counts"), names.get("mlp") or [])
+    elif name == "definition-lengths":
+        counts = data.get("definitions")
+        drawn = charts.line_chart(
+            series={"definitions": counts},
+            x=data.get("lengths"),
+            title="How many words the training definitions hold",
+            x_label="words (after the cut)",
+            y_label="definitions",
+        )
     else:
         return missing
     return str(drawn) or missing
+
+
+def _class_balance(counts: object, names: list[str]) -> str:
+    """Return a table of each category's training definitions, largest first."""
+    if not (
+        isinstance(counts, list)
+        and 0 < len(counts) <= 100
+        and all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts
+        )
+        and sum(counts) > 0
+    ):
+        return ""
+    total = sum(counts)
+    rows = []
+    for label in sorted(range(len(counts)), key=lambda k: (-counts[k], k)):
+        name = names[label] if label < len(names) else str(label)
+        share = counts[label] / total
+        rows.append(
+            f'<tr><td>{escape(name)}</td><td class="num">{counts[label]:,}</td>'
+            f'<td class="num">{share:.1%}</td></tr>'
+        )
+    return (
+        '<div class="table-wrap"><table id="class-balance">'
+        "<caption>Training definitions per category</caption>"
+        '<thead><tr><th scope="col">Category</th>'
+        '<th scope="col" class="num">Definitions</th>'
+        '<th scope="col" class="num">Share</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _png(pixels: object, size: object) -> str | None:

@@ -2,7 +2,8 @@
 
 Written when the data is prepared (a pack loaded, an upload accepted): one
 sample image per class for "try your model", and every public image with both
-halves' sizes for "what your model sees". Never a private image.
+halves' sizes for "what your model sees" (a text pack's public definitions as
+word ids). Never a private image or definition.
 """
 
 import base64
@@ -16,6 +17,8 @@ from workshops import folders
 SAMPLES_FILE = "samples.json"
 IMAGES_FILE = "public_images.npy"
 SIZES_FILE = "public_split.json"
+# A text pack's public test definitions, as word ids (N x length int32).
+DEFINITIONS_FILE = "public_definitions.npy"
 
 
 def samples_write(*, assignment_id: int, test_split: Path) -> None:
@@ -29,8 +32,10 @@ def samples_write(*, assignment_id: int, test_split: Path) -> None:
     folder = folders.assignment_materials_dir(assignment_id)
     folder.mkdir(parents=True, exist_ok=True)
     if np.issubdtype(x.dtype, np.integer):
-        # Token sequences (a text pack): there are no images to draw or keep.
+        # Token sequences (a text pack): no images to draw; the public
+        # definitions' word ids are kept for "what your model sees".
         (folder / SAMPLES_FILE).write_text("[]")
+        np.save(folder / DEFINITIONS_FILE, x.astype("int32"), allow_pickle=False)
         return
     public_images_write(
         assignment_id=assignment_id, x_public=x, y_public=y, private=private

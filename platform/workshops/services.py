@@ -245,12 +245,31 @@ def workshop_join(*, user: AbstractUser, join_code: str) -> Workshop:
 PACKS_DIR = Path(__file__).resolve().parents[2] / "assignments"
 
 
+def _pack_title(folder: Path) -> str:
+    """Return the title in the folder's manifest, or its name where it has none.
+
+    Only the manifest is read (not the whole pack), so the form stays cheap; a
+    manifest that cannot be read still lists its folder, and creating the
+    workshop then says what is wrong with it.
+    """
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return folder.name
+    title = manifest.get("title") if isinstance(manifest, dict) else None
+    if not isinstance(title, str) or not title.strip():
+        return folder.name
+    return title.strip()
+
+
 def pack_choices() -> list[tuple[str, str]]:
-    """Return the packs shipped with the site, as (slug, folder) pairs."""
+    """Return the packs shipped with the site, as (folder, title) pairs by title."""
+    folders_with_manifest = [
+        folder for folder in PACKS_DIR.iterdir() if (folder / "manifest.json").is_file()
+    ]
     return sorted(
-        (folder.name, folder.name)
-        for folder in PACKS_DIR.iterdir()
-        if (folder / "manifest.json").is_file()
+        ((folder.name, _pack_title(folder)) for folder in folders_with_manifest),
+        key=lambda choice: (choice[1].casefold(), choice[0]),
     )
 
 

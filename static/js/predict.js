@@ -64,6 +64,50 @@
     return btoa(text);
   }
 
+  function cell(row, tag, text) {
+    var c = document.createElement(tag);
+    c.textContent = text;
+    row.appendChild(c);
+    return c;
+  }
+
+  // What a text model sees: each known word's weight, then its nearest words.
+  function showExplained(seen) {
+    if (seen.read) cell(out, "p", "As your model read it: " + seen.read);
+    var lead = document.createElement("p");
+    lead.textContent = "Your model says " + seen.label + " (" +
+      (seen.probability * 100).toFixed(1) + "%). Hiding each word changes that by:";
+    out.appendChild(lead);
+    var table = document.createElement("table");
+    table.id = "explained-words";
+    var head = table.createTHead().insertRow();
+    cell(head, "th", "Word").scope = "col";
+    cell(head, "th", "Drop when hidden").scope = "col";
+    var body = table.createTBody();
+    seen.words.forEach(function (w) {
+      var row = body.insertRow();
+      cell(row, "td", w.word);
+      var c = cell(row, "td", (w.weight >= 0 ? "-" : "+") +
+        (Math.abs(w.weight) * 100).toFixed(1) + " points");
+      c.className = "num";
+    });
+    out.appendChild(table);
+    if (!seen.neighbours.length) {
+      cell(out, "p", "Your model has no Embedding layer: no nearest words to show.")
+        .className = "muted small";
+      return;
+    }
+    cell(out, "p", "Nearest words in your model's Embedding:");
+    var list = document.createElement("ul");
+    list.id = "explained-neighbours";
+    seen.neighbours.forEach(function (n) {
+      cell(list, "li", n.word + ": " + n.near.map(function (k) {
+        return k.word + " (" + k.cosine.toFixed(2) + ")";
+      }).join(", "));
+    });
+    out.appendChild(list);
+  }
+
   function show(data) {
     out.textContent = "";
     if (data.error) {
@@ -73,6 +117,7 @@
       out.appendChild(p);
       return;
     }
+    if (data.explained) { showExplained(data.explained); return; }
     var list = document.createElement("ol");
     list.className = "top3";
     list.id = "top3";
@@ -136,8 +181,17 @@
   if (typed) {
     typed.addEventListener("submit", function (e) {
       e.preventDefault();
-      ask({ text: document.getElementById("try-text").value });
+      var body = { text: document.getElementById("try-text").value };
+      if (e.submitter && e.submitter.id === "try-explain") body.explain = true;
+      ask(body);
     });
+    var picked = document.getElementById("try-public-form");
+    if (picked) {
+      picked.addEventListener("submit", function (e) {
+        e.preventDefault();
+        ask({ public_index: document.getElementById("try-public").value, explain: true });
+      });
+    }
     return;
   }
 

@@ -51,6 +51,7 @@ def test_a_sentence_goes_to_the_predictor_as_word_ids(
     client.force_login(participant)
     page = client.get(graded_text.get_absolute_url()).content.decode()
     assert 'id="try-text-form"' in page and 'id="draw"' not in page
+    assert 'id="try-explain"' in page
     posted = _post(client, graded_text, {"text": "A <b>dog</b> in a\ttree!"})
     assert posted.status_code == 202, posted.content
     (message,) = outbox
@@ -133,3 +134,135 @@ def test_wrong_definitions_show_as_a_table_and_malformed_entries_are_dropped(
     names = assignment.spec["class_names"]
     row = f"<td>a dog &lt;unk&gt; tree &lt;unk&gt;</td><td>{names[3]}</td>"
     assert row + f"<td>{names[0]}</td>" in page
+
+
+class _Explaining:
+    """The warm predictor's checked answer, hand-built (the sandboxed path is
+    proven in tests/workers/test_predictor.py)."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict] = []
+
+    def explain(self, **asked) -> dict:
+        self.asked.append(asked)
+        return {
+            "class": 3,
+            "probability": 0.75,
+            # Positions in the sentence: 2 is "dog", 6 is "tree".
+            "words": [(2, 0.5), (6, -0.125)],
+            # Word 99 is past this vocabulary: dropped, never shown as an id.
+            "neighbours": [(3, [(4, 0.9), (99, 0.8)]), (99, [(2, 0.1)])],
+        }
+
+
+def test_which_words_moved_the_prediction_comes_back_in_the_sites_own_words(
+    graded_text, participant, outbox, settings, monkeypatch
+) -> None:
+    """A sentence with "explain" is queued like a prediction (its word ids kept
+    with the request), counted with them, and answered through the worker's
+    task as words read through the site's vocabulary."""
+    from submissions import predictions, tasks
+
+    settings.DOJO_PREDICT_PER_MINUTE = 1
+    fake = _Explaining()
+    monkeypatch.setattr(predictions, "_warm_predictor", lambda: fake)
+    client = Client()
+    client.force_login(participant)
+    body = {"text": "A <b>dog</b> in a\ttree!", "explain": True}
+    posted = _post(client, graded_text, body)
+    assert posted.status_code == 202, posted.content
+    assert client.get(posted.json()["poll"]).json() == {"status": "pending"}
+    again = _post(client, graded_text, body)
+    assert again.status_code == 429 and "predictions a minute" in again.json()["error"]
+    (message,) = outbox
+    tasks.predict(*message["args"])
+    (asked,) = fake.asked
+    assert asked["length"] == 32 and asked["pixels"] == message["args"][2]
+    answer = client.get(posted.json()["poll"]).json()
+    names = graded_text.assignment.spec["class_names"]
+    assert answer == {
+        "status": "done",
+        "explained": {
+            "label": names[3],
+            "probability": 0.75,
+            "read": "a <unk> dog <unk> <unk> a tree",
+            "words": [
+                {"word": "dog", "weight": 0.5},
+                {"word": "tree", "weight": -0.125},
+            ],
+            "neighbours": [{"word": "dog", "near": [{"word": "tree", "cosine": 0.9}]}],
+        },
+    }
+    # A refused sentence is refused the same way as a prediction's.
+    settings.DOJO_PREDICT_PER_MINUTE = 100
+    refused = _post(client, graded_text, {"text": "zebra", "explain": True})
+    assert (
+        refused.status_code == 400 and "None of these words" in refused.json()["error"]
+    )
+
+
+@pytest.fixture
+def public_definitions(graded_text):
+    """What loading a text pack keeps: its public test definitions' word ids
+    (removed after: the materials folder outlives the test)."""
+    from workshops.samples import DEFINITIONS_FILE
+
+    kept = np.zeros((3, 32), dtype=np.int32)
+    kept[1, :3] = [3, 2, 4]  # dog a tree
+    folder = folders.assignment_materials_dir(graded_text.assignment_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / DEFINITIONS_FILE, kept)
+    yield kept
+    (folder / DEFINITIONS_FILE).unlink(missing_ok=True)
+
+
+def test_a_public_test_definition_is_weighed_by_its_index(
+    graded_text, participant, outbox, public_definitions
+) -> None:
+    """The page offers the kept public definitions by number; the pick goes to
+    the predictor as that definition's own word ids, kept with the request."""
+    kept = public_definitions
+    client = Client()
+    client.force_login(participant)
+    page = client.get(graded_text.get_absolute_url()).content.decode()
+    assert 'id="try-public"' in page and 'max="2"' in page
+    posted = _post(client, graded_text, {"public_index": "1", "explain": True})
+    assert posted.status_code == 202, posted.content
+    (message,) = outbox
+    ids = np.frombuffer(base64.b64decode(message["args"][2][2:]), "<i4")
+    assert ids.tolist() == kept[1].tolist()
+
+
+@pytest.mark.parametrize(
+    ("index", "reason"),
+    [
+        (3, "There is no public test definition '3'"),
+        (-1, "not a test definition number"),
+        ("1.0", "not a test definition number"),
+        (True, "not a test definition number"),
+        ([1], "not a test definition number"),
+        ("9" * 70, "There is no public test definition"),
+    ],
+)
+def test_a_public_definition_pick_outside_the_kept_ones_is_refused(
+    graded_text, participant, outbox, public_definitions, index, reason
+) -> None:
+    client = Client()
+    client.force_login(participant)
+    refused = _post(client, graded_text, {"public_index": index, "explain": True})
+    assert refused.status_code == 400
+    assert reason in refused.json()["error"]
+    assert outbox == []
+
+
+def test_without_kept_definitions_a_pick_says_so(
+    graded_text, participant, outbox
+) -> None:
+    client = Client()
+    client.force_login(participant)
+    page = client.get(graded_text.get_absolute_url()).content.decode()
+    assert 'id="try-public"' not in page
+    refused = _post(client, graded_text, {"public_index": 0, "explain": True})
+    assert refused.status_code == 400
+    assert "keeps no public test definitions" in refused.json()["error"]
+    assert outbox == []

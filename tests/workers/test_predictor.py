@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from workers.predictor import PredictorError, WarmPredictor
-from workers.predictor_replies import parse_maps_reply, parse_reply
+from workers.predictor_replies import (
+    parse_explain_reply,
+    parse_maps_reply,
+    parse_reply,
+)
 from workers.sandbox import remove_tree
 
 
@@ -54,7 +58,17 @@ def models() -> Iterator[dict[str, Path]]:
         ]
     )
     conv.save(folder / "conv.keras")
+    words = keras.Sequential(
+        [
+            keras.Input((12,), dtype="int32"),
+            keras.layers.Embedding(50, 4),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(5, activation="softmax"),
+        ]
+    )
+    words.save(folder / "words.keras")
     yield {
+        "words": folder / "words.keras",
         "conv": folder / "conv.keras",
         "good": folder / "good.keras",
         "evil": folder / "evil.keras",
@@ -195,6 +209,69 @@ def test_hostile_maps_replies_are_refused(reply: bytes) -> None:
     """A maps reply is bounded here: its size, the count and length of its maps."""
     with pytest.raises(PredictorError, match="unreadable"):
         parse_maps_reply(reply)
+
+
+def test_predictor_weighs_a_sentences_words_and_names_embedding_neighbours(
+    predictor: WarmPredictor, models: dict[str, Path]
+) -> None:
+    """What a text model sees, through the sandbox: a weight per known word of
+    the sentence (not the unknown word, not padding), and nearest words."""
+    ids = np.array([5, 1, 7, 5, 9] + [0] * 7, dtype="<i4")
+    seen = predictor.explain(
+        model_path=models["words"],
+        key="words",
+        pixels="t:" + base64.b64encode(ids.tobytes()).decode(),
+        num_classes=5,
+        length=12,
+        timeout=120,
+    )
+    assert 0 <= seen["class"] < 5 and 0 < seen["probability"] <= 1
+    assert [position for position, _ in seen["words"]] == [0, 2, 3, 4]
+    assert [word for word, _ in seen["neighbours"]] == [5, 7, 9]
+    assert all(len(near) == 5 for _, near in seen["neighbours"])
+    with pytest.raises(PredictorError, match="(?i)only a sentence"):
+        predictor.explain(
+            model_path=models["good"],
+            key="good",
+            pixels=image(),
+            num_classes=5,
+            length=12,
+            timeout=60,
+        )
+
+
+EXPLAINED = {"class": 1, "probability": 0.5, "words": [[0, 0.1]], "neighbours": []}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"class": 5},
+        {"class": True},
+        {"probability": 1.5},
+        {"probability": float("nan")},
+        {"words": [[12, 0.1]]},
+        {"words": [[0, 0.1], [0, 0.2]]},
+        {"words": [[0, 2.0]]},
+        {"words": [[0, 0.1]] * 65},
+        {"words": "everything"},
+        {"neighbours": [[2, [[3, 0.5]]]] * 4},
+        {"neighbours": [[2, [[3, 0.5]] * 6]]},
+        {"neighbours": [[2, [[-3, 0.5]]]]},
+        {"neighbours": [[2, [[3, "near"]]]]},
+        {"neighbours": [[2]]},
+    ],
+)
+def test_hostile_explain_replies_are_refused(change: dict) -> None:
+    """Class, probability, each position (once, inside the sentence), each
+    weight and each neighbour are checked before the site sees them."""
+    assert parse_explain_reply(
+        json.dumps(EXPLAINED).encode(), num_classes=5, length=12
+    )["words"] == [(0, 0.1)]
+    with pytest.raises(PredictorError, match="unreadable"):
+        parse_explain_reply(
+            json.dumps({**EXPLAINED, **change}).encode(), num_classes=5, length=12
+        )
 
 
 def _ask(predictor: WarmPredictor, models, key: str, *, model: str = "good"):

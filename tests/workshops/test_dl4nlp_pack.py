@@ -35,10 +35,11 @@ def _create(instructor, slug: str) -> Workshop:
 def test_an_instructor_creates_the_nlp_workshop_from_the_offered_packs(
     instructor, client
 ):
-    assert ("dl4nlp", "dl4nlp") in services.pack_choices()
+    assert ("dl4nlp", "Deep Learning for NLP") in services.pack_choices()
     client.force_login(instructor)
     form = client.get(reverse("workshop-create")).content.decode()
-    assert 'value="dl4nlp"' in form
+    assert '<option value="dl4nlp">Deep Learning for NLP</option>' in form
+    assert '<option value="dl101" selected>Deep Learning 101</option>' in form
     created = client.post(
         reverse("workshop-create"),
         {"title": "NLP morning", "slug": "nlp", "pack": "dl4nlp"},
@@ -69,9 +70,23 @@ def test_an_instructor_creates_the_nlp_workshop_from_the_offered_packs(
     assert not (few / "base.keras").exists()
     samples = folders.assignment_materials_dir(fewshot.pk) / "samples.json"
     assert json.loads(samples.read_text()) == []
+    # The public test definitions (never the private ones), for "what your
+    # model sees": exactly the hidden split's public half.
+    kept = np.load(samples.with_name("public_definitions.npy"), allow_pickle=False)
+    hidden = folders.assignment_hidden_dir(fewshot.pk) / "test.npz"
+    with np.load(hidden, allow_pickle=False) as split:
+        assert np.array_equal(kept, split["x_public"]) and kept.dtype == np.int32
     page = client.get(reverse("workshop-detail", args=["nlp"])).content.decode()
     assert "Deep Learning for NLP" in page or "NLP morning" in page
     assert "data-data-notice" not in page
+    # The first theory note's figures, counted from this workshop's split.
+    note = client.get(reverse("workshop-note", args=["nlp", "bag-of-words"]))
+    note = note.content.decode()
+    assert note.count('<td class="num">200</td><td class="num">10.0%</td>') == 10
+    assert "<td>artifact</td>" in note
+    lengths = note.split('id="figure-definition-lengths"')[1].split("</figure>")[0]
+    assert "<svg" in lengths and "How many words" in lengths
+    assert "not available" not in note
 
 
 def test_without_wordnet_the_pack_loads_and_says_what_to_install(
@@ -89,6 +104,8 @@ def test_without_wordnet_the_pack_loads_and_says_what_to_install(
     sequence = workshop.assignments.get(slug="sequence")
     page = client.get(sequence.get_absolute_url()).content.decode()
     assert 'id="data-notice"' in page and "apt-get install -y wordnet-base" in page
+    note = client.get(reverse("workshop-note", args=["nlp-bare", "bag-of-words"]))
+    assert note.content.decode().count("This figure is not available") == 2
 
 
 def test_without_glove_only_the_few_shot_assignment_lacks_data(
@@ -122,3 +139,44 @@ def test_a_check_run_gets_the_word_ids_vocabulary_and_vectors_never_private(
         assert sample["x_public"].dtype == np.int32
         # The sample's private half is the public sample again, never the split's.
         assert np.array_equal(sample["x_private"], sample["x_public"])
+
+
+def test_a_pack_without_a_readable_title_is_offered_by_its_folder(
+    monkeypatch, tmp_path
+):
+    """The choice's label is the manifest's title; a manifest that cannot give
+    one still lists its folder (creating from it then says what is wrong)."""
+    packs = tmp_path / "packs"
+    for name, manifest in {
+        "zeta": '{"slug": "zeta", "title": "  Alpha course "}',
+        "broken": "{not json",
+        "untitled": '{"slug": "untitled", "title": ""}',
+        "listed": "[1, 2]",
+    }.items():
+        (packs / name).mkdir(parents=True)
+        (packs / name / "manifest.json").write_text(manifest, encoding="utf-8")
+    (packs / "no-manifest").mkdir()
+    monkeypatch.setattr(services, "PACKS_DIR", packs)
+    assert services.pack_choices() == [
+        ("zeta", "Alpha course"),
+        ("broken", "broken"),
+        ("listed", "listed"),
+        ("untitled", "untitled"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [[], [0, 0], [3, -1], [3, True], [3, "4"], "many", [1] * 101],
+)
+def test_a_class_balance_that_cannot_be_drawn_says_so(counts) -> None:
+    """The figures file is read as untrusted: a count table it cannot draw
+    is replaced by a sentence, never by a broken page."""
+    from workshops.notes import _draw
+
+    drawn = _draw("class-balance", {"counts": counts}, {"mlp": ["<b>a</b>"]})
+    assert (
+        drawn == '<p class="muted">This figure is not available for this workshop.</p>'
+    )
+    shown = _draw("class-balance", {"counts": [1, 3]}, {"mlp": ["<b>a</b>"]})
+    assert "<td>&lt;b&gt;a&lt;/b&gt;</td>" in shown and "<td>1</td>" in shown
