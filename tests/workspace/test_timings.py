@@ -1,6 +1,8 @@
 """Times a participant reads come from what this deployment measured (issue 28: 2)."""
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -131,3 +133,23 @@ def test_the_figures_read_a_bounded_sample_and_are_cached(
 )
 def test_durations_read_as_a_person_says_them(seconds, text):
     assert timings.duration_text(seconds) == text
+
+
+PACKS = Path(__file__).resolve().parents[2] / "assignments"
+# How a hand-written time or a developer's note reads in a pack's text.
+WRITTEN_TIME = re.compile(
+    r"\btraining (about |takes )?\d+ ?(s|min)|\d+ s a submission|load about|bench/"
+)
+
+
+def test_no_pack_writes_times_or_developer_commands_for_participants():
+    """Every pack's agenda and instructions leave times to what the site
+    measured, and name no bench or build command (issue 28: 2, 3)."""
+    texts = [*PACKS.glob("*/manifest.json"), *PACKS.glob("*/*/instructions.md")]
+    assert len(texts) >= 10, texts  # both packs are read
+    found = [
+        f"{path.relative_to(PACKS)}: {match.group(0)!r}"
+        for path in texts
+        for match in WRITTEN_TIME.finditer(path.read_text())
+    ]
+    assert not found, found
