@@ -66,6 +66,10 @@ def _still_running(processes: set[tuple[int, str]]) -> list[int]:
     return left
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def dojo_run(tmp_path, _shared_worker):
     """Start bin/dojo-run on the test database; kill whatever is left at the end.
@@ -94,6 +98,10 @@ def dojo_run(tmp_path, _shared_worker):
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # As from a terminal: a suite started as a background job of a
+        # non-interactive shell inherits SIGINT ignored, and bash cannot trap
+        # a signal ignored on entry, so Ctrl-C would never reach dojo-run.
+        preexec_fn=_default_sigint,
     )
     process.log = log  # type: ignore[attr-defined]
     process.port = env["PORT"]  # type: ignore[attr-defined]
