@@ -291,7 +291,9 @@ def contribution_checks(
         float(contribution["min_drop"]),
         float(contribution["min_drop_fraction"]) * (accuracy - floor),
     )
-    measure = _Measure(model=model, x=x, y=y, accuracy=accuracy, needed=needed)
+    measure = _Measure(
+        model=model, x=x, y=y, accuracy=accuracy, needed=needed, floor=floor
+    )
     results = []
     for layer_type in contribution["layer_types"]:
         layers = [
@@ -325,9 +327,28 @@ class _Measure:
         y: np.ndarray,
         accuracy: float,
         needed: float,
+        floor: float = 0.0,
     ) -> None:
         self.model, self.x, self.y = model, x, y
-        self.accuracy, self.needed = accuracy, needed
+        self.accuracy, self.needed, self.floor = accuracy, needed, floor
+
+    def too_close_to_floor(self, what: str) -> str | None:
+        """Say why nothing can be measured when the model barely beats the floor.
+
+        Shuffling a layer's output takes a model at most down to the floor, so
+        a model less than ``needed`` above it fails every ablation whatever its
+        layers do: telling the participant that a layer "does not feed" the
+        prediction would be false.
+        """
+        above = self.accuracy - self.floor
+        if above >= self.needed:
+            return None
+        return (
+            f"Cannot tell yet whether {what} feeds your prediction: your model is "
+            f"only {_points(max(above, 0.0))} above chance on this sample, and "
+            f"shuffling a layer must take away {_points(self.needed)}. Train it "
+            "until it clearly beats chance (more epochs or data), then check again."
+        )
 
     def ablate(self, layer: Any) -> tuple[bool | None, str]:
         """Return (contributes, what was measured); None when it cannot be measured."""
@@ -375,6 +396,9 @@ def _type_contribution(
             message=f"There is no {_spoken(layer_type)} layer to measure: add "
             f"{_suggest(layer_type)} and use its output in your prediction.",
         )
+    unmeasurable = measure.too_close_to_floor(f"your {_spoken(layer_type)} layer")
+    if unmeasurable:
+        return CheckResult(id=check_id, passed=False, message=unmeasurable)
     used, unused = [], []
     for layer in layers[:MAX_ABLATIONS]:
         contributes, measured = measure.ablate(layer)
@@ -425,6 +449,9 @@ def _base_contribution(
             message="Cannot measure what the base contributes: it is not in your "
             "model. Build your model on top of base.keras.",
         )
+    unmeasurable = measure.too_close_to_floor("your base")
+    if unmeasurable:
+        return CheckResult(id="contribution:base", passed=False, message=unmeasurable)
     contributes, measured = measure.ablate(layer)
     if contributes is None:
         message = measured

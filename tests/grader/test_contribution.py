@@ -242,3 +242,27 @@ def test_model_without_the_layer_gets_a_message(
     check = _check(report, "contribution:Conv2D")
     assert not check.passed
     assert check.message.startswith("There is no Conv2D layer to measure")
+
+
+def test_a_model_near_chance_is_told_so_not_that_its_layers_are_unused(
+    make_model: Callable[..., Path], digits_dir: Path
+) -> None:
+    """Shuffling cannot take a model below chance: one barely above it fails
+    every ablation, so the check says why nothing could be measured instead of
+    blaming a convolution that the prediction does use."""
+
+    def build(keras: Any) -> Any:
+        layers = keras.layers
+        inputs = keras.Input(shape=(8, 8, 1))
+        h = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+        h = layers.Dropout(0.1)(layers.Flatten()(layers.MaxPooling2D()(h)))
+        return keras.Model(inputs, layers.Dense(10, activation="softmax")(h))
+
+    path = make_model("near_chance", build, data_dir=digits_dir, epochs=0)
+    report = grade(path, load_spec("cnn"), digits_dir / "test.npz")
+    assert report.status == "graded", report.reason
+    check = _check(report, "contribution:Conv2D")
+    assert not check.passed
+    assert check.message.startswith("Cannot tell yet whether your Conv2D layer")
+    assert "above chance" in check.message and "%" not in check.message
+    assert "does not feed" not in check.message
