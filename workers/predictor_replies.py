@@ -67,8 +67,8 @@ def refusal_reason(data: bytes) -> tuple[str, bool] | None:
     return None
 
 
-def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
-    """Check a reply from the sandbox: at most 3 (class, probability) pairs."""
+def _reply_object(data: bytes) -> dict:
+    """Return a reply's JSON object; raise its bounded error, or unreadable."""
     try:
         reply = json.loads(data)
     except ValueError as exc:
@@ -79,6 +79,12 @@ def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
         if reply.get("restart") is True:
             raise PredictorOverMemory(str(reply["error"])[:300])
         raise PredictorError(str(reply["error"])[:300])
+    return reply
+
+
+def parse_reply(data: bytes, *, num_classes: int) -> list[tuple[int, float]]:
+    """Check a reply from the sandbox: at most 3 (class, probability) pairs."""
+    reply = _reply_object(data)
     top = reply.get("top")
     if not isinstance(top, list) or not 1 <= len(top) <= 3:
         raise PredictorError("The predictor's answer was unreadable.")
@@ -107,14 +113,7 @@ def parse_maps_reply(data: bytes) -> tuple[list[int], list[str]]:
     it itself (``submissions.images``).
     """
     unreadable = PredictorError("The predictor's answer was unreadable.")
-    try:
-        reply = json.loads(data)
-    except ValueError as exc:
-        raise unreadable from exc
-    if not isinstance(reply, dict):
-        raise unreadable
-    if "error" in reply:
-        raise PredictorError(str(reply["error"])[:300])
+    reply = _reply_object(data)
     size, maps = reply.get("size"), reply.get("maps")
     if not (
         isinstance(size, list)
@@ -155,14 +154,7 @@ def parse_explain_reply(data: bytes, *, num_classes: int, length: int) -> dict:
     are only bounded here (the site maps them through its vocabulary).
     """
     unreadable = PredictorError("The predictor's answer was unreadable.")
-    try:
-        reply = json.loads(data)
-    except ValueError as exc:
-        raise unreadable from exc
-    if not isinstance(reply, dict):
-        raise unreadable
-    if "error" in reply:
-        raise PredictorError(str(reply["error"])[:300])
+    reply = _reply_object(data)
     label, probability = reply.get("class"), reply.get("probability")
     words, near = reply.get("words"), reply.get("neighbours")
     if not (_whole(label, num_classes) and _number(probability, 0, 1)):

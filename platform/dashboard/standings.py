@@ -26,7 +26,12 @@ from django.utils import timezone
 
 from dashboard.progress import NOT_STARTED, PROGRESS_LABELS
 from submissions.models import Standing, Status, Submission
-from submissions.services.standings import BINS, COUNT_FIELDS, assignment_tallies
+from submissions.services.standings import (
+    BINS,
+    BOARD_FIELDS,
+    COUNT_FIELDS,
+    assignment_tallies,
+)
 from workshops.models import Assignment, Enrollment, Workshop
 
 LEADERBOARD_PAGE = 50
@@ -48,15 +53,7 @@ _BOARD_FIELDS = (
     "participant__username",
     "counted_score",
     "graded",
-    "finals",
-    "public_submission_id",
-    "public_accuracy",
-    "public_passed_checks",
-    "public_at",
-    "private_submission_id",
-    "private_accuracy",
-    "private_passed_checks",
-    "private_at",
+    *BOARD_FIELDS,
 )
 PARTS = ("public", "private")
 
