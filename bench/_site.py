@@ -1,7 +1,9 @@
 """What the benchmarks share: a throwaway test database (like the suite's), a web
 process serving it, enrolled participants and an upload through the API."""
 
+import atexit
 import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -31,6 +33,29 @@ def test_database() -> Iterator[None]:
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
+        # At exit, not here: a bench may open the database again (burst.py's
+        # passes with spares on and off share the run's prepared files).
+        atexit.register(_remove_run_dir)
+
+
+@functools.cache
+def _remove_run_dir() -> None:
+    """Remove this run's files, as the suite does at its end (tests/conftest.py).
+
+    The test settings give each run its own folder; a bench left 13 MB there and
+    the sized tmpfs work dirs of workers that were killed mounted.
+    """
+    from django.conf import settings
+
+    run_dir = getattr(settings, "RUN_DIR", None)
+    if run_dir is None or os.environ.get("DOJO_KEEP_TEST_FILES"):
+        return
+    from workers.sandbox import CleanupError, remove_tree
+
+    try:
+        remove_tree(run_dir)
+    except CleanupError as exc:
+        print(f"Could not remove {run_dir}: {exc}")
 
 
 def percentile(values: list[float], fraction: float) -> float:

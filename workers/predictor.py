@@ -13,6 +13,7 @@ predictor, even after the predictor was replaced.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -332,9 +333,16 @@ class WarmPredictor:
         tail = result.log.strip().splitlines()[-1:] or [str(result.outcome)]
         return f"The predictor stopped: {tail[0][:200]}"
 
+    def close(self, *, wait_seconds: float = 3.0) -> None:
+        """End the sandbox now (the worker stops) and wait for its folder's release."""
+        self._kill.set()
+        if self._thread is not None:
+            self._thread.join(timeout=wait_seconds)
+
     def stop(self) -> None:
-        """Ask the predictor to exit and wait briefly for it."""
+        """Ask the predictor to exit and wait briefly for it to release its folder."""
         if self._folder is not None and self.running:
-            (self._folder / "stop").touch()
-            assert self._thread is not None
+            with contextlib.suppress(OSError):  # the sandbox may be gone already
+                (self._folder / "stop").touch()
+        if self._thread is not None:
             self._thread.join(timeout=10)

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 import threading
 import time
 
@@ -10,6 +11,7 @@ from celery.signals import (
     task_postrun,
     task_prerun,
     worker_init,
+    worker_process_shutdown,
     worker_ready,
     worker_shutdown,
 )
@@ -206,6 +208,32 @@ def _sweep_this_namespace(sender: object = None, **kwargs: object) -> None:
         name="dojo-sweeper",
         daemon=True,
     ).start()
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _release_warm_sandboxes(**kwargs: object) -> None:
+    """Stop this process's warm predictor and spares as the worker stops.
+
+    Each holds a sized tmpfs work dir that only its own release detaches: a
+    stopped worker left them mounted until a later worker's sweep (a killed
+    one still does; the sweep is the floor). Prefork children get
+    worker_process_shutdown, a solo worker (the predictor's) worker_shutdown.
+    A process that never imported the module holding them has none: nothing is
+    imported here, as the stop must end within bin/dojo-run's grace.
+    """
+    releases = [
+        getattr(sys.modules.get(module), name, None)
+        for module, name in (
+            ("submissions.services.spare_policy", "spares_discard"),
+            ("submissions.predictions", "predictor_close"),
+        )
+    ]
+    for release in filter(None, releases):
+        try:
+            release()
+        except Exception:  # the next worker's sweep removes what is left
+            logger.exception("Could not release a warm sandbox at shutdown")
 
 
 @worker_shutdown.connect

@@ -331,6 +331,12 @@ def _warm_predictor():
     return _predictor
 
 
+def predictor_close() -> None:
+    """End this worker's predictor now, if it started, and release its folder."""
+    if _predictor is not None:
+        _predictor.close()
+
+
 def predictor_warm_up() -> None:
     """Start this worker's predictor sandbox without waiting for a request."""
     _warm_predictor().start()

@@ -91,6 +91,7 @@ def dojo_run(tmp_path, _shared_worker):
         "PORT": str(_free_port()),
         "DOJO_WORKER_CONCURRENCY": "1",
     }
+    mounts_before = _work_mounts()
     process = subprocess.Popen(
         ["bin/dojo-run"],
         cwd=ROOT,
@@ -103,6 +104,7 @@ def dojo_run(tmp_path, _shared_worker):
         # a signal ignored on entry, so Ctrl-C would never reach dojo-run.
         preexec_fn=_default_sigint,
     )
+    process.mounts_before = mounts_before  # type: ignore[attr-defined]
     process.log = log  # type: ignore[attr-defined]
     process.port = env["PORT"]  # type: ignore[attr-defined]
     wait_for(
@@ -120,6 +122,16 @@ def dojo_run(tmp_path, _shared_worker):
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def _work_mounts() -> set[str]:
+    """Return the mount points under this run's work root (sized tmpfs dirs)."""
+    from django.conf import settings
+
+    root = str(settings.DOJO_WORK_ROOT).rstrip("/") + "/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts]
+    return {point for point in points if point.startswith(root)}
 
 
 def _running_job(participant, workshop) -> Submission:
@@ -169,6 +181,9 @@ def test_one_signal_stops_everything_and_hands_jobs_back(
     assert "Handed back 1 running job(s)" in log, log[-3000:]
     assert _still_running(processes) == []
     _assert_handed_back(submission)
+    # The warm predictor's and the job's sized tmpfs work dirs were detached by
+    # the processes that made them, not left mounted for a later sweep.
+    assert _work_mounts() - dojo_run.mounts_before == set()
 
 
 def test_a_second_ctrl_c_kills_at_once(dojo_run, participant, workshop):
@@ -186,6 +201,9 @@ def test_a_second_ctrl_c_kills_at_once(dojo_run, participant, workshop):
     assert "Killing Dojo now." in log
     assert _still_running(processes) == []
     _assert_handed_back(submission)
+    # The warm predictor's and the job's sized tmpfs work dirs were detached by
+    # the processes that made them, not left mounted for a later sweep.
+    assert _work_mounts() - dojo_run.mounts_before == set()
 
 
 def test_console_starts_with_the_address_and_without_noise(dojo_run):

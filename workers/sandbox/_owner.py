@@ -173,7 +173,7 @@ def _remove(path: Path, counts: dict[str, int]) -> None:
         counts["work_dirs"] += 1
 
 
-def _orphans(work_root: Path, namespace: str) -> list[Path]:
+def _orphans(work_root: Path, namespace: str, min_age: float) -> list[Path]:
     """Return the folders (and stale claims) under ``work_root`` free to remove."""
     names = {entry.name for entry in os.scandir(work_root)}
     free = []
@@ -187,18 +187,22 @@ def _orphans(work_root: Path, namespace: str) -> list[Path]:
         if owner is None:
             if _age(path) >= UNCLAIMED_AFTER_SECONDS:
                 free.append(folder)
-        elif _age(_marker(folder)) >= MIN_AGE_SECONDS and owner_gone(
+        elif _age(_marker(folder)) >= min_age and owner_gone(
             owner, namespace=namespace
         ):
             free.append(folder)
     return free
 
 
-def sweep_orphans(work_root: Path | str) -> dict[str, int]:
+def sweep_orphans(
+    work_root: Path | str, *, min_age_seconds: float = MIN_AGE_SECONDS
+) -> dict[str, int]:
     """Remove what no live process of this namespace owns; return the counts.
 
     Claims from other namespaces stay: their own worker sweeps them. Sweeps of
-    one work root take turns (a busy one is skipped; the next runs soon).
+    one work root take turns (a busy one is skipped; the next runs soon). A
+    claim younger than ``min_age_seconds`` is left alone; only a sweep after
+    every worker of the namespace stopped (bin/dojo-run's) may pass 0.
     """
     work_root = Path(work_root)
     counts = {"work_dirs": 0, "failed": 0}
@@ -209,6 +213,6 @@ def sweep_orphans(work_root: Path | str) -> dict[str, int]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return counts
-        for path in _orphans(work_root, _namespace()):
+        for path in _orphans(work_root, _namespace(), min_age_seconds):
             _remove(path, counts)
     return counts
