@@ -38,12 +38,12 @@ class CheckData:
     public_count: int
     train_total: int  # the assignment's whole training set
 
-    @property
-    def training_slice(self) -> str:
-        """Say which training images a check trains on, as a participant reads it."""
+    def training_slice(self, noun: str = "images") -> str:
+        """Say which training examples (``noun``) a check trains on, as a
+        participant reads it."""
         if self.train_count >= self.train_total:
-            return f"all {self.train_count:,} training images"
-        return f"{self.train_count:,} of the {self.train_total:,} training images"
+            return f"all {self.train_count:,} training {noun}"
+        return f"{self.train_count:,} of the {self.train_total:,} training {noun}"
 
 
 def _version(path: Path) -> str:

@@ -191,7 +191,8 @@ def _run(check: CheckRun, log: CheckLog) -> JobOutcome:
         data = check_data_prepare(assignment_id=check.assignment_id)
     except CheckDataMissing as exc:
         return JobOutcome.error(detail=f"the assignment's data is missing: {exc}")
-    log.say(f"Check run: training your code on {data.training_slice}.")
+    noun = feedback.examples_noun(check.assignment.spec)
+    log.say(f"Check run: training your code on {data.training_slice(noun)}.")
     log.data = data
     try:
         trained = _train(check, log, data)
@@ -199,7 +200,7 @@ def _run(check: CheckRun, log: CheckLog) -> JobOutcome:
             return trained
         log.say(
             "Training finished. Checking the saved model and measuring an "
-            f"indicative accuracy on {data.public_count} public test images...",
+            f"indicative accuracy on {data.public_count} public test {noun}...",
             at_end=True,
         )
         return _evaluate(check, log, data, trained)
@@ -267,7 +268,7 @@ def _evaluate(
         return JobOutcome.error(detail=report.reason or "the grader failed")
     result = feedback.check_result(
         report,
-        training_slice=data.training_slice,
+        training_slice=data.training_slice(feedback.examples_noun(assignment.spec)),
         train_count=data.train_count,
         public_count=data.public_count,
         spec=assignment.spec,

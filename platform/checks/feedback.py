@@ -14,9 +14,16 @@ WORKER_LOST = (
 )
 INDICATIVE = (
     "Indicative only: measured after a short training on {train}, "
-    "on {public} public test images. Your graded score comes from a full training "
-    "on every training image and the hidden test split."
+    "on {public} public test {noun}. Your graded score comes from a full training "
+    "on every training example and the hidden test split."
 )
+
+
+def examples_noun(spec: dict) -> str:
+    """Say what an assignment's examples are, as its participants read it."""
+    checks = spec.get("checks") if isinstance(spec, dict) else None
+    tokens = isinstance(checks, dict) and checks.get("input_kind") == "tokens"
+    return "texts" if tokens else "images"
 
 
 def training_failure(result: sandbox.SandboxResult) -> str:
@@ -65,7 +72,11 @@ def check_result(
             "you are happy with it."
         )
     if accuracy is not None:
-        notes.append(INDICATIVE.format(train=training_slice, public=public_count))
+        notes.append(
+            INDICATIVE.format(
+                train=training_slice, public=public_count, noun=examples_noun(spec)
+            )
+        )
     return {
         "checks": checks,
         "indicative_accuracy": accuracy,

@@ -60,10 +60,21 @@ def test_slice_says_whether_it_is_the_whole_training_set(workshop, settings):
     with np.load(folders.assignment_train_dir(mlp.pk) / "train.npz") as full:
         total = len(full["y"])
     part = check_data_prepare(assignment_id=mlp.pk)
-    assert part.training_slice == (
+    assert part.training_slice() == (
         f"{part.train_count:,} of the {total:,} training images"
     )
+    # A text assignment's participants read texts, not images.
+    assert part.training_slice("texts").endswith(f"of the {total:,} training texts")
     settings.DOJO_CHECK_TRAIN_PER_CLASS = total  # more than any class has
     whole = check_data_prepare(assignment_id=mlp.pk)
     assert (whole.train_count, whole.train_total) == (total, total)
-    assert whole.training_slice == f"all {total:,} training images"
+    assert whole.training_slice() == f"all {total:,} training images"
+
+
+def test_a_text_assignment_is_told_of_texts_not_images():
+    """The indicative note names the pack's examples (issue 28 for DL4NLP)."""
+    from checks.feedback import examples_noun
+
+    assert examples_noun({"checks": {"input_kind": "tokens"}}) == "texts"
+    assert examples_noun({"checks": {"input_kind": "images"}}) == "images"
+    assert examples_noun({}) == "images"
