@@ -80,8 +80,8 @@ def submission_train(
 
 def training_code(*, submission: Submission) -> str:
     """Return the script a submission's training runs (a notebook converted)."""
-    raw = submission.file.read()
-    submission.file.close()
+    with submission.file.open("rb") as handle:
+        raw = handle.read()
     if submission.format == Submission.Format.IPYNB:
         return notebook_to_script(raw)
     return raw.decode("utf-8")
