@@ -41,6 +41,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 1 <= args.slots <= 64:
         parser.error("--slots must be between 1 and 64")
+    # The sandbox binds folders by absolute path.
+    args.dir = args.dir.resolve()
     return args
 
 

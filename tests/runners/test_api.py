@@ -212,9 +212,10 @@ def test_a_revoked_host_is_refused_and_its_job_handed_back(host, queued):
     job = _claim(host)["job"]
     assert host_revoke(host=Host.objects.get()) == 1
     queued.refresh_from_db()
-    assert queued.status == Status.QUEUED and queued.job_token != Run.objects.get(
-        pk=job
-    ).job_token
+    assert (
+        queued.status == Status.QUEUED
+        and queued.job_token != Run.objects.get(pk=job).job_token
+    )
     for path in ("/runner/v1/jobs/request", "/runner/v1/heartbeat"):
         answer = host.post(path)
         assert answer.status_code == 403 and "revoked" in answer.json()["error"]
