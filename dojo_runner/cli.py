@@ -121,6 +121,12 @@ class Runner:
                 continue
             if status in (401, 403):
                 logger.error("The site refused this host: %s", answer.get("error"))
+                if status == 401:
+                    logger.error(
+                        "Remove %s and join again with a new token from the "
+                        "hosts page.",
+                        self.args.dir / "credential",
+                    )
                 self.stop.set()
                 return
             if status != 201:

@@ -275,3 +275,31 @@ def test_runner_settings_out_of_range_are_refused_by_name(settings):
         with pytest.raises(ImproperlyConfigured, match=name):
             runner_settings_check()
         setattr(settings, name, value)
+
+
+def test_an_upload_cut_midway_leaves_nothing(host, queued):
+    """The network drops mid-upload: the bytes that came are not kept, and a
+    fresh URL for the same upload then stores it whole."""
+    from runners.files import upload_dir, upload_store
+    from runners.refusals import RunnerRefused
+
+    job = HostJob.objects.get(run_id=_claim(host)["job"])
+    body = b"model bytes" * 100
+    digest = hashlib.sha256(body).hexdigest()
+    with pytest.raises(RunnerRefused, match="nothing was kept"):
+        upload_store(
+            job=job,
+            name="model.keras",
+            size=len(body),
+            sha256=digest,
+            stream=io.BytesIO(body[:500]),
+        )
+    assert list(upload_dir(job).iterdir()) == []
+    upload_store(
+        job=job,
+        name="model.keras",
+        size=len(body),
+        sha256=digest,
+        stream=io.BytesIO(body),
+    )
+    assert (upload_dir(job) / "model.keras").read_bytes() == body
