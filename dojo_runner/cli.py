@@ -9,6 +9,7 @@ every job in flight with its log; a job the site says to cancel is stopped.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -46,6 +47,26 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def host_facts(args: argparse.Namespace) -> dict:
+    """Return what this host says of itself: sandbox, Keras backends, CPUs, memory.
+
+    The site trains here only with a Keras backend this host has (a job that
+    cannot import it would fail as if the participant's code were at fault).
+    """
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "sandbox": args.sandbox,
+        "keras_backends": [
+            name
+            for name in ("tensorflow", "jax", "torch")
+            if importlib.util.find_spec(name) is not None
+        ],
+        "cpus": os.cpu_count() or 1,
+        "memory_bytes": memory,
+        "gpus": [],
+    }
+
+
 def _credential(site: Site, args: argparse.Namespace) -> str:
     """Return this host's credential, registering with the join token once."""
     stored = args.dir / "credential"
@@ -60,11 +81,7 @@ def _credential(site: Site, args: argparse.Namespace) -> str:
             "name": args.name,
             "slots": args.slots,
             "version": VERSION,
-            "facts": {
-                "backends": [args.sandbox],
-                "cpus": os.cpu_count() or 1,
-                "gpus": [],
-            },
+            "facts": host_facts(args),
         },
     )
     if status != 201:

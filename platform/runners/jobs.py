@@ -42,7 +42,8 @@ def job_held(*, host: Host, run_id: object, lock: bool = False) -> HostJob:
     """Return the host's job for `run_id`, or refuse one it does not hold."""
     if isinstance(run_id, bool) or not isinstance(run_id, int):
         raise RunnerRefused("job: must be a job number.")
-    rows = HostJob.objects.select_related("run", "run__submission")
+    # Not the run's log: a heartbeat would read back what it is about to write.
+    rows = HostJob.objects.select_related("run", "run__submission").defer("run__log")
     if lock:
         rows = rows.select_for_update(of=("self",))
     job = rows.filter(run_id=run_id).first()
@@ -59,6 +60,12 @@ def job_held(*, host: Host, run_id: object, lock: bool = False) -> HostJob:
     return job
 
 
+def host_can_train(host: Host) -> bool:
+    """Say whether the host has the site's Keras backend (as it reported)."""
+    backends = host.facts.get("keras_backends")
+    return not isinstance(backends, list) or settings.DOJO_KERAS_BACKEND in backends
+
+
 def _open_jobs(host: Host) -> int:
     return HostJob.objects.filter(
         host=host, result_at__isnull=True, run__finished_at__isnull=True
@@ -66,7 +73,7 @@ def _open_jobs(host: Host) -> int:
 
 
 def _claim_once(host: Host) -> HostJob | None:
-    if _open_jobs(host) >= host.slots:
+    if _open_jobs(host) >= host.slots or not host_can_train(host):
         return None
     rows = Submission.objects.filter(
         status=Status.QUEUED,

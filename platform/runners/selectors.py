@@ -2,6 +2,7 @@
 
 from django.db.models import Q
 
+from runners.jobs import host_can_train
 from runners.models import Host, HostJob
 from workshops.models import Workshop
 
@@ -28,6 +29,7 @@ def runner_host_list(*, workshop: Workshop | None) -> list[dict]:
             "host": host,
             "running": sorted(running.get(host.pk, [])),
             "may_revoke": workshop is None or host.workshop_id == workshop.pk,
+            "can_train": host_can_train(host),
         }
         for host in rows
     ]

@@ -303,3 +303,13 @@ def test_an_upload_cut_midway_leaves_nothing(host, queued):
         stream=io.BytesIO(body),
     )
     assert (upload_dir(job) / "model.keras").read_bytes() == body
+
+
+def test_a_host_without_the_sites_keras_backend_gets_no_training(
+    host, queued, settings
+):
+    """Its job could only fail on the import, charged to the participant."""
+    Host.objects.update(facts={"keras_backends": ["torch"]})
+    assert host.post("/runner/v1/jobs/request").status_code == 204
+    settings.DOJO_KERAS_BACKEND = "torch"
+    assert host.post("/runner/v1/jobs/request").status_code == 201
