@@ -56,7 +56,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def _sh(*argv: str) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError as exc:
+        pytest.fail(f"Cannot make the runner's network namespace: {exc}.")
     if done.returncode != 0:
         pytest.fail(
             f"Cannot make the runner's network namespace ({' '.join(argv)}): "
