@@ -54,7 +54,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _unpack(archive: Path, target: Path) -> None:
+def unpack(archive: Path, target: Path) -> None:
     """Unpack regular files only, never outside `target`, within bounds."""
     total = 0
     with tarfile.open(archive, "r:") as tar:
@@ -107,7 +107,7 @@ class JobRunner:
             )
             part = self.cache / f".{sha256}.{uuid.uuid4().hex}"
             part.mkdir()
-            _unpack(archive, part)
+            unpack(archive, part)
             archive.unlink()
             part.chmod(0o755)
             part.replace(folder)
