@@ -188,6 +188,7 @@ class JobRunner:
             f"/runner/v1/jobs/{job}/result",
             {
                 "result": report.to_dict(),
+                "isolation": self.plan.describe()[:160],
                 "device": None
                 if device is None
                 else {

@@ -42,8 +42,11 @@ def _sandbox_result(result: JobResult, spec: JobSpec) -> sandbox.SandboxResult:
 def runner_result(*, host: Host, run_id: object, data: dict) -> str:
     """Apply a runner's result for a job it holds; return the job's verdict."""
     job = job_held(host=host, run_id=run_id)
-    if set(data) - {"result", "device"}:
-        raise RunnerRefused("A result is sent as {result, device}.")
+    if set(data) - {"result", "device", "isolation"}:
+        raise RunnerRefused("A result is sent as {result, device, isolation}.")
+    isolation = data.get("isolation", "")
+    if not isinstance(isolation, str) or len(isolation) > 160:
+        raise RunnerRefused("isolation: must be text of at most 160 characters.")
     spec = JobSpec.from_dict(job.spec)
     try:
         result = JobResult.from_dict(data.get("result"), spec=spec)
@@ -78,7 +81,8 @@ def runner_result(*, host: Host, run_id: object, data: dict) -> str:
             limits=spec.sandbox_limits(),
             device=device,
         )
-        run.isolation = f"runner {host.name}"[:200]
+        # What the host says of its sandbox: shown on the hosts page, as said.
+        run.isolation = sandbox.neutralise(f"runner {host.name}: {isolation}")[:200]
         run.save(update_fields=["isolation"])
     except Exception as exc:
         job_platform_error(run=run, exc=exc)

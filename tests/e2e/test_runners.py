@@ -193,6 +193,8 @@ def test_a_runner_in_its_own_namespace_trains_and_the_site_grades(
     host = Host.objects.get()
     assert (train.kind, train.worker) == (Run.Kind.TRAIN, host.worker_name)
     assert train.host == "netns-runner" and "val_accuracy" in train.log
+    # As the runner described its sandbox (this machine: cgroup v1 memory).
+    assert train.isolation.startswith("runner netns-runner: cgroup")
     assert train.artifact_path and Path(train.artifact_path).is_file()
     # Graded on the site's own worker, not on the runner.
     assert evaluate.kind == Run.Kind.EVALUATE
