@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("dashboard.urls")),
     path("", include("workshops.urls")),
     path("", include("workspace.urls")),
+    path("", include("runners.urls")),
 ]

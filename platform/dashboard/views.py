@@ -19,6 +19,8 @@ from django.views.decorators.http import require_POST
 from dashboard import cells, progress, selectors, validation
 from dashboard.forms import RegradeForm
 from dashboard.standings import LEADERBOARD_PAGE
+from runners.models import RUNNER_QUEUES
+from runners.selectors import runner_host_list
 from submissions.models import FINAL_STATUSES, RegradeBatch, Submission
 from submissions.selectors import regrade_batch_progress
 from submissions.services.finals import submission_mark_final
@@ -447,6 +449,8 @@ def hosts(request: HttpRequest, slug: str) -> HttpResponse:
             "inspect": inspect,
             "workers": selectors.worker_list(inspect=inspect, workshop=scope),
             "queues": selectors.queue_lengths(workshop=scope),
+            "runner_hosts": runner_host_list(workshop=scope),
+            "runner_queues": RUNNER_QUEUES,
         },
     )
 

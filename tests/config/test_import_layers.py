@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOPS = ("platform", "workers", "grader", "assignments", "dojo_client")
+TOPS = ("platform", "workers", "grader", "assignments", "dojo_client", "dojo_runner")
 # The platform's apps, bottom up (docs/architecture.md, "Layering the tests
 # enforce"). An app may import only the apps before it. `web` holds pure
 # helpers (charts, images, Markdown, JSON request bodies) and is no app: it
@@ -17,7 +17,8 @@ TOPS = ("platform", "workers", "grader", "assignments", "dojo_client")
 # register with it. Checks use the submission's sandbox plans, so they may
 # import submissions, never the reverse. The workspace composes drafts with
 # submissions and checks (a draft is submitted or checked), so it sits on
-# both; the dashboard shows all of these, the API serves them, and config
+# both; runners (hosts that join over the network) take trainings through the
+# submissions' claim; the dashboard shows all of these, the API serves them, and config
 # wires everything (URLs, the Celery app) on top.
 LAYERS = (
     "web",
@@ -26,13 +27,14 @@ LAYERS = (
     "jobs",
     "submissions",
     "checks",
+    "runners",
     "workspace",
     "dashboard",
     "api",
     "config",
 )
 # Libraries the platform uses; they never import a platform app.
-LIBRARIES = ("grader", "workers", "assignments", "dojo_client")
+LIBRARIES = ("grader", "workers", "assignments", "dojo_client", "dojo_runner")
 # What the job floor (queue, claim, apply) may never reach: tasks or features.
 FEATURES = {
     "submissions.tasks",

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.core import signing
 from django.test import Client
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RoutePattern
 
+from runners.signing import SALT as RUNNER_URL_SALT
 from tests.security.walk_marks import (
     PRIVATE_ACCURACY,
     SECRET_CODE,
@@ -165,6 +167,12 @@ ALLOWED: dict[str, Allow] = {
         "(the walk's empty body is refused with 400); it shows nothing of A's.",
         methods=frozenset({"POST"}),
     ),
+    "runner-register": Allow(
+        EVERYONE,
+        "A runner host exchanges a one-time join token for its credential (the "
+        "walk's empty body is refused with 400); it shows nothing of anyone's.",
+        methods=frozenset({"POST"}),
+    ),
     "api:check-start": Allow(
         frozenset({CLASSMATE}),
         "Participants start a check of their own code on an assignment they see "
@@ -245,6 +253,13 @@ def param_values(endpoint: Endpoint, world) -> dict[str, str]:
         "check_id": world.check_run.pk,
         # A theory note of the DL101 pack the walk's workshop is loaded from.
         "note": "neurons",
+        # A file URL the site really signed, for A's run, naming no host that
+        # holds it: signed is not enough.
+        "token": signing.dumps(
+            {"h": 0, "r": world.run.pk, "p": "script", "d": "0" * 64},
+            salt=RUNNER_URL_SALT,
+            compress=False,
+        ),
     }
     name = endpoint.name or ""
     if name.startswith("regrade-"):

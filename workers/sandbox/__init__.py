@@ -8,7 +8,7 @@ from ._cgroup import CgroupSupport, cgroup_support
 from ._cleanup import CleanupError, remove_tree
 from ._compile_cache import CUDA_PRELUDE, compile_cache
 from ._config import SandboxConfig, sandbox_config, sandbox_configure
-from ._device import DeviceReport, read_device_report, runner_argv
+from ._device import DeviceReport, parse_device, read_device_report, runner_argv
 from ._files import copy_out
 from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
 from ._limits import Bind, SandboxError, SandboxLimits, SandboxUnavailable
@@ -51,6 +51,7 @@ __all__ = [
     "host_prepare",
     "neutralise",
     "neutralise_json",
+    "parse_device",
     "prepare_work_dir",
     "read_device_report",
     "read_owner",

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "api",
     "workspace",
     "checks",
+    "runners",
 ]
 
 MIDDLEWARE = [
@@ -218,6 +219,23 @@ DOJO_SWEEP_EVERY_SECONDS = env.int("DOJO_SWEEP_EVERY_SECONDS", default=600)
 DOJO_REQUEUE_AFTER_SECONDS = env.int("DOJO_REQUEUE_AFTER_SECONDS", default=60)
 DOJO_MAX_ATTEMPTS = env.int("DOJO_MAX_ATTEMPTS", default=2)
 DOJO_RECONCILE_EVERY_SECONDS = env.float("DOJO_RECONCILE_EVERY_SECONDS", default=30.0)
+
+# Runner hosts that join over the network (docs/runners.md). Training queues
+# only runners serve: the site sends their jobs to no broker queue, a runner
+# takes them from the row. Empty: site workers and runners both take them.
+DOJO_RUNNER_QUEUES = env.list("DOJO_RUNNER_QUEUES", default=[])
+# How long a runner's request for work is held open when none waits (a long
+# poll holds one web worker thread: run gunicorn with threads when runners join).
+DOJO_RUNNER_POLL_SECONDS = env.float("DOJO_RUNNER_POLL_SECONDS", default=10.0)
+# How long a file URL handed to a runner stays valid; an upload's URL is made
+# when the upload starts, so a long training never meets an expired one.
+DOJO_RUNNER_URL_SECONDS = env.int("DOJO_RUNNER_URL_SECONDS", default=300)
+# How long a join token shown on the hosts page may be exchanged.
+DOJO_RUNNER_JOIN_SECONDS = env.int("DOJO_RUNNER_JOIN_SECONDS", default=3600)
+# Where a runner's uploads wait, verified, until its result is applied.
+DOJO_RUNNER_UPLOAD_ROOT = Path(
+    env("DOJO_RUNNER_UPLOAD_ROOT", default=str(VAR_DIR / "runner-uploads"))
+)
 
 # Check runs from the editor: a short training on a slice of the training split
 # (images per class), an indicative accuracy on a sample of the public split,

@@ -41,7 +41,7 @@ from submissions.services.spares import (
 )
 from workers import sandbox
 from workers.evaluation import evaluate_many
-from workers.jobspec import job_result_from_sandbox
+from workers.jobspec import JobSpec, job_result_from_sandbox
 from workers.notebook import notebook_to_script
 from workshops import folders
 
@@ -78,27 +78,69 @@ def submission_train(
     refill(queue)
 
 
-def _train(run: Run) -> Callable[[str], bool]:
-    """Train the run's code, apply the outcome; return how to start the next spare."""
+def training_code(*, submission: Submission) -> str:
+    """Return the script a submission's training runs (a notebook converted)."""
+    with submission.file.open("rb") as handle:
+        raw = handle.read()
+    if submission.format == Submission.Format.IPYNB:
+        return notebook_to_script(raw)
+    return raw.decode("utf-8")
+
+
+def training_spec(
+    *, run: Run, code: str, returns: tuple[str, ...] = ("model.keras",)
+) -> JobSpec:
+    """Return the training's job spec: its script, the training split, its limits.
+
+    The same spec runs here (`submission_train`) and on a runner host that
+    joined over the network (`runners`).
+    """
     submission = run.submission
-    raw = submission.file.read()
-    submission.file.close()
-    code = (
-        notebook_to_script(raw)
-        if submission.format == Submission.Format.IPYNB
-        else raw.decode("utf-8")
-    )
-    # The job as a spec (`jobs.spec`): it runs with the spec's limits, and
-    # the sandbox's ending is read back through the spec's validated result.
     train = folders.assignment_train_dir(submission.assignment_id)
-    spec = job_spec_build(
+    return job_spec_build(
         kind=Run.Kind.TRAIN.value,
         job_id=f"run:{run.pk}",
         script=code,
         data={"train": (train, "/data")},
         limits=sandbox_limits(submission=submission),
-        returns=("model.keras",),
+        returns=returns,
     )
+
+
+def training_settle(
+    *,
+    run: Run,
+    result: sandbox.SandboxResult,
+    output: Path,
+    limits: sandbox.SandboxLimits,
+    device: sandbox.DeviceReport | None,
+) -> JobOutcome:
+    """Record how a training's sandbox ended, keep its model; return the outcome.
+
+    `output` holds what the job gave back (model.keras, history.json): its
+    sandbox's output folder here, or a runner's verified uploads.
+    """
+    # The job says, from inside its sandbox, what its backend trained on.
+    if device is not None:
+        run.device, run.on_gpu = device.name, device.on_gpu
+    run_record(run=run, result=result)
+    refused = ""
+    if result.outcome == sandbox.Outcome.OK:
+        refused = artifact_keep(
+            submission=run.submission, run=run, output=output, limits=limits
+        )
+    if refused:
+        return JobOutcome.failed(reason=refused)
+    return _training_outcome(run, result, limits)
+
+
+def _train(run: Run) -> Callable[[str], bool]:
+    """Train the run's code, apply the outcome; return how to start the next spare."""
+    submission = run.submission
+    code = training_code(submission=submission)
+    # The job as a spec (`jobs.spec`): it runs with the spec's limits, and
+    # the sandbox's ending is read back through the spec's validated result.
+    spec = training_spec(run=run, code=code)
     limits = spec.sandbox_limits()
 
     def plan(job: Path, work: Path) -> tuple[list[str], dict]:
@@ -120,28 +162,20 @@ def _train(run: Run) -> Callable[[str], bool]:
             run=run, **_train_args(submission, job, work, limits), spare=spare
         )
         job_result_from_sandbox(spec=spec, result=result)
-        # The job says, from inside its sandbox, what its backend trained on.
-        device = sandbox.read_device_report(work / "device.json")
-        if device is not None:
-            run.device, run.on_gpu = device.name, device.on_gpu
-        run_record(run=run, result=result)
-        refused = ""
-        if result.outcome == sandbox.Outcome.OK:
-            refused = artifact_keep(
-                submission=submission, run=run, output=output, limits=limits
-            )
+        outcome = training_settle(
+            run=run,
+            result=result,
+            output=output,
+            limits=limits,
+            device=sandbox.read_device_report(work / "device.json"),
+        )
     finally:
         # Whatever the job left (a deep tree, 10,000 files) goes; what cannot
         # is logged and swept later, never charged to the participant.
         folders.discard(job)
         folders.discard(work)
 
-    job_apply(
-        run=run,
-        outcome=JobOutcome.failed(reason=refused)
-        if refused
-        else _training_outcome(run, result, limits),
-    )
+    job_apply(run=run, outcome=outcome)
     return lambda queue: training_spare_refill(key=key, plan=plan, queue=queue)
 
 

@@ -75,8 +75,17 @@ def job_queue(
         submission.save()
     if held:
         return
+    message = job_message(submission=submission, kind=kind)
+    if job_runners_only(queue=message["queue"]):
+        # Runner hosts take it from the row (`runners`): no message is due.
+        return
     # The row says the job is due; if the send fails, the reconciler resends.
-    outbox_send_on_commit(**job_message(submission=submission, kind=kind))
+    outbox_send_on_commit(**message)
+
+
+def job_runners_only(*, queue: str) -> bool:
+    """Say whether only runner hosts (no site worker) serve `queue`."""
+    return queue in settings.DOJO_RUNNER_QUEUES
 
 
 def job_send_next(*, participant_id: int) -> None:

@@ -7,7 +7,7 @@ from django.conf import settings
 from jobs.queues import TASK_SOFT_TIME_LIMIT_SECONDS, JobQueue
 from submissions.models import Run, Submission
 from submissions.services.heartbeats import Heartbeat
-from workers import sandbox
+from workers import jobspec, sandbox
 from workers.evaluation_each import round_wall_seconds
 from workers.predictor import predictor_load_check, predictor_memory_check
 
@@ -42,22 +42,13 @@ def predictor_load_from_settings() -> float:
     return settings.DOJO_PREDICT_LOAD_SECONDS
 
 
-# TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512
-# VNNI/BF16 or AMX. On an AVX2 host (the AMD EPYC workers measured) they train
-# the DL101 CNN 2.7x and run it over the hidden split 2.6x faster, so every
-# sandbox asks for them (docs/sandbox.md).
-TF_KERNELS_ENV = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+# TensorFlow's oneDNN kernels, asked for by every sandbox (`workers.jobspec`).
+TF_KERNELS_ENV = jobspec.TF_KERNELS_ENV
 
 
 def sandbox_env() -> dict[str, str]:
     """Return the environment every sandboxed job starts from."""
-    return {
-        "KERAS_BACKEND": settings.DOJO_KERAS_BACKEND,
-        "PYTHONUNBUFFERED": "1",
-        "MPLBACKEND": "Agg",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        **TF_KERNELS_ENV,
-    }
+    return jobspec.job_env(keras_backend=settings.DOJO_KERAS_BACKEND)
 
 
 # A regrade chunk grades at most this many models in one evaluation sandbox.

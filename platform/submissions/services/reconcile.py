@@ -14,7 +14,7 @@ from jobs.reconcile import LOST, JobHealth, JobRows, JobState, job_health
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
 from submissions.services.batches import regrade_batches_finish
 from submissions.services.fairness import fair_is_held
-from submissions.services.jobs import job_queue
+from submissions.services.jobs import job_queue, job_runners_only
 from submissions.services.moves import PLATFORM_FAULT, WORKER_LOST, submission_move
 
 
@@ -36,8 +36,18 @@ class SubmissionJobs(JobRows):
 
     def state(self, row: Submission) -> JobState:
         run = _run(row) if row.status != Status.RECEIVED else None
+        # Waiting its turn (fair share), or for a runner host to take it from
+        # the row: either way no message is due.
         held = (
-            row.status == Status.QUEUED and run is None and fair_is_held(submission=row)
+            row.status == Status.QUEUED
+            and run is None
+            and (
+                fair_is_held(submission=row)
+                or (
+                    row.enqueued_at is not None
+                    and job_runners_only(queue=row.assignment.train_queue)
+                )
+            )
         )
         return self.row_state(
             row,

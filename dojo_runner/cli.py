@@ -1,0 +1,205 @@
+"""`python -m dojo_runner --site URL --join TOKEN`: join a site and train its jobs.
+
+The first start exchanges the join token for a host credential, kept in
+`<dir>/credential` (mode 600) so a restart needs no new token. Then one
+thread per slot long-polls for a job and runs it, and one thread heartbeats
+every job in flight with its log; a job the site says to cancel is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from dojo_runner import VERSION
+from dojo_runner.client import Site, SiteError
+from dojo_runner.jobs import JobRunner, Running
+from workers import sandbox
+
+logger = logging.getLogger("dojo_runner")
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="dojo-runner", description=__doc__)
+    parser.add_argument("--site", required=True, help="the site's URL")
+    parser.add_argument("--join", default="", help="a join token from the hosts page")
+    parser.add_argument("--name", default=socket.gethostname()[:63])
+    parser.add_argument("--slots", type=int, default=1)
+    parser.add_argument(
+        "--dir", type=Path, default=Path("var/runner"), help="cache and work folder"
+    )
+    parser.add_argument("--sandbox", choices=("bwrap", "local"), default="bwrap")
+    parser.add_argument(
+        "--jobs", type=int, default=0, help="stop after this many jobs (0: never)"
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.slots <= 64:
+        parser.error("--slots must be between 1 and 64")
+    # The sandbox binds folders by absolute path.
+    args.dir = args.dir.resolve()
+    return args
+
+
+def host_facts(args: argparse.Namespace) -> dict:
+    """Return what this host says of itself: sandbox, Keras backends, CPUs, memory.
+
+    The site trains here only with a Keras backend this host has (a job that
+    cannot import it would fail as if the participant's code were at fault).
+    """
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "sandbox": args.sandbox,
+        "keras_backends": [
+            name
+            for name in ("tensorflow", "jax", "torch")
+            if importlib.util.find_spec(name) is not None
+        ],
+        "cpus": os.cpu_count() or 1,
+        "memory_bytes": memory,
+        "gpus": [],
+    }
+
+
+def _credential(site: Site, args: argparse.Namespace) -> str:
+    """Return this host's credential, registering with the join token once."""
+    stored = args.dir / "credential"
+    if stored.is_file():
+        return stored.read_text().strip()
+    if not args.join:
+        raise SiteError("No credential yet: start once with --join TOKEN.")
+    status, answer = site.call(
+        "/runner/v1/register",
+        {
+            "token": args.join,
+            "name": args.name,
+            "slots": args.slots,
+            "version": VERSION,
+            "facts": host_facts(args),
+        },
+    )
+    if status != 201:
+        raise SiteError(f"Registration refused ({status}): {answer.get('error')}")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(answer["credential"])
+    logger.info("Joined as %s (host %s)", answer["name"], answer["host"])
+    return answer["credential"]
+
+
+class Runner:
+    def __init__(self, site: Site, jobs: JobRunner, args: argparse.Namespace) -> None:
+        self.site, self.jobs, self.args = site, jobs, args
+        self.running: dict[int, Running] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.done = 0
+        self.beat_seconds = 3.0
+
+    def heartbeat_forever(self) -> None:
+        while not self.stop.wait(self.beat_seconds):
+            with self.lock:
+                beats = [{"job": r.job, "log": r.log} for r in self.running.values()]
+            try:
+                status, answer = self.site.call("/runner/v1/heartbeat", {"jobs": beats})
+            except SiteError as exc:
+                logger.warning("Heartbeat missed: %s", exc)
+                continue
+            if status in (401, 403):
+                logger.error("The site refused this host: %s", answer.get("error"))
+                self.cancel_all()
+                self.stop.set()
+                return
+            for job, said in answer.get("jobs", {}).items():
+                with self.lock:
+                    running = self.running.get(int(job))
+                if running is not None and said.get("cancel"):
+                    running.cancel.set()
+
+    def cancel_all(self) -> None:
+        with self.lock:
+            for running in self.running.values():
+                running.cancel.set()
+
+    def slot_forever(self, slot: int) -> None:
+        while not self.stop.is_set():
+            try:
+                status, answer = self.site.call("/runner/v1/jobs/request", {})
+            except SiteError as exc:
+                logger.warning("Could not ask for work: %s", exc)
+                self.stop.wait(5)
+                continue
+            if status in (401, 403):
+                logger.error("The site refused this host: %s", answer.get("error"))
+                if status == 401:
+                    logger.error(
+                        "Remove %s and join again with a new token from the "
+                        "hosts page.",
+                        self.args.dir / "credential",
+                    )
+                self.stop.set()
+                return
+            if status != 201:
+                if status != 204:
+                    logger.warning("Asking for work: %s %s", status, answer)
+                    self.stop.wait(5)
+                continue
+            self.beat_seconds = float(answer.get("heartbeat_seconds", 3.0))
+            running = Running(job=int(answer["job"]))
+            with self.lock:
+                self.running[running.job] = running
+            logger.info("Job %s claimed in slot %s", running.job, slot)
+            try:
+                self.jobs.run(answer, slot, running)
+            except Exception:
+                # The site hands the job back when its heartbeats stop.
+                logger.exception("Job %s failed on this host", running.job)
+            finally:
+                with self.lock:
+                    del self.running[running.job]
+                    self.done += 1
+                    if self.args.jobs and self.done >= self.args.jobs:
+                        self.stop.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    args = _arguments(argv)
+    try:
+        site = Site(args.site)
+        site.credential = _credential(site, args)
+        if args.sandbox == "bwrap":
+            sandbox.check_backend("bwrap")
+        plan = sandbox.host_prepare(backend=args.sandbox, slots=args.slots, probe=False)
+    except (SiteError, sandbox.SandboxError) as exc:
+        print(f"dojo-runner: {exc}", file=sys.stderr)
+        return 2
+    jobs = JobRunner(site=site, root=args.dir, plan=plan, backend=args.sandbox)
+    runner = Runner(site, jobs, args)
+    threads = [threading.Thread(target=runner.heartbeat_forever, daemon=True)]
+    threads += [
+        threading.Thread(target=runner.slot_forever, args=(slot,), daemon=True)
+        for slot in range(args.slots)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while not runner.stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        runner.cancel_all()
+        runner.stop.set()
+    for thread in threads[1:]:
+        thread.join(timeout=30)
+    logger.info("Stopped after %s job(s)", runner.done)
+    print(json.dumps({"jobs": runner.done}))
+    return 0

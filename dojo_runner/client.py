@@ -1,0 +1,117 @@
+"""The runner's HTTP: JSON calls with its credential, and files by signed URL.
+
+urllib only (no dependency to pin). A connection error or a 5xx is retried a
+few times with a growing pause; a 4xx is the site's answer and is returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+CHUNK = 1024 * 1024
+RETRIES = 4
+USER_AGENT = "dojo-runner"
+
+
+class SiteError(Exception):
+    """The site refused, or could not be reached after retries."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Site:
+    """One Dojo site, spoken to with one host credential."""
+
+    def __init__(self, base: str, credential: str = "", timeout: float = 60) -> None:
+        if not base.startswith(("http://", "https://")):
+            raise SiteError(f"--site must be an http(s) URL, not {base!r}.")
+        self.base = base.rstrip("/")
+        self.credential = credential
+        self.timeout = timeout
+
+    def _request(
+        self, method: str, path: str, data: bytes | None, headers: dict
+    ) -> urllib.request.Request:
+        url = path if path.startswith("http") else self.base + path
+        headers = {"User-Agent": USER_AGENT, **headers}
+        if self.credential:
+            headers["Authorization"] = f"Bearer {self.credential}"
+        return urllib.request.Request(url, data=data, method=method, headers=headers)
+
+    def _open(
+        self, request: urllib.request.Request, timeout: float, retries: int = RETRIES
+    ):
+        delay = 0.5
+        for attempt in range(retries):
+            try:
+                return urllib.request.urlopen(request, timeout=timeout)
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 or attempt == retries - 1:
+                    return exc
+            except (urllib.error.URLError, OSError) as exc:
+                if attempt == retries - 1:
+                    raise SiteError(f"{request.full_url}: {exc}") from None
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def call(
+        self, path: str, body: dict | None = None, *, timeout: float | None = None
+    ) -> tuple[int, dict]:
+        """POST JSON; return the status and the JSON answer ({} when none)."""
+        data = json.dumps(body or {}).encode()
+        request = self._request(
+            "POST", path, data, {"Content-Type": "application/json"}
+        )
+        with self._open(request, timeout or self.timeout) as answer:
+            status, raw = answer.status, answer.read(1024 * 1024)
+        try:
+            return status, json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise SiteError(
+                f"{path}: the site answered {status} with no JSON"
+            ) from None
+
+    def download(self, url: str, target: Path, *, sha256: str, size: int) -> None:
+        """Fetch `url` to `target` only if it has exactly `size` bytes and `sha256`."""
+        part = target.with_name(target.name + ".part")
+        digest, received = hashlib.sha256(), 0
+        with self._open(self._request("GET", url, None, {}), self.timeout) as answer:
+            if answer.status != 200:
+                raise SiteError(f"download refused ({answer.status})", answer.status)
+            with part.open("wb") as handle:
+                while chunk := answer.read(CHUNK):
+                    received += len(chunk)
+                    if received > size:
+                        break
+                    digest.update(chunk)
+                    handle.write(chunk)
+        if received != size or digest.hexdigest() != sha256:
+            part.unlink(missing_ok=True)
+            raise SiteError("a download did not have the size and sha256 announced")
+        part.replace(target)
+
+    def upload(self, url: str, path: Path, size: int) -> None:
+        """PUT a file's exact bytes to a signed upload URL."""
+        with path.open("rb") as handle:
+            request = self._request(
+                "PUT",
+                url,
+                handle,
+                {
+                    "Content-Length": str(size),
+                    "Content-Type": "application/octet-stream",
+                },
+            )
+            # One try: a body cut midway is retried with a fresh URL (`jobs`).
+            with self._open(request, self.timeout, retries=1) as answer:
+                if answer.status != 201:
+                    body = answer.read(4096).decode("utf-8", "replace")
+                    raise SiteError(f"upload refused ({answer.status}): {body}")

@@ -1,0 +1,236 @@
+"""Run one claimed job: fetch its files, run its spec in the sandbox, report.
+
+Every file is checked against the sha256 and size the site announced before
+it is used; the training split is unpacked once per digest into the cache and
+bound read-only at its mount. The job runs under the spec's limits in
+`workers.sandbox`, exactly as on a site worker; what it gives back is copied
+out of the sandbox bounded and link-free, uploaded with its exact size and
+sha256 (each try with a fresh URL), and the result is read through the spec's
+own validation before it is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tarfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dojo_runner.client import Site, SiteError
+from workers import sandbox
+from workers.jobspec import (
+    Artifact,
+    JobSpec,
+    job_env,
+    job_result_from_sandbox,
+)
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_TRIES = 3
+# Bounds on an unpacked data archive: members and bytes.
+MAX_MEMBERS = 10_000
+MAX_UNPACKED = 8 * 1024**3
+
+
+@dataclass
+class Running:
+    """One job in flight, as the heartbeat sees it."""
+
+    job: int
+    log: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def unpack(archive: Path, target: Path) -> None:
+    """Unpack regular files only, never outside `target`, within bounds."""
+    total = 0
+    with tarfile.open(archive, "r:") as tar:
+        members = tar.getmembers()
+        if len(members) > MAX_MEMBERS:
+            raise SiteError("the data archive has too many members")
+        for member in members:
+            parts = Path(member.name).parts
+            if not member.isfile() or member.name.startswith("/") or ".." in parts:
+                raise SiteError(f"the data archive holds {member.name!r}")
+            total += member.size
+            if total > MAX_UNPACKED:
+                raise SiteError("the data archive unpacks too large")
+            out = target / member.name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            with out.open("wb") as handle:
+                shutil.copyfileobj(source, handle)
+            out.chmod(0o644)
+
+
+class JobRunner:
+    """Runs claimed jobs on this host, in the sandbox, one per slot."""
+
+    def __init__(
+        self, *, site: Site, root: Path, plan: sandbox.HostPlan, backend: str
+    ) -> None:
+        self.site = site
+        self.backend = backend
+        self.root = root
+        self.plan = plan
+        self.cache = root / "cache"
+        self.work = root / "work"
+        self.cache.mkdir(parents=True, exist_ok=True)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self._cache_lock = threading.Lock()
+
+    def data_folder(self, ref: dict) -> Path:
+        """Return the unpacked split for `ref`, downloading it once per sha256."""
+        sha256 = ref["sha256"]
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise SiteError("a data sha256 is not one")
+        folder = self.cache / sha256
+        with self._cache_lock:
+            if folder.is_dir():
+                return folder
+            archive = self.cache / f"{sha256}.tar"
+            self.site.download(
+                ref["url"], archive, sha256=sha256, size=int(ref["size"])
+            )
+            part = self.cache / f".{sha256}.{uuid.uuid4().hex}"
+            part.mkdir()
+            unpack(archive, part)
+            archive.unlink()
+            part.chmod(0o755)
+            part.replace(folder)
+            return folder
+
+    def run(self, handout: dict, slot: int, running: Running) -> None:
+        """Run one job and send its result (or let the site hand it back)."""
+        spec = JobSpec.from_dict(handout["spec"])
+        job = handout["job"]
+        folder = self.work / f"job-{job}-{uuid.uuid4().hex[:8]}"
+        try:
+            self._run(spec, job, handout, folder, slot, running)
+        finally:
+            # The work dir is a sized tmpfs after the run: remove_tree detaches it.
+            try:
+                sandbox.remove_tree(folder)
+            except sandbox.CleanupError:
+                logger.exception("Could not remove %s", folder)
+
+    def _run(
+        self,
+        spec: JobSpec,
+        job: int,
+        handout: dict,
+        folder: Path,
+        slot: int,
+        running: Running,
+    ) -> None:
+        job_dir, work = folder / "job", folder / "run"
+        (work / "output").mkdir(parents=True)
+        job_dir.mkdir()
+        script = handout["script"]
+        self.site.download(
+            script["url"],
+            job_dir / "submission.py",
+            sha256=spec.script_sha256,
+            size=int(script["size"]),
+        )
+        for path in (folder, job_dir, job_dir / "submission.py"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        mounts = {ref["mount"]: self.data_folder(ref) for ref in handout["data"]}
+        place = self.plan.place(slot, gpu=False)
+        binds = [sandbox.Bind(job_dir, "/job")]
+        binds += [sandbox.Bind(path, mount) for mount, path in mounts.items()]
+        env = {
+            **job_env(keras_backend=spec.keras_backend),
+            "DOJO_DATA_DIR": "/data",
+            "DOJO_OUTPUT_DIR": str(work / "output"),
+            "DOJO_DEVICE_REPORT": str(work / "device.json"),
+            **place.env,
+        }
+
+        def on_log(log: str) -> None:
+            running.log = log
+
+        result = sandbox.run(
+            sandbox.runner_argv("/job/submission.py"),
+            work_dir=work,
+            binds=[*binds, *place.binds],
+            env=env,
+            limits=spec.sandbox_limits(),
+            backend=self.backend,
+            on_log=on_log,
+            log_interval=1.0,
+            should_cancel=running.cancel.is_set,
+            devices=place.devices,
+            chdir=str(work),
+            uid=place.uid,
+        )
+        artifacts = []
+        if result.outcome == sandbox.Outcome.OK:
+            artifacts = self._upload(spec, job, work / "output", folder / "out")
+        device = sandbox.read_device_report(work / "device.json")
+        report = job_result_from_sandbox(
+            spec=spec, result=result, artifacts=tuple(artifacts)
+        )
+        status, answer = self.site.call(
+            f"/runner/v1/jobs/{job}/result",
+            {
+                "result": report.to_dict(),
+                "isolation": self.plan.describe()[:160],
+                "device": None
+                if device is None
+                else {
+                    "backend": device.backend,
+                    "on_gpu": device.on_gpu,
+                    "name": device.name,
+                },
+            },
+        )
+        if status != 200:
+            logger.warning("Job %s: result refused (%s): %s", job, status, answer)
+        else:
+            logger.info("Job %s: %s", job, answer.get("verdict"))
+
+    def _upload(
+        self, spec: JobSpec, job: int, output: Path, out: Path
+    ) -> list[Artifact]:
+        """Copy out what the spec asks back; upload each whole; return them."""
+        out.mkdir()
+        limit = int(spec.sandbox_limits().work_dir_bytes)
+        artifacts = []
+        for name in spec.returns:
+            if not sandbox.copy_out(output, name, out / name, max_bytes=limit):
+                continue
+            path = out / name
+            size, sha256 = path.stat().st_size, _sha256(path)
+            if size == 0:
+                continue
+            for attempt in range(UPLOAD_TRIES):
+                status, answer = self.site.call(
+                    f"/runner/v1/jobs/{job}/uploads",
+                    {"name": name, "size": size, "sha256": sha256},
+                )
+                if status != 200:
+                    # Too large for the site, say: the job goes back without it.
+                    logger.warning("Job %s: %s refused: %s", job, name, answer)
+                    break
+                try:
+                    self.site.upload(answer["url"], path, size)
+                except SiteError as exc:
+                    logger.warning("Job %s: upload %d failed: %s", job, attempt, exc)
+                    continue
+                artifacts.append(Artifact(name=name, sha256=sha256, size_bytes=size))
+                break
+        return artifacts

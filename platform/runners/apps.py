@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class RunnersConfig(AppConfig):
+    name = "runners"
+    verbose_name = "Runner hosts"
+
+    def ready(self) -> None:
+        from runners.config import runner_settings_check
+
+        runner_settings_check()

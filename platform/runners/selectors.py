@@ -1,0 +1,35 @@
+"""Reads for the hosts page: the runner hosts and what each is running."""
+
+from django.db.models import Q
+
+from runners.jobs import host_can_train
+from runners.models import Host, HostJob
+from workshops.models import Workshop
+
+
+def runner_host_list(*, workshop: Workshop | None) -> list[dict]:
+    """Return the runner hosts a page may show, with their open jobs.
+
+    With `workshop` (an instructor's view): the hosts that may train its jobs
+    (its own and the site's), and of their jobs only its own.
+    """
+    rows = Host.objects.all()
+    if workshop is not None:
+        rows = rows.filter(Q(workshop=workshop) | Q(workshop__isnull=True))
+    open_jobs = HostJob.objects.filter(
+        result_at__isnull=True, run__finished_at__isnull=True
+    ).select_related("run")
+    if workshop is not None:
+        open_jobs = open_jobs.filter(run__submission__assignment__workshop=workshop)
+    running: dict[int, list[int]] = {}
+    for job in open_jobs:
+        running.setdefault(job.host_id, []).append(job.run.submission_id)
+    return [
+        {
+            "host": host,
+            "running": sorted(running.get(host.pk, [])),
+            "may_revoke": workshop is None or host.workshop_id == workshop.pk,
+            "can_train": host_can_train(host),
+        }
+        for host in rows
+    ]

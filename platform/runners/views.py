@@ -1,0 +1,164 @@
+"""The runner API (`/runner/v1/`): authenticate, bound the body, call one service.
+
+Everything a runner sends is hostile: each body is read under a size bound
+and parsed under a nesting bound before any service sees it, and a refusal
+answers JSON `{"error": ...}` naming what was wrong. Requests carry the host's
+credential (`Authorization: Bearer`), never a cookie, so CSRF does not apply;
+file URLs carry their own signature instead.
+"""
+
+import hashlib
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from runners import files, hosts, jobs, results
+from runners.models import Host, HostJob
+from runners.refusals import RunnerRefused
+from runners.signing import file_url_check
+from submissions.services.execution import training_code
+from web.jsonbody import BodyRefused, body_loads
+from workshops import folders
+
+MAX_DEPTH = 8
+SMALL_BODY = 16 * 1024
+# A result or heartbeat carries logs of at most the job's log limit (4 MiB of
+# text at most, see workers.jobspec), which JSON escapes can double.
+LOG_BODY = 10 * 1024 * 1024
+
+
+def _body(request: HttpRequest, limit: int) -> dict:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise RunnerRefused(f"The body is larger than {limit} bytes.", 413)
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise RunnerRefused(f"The body is larger than {limit} bytes.", 413)
+    try:
+        data = body_loads(raw, max_depth=MAX_DEPTH) if raw.strip() else {}
+    except BodyRefused as exc:
+        raise RunnerRefused(f"The body's JSON was refused: {exc}.") from None
+    if not isinstance(data, dict):
+        raise RunnerRefused("The body must be a JSON object.")
+    return data
+
+
+def answered(view: Callable) -> Callable:
+    """Turn a refusal into its JSON answer."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except RunnerRefused as exc:
+            return JsonResponse({"error": str(exc)}, status=exc.status)
+
+    return csrf_exempt(wrapper)
+
+
+def _host(request: HttpRequest) -> Host:
+    return hosts.host_authenticate(
+        authorization=request.META.get("HTTP_AUTHORIZATION", "")
+    )
+
+
+@answered
+@require_POST
+def register(request: HttpRequest) -> JsonResponse:
+    host, credential = hosts.host_register(data=_body(request, SMALL_BODY))
+    return JsonResponse(
+        {
+            "host": host.pk,
+            "name": host.name,
+            "credential": credential,
+            "queues": host.queues,
+        },
+        status=201,
+    )
+
+
+@answered
+@require_POST
+def claim(request: HttpRequest) -> HttpResponse:
+    host = _host(request)
+    _body(request, SMALL_BODY)
+    job = jobs.runner_claim(host=host, wait_seconds=settings.DOJO_RUNNER_POLL_SECONDS)
+    if job is None:
+        return HttpResponse(status=204)
+    return JsonResponse(jobs.job_handout(job=job), status=201)
+
+
+@answered
+@require_POST
+def heartbeat(request: HttpRequest) -> JsonResponse:
+    host = _host(request)
+    return JsonResponse(jobs.runner_heartbeat(host=host, data=_body(request, LOG_BODY)))
+
+
+@answered
+@require_POST
+def upload(request: HttpRequest, run_id: int) -> JsonResponse:
+    host = _host(request)
+    data = _body(request, SMALL_BODY)
+    return JsonResponse(jobs.upload_authorize(host=host, run_id=run_id, data=data))
+
+
+@answered
+@require_POST
+def result(request: HttpRequest, run_id: int) -> JsonResponse:
+    host = _host(request)
+    data = _body(request, LOG_BODY)
+    verdict = results.runner_result(host=host, run_id=run_id, data=data)
+    return JsonResponse({"job": run_id, "verdict": str(verdict)})
+
+
+def _url_job(payload: dict) -> HostJob:
+    """Return the job a signed URL is for, while its host holds it."""
+    host = Host.objects.filter(pk=payload.get("h")).first()
+    if host is None or host.revoked_at is not None:
+        raise RunnerRefused("The URL's host is unknown or revoked.", 403)
+    return jobs.job_held(host=host, run_id=payload.get("r"))
+
+
+@answered
+@require_http_methods(["GET", "PUT"])
+def file(request: HttpRequest, token: str) -> HttpResponse:
+    """Answer a signed URL: a download (GET) or an upload (PUT)."""
+    if request.method == "PUT":
+        payload = file_url_check(token=token, purposes=("upload",))
+        job = _url_job(payload)
+        size, name = payload["n"], payload["f"]
+        if request.META.get("CONTENT_LENGTH") != str(size):
+            raise RunnerRefused(f"Content-Length: must be exactly {size}.", 411)
+        files.upload_store(
+            job=job, name=name, size=size, sha256=payload["d"], stream=request
+        )
+        jobs.upload_record(
+            host=job.host,
+            run_id=job.run_id,
+            name=name,
+            size=size,
+            sha256=payload["d"],
+        )
+        return JsonResponse({"stored": name, "size": size}, status=201)
+    payload = file_url_check(token=token, purposes=("script", "data"))
+    job = _url_job(payload)
+    submission = job.run.submission
+    if payload["p"] == "script":
+        script = training_code(submission=submission).encode("utf-8", "surrogatepass")
+        if hashlib.sha256(script).hexdigest() != payload["d"]:
+            raise RunnerRefused("The script changed since the URL was made.", 410)
+        return HttpResponse(script, content_type="text/x-python; charset=utf-8")
+    archive, digest = files.archive_for(
+        folders.assignment_train_dir(submission.assignment_id)
+    )
+    if digest != payload["d"]:
+        raise RunnerRefused("The data changed since the URL was made.", 410)
+    return FileResponse(archive.open("rb"), content_type="application/x-tar")

@@ -1,0 +1,101 @@
+"""The runner's own checks on what the site sends: files by size and sha256,
+a data archive unpacked once per digest and never outside its folder.
+
+A real HTTP server on loopback stands in for the site (no Django here)."""
+
+import hashlib
+import io
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dojo_runner.client import Site, SiteError
+from dojo_runner.jobs import JobRunner, unpack
+from workers import sandbox
+
+
+def _tar(members: dict[str, bytes], *, link: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if link:
+            info = tarfile.TarInfo(link)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            tar.addfile(info)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def served():
+    """Serve one body at any path; count the GETs."""
+    state = {"body": b"", "gets": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state["gets"] += 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(state["body"])))
+            self.end_headers()
+            self.wfile.write(state["body"])
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["site"] = Site(f"http://127.0.0.1:{server.server_address[1]}")
+    yield state
+    server.shutdown()
+
+
+def test_a_download_without_the_announced_size_or_sha256_is_not_kept(served, tmp_path):
+    served["body"] = b"print('hi')\n"
+    target = tmp_path / "submission.py"
+    good = hashlib.sha256(served["body"]).hexdigest()
+    with pytest.raises(SiteError):
+        served["site"].download("/x", target, sha256="0" * 64, size=12)
+    with pytest.raises(SiteError):
+        served["site"].download("/x", target, sha256=good, size=5)
+    assert list(tmp_path.iterdir()) == []
+    served["site"].download("/x", target, sha256=good, size=12)
+    assert target.read_bytes() == served["body"]
+
+
+def test_the_split_is_fetched_once_per_digest(served, tmp_path):
+    served["body"] = _tar({"train.npz": b"numbers"})
+    digest = hashlib.sha256(served["body"]).hexdigest()
+    runner = JobRunner(
+        site=served["site"],
+        root=tmp_path,
+        plan=sandbox.host_prepare(backend="local", probe=False),
+        backend="local",
+    )
+    ref = {"url": "/d", "sha256": digest, "size": len(served["body"])}
+    first = runner.data_folder(ref)
+    assert (first / "train.npz").read_bytes() == b"numbers"
+    assert runner.data_folder(ref) == first and served["gets"] == 1
+
+
+@pytest.mark.parametrize(
+    "archive",
+    [
+        _tar({"../escape": b"x"}),
+        _tar({"/etc/cron.d/evil": b"x"}),
+        _tar({"ok": b"x"}, link="train.npz"),
+    ],
+    ids=["climbs-out", "absolute", "symlink"],
+)
+def test_an_archive_that_reaches_outside_its_folder_is_refused(archive, tmp_path):
+    path = tmp_path / "a.tar"
+    path.write_bytes(archive)
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(SiteError, match="the data archive holds"):
+        unpack(path, target)
+    assert not (tmp_path / "escape").exists()

@@ -1,0 +1,315 @@
+"""The runner API refuses what a hostile host sends, and moves a job only for
+the host that holds it (in-process: the runner's HTTP, no sandbox)."""
+
+import hashlib
+import io
+import json
+import tarfile
+import time
+
+import pytest
+from django.core import signing
+
+from jobs.reconcile import jobs_reconcile
+from runners.models import Host, HostJob, JoinToken
+from submissions.models import Run, Status
+from tests.runners.conftest import RunnerClient, join
+
+pytestmark = pytest.mark.django_db
+
+SHA = "a" * 64
+
+
+def _claim(runner: RunnerClient) -> dict:
+    answer = runner.post("/runner/v1/jobs/request")
+    assert answer.status_code == 201, answer.content
+    return answer.json()
+
+
+def _result(job: int, **fields) -> dict:
+    return {
+        "version": 1,
+        "job_id": f"run:{job}",
+        "ending": "exit_nonzero",
+        "exit_code": 1,
+        "wall_seconds": 1.0,
+        "cpu_seconds": 0.5,
+        "peak_memory_bytes": None,
+        "log": "Traceback (most recent call last):\nValueError: no\n",
+        "log_truncated": False,
+        "artifacts": [],
+        **fields,
+    }
+
+
+def test_a_join_token_works_once_and_only_its_digest_is_kept(instructor, settings):
+    from runners.hosts import join_token_create
+
+    token, secret = join_token_create(
+        created_by=instructor, workshop=None, queues=["train-cpu"]
+    )
+    runner = RunnerClient()
+    first = runner.post("/runner/v1/register", {"token": secret, "name": "h1"})
+    assert first.status_code == 201
+    credential = first.json()["credential"]
+    again = runner.post("/runner/v1/register", {"token": secret, "name": "h2"})
+    assert again.status_code == 403 and "used already" in again.json()["error"]
+    host = Host.objects.get()
+    assert credential not in json.dumps(list(Host.objects.values()), default=str)
+    assert secret not in json.dumps(list(JoinToken.objects.values()), default=str)
+    assert host.credential_sha256 == hashlib.sha256(credential.encode()).hexdigest()
+    # An expired token, a bad name and a made-up token are refused, naming why.
+    _, old = join_token_create(
+        created_by=instructor, workshop=None, queues=["train-cpu"]
+    )
+    JoinToken.objects.filter(host__isnull=True).update(expires_at=token.created_at)
+    expired = runner.post("/runner/v1/register", {"token": old, "name": "h3"})
+    assert expired.status_code == 403 and "expired" in expired.json()["error"]
+    _, fresh = join_token_create(
+        created_by=instructor, workshop=None, queues=["train-cpu"]
+    )
+    bad = runner.post("/runner/v1/register", {"token": fresh, "name": "../etc"})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("name:")
+    slots = runner.post(
+        "/runner/v1/register", {"token": fresh, "name": "ok", "slots": 10_000}
+    )
+    assert slots.status_code == 400 and slots.json()["error"].startswith("slots:")
+    made_up = runner.post("/runner/v1/register", {"token": "dojoj_x", "name": "h4"})
+    assert made_up.status_code == 403
+
+
+def test_a_join_token_refuses_queues_a_runner_may_not_serve(instructor):
+    from runners.hosts import join_token_create
+    from runners.refusals import RunnerRefused
+
+    with pytest.raises(RunnerRefused, match="queues"):
+        join_token_create(created_by=instructor, workshop=None, queues=["evaluate"])
+
+
+def test_a_runner_gets_the_spec_and_files_by_digest_and_nothing_hidden(host, queued):
+    handout = _claim(host)
+    queued.refresh_from_db()
+    assert queued.status == Status.TRAINING
+    run = Run.objects.get(pk=handout["job"])
+    assert run.worker.startswith("runner-") and run.host == "gpu-1"
+    spec = handout["spec"]
+    assert spec["kind"] == "train" and spec["job_id"] == f"run:{run.pk}"
+    script = host.get(handout["script"]["url"])
+    assert script.content == b"print('hi')\n"
+    assert hashlib.sha256(script.content).hexdigest() == spec["script_sha256"]
+    (data,) = handout["data"]
+    archive = b"".join(host.get(data["url"]).streaming_content)
+    assert hashlib.sha256(archive).hexdigest() == data["sha256"]
+    assert len(archive) == data["size"]
+    names = tarfile.open(fileobj=io.BytesIO(archive)).getnames()
+    assert names and not any("hidden" in n or "test" in n for n in names), names
+    # No second job while its one slot is busy.
+    assert host.post("/runner/v1/jobs/request").status_code == 204
+
+
+def test_tampered_expired_and_misused_urls_are_refused(host, queued, monkeypatch):
+    handout = _claim(host)
+    url = handout["script"]["url"]
+    tampered = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
+    assert host.get(tampered).status_code == 403
+    # A download URL is no upload URL.
+    assert host.put(url, b"x").status_code == 403
+    later = time.time() + 3600
+    monkeypatch.setattr(signing.time, "time", lambda: later)
+    expired = host.get(url)
+    assert expired.status_code == 403 and "expired" in expired.json()["error"]
+
+
+def test_another_hosts_job_is_refused_everywhere(host, instructor, queued):
+    handout = _claim(host)
+    job = handout["job"]
+    other = join(instructor=instructor, name="other")
+    upload = other.post(
+        f"/runner/v1/jobs/{job}/uploads",
+        {"name": "model.keras", "size": 3, "sha256": SHA},
+    )
+    assert upload.status_code == 409
+    result = other.post(f"/runner/v1/jobs/{job}/result", {"result": _result(job)})
+    assert result.status_code == 409
+    beat = other.post("/runner/v1/heartbeat", {"jobs": [{"job": job, "log": "x"}]})
+    assert beat.json()["jobs"][str(job)] == {"cancel": True}
+    assert Run.objects.get(pk=job).log == ""
+
+
+def test_uploads_must_have_the_signed_length_and_digest(host, queued):
+    job = _claim(host)["job"]
+    body = b"not really a model"
+    digest = hashlib.sha256(body).hexdigest()
+    announce = {"name": "model.keras", "size": len(body), "sha256": digest}
+    url = host.post(f"/runner/v1/jobs/{job}/uploads", announce).json()["url"]
+    # Other bytes of the same length: refused, nothing stored.
+    wrong = host.put(url, b"X" * len(body))
+    assert wrong.status_code == 400 and "sha256" in wrong.json()["error"]
+    longer = host.put(url, body + b"!")
+    assert longer.status_code == 411 and "Content-Length" in longer.json()["error"]
+    assert HostJob.objects.get(run_id=job).uploads == {}
+    assert host.put(url, body).status_code == 201
+    assert HostJob.objects.get(run_id=job).uploads["model.keras"]["sha256"] == digest
+    # Too large, not asked for, or not a digest: refused before any byte moves.
+    for field, change in [
+        ("size", {"size": 10**12}),
+        ("name", {"name": "../../etc/passwd"}),
+        ("sha256", {"sha256": "zz"}),
+    ]:
+        answer = host.post(f"/runner/v1/jobs/{job}/uploads", {**announce, **change})
+        assert answer.status_code in (400, 413)
+        assert answer.json()["error"].startswith(f"{field}:"), answer.json()
+
+
+def test_oversized_and_malformed_bodies_are_refused(host, queued):
+    job = _claim(host)["job"]
+    huge = host.post(
+        "/runner/v1/heartbeat", {"jobs": [{"job": job, "log": "x" * (11 * 2**20)}]}
+    )
+    assert huge.status_code == 413
+    deep = host.client.post(
+        "/runner/v1/heartbeat",
+        data="[" * 100 + "]" * 100,
+        content_type="application/json",
+        **host.headers(),
+    )
+    assert deep.status_code == 400 and "nested" in deep.json()["error"]
+    long_log = host.post(
+        "/runner/v1/heartbeat", {"jobs": [{"job": job, "log": "x" * (2 * 2**20)}]}
+    )
+    assert long_log.status_code == 400 and "log" in long_log.json()["error"]
+    bad_result = host.post(
+        f"/runner/v1/jobs/{job}/result", {"result": _result(job, ending="won")}
+    )
+    assert bad_result.status_code == 400
+    assert bad_result.json()["error"].startswith("result.ending")
+
+
+def test_a_result_names_only_whole_uploads_and_is_applied_once(host, queued):
+    job = _claim(host)["job"]
+    beat = host.post("/runner/v1/heartbeat", {"jobs": [{"job": job, "log": "epoch"}]})
+    assert beat.json()["jobs"][str(job)] == {"cancel": False}
+    assert Run.objects.get(pk=job).log == "epoch"
+    fake = [{"name": "model.keras", "sha256": SHA, "size_bytes": 3}]
+    unsent = host.post(
+        f"/runner/v1/jobs/{job}/result",
+        {"result": _result(job, ending="ok", exit_code=0, artifacts=fake)},
+    )
+    assert unsent.status_code == 409 and "was not uploaded" in unsent.json()["error"]
+    done = host.post(f"/runner/v1/jobs/{job}/result", {"result": _result(job)})
+    assert done.status_code == 200, done.content
+    queued.refresh_from_db()
+    assert queued.status == Status.FAILED
+    assert "ValueError: no" in queued.status_reason
+    assert Host.objects.get().jobs_done == 1
+    again = host.post(f"/runner/v1/jobs/{job}/result", {"result": _result(job)})
+    assert again.status_code == 409
+
+
+def test_a_revoked_host_is_refused_and_its_job_handed_back(host, queued):
+    from runners.hosts import host_revoke
+
+    job = _claim(host)["job"]
+    assert host_revoke(host=Host.objects.get()) == 1
+    queued.refresh_from_db()
+    assert (
+        queued.status == Status.QUEUED
+        and queued.job_token != Run.objects.get(pk=job).job_token
+    )
+    for path in ("/runner/v1/jobs/request", "/runner/v1/heartbeat"):
+        answer = host.post(path)
+        assert answer.status_code == 403 and "revoked" in answer.json()["error"]
+    assert host.post(f"/runner/v1/jobs/{job}/result").status_code == 403
+    nobody = RunnerClient("dojoh_made-up")
+    assert nobody.post("/runner/v1/jobs/request").status_code == 401
+
+
+def test_a_silent_runners_job_is_handed_back_by_the_one_reconciler(
+    host, queued, settings
+):
+    """Heartbeats stop: past the grace the reconciler requeues the job, and the
+    runner, should it come back, is told to cancel and its result is refused."""
+    import datetime
+
+    from django.utils import timezone
+
+    job = _claim(host)["job"]
+    settings.DOJO_HEARTBEAT_GRACE_SECONDS = 60
+    stale = timezone.now() - datetime.timedelta(seconds=61)
+    Run.objects.filter(pk=job).update(heartbeat_at=stale)
+    assert jobs_reconcile()["requeued"] == 1
+    queued.refresh_from_db()
+    assert queued.status == Status.QUEUED
+    assert Run.objects.get(pk=job).outcome == Run.Outcome.WORKER_LOST
+    beat = host.post("/runner/v1/heartbeat", {"jobs": [{"job": job, "log": None}]})
+    assert beat.json()["jobs"][str(job)] == {"cancel": True}
+    late = host.post(f"/runner/v1/jobs/{job}/result", {"result": _result(job)})
+    assert late.status_code == 409
+    # Waiting for a runner is no lost message: the reconciler leaves it be.
+    assert jobs_reconcile()["resent"] == 0
+    # And the next claim (any host's) runs it again.
+    assert _claim(host)["job"] != job
+
+
+def test_runner_only_queues_send_no_broker_message(queued, outbox):
+    assert queued.status == Status.QUEUED and queued.enqueued_at is not None
+    assert [m for m in outbox if m["queue"] == "train-cpu"] == []
+
+
+def test_runner_settings_out_of_range_are_refused_by_name(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from runners.config import runner_settings_check
+
+    settings.DOJO_RUNNER_QUEUES = ["evaluate"]
+    with pytest.raises(ImproperlyConfigured, match="DOJO_RUNNER_QUEUES"):
+        runner_settings_check()
+    settings.DOJO_RUNNER_QUEUES = []
+    for name in (
+        "DOJO_RUNNER_POLL_SECONDS",
+        "DOJO_RUNNER_URL_SECONDS",
+        "DOJO_RUNNER_JOIN_SECONDS",
+    ):
+        value = getattr(settings, name)
+        setattr(settings, name, -1)
+        with pytest.raises(ImproperlyConfigured, match=name):
+            runner_settings_check()
+        setattr(settings, name, value)
+
+
+def test_an_upload_cut_midway_leaves_nothing(host, queued):
+    """The network drops mid-upload: the bytes that came are not kept, and a
+    fresh URL for the same upload then stores it whole."""
+    from runners.files import upload_dir, upload_store
+    from runners.refusals import RunnerRefused
+
+    job = HostJob.objects.get(run_id=_claim(host)["job"])
+    body = b"model bytes" * 100
+    digest = hashlib.sha256(body).hexdigest()
+    with pytest.raises(RunnerRefused, match="nothing was kept"):
+        upload_store(
+            job=job,
+            name="model.keras",
+            size=len(body),
+            sha256=digest,
+            stream=io.BytesIO(body[:500]),
+        )
+    assert list(upload_dir(job).iterdir()) == []
+    upload_store(
+        job=job,
+        name="model.keras",
+        size=len(body),
+        sha256=digest,
+        stream=io.BytesIO(body),
+    )
+    assert (upload_dir(job) / "model.keras").read_bytes() == body
+
+
+def test_a_host_without_the_sites_keras_backend_gets_no_training(
+    host, queued, settings
+):
+    """Its job could only fail on the import, charged to the participant."""
+    Host.objects.update(facts={"keras_backends": ["torch"]})
+    assert host.post("/runner/v1/jobs/request").status_code == 204
+    settings.DOJO_KERAS_BACKEND = "torch"
+    assert host.post("/runner/v1/jobs/request").status_code == 201

@@ -1,0 +1,56 @@
+"""The hosts page lists runner hosts, makes a join command once, and revokes."""
+
+import pytest
+from django.test import Client
+
+from runners.models import Host, JoinToken
+from tests.runners.conftest import join
+
+pytestmark = pytest.mark.django_db
+
+
+def _as(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_an_instructor_gets_a_join_command_for_their_workshop(instructor, workshop):
+    page = _as(instructor).post(
+        f"/w/{workshop.slug}/hosts/join/", {"queues": ["train-cpu"]}
+    )
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "bin/dojo-runner --site http://testserver --join dojoj_" in text
+    token = JoinToken.objects.get()
+    assert token.workshop == workshop and token.queues == ["train-cpu"]
+
+
+def test_a_join_command_for_a_queue_runners_may_not_serve_is_refused(
+    instructor, workshop
+):
+    page = _as(instructor).post(
+        f"/w/{workshop.slug}/hosts/join/", {"queues": ["evaluate"]}, follow=True
+    )
+    assert "No join token was made: queues:" in page.content.decode()
+    assert not JoinToken.objects.exists()
+
+
+def test_participants_cannot_make_join_commands(participant, workshop):
+    page = _as(participant).post(
+        f"/w/{workshop.slug}/hosts/join/", {"queues": ["train-cpu"]}
+    )
+    assert page.status_code == 403
+
+
+def test_the_hosts_page_lists_runners_and_revokes_only_its_own(instructor, workshop):
+    join(instructor=instructor, name="site-wide")  # staff-scope host (no workshop)
+    client = _as(instructor)
+    page = client.get(f"/w/{workshop.slug}/hosts/").content.decode()
+    assert "site-wide" in page and "Make a join command" in page
+    shared = Host.objects.get()
+    refused = client.post(f"/w/{workshop.slug}/hosts/{shared.pk}/revoke/")
+    assert refused.status_code == 403
+    Host.objects.filter(pk=shared.pk).update(workshop=workshop)
+    client.post(f"/w/{workshop.slug}/hosts/{shared.pk}/revoke/")
+    assert Host.objects.get().revoked_at is not None
