@@ -297,5 +297,6 @@ def submissions_graded_under_older_version(*, assignment) -> int:
     """
     return Submission.objects.filter(
         assignment=assignment,
+        reference=False,
         current_grade__spec_version__lt=assignment.spec_version,
     ).count()

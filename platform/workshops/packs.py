@@ -30,6 +30,7 @@ from workshops.services import (
     enrollment_add,
     workshop_load_pack,
 )
+from workshops.shipped import assignment_reference_shipped
 
 # Bounds an imported pack's fields are held to (the model's, or tighter).
 MAX_ASSIGNMENTS = 20
@@ -384,6 +385,12 @@ def pack_import(
             if (folder / name).is_file():
                 kept.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(folder / name, kept / name)
+    # Another site's reference has not been graded here: an assignment that is
+    # not a pack this repository ships waits, unreleased, for Validate.
+    for assignment in workshop.assignments.all():
+        if not assignment_reference_shipped(assignment):
+            assignment.released = False
+            assignment.save(update_fields=["released"])
     if title:
         workshop.title = title
         workshop.save(update_fields=["title"])

@@ -89,6 +89,8 @@ BAD_FIELDS = {
     "memory_mb": ("10", "greater than or equal to 512"),
     "daily_limit": ("0", "greater than or equal to 1"),
     "deadline": ("tomorrow", "valid date"),
+    # A new assignment is released only once Validate has graded its reference.
+    "released": ("on", "unreleased first"),
 }
 
 
