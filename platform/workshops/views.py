@@ -27,7 +27,8 @@ from workshops.forms import (
 )
 from workshops.models import Assignment, Enrollment
 from workshops.pack_archive import max_archive_bytes
-from workshops.packs import FORMATS, PackExportError, pack_archive_bytes, pack_import
+from workshops.pack_import import pack_import
+from workshops.packs import FORMATS, PackExportError, pack_archive_bytes
 
 
 def add_service_errors(

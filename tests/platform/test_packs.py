@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from workshops import folders
 from workshops.models import Assignment, Workshop
 from workshops.notes import notes_dir
-from workshops.packs import pack_archive_bytes, pack_import
+from workshops.pack_import import pack_import
+from workshops.packs import pack_archive_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_data_root")]
 
