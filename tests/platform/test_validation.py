@@ -52,7 +52,7 @@ def _result(seconds: float) -> SandboxResult:
     )
 
 
-def _work(
+def play_reference_run(
     submission: Submission,
     *,
     score: float = 100.0,
@@ -125,7 +125,7 @@ def test_validate_trains_and_grades_the_reference_out_of_every_count(
     again = instructor_client.post(url, follow=True).content.decode()
     assert "already being trained and graded" in again
 
-    _work(reference, score=100.0)
+    play_reference_run(reference, score=100.0)
     page = instructor_client.get(url).content.decode()
     assert "Score 100.0 of 100" in page
     assert "public accuracy 90.0%" in page and "private accuracy 88.0%" in page
@@ -190,21 +190,21 @@ def test_an_authored_assignment_is_released_only_after_full_marks(
     capture = django_capture_on_commit_callbacks
     running = _validate(instructor_client, made, capture)
     assert "still being trained and graded" in _release(instructor_client, made)
-    _work(running, score=100.0, passed=False)
+    play_reference_run(running, score=100.0, passed=False)
     assert "full grading failed" in _release(instructor_client, made)
 
-    low = _work(_validate(instructor_client, made, capture), score=80.0)
+    low = play_reference_run(_validate(instructor_client, made, capture), score=80.0)
     assert low.current_grade.score == 80.0
     page = _release(instructor_client, made)
     assert "scored 80.0 of 100" in page and "full marks" in page
     assert not made.released
 
-    _work(_validate(instructor_client, made, capture), score=100.0)
+    play_reference_run(_validate(instructor_client, made, capture), score=100.0)
     made.wall_seconds += 60  # the limits the reference was graded under changed
     made.save()
     assert "spec or limits changed" in _release(instructor_client, made)
 
-    _work(_validate(instructor_client, made, capture), score=100.0)
+    play_reference_run(_validate(instructor_client, made, capture), score=100.0)
     validate = reverse("assignment-validate", args=[workshop.slug, made.slug])
     assert "may be released" in instructor_client.get(validate).content.decode()
     _release(instructor_client, made)
