@@ -130,6 +130,7 @@ def test_validate_trains_and_grades_the_reference_out_of_every_count(
     assert "Score 100.0 of 100" in page
     assert "public accuracy 90.0%" in page and "private accuracy 88.0%" in page
     assert "Training took 42.0 s" in page and "grading took 7.5 s" in page
+    assert instructor_client.get(reference.get_absolute_url()).status_code == 200
     cache.clear()
     measured = assignment_timings(assignment=cnn)["training"]
     assert (measured.seconds, measured.count) == (42.0, 1)
