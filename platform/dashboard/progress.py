@@ -29,7 +29,7 @@ def progress_status(*, total: int, active: int, passed: int) -> str:
 def progress_cells_query(**filters) -> QuerySet:
     """Aggregate submissions per (participant, assignment) in one query."""
     return (
-        Submission.objects.filter(**filters)
+        Submission.objects.filter(**filters, reference=False)
         .exclude(status=Status.CANCELLED)
         .values("participant_id", "assignment_id")
         .annotate(

@@ -28,7 +28,7 @@ from dashboard.standings import (
     submission_rows_for_export,
 )
 from jobs.queues import JobQueue
-from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
+from submissions.models import ACTIVE_STATUSES, FINAL_STATUSES, Run, Status, Submission
 from workshops.models import Workshop
 
 __all__ = [
@@ -293,9 +293,17 @@ def _ago(seconds: float) -> str:
 def submissions_graded_under_older_version(*, assignment) -> int:
     """Return how many submissions' current grade predates the assignment's version.
 
-    One count: what the offer to regrade after a new version is made of.
+    One count: what the offer to regrade after a new version is made of, and
+    exactly what its button re-evaluates (a cancelled rerun keeps its old grade
+    and cannot be re-evaluated; a reference run is validated again instead).
     """
-    return Submission.objects.filter(
-        assignment=assignment,
-        current_grade__spec_version__lt=assignment.spec_version,
-    ).count()
+    return (
+        Submission.objects.filter(
+            assignment=assignment,
+            reference=False,
+            status__in=FINAL_STATUSES,
+            current_grade__spec_version__lt=assignment.spec_version,
+        )
+        .exclude(status=Status.CANCELLED)
+        .count()
+    )

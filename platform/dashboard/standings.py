@@ -194,6 +194,7 @@ def final_choices(*, assignment: Assignment, participant: AbstractUser) -> list[
     graded = Submission.objects.filter(
         participant=participant,
         assignment=assignment,
+        reference=False,
         status=Status.GRADED,
         current_grade__isnull=False,
     )
@@ -483,7 +484,7 @@ def grade_rows_for_export(*, workshop: Workshop) -> Iterator[list]:
 def submission_rows_for_export(*, workshop: Workshop) -> Iterator[list]:
     """Yield one CSV row per submission of the workshop (the full history)."""
     rows = (
-        Submission.objects.filter(assignment__workshop=workshop)
+        Submission.objects.filter(assignment__workshop=workshop, reference=False)
         .annotate(
             late=Case(
                 When(

@@ -311,7 +311,9 @@ def regrade_create(request: HttpRequest, workshop: str, slug: str) -> HttpRespon
         user=request.user, workshop_slug=workshop, slug=slug, instructor=True
     )
     finished = list(
-        Submission.objects.filter(assignment=assignment, status__in=FINAL_STATUSES)
+        Submission.objects.filter(
+            assignment=assignment, status__in=FINAL_STATUSES, reference=False
+        )
         .select_related("participant", "current_grade")
         .order_by("participant__username", "-created_at")[:500]
     )
@@ -457,7 +459,7 @@ def hosts(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def assignment_validate(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
-    """Run the reference solution through a check run and show how it did."""
+    """Run the reference through a check and a full grading; show how it did."""
     assignment, _ = workshop_selectors.assignment_for_member(
         user=request.user, workshop_slug=workshop, slug=slug, instructor=True
     )
@@ -466,15 +468,18 @@ def assignment_validate(request: HttpRequest, workshop: str, slug: str) -> HttpR
             validation.validation_start(assignment=assignment, instructor=request.user)
         except (ValidationError, ValueError) as exc:
             text = " ".join(exc.messages) if hasattr(exc, "messages") else str(exc)
-            messages.error(request, f"The reference could not be checked: {text}")
+            messages.error(request, f"The reference could not be validated: {text}")
         else:
-            messages.success(request, "The reference is being checked.")
+            messages.success(
+                request, "The reference is being checked, trained and graded."
+            )
         return redirect(
             "assignment-validate", workshop=assignment.workshop.slug, slug=slug
         )
     latest = validation.validation_latest(
         assignment=assignment, instructor=request.user
     )
+    graded = validation.validation_graded(assignment=assignment)
     return render(
         request,
         "dashboard/assignment_validate.html",
@@ -483,6 +488,15 @@ def assignment_validate(request: HttpRequest, workshop: str, slug: str) -> HttpR
             "workshop": assignment.workshop,
             "instructor": True,
             "latest": latest,
-            "refresh": bool(latest and not latest["finished"]),
+            "graded": graded,
+            "refusal": (
+                None
+                if assignment.released
+                else validation.validation_release_refusal(assignment)
+            ),
+            "refresh": bool(
+                (latest and not latest["finished"])
+                or (graded and not graded["finished"])
+            ),
         },
     )

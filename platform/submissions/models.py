@@ -77,6 +77,13 @@ class Submission(JobRowMixin, models.Model):
     # When its participant marked it as final for the private ranking (None:
     # not marked); see submissions.services.finals.
     final_at = models.DateTimeField(null=True, blank=True)
+    # A run of the assignment's reference solution by an instructor (Validate):
+    # trained and graded like any submission, never ranked, listed or counted
+    # (submissions.services.reference).
+    reference = models.BooleanField(default=False)
+    # For a reference run: a digest of the assignment's spec and limits when it
+    # was queued, so a later edit makes the validation stale.
+    reference_key = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

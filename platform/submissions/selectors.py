@@ -28,7 +28,9 @@ def submission_list_for_participant(
     *, participant: AbstractUser, assignment: Assignment
 ) -> QuerySet[Submission]:
     return (
-        Submission.objects.filter(participant=participant, assignment=assignment)
+        Submission.objects.filter(
+            participant=participant, assignment=assignment, reference=False
+        )
         .select_related("current_grade")
         # The list shows scores; the reports (kilobytes of JSON each) stay unread.
         .defer("current_grade__report", "current_grade__checks")

@@ -219,6 +219,30 @@ def _changes(old: Assignment, new: dict) -> list[str]:
     return said
 
 
+UNVALIDATED_RELEASE = (
+    "Save the assignment unreleased first: a new or changed reference, spec or "
+    "limit is released only once Validate has trained and graded it."
+)
+
+
+def _graded_content(assignment: Assignment, solution: str | None = None) -> str:
+    """Return a digest of what grading the reference depends on."""
+    if solution is None:
+        try:
+            solution = assignment_solution(assignment)
+        except ValueError:
+            solution = ""
+    return sha256_json(
+        [
+            solution,
+            assignment.spec,
+            assignment.wall_seconds,
+            assignment.cpu_seconds,
+            assignment.memory_mb,
+        ]
+    )
+
+
 def assignment_author(
     *,
     workshop: Workshop,
@@ -259,7 +283,10 @@ def assignment_author(
     }
     changes: list[str] = []
     with transaction.atomic():
+        graded_before = None
         if assignment is None:
+            if authored.released:
+                raise ValidationError({"released": UNVALIDATED_RELEASE})
             order = (
                 max(workshop.assignments.values_list("order", flat=True), default=0) + 1
             )
@@ -269,13 +296,20 @@ def assignment_author(
             data_changed = True
         else:
             assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+            graded_before = _graded_content(assignment)
             old_starter = materials(assignment.pk) / "starter.ipynb"
             new["starter_changed"] = not old_starter.is_file() or _cells(
                 old_starter.read_text(encoding="utf-8")
             ) != _cells(starter_json)
             changes = _changes(assignment, new)
             data_changed = assignment.spec.get("dataset") != spec["dataset"]
-            versioned = assignment.released or assignment.submissions.exists()
+            # A reference run (Validate) is no participant's: an unreleased
+            # assignment it graded is edited in place, and the edit makes that
+            # validation stale (dashboard.validation).
+            versioned = (
+                assignment.released
+                or assignment.submissions.filter(reference=False).exists()
+            )
             if changes and versioned:
                 AssignmentVersion.objects.create(
                     assignment=assignment,
@@ -297,6 +331,10 @@ def assignment_author(
         assignment.cpu_seconds = authored.limits["cpu_seconds"]
         assignment.memory_mb = authored.limits["memory_mb"]
         if authored.released and not assignment.released and assignment.pk:
+            # What the release guards validated is the stored reference: new
+            # content released in the same save would skip its validation.
+            if graded_before != _graded_content(assignment, authored.solution):
+                raise ValidationError({"released": UNVALIDATED_RELEASE})
             if reason := assignment_release_refusal(assignment=assignment):
                 raise ValidationError({"released": reason})
         assignment.released = authored.released

@@ -69,6 +69,16 @@ def data_slice() -> dict[str, int | None]:
     }
 
 
+def dataset_build_key(dataset: dict) -> str:
+    """Return the cache key of a dataset's splits (source, options, slice)."""
+    return f"dataset-{sha256_json([dataset, data_slice()])[:16]}"
+
+
+def base_build_key(source: str) -> str:
+    """Return the cache key of the transfer base the site builds for a source."""
+    return f"transfer-base-{sha256_json([{'source': source}, data_slice()])[:16]}"
+
+
 def work_dir(name: str) -> Path:
     """Return an empty work folder that this process owns until ``discard``."""
     return claim_work_dir(Path(settings.DOJO_WORK_ROOT) / name)

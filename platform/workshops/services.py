@@ -46,7 +46,7 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
         npz_path = npz_path / f"{dataset['sha256']}.npz"
     slice_ = data_slice()
     split = cached_build(
-        f"dataset-{sha256_json([dataset, slice_])[:16]}",
+        folders.dataset_build_key(dataset),
         lambda folder: datasets.materialize(
             dataset, folder, npz_path=npz_path, **slice_
         ),
@@ -73,7 +73,7 @@ def assignment_data_prepare(*, assignment: Assignment) -> None:
 
         source = {"source": dataset.get("source", "fashion-mnist")}
         base = cached_build(
-            f"transfer-base-{sha256_json([source, slice_])[:16]}",
+            folders.base_build_key(source["source"]),
             lambda f: build_base(
                 f / "base.keras",
                 dataset=source,
@@ -111,6 +111,29 @@ def _available_data(spec: dict) -> dict:
             num_classes=len(classes) if classes else 10,
         ),
     }
+
+
+def pack_data_build_keys(*, items: "list[AssignmentDef]") -> set[str]:
+    """Return the data builds loading these pack entries needs (cache keys).
+
+    The same keys ``assignment_data_prepare`` builds under: one per distinct
+    data set, one per source a transfer base is built from.
+    """
+    from assignments import datasets
+
+    keys = set()
+    for item in items:
+        spec = _available_data(item.spec)
+        dataset = spec.get("dataset", {"source": "sklearn-digits"})
+        source = dataset.get("source")
+        if source in datasets.TEXT_SOURCES and spec.get("data_notice"):
+            continue
+        keys.add(folders.dataset_build_key(dataset))
+        if item.kind == Assignment.Kind.TRANSFER and source not in (
+            datasets.TEXT_SOURCES
+        ):
+            keys.add(folders.base_build_key(source or "fashion-mnist"))
+    return keys
 
 
 def _keep_uploads(pack_spec: dict, current: dict) -> dict:

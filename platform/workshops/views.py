@@ -6,7 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from web.uploads import BodyTooLarge, LimitedUploadHandler, upload_guard
 from workshops import data_uploads, folders, notes, selectors, services
 from workshops.authoring import (
     assignment_author,
@@ -27,7 +29,8 @@ from workshops.forms import (
 )
 from workshops.models import Assignment, Enrollment
 from workshops.pack_archive import max_archive_bytes
-from workshops.packs import FORMATS, PackExportError, pack_archive_bytes, pack_import
+from workshops.pack_import import pack_import
+from workshops.packs import FORMATS, PackExportError, pack_archive_bytes
 
 
 def add_service_errors(
@@ -162,39 +165,69 @@ def workshop_create(request: HttpRequest) -> HttpResponse:
     return render(request, "workshops/workshop_create.html", {"form": form})
 
 
+@csrf_exempt  # CSRF is checked below, once the archive's cap is in place
 @login_required
 def workshop_import(request: HttpRequest) -> HttpResponse:
-    """Create a workshop from an uploaded pack archive (checked as hostile input)."""
+    """Create a workshop from an uploaded pack archive (checked as hostile input).
+
+    The archive is capped before the body is parsed: a body announced larger
+    than DOJO_PACK_MAX_BYTES is refused unread (a refusal changes nothing, so it
+    needs no CSRF token), and a file streaming past it is stopped there, never
+    stored whole.
+    """
     if not selectors.user_can_create_workshops(user=request.user):
         raise PermissionDenied("Only instructors may create workshops.")
-    form = PackImportForm(request.POST or None, request.FILES or None)
+    guard = None
+    if request.method == "POST":
+        try:
+            guard = upload_guard(request, limit=max_archive_bytes())
+        except BodyTooLarge:
+            return _pack_too_large(request, PackImportForm())
+    return _workshop_import(request, guard)
+
+
+def _pack_too_large(request: HttpRequest, form: PackImportForm) -> HttpResponse:
+    form.errors.clear()
+    form.errors["pack"] = form.error_class(
+        [
+            f"The archive is larger than {max_archive_bytes():,} bytes, the "
+            "limit for packs; nothing was read or stored."
+        ]
+    )
+    return render(request, "workshops/workshop_import.html", {"form": form}, status=413)
+
+
+@csrf_protect
+def _workshop_import(
+    request: HttpRequest, guard: LimitedUploadHandler | None
+) -> HttpResponse:
+    files = request.FILES if guard is not None else None  # parses, under the cap
+    form = PackImportForm(request.POST or None, files or None)
     status = 200
+    if guard is not None and guard.exceeded:
+        # Fields after the stopped file were not read: only the archive is wrong.
+        form = PackImportForm(data=request.POST, files={})
+        form.is_valid()  # an unbound form cannot carry errors
+        return _pack_too_large(request, form)
     if request.method == "POST":
         status = 400
         if form.is_valid():
             upload = form.cleaned_data["pack"]
-            if upload.size > max_archive_bytes():
-                form.add_error(
-                    "pack",
-                    f"The archive is {upload.size:,} bytes; packs are at most "
-                    f"{max_archive_bytes():,}.",
+            try:
+                workshop = pack_import(
+                    data=upload.read(),
+                    filename=upload.name,
+                    slug=form.cleaned_data["slug"],
+                    title=form.cleaned_data["title"],
+                    created_by=request.user,
                 )
+            except ValidationError as exc:
+                add_service_errors(form, exc, "pack")
             else:
-                try:
-                    workshop = pack_import(
-                        data=upload.read(),
-                        filename=upload.name,
-                        slug=form.cleaned_data["slug"],
-                        title=form.cleaned_data["title"],
-                        created_by=request.user,
-                    )
-                except ValidationError as exc:
-                    add_service_errors(form, exc, "pack")
-                else:
-                    messages.success(
-                        request, f"Workshop “{workshop.title}” imported from the pack."
-                    )
-                    return redirect("workshop-manage", slug=workshop.slug)
+                messages.success(
+                    request, f"Workshop “{workshop.title}” imported from the pack."
+                )
+                return redirect("workshop-manage", slug=workshop.slug)
     return render(
         request, "workshops/workshop_import.html", {"form": form}, status=status
     )

@@ -126,7 +126,9 @@ def help_request_for_participant(
 def last_error(*, participant: AbstractUser, assignment: Assignment) -> str:
     """Return the reason of the participant's newest failed run or check, if any."""
     latest = (
-        Submission.objects.filter(participant=participant, assignment=assignment)
+        Submission.objects.filter(
+            participant=participant, assignment=assignment, reference=False
+        )
         .order_by("-created_at")
         .values("status", "status_reason")
         .first()

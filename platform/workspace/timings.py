@@ -2,8 +2,10 @@
 
 Every time a participant reads (the agenda, the assignment page, the check
 panel) comes from here: the median of the assignment's most recent finished
-runs, never a figure written by hand. With nothing measured yet the figure is
-None and the page says so.
+runs, never a figure written by hand. The reference's full grading started by
+Validate is one of those runs (a reference submission's training), so a new
+assignment has a figure before any participant submits. With nothing measured
+yet the figure is None and the page says so.
 
 Cheap by construction: each figure reads at most `SAMPLE` rows, newest first by
 primary key, and a workshop's figures are cached together for

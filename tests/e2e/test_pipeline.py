@@ -5,10 +5,13 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from submissions.models import Run, Status, Submission
+from dashboard.validation import validation_graded
+from submissions.models import Run, Standing, Status, Submission
 from submissions.services.intake import submission_create
+from submissions.services.reference import reference_submission_create
 from tests.assignments.conftest import SLICE_ACCURACY
 from tests.helpers import wait_for
+from workshops.packs import assignment_solution
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP_SOLUTION = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
@@ -62,19 +65,32 @@ def _assert_reference_graded(submission: Submission, assignment, slug: str) -> N
 
 @pytest.mark.parametrize("slug", ["cnn", "transfer"])
 def test_reference_solution_is_trained_and_graded(
-    celery_worker, participant, workshop, slug
+    celery_worker, instructor, workshop, slug
 ):
-    """Each reference trains in the sandbox on Fashion-MNIST and passes (the
-    MLP's is the first submission of the batch regrade test below).
+    """Each reference, validated by the instructor, trains in the sandbox on
+    Fashion-MNIST and passes (the MLP's is the first submission of the batch
+    regrade test below, a participant's); the validation shows its score and
+    times, and no standing is made of it.
 
     The suite keeps a slice of the data (config.settings.test), so accuracy is
     below the full-data figures in the instructions (bench/references.py).
     """
     assignment = workshop.assignments.get(slug=slug)
     assert assignment.spec["dataset"]["source"] == "fashion-mnist"
-    code = (ROOT / "assignments" / "dl101" / slug / "solution.py").read_bytes()
-    submission = _final(_submit(participant, assignment, code))
+    # Validate's full grading (its check run is tests/e2e/test_check_runs.py's).
+    submission = reference_submission_create(
+        instructor=instructor,
+        assignment=assignment,
+        source=assignment_solution(assignment),
+    )
+    assert submission.reference
+    submission = _final(submission)
     _assert_reference_graded(submission, assignment, slug)
+    shown = validation_graded(assignment=assignment)
+    assert shown["submission"] == submission and shown["current"]
+    assert shown["score"] == submission.current_grade.score
+    assert shown["training_seconds"] > 0 and shown["grading_seconds"] > 0
+    assert not Standing.objects.filter(assignment=assignment).exists()
 
 
 def test_code_that_raises_ends_failed_with_the_error(

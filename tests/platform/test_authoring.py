@@ -89,6 +89,8 @@ BAD_FIELDS = {
     "memory_mb": ("10", "greater than or equal to 512"),
     "daily_limit": ("0", "greater than or equal to 1"),
     "deadline": ("tomorrow", "valid date"),
+    # A new assignment is released only once Validate has graded its reference.
+    "released": ("on", "unreleased first"),
 }
 
 
@@ -423,3 +425,50 @@ def test_a_pack_text_assignment_edits_in_the_form(instructor_client, instructor)
     sequence.refresh_from_db()
     assert sequence.spec["dataset"] == before["dataset"]
     assert sequence.spec["checks"] == {**before["checks"], "max_params": 900000}
+
+
+def test_the_regrade_after_a_new_version_takes_every_older_grade(
+    instructor_client, workshop, cnn, participant, other_participant, make_graded
+):
+    """The button re-evaluates each finished submission graded under an older
+    version (and only those it counts); a new grade carries the new version and
+    the old one stays in the history with its own."""
+    from grader import GradeReport
+    from submissions.models import RegradeBatch
+    from submissions.services.grading import grade_record
+    from submissions.services.jobs import job_claim_regrade
+    from submissions.services.lifecycle import submission_cancel, submission_rerun
+    from tests.platform.conftest import report
+
+    first = make_graded(participant, cnn)
+    second = make_graded(other_participant, cnn, passed=False, score=40.0)
+    stopped = make_graded(participant, cnn)
+    submission_rerun(submission=stopped)
+    submission_cancel(submission=stopped)  # keeps its version-1 grade
+    edit_url = reverse("assignment-edit", args=[workshop.slug, cnn.slug])
+    form = instructor_client.get(edit_url).context["form"]
+    data = {name: form.initial.get(name, "") for name in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(max_params="50000", released="on", action="save")
+    page = instructor_client.post(edit_url, data, follow=True).content.decode()
+    assert "2 submissions were last graded under an older version" in page
+    regrade_url = reverse("regrade-create", args=[workshop.slug, cnn.slug])
+    instructor_client.post(
+        regrade_url, {"selection": "all", "mode": "reevaluate", "confirm": "on"}
+    )
+    batch = RegradeBatch.objects.get(assignment=cnn)
+    assert sorted(batch.submission_ids) == sorted([first.pk, second.pk])
+    # What the evaluation worker records for the first: a version-2 grade.
+    run = job_claim_regrade(
+        submission_id=first.pk, batch_id=batch.pk, has_model=True, worker="w@host"
+    )
+    first.refresh_from_db()
+    grade_record(
+        submission=first,
+        run=run,
+        report=GradeReport.from_dict({**report(), "spec_version": "2"}),
+    )
+    assert list(first.grades.values_list("spec_version", flat=True)) == [2, 1]
+    stats = reverse("assignment-stats", args=[workshop.slug, cnn.slug])
+    page = instructor_client.get(stats).content.decode()
+    assert "1 submission was last graded under an older version" in page

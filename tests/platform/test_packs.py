@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from workshops import folders
 from workshops.models import Assignment, Workshop
 from workshops.notes import notes_dir
-from workshops.packs import pack_archive_bytes, pack_import
+from workshops.pack_import import pack_import
+from workshops.packs import pack_archive_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_data_root")]
 
@@ -89,6 +90,8 @@ def test_dl101_round_trip_gives_the_same_assignments(workshop, instructor):
     originals = list(workshop.assignments.order_by("order"))
     imported = list(copy.assignments.order_by("order"))
     assert [_values(a) for a in imported] == [_values(a) for a in originals]
+    # DL101 as this repository ships it: trusted, released with no validation.
+    assert all(a.released for a in imported)
     for old, new in zip(originals, imported, strict=True):
         for where in (
             folders.assignment_materials_dir,
@@ -128,6 +131,8 @@ def test_one_assignment_exports_as_tar_gz_and_imports(workshop, instructor):
     copy = pack_import(data=data, filename=name, slug="mlp-only", created_by=None)
     (only,) = copy.assignments.all()
     assert _values(only) == _values(mlp)
+    # A pack this site does not ship: unreleased until Validate grades it here.
+    assert not only.released
 
 
 def _mlp_pack(workshop) -> dict[str, bytes]:
@@ -332,6 +337,7 @@ def test_hostile_pack_is_refused_with_its_reason_and_nothing_stored(
         ("DOJO_PACK_MAX_BYTES", 1000, "packs are at most 1,000"),
         ("DOJO_PACK_MAX_MEMBERS", 3, "more than 3 members"),
         ("DOJO_PACK_MAX_UNPACKED_BYTES", 5000, "unpacks to more than 5,000 bytes"),
+        ("DOJO_PACK_MAX_DATA_BUILDS", 0, "need 1 different data sets"),
     ],
 )
 def test_pack_bounds_come_from_settings(
@@ -491,3 +497,33 @@ def test_the_nlp_pack_round_trips_with_its_licences(workshop, instructor):
     assert [_values(a) for a in imported] == [_values(a) for a in originals]
     again = _files(*pack_archive_bytes(workshop=copy, fmt="zip"))
     assert again["nlp-copy/LICENSES.md"] == files["nlp/LICENSES.md"]
+
+
+def test_the_import_page_caps_the_archive_before_reading_it(
+    client, workshop, instructor, settings
+):
+    """An archive past DOJO_PACK_MAX_BYTES is stopped while it streams (or
+    refused unread when the body announces it): 413, the reason beside the
+    pack field, nothing stored."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from web.uploads import MULTIPART_OVERHEAD_BYTES
+
+    settings.DOJO_PACK_MAX_BYTES = 2_000
+    client.force_login(instructor)
+    url = reverse("workshop-import")
+    before = _stored()
+    big = SimpleUploadedFile("p.zip", b"PK" + b"x" * 500_000)
+    streamed = client.post(url, {"slug": "big", "pack": big})
+    assert streamed.status_code == 413
+    errors = streamed.context["form"].errors
+    assert list(errors) == ["pack"] and "larger than 2,000 bytes" in str(errors)
+    announced = client.post(
+        url,
+        {"slug": "big", "pack": SimpleUploadedFile("p.zip", b"PK")},
+        CONTENT_LENGTH=str(2_000 + MULTIPART_OVERHEAD_BYTES + 1),
+    )
+    assert announced.status_code == 413
+    assert list(announced.context["form"].errors) == ["pack"]
+    assert _stored() == before

@@ -97,11 +97,10 @@ def test_upload_handler_stops_at_the_limit(rf, settings):
     from django.core.files.uploadhandler import MemoryFileUploadHandler
     from django.http.multipartparser import MultiPartParser
 
-    from submissions.uploads import LimitedUploadHandler
+    from web.uploads import LimitedUploadHandler
 
-    settings.DOJO_UPLOAD_MAX_BYTES = 1_000
     request = rf.post("/", {"file": SimpleUploadedFile("a.py", b"x" * 500_000)})
-    limited = LimitedUploadHandler(request)
+    limited = LimitedUploadHandler(request, limit=1_000)
     memory = MemoryFileUploadHandler(request)
     parser = MultiPartParser(
         request.META, request, [limited, memory], request.encoding or "utf-8"

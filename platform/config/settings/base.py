@@ -132,6 +132,9 @@ DOJO_PACK_MAX_MEMBERS = env.int("DOJO_PACK_MAX_MEMBERS", default=200)
 DOJO_PACK_MAX_UNPACKED_BYTES = env.int(
     "DOJO_PACK_MAX_UNPACKED_BYTES", default=50 * 1024 * 1024
 )
+# Distinct data sets and transfer bases an imported pack may need built: the
+# import prepares them in its request (DL101 needs 3, the NLP pack 2).
+DOJO_PACK_MAX_DATA_BUILDS = env.int("DOJO_PACK_MAX_DATA_BUILDS", default=4)
 
 # Workspace drafts: a version is kept at least this often while typing, and at
 # most this many per participant and assignment (oldest thinned, submitted kept).

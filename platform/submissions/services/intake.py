@@ -65,7 +65,7 @@ def _read_limited(upload: UploadedFile) -> bytes:
     return raw
 
 
-def _check_source(raw: bytes, fmt: str) -> None:
+def source_check(raw: bytes, fmt: str) -> None:
     """Refuse code that cannot run, so the participant learns it in seconds.
 
     Whatever the upload holds, the answer is a ValidationError (a 400 with a
@@ -165,6 +165,7 @@ def submissions_used_today(*, participant: AbstractUser, assignment: Assignment)
         Submission.objects.filter(
             participant=participant,
             assignment=assignment,
+            reference=False,
             created_at__gte=start,
             created_at__lt=start + datetime.timedelta(days=1),
         )
@@ -185,7 +186,7 @@ NO_SPACE = (
 )
 
 
-def _store(submission: Submission, filename: str, raw: bytes) -> None:
+def file_store(submission: Submission, filename: str, raw: bytes) -> None:
     """Store the upload whole or not at all: a full disk leaves no partial file."""
     field = submission.file
     name = field.field.generate_filename(submission, filename)
@@ -206,7 +207,7 @@ def submission_create(
         raise ValidationError("Choose a .py or .ipynb file with your training code.")
     fmt = _format_of(upload.name or "")
     raw = _read_limited(upload)
-    _check_source(raw, fmt)
+    source_check(raw, fmt)
     for attempt in range(1, COMMIT_TRIES + 1):
         try:
             return _create(
@@ -250,7 +251,7 @@ def _create(
     try:
         with transaction.atomic():
             _check_allowed(participant=participant, assignment=assignment)
-            _store(
+            file_store(
                 submission,
                 "submission.ipynb"
                 if fmt == Submission.Format.IPYNB

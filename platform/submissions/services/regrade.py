@@ -45,7 +45,10 @@ def regrade_batch_create(
         raise ValidationError(f"Unknown regrade mode “{mode}”.")
     if selection not in SELECTIONS:
         raise ValidationError(f"Unknown selection “{selection}”.")
-    chosen = Submission.objects.filter(assignment=assignment, status__in=FINAL_STATUSES)
+    # A reference run is validated again from the validation page, not regraded.
+    chosen = Submission.objects.filter(
+        assignment=assignment, status__in=FINAL_STATUSES, reference=False
+    )
     if mode == RegradeBatch.Mode.REEVALUATE:
         # A participant who cancelled stopped that submission: re-evaluating it
         # would bring it back (and cancelled -> evaluating is no legal move).

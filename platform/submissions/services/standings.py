@@ -334,13 +334,15 @@ def standing_refresh(*, participant_id: int, assignment_id: int) -> Standing | N
         pair = {"participant_id": participant_id, "assignment_id": assignment_id}
         standing = Standing.objects.select_for_update().filter(**pair).first()
         if standing is None:
-            if not Submission.objects.filter(**pair).exists():
+            if not Submission.objects.filter(**pair, reference=False).exists():
                 return None
             Standing.objects.bulk_create([Standing(**pair)], ignore_conflicts=True)
             standing = Standing.objects.select_for_update().get(**pair)
         # Read only now, under the standing's lock: a concurrent refresh of the
         # pair has committed, so its submission's change is seen here.
-        rows = list(Submission.objects.filter(**pair).values(*FACT_FIELDS))
+        rows = list(
+            Submission.objects.filter(**pair, reference=False).values(*FACT_FIELDS)
+        )
         old = {name: getattr(standing, name) for name in VALUE_FIELDS}
         listed = _is_listed(participant_id=participant_id, workshop_id=workshop_id)
         counted, latest = _needed_grades(rows, policy)
@@ -426,7 +428,7 @@ def standings_compute(*, assignment: Assignment) -> tuple[list[dict], Counter, d
     )
     by_participant: dict[int, list[dict]] = {}
     for row in (
-        Submission.objects.filter(assignment=assignment)
+        Submission.objects.filter(assignment=assignment, reference=False)
         .order_by()
         .values(*FACT_FIELDS)
         .iterator(chunk_size=5000)

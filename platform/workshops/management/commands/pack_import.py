@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from workshops.pack_archive import max_archive_bytes
-from workshops.packs import pack_import
+from workshops.pack_import import pack_import
 
 
 class Command(BaseCommand):
