@@ -1,5 +1,6 @@
 """Counters behind the rate limits (logins, predictions)."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -16,3 +17,30 @@ class RateCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count}"
+
+
+class SignupPolicy(models.Model):
+    """Who may create an account, as the instructor last set it (one row).
+
+    Without a row, ``DOJO_SIGNUP`` decides. An instructor closes sign-up once
+    the room has its accounts: "code" alone still lets anyone who knows a join
+    code make a second account, doubling every per-participant cap.
+    """
+
+    class Mode(models.TextChoices):
+        OPEN = "open", "Open: anyone may make an account"
+        CODE = "code", "Join code: only with a workshop's join code"
+        CLOSED = "closed", "Closed: no new accounts (instructors make them)"
+
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.mode

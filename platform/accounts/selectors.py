@@ -1,4 +1,4 @@
-"""Reads on user accounts: their API tokens."""
+"""Reads on user accounts: their API tokens, and who may sign up."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
+
+from accounts.models import SignupPolicy
 
 # Enough of a key to tell the user's tokens apart, far too little to use one.
 TOKEN_PREFIX_LENGTH = 8
@@ -45,3 +47,13 @@ def api_token_list_for_user(*, user: AbstractUser) -> list[ApiTokenSummary]:
         )
         for token in Token.objects.filter(user=user).order_by("-created")
     ]
+
+
+def signup_mode() -> str:
+    """Return who may make an account now: "open", "code" or "closed".
+
+    The instructor's choice (the sign-up page's settings) once made, else
+    ``DOJO_SIGNUP``.
+    """
+    policy = SignupPolicy.objects.filter(pk=1).values_list("mode", flat=True).first()
+    return policy or settings.DOJO_SIGNUP

@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from accounts.models import SignupPolicy
 from accounts.selectors import TOKEN_PREFIX_LENGTH, api_token_expired
 
 DEMO_USERS = {
@@ -40,3 +41,12 @@ def api_token_revoke(*, user: AbstractUser, prefix: str) -> bool:
         return False
     deleted, _ = Token.objects.filter(user=user, key__startswith=prefix).delete()
     return deleted > 0
+
+
+def signup_mode_set(*, mode: str, by: AbstractUser) -> None:
+    """Set who may make an account from now on (``SignupPolicy.Mode``)."""
+    if mode not in SignupPolicy.Mode.values:
+        raise ValueError(f"unknown sign-up mode {mode!r}")
+    SignupPolicy.objects.update_or_create(
+        pk=1, defaults={"mode": mode, "changed_by": by}
+    )

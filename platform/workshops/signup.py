@@ -1,15 +1,20 @@
-"""Sign up, with the workshop join code that enrolls the new account at once."""
+"""Sign up, with the workshop join code that enrolls the new account at once;
+and the instructor's page that says who may sign up."""
 
 from django import forms
-from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from accounts.models import SignupPolicy
+from accounts.selectors import signup_mode
+from accounts.services import signup_mode_set
 from accounts.throttles import signup_refusal
 from workshops.selectors import workshop_by_join_code
 from workshops.services import workshop_join
@@ -54,10 +59,11 @@ class SignupForm(UserCreationForm):
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
-    if settings.DOJO_SIGNUP == "closed":
+    mode = signup_mode()
+    if mode == SignupPolicy.Mode.CLOSED:
         return render(request, "accounts/signup_closed.html", status=403)
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    code_required = settings.DOJO_SIGNUP == "code"
+    code_required = mode == SignupPolicy.Mode.CODE
     if request.method == "POST":
         form = SignupForm(request.POST, join_code_required=code_required)
         if form.is_valid():
@@ -93,3 +99,37 @@ def signup(request: HttpRequest) -> HttpResponse:
             join_code_required=code_required,
         )
     return render(request, "accounts/signup.html", {"form": form, "next": next_url})
+
+
+class SignupModeForm(forms.Form):
+    mode = forms.ChoiceField(
+        label="Who may sign up",
+        choices=SignupPolicy.Mode.choices,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Who may sign up: pick open, join code or closed.",
+            "invalid_choice": "Who may sign up: pick open, join code or closed.",
+        },
+    )
+
+
+@login_required
+def signup_settings(request: HttpRequest) -> HttpResponse:
+    """The site's instructors (staff) open sign-up, keep it to join codes, or
+    close it once the room has its accounts."""
+    if not request.user.is_staff:
+        raise Http404("No such page.")
+    if request.method == "POST":
+        form = SignupModeForm(request.POST)
+        if form.is_valid():
+            mode = SignupPolicy.Mode(form.cleaned_data["mode"])
+            signup_mode_set(mode=mode, by=request.user)
+            messages.success(request, f"Sign-up is now: {mode.label}.")
+            return redirect("signup-settings")
+        status = 400
+    else:
+        form = SignupModeForm(initial={"mode": signup_mode()})
+        status = 200
+    return render(
+        request, "accounts/signup_settings.html", {"form": form}, status=status
+    )

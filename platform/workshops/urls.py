@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     # Under accounts/ where people look for it; the join code makes it ours.
     path("accounts/signup/", signup.signup, name="signup"),
+    path("accounts/signup/settings/", signup.signup_settings, name="signup-settings"),
     path("join/", views.join, name="workshop-join"),
     path("join/<str:code>/", views.join_link, name="workshop-join-link"),
     path("workshops/new/", views.workshop_create, name="workshop-create"),

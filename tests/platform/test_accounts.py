@@ -1,6 +1,7 @@
 """Sign up, log in, log out, change password."""
 
 import io
+import re
 
 import pytest
 from django.contrib.auth.models import User
@@ -167,3 +168,51 @@ def test_dojo_setup_refuses_demo_logins_unless_allowed(db, settings):
     assert not Workshop.objects.exists()
     call_command("dojo_setup", "--demo-users", stdout=io.StringIO())
     assert User.objects.get(username="instructor").is_superuser
+
+
+def test_the_instructor_closes_and_opens_signup_from_a_page(instructor, settings):
+    """The site's instructor (staff) sets who may sign up in a page, over
+    DOJO_SIGNUP: closed makes no account even with a join code; open needs none."""
+    settings.DOJO_SIGNUP = "code"
+    instructor.is_staff = True
+    instructor.save()
+    client = Client()
+    client.force_login(instructor)
+    page = client.get(reverse("signup-settings"))
+    assert page.status_code == 200
+    assert re.search(r'<input[^>]*value="code"[^>]*checked', page.content.decode())
+    closed = client.post(reverse("signup-settings"), {"mode": "closed"}, follow=True)
+    assert "Sign-up is now: Closed" in closed.content.decode()
+    code = instructor.enrollments.get().workshop.join_code
+    assert _signup("newbie", code).status_code == 403
+    assert not User.objects.filter(username="newbie").exists()
+    client.post(reverse("signup-settings"), {"mode": "open"})
+    assert _signup("newbie").status_code == 302
+
+
+@pytest.mark.parametrize("mode", ["", "wide", "CLOSED"])
+def test_a_bad_signup_mode_is_refused_naming_the_field(instructor, settings, mode):
+    settings.DOJO_SIGNUP = "open"
+    instructor.is_staff = True
+    instructor.save()
+    client = Client()
+    client.force_login(instructor)
+    refused = client.post(reverse("signup-settings"), {"mode": mode})
+    assert refused.status_code == 400
+    assert (
+        "Who may sign up: pick open, join code or closed." in refused.content.decode()
+    )
+    assert _signup("newbie").status_code == 302
+
+
+def test_only_staff_may_change_who_signs_up(participant, instructor, settings):
+    """A participant, or an instructor of one workshop who is not staff, gets
+    no such page, and their POST changes nothing."""
+    settings.DOJO_SIGNUP = "open"
+    for user in (participant, instructor):
+        client = Client()
+        client.force_login(user)
+        assert client.get(reverse("signup-settings")).status_code == 404
+        posted = client.post(reverse("signup-settings"), {"mode": "closed"})
+        assert posted.status_code == 404
+    assert _signup("newbie").status_code == 302

@@ -304,10 +304,13 @@ def test_hidden_test_split_cannot_be_downloaded(participant, workshop, what):
     assert client.get(url).status_code == 404
 
 
-def _production_setting(name: str, **env: str):
+def _production_setting(name: str, *more: str, **env: str):
+    """Return setting ``name`` (a list of values, given ``more`` names) as
+    production settings make it under ``env``, in one fresh process."""
+    names = (name, *more)
     script = (
         "import json, django; from django.conf import settings; django.setup(); "
-        f"print(json.dumps(getattr(settings, {name!r}, None)))"
+        f"print(json.dumps([getattr(settings, n, None) for n in {names!r}]))"
     )
     base_env = {
         k: v for k, v in _production_env().items() if k != "DOJO_TRUSTED_PROXIES"
@@ -321,13 +324,19 @@ def _production_setting(name: str, **env: str):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    return values if more else values[0]
 
 
 def test_production_trusts_forwarded_proto_only_behind_a_declared_proxy():
     """Published directly (compose), a client's X-Forwarded-Proto is not taken
-    for HTTPS; with DOJO_TRUSTED_PROXIES set, the proxy's is."""
-    assert _production_setting("SECURE_PROXY_SSL_HEADER") is None
+    for HTTPS; with DOJO_TRUSTED_PROXIES set, the proxy's is. DOJO_DEMO_USERS in
+    a production environment does not turn the published demo logins on (only
+    the local, demo, settings allow them): asked in the same process."""
+    header, demo = _production_setting(
+        "SECURE_PROXY_SSL_HEADER", "DOJO_DEMO_USERS", DOJO_DEMO_USERS="1"
+    )
+    assert header is None and demo is False
     assert _production_setting("SECURE_PROXY_SSL_HEADER", DOJO_TRUSTED_PROXIES="1") == [
         "HTTP_X_FORWARDED_PROTO",
         "https",

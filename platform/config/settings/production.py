@@ -6,6 +6,9 @@ from .base import env
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+# The demo logins' passwords are published: only the demo (local) settings make
+# them, whatever the environment says.
+DOJO_DEMO_USERS = False
 # X-Forwarded-Proto says "https" only if a proxy the operator declared writes
 # it; with gunicorn published directly (docker-compose.yml), any client could.
 if DOJO_TRUSTED_PROXIES > 0:  # noqa: F405
