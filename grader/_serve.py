@@ -28,6 +28,11 @@ it. A model that could not be loaded (too slow, too greedy, broken) is
 refused from then on without loading it again, and its error says
 ``"refused": true`` so that the worker remembers it too.
 
+While it works on a request it keeps ``working``: ``<request name> <key>``,
+written before the request's model is loaded or called and removed once its
+answer is written, so that a worker whose wait ran out blames exactly the
+model that holds this process (``workers.predictor_replies.working_model``).
+
 It exits after ``idle`` seconds without a request, or when ``stop`` appears.
 """
 
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import re
@@ -54,6 +60,8 @@ from ._maps import conv_maps, encoded_maps, first_conv
 from ._memory import PeakMemory, activation_bytes, mib
 
 KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# "<request file name> <model key or ->": what this process is working on.
+WORKING = "working"
 POLL_SECONDS = 0.002
 MODELS_KEPT = 8
 REQUEST_BYTES = 1024 * 1024
@@ -341,7 +349,7 @@ def serve(
     ``"restart": true``; the worker, once it has read that answer, stops this
     process (exiting here could remove the answer before it is read).
     """
-    requests, responses = folder / "requests", folder / "responses"
+    requests = folder / "requests"
     models = _Models(
         folder / "models",
         request_memory_bytes=request_memory_bytes,
@@ -365,28 +373,51 @@ def serve(
             continue
         for path in pending:
             last = time.monotonic()
-            peak.reset()
-            try:
-                request = json.loads(path.read_bytes()[:REQUEST_BYTES])
-                reply = answer(request if isinstance(request, dict) else {}, models)
-            except (OSError, ValueError, RecursionError):
-                reply = {"error": "The request could not be read."}
-            rise = peak.rise()
-            over = rise is not None and rise > request_memory_bytes
-            if over:
-                # What the model allocated may stay with this process (allocator
-                # caches, traced graphs): a fresh one should take over.
-                reply = {
-                    "error": (
-                        f"The model needs too much memory to try here: about "
-                        f"{mib(rise)} for one image, and a prediction may use "
-                        f"{mib(request_memory_bytes)}. {SMALLER_MODEL_HINT}"
-                    ),
-                    "restart": True,
-                }
-            try:
-                _write(responses / path.name, reply)
-                path.unlink(missing_ok=True)
-            except OSError:  # the folder went away under us; the loop ends
-                continue
+            handle(path, folder, models, peak, request_memory_bytes)
     return 0
+
+
+def handle(
+    path: Path,
+    folder: Path,
+    models: _Models,
+    peak: PeakMemory,
+    request_memory_bytes: int = REQUEST_MEMORY_BYTES,
+) -> None:
+    """Answer one request file into ``responses/``, marked as ``WORKING`` meanwhile.
+
+    The marker names the request and its model while this process works on it
+    (load and call alike), so that a worker whose wait ran out knows exactly
+    which model holds the predictor, not merely which request was waiting.
+    """
+    peak.reset()
+    marker = folder / WORKING
+    try:
+        try:
+            request = json.loads(path.read_bytes()[:REQUEST_BYTES])
+            request = request if isinstance(request, dict) else {}
+            key = request.get("model")
+            named = key if isinstance(key, str) and KEY.match(key) else "-"
+            marker.write_text(f"{path.name} {named}\n")
+            reply = answer(request, models)
+        except (OSError, ValueError, RecursionError):
+            reply = {"error": "The request could not be read."}
+        rise = peak.rise()
+        if rise is not None and rise > request_memory_bytes:
+            # What the model allocated may stay with this process (allocator
+            # caches, traced graphs): a fresh one should take over.
+            reply = {
+                "error": (
+                    f"The model needs too much memory to try here: about "
+                    f"{mib(rise)} for one image, and a prediction may use "
+                    f"{mib(request_memory_bytes)}. {SMALLER_MODEL_HINT}"
+                ),
+                "restart": True,
+            }
+        _write(folder / "responses" / path.name, reply)
+        path.unlink(missing_ok=True)
+    except OSError:  # the folder went away under us; the loop ends
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            marker.unlink(missing_ok=True)

@@ -38,6 +38,7 @@ from workers.predictor_replies import (
     parse_reply,
     read_bounded,
     refusal_reason,
+    working_model,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,13 @@ LOAD_SECONDS = 8.0
 # Models the predictor refused (or that went past a request's memory budget),
 # refused here without asking a predictor again.
 REFUSED_KEPT = 256
+# How long one request may hold the predictor, as a multiple of the load
+# budget: its load, then one answer. A model still being worked on past it when
+# some request's wait runs out is the one blamed (``_exchange``); a request may
+# wait twice the load budget (``predictor_load_check``), so a model alone in
+# the queue is always past this when its own wait runs out.
+HOLD_LOADS = 1.5
+RESTARTED = "The predictor was restarted; try again."
 
 
 def predictor_load_check(*, load_seconds: float, timeout_seconds: float) -> None:
@@ -110,6 +118,9 @@ class WarmPredictor:
     _files: ModelFiles | None = field(default=None, init=False)
     _kill: threading.Event = field(default_factory=threading.Event, init=False)
     _refused: OrderedDict[str, str] = field(default_factory=OrderedDict, init=False)
+    # Requests this worker has handed to the predictor and not yet read back:
+    # file name -> model key (what a "working" marker may name).
+    _asked: dict[str, str] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         predictor_memory_check(
@@ -270,7 +281,13 @@ class WarmPredictor:
                 raise PredictorError(str(exc)) from None
             except ModelsBusy as exc:
                 raise PredictorError(str(exc)) from None
-            data = self._exchange(folder, request, deadline=deadline, limit=limit)
+            try:
+                data = self._exchange(folder, request, deadline=deadline, limit=limit)
+            except PredictorError:
+                # Another request's wait may have found this model to blame.
+                if key in self._refused:
+                    raise PredictorError(self._refused[key]) from None
+                raise
         refusal = refusal_reason(data)
         if refusal is None:
             return data
@@ -293,20 +310,47 @@ class WarmPredictor:
         os.chmod(staged, 0o644)
         os.replace(staged, asked)
         reply = folder / "responses" / name
+        with self._lock:
+            self._asked[name] = request["model"]
         try:
             self._wait_for(reply, deadline=deadline)
         except PredictorError:
             asked.unlink(missing_ok=True)
             if self.running and (folder / "ready").is_file():
-                # Ready but silent past the budget: a model's call holds it (a
-                # load gives up by itself). Stop it so the next request (anyone's)
-                # gets a fresh predictor.
-                self._kill.set()
+                # Ready but silent past the budget: a model holds it. Stop it
+                # so the next request (anyone's) gets a fresh predictor.
+                self._blame(folder)
             raise
+        finally:
+            with self._lock:
+                self._asked.pop(name, None)
         try:
             return read_bounded(reply, limit=limit)
         finally:
             reply.unlink(missing_ok=True)
+
+    def _blame(self, folder: Path) -> None:
+        """Stop a predictor that kept a request waiting past its budget.
+
+        The model it is working on (its "working" marker), if that one has
+        held it past what a load and an answer may take, is refused from then
+        on and a replacement started at once; a request that merely waited
+        behind it is told the predictor was restarted.
+        """
+        held = HOLD_LOADS * self.load_seconds
+        with self._lock:
+            asked = dict(self._asked)
+        key = working_model(folder / "working", asked=asked, held_seconds=held)
+        self._kill.set()
+        if key is None:
+            return
+        self._refuse(
+            key,
+            f"Your model took longer than {held:g} s to answer one prediction; "
+            "make it smaller or faster and submit it again.",
+        )
+        self._ensure()
+        raise PredictorError(RESTARTED)
 
     def _refuse(self, key: str, reason: str) -> None:
         with self._lock:
@@ -317,7 +361,7 @@ class WarmPredictor:
     def _wait_for(self, path: Path, *, deadline: float) -> None:
         while not path.is_file():
             if not path.parent.is_dir():
-                raise PredictorError("The predictor was restarted; try again.")
+                raise PredictorError(RESTARTED)
             if not self.running:
                 raise PredictorError(self._stopped_reason())
             if time.monotonic() > deadline:

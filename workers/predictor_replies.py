@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import stat
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from workers import outputs
@@ -25,6 +30,9 @@ MAX_WEIGHED_WORDS = 64
 MAX_NEIGHBOUR_WORDS = 3
 MAX_NEIGHBOURS = 5
 MAX_WORD_ID = 1 << 20
+# The serve loop's "working" marker: "<request file name> <model key>\n".
+WORKING_BYTES = 160
+WORKING = re.compile(r"\A(\d{1,20}-[0-9a-f]{8}\.json) ([A-Za-z0-9_-]{1,64})\n?\Z")
 
 
 class PredictorError(Exception):
@@ -46,6 +54,40 @@ def read_bounded(path: Path, *, limit: int) -> bytes:
         return outputs.read_bounded(path, max_bytes=limit)
     except outputs.UntrustedOutputError as exc:
         raise PredictorError("The predictor's answer was unreadable.") from exc
+
+
+def working_model(
+    marker: Path, *, asked: Mapping[str, str], held_seconds: float
+) -> str | None:
+    """Return the model key that has held the predictor for ``held_seconds``.
+
+    ``marker`` is the serve loop's ``working`` file (hostile: opened without
+    following a link, a regular file of at most ``WORKING_BYTES``, in the exact
+    format, naming a request this worker sent, with the model key it sent it
+    for). Its age is the kernel's modification time, written when the request
+    was picked up. Anything else (missing, malformed, another request's key,
+    a request picked up too recently to be past its budget) gives None.
+    """
+    try:
+        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        data = handle.read(WORKING_BYTES + 1)
+    try:
+        found = (
+            WORKING.match(data.decode("ascii")) if len(data) <= WORKING_BYTES else None
+        )
+    except UnicodeDecodeError:
+        return None
+    if found is None or asked.get(found[1]) != found[2]:
+        return None
+    if time.time() - info.st_mtime < held_seconds:
+        return None
+    return found[2]
 
 
 def refusal_reason(data: bytes) -> tuple[str, bool] | None:

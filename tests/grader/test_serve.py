@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,36 @@ def test_a_missing_file_is_not_held_against_the_model(
     assert "Try again" in missing["error"] and "refused" not in missing
     (tmp_path / "quick.keras").write_bytes((folder / "quick.keras").read_bytes())
     assert len(_ask(models, "quick")["top"]) == 3
+
+
+class _Watched(_Models):
+    """The real model cache, noting what the "working" marker says on each load."""
+
+    def __init__(self, folder: Path, marker: Path) -> None:
+        super().__init__(folder, load_seconds=LOAD_SECONDS)
+        self.marker, self.seen = marker, []
+
+    def get(self, key: str) -> Any:
+        self.seen.append(self.marker.read_text())
+        return super().get(key)
+
+
+def test_the_working_marker_names_the_request_and_model_until_answered(
+    folder: Path, tmp_path: Path
+) -> None:
+    """While a request is worked on, "working" names it and its model (what a
+    worker blames when its wait runs out); once answered, it is gone."""
+    from grader._memory import PeakMemory
+    from grader._serve import WORKING, handle
+
+    for sub in ("requests", "responses"):
+        (tmp_path / sub).mkdir()
+    models = _Watched(folder, tmp_path / WORKING)
+    pixels = base64.b64encode(np.zeros(64, np.uint8).tobytes()).decode()
+    asked = tmp_path / "requests" / "17-0123abcd.json"
+    asked.write_text(json.dumps({"model": "quick", "pixels": pixels}))
+    handle(asked, tmp_path, models, PeakMemory())
+    assert models.seen == ["17-0123abcd.json quick\n"]
+    assert not (tmp_path / WORKING).exists() and not asked.exists()
+    reply = json.loads((tmp_path / "responses" / asked.name).read_text())
+    assert len(reply["top"]) == 3

@@ -515,3 +515,46 @@ def test_a_request_memory_budget_must_fit_well_inside_the_predictor(
             memory_bytes=memory_mb * 2**20,
             request_memory_bytes=request_mb * 2**20,
         )
+
+
+ASKED = {"12-0123abcd.json": "slow", "13-89abcdef.json": "victim"}
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        b"12-0123abcd.json victim\n",  # not the model this request was sent for
+        b"99-0123abcd.json slow\n",  # a request this worker never sent
+        b"12-0123abcd.json ../slow\n",
+        b"12-0123abcd.json slow\n" + b" " * 200,
+        b"12-0123abcd.json\xff slow\n",
+        b"",
+    ],
+)
+def test_a_malformed_working_marker_blames_nobody(tmp_path: Path, marker) -> None:
+    """The serve loop's marker is hostile: only the exact format, naming a
+    request this worker sent with its own model key, can blame a model."""
+    from workers.predictor_replies import working_model
+
+    path = tmp_path / "working"
+    path.write_bytes(marker)
+    assert working_model(path, asked=ASKED, held_seconds=0) is None
+
+
+def test_a_working_marker_blames_only_a_model_past_its_hold(tmp_path: Path) -> None:
+    """A well-formed marker blames its model once it has held the predictor
+    past the budget, never through a link, never when missing."""
+    import os
+
+    from workers.predictor_replies import working_model
+
+    path = tmp_path / "working"
+    assert working_model(path, asked=ASKED, held_seconds=0) is None
+    path.write_text("12-0123abcd.json slow\n")
+    assert working_model(path, asked=ASKED, held_seconds=0) == "slow"
+    assert working_model(path, asked=ASKED, held_seconds=3600) is None
+    os.utime(path, (0, 0))  # picked up long ago
+    assert working_model(path, asked=ASKED, held_seconds=3600) == "slow"
+    link = tmp_path / "link"
+    link.symlink_to(path)
+    assert working_model(link, asked=ASKED, held_seconds=0) is None
