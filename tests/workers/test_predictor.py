@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import wait_for
 from workers.predictor import PredictorError, WarmPredictor
 from workers.predictor_replies import (
     parse_explain_reply,
@@ -366,6 +367,18 @@ def slow() -> Iterator[Path]:
     keras.Sequential(
         [keras.Input((8, 8, 1)), keras.layers.Flatten(), *deep, keras.layers.Dense(5)]
     ).save(folder / "slow.keras")
+    # One convolution of hundreds of GFLOP: a single TensorFlow op, which no
+    # load budget can interrupt, so its load (and call) outlast any wait.
+    keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.UpSampling2D(32),
+            keras.layers.Conv2D(256, 1),
+            keras.layers.Conv2D(512, 7),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(5),
+        ]
+    ).save(folder / "stuck.keras")
     yield folder / "slow.keras"
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -413,6 +426,49 @@ def test_a_model_slow_to_load_is_refused_while_the_same_predictor_serves_others(
         )
     assert len(_ask(hasty, models, "good")) == 3
     assert hasty._folder == serving
+
+    # A model that holds the predictor past a request's wait (one long op) is
+    # the one its "working" marker names: refused from then on, while a
+    # request merely queued behind it is told the predictor was restarted.
+    stuck: list[str] = []
+
+    def ask_stuck() -> None:
+        try:
+            hasty.predict(
+                model_path=slow.with_name("stuck.keras"),
+                key="stuck",
+                pixels=image(),
+                num_classes=5,
+                timeout=6,
+            )
+        except PredictorError as exc:
+            stuck.append(str(exc))
+
+    asking = threading.Thread(target=ask_stuck)
+    asking.start()
+    wait_for(lambda: "stuck" in _marker(serving), timeout=60, what="the stuck load")
+    with pytest.raises(PredictorError, match="restarted"):
+        _ask(hasty, models, "queued")
+    asking.join()
+    assert len(stuck) == 1 and "longer than 2.25 s to answer" in stuck[0], stuck
+    assert "queued" not in hasty._refused
+    with pytest.raises(PredictorError, match="to answer one prediction"):
+        hasty.predict(
+            model_path=slow.with_name("gone.keras"),
+            key="stuck",
+            pixels=image(),
+            num_classes=5,
+            timeout=60,
+        )
+    assert len(_ask(hasty, models, "queued")) == 3
+    assert hasty._folder != serving
+
+
+def _marker(folder: Path) -> str:
+    try:
+        return (folder / "working").read_text()
+    except OSError:
+        return ""
 
 
 @pytest.fixture(scope="module")
