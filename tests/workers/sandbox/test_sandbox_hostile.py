@@ -242,7 +242,7 @@ def test_endless_job_times_out(run_py: RunPy, code: str) -> None:
 
 def test_cpu_limit_counts_all_processes(run_py: RunPy) -> None:
     """Burning CPU in two processes ends timed_out at the CPU-time limit, and
-    while it burns its cgroup holds its CPU quota (half a core)."""
+    while it burns its cgroup holds its CPU quota (one core of two)."""
     quotas: list[str] = []
     result = run_py(
         """
@@ -252,14 +252,14 @@ def test_cpu_limit_counts_all_processes(run_py: RunPy) -> None:
         while True:
             pass
         """,
-        limits=SandboxLimits(cpu_seconds=1, wall_seconds=20, cpus=0.5),
+        limits=SandboxLimits(cpu_seconds=1, wall_seconds=20, cpus=1),
         # Read from the host while the job runs: its cgroup goes when it ends.
         on_log=lambda _: quotas.extend(job_cpu_quotas()),
         log_interval=0.2,
     )
     assert result.outcome is Outcome.TIMED_OUT
     assert "CPU-time limit" in result.reason
-    assert quotas and set(quotas) == {"50000 100000"}
+    assert quotas and set(quotas) == {"100000 100000"}
 
 
 def test_background_processes_do_not_outlive_job(run_py: RunPy, work_dir: Path) -> None:
