@@ -71,6 +71,7 @@ def evaluate_many(
     env: Mapping[str, str],
     wall_seconds: int,
     memory_bytes: int = 4 * 1024**3,
+    cpus: float = 0,
     model_cache_bytes: int = MODEL_CACHE_BYTES,
     on_log: Callable[[str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
@@ -89,6 +90,7 @@ def evaluate_many(
         env=env,
         wall_seconds=wall_seconds,
         memory_bytes=memory_bytes,
+        cpus=cpus,
         model_cache_bytes=model_cache_bytes,
         on_log=on_log,
         should_cancel=should_cancel,
@@ -179,12 +181,19 @@ def _grader_argv(work: Path, *, model_cache_bytes: int) -> list[str]:
     return argv
 
 
-def grader_limits(wall_seconds: int, memory_bytes: int) -> sandbox.SandboxLimits:
-    """Return an evaluation sandbox's limits: its CPU is a multiple of its wall."""
+def grader_limits(
+    wall_seconds: int, memory_bytes: int, cpus: float = 0
+) -> sandbox.SandboxLimits:
+    """Return an evaluation sandbox's limits: its CPU is a multiple of its wall.
+
+    ``cpus``: the cores it may use at once (0: no quota), so that one grader
+    never takes every core from the worker's other slots.
+    """
     return sandbox.SandboxLimits(
         wall_seconds=wall_seconds,
         cpu_seconds=wall_seconds * 4,
         memory_bytes=memory_bytes,
+        cpus=cpus,
     )
 
 
@@ -202,6 +211,7 @@ def evaluator_spare(
     env: Mapping[str, str],
     wall_seconds: int,
     memory_bytes: int,
+    cpus: float = 0,
     model_cache_bytes: int = MODEL_CACHE_BYTES,
     longest_seconds: int | None = None,
     key: str = "",
@@ -224,7 +234,9 @@ def evaluator_spare(
         work_dir=work,
         binds=[*mounts.binds, sandbox.Bind(job_dir, "/job")],
         env={**env, "PYTHONPATH": "/opt/dojo"},
-        limits=grader_limits(max(wall_seconds, longest_seconds or 0), memory_bytes),
+        limits=grader_limits(
+            max(wall_seconds, longest_seconds or 0), memory_bytes, cpus
+        ),
         backend=backend,
         chdir=str(work),
         warm=EVALUATOR_WARM,
@@ -266,6 +278,7 @@ def run_grader(
     env: Mapping[str, str],
     wall_seconds: int,
     memory_bytes: int,
+    cpus: float = 0,
     model_cache_bytes: int = MODEL_CACHE_BYTES,
     on_log: Callable[[str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
@@ -286,7 +299,7 @@ def run_grader(
     """
     job_dir, work = work_root / f"{name}-job", work_root / name
     folders = [str(f) for f in spare_folders]
-    limits = grader_limits(wall_seconds, memory_bytes)
+    limits = grader_limits(wall_seconds, memory_bytes, cpus)
     if spare is not None and not (
         _spare_fits(spare, work=work, jobs=jobs, folders=folders, limits=limits)
         and spare.alive()
@@ -333,6 +346,7 @@ def run_grader(
                     env=env,
                     wall_seconds=wall_seconds,
                     memory_bytes=memory_bytes,
+                    cpus=cpus,
                     model_cache_bytes=model_cache_bytes,
                     on_log=on_log,
                     should_cancel=should_cancel,

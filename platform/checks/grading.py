@@ -17,6 +17,7 @@ from django.conf import settings
 from checks.data import CheckData
 from checks.models import CheckRun
 from jobs.queues import JobQueue
+from submissions.services.placement import sandbox_cpus_from_settings
 from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import evaluation, sandbox
 
@@ -71,6 +72,7 @@ def check_grade(
         env=env,
         wall_seconds=settings.DOJO_CHECK_EVAL_SECONDS,
         memory_bytes=settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
+        cpus=sandbox_cpus_from_settings(),
         should_cancel=should_cancel,
         spare=spare,
         spare_folders=_folders(data) if spare is not None else (),
@@ -90,6 +92,7 @@ def check_grader_refill(*, data: CheckData, env: dict[str, str]) -> None:
             env=env,
             wall_seconds=settings.DOJO_CHECK_EVAL_SECONDS,
             memory_bytes=settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
+            cpus=sandbox_cpus_from_settings(),
             key=key,
         )
 

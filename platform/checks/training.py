@@ -23,7 +23,7 @@ from checks.data import CheckData
 from checks.models import CheckRun
 from jobs.queues import JobQueue
 from jobs.spec import job_spec_build
-from submissions.services.placement import job_place
+from submissions.services.placement import job_place, sandbox_cpus_from_settings
 from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import sandbox
 from workers.jobspec import job_result_from_sandbox
@@ -51,6 +51,7 @@ def check_limits(*, check: CheckRun) -> sandbox.SandboxLimits:
         wall_seconds=wall,
         cpu_seconds=min(assignment.cpu_seconds, wall * 4),
         memory_bytes=assignment.memory_mb * 1024 * 1024,
+        cpus=sandbox_cpus_from_settings(),
         log_bytes=256 * 1024,
         output_bytes=16 * 1024 * 1024,
     )

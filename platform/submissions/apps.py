@@ -16,6 +16,7 @@ class SubmissionsConfig(AppConfig):
             predictor_load_from_settings,
             predictor_memory_from_settings,
             sandbox_config_from_settings,
+            sandbox_cpus_from_settings,
         )
         from submissions.services.reconcile import SUBMISSION_JOBS
         from workers.sandbox import SandboxUnavailable
@@ -30,6 +31,10 @@ class SubmissionsConfig(AppConfig):
             sandbox_config_from_settings()
         except SandboxUnavailable as exc:
             raise ImproperlyConfigured(str(exc)) from None
+        try:
+            sandbox_cpus_from_settings()
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"DOJO_SANDBOX_CPUS {exc}") from None
         try:
             predictor_memory_from_settings()
         except ValueError as exc:

@@ -25,7 +25,12 @@ SPEC = {
     "sandbox_backend": "bwrap",
     "script_sha256": "a" * 64,
     "data": [{"name": "train", "mount": "/data", "digest": "b" * 64}],
-    "limits": {"wall_seconds": 60, "memory_bytes": 2**30, "log_bytes": 1000},
+    "limits": {
+        "wall_seconds": 60,
+        "memory_bytes": 2**30,
+        "log_bytes": 1000,
+        "cpus": 1.5,
+    },
     "returns": ["model.keras"],
 }
 RESULT = {
@@ -72,6 +77,7 @@ def test_a_spec_and_result_round_trip_through_json():
     again = JobResult.from_dict(json.loads(json.dumps(result.to_dict())), spec=spec)
     assert again == result
     assert spec.sandbox_limits().wall_seconds == 60
+    assert spec.sandbox_limits().cpus == 1.5
     assert spec.sandbox_limits().cpu_seconds == sandbox.SandboxLimits().cpu_seconds
 
 
@@ -99,6 +105,8 @@ def test_a_spec_and_result_round_trip_through_json():
         ("limits.wall_seconds", float("inf"), "spec.limits.wall_seconds"),
         ("limits.wall_seconds", "60", "spec.limits.wall_seconds"),
         ("limits.gpu_hours", 1, "spec.limits.gpu_hours"),
+        ("limits.cpus", -0.5, "spec.limits.cpus"),
+        ("limits.cpus", float("nan"), "spec.limits.cpus"),
         ("returns.0", "../../model.keras", "spec.returns[0]"),
         ("extra", 1, "spec.extra"),
     ],

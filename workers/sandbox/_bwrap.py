@@ -197,7 +197,9 @@ def build_bwrap(
                 "uid can traverse (mode 0755 parents)."
             )
         cgroups = job_cgroups(
-            memory_bytes=limits.memory_bytes, max_processes=limits.max_processes
+            memory_bytes=limits.memory_bytes,
+            max_processes=limits.max_processes,
+            cpus=limits.cpus,
         )
     nproc_uid = uid if is_root() else os.getuid()
     inner_env = job_env(home="/tmp", env=env)

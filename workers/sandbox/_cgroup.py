@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._cgroup2 import JobCgroup2, cgroup2_mount, v2_parent
+from ._cgroup2 import CFS_PERIOD_US, JobCgroup2, cgroup2_mount, cpu_quota_us, v2_parent
 from ._config import CGROUP_MODES, sandbox_config
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -77,15 +77,23 @@ def _read_field(path: Path, key: str) -> int:
 
 
 class JobCgroups:
-    """The v1 memory, pids and cpuacct groups of one job (each may be None)."""
+    """The v1 memory, pids, cpuacct and cpu groups of one job (each may be None).
+
+    ``cpu`` is the group holding the job's CPU quota: the cpuacct group itself
+    where cpu and cpuacct share a hierarchy (the usual ``cpu,cpuacct`` mount),
+    else a group of its own in the cpu hierarchy; None without a quota.
+    """
 
     version = 1
 
-    def __init__(self, *, memory_bytes: int, max_processes: int) -> None:
+    def __init__(
+        self, *, memory_bytes: int, max_processes: int, cpus: float = 0
+    ) -> None:
         name = f"dojo-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.memory = _make_group("memory", name)
         self.pids = _make_group("pids", name)
         self.cpuacct = _make_group("cpuacct", name)
+        self.cpu: Path | None = None
         if self.memory is not None and not self._limit_memory(memory_bytes):
             self._remove(self.memory)
             self.memory = None
@@ -95,6 +103,25 @@ class JobCgroups:
             except OSError:
                 self._remove(self.pids)
                 self.pids = None
+        if cpus > 0:
+            self.cpu = self._limit_cpu(name, cpus)
+
+    def _limit_cpu(self, name: str, cpus: float) -> Path | None:
+        """Give the job ``cpus`` cores of bandwidth; return the group that holds it."""
+        shared = self.cpuacct is not None and (
+            (self.cpuacct / "cpu.cfs_quota_us").exists()
+        )
+        group = self.cpuacct if shared else _make_group("cpu", name)
+        if group is None:
+            return None
+        try:
+            (group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(cpu_quota_us(cpus)))
+        except OSError:
+            if not shared:
+                self._remove(group)
+            return None
+        return group
 
     def _limit_memory(self, memory_bytes: int) -> bool:
         assert self.memory is not None
@@ -111,7 +138,8 @@ class JobCgroups:
     @property
     def groups(self) -> list[Path]:
         """Return every group that was made."""
-        return [g for g in (self.memory, self.pids, self.cpuacct) if g is not None]
+        made = (self.memory, self.pids, self.cpuacct, self.cpu)
+        return list(dict.fromkeys(g for g in made if g is not None))
 
     def procs_files(self) -> list[str]:
         """Return the cgroup.procs files the job's first process joins."""
@@ -197,17 +225,21 @@ def cgroup_mode() -> str:
     return "v2" if cgroup2_mount() is not None else "none"
 
 
-def job_cgroups(*, memory_bytes: int, max_processes: int) -> AnyCgroups | None:
-    """Make the groups of one job in the chosen hierarchy (root only), or None."""
+def job_cgroups(
+    *, memory_bytes: int, max_processes: int, cpus: float = 0
+) -> AnyCgroups | None:
+    """Make the groups of one job in the chosen hierarchy (root only), or None.
+
+    ``cpus``: the job's CPU bandwidth in cores (0: no quota).
+    """
     mode = cgroup_mode()
+    limits = {"memory_bytes": memory_bytes, "max_processes": max_processes}
     if mode == "v1":
-        return JobCgroups(memory_bytes=memory_bytes, max_processes=max_processes)
+        return JobCgroups(**limits, cpus=cpus)
     if mode == "v2":
         parent = v2_parent()
         if parent is not None:
-            job = JobCgroup2(
-                parent, memory_bytes=memory_bytes, max_processes=max_processes
-            )
+            job = JobCgroup2(parent, **limits, cpus=cpus)
             if job.group is not None:
                 return job
     return None
@@ -220,6 +252,7 @@ class CgroupSupport:
     version: int | None
     memory: bool
     pids: bool
+    cpu: bool = False
 
     def describe(self) -> str:
         """Return one line for worker start logs and the hosts page."""
@@ -228,12 +261,15 @@ class CgroupSupport:
                 "no cgroups: memory by RLIMIT_AS, processes by RLIMIT_NPROC "
                 "(shared by every job of the uid)"
             )
-        held = [n for n, ok in (("memory", self.memory), ("pids", self.pids)) if ok]
+        limits = (("memory", self.memory), ("pids", self.pids), ("cpu", self.cpu))
+        held = [n for n, ok in limits if ok]
         text = f"cgroup v{self.version}: {', '.join(held) or 'accounting only'}"
         if not self.memory:
             text += "; memory by RLIMIT_AS"
         if not self.pids:
             text += "; processes by RLIMIT_NPROC"
+        if not self.cpu:
+            text += "; no CPU quota"
         return text
 
 
@@ -241,7 +277,7 @@ def cgroup_support() -> CgroupSupport:
     """Probe, with a throwaway job group, what cgroups can limit here."""
     if os.geteuid() != 0:
         return CgroupSupport(version=None, memory=False, pids=False)
-    probe = job_cgroups(memory_bytes=256 * 1024**2, max_processes=64)
+    probe = job_cgroups(memory_bytes=256 * 1024**2, max_processes=64, cpus=1)
     if probe is None or not probe.groups:
         return CgroupSupport(version=None, memory=False, pids=False)
     try:
@@ -249,6 +285,7 @@ def cgroup_support() -> CgroupSupport:
             version=probe.version,
             memory=probe.memory is not None,
             pids=probe.pids is not None,
+            cpu=probe.cpu is not None,
         )
     finally:
         probe.remove()

@@ -1,4 +1,4 @@
-"""Per-job cgroup v2 groups: memory.max, pids.max, cpu.stat, cgroup.kill.
+"""Per-job cgroup v2 groups: memory.max, pids.max, cpu.max, cpu.stat, cgroup.kill.
 
 v2 forbids processes in a group that hands controllers to its children ("no
 internal processes"), so the supervisor first moves every process of its own group
@@ -20,6 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LEAF = "dojo-supervisor"
+# The CPU quota's period: a job with ``cpus`` cores may run ``cpus`` times this
+# long in each period (v1 cpu.cfs_quota_us, v2 cpu.max), then waits for the next.
+CFS_PERIOD_US = 100_000
+
+
+def cpu_quota_us(cpus: float) -> int:
+    """Return the quota per ``CFS_PERIOD_US`` for ``cpus`` cores (at least 1 ms)."""
+    return max(1000, int(cpus * CFS_PERIOD_US))
 
 
 def cgroup2_mount(mountinfo: Path = Path("/proc/self/mountinfo")) -> Path | None:
@@ -152,16 +160,24 @@ def v2_parent() -> V2Parent | None:
 
 
 class JobCgroup2:
-    """One job's v2 group. ``memory``/``pids`` name it where that limit applies."""
+    """One job's v2 group. ``memory``/``pids``/``cpu`` name it where that applies."""
 
     version = 2
 
-    def __init__(self, parent: V2Parent, *, memory_bytes: int, max_processes: int):
+    def __init__(
+        self,
+        parent: V2Parent,
+        *,
+        memory_bytes: int,
+        max_processes: int,
+        cpus: float = 0,
+    ):
         _remove_stale(parent.path)
         name = f"dojo-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.group: Path | None = parent.path / name
         self.memory: Path | None = None
         self.pids: Path | None = None
+        self.cpu: Path | None = None
         try:
             self.group.mkdir()
         except OSError:
@@ -173,6 +189,11 @@ class JobCgroup2:
             with contextlib.suppress(OSError):
                 (self.group / "pids.max").write_text(str(max_processes))
                 self.pids = self.group
+        if cpus > 0 and "cpu" in parent.controllers:
+            with contextlib.suppress(OSError):
+                quota = f"{cpu_quota_us(cpus)} {CFS_PERIOD_US}"
+                (self.group / "cpu.max").write_text(quota)
+                self.cpu = self.group
 
     def _limit_memory(self, memory_bytes: int) -> bool:
         assert self.group is not None

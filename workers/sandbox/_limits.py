@@ -31,7 +31,9 @@ class SandboxLimits:
     bars) keeps running while an endless ``print`` loop does not.
     ``work_dir_bytes`` and ``max_files`` bound the work dir (apparent size and
     entries); ``tmp_bytes`` sizes each of ``/tmp`` and ``/dev/shm``, whose pages
-    count against ``memory_bytes``.
+    count against ``memory_bytes``. ``cpus`` is the CPU bandwidth the job may use
+    at any moment, in cores (1.5: one and a half; 0: no quota), enforced by the
+    cpu cgroup where one can be made; ``cpu_seconds`` bounds its total.
     """
 
     wall_seconds: float = 600
@@ -44,6 +46,7 @@ class SandboxLimits:
     tmp_bytes: int = 256 * MIB
     log_bytes: int = 1 * MIB
     output_bytes: int = 64 * MIB
+    cpus: float = 0
 
     def to_dict(self) -> dict[str, float | int]:
         """Return the limits as a JSON-ready dict."""

@@ -47,7 +47,9 @@ def build_local(
     cgroups = None
     if is_root():
         cgroups = job_cgroups(
-            memory_bytes=limits.memory_bytes, max_processes=limits.max_processes
+            memory_bytes=limits.memory_bytes,
+            max_processes=limits.max_processes,
+            cpus=limits.cpus,
         )
     nproc_uid = None if is_root() else os.getuid()
     full = [

@@ -1,5 +1,6 @@
 """Settings shared by every environment; everything that varies comes from the env."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -173,6 +174,12 @@ DOJO_SANDBOX_UID = env.int("DOJO_SANDBOX_UID", default=65534)
 # sandbox's one configuration object (workers.sandbox.SandboxConfig).
 DOJO_CGROUP = env("DOJO_CGROUP", default="auto")
 DOJO_SANDBOX_NPROC = env("DOJO_SANDBOX_NPROC", default="")
+# The cores one training, check or evaluation sandbox may use at once (a cgroup
+# CPU quota; 0: none). By default all but one of the host's, at least one, so no
+# single job can take every core from the other slots. Checked at start.
+DOJO_SANDBOX_CPUS = env.float(
+    "DOJO_SANDBOX_CPUS", default=max(1.0, float((os.cpu_count() or 1) - 1))
+)
 DOJO_KERAS_BACKEND = env("DOJO_KERAS_BACKEND", default="tensorflow")
 DOJO_GPU_DEVICE = env.int("DOJO_GPU_DEVICE", default=-1)
 DOJO_GPU_SLOTS = env.int("DOJO_GPU_SLOTS", default=1)

@@ -1,5 +1,6 @@
 """Where and how a job's sandbox runs: its environment, limits, slot and uid."""
 
+import math
 from pathlib import Path
 
 from django.conf import settings
@@ -21,6 +22,16 @@ def sandbox_config_from_settings() -> sandbox.SandboxConfig:
             nproc=settings.DOJO_SANDBOX_NPROC,
         )
     )
+
+
+def sandbox_cpus_from_settings() -> float:
+    """Return the cores one job's sandbox may use at once, checked (at start)."""
+    cpus = settings.DOJO_SANDBOX_CPUS
+    if isinstance(cpus, bool) or not isinstance(cpus, int | float):
+        raise ValueError(f"must be a number of cores, not {cpus!r}")
+    if not math.isfinite(cpus) or cpus < 0:
+        raise ValueError(f"must be 0 (no quota) or a positive number, not {cpus!r}")
+    return float(cpus)
 
 
 def predictor_memory_from_settings() -> dict[str, int]:
@@ -72,6 +83,7 @@ def evaluation_sandbox() -> dict:
         "env": sandbox_env(),
         "wall_seconds": settings.DOJO_EVAL_WALL_SECONDS,
         "memory_bytes": memory_mb * 1024 * 1024,
+        "cpus": sandbox_cpus_from_settings(),
         "model_cache_bytes": min(settings.DOJO_EVAL_MODEL_CACHE_MB, memory_mb // 4)
         * 1024
         * 1024,
@@ -114,6 +126,7 @@ def sandbox_limits(*, submission: Submission) -> sandbox.SandboxLimits:
         wall_seconds=assignment.wall_seconds,
         cpu_seconds=assignment.cpu_seconds,
         memory_bytes=assignment.memory_mb * 1024 * 1024,
+        cpus=sandbox_cpus_from_settings(),
     )
 
 

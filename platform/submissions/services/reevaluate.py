@@ -90,6 +90,7 @@ def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:
             startup_seconds=grader["wall_seconds"],
             seconds_per_model=settings.DOJO_EVAL_MODEL_SECONDS,
             memory_bytes=grader["memory_bytes"],
+            cpus=grader["cpus"],
             model_cache_bytes=grader["model_cache_bytes"],
             on_verdict=lambda verdict: _apply(by_id[verdict.id], verdict),
             on_log=heartbeat.on_log,

@@ -24,12 +24,30 @@ def leftover_cgroups() -> list[str]:
     """Return job cgroups this process made that still exist."""
     prefix = f"dojo-{os.getpid()}-"
     found = []
-    for controller in ("memory", "pids", "cpuacct"):
+    for controller in ("memory", "pids", "cpuacct", "cpu"):
         for line in Path("/proc/self/cgroup").read_text().splitlines():
             _, names, path = line.split(":", 2)
             if controller in names.split(","):
                 base = Path("/sys/fs/cgroup", controller, path.lstrip("/"))
                 found += [str(p) for p in base.glob(prefix + "*")]
+    return found
+
+
+def job_cpu_quotas() -> list[str]:
+    """Return "quota period" of each v1 cpu group this process's jobs run in."""
+    prefix = f"dojo-{os.getpid()}-"
+    found = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        if "cpu" in names.split(","):
+            base = Path("/sys/fs/cgroup/cpu", path.lstrip("/"))
+            for group in sorted(base.glob(prefix + "*")):
+                try:
+                    quota = (group / "cpu.cfs_quota_us").read_text().strip()
+                    period = (group / "cpu.cfs_period_us").read_text().strip()
+                except OSError:
+                    continue
+                found.append(f"{quota} {period}")
     return found
 
 

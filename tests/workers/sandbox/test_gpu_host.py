@@ -121,7 +121,8 @@ def test_the_gpu_memory_share_is_set_on_the_mps_daemon(tmp_path, monkeypatch):
 def test_cpu_worker_is_placed_without_devices_and_says_its_limits():
     plan = host_prepare(slots=2)
     assert plan.gpu_device == -1 and plan.place(1).devices == []
-    assert plan.describe().startswith("cgroup v1: memory, pids")
+    # This machine's v1 cpu hierarchy takes a job's CPU quota (cfs_quota_us).
+    assert plan.describe().startswith("cgroup v1: memory, pids, cpu")
     assert plan.notices == []
 
 

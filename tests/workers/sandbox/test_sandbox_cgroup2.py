@@ -93,17 +93,23 @@ def v2(sandbox_settings) -> Iterator[Path]:
 
 
 def test_v2_job_runs_in_its_own_group_which_is_removed(v2: Path, work_dir) -> None:
-    """Each job runs in a fresh child group; cpu.stat counts it; the group goes."""
+    """Each job runs in a fresh child group; cpu.stat counts it; the group goes.
+    Where the cpu controller is delegated, the group holds the job's cpu.max."""
     result = run(
         [
             "python",
             "-c",
             "import time; t = time.process_time()\n"
             "while time.process_time() - t < 0.5: pass\n"
-            "print(open('/proc/self/cgroup').read())",
+            "own = open('/proc/self/cgroup').read()\n"
+            "print(own)\n"
+            "import pathlib\n"
+            f"quota = pathlib.Path('{v2}' + own.split('0::')[1].strip(), 'cpu.max')\n"
+            "print('cpu.max', quota.read_text() if quota.exists() else 'none')",
         ],
         work_dir=work_dir,
         backend="local",
+        limits=SandboxLimits(cpus=1.5),
     )
     assert result.outcome is Outcome.OK, result.log
     line = next(x for x in result.log.splitlines() if x.startswith("0::"))
@@ -111,6 +117,8 @@ def test_v2_job_runs_in_its_own_group_which_is_removed(v2: Path, work_dir) -> No
     assert group.name.startswith(f"dojo-{os.getpid()}-")
     assert not group.exists()
     assert result.cpu_seconds >= 0.4
+    held = "cpu" in v2_parent().controllers
+    assert ("cpu.max 150000 100000" if held else "cpu.max none") in result.log
 
 
 def test_v2_daemons_are_killed_with_the_group(v2: Path, work_dir: Path) -> None:
@@ -202,9 +210,12 @@ def test_v2_support_is_detected_not_assumed(v2: Path) -> None:
     assert support.version == 2
     assert support.memory == ("memory" in delegated)
     assert support.pids == ("pids" in delegated)
+    assert support.cpu == ("cpu" in delegated)
     assert support.describe().startswith("cgroup v2:")
     if not support.memory:
         assert "memory by RLIMIT_AS" in support.describe()
+    if not support.cpu:
+        assert "no CPU quota" in support.describe()
 
 
 def test_v2_without_memory_cpu_job_keeps_rlimit_and_gpu_job_is_refused(

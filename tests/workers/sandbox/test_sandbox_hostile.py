@@ -18,6 +18,7 @@ import pytest
 from tests.workers.sandbox.sandbox_helpers import (
     RunPy,
     assert_next_job_runs,
+    job_cpu_quotas,
     leftover_cgroups,
     processes_with,
 )
@@ -240,18 +241,25 @@ def test_endless_job_times_out(run_py: RunPy, code: str) -> None:
 
 
 def test_cpu_limit_counts_all_processes(run_py: RunPy) -> None:
-    """Burning CPU in two processes ends timed_out at the CPU-time limit."""
+    """Burning CPU in two processes ends timed_out at the CPU-time limit, and
+    while it burns its cgroup holds its CPU quota (one core of two)."""
+    quotas: list[str] = []
     result = run_py(
         """
         import os
+        print("burning", flush=True)
         os.fork()
         while True:
             pass
         """,
-        limits=SandboxLimits(cpu_seconds=1, wall_seconds=20),
+        limits=SandboxLimits(cpu_seconds=1, wall_seconds=20, cpus=1),
+        # Read from the host while the job runs: its cgroup goes when it ends.
+        on_log=lambda _: quotas.extend(job_cpu_quotas()),
+        log_interval=0.2,
     )
     assert result.outcome is Outcome.TIMED_OUT
     assert "CPU-time limit" in result.reason
+    assert quotas and set(quotas) == {"100000 100000"}
 
 
 def test_background_processes_do_not_outlive_job(run_py: RunPy, work_dir: Path) -> None:
