@@ -11,8 +11,10 @@ own validation before it is sent.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import os
 import shutil
 import tarfile
 import threading
@@ -168,7 +170,7 @@ class JobRunner:
             work_dir=work,
             binds=[*binds, *place.binds],
             env=env,
-            limits=spec.sandbox_limits(),
+            limits=host_limits(spec),
             backend=self.backend,
             on_log=on_log,
             log_interval=1.0,
@@ -234,3 +236,14 @@ class JobRunner:
                 artifacts.append(Artifact(name=name, sha256=sha256, size_bytes=size))
                 break
         return artifacts
+
+
+def host_limits(spec) -> sandbox.SandboxLimits:
+    """Return the spec's limits with this host's CPU quota.
+
+    The site sends the quota its own host would give (DOJO_SANDBOX_CPUS), which
+    says nothing of this machine's cores: a job here may use all of them but
+    one, at least one, as the site's default does on its own host.
+    """
+    limits = spec.sandbox_limits()
+    return dataclasses.replace(limits, cpus=max(1.0, (os.cpu_count() or 1) - 1.0))

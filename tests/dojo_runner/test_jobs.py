@@ -99,3 +99,19 @@ def test_an_archive_that_reaches_outside_its_folder_is_refused(archive, tmp_path
     with pytest.raises(SiteError, match="the data archive holds"):
         unpack(path, target)
     assert not (tmp_path / "escape").exists()
+
+
+def test_a_runner_gives_its_jobs_its_own_cpu_quota_not_the_sites():
+    """The site's DOJO_SANDBOX_CPUS is sized for the site's host; a runner's job
+    may use all of the runner's cores but one (at least one), whatever the
+    spec carried. Every other limit is the spec's."""
+    import os
+    from types import SimpleNamespace
+
+    from dojo_runner.jobs import host_limits
+    from workers.sandbox import SandboxLimits
+
+    sent = SandboxLimits(cpus=0.25, memory_bytes=123 * 2**20)
+    limits = host_limits(SimpleNamespace(sandbox_limits=lambda: sent))
+    assert limits.cpus == max(1.0, (os.cpu_count() or 1) - 1.0)
+    assert limits.memory_bytes == sent.memory_bytes
