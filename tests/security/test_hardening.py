@@ -22,9 +22,18 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
 # POSTs that need no CSRF token, and why that is safe.
+RUNNER_BEARER = (
+    "A runner host's API: its credential travels in the Authorization header "
+    "(or a signed URL), never in a cookie, so a browser's session gives no "
+    "access and a forged request carries none."
+)
 CSRF_EXEMPT = {
     "api:token": "Takes a username and password and sets no cookie: a forged "
     "request gains the attacker nothing.",
+    **{
+        f"runner-{name}": RUNNER_BEARER
+        for name in ("register", "claim", "heartbeat", "upload", "result", "file")
+    },
 }
 
 
@@ -44,6 +53,21 @@ def test_post_without_csrf_token_is_refused(endpoint, world):
     client.force_login(world.owner)
     response = client.post(build_url(endpoint, world), {"file": upload()})
     assert response.status_code == 403, response.content[:300]
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [e for e in ENDPOINTS if CSRF_EXEMPT.get(e.name) == RUNNER_BEARER],
+    ids=lambda e: e.label,
+)
+def test_a_browser_session_opens_no_runner_endpoint(endpoint, world):
+    """The runner API is exempt from CSRF because a session is worth nothing
+    there: the site's own staff, logged in, is refused without a credential."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.owner)
+    response = client.post(build_url(endpoint, world), {"file": upload()})
+    assert response.status_code in (400, 401, 403, 404, 405), response.status_code
+    assert response.status_code != 200
 
 
 def test_upload_form_refuses_post_without_csrf(participant, workshop):
