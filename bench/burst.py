@@ -5,10 +5,11 @@
 MLP reference solution, which really trains and is graded; the rest stop at
 once (a failing script), as most quick retries do. ``--clients 16`` sends
 them instead from 16 clients, each upload as soon as the last was answered. A
-real web process (gunicorn with the Dockerfile's 3 sync workers; ``--server
-runserver`` for ``make run``'s) and bin/dojo-run's workers serve it (one on
-train-cpu,train-gpu,evaluate,site with ``--workers`` slots and beat, one solo on
-predict, one with 2 slots on check), on the configured database and broker:
+real web process (gunicorn as the Dockerfile runs it, gunicorn.conf.py's 3
+processes of 8 threads; ``--server runserver`` for ``make run``'s) and
+bin/dojo-run's workers serve it (one on train-cpu,train-gpu,evaluate,site with
+``--workers`` slots and beat, one solo on predict, one with 2 slots on check),
+on the configured database and broker:
 SQLite and the embedded broker by default, PostgreSQL and Redis with
 DATABASE_URL and REDIS_URL.
 
@@ -44,6 +45,7 @@ import concurrent.futures
 import json
 import os
 import random
+import runpy
 import signal
 import statistics
 import tempfile
@@ -52,6 +54,7 @@ import time
 from pathlib import Path
 
 from _site import (
+    GUNICORN_CONFIG,
     ROOT,
     enrolled_participants,
     free_port,
@@ -65,6 +68,17 @@ TARGET_P95 = 0.300
 # Spares must leave queued work at least 0.95x as fast as with them off.
 TARGET_SPARES_RATIO = 1 / 0.95
 FAILING = b"raise SystemExit('this attempt stops here')\n"
+
+
+def _web(server: str) -> str:
+    """Say how the web process serves: gunicorn.conf.py's settings, unchanged."""
+    if server != "gunicorn":
+        return server
+    conf = runpy.run_path(str(GUNICORN_CONFIG))
+    return (
+        f"gunicorn ({GUNICORN_CONFIG.name}: {conf['workers']} x "
+        f"{conf.get('threads', 1)} {conf.get('worker_class', 'sync')})"
+    )
 
 
 def _instructor_cookie(workshop) -> dict[str, str]:
@@ -238,7 +252,7 @@ def main(args: argparse.Namespace, spares: bool) -> dict:
         print(
             f"{backend} + {broker}: {args.participants} participants x {args.per} "
             f"{how} (sent in {burst_seconds:.0f} s), {args.workers} training "
-            f"slot(s), web: {args.server}; about "
+            f"slot(s), web: {_web(args.server)}; about "
             f"{args.train_fraction:.0%} train the MLP reference",
             flush=True,
         )

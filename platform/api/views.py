@@ -35,7 +35,7 @@ from api.serializers import (
     WorkshopSerializer,
 )
 from api.throttles import SettingsScopedRateThrottle
-from api.uploads import UploadTooLarge
+from api.uploads import UploadTooLarge, upload_lane
 from dashboard.selectors import leaderboard, leaderboard_part
 from submissions import uploads
 from submissions.models import Submission
@@ -293,6 +293,10 @@ class SubmissionListCreateView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        with upload_lane():
+            return self._create(request)
+
+    def _create(self, request: Request) -> Response:
         form = SubmissionCreateSerializer(data=request.data)
         if self.upload_guard.exceeded:
             raise UploadTooLarge()
