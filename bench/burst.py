@@ -22,7 +22,7 @@ upload and from the last; spares must not slow queued work: 1.05 or less, i.e.
 at least 0.95x the throughput. The uploads' own pace (the web under load)
 weighs on the first; the second is what the workers add. ``--rounds N`` runs N
 such pairs and prints the median, as a shared host's load drifts between
-passes.
+passes; the rounds alternate which pass goes first.
 
 Prints: uploads accepted and refused (with the reasons), 5xx answers, upload
 p50/p95, lost submissions (accepted but missing or stuck), how many ended
@@ -378,11 +378,19 @@ if __name__ == "__main__":
         arguments.final_timeout = min(arguments.final_timeout, 180.0)
     passes = {"on": [True], "off": [False], "both": [True, False]}[arguments.spares]
     pairs = []
-    for _ in range(arguments.rounds if arguments.spares == "both" else 1):
-        summaries = []
-        for spares_on in passes:
+    for index in range(arguments.rounds if arguments.spares == "both" else 1):
+        # Rounds alternate which pass goes first: a host whose load drifts
+        # would otherwise always favour the same one.
+        order = passes if index % 2 == 0 else passes[::-1]
+        if len(order) > 1:
+            print(
+                f"round {index + 1}: spares {'on' if order[0] else 'off'} first",
+                flush=True,
+            )
+        summaries = {}
+        for spares_on in order:
             with test_database():
-                summaries.append(main(arguments, spares_on))
-        pairs.append(summaries)
+                summaries[spares_on] = main(arguments, spares_on)
+        pairs.append([summaries[on] for on in passes])
     if arguments.spares == "both":
         _print_ratios(pairs, arguments.json)
