@@ -3,9 +3,10 @@
 Three processes of eight threads each (``gthread``). With sync workers a
 request waits for one of three processes, behind whatever came before it: in
 a class burst (16 clients uploading as fast as answered) a leaderboard load
-queued behind about a dozen uploads (p95 0.7 to 1.5 s on a 2-core host). With
-threads every request is taken at once and shares the CPU with those in
-flight, so a short page stays short while uploads run. Django is thread-safe
+queued behind about a dozen uploads (p95 0.7 to 3.9 s on a 2-core host). With
+threads every request is taken at once; uploads take a lane, one at a time per
+process (``api/uploads.py``), so a page shares its process with at most one
+upload and stays short while a room uploads. Django is thread-safe
 (``make run``'s runserver is threaded too); each thread keeps its own
 database connection (``DJANGO_CONN_MAX_AGE``): 24 at most from the web.
 Options given on the command line (``--workers``, ``--threads``) win.
