@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"
 sys.path[:0] = [str(ROOT / "platform"), str(ROOT)]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
@@ -81,14 +82,14 @@ def start_web(port: int, log: Path, server: str) -> subprocess.Popen:
         "DOJO_TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
     }
     if server == "gunicorn":
-        # The Dockerfile's command: 3 sync workers.
+        # The Dockerfile's command: gunicorn.conf.py's processes and threads.
         argv = [
             str(Path(sys.executable).with_name("gunicorn")),
             "config.wsgi:application",
+            "--config",
+            str(GUNICORN_CONFIG),
             "--bind",
             f"127.0.0.1:{port}",
-            "--workers",
-            "3",
         ]
     else:
         argv = [

@@ -1,7 +1,7 @@
 """Abuse: one participant attacks the site while the room uses it.
 
 Against a real web process (``--server runserver``, as ``make run`` starts it,
-or gunicorn with the Dockerfile's 3 sync workers, the default), for a bounded
+or gunicorn as the Dockerfile runs it, the default), for a bounded
 time, all traffic to 127.0.0.1:
 
 - three notebook-render bombs: GET the code page of a 98 KB notebook whose

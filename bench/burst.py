@@ -5,10 +5,11 @@
 MLP reference solution, which really trains and is graded; the rest stop at
 once (a failing script), as most quick retries do. ``--clients 16`` sends
 them instead from 16 clients, each upload as soon as the last was answered. A
-real web process (gunicorn with the Dockerfile's 3 sync workers; ``--server
-runserver`` for ``make run``'s) and bin/dojo-run's workers serve it (one on
-train-cpu,train-gpu,evaluate,site with ``--workers`` slots and beat, one solo on
-predict, one with 2 slots on check), on the configured database and broker:
+real web process (gunicorn as the Dockerfile runs it, gunicorn.conf.py's 3
+processes of 8 threads; ``--server runserver`` for ``make run``'s) and
+bin/dojo-run's workers serve it (one on train-cpu,train-gpu,evaluate,site with
+``--workers`` slots and beat, one solo on predict, one with 2 slots on check),
+on the configured database and broker:
 SQLite and the embedded broker by default, PostgreSQL and Redis with
 DATABASE_URL and REDIS_URL.
 
@@ -21,11 +22,12 @@ upload and from the last; spares must not slow queued work: 1.05 or less, i.e.
 at least 0.95x the throughput. The uploads' own pace (the web under load)
 weighs on the first; the second is what the workers add. ``--rounds N`` runs N
 such pairs and prints the median, as a shared host's load drifts between
-passes.
+passes; the rounds alternate which pass goes first.
 
 Prints: uploads accepted and refused (with the reasons), 5xx answers, upload
 p50/p95, lost submissions (accepted but missing or stuck), how many ended
-`error`, p95 of the leaderboard and the dashboard during the burst as a ratio
+`error`, p95 of the leaderboard and the dashboard (both loaded once a second,
+or as soon as answered when slower) during the burst as a ratio
 of the same pages' p95 at rest measured first in this run (and against the
 300 ms target), and the time from the first upload until every submission is
 final, from the first upload and from the last. ``--json`` adds one line of
@@ -44,6 +46,7 @@ import concurrent.futures
 import json
 import os
 import random
+import runpy
 import signal
 import statistics
 import tempfile
@@ -52,6 +55,7 @@ import time
 from pathlib import Path
 
 from _site import (
+    GUNICORN_CONFIG,
     ROOT,
     enrolled_participants,
     free_port,
@@ -62,9 +66,23 @@ from _site import (
 )
 
 TARGET_P95 = 0.300
+# The watcher loads both pages once every this many seconds (or as soon as
+# the last answer came, when they take longer).
+WATCH_EVERY = 1.0
 # Spares must leave queued work at least 0.95x as fast as with them off.
 TARGET_SPARES_RATIO = 1 / 0.95
 FAILING = b"raise SystemExit('this attempt stops here')\n"
+
+
+def _web(server: str) -> str:
+    """Say how the web process serves: gunicorn.conf.py's settings, unchanged."""
+    if server != "gunicorn":
+        return server
+    conf = runpy.run_path(str(GUNICORN_CONFIG))
+    return (
+        f"gunicorn ({GUNICORN_CONFIG.name}: {conf['workers']} x "
+        f"{conf.get('threads', 1)} {conf.get('worker_class', 'sync')})"
+    )
 
 
 def _instructor_cookie(workshop) -> dict[str, str]:
@@ -96,13 +114,17 @@ class Watcher(threading.Thread):
         session = requests.Session()
         session.cookies.update(self.cookies)
         while not self.stop.is_set():
+            cycle = time.perf_counter()
             for name, path in self.pages.items():
                 start = time.perf_counter()
                 response = session.get(self.base + path, timeout=60)
                 self.times[name].append(time.perf_counter() - start)
                 if response.status_code >= 500:
                     self.errors += 1
-            time.sleep(0.2)
+            # A fixed pace, not "again 0.2 s after the answer": fast pages
+            # would otherwise be loaded more often, and their own load would
+            # weigh on the uploads they are compared with.
+            self.stop.wait(max(0.0, WATCH_EVERY - (time.perf_counter() - cycle)))
 
 
 def _rest_p95(base: str, cookies: dict, pages: dict[str, str], repeat: int) -> dict:
@@ -238,7 +260,7 @@ def main(args: argparse.Namespace, spares: bool) -> dict:
         print(
             f"{backend} + {broker}: {args.participants} participants x {args.per} "
             f"{how} (sent in {burst_seconds:.0f} s), {args.workers} training "
-            f"slot(s), web: {args.server}; about "
+            f"slot(s), web: {_web(args.server)}; about "
             f"{args.train_fraction:.0%} train the MLP reference",
             flush=True,
         )
@@ -364,11 +386,19 @@ if __name__ == "__main__":
         arguments.final_timeout = min(arguments.final_timeout, 180.0)
     passes = {"on": [True], "off": [False], "both": [True, False]}[arguments.spares]
     pairs = []
-    for _ in range(arguments.rounds if arguments.spares == "both" else 1):
-        summaries = []
-        for spares_on in passes:
+    for index in range(arguments.rounds if arguments.spares == "both" else 1):
+        # Rounds alternate which pass goes first: a host whose load drifts
+        # would otherwise always favour the same one.
+        order = passes if index % 2 == 0 else passes[::-1]
+        if len(order) > 1:
+            print(
+                f"round {index + 1}: spares {'on' if order[0] else 'off'} first",
+                flush=True,
+            )
+        summaries = {}
+        for spares_on in order:
             with test_database():
-                summaries.append(main(arguments, spares_on))
-        pairs.append(summaries)
+                summaries[spares_on] = main(arguments, spares_on)
+        pairs.append([summaries[on] for on in passes])
     if arguments.spares == "both":
         _print_ratios(pairs, arguments.json)

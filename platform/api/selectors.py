@@ -5,7 +5,7 @@ answers 404 and never reveals that an object it may not show exists.
 """
 
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from submissions.models import Run, Submission
 from workshops.models import Assignment, Enrollment, Workshop
@@ -47,21 +47,33 @@ def assignment_list_for_role(
     return assignments
 
 
-def assignment_get_for_user(
-    *, user: AbstractUser, workshop_slug: str, slug: str
-) -> tuple[Assignment, str] | None:
-    """Return the assignment and the user's role, if the user may see it."""
-    workshop = workshop_get_for_user(user=user, slug=workshop_slug)
-    if workshop is None:
-        return None
-    role = enrollment_role(user=user, workshop=workshop)
-    assignment = (
-        assignment_list_for_role(workshop=workshop, role=role)
+def assignment_list_for_user(
+    *, user: AbstractUser, slug: str, workshop_slug: str | None = None
+) -> list[tuple[Assignment, str]]:
+    """Return each assignment with this slug the user may see, with their role.
+
+    In one query, the workshop named or not (an upload names only the
+    assignment when one of the user's workshops has it): instructors see
+    unreleased assignments too. The workshop rides along (`private_revealed`
+    reads whether it is archived).
+    """
+    role = Enrollment.objects.filter(
+        user=user, workshop=OuterRef("workshop"), active=True
+    ).values("role")[:1]
+    found = (
+        Assignment.objects.filter(slug=slug)
+        .annotate(role=Subquery(role))
+        .filter(role__isnull=False)
         .select_related("workshop")
-        .filter(slug=slug)
-        .first()
+        .order_by("workshop__slug")
     )
-    return (assignment, role) if assignment is not None else None
+    if workshop_slug is not None:
+        found = found.filter(workshop__slug=workshop_slug)
+    return [
+        (assignment, assignment.role)
+        for assignment in found
+        if assignment.released or assignment.role == Enrollment.Role.INSTRUCTOR
+    ]
 
 
 def workshops_taught_by(*, user: AbstractUser) -> QuerySet[Workshop]:

@@ -35,7 +35,7 @@ from api.serializers import (
     WorkshopSerializer,
 )
 from api.throttles import SettingsScopedRateThrottle
-from api.uploads import UploadTooLarge
+from api.uploads import UploadTooLarge, upload_lane
 from dashboard.selectors import leaderboard, leaderboard_part
 from submissions import uploads
 from submissions.models import Submission
@@ -43,7 +43,7 @@ from submissions.selectors import queue_position
 from submissions.services.finals import submission_mark_final
 from submissions.services.intake import submission_create, submissions_used_today
 from submissions.services.lifecycle import submission_cancel
-from workshops.models import Enrollment, Workshop
+from workshops.models import Assignment, Enrollment, Workshop
 
 
 def _refusal(exc: DjangoValidationError, code: int = 400) -> Response:
@@ -134,13 +134,19 @@ class WorkshopDetailView(APIView):
         return Response(WorkshopSerializer(_with_role(request.user, [found])[0]).data)
 
 
-def _visible_assignment(request: Request, workshop: str, slug: str) -> tuple:
-    found = selectors.assignment_get_for_user(
-        user=request.user, workshop_slug=workshop, slug=slug
+def _visible_assignment(
+    request: Request, workshop: str | None, slug: str
+) -> tuple[Assignment, str]:
+    """Return the assignment and the user's role; the workshop may be left out
+    where only one of the user's workshops has the assignment."""
+    found = selectors.assignment_list_for_user(
+        user=request.user, slug=slug, workshop_slug=workshop
     )
-    if found is None:
+    if not found:
         raise NotFound(_("No assignment with that slug in your workshops."))
-    return found
+    if len(found) > 1:
+        raise _Ambiguous([assignment.workshop.slug for assignment, _role in found])
+    return found[0]
 
 
 class AssignmentDetailView(APIView):
@@ -287,6 +293,10 @@ class SubmissionListCreateView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        with upload_lane():
+            return self._create(request)
+
+    def _create(self, request: Request) -> Response:
         form = SubmissionCreateSerializer(data=request.data)
         if self.upload_guard.exceeded:
             raise UploadTooLarge()
@@ -295,11 +305,10 @@ class SubmissionListCreateView(APIView):
                 {"detail": _field_errors(form.errors), "errors": form.errors},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        workshop = form.validated_data.get("workshop") or self._only_workshop(
-            request, form.validated_data["assignment"]
-        )
         assignment, _role = _visible_assignment(
-            request, workshop, form.validated_data["assignment"]
+            request,
+            form.validated_data.get("workshop"),
+            form.validated_data["assignment"],
         )
         try:
             submission = submission_create(
@@ -313,24 +322,6 @@ class SubmissionListCreateView(APIView):
         return Response(
             SubmissionDetailSerializer(submission).data, status=status.HTTP_201_CREATED
         )
-
-    def _only_workshop(self, request: Request, assignment: str) -> str:
-        """Return the one workshop of mine that has this assignment."""
-        slugs = sorted(
-            {
-                w.slug
-                for w in _with_role(
-                    request.user,
-                    list(selectors.workshop_list_for_user(user=request.user)),
-                )
-                if any(a.slug == assignment for a in w.assignments_visible)
-            }
-        )
-        if len(slugs) == 1:
-            return slugs[0]
-        if not slugs:
-            raise NotFound(_("No assignment with that slug in your workshops."))
-        raise _Ambiguous(slugs)
 
 
 class _Ambiguous(APIException):

@@ -1,5 +1,5 @@
-"""A class burst on the production stack: gunicorn (the Dockerfile's 3 sync
-workers), PostgreSQL, Redis and a real worker with beat.
+"""A class burst on the production stack: gunicorn (as the Dockerfile runs it,
+gunicorn.conf.py), PostgreSQL, Redis and a real worker with beat.
 
 Runs `bench/burst.py --quick` in its own process, on its own database, and
 asserts the promises, never the times: no 5xx, no `error`, nothing lost,

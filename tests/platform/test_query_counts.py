@@ -1,6 +1,7 @@
 """Class-scale pages run the same number of SQL queries for 3 or 12 participants."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -91,3 +92,96 @@ def test_query_counts_do_not_grow_with_participants(
     large = _counts(client, instructor, participant, workshop)
     assert small == large
     assert max(large.values()) <= 12, large
+
+
+def _data_queries(queries) -> int:
+    """Count the statements that read or write rows (not BEGIN, SAVEPOINT...)."""
+    verbs = ("SELECT", "INSERT", "UPDATE", "DELETE")
+    return sum(1 for q in queries.captured_queries if q["sql"].startswith(verbs))
+
+
+def test_an_upload_costs_a_fixed_number_of_queries(
+    workshop,
+    participant,
+    outbox,
+    make_graded,
+    make_failed,
+    django_capture_on_commit_callbacks,
+    settings,
+):
+    """An upload through the API, its queueing included, runs at most 16 queries,
+    however many submissions its participant and the class already have: the
+    standing is refreshed once, and the move to queued writes two fields."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from tests.api.api_builders import use_fresh_cache
+
+    # The rate limit's counter lives in the cache: Redis in production, rows
+    # of the database cache here without REDIS_URL. Keep it out of the count.
+    use_fresh_cache(settings)
+    mlp = workshop.assignments.get(slug="mlp")
+    make_graded(participant, mlp, score=60)
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=participant)[0]}"
+    )
+
+    def upload() -> int:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            response = client.post(
+                reverse("api:submission-list"),
+                {"assignment": "mlp", "file": SimpleUploadedFile("t.py", b"x = 1\n")},
+                format="multipart",
+            )
+        assert response.status_code == 201, response.content
+        assert response.json()["status"] == "received"
+        return _data_queries(queries)
+
+    first = upload()
+    assert outbox[-1]["queue"] == mlp.train_queue
+    _seed(workshop, 3, make_graded, make_failed, make_graded)
+    make_graded(participant, mlp, score=70)
+    make_failed(participant, mlp)
+    assert upload() == first <= 16, first
+
+
+def test_an_upload_names_the_workshop_where_two_have_the_assignment(
+    workshop, participant, other_workshop, outbox
+):
+    """Without workshop=, an assignment slug two of my workshops share is refused
+    with both workshops named; naming one submits to it."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    copy = workshop.assignments.get(slug="mlp")
+    copy.pk = None
+    copy.workshop = other_workshop
+    copy.save()
+    enrollment_add(workshop=other_workshop, user=participant)
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=participant)[0]}"
+    )
+    url = reverse("api:submission-list")
+    refused = client.post(
+        url,
+        {"assignment": "mlp", "file": SimpleUploadedFile("t.py", b"x = 1\n")},
+        format="multipart",
+    )
+    assert refused.status_code == 400
+    assert "workshop= (one of: dl101, other)" in refused.json()["detail"]
+    taken = client.post(
+        url,
+        {
+            "workshop": "other",
+            "assignment": "mlp",
+            "file": SimpleUploadedFile("t.py", b"x = 1\n"),
+        },
+        format="multipart",
+    )
+    assert taken.status_code == 201, taken.content
+    assert taken.json()["workshop"] == "other"

@@ -24,6 +24,7 @@ from submissions.services.spare_policy import (
     spares_discard,
     spares_keep,
 )
+from tests.helpers import wait_for
 from workers import sandbox
 from workshops import folders
 
@@ -84,6 +85,8 @@ def test_next_job_takes_the_warm_spare_and_finds_nothing_of_the_last(train) -> N
     assert "COLD FOUND []" in first.log, first.log
     waiting = slot_spare(kind=SpareKind.TRAIN)
     assert waiting is not None and waiting.alive()
+    # A training never waits for a spare still warming (it would run cold).
+    wait_for(waiting.ready, timeout=300, what="the spare to be warm")
     second = train()
     assert second.isolation.startswith("warm spare"), second.isolation
     assert "WARM FOUND []" in second.log, second.log
@@ -227,6 +230,20 @@ def test_a_job_of_another_kind_abandons_the_slots_warming_spare(spares_on) -> No
     assert warming is not None and warming.alive()
     assert spare_take(kind=SpareKind.EVALUATE, key="other") is None
     assert not warming.alive()
+
+
+def test_participant_code_never_waits_for_its_spare_still_warming(spares_on) -> None:
+    """A training (or a check's) finding its own spare still warming runs cold:
+    the spare is killed, as a script that stops at once would wait for nothing.
+    A grading job keeps its warming evaluator: the grader imports Keras anyway."""
+    for kind in (SpareKind.TRAIN, SpareKind.CHECK_TRAIN):
+        warming = _warming(kind, "slow", "train-cpu")
+        assert warming is not None and warming.alive()
+        assert spare_take(kind=kind, key="slow") is None
+        assert not warming.alive()
+    grading = _warming(SpareKind.EVALUATE, "grade", "evaluate")
+    assert spare_take(kind=SpareKind.EVALUATE, key="grade") is grading
+    grading.discard()
 
 
 def test_every_kind_of_spare_ages_by_the_one_setting(settings, spares_on) -> None:

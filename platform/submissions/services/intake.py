@@ -258,7 +258,9 @@ def _create(
                 else "submission.py",
                 raw,
             )
-            submission.full_clean()
+            # The participant and the assignment were just read: checking that
+            # they exist would cost two queries per upload.
+            submission.full_clean(exclude=["participant", "assignment"])
             submission.save()
             standing_refresh(participant_id=participant.pk, assignment_id=assignment.pk)
             transaction.on_commit(

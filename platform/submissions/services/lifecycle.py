@@ -12,7 +12,12 @@ from submissions.services.moves import submission_move
 def submission_enqueue(*, submission_id: int) -> None:
     """Queue the training of a received submission."""
     with transaction.atomic():
-        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        # The assignment rides along (its queue names the message), unlocked.
+        submission = (
+            Submission.objects.select_for_update(of=("self",))
+            .select_related("assignment")
+            .get(pk=submission_id)
+        )
         if submission.status != Status.RECEIVED:
             return
         submission.sends = 0

@@ -12,6 +12,12 @@ a check's training, a check's grading):
 - a spare still warming is abandoned (killed, its CPU freed) when a job of
   another kind starts in its slot, or when work waits on the worker's queues;
   a warm one only holds memory and is kept: a job it fits still takes it;
+- a job never waits for a spare of its own kind still warming when the job is
+  participant code (a training, a check's training): that code may never
+  import what the spare warms (a script that stops at once), and would then
+  wait seconds for nothing. The spare is abandoned and the job starts cold,
+  as with spares off. A grading job takes its warming evaluator: the grader
+  always imports Keras, so the rest of a warm-up is never slower than cold;
 - a dead or aged spare (``DOJO_SPARE_MAX_AGE_SECONDS``) is replaced, and an
   abandoned one started again, on the same terms;
 - it warms at a lower CPU priority (``workers.sandbox._spare.SPARE_NICE``).
@@ -49,6 +55,8 @@ class SpareKind(StrEnum):
 
 
 _CHECK_KINDS = (SpareKind.CHECK_TRAIN, SpareKind.CHECK_GRADE)
+# Kinds whose job runs participant code, which may never import what is warmed.
+_PARTICIPANT_CODE = (SpareKind.TRAIN, SpareKind.CHECK_TRAIN)
 # The job each kind serves: a check takes both of its spares, one after the other.
 _JOB = {
     SpareKind.TRAIN: "train",
@@ -144,9 +152,14 @@ def spare_take(*, kind: SpareKind, key: str) -> sandbox.Spare | None:
     """Return this slot's spare of ``kind`` if started for ``key``, else None.
 
     A job starts here: this slot's spares for other jobs that are still
-    warming are abandoned, as none of them can serve it.
+    warming are abandoned, as none of them can serve it; so is its own kind's
+    when the job is participant code (it might wait for imports it never
+    makes).
     """
-    spare = spare_pool(kind=kind).take(key) if spares_enabled(kind=kind) else None
+    pool = spare_pool(kind=kind)
+    if kind in _PARTICIPANT_CODE:
+        pool.discard_warming()
+    spare = pool.take(key) if spares_enabled(kind=kind) else None
     for other, pool in list(_pools.items()):
         if _JOB[other] != _JOB[kind]:
             pool.discard_warming()

@@ -5,10 +5,12 @@ the class-scale pages show (counted grade, best score, attempts, latest status).
 It is refreshed by explicit call: `submission_move` (every status change) and
 the intake call `standing_refresh` in their transaction, after locking the
 submission row, so the lock order is always Enrollment (intake only) ->
-Submission -> Standing. No shared row is written: the assignment's status
-counts, accuracy histogram and check pass rates are summed from the listed
-standings when the statistics page asks (`assignment_tallies`), so two
-participants' uploads never wait for each other. `standings_rebuild`
+Submission -> Standing. A move between two active statuses changes only the
+latest status and reason: `standing_status_note` writes those two fields. No
+shared row is written: the assignment's status counts, accuracy histogram and
+check pass rates are summed from the listed standings when the statistics page
+asks (`assignment_tallies`), so two participants' uploads never wait for each
+other. `standings_rebuild`
 recomputes the rows from scratch (seeding, a score policy change, repair) and
 `standings_check` compares them with a fresh computation.
 """
@@ -17,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Case, CharField, F, Q, Sum, TextField, Value, When
 
 from submissions.models import (
     ACTIVE_STATUSES,
@@ -367,6 +369,41 @@ def standing_refresh(*, participant_id: int, assignment_id: int) -> Standing | N
                 setattr(standing, name, value)
             standing.save()
         return standing
+
+
+def standing_status_note(
+    *,
+    participant_id: int,
+    assignment_id: int,
+    submission_id: int,
+    status: str,
+    reason: str,
+) -> bool:
+    """Record a move between two active statuses in one UPDATE; say if it was.
+
+    Between active statuses nothing a standing folds changes but the latest
+    submission's status and reason (the counts count it as running either way,
+    and only graded submissions reach the board), so a queued, started or
+    evaluated job writes two fields instead of refreshing the whole standing.
+    False where the pair has no standing yet: the caller refreshes it.
+    """
+    latest = Q(latest_submission_id=submission_id)
+    return bool(
+        Standing.objects.filter(
+            participant_id=participant_id, assignment_id=assignment_id
+        ).update(
+            latest_status=Case(
+                When(latest, then=Value(str(status))),
+                default=F("latest_status"),
+                output_field=CharField(),
+            ),
+            latest_reason=Case(
+                When(latest, then=Value(reason[:REASON_LENGTH])),
+                default=F("latest_reason"),
+                output_field=TextField(),
+            ),
+        )
+    )
 
 
 def assignment_tallies(*, assignment_id: int) -> tuple[Counter, dict[str, str]]:
