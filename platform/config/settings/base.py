@@ -155,6 +155,10 @@ DOJO_DRAFT_EXPORTS_PER_MINUTE = env.int("DOJO_DRAFT_EXPORTS_PER_MINUTE", default
 # Code pages one user may open a minute (each is read from the cache, but a
 # loop of them held the web workers everyone shares).
 DOJO_CODE_PAGES_PER_MINUTE = env.int("DOJO_CODE_PAGES_PER_MINUTE", default=30)
+# Each signed-in client's share of a web process (web/fairness.py): requests a
+# second and at once, refused 429 before Django runs; 0 turns it off.
+DOJO_WEB_CLIENT_RATE = env.float("DOJO_WEB_CLIENT_RATE", default=10.0)
+DOJO_WEB_CLIENT_BURST = env.int("DOJO_WEB_CLIENT_BURST", default=40)
 
 # Where assignment data, trained models and sandbox work directories live.
 DOJO_DATA_ROOT = Path(env("DOJO_DATA_ROOT", default=str(VAR_DIR / "data")))
