@@ -159,9 +159,9 @@ class Loop(threading.Thread):
                     self.times.append(time.perf_counter() - start)
                     self.statuses[status // 100 * 100] += 1
                     start = time.perf_counter()
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 self.times.append(time.perf_counter() - start)  # waited for nothing
-                self.statuses["no answer"] += 1
+                self.statuses[f"no answer ({type(exc).__name__})"] += 1
 
 
 def main(args: argparse.Namespace) -> dict:
