@@ -359,8 +359,13 @@ class WarmPredictor:
                 self._refused.popitem(last=False)
 
     def _wait_for(self, path: Path, *, deadline: float) -> None:
+        # The predictor this request went to: stopped on purpose (another
+        # request's model blamed, or over its budget), it was restarted for
+        # everyone else, which is not "the predictor stopped" (seen under load,
+        # before its replacement was running).
+        kill = self._kill
         while not path.is_file():
-            if not path.parent.is_dir():
+            if not path.parent.is_dir() or kill.is_set():
                 raise PredictorError(RESTARTED)
             if not self.running:
                 raise PredictorError(self._stopped_reason())
