@@ -104,6 +104,10 @@ def test_no_serious_violations_on_any_page(
     ):
         found += _visit(page, base + url, shoot, name)
     context.close()
+    # Instructors are staff (dojo_setup and createsuperuser make them so): the
+    # site-wide sign-up page is theirs.
+    instructor.is_staff = True
+    instructor.save(update_fields=["is_staff"])
     context, page = login(
         browser,
         live_server,
@@ -120,6 +124,7 @@ def test_no_serious_violations_on_any_page(
         (reverse("assignment-stats", args=[ws, a]), ""),
         (reverse("workshop-manage", args=[ws]), ""),
         (reverse("hosts", args=[ws]), "main-hosts"),
+        (reverse("signup-settings"), "main-signup-settings"),
         (reverse("assignment-settings", args=[ws, a]), ""),
         (reverse("assignment-data", args=[ws, a]), ""),
         (reverse("regrade-create", args=[ws, a]), ""),
