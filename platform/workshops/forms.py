@@ -310,6 +310,20 @@ class AssignmentAuthorForm(forms.Form):
             raise forms.ValidationError(f"Each number must be from {low} to {high}.")
         return numbers
 
+    def _code(self, name: str) -> str:
+        # A browser sends a textarea's lines ended by CRLF (the HTML form
+        # rules); the reference is stored and read back with LF. Unnormalised,
+        # an edit that changed nothing digested differently from what Validate
+        # graded, and the edit form refused to release a validated assignment.
+        text = self.cleaned_data.get(name, "") or ""
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def clean_starter(self) -> str:
+        return self._code("starter")
+
+    def clean_solution(self) -> str:
+        return self._code("solution")
+
     def clean_classes(self) -> list[int] | None:
         classes = self._numbers("classes", low=0, high=999)
         if classes and len(set(classes)) != len(classes):

@@ -208,7 +208,17 @@ def test_an_authored_assignment_is_released_only_after_full_marks(
     play_reference_run(_validate(instructor_client, made, capture), score=100.0)
     validate = reverse("assignment-validate", args=[workshop.slug, made.slug])
     assert "may be released" in instructor_client.get(validate).content.decode()
-    _release(instructor_client, made)
+    # Released from the edit form as a browser sends it (textarea lines ended
+    # by CRLF), nothing changed: the validation still holds.
+    edit = reverse("assignment-edit", args=[workshop.slug, made.slug])
+    form = instructor_client.get(edit).context["form"]
+    data = {n: form.initial.get(n, "") for n in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    for code in ("starter", "solution"):
+        data[code] = data[code].replace("\n", "\r\n")
+    saved = instructor_client.post(edit, {**data, "released": "on", "action": "save"})
+    assert saved.status_code == 302, saved.context["form"].errors
+    made.refresh_from_db()
     assert made.released
 
 
