@@ -6,6 +6,7 @@ same; the work folder a process owns for one sandbox run (a job's, or an
 upload's check). Trained models live in `submissions.storage`.
 """
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -51,13 +52,25 @@ def sha256_json(data: object) -> str:
 
 
 def cached_build(key: str, build: Callable[[Path], None]) -> Path:
-    """Build a data folder once per content key and reuse it afterwards."""
-    folder = Path(settings.DOJO_DATA_CACHE_ROOT) / key
-    if not (folder / ".complete").is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        build(folder)
-        (folder / ".complete").touch()
+    """Build a data folder once per content key and reuse it afterwards.
+
+    Processes that ask for the same key at once (two workers, two test
+    processes, a pack import beside a worker) take turns on a lock file: the
+    first builds, the others wait and find the folder complete, so no builder
+    ever removes or overwrites the files of another.
+    """
+    root = Path(settings.DOJO_DATA_CACHE_ROOT)
+    folder = root / key
+    if (folder / ".complete").is_file():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".complete").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            build(folder)
+            (folder / ".complete").touch()
     return folder
 
 
