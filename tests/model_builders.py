@@ -61,8 +61,9 @@ def old_report() -> GradeReport:
     return GradeReport(status="graded", score=42.0, public_accuracy=0.42)
 
 
-def graded_with_model(participant, assignment, kind: str = "good") -> Submission:
-    """Return a graded submission whose stored model is of the given kind."""
+def evaluating_with_model(participant, assignment, kind: str = "good") -> Submission:
+    """Return a submission waiting for its evaluation, as its training left
+    it: a finished training run and a stored model of the given kind."""
     submission = submission_create(
         participant=participant,
         assignment=assignment,
@@ -82,6 +83,13 @@ def graded_with_model(participant, assignment, kind: str = "good") -> Submission
     Run.objects.filter(pk=run.pk).update(artifact_path=str(path))
     Submission.objects.filter(pk=submission.pk).update(status=Status.EVALUATING)
     submission.refresh_from_db()
+    return submission
+
+
+def graded_with_model(participant, assignment, kind: str = "good") -> Submission:
+    """Return a graded submission whose stored model is of the given kind."""
+    submission = evaluating_with_model(participant, assignment, kind)
+    run = submission.runs.get(kind=Run.Kind.TRAIN)
     grade_record(submission=submission, run=run, report=old_report())
     submission.refresh_from_db()
     return submission

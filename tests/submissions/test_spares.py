@@ -25,6 +25,7 @@ from submissions.services.spare_policy import (
     spares_keep,
 )
 from tests.helpers import wait_for
+from tests.model_builders import evaluating_with_model
 from workers import sandbox
 from workshops import folders
 
@@ -107,28 +108,16 @@ def test_a_spare_for_other_limits_is_discarded_and_the_job_runs_cold(train) -> N
     assert not waiting.alive()
 
 
-# A real, tiny Keras model: the evaluation sandbox grades it on the hidden split.
-TINY_MODEL = r"""
-import os
-import keras
-import numpy as np
-data = np.load(os.path.join(os.environ["DOJO_DATA_DIR"], "train.npz"))
-model = keras.Sequential([keras.Input(data["x"].shape[1:]), keras.layers.Flatten(),
-                          keras.layers.Dense(32, activation="relu"),
-                          keras.layers.Dense(10, activation="softmax")])
-model.compile("adam", "sparse_categorical_crossentropy")
-model.fit(data["x"][:500], data["y"][:500], epochs=1, verbose=0)
-model.save(os.path.join(os.environ["DOJO_OUTPUT_DIR"], "model.keras"))
-"""
-
-
-def test_evaluation_takes_the_warm_evaluator_of_the_slot(train) -> None:
-    """The second grading runs in the evaluator started after the first."""
+def test_evaluation_takes_the_warm_evaluator_of_the_slot(
+    participant, workshop, spares_on
+) -> None:
+    """The second grading runs in the evaluator started after the first (the
+    models are stored ones: the training is not the point here)."""
     from submissions.services.execution import submission_evaluate
 
-    def evaluate(run: Run) -> Submission:
-        submission = run.submission
-        submission.refresh_from_db()
+    mlp = workshop.assignments.get(slug="mlp")
+
+    def evaluate(submission: Submission) -> Submission:
         assert submission.status == Status.EVALUATING, submission.status_reason
         submission_evaluate(
             submission_id=submission.pk,
@@ -138,11 +127,11 @@ def test_evaluation_takes_the_warm_evaluator_of_the_slot(train) -> None:
         submission.refresh_from_db()
         return submission
 
-    first = evaluate(train(TINY_MODEL))
+    first = evaluate(evaluating_with_model(participant, mlp))
     assert first.status == Status.GRADED, first.status_reason
     waiting = slot_spare(kind=SpareKind.EVALUATE)
     assert waiting is not None and waiting.alive()
-    second = evaluate(train(TINY_MODEL))
+    second = evaluate(evaluating_with_model(participant, mlp))
     assert second.status == Status.GRADED, second.status_reason
     assert not waiting.alive()
     assert slot_spare(kind=SpareKind.EVALUATE) is not waiting
