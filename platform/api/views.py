@@ -35,7 +35,7 @@ from api.serializers import (
     WorkshopSerializer,
 )
 from api.throttles import SettingsScopedRateThrottle
-from api.uploads import UploadTooLarge, upload_lane
+from api.uploads import UploadTooLarge
 from dashboard.selectors import leaderboard, leaderboard_part
 from submissions import uploads
 from submissions.models import Submission
@@ -43,6 +43,7 @@ from submissions.selectors import queue_position
 from submissions.services.finals import submission_mark_final
 from submissions.services.intake import submission_create, submissions_used_today
 from submissions.services.lifecycle import submission_cancel
+from web.lane import upload_lane
 from workshops.models import Assignment, Enrollment, Workshop
 
 
@@ -293,6 +294,9 @@ class SubmissionListCreateView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
+        # The body is read (capped) before the lane, so a participant who
+        # sends slowly never holds it; only the storing waits its turn.
+        request.data  # noqa: B018
         with upload_lane():
             return self._create(request)
 

@@ -15,6 +15,7 @@ from submissions import selectors as submission_selectors
 from submissions import uploads
 from submissions.forms import SubmissionForm
 from submissions.services.intake import submission_create, submissions_used_today
+from web.lane import upload_lane
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
 from workshops.notes import note_for_block
@@ -29,14 +30,20 @@ def assignment_detail(request: HttpRequest, workshop: str, slug: str) -> HttpRes
     assignment, enrollment = workshop_selectors.assignment_for_member(
         user=request.user, workshop_slug=workshop, slug=slug
     )
+    if request.method != "POST":
+        return _assignment_page(request, assignment, enrollment, None, None)
     guard = too_large = None
-    if request.method == "POST":
-        # Cap the file before the CSRF check reads the body.
-        try:
-            guard = uploads.guard_upload(request)
-        except uploads.UploadTooLarge as exc:
-            too_large = str(exc)
-    return _assignment_page(request, assignment, enrollment, guard, too_large)
+    # Cap the file before the CSRF check reads the body.
+    try:
+        guard = uploads.guard_upload(request)
+    except uploads.UploadTooLarge as exc:
+        too_large = str(exc)
+    else:
+        request.FILES  # noqa: B018 - read (capped) before the lane: see below
+    # Only the storing waits for this process's upload lane: the body is read
+    # first, so a participant who sends slowly never holds the lane.
+    with upload_lane():
+        return _assignment_page(request, assignment, enrollment, guard, too_large)
 
 
 @csrf_protect

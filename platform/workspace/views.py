@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from web.jsonbody import BodyRefused, json_body
+from web.lane import upload_lane
 from workshops import selectors as workshop_selectors
 from workshops.models import Assignment, Enrollment
 from workspace import help_requests, limits, notebooks, selectors, services
@@ -219,12 +220,13 @@ def draft_submit(request: HttpRequest, workshop: str, slug: str) -> JsonResponse
     """Submit the editor's text as an ordinary (counted, graded) submission."""
     assignment = _assignment(request, workshop, slug)
     body = json_body(request)
-    submission, result = services.draft_submit(
-        participant=request.user,
-        assignment=assignment,
-        text=body.get("text"),
-        base_revision=_base(body),
-    )
+    with upload_lane():
+        submission, result = services.draft_submit(
+            participant=request.user,
+            assignment=assignment,
+            text=body.get("text"),
+            base_revision=_base(body),
+        )
     return _saved(
         result,
         submission_id=submission.pk,
