@@ -21,6 +21,8 @@ from ._cgroup2 import CFS_PERIOD_US, JobCgroup2, cgroup2_mount, cpu_quota_us, v2
 from ._config import CGROUP_MODES, sandbox_config
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# cpu.shares: the kernel's least, and its default.
+CPU_SHARES_IDLE, CPU_SHARES_DEFAULT = 2, 1024
 
 
 def _own_group(controller: str) -> str | None:
@@ -122,6 +124,22 @@ class JobCgroups:
                 self._remove(group)
             return None
         return group
+
+    def cpu_share_set(self, *, idle: bool) -> None:
+        """Take the smallest CPU share (idle) or the default one back.
+
+        Each job has a group of its own in the cpu hierarchy (its cpuacct
+        group, where the two share one, or its quota's group), and the
+        scheduler shares the CPU between groups before it looks at nice: a
+        niced spare in a group of its own would take as much as a job.
+        """
+        for group in (self.cpu, self.cpuacct):
+            if group is not None and (group / "cpu.shares").exists():
+                with contextlib.suppress(OSError):
+                    (group / "cpu.shares").write_text(
+                        str(CPU_SHARES_IDLE if idle else CPU_SHARES_DEFAULT)
+                    )
+                return
 
     def _limit_memory(self, memory_bytes: int) -> bool:
         assert self.memory is not None

@@ -23,6 +23,8 @@ LEAF = "dojo-supervisor"
 # The CPU quota's period: a job with ``cpus`` cores may run ``cpus`` times this
 # long in each period (v1 cpu.cfs_quota_us, v2 cpu.max), then waits for the next.
 CFS_PERIOD_US = 100_000
+# cpu.weight: the kernel's least, and its default.
+CPU_WEIGHT_IDLE, CPU_WEIGHT_DEFAULT = 1, 100
 
 
 def cpu_quota_us(cpus: float) -> int:
@@ -194,6 +196,15 @@ class JobCgroup2:
                 quota = f"{cpu_quota_us(cpus)} {CFS_PERIOD_US}"
                 (self.group / "cpu.max").write_text(quota)
                 self.cpu = self.group
+
+    def cpu_share_set(self, *, idle: bool) -> None:
+        """Take the smallest CPU weight (idle) or the default one back: the
+        scheduler shares the CPU between groups before it looks at nice."""
+        if self.group is not None and (self.group / "cpu.weight").exists():
+            with contextlib.suppress(OSError):
+                (self.group / "cpu.weight").write_text(
+                    str(CPU_WEIGHT_IDLE if idle else CPU_WEIGHT_DEFAULT)
+                )
 
     def _limit_memory(self, memory_bytes: int) -> bool:
         assert self.group is not None

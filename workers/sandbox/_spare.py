@@ -8,7 +8,8 @@ stdin. ``Spare.run`` writes one line there and the waiter runs the job's own
 command in the same interpreter, with the imports already done. A spare runs
 exactly one job; one that is never used is discarded (killed, cgroups freed).
 
-A spare is for idle capacity: it warms at a lower CPU priority (``SPARE_NICE``)
+A spare is for idle capacity: it warms at a lower CPU priority (``SPARE_NICE``,
+and the least CPU share for its cgroup, as nice counts only within one group)
 and says when it is warm (a marker file in its work dir, removed at the
 handover), so a caller can abandon one still warming when work arrives.
 """
@@ -201,6 +202,10 @@ class Spare:
             uid=uid,
         )
         launch.argv = _niced(launch.argv)
+        if launch.cgroups is not None:
+            # Nice counts only inside one cgroup: between the spare's group and
+            # a job's, the groups' shares decide, so the spare's is made least.
+            launch.cgroups.cpu_share_set(idle=True)
         self._supervisor = Supervisor(
             launch,
             work_dir=self.work_dir,
@@ -258,6 +263,8 @@ class Spare:
                 raise BrokenPipeError("the spare exited while waiting")
             assert proc.stdin is not None
             _unnice(proc.pid)
+            if supervisor.launch.cgroups is not None:
+                supervisor.launch.cgroups.cpu_share_set(idle=False)
             proc.stdin.write(GO)
             proc.stdin.close()
         except OSError as exc:

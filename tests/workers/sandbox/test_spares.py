@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 
 from tests.workers.sandbox.sandbox_helpers import leftover_cgroups
-from workers.sandbox import Bind, Outcome, SandboxError, Spare, SparePool
+from workers.sandbox import (
+    Bind,
+    Outcome,
+    SandboxError,
+    SandboxLimits,
+    Spare,
+    SparePool,
+)
+from workers.sandbox._cgroup import CPU_SHARES_DEFAULT, CPU_SHARES_IDLE
+from workers.sandbox._cgroup2 import CPU_WEIGHT_DEFAULT, CPU_WEIGHT_IDLE
 from workers.sandbox._spare import SPARE_NICE
 
 # Every place a job can write to, or might try: its work dir, the tmpfs mounts,
@@ -232,13 +241,36 @@ def test_a_hard_killed_workers_spare_dies_with_it_and_its_cgroups_go(
     assert [g for g in seen["groups"] if Path(g).exists()] == []
 
 
-def _spare_in(root: Path, name: str, prelude: str = "") -> Spare:
+def _spare_in(
+    root: Path, name: str, prelude: str = "", limits: SandboxLimits | None = None
+) -> Spare:
     work = root / name
     work.mkdir()
-    code = "import os; print(os.getpriority(os.PRIO_PROCESS, 0), os.listdir('.'))"
-    return Spare(
-        ["python", "-c", code], work_dir=work, warm=(), prelude=prelude, key="k"
+    code = (
+        "import os, time; print(os.getpriority(os.PRIO_PROCESS, 0), os.listdir('.'),"
+        " flush=True); time.sleep(1)"
     )
+    return Spare(
+        ["python", "-c", code],
+        work_dir=work,
+        warm=(),
+        prelude=prelude,
+        key="k",
+        limits=limits or SandboxLimits(),
+    )
+
+
+def _cpu_share(spare: Spare) -> int | None:
+    """Return the CPU share of the spare's cgroup (v1 cpu.shares, v2 cpu.weight),
+    or None once the job's group is gone (the last log comes after it)."""
+    groups = spare._supervisor.launch.cgroups
+    assert groups is not None, "these tests run with cgroups"
+    places = [groups.cpu, getattr(groups, "cpuacct", None)]
+    for group in filter(None, places):
+        for name in ("cpu.shares", "cpu.weight"):
+            if (group / name).exists():
+                return int((group / name).read_text())
+    return None
 
 
 def _until_ready(spare: Spare) -> None:
@@ -255,14 +287,24 @@ def test_a_spare_warms_at_a_lower_priority_and_its_job_gets_it_back(
 ) -> None:
     """Warming yields the CPU to jobs; the job it runs is not slowed for it."""
     own = os.getpriority(os.PRIO_PROCESS, 0)
-    spare = _spare_in(sandbox_root, "work")
+    # With a CPU quota (DOJO_SANDBOX_CPUS) the job has a cpu group of its own.
+    spare = _spare_in(sandbox_root, "work", limits=SandboxLimits(cpus=1))
+    shares: list[int] = []
     try:
         _until_ready(spare)
         assert os.getpriority(os.PRIO_PROCESS, spare.pid) == own + SPARE_NICE
-        result = spare.run()
+        # Nice counts only inside one cgroup, and each job has its own: the
+        # spare's group takes the least CPU share, the job's the default.
+        shares.append(_cpu_share(spare))
+        result = spare.run(
+            on_log=lambda _log: shares.append(_cpu_share(spare)), log_interval=0.1
+        )
     finally:
         spare.discard()
     assert result.outcome == Outcome.OK, result.log
+    assert shares[0] in (CPU_SHARES_IDLE, CPU_WEIGHT_IDLE), shares
+    during = {share for share in shares[1:] if share is not None}
+    assert during and during <= {CPU_SHARES_DEFAULT, CPU_WEIGHT_DEFAULT}, shares
     # Nor does the job find the spare's ready marker in its work dir.
     assert result.log.strip() == f"{own} []", result.log
 
