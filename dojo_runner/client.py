@@ -37,11 +37,17 @@ class Site:
         self.timeout = timeout
 
     def _request(
-        self, method: str, path: str, data: bytes | None, headers: dict
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: dict,
+        *,
+        credential: bool = True,
     ) -> urllib.request.Request:
         url = path if path.startswith("http") else self.base + path
         headers = {"User-Agent": USER_AGENT, **headers}
-        if self.credential:
+        if self.credential and credential:
             headers["Authorization"] = f"Bearer {self.credential}"
         return urllib.request.Request(url, data=data, method=method, headers=headers)
 
@@ -83,7 +89,10 @@ class Site:
         """Fetch `url` to `target` only if it has exactly `size` bytes and `sha256`."""
         part = target.with_name(target.name + ".part")
         digest, received = hashlib.sha256(), 0
-        with self._open(self._request("GET", url, None, {}), self.timeout) as answer:
+        # A file URL carries its own signature, and may name an object store:
+        # the host credential is never sent with it.
+        request = self._request("GET", url, None, {}, credential=False)
+        with self._open(request, self.timeout) as answer:
             if answer.status != 200:
                 raise SiteError(f"download refused ({answer.status})", answer.status)
             with part.open("wb") as handle:
@@ -98,20 +107,25 @@ class Site:
             raise SiteError("a download did not have the size and sha256 announced")
         part.replace(target)
 
-    def upload(self, url: str, path: Path, size: int) -> None:
-        """PUT a file's exact bytes to a signed upload URL."""
+    def upload(
+        self, url: str, path: Path, size: int, headers: dict | None = None
+    ) -> None:
+        """PUT a file's exact bytes to a signed upload URL, with the headers
+        the site said to send (an object store checks them against the URL)."""
         with path.open("rb") as handle:
             request = self._request(
                 "PUT",
                 url,
                 handle,
                 {
+                    **(headers or {}),
                     "Content-Length": str(size),
                     "Content-Type": "application/octet-stream",
                 },
+                credential=False,
             )
             # One try: a body cut midway is retried with a fresh URL (`jobs`).
             with self._open(request, self.timeout, retries=1) as answer:
-                if answer.status != 201:
+                if not 200 <= answer.status < 300:
                     body = answer.read(4096).decode("utf-8", "replace")
                     raise SiteError(f"upload refused ({answer.status}): {body}")

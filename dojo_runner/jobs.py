@@ -229,7 +229,9 @@ class JobRunner:
                     logger.warning("Job %s: %s refused: %s", job, name, answer)
                     break
                 try:
-                    self.site.upload(answer["url"], path, size)
+                    self.site.upload(
+                        answer["url"], path, size, answer.get("headers") or {}
+                    )
                 except SiteError as exc:
                     logger.warning("Job %s: upload %d failed: %s", job, attempt, exc)
                     continue

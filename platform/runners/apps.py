@@ -6,6 +6,7 @@ class RunnersConfig(AppConfig):
     verbose_name = "Runner hosts"
 
     def ready(self) -> None:
-        from runners.config import runner_settings_check
+        from runners.config import object_store_settings_check, runner_settings_check
 
         runner_settings_check()
+        object_store_settings_check()

@@ -5,6 +5,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 from runners.models import RUNNER_QUEUES
 
+OBJECT_STORES = ("local", "s3")
+# What DOJO_OBJECT_STORE=s3 cannot work without.
+S3_REQUIRED = (
+    "DOJO_S3_ENDPOINT_URL",
+    "DOJO_S3_BUCKET",
+    "DOJO_S3_ACCESS_KEY_ID",
+    "DOJO_S3_SECRET_ACCESS_KEY",
+)
+
 
 def runner_settings_check() -> None:
     """Refuse runner settings out of range, naming the setting and what it takes."""
@@ -25,3 +34,34 @@ def runner_settings_check() -> None:
             raise ImproperlyConfigured(
                 f"{name} is {value}; it must be between {low} and {high} seconds."
             )
+
+
+def object_store_settings_check() -> None:
+    """Refuse an object store setting that is unknown or incomplete, by name."""
+    store = settings.DOJO_OBJECT_STORE
+    if store not in OBJECT_STORES:
+        raise ImproperlyConfigured(
+            f"DOJO_OBJECT_STORE is {store!r}; it takes {' or '.join(OBJECT_STORES)}."
+        )
+    if store != "s3":
+        return
+    missing = [name for name in S3_REQUIRED if not getattr(settings, name)]
+    if missing:
+        raise ImproperlyConfigured(
+            f"DOJO_OBJECT_STORE=s3 needs {', '.join(missing)}: set "
+            f"{'it' if len(missing) == 1 else 'them'} in the environment."
+        )
+    for name in ("DOJO_S3_ENDPOINT_URL", "DOJO_S3_PUBLIC_URL"):
+        value = getattr(settings, name)
+        if value and not value.startswith(("http://", "https://")):
+            raise ImproperlyConfigured(
+                f"{name} is {value!r}; it must be an http(s) URL."
+            )
+    try:
+        import boto3  # noqa: F401
+        import storages.backends.s3  # noqa: F401
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"DOJO_OBJECT_STORE=s3 needs django-storages and boto3 "
+            f"(requirements.txt): {exc}."
+        ) from None

@@ -8,10 +8,16 @@ once per assignment. The hidden split has no URL at all.
 An upload is stored only whole: it is written beside its place, counted and
 hashed while it streams, and moved into place only when it has exactly the
 signed length and sha256. A cut or altered upload leaves nothing.
+
+Where the bytes travel is DOJO_OBJECT_STORE's choice, and the runner cannot
+tell: "local" signs URLs of the site's own views (`runners.signing`), "s3"
+presigns URLs of the object store (`runners.objectstore`). Either way a
+verified upload ends in the same place on the site's disk, `upload_dir`.
 """
 
 import hashlib
 import io
+import logging
 import os
 import tarfile
 import uuid
@@ -19,12 +25,15 @@ from pathlib import Path
 
 from django.conf import settings
 
+from runners import objectstore
 from runners.models import HostJob
 from runners.refusals import RunnerRefused
+from runners.signing import file_url_sign
 from workers.jobspec import folder_digest
 from workshops import folders
 
 CHUNK = 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 def archive_for(folder: Path) -> tuple[Path, str]:
@@ -99,5 +108,81 @@ def upload_store(
         part.unlink(missing_ok=True)
 
 
+def object_store_on() -> bool:
+    return settings.DOJO_OBJECT_STORE == "s3"
+
+
+def download_urls(
+    *, job: HostJob, script: bytes, archive: Path, archive_sha256: str
+) -> tuple[str, str]:
+    """Return the URLs of a job's script and training split archive."""
+    script_sha256 = hashlib.sha256(script).hexdigest()
+    if object_store_on():
+        script_key = objectstore.script_key(script_sha256)
+        data_key = objectstore.data_key(archive_sha256)
+        objectstore.object_put_once(key=script_key, source=script)
+        objectstore.object_put_once(key=data_key, source=archive)
+        return (
+            objectstore.download_url(key=script_key),
+            objectstore.download_url(key=data_key),
+        )
+    sign = {"host_id": job.host_id, "run_id": job.run_id}
+    return (
+        file_url_sign(**sign, purpose="script", sha256=script_sha256),
+        file_url_sign(**sign, purpose="data", sha256=archive_sha256),
+    )
+
+
+def upload_url(*, job: HostJob, name: str, size: int, sha256: str) -> dict:
+    """Return `{url, headers}` for one upload, and what to note of it on the job.
+
+    The note (`job.uploads[name]`) is what a result must match. Locally the
+    view makes it once it stored the upload whole; with the object store it is
+    made here, with the staging key, which `upload_take` verifies when a
+    result names it.
+    """
+    if object_store_on():
+        signed = objectstore.upload_url(
+            run_id=job.run_id, name=name, size=size, sha256=sha256
+        )
+        return {
+            "answer": {"url": signed["url"], "headers": signed["headers"]},
+            "note": {"sha256": sha256, "size": size, "key": signed["key"]},
+        }
+    url = file_url_sign(
+        host_id=job.host_id,
+        run_id=job.run_id,
+        purpose="upload",
+        sha256=sha256,
+        size=size,
+        name=name,
+    )
+    return {"answer": {"url": url, "headers": {}}, "note": None}
+
+
+def upload_take(*, job: HostJob, name: str) -> Path:
+    """Return the verified upload `name` on the site's disk.
+
+    Locally it was verified as it arrived. From the object store it is read
+    back now, counted and hashed, and kept only if it is exactly what the
+    upload was signed for: the staging object is never taken on the host's
+    word, nor on the store's.
+    """
+    target = upload_dir(job) / name
+    note = job.uploads[name]
+    if "key" in note:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        objectstore.object_fetch_verified(
+            key=note["key"], size=note["size"], sha256=note["sha256"], target=target
+        )
+    return target
+
+
 def uploads_discard(job: HostJob) -> None:
     folders.discard(upload_dir(job))
+    if object_store_on():
+        try:
+            objectstore.prefix_discard(objectstore.staging_prefix(job.run_id))
+        except Exception:
+            # The store's own expiry of staging/ removes them later.
+            logger.warning("Could not remove run %s's staging objects", job.run_id)

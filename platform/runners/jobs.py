@@ -13,10 +13,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from runners.files import archive_for
+from runners.files import archive_for, download_urls, upload_url
 from runners.models import Host, HostJob
 from runners.refusals import RunnerRefused
-from runners.signing import file_url_sign
 from submissions.artifacts import ARTIFACT_MAX_BYTES, HISTORY_MAX_BYTES
 from submissions.models import Run, Status, Submission
 from submissions.services.execution import training_code, training_spec
@@ -119,6 +118,25 @@ def runner_claim(*, host: Host, wait_seconds: float) -> HostJob | None:
         time.sleep(POLL_STEP_SECONDS)
 
 
+def runner_claim_handout(*, host: Host, wait_seconds: float) -> dict | None:
+    """Claim a job for the host and return its handout, or None when none waits.
+
+    A job whose files cannot be made ready (the object store down, say) goes
+    back at once as the platform's error, never left held by a host that was
+    not told of it.
+    """
+    job = runner_claim(host=host, wait_seconds=wait_seconds)
+    if job is None:
+        return None
+    try:
+        return job_handout(job=job)
+    except Exception as exc:
+        job_platform_error(run=job.run, exc=exc)
+        raise RunnerRefused(
+            "The site could not make this job's files ready; it went back.", 503
+        ) from None
+
+
 def job_handout(*, job: HostJob) -> dict:
     """Return what a runner gets for a claimed job: its spec and signed URLs."""
     spec = JobSpec.from_dict(job.spec)
@@ -127,12 +145,14 @@ def job_handout(*, job: HostJob) -> dict:
     archive, digest = archive_for(
         folders.assignment_train_dir(run.submission.assignment_id)
     )
-    sign = {"host_id": job.host_id, "run_id": run.pk}
+    script_url, data_url = download_urls(
+        job=job, script=script, archive=archive, archive_sha256=digest
+    )
     return {
         "job": run.pk,
         "spec": job.spec,
         "script": {
-            "url": file_url_sign(**sign, purpose="script", sha256=spec.script_sha256),
+            "url": script_url,
             "sha256": spec.script_sha256,
             "size": len(script),
         },
@@ -143,7 +163,7 @@ def job_handout(*, job: HostJob) -> dict:
                 "mount": ref.mount,
                 "sha256": digest,
                 "size": archive.stat().st_size,
-                "url": file_url_sign(**sign, purpose="data", sha256=digest),
+                "url": data_url,
             }
             for ref in spec.data
         ],
@@ -188,7 +208,8 @@ def runner_heartbeat(*, host: Host, data: dict) -> dict:
 
 
 def upload_authorize(*, host: Host, run_id: object, data: dict) -> dict:
-    """Return a URL for one upload of exactly the size and sha256 announced."""
+    """Return a URL for one upload of exactly the size and sha256 announced,
+    and the headers to send with it (`{url, headers}`)."""
     job = job_held(host=host, run_id=run_id)
     if set(data) != {"name", "size", "sha256"}:
         raise RunnerRefused("An upload is announced as {name, size, sha256}.")
@@ -201,20 +222,22 @@ def upload_authorize(*, host: Host, run_id: object, data: dict) -> dict:
         raise RunnerRefused(f"size: must be 1 to {most} bytes for {name}.", 413)
     if not isinstance(sha256, str) or not SHA256.fullmatch(sha256):
         raise RunnerRefused("sha256: must be 64 lowercase hex digits.")
-    url = file_url_sign(
-        host_id=host.pk,
-        run_id=job.run_id,
-        purpose="upload",
-        sha256=sha256,
-        size=size,
-        name=name,
+    signed = upload_url(job=job, name=name, size=size, sha256=sha256)
+    if signed["note"] is not None:
+        upload_note(host=host, run_id=job.run_id, name=name, note=signed["note"])
+    return signed["answer"]
+
+
+def upload_record(*, host: Host, run_id: int, name: str, size: int, sha256: str):
+    """Note a stored upload on the job, which must still be held."""
+    upload_note(
+        host=host, run_id=run_id, name=name, note={"sha256": sha256, "size": size}
     )
-    return {"url": url}
 
 
 @transaction.atomic
-def upload_record(*, host: Host, run_id: int, name: str, size: int, sha256: str):
-    """Note a stored upload on the job, which must still be held."""
+def upload_note(*, host: Host, run_id: int, name: str, note: dict) -> None:
+    """Note what is known of the job's upload `name`; the job must still be held."""
     job = job_held(host=host, run_id=run_id, lock=True)
-    job.uploads = {**job.uploads, name: {"sha256": sha256, "size": size}}
+    job.uploads = {**job.uploads, name: note}
     job.save(update_fields=["uploads"])

@@ -79,7 +79,9 @@ class HostJob(models.Model):
     # The job spec it was handed (workers.jobspec), as sent.
     spec = models.JSONField()
     claimed_at = models.DateTimeField(default=timezone.now)
-    # name -> {"sha256", "size"} of each verified upload.
+    # name -> {"sha256", "size"} of each upload: stored whole (on the site's
+    # disk), or with "key", presigned to that object store staging key and
+    # verified when a result names it.
     uploads = models.JSONField(default=dict)
     # Set once, by the one result that is applied.
     result_at = models.DateTimeField(null=True, blank=True)

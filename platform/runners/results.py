@@ -2,7 +2,8 @@
 
 The result must be for a job the host still holds, read through the job
 spec's validation (`workers.jobspec.JobResult`), and name only artifacts the
-host uploaded whole with the same sha256 and size. Only one result per job is
+host uploaded whole with the same sha256 and size (from the object store,
+read back and verified here first). Only one result per job is
 ever applied. The model is then kept exactly as a site worker keeps it
 (inspected, within the participant's quota: `training_settle`), and the
 outcome goes through the one applier, which queues the evaluation on the
@@ -15,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.outcome import JobOutcome
-from runners.files import upload_dir, uploads_discard
+from runners.files import upload_dir, upload_take, uploads_discard
 from runners.jobs import job_held
 from runners.models import Host, HostJob
 from runners.refusals import RunnerRefused
@@ -54,13 +55,26 @@ def runner_result(*, host: Host, run_id: object, data: dict) -> str:
         raise RunnerRefused(str(exc)) from None
     device = sandbox.parse_device(data.get("device"))
     for n, artifact in enumerate(result.artifacts):
-        uploaded = job.uploads.get(artifact.name)
-        if uploaded != {"sha256": artifact.sha256, "size": artifact.size_bytes}:
+        uploaded = job.uploads.get(artifact.name) or {}
+        if (uploaded.get("sha256"), uploaded.get("size")) != (
+            artifact.sha256,
+            artifact.size_bytes,
+        ):
             raise RunnerRefused(
                 f"result.artifacts[{n}]: {artifact.name} was not uploaded with "
                 "this sha256 and size.",
                 409,
             )
+    # What the result names, verified on the site's disk (read back from the
+    # object store, bounded by the signed length) before anything is applied.
+    try:
+        taken = [upload_take(job=job, name=a.name) for a in result.artifacts]
+    except RunnerRefused as exc:
+        # Not what was signed: nothing of it is kept. (A store that did not
+        # answer, 503, keeps its objects for the runner's next try.)
+        if exc.status == 409:
+            uploads_discard(job)
+        raise
     # One result per job: the first to mark it is the one applied.
     now = timezone.now()
     if not HostJob.objects.filter(pk=job.pk, result_at__isnull=True).update(
@@ -72,8 +86,8 @@ def runner_result(*, host: Host, run_id: object, data: dict) -> str:
     try:
         given.mkdir(parents=True, exist_ok=True)
         # Only what the result names is handed to the keeper.
-        for artifact in result.artifacts:
-            os.replace(upload_dir(job) / artifact.name, given / artifact.name)
+        for path in taken:
+            os.replace(path, given / path.name)
         outcome = training_settle(
             run=run,
             result=_sandbox_result(result, spec),

@@ -89,10 +89,12 @@ def register(request: HttpRequest) -> JsonResponse:
 def claim(request: HttpRequest) -> HttpResponse:
     host = _host(request)
     _body(request, SMALL_BODY)
-    job = jobs.runner_claim(host=host, wait_seconds=settings.DOJO_RUNNER_POLL_SECONDS)
-    if job is None:
+    handout = jobs.runner_claim_handout(
+        host=host, wait_seconds=settings.DOJO_RUNNER_POLL_SECONDS
+    )
+    if handout is None:
         return HttpResponse(status=204)
-    return JsonResponse(jobs.job_handout(job=job), status=201)
+    return JsonResponse(handout, status=201)
 
 
 @answered

