@@ -5,6 +5,7 @@ import datetime
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -238,8 +239,6 @@ def _create(
     name: str,
 ) -> Submission:
     """Store the file and the row in one go: if the commit fails, the file goes."""
-    from submissions.services.lifecycle import submission_enqueue
-
     submission = Submission(
         participant=participant,
         assignment=assignment,
@@ -248,21 +247,44 @@ def _create(
         sha256=hashlib.sha256(raw).hexdigest(),
         size=len(raw),
     )
+    return submission_store(
+        submission,
+        filename="submission.ipynb"
+        if fmt == Submission.Format.IPYNB
+        else "submission.py",
+        raw=raw,
+        allowed=lambda: _check_allowed(participant=participant, assignment=assignment),
+        stored=lambda: standing_refresh(
+            participant_id=participant.pk, assignment_id=assignment.pk
+        ),
+    )
+
+
+def submission_store(
+    submission: Submission,
+    *,
+    filename: str,
+    raw: bytes,
+    allowed: Callable[[], None],
+    stored: Callable[[], None] = lambda: None,
+) -> Submission:
+    """Store ``submission``'s file and row in one transaction and queue it after
+    the commit; if anything fails, the file goes.
+
+    ``allowed`` runs first in the transaction (it raises ValidationError to
+    refuse, and may lock what it counts); ``stored`` runs once the row is saved.
+    """
+    from submissions.services.lifecycle import submission_enqueue
+
     try:
         with transaction.atomic():
-            _check_allowed(participant=participant, assignment=assignment)
-            file_store(
-                submission,
-                "submission.ipynb"
-                if fmt == Submission.Format.IPYNB
-                else "submission.py",
-                raw,
-            )
+            allowed()
+            file_store(submission, filename, raw)
             # The participant and the assignment were just read: checking that
             # they exist would cost two queries per upload.
             submission.full_clean(exclude=["participant", "assignment"])
             submission.save()
-            standing_refresh(participant_id=participant.pk, assignment_id=assignment.pk)
+            stored()
             transaction.on_commit(
                 lambda: submission_enqueue(submission_id=submission.pk)
             )

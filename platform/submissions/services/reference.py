@@ -12,10 +12,9 @@ import hashlib
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from submissions.models import ACTIVE_STATUSES, Submission
-from submissions.services.intake import file_store, source_check
+from submissions.services.intake import source_check, submission_store
 from workshops.folders import sha256_json
 from workshops.models import Assignment, Enrollment
 
@@ -47,11 +46,8 @@ def reference_submission_create(
     """
     raw = source.encode("utf-8", "surrogatepass")
     source_check(raw, Submission.Format.PY)
-    workshop = assignment.workshop
-    if workshop.archived:
+    if assignment.workshop.archived:
         raise ValidationError("This workshop is archived; nothing is validated.")
-    from submissions.services.lifecycle import submission_enqueue
-
     submission = Submission(
         participant=instructor,
         assignment=assignment,
@@ -62,41 +58,40 @@ def reference_submission_create(
         reference=True,
         reference_key=reference_key(assignment),
     )
-    try:
-        with transaction.atomic():
-            teaches = (
-                Enrollment.objects.select_for_update()
-                .filter(
-                    user=instructor,
-                    workshop=workshop,
-                    role=Enrollment.Role.INSTRUCTOR,
-                    active=True,
-                )
-                .exists()
-            )
-            if not teaches:
-                raise ValidationError(
-                    "Only an instructor of the workshop validates its reference."
-                )
-            running = Submission.objects.filter(
-                assignment=assignment, reference=True, status__in=ACTIVE_STATUSES
-            ).exists()
-            if running:
-                raise ValidationError(
-                    "The reference is already being trained and graded; wait "
-                    "for that run to finish."
-                )
-            file_store(submission, REFERENCE_NAME, raw)
-            submission.full_clean()
-            submission.save()
-            transaction.on_commit(
-                lambda: submission_enqueue(submission_id=submission.pk)
-            )
-    except BaseException:
-        if submission.file.name:
-            submission.file.delete(save=False)
-        raise
-    return submission
+    return submission_store(
+        submission,
+        filename=REFERENCE_NAME,
+        raw=raw,
+        allowed=lambda: _reference_allowed(
+            instructor=instructor, assignment=assignment
+        ),
+    )
+
+
+def _reference_allowed(*, instructor: AbstractUser, assignment: Assignment) -> None:
+    """Refuse anyone but an active instructor, and a second run while one goes."""
+    teaches = (
+        Enrollment.objects.select_for_update()
+        .filter(
+            user=instructor,
+            workshop=assignment.workshop,
+            role=Enrollment.Role.INSTRUCTOR,
+            active=True,
+        )
+        .exists()
+    )
+    if not teaches:
+        raise ValidationError(
+            "Only an instructor of the workshop validates its reference."
+        )
+    running = Submission.objects.filter(
+        assignment=assignment, reference=True, status__in=ACTIVE_STATUSES
+    ).exists()
+    if running:
+        raise ValidationError(
+            "The reference is already being trained and graded; wait "
+            "for that run to finish."
+        )
 
 
 def reference_submission_latest(
