@@ -85,6 +85,10 @@ class HostJob(models.Model):
     uploads = models.JSONField(default=dict)
     # Set once, by the one result that is applied.
     result_at = models.DateTimeField(null=True, blank=True)
+    # A result whose model waits in the object store: {"names": [...],
+    # "attempts": n}, the uploads the site's worker reads back, verifies and
+    # keeps before the evaluation (`runners.settle`); null when none waits.
+    pending = models.JSONField(null=True, blank=True, default=None)
 
     class Meta:
         ordering = ["-claimed_at"]
