@@ -81,7 +81,7 @@ class HostJob(models.Model):
     claimed_at = models.DateTimeField(default=timezone.now)
     # name -> {"sha256", "size"} of each upload: stored whole (on the site's
     # disk), or with "key", presigned to that object store staging key and
-    # verified when a result names it.
+    # verified by the site's worker once a result named it (`pending`).
     uploads = models.JSONField(default=dict)
     # Set once, by the one result that is applied.
     result_at = models.DateTimeField(null=True, blank=True)

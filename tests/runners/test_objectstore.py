@@ -84,19 +84,6 @@ def _staged(store) -> set[str]:
     return {key for key in store.keys() if key.startswith("staging/")}
 
 
-def _keras_archive() -> bytes:
-    """A zip the model keeper's inspection takes (no Keras needed to make it)."""
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("config.json", '{"class_name": "Sequential"}')
-        archive.writestr("metadata.json", '{"keras_version": "3"}')
-        archive.writestr("model.weights.h5", b"weights" * 100)
-    return buffer.getvalue()
-
-
 def _upload(runner: RunnerClient, job: int, body: bytes, tmp_path) -> str:
     """Announce and PUT `body` as the runner does; return its staging key."""
     signed = _announce(runner, job, body)
@@ -213,23 +200,28 @@ def test_a_result_naming_a_staged_model_is_answered_without_reading_the_store(
     assert _result(host, job).status_code == 409
 
 
-def test_the_worker_keeps_a_good_staged_model_before_the_evaluation(
-    host, queued, object_store, tmp_path
+def test_the_worker_keeps_a_good_staged_model_and_grades_it(
+    host, queued, object_store, tmp_path, settings
 ):
-    good = _keras_archive()
+    """The evaluation's worker reads the staged model back, verifies and keeps
+    exactly those bytes, then grades them in its sandbox as any model."""
+    from tests.model_builders import keras_model
+
+    saved = tmp_path / "good.keras"
+    keras_model("good", (28, 28, 1)).save(saved)
+    good = saved.read_bytes()
     job = _claim(host)["job"]
     _upload(host, job, good, tmp_path)
-    assert _result(host, job, good).status_code == 200
-    queued.refresh_from_db()
-    # What the evaluation's worker runs first (`submission_evaluate`).
-    assert model_settle(submission=queued) == ""
+    done = _result_with_the_store_away(host, job, good, settings)
+    assert done.json()["verdict"] == "trained", done.content
+    _evaluate(queued)
+    assert queued.status == Status.GRADED, queued.status_reason
     train = Run.objects.get(pk=job)
-    assert train.artifact_path
     with open(train.artifact_path, "rb") as kept:
         assert kept.read() == good
     assert HostJob.objects.get(run_id=job).pending is None
     assert _staged(object_store) == set()
-    # Taken once: a later evaluation (a requeue) finds nothing waiting.
+    # Taken once: a later evaluation (a regrade, a requeue) finds none waiting.
     assert model_settle(submission=queued) == ""
 
 

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runners', '0001_runner_hosts'),
+        ("runners", "0001_runner_hosts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='hostjob',
-            name='pending',
+            model_name="hostjob",
+            name="pending",
             field=models.JSONField(blank=True, default=None, null=True),
         ),
     ]
