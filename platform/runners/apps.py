@@ -7,6 +7,9 @@ class RunnersConfig(AppConfig):
 
     def ready(self) -> None:
         from runners.config import object_store_settings_check, runner_settings_check
+        from runners.settle import runner_model_settle
+        from submissions import extensions
 
         runner_settings_check()
         object_store_settings_check()
+        extensions.model_settler_register(runner_model_settle)

@@ -138,8 +138,8 @@ def upload_url(*, job: HostJob, name: str, size: int, sha256: str) -> dict:
 
     The note (`job.uploads[name]`) is what a result must match. Locally the
     view makes it once it stored the upload whole; with the object store it is
-    made here, with the staging key, which `upload_take` verifies when a
-    result names it.
+    made here, with the staging key, which `upload_take` verifies on the
+    site's worker once a result named it (`runners.settle`).
     """
     if object_store_on():
         signed = objectstore.upload_url(
@@ -164,7 +164,8 @@ def upload_take(*, job: HostJob, name: str) -> Path:
     """Return the verified upload `name` on the site's disk.
 
     Locally it was verified as it arrived. From the object store it is read
-    back now, counted and hashed, and kept only if it is exactly what the
+    back now (on the site's worker: `runners.settle`), counted and hashed,
+    and kept only if it is exactly what the
     upload was signed for: the staging object is never taken on the host's
     word, nor on the store's.
     """

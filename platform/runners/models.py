@@ -81,10 +81,14 @@ class HostJob(models.Model):
     claimed_at = models.DateTimeField(default=timezone.now)
     # name -> {"sha256", "size"} of each upload: stored whole (on the site's
     # disk), or with "key", presigned to that object store staging key and
-    # verified when a result names it.
+    # verified by the site's worker once a result named it (`pending`).
     uploads = models.JSONField(default=dict)
     # Set once, by the one result that is applied.
     result_at = models.DateTimeField(null=True, blank=True)
+    # A result whose model waits in the object store: {"names": [...],
+    # "attempts": n}, the uploads the site's worker reads back, verifies and
+    # keeps before the evaluation (`runners.settle`); null when none waits.
+    pending = models.JSONField(null=True, blank=True, default=None)
 
     class Meta:
         ordering = ["-claimed_at"]

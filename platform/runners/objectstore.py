@@ -9,9 +9,10 @@ Through django-storages' S3 backend (boto3). What lives there, and for how long:
   here: nothing in this module is given their folders.
 - `staging/<run>/<name>.<nonce>`: an upload, by a presigned PUT made when the
   upload starts, bound to its exact length and sha256 (signed headers the
-  store checks). It is never the model: the site reads it back, counting and
-  hashing, onto its own disk only when the result names it, keeps it only if
-  both match, and deletes the staging objects of the run either way.
+  store checks). It is never the model: when a result names it, the site's
+  worker, before the evaluation (`runners.settle`), reads it back, counting
+  and hashing, onto the site's disk, keeps it only if both match, and deletes
+  the staging objects of the run either way. No web request reads it.
 
 The site signs with its own keys; a runner holds none. Presigned URLs name
 DOJO_S3_PUBLIC_URL (the address runners reach) when it is set: signing needs

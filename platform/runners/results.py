@@ -2,12 +2,17 @@
 
 The result must be for a job the host still holds, read through the job
 spec's validation (`workers.jobspec.JobResult`), and name only artifacts the
-host uploaded whole with the same sha256 and size (from the object store,
-read back and verified here first). Only one result per job is
+host announced with the same sha256 and size. Only one result per job is
 ever applied. The model is then kept exactly as a site worker keeps it
 (inspected, within the participant's quota: `training_settle`), and the
 outcome goes through the one applier, which queues the evaluation on the
 site's own workers: the hidden split never leaves the site.
+
+A model staged in the object store is not read here: this request does
+nothing that grows with what the host sent. The training is recorded as
+trained, the job notes which staged uploads the result names (`pending`),
+and the evaluation's worker reads them back, verifies and keeps them first
+(`runners.settle`).
 """
 
 import os
@@ -16,11 +21,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.outcome import JobOutcome
-from runners.files import upload_dir, upload_take, uploads_discard
+from runners.files import object_store_on, upload_dir, uploads_discard
 from runners.jobs import job_held
 from runners.models import Host, HostJob
 from runners.refusals import RunnerRefused
-from submissions.services.execution import training_settle
+from submissions.models import Run
+from submissions.services.execution import training_record, training_settle
 from submissions.services.jobs import job_apply, job_platform_error
 from workers import sandbox
 from workers.jobspec import JobResult, JobSpec, JobSpecError
@@ -65,44 +71,74 @@ def runner_result(*, host: Host, run_id: object, data: dict) -> str:
                 "this sha256 and size.",
                 409,
             )
-    # What the result names, verified on the site's disk (read back from the
-    # object store, bounded by the signed length) before anything is applied.
-    try:
-        taken = [upload_take(job=job, name=a.name) for a in result.artifacts]
-    except RunnerRefused as exc:
-        # Not what was signed: nothing of it is kept. (A store that did not
-        # answer, 503, keeps its objects for the runner's next try.)
-        if exc.status == 409:
-            uploads_discard(job)
-        raise
+    names = [a.name for a in result.artifacts]
+    staged = (
+        object_store_on()
+        and sandbox.Outcome(result.ending) == sandbox.Outcome.OK
+        and "model.keras" in names
+    )
     # One result per job: the first to mark it is the one applied.
     now = timezone.now()
-    if not HostJob.objects.filter(pk=job.pk, result_at__isnull=True).update(
-        result_at=now
+    marked = HostJob.objects.filter(pk=job.pk, result_at__isnull=True)
+    if not marked.update(
+        result_at=now,
+        pending={"names": names, "attempts": job.run.submission.attempts}
+        if staged
+        else None,
     ):
         raise RunnerRefused(f"job {job.run_id}: its result was already sent.", 409)
     run = job.run
-    given = upload_dir(job) / "given"
     try:
-        given.mkdir(parents=True, exist_ok=True)
-        # Only what the result names is handed to the keeper.
-        for path in taken:
-            os.replace(path, given / path.name)
-        outcome = training_settle(
-            run=run,
-            result=_sandbox_result(result, spec),
-            output=given,
-            limits=spec.sandbox_limits(),
-            device=device,
-        )
         # What the host says of its sandbox: shown on the hosts page, as said.
         run.isolation = sandbox.neutralise(f"runner {host.name}: {isolation}")[:200]
         run.save(update_fields=["isolation"])
+        if staged:
+            # The model waits in the object store: the site's worker reads it
+            # back, verifies and keeps it before the evaluation
+            # (`runners.settle`). Nothing here grows with its size.
+            training_record(
+                run=run, result=_sandbox_result(result, spec), device=device
+            )
+            outcome = JobOutcome.trained()
+        else:
+            outcome = _settle_here(
+                job=job, run=run, result=result, spec=spec, device=device
+            )
     except Exception as exc:
         job_platform_error(run=run, exc=exc)
         return JobOutcome.error(detail=exc).verdict
     finally:
-        uploads_discard(job)
+        if not staged:
+            uploads_discard(job)
     job_apply(run=run, outcome=outcome)
     Host.objects.filter(pk=host.pk).update(jobs_done=F("jobs_done") + 1)
     return outcome.verdict
+
+
+def _settle_here(
+    *,
+    job: HostJob,
+    run: Run,
+    result: JobResult,
+    spec: JobSpec,
+    device: sandbox.DeviceReport | None,
+) -> JobOutcome:
+    """Keep what a result names that is on the site's disk already, and settle.
+
+    Uploads to the site's own views were counted and hashed as they arrived
+    (`files.upload_store`); a result that names no model keeps nothing.
+    """
+    given = upload_dir(job) / "given"
+    given.mkdir(parents=True, exist_ok=True)
+    # Only what the result names is handed to the keeper.
+    for artifact in result.artifacts:
+        path = upload_dir(job) / artifact.name
+        if path.is_file():
+            os.replace(path, given / artifact.name)
+    return training_settle(
+        run=run,
+        result=_sandbox_result(result, spec),
+        output=given,
+        limits=spec.sandbox_limits(),
+        device=device,
+    )

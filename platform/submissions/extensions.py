@@ -2,7 +2,9 @@
 
 Submissions sit below the workspace, so they never import it: the workspace
 registers here, from its AppConfig.ready, what it adds (the drafts that count
-against a participant's disk, the draft a submission page names).
+against a participant's disk, the draft a submission page names). Runner hosts
+register how a model they trained is taken onto the site's disk before its
+evaluation (`model_settle`).
 """
 
 from collections.abc import Callable
@@ -10,9 +12,26 @@ from typing import Any
 
 DiskCounter = Callable[[int], int]
 PageContext = Callable[[Any], dict[str, Any]]
+# settler(submission=...) -> why the model was not kept ("" when kept or none
+# waited); raises TrainingHandBack when the fault is the platform's.
+ModelSettler = Callable[..., str]
 
 _disk_counters: list[DiskCounter] = []
 _page_contexts: list[PageContext] = []
+_model_settlers: list[ModelSettler] = []
+
+
+class TrainingHandBack(Exception):
+    """A trained model cannot be taken, and not by the participant's doing (a
+    host sent bytes other than those it announced): train it again.
+
+    `attempts` is how many claims the training had used, so the retry policy
+    bounds the trainings again.
+    """
+
+    def __init__(self, reason: str, *, attempts: int) -> None:
+        super().__init__(reason)
+        self.attempts = attempts
 
 
 def disk_counter_register(counter: DiskCounter) -> None:
@@ -33,3 +52,18 @@ def page_context_register(context: PageContext) -> None:
 
 def page_contexts() -> tuple[PageContext, ...]:
     return tuple(_page_contexts)
+
+
+def model_settler_register(settler: ModelSettler) -> None:
+    """Run ``settler(submission=...)`` before a submission's evaluation."""
+    if settler not in _model_settlers:
+        _model_settlers.append(settler)
+
+
+def model_settle(*, submission: Any) -> str:
+    """Take a model that waits to be kept; return why it was not ("" if kept)."""
+    for settler in _model_settlers:
+        refused = settler(submission=submission)
+        if refused:
+            return refused
+    return ""

@@ -1,7 +1,10 @@
 """Runner files through a real S3 server (DOJO_OBJECT_STORE=s3, SeaweedFS on
 loopback): presigned GETs of content-named objects, presigned PUTs bound to
-the length and sha256, read back and verified by the site before anything is
-kept. The runner's own client moves the bytes; the site's API runs in-process.
+the length and sha256. The result request reads nothing back; the site's
+worker, before the evaluation, reads the staged upload back, verifies and
+keeps it, or hands the training back when the host staged other bytes. The
+runner's own client moves the bytes; the site's API and the evaluation's
+worker step run in-process.
 """
 
 import datetime
@@ -18,7 +21,9 @@ from dojo_runner.client import Site, SiteError
 from runners import objectstore
 from runners.files import upload_dir
 from runners.models import HostJob
-from submissions.models import Status
+from submissions.extensions import model_settle
+from submissions.models import Run, Status
+from submissions.services.execution import submission_evaluate
 from tests.runners.conftest import RunnerClient
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +84,52 @@ def _staged(store) -> set[str]:
     return {key for key in store.keys() if key.startswith("staging/")}
 
 
+def _upload(runner: RunnerClient, job: int, body: bytes, tmp_path) -> str:
+    """Announce and PUT `body` as the runner does; return its staging key."""
+    signed = _announce(runner, job, body)
+    path = tmp_path / "model.keras"
+    path.write_bytes(body)
+    _site().upload(signed["url"], path, len(body), signed["headers"])
+    return HostJob.objects.get(run_id=job).uploads["model.keras"]["key"]
+
+
+def _result_with_the_store_away(runner, job, body, settings):
+    """Send the result while the store cannot be reached: an answer proves the
+    request never touched it (a read would fail, and answer 503)."""
+    from tests.seaweedfs import _free_ports
+
+    (closed,) = _free_ports(1)
+    endpoint = settings.DOJO_S3_ENDPOINT_URL
+    settings.DOJO_S3_ENDPOINT_URL = f"http://127.0.0.1:{closed}"
+    try:
+        return _result(runner, job, body)
+    finally:
+        settings.DOJO_S3_ENDPOINT_URL = endpoint
+
+
+def _other_bytes_staged(runner, submission, store, tmp_path) -> int:
+    """A job whose host staged other bytes than it announced (as a store that
+    did not check the signed sha256 would let it), its result sent and its
+    evaluation run; return the job."""
+    job = _claim(runner)["job"]
+    key = _upload(runner, job, MODEL, tmp_path)
+    store.client().put_object(Bucket=store.bucket, Key=key, Body=b"Y" * len(MODEL))
+    assert _result(runner, job).status_code == 200
+    _evaluate(submission)
+    return job
+
+
+def _evaluate(submission) -> None:
+    """The evaluation's task, as the site's worker runs it."""
+    submission.refresh_from_db()
+    submission_evaluate(
+        submission_id=submission.pk,
+        job_token=str(submission.job_token),
+        worker="site@test",
+    )
+    submission.refresh_from_db()
+
+
 def test_a_runner_downloads_content_named_objects_by_presigned_url(
     host, queued, object_store, tmp_path, settings
 ):
@@ -120,9 +171,12 @@ def test_a_runner_downloads_content_named_objects_by_presigned_url(
     assert refused.value.code == 403
 
 
-def test_an_upload_goes_by_presigned_put_and_is_kept_after_the_site_checks_it(
-    host, queued, object_store, tmp_path
+def test_a_result_naming_a_staged_model_is_answered_without_reading_the_store(
+    host, queued, object_store, tmp_path, settings
 ):
+    """The result request does nothing that grows with the model: it records
+    the training, notes what to take, and queues the evaluation; the staged
+    object stays where it is until the site's worker takes it."""
     job = _claim(host)["job"]
     signed = _announce(host, job)
     assert set(signed) == {"url", "headers"}
@@ -132,17 +186,59 @@ def test_an_upload_goes_by_presigned_put_and_is_kept_after_the_site_checks_it(
     _site().upload(signed["url"], path, len(MODEL), signed["headers"])
     (staged,) = _staged(object_store)
     assert staged.startswith(f"staging/{job}/model.keras.")
-    # Staged is not kept: the site has nothing of it until a result names it.
-    held = HostJob.objects.get(run_id=job)
-    assert not (upload_dir(held) / "model.keras").exists()
-    done = _result(host, job)
+    done = _result_with_the_store_away(host, job, MODEL, settings)
     assert done.status_code == 200, done.content
+    assert done.json()["verdict"] == "trained"
     queued.refresh_from_db()
-    # The verified bytes reached the model keeper, which inspected them (they
-    # are no Keras archive) and failed the submission with the reason.
+    assert queued.status == Status.EVALUATING
+    held = HostJob.objects.get(run_id=job)
+    assert held.pending == {"names": ["model.keras"], "attempts": 1}
+    assert not (upload_dir(held) / "model.keras").exists()
+    assert not Run.objects.get(pk=job).artifact_path
+    assert _staged(object_store) == {staged}
+    # A second result is refused as before: one result per job.
+    assert _result(host, job).status_code == 409
+
+
+def test_the_worker_keeps_a_good_staged_model_and_grades_it(
+    host, queued, object_store, tmp_path, settings
+):
+    """The evaluation's worker reads the staged model back, verifies and keeps
+    exactly those bytes, then grades them in its sandbox as any model."""
+    from tests.model_builders import keras_model
+
+    saved = tmp_path / "good.keras"
+    keras_model("good", (28, 28, 1)).save(saved)
+    good = saved.read_bytes()
+    job = _claim(host)["job"]
+    _upload(host, job, good, tmp_path)
+    done = _result_with_the_store_away(host, job, good, settings)
+    assert done.json()["verdict"] == "trained", done.content
+    _evaluate(queued)
+    assert queued.status == Status.GRADED, queued.status_reason
+    train = Run.objects.get(pk=job)
+    with open(train.artifact_path, "rb") as kept:
+        assert kept.read() == good
+    assert HostJob.objects.get(run_id=job).pending is None
+    assert _staged(object_store) == set()
+    # Taken once: a later evaluation (a regrade, a requeue) finds none waiting.
+    assert model_settle(submission=queued) == ""
+
+
+def test_a_staged_model_the_keeper_refuses_fails_the_submission(
+    host, queued, object_store, tmp_path
+):
+    """Verified bytes that are no Keras archive are the participant's model:
+    `failed` with the keeper's reason, as on a site worker."""
+    job = _claim(host)["job"]
+    _upload(host, job, MODEL, tmp_path)
+    assert _result(host, job).status_code == 200
+    _evaluate(queued)
     assert queued.status == Status.FAILED
     assert "Your model file cannot be used" in queued.status_reason
     assert _staged(object_store) == set()
+    evaluation = Run.objects.get(submission=queued, kind=Run.Kind.EVALUATE)
+    assert evaluation.finished_at is not None
 
 
 def test_the_store_refuses_another_length_or_other_bytes_and_nothing_is_kept(
@@ -165,32 +261,47 @@ def test_the_store_refuses_another_length_or_other_bytes_and_nothing_is_kept(
     with pytest.raises(SiteError, match="upload refused"):
         site.upload(signed["url"], right, len(MODEL), {})
     assert _staged(object_store) == set()
-    refused = _result(host, job)
-    assert refused.status_code == 409
-    assert "never arrived whole" in refused.json()["error"]
-    queued.refresh_from_db()
-    assert queued.status == Status.TRAINING
+    # A host that sends its result anyway: accepted (nothing is read), and the
+    # worker finds nothing whole, the host's doing: the training goes back.
+    assert _result(host, job).status_code == 200
+    token = Run.objects.get(pk=job).job_token
+    _evaluate(queued)
+    assert queued.status == Status.QUEUED and queued.job_token != token
+    assert not Run.objects.get(pk=job).artifact_path
     assert not (upload_dir(HostJob.objects.get(run_id=job)) / "model.keras").exists()
 
 
-def test_staged_bytes_the_store_let_through_are_refused_by_the_site(
-    host, queued, object_store
+def test_staged_bytes_the_store_let_through_hand_the_training_back(
+    host, queued, object_store, tmp_path
 ):
-    """Were a store not to check the signed sha256, the site still would: the
-    staged object is read back, bounded by the signed length, and refused."""
-    job = _claim(host)["job"]
-    _announce(host, job)
-    key = HostJob.objects.get(run_id=job).uploads["model.keras"]["key"]
-    object_store.client().put_object(
-        Bucket=object_store.bucket, Key=key, Body=b"Y" * len(MODEL)
-    )
-    refused = _result(host, job)
-    assert refused.status_code == 409
-    assert "does not have the length and sha256" in refused.json()["error"]
-    queued.refresh_from_db()
-    assert queued.status == Status.TRAINING
+    """Were a store not to check the signed sha256, the site's worker still
+    would: the staged object is read back, bounded by the signed length, and
+    refused. A host's bytes are never the participant's fault: the training
+    runs again (not `failed`), with the reason in the run's log."""
+    job = _other_bytes_staged(host, queued, object_store, tmp_path)
+    assert queued.status == Status.QUEUED
+    assert queued.attempts == 1 and queued.enqueued_at is not None
+    evaluation = Run.objects.get(submission=queued, kind=Run.Kind.EVALUATE)
+    assert evaluation.outcome == Run.Outcome.PLATFORM_ERROR
+    assert "does not have the length and sha256" in evaluation.log
+    assert "runs again" in evaluation.log
+    assert not Run.objects.get(pk=job).artifact_path
     assert not (upload_dir(HostJob.objects.get(run_id=job)) / "model.keras").exists()
     assert _staged(object_store) == set()
+    # And a host (this one, or another) trains it again.
+    assert _claim(host)["job"] != job
+
+
+def test_a_host_that_keeps_staging_other_bytes_ends_the_job_as_the_platforms(
+    host, queued, object_store, tmp_path, settings
+):
+    """Bounded by the retry policy: with its attempts used up the submission
+    ends `error` (refunded), never `failed`."""
+    settings.DOJO_MAX_ATTEMPTS = 1
+    _other_bytes_staged(host, queued, object_store, tmp_path)
+    assert queued.status == Status.ERROR
+    assert "not your fault" in queued.status_reason
+    assert "staged bytes other than those it announced" in queued.status_reason
 
 
 def test_an_upload_cut_midway_stores_nothing_and_a_fresh_url_stores_it_whole(

@@ -7,6 +7,7 @@ from jobs.outcome import JobOutcome
 from jobs.queues import JobQueue
 from jobs.spec import job_spec_build
 from submissions.artifacts import artifact_keep
+from submissions.extensions import TrainingHandBack, model_settle
 from submissions.feedback import code_error_reason
 from submissions.models import Run, Status, Submission
 from submissions.selectors import run_latest_model
@@ -20,7 +21,9 @@ from submissions.services.jobs import (
     job_apply,
     job_claim,
     job_platform_error,
+    run_end,
     run_record,
+    training_hand_back,
 )
 from submissions.services.placement import (
     evaluation_folders,
@@ -120,10 +123,7 @@ def training_settle(
     `output` holds what the job gave back (model.keras, history.json): its
     sandbox's output folder here, or a runner's verified uploads.
     """
-    # The job says, from inside its sandbox, what its backend trained on.
-    if device is not None:
-        run.device, run.on_gpu = device.name, device.on_gpu
-    run_record(run=run, result=result)
+    training_record(run=run, result=result, device=device)
     refused = ""
     if result.outcome == sandbox.Outcome.OK:
         refused = artifact_keep(
@@ -132,6 +132,19 @@ def training_settle(
     if refused:
         return JobOutcome.failed(reason=refused)
     return _training_outcome(run, result, limits)
+
+
+def training_record(
+    *,
+    run: Run,
+    result: sandbox.SandboxResult,
+    device: sandbox.DeviceReport | None,
+) -> None:
+    """Record how a training's sandbox ended and what it says it trained on."""
+    # The job says, from inside its sandbox, what its backend trained on.
+    if device is not None:
+        run.device, run.on_gpu = device.name, device.on_gpu
+    run_record(run=run, result=result)
 
 
 def _train(run: Run) -> Callable[[str], bool]:
@@ -207,17 +220,20 @@ def _training_outcome(
     if run.artifact_path:
         return JobOutcome.trained()
     if result.outcome == sandbox.Outcome.OK:
-        return JobOutcome.failed(
-            reason=(
-                "Your code finished but saved no usable model: "
-                "$DOJO_OUTPUT_DIR/model.keras is missing, is not a plain file "
-                "(a link, a folder), or is larger than "
-                f"{limits.work_dir_bytes // 2**20} MB. Save it with "
-                "model.save(os.path.join(os.environ['DOJO_OUTPUT_DIR'], "
-                "'model.keras'))."
-            )
-        )
+        return JobOutcome.failed(reason=no_model_reason(limits))
     return JobOutcome.failed(reason=_training_failure(result))
+
+
+def no_model_reason(limits: sandbox.SandboxLimits) -> str:
+    """Say why a training that finished left no model the site keeps."""
+    return (
+        "Your code finished but saved no usable model: "
+        "$DOJO_OUTPUT_DIR/model.keras is missing, is not a plain file "
+        "(a link, a folder), or is larger than "
+        f"{limits.work_dir_bytes // 2**20} MB. Save it with "
+        "model.save(os.path.join(os.environ['DOJO_OUTPUT_DIR'], "
+        "'model.keras'))."
+    )
 
 
 def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> None:
@@ -231,6 +247,21 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
         queue=JobQueue.EVALUATE,
     )
     if run is None:
+        return
+    # A model a runner host trained may still wait in the object store: it is
+    # read back, verified and kept here, on the site's own worker, never in
+    # the web request that brought the host's result.
+    try:
+        refused = model_settle(submission=run.submission)
+    except TrainingHandBack as back:
+        training_hand_back(run=run, reason=str(back), attempts=back.attempts)
+        return
+    except Exception as exc:
+        job_platform_error(run=run, exc=exc)
+        return
+    if refused:
+        run_end(run=run, note=refused)
+        job_apply(run=run, outcome=JobOutcome.failed(reason=refused))
         return
     try:
         submission = run.submission

@@ -23,6 +23,7 @@ from jobs.claim import job_claim as claim
 from jobs.dbconn import db_reconnect_if_cut
 from jobs.outbox import outbox_send_on_commit
 from jobs.outcome import JobOutcome, Verdict
+from jobs.policy import job_may_retry
 from jobs.queues import JobQueue, JobTask
 from submissions.models import Run, Status, Submission
 from submissions.services.batches import regrade_batch_finish_if_done
@@ -232,6 +233,51 @@ def job_platform_error(*, run: Run, exc: Exception) -> None:
     run.log = sandbox.neutralise(f"{run.log}\n[dojo] platform error: {exc}")
     run.save(update_fields=["finished_at", "outcome", "log"])
     job_apply(run=run, outcome=JobOutcome.error(detail=exc))
+
+
+def run_end(*, run: Run, note: str, outcome: str = "") -> None:
+    """End a run that never reached its sandbox, noting why in its log."""
+    run.finished_at = timezone.now()
+    run.outcome = outcome
+    run.log = sandbox.neutralise(f"{run.log}\n[dojo] {note}".lstrip("\n"))
+    run.save(update_fields=["finished_at", "outcome", "log"])
+
+
+def training_hand_back(*, run: Run, reason: str, attempts: int) -> None:
+    """Train an evaluating submission again: its model could not be taken, by
+    the platform's fault (a runner host sent other bytes than it announced).
+
+    `run` is the evaluation that found it out. The training runs again while
+    it has used fewer than DOJO_MAX_ATTEMPTS claims (`attempts` of them so
+    far), as a lost worker's would, else the submission ends `error`: never
+    `failed`, which would count against the participant.
+    """
+    logger.warning("Run %s: training handed back: %s", run.pk, reason)
+    run_end(run=run, note=reason, outcome=Run.Outcome.PLATFORM_ERROR)
+    with transaction.atomic():
+        submission = (
+            Submission.objects.select_for_update()
+            .select_related("assignment")
+            .get(pk=run.submission_id)
+        )
+        if (
+            submission.job_token != run.job_token
+            or submission.status != Status.EVALUATING
+        ):
+            return
+        submission.attempts = attempts
+        if submission.cancel_requested:
+            submission_move(
+                submission=submission, status=Status.CANCELLED, reason="Cancelled."
+            )
+        elif job_may_retry(attempts=attempts):
+            job_queue(submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED)
+        else:
+            submission_move(
+                submission=submission,
+                status=Status.ERROR,
+                reason=PLATFORM_FAULT.format(detail=reason),
+            )
 
 
 def run_outcome_apply(run: Run, outcome: JobOutcome) -> None:
