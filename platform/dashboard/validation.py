@@ -32,6 +32,7 @@ from submissions.services.reference import (
     reference_submission_create,
     reference_submission_latest,
 )
+from web.scores import score_text
 from workshops.models import Assignment
 from workshops.packs import assignment_solution
 from workshops.shipped import assignment_reference_shipped
@@ -166,7 +167,7 @@ def _graded_refusal(graded: dict | None) -> str | None:
         )
     if not graded["scored_full"]:
         return (
-            f"The reference solution scored {graded['score']:.1f} of "
+            f"The reference solution scored {score_text(graded['score'])} of "
             f"{graded['full_marks']:.0f} on the hidden split; a reference must "
             "earn full marks. Improve it or lower the accuracy for full score, "
             "then validate again."

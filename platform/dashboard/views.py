@@ -26,6 +26,7 @@ from submissions.selectors import regrade_batch_progress
 from submissions.services.finals import submission_mark_final
 from submissions.services.regrade import regrade_batch_cancel, regrade_batch_create
 from web import charts
+from web.scores import score_text
 from workshops import notes
 from workshops import selectors as workshop_selectors
 from workshops.models import Enrollment
@@ -321,7 +322,7 @@ def regrade_create(request: HttpRequest, workshop: str, slug: str) -> HttpRespon
         (
             s.pk,
             f"#{s.pk} {s.participant.username}: {s.get_status_display()}"
-            + (f", {s.current_grade.score:.1f}" if s.current_grade else ""),
+            + (f", {score_text(s.current_grade.score)}" if s.current_grade else ""),
         )
         for s in finished
     ]

@@ -243,3 +243,41 @@ def test_a_pack_shipped_reference_is_released_without_a_validation(
     assert instructor_client.post(edit, data).status_code == 302
     assert "not been trained and graded" in _release(instructor_client, cnn)
     assert not cnn.released
+
+
+def test_a_score_just_below_full_marks_never_reads_as_full_marks(
+    instructor_client,
+    participant,
+    workshop,
+    cnn,
+    make_graded,
+    outbox,
+    django_capture_on_commit_callbacks,
+):
+    """A grade of 99.95 (the grader keeps two decimals) reads 99.9, not 100.0:
+    rounded, Validate refused a reference that "scored 100.0 of 100", and a
+    participant's page showed full marks they did not have (seen walking
+    issue 27: a submission at 86.96% against a target of 87%)."""
+    made = _authored(instructor_client, workshop)
+    play_reference_run(
+        _validate(instructor_client, made, django_capture_on_commit_callbacks),
+        score=99.95,
+    )
+    validate = reverse("assignment-validate", args=[workshop.slug, made.slug])
+    page = instructor_client.get(validate).content.decode()
+    assert "Score 99.9 of 100" in page and "scored 99.9 of 100" in page
+    assert "100.0 of 100" not in page
+    assert "scored 99.9 of 100" in _release(instructor_client, made)
+    assert not made.released
+
+    mine = make_graded(participant, cnn, score=99.95)
+    participant_client = Client()
+    participant_client.force_login(participant)
+    shown = participant_client.get(mine.get_absolute_url()).content.decode()
+    assert '<span class="stat-value" id="score">99.9</span>' in shown
+    board = reverse("leaderboard", args=[workshop.slug, cnn.slug])
+    row = participant_client.get(board).content.decode()
+    assert '<td class="num">99.9</td>' in row and "100.0" not in row
+    matrix = instructor_client.get(reverse("dashboard", args=[workshop.slug]))
+    assert "best 99.9" in matrix.content.decode()
+    assert "best 100.0" not in matrix.content.decode()
