@@ -157,7 +157,7 @@ def _graded_refusal(graded: dict | None) -> str | None:
     if not graded["current"]:
         return (
             "The assignment's spec or limits changed since the reference was "
-            f"last graded. {AGAIN} again before releasing."
+            f"last graded. {AGAIN} again."
         )
     if graded["status"] != Status.GRADED or not graded["passed_checks"]:
         reason = graded["reason"] or "it did not pass its checks"

@@ -297,6 +297,9 @@ def assignment_stats(request: HttpRequest, workshop: str, slug: str) -> HttpResp
             ),
             "part": "public",
             "batches": list(assignment.regrade_batches.order_by("-created_at")[:5]),
+            # Why the reference as it stands is not validated (new, edited,
+            # below full marks), with the way to Validate; None once it is.
+            "reference_refusal": validation.validation_release_refusal(assignment),
             "graded_before": (
                 selectors.submissions_graded_under_older_version(assignment=assignment)
                 if assignment.spec_version > 1
