@@ -158,6 +158,36 @@ def test_every_field_of_the_edit_page_is_refused_with_a_message_naming_it(
     assert not AssignmentVersion.objects.filter(assignment=cnn).exists()
 
 
+def test_a_refused_save_says_at_the_top_which_fields_to_change(
+    instructor_client, workshop, cnn
+):
+    """The form is long: a refused save opens with a list of the fields to
+    change, each linked to its message (walking issue 27 in a browser, the page
+    came back at its top with nothing said there, the reasons two screens
+    down)."""
+    url = reverse("assignment-edit", args=[workshop.slug, cnn.slug])
+    data = _edit_data(instructor_client, url)
+    answer = instructor_client.post(
+        url, data | {"max_params": "0", "cap_on_failed_check": "500"}
+    )
+    page = answer.content.decode()
+    summary = page.split('id="form-errors"', 1)[1].split("</div>", 1)[0]
+    assert "Nothing was saved: 2 fields to change." in summary
+    assert '<a href="#id_max_params_error">Parameter limit</a>' in summary
+    cap = '<a href="#id_cap_on_failed_check_error">Score cap when a check fails</a>'
+    assert cap in summary and "must not exceed the points" in summary
+    assert page.index('id="form-errors"') < page.index('id="id_title"')
+    for target in ("id_max_params_error", "id_cap_on_failed_check_error"):
+        assert f'id="{target}"' in page
+    # A field the participants' editor covers (its text area hidden) links to
+    # its message, which stays in view below the editor.
+    made = instructor_client.post(
+        reverse("assignment-create", args=[workshop.slug]), _good(starter="def (:\n")
+    ).content.decode()
+    assert '<a href="#id_starter_error">Starter (Python, # %% cells)</a>' in made
+    assert 'id="id_starter_error"' in made
+
+
 def test_preview_renders_safely_and_saves_nothing(instructor_client, workshop):
     """The preview shows the Markdown as participants will see it, without script."""
     url = reverse("assignment-create", args=[workshop.slug])
