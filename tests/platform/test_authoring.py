@@ -471,7 +471,7 @@ def test_a_new_version_offers_its_regrade_as_a_button(
     page = answer.content.decode()
     assert button_form in page
     assert "1 submission was last graded under an older version" in page
-    button = {"selection": "all", "mode": "reevaluate", "confirm": "on"}
+    button = {"selection": "older", "mode": "reevaluate", "confirm": "on"}
     refused = participant_client.post(regrade_url, button)
     assert refused.status_code in (403, 404)
     assert not RegradeBatch.objects.filter(assignment=cnn).exists()
@@ -532,7 +532,7 @@ def test_the_regrade_after_a_new_version_takes_every_older_grade(
     assert "2 submissions were last graded under an older version" in page
     regrade_url = reverse("regrade-create", args=[workshop.slug, cnn.slug])
     instructor_client.post(
-        regrade_url, {"selection": "all", "mode": "reevaluate", "confirm": "on"}
+        regrade_url, {"selection": "older", "mode": "reevaluate", "confirm": "on"}
     )
     batch = RegradeBatch.objects.get(assignment=cnn)
     assert sorted(batch.submission_ids) == sorted([first.pk, second.pk])
@@ -550,3 +550,40 @@ def test_the_regrade_after_a_new_version_takes_every_older_grade(
     stats = reverse("assignment-stats", args=[workshop.slug, cnn.slug])
     page = instructor_client.get(stats).content.decode()
     assert "1 submission was last graded under an older version" in page
+
+
+def test_the_version_button_regrades_exactly_what_it_counts(
+    instructor_client, workshop, cnn, participant, other_participant, make_graded
+):
+    """A submission graded under the new version already, or failed with no
+    grade, is neither counted nor taken: the button said "1 submission was
+    last graded under an older version" and re-evaluated every finished one
+    (at class scale, every submission since the edit again)."""
+    from submissions.models import RegradeBatch
+    from tests.platform.conftest import failed
+
+    older = make_graded(participant, cnn)
+    edit_url = reverse("assignment-edit", args=[workshop.slug, cnn.slug])
+    data = _edit_data(instructor_client, edit_url)
+    answer = instructor_client.post(edit_url, data | {"max_params": "50000"})
+    assert answer.status_code == 302
+    cnn.refresh_from_db()
+    assert cnn.spec_version == 2
+    newer = make_graded(other_participant, cnn)
+    newer.current_grade.spec_version = 2  # graded after the edit, as a worker does
+    newer.current_grade.save(update_fields=["spec_version"])
+    failed(other_participant, cnn)
+    stats = reverse("assignment-stats", args=[workshop.slug, cnn.slug])
+    page = instructor_client.get(stats).content.decode()
+    assert "1 submission was last graded under an older version" in page
+    button = page.split('action="/w/dl101/a/cnn/regrade/">', 1)[1].split("</form>")[0]
+    fields = dict(
+        (part.split('name="')[1].split('"')[0], part.split('value="')[1].split('"')[0])
+        for part in button.split("<input")[1:]
+        if 'type="hidden"' in part and "csrfmiddlewaretoken" not in part
+    )
+    instructor_client.post(
+        reverse("regrade-create", args=[workshop.slug, cnn.slug]), fields
+    )
+    batch = RegradeBatch.objects.get(assignment=cnn)
+    assert batch.submission_ids == [older.pk]
