@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 
+from web.scores import score_text
+
 MARKS = {"running": "…", "failed": "✗", "not-started": "·"}
 
 
@@ -81,7 +83,7 @@ def board_body(
             if show_private and part == "public"
             else ""
         )
-        score = "—" if e["score"] is None else f"{e['score']:.1f}"
+        score = score_text(e["score"])
         when = e["submitted_at"]
         rows.append(
             f"<tr{me}>"

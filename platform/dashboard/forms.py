@@ -11,6 +11,7 @@ class RegradeForm(forms.Form):
             ("all", "All finished submissions"),
             ("failed", "Only failed and errored ones"),
             ("selected", "Only the ones I tick below"),
+            ("older", "Only those last graded under an older version"),
         ],
         widget=forms.RadioSelect,
         initial="all",

@@ -28,7 +28,8 @@ from dashboard.standings import (
     submission_rows_for_export,
 )
 from jobs.queues import JobQueue
-from submissions.models import ACTIVE_STATUSES, FINAL_STATUSES, Run, Status, Submission
+from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
+from submissions.selectors import submissions_graded_before_version
 from workshops.models import Workshop
 
 __all__ = [
@@ -297,13 +298,4 @@ def submissions_graded_under_older_version(*, assignment) -> int:
     exactly what its button re-evaluates (a cancelled rerun keeps its old grade
     and cannot be re-evaluated; a reference run is validated again instead).
     """
-    return (
-        Submission.objects.filter(
-            assignment=assignment,
-            reference=False,
-            status__in=FINAL_STATUSES,
-            current_grade__spec_version__lt=assignment.spec_version,
-        )
-        .exclude(status=Status.CANCELLED)
-        .count()
-    )
+    return submissions_graded_before_version(assignment=assignment).count()

@@ -32,6 +32,7 @@ from submissions.services.standings import (
     COUNT_FIELDS,
     assignment_tallies,
 )
+from web.scores import score_text
 from workshops.models import Assignment, Enrollment, Workshop
 
 LEADERBOARD_PAGE = 50
@@ -235,7 +236,7 @@ def _cell(assignment: Assignment, standing: dict | None) -> dict:
     best = standing["best_score"] if standing else None
     words = [label, _plural(attempts, "attempt")]
     if best is not None:
-        words.append(f"best {best:.1f}")
+        words.append(f"best {score_text(best)}")
     if status == "failed" and standing["latest_reason"]:
         words.append(f"last: {standing['latest_reason']}")
     return {
@@ -244,7 +245,7 @@ def _cell(assignment: Assignment, standing: dict | None) -> dict:
         "label": label,
         "best": best,
         "attempts": attempts,
-        "text": f"{best:.1f}" if best is not None else "",
+        "text": score_text(best) if best is not None else "",
         "tries": f"{attempts}×" if attempts else "",
         # Hover text and the screen reader's words: the same sentence.
         "title": " · ".join(words),

@@ -32,6 +32,7 @@ from submissions.services.reference import (
     reference_submission_create,
     reference_submission_latest,
 )
+from web.scores import score_text
 from workshops.models import Assignment
 from workshops.packs import assignment_solution
 from workshops.shipped import assignment_reference_shipped
@@ -156,7 +157,7 @@ def _graded_refusal(graded: dict | None) -> str | None:
     if not graded["current"]:
         return (
             "The assignment's spec or limits changed since the reference was "
-            f"last graded. {AGAIN} again before releasing."
+            f"last graded. {AGAIN} again."
         )
     if graded["status"] != Status.GRADED or not graded["passed_checks"]:
         reason = graded["reason"] or "it did not pass its checks"
@@ -166,7 +167,7 @@ def _graded_refusal(graded: dict | None) -> str | None:
         )
     if not graded["scored_full"]:
         return (
-            f"The reference solution scored {graded['score']:.1f} of "
+            f"The reference solution scored {score_text(graded['score'])} of "
             f"{graded['full_marks']:.0f} on the hidden split; a reference must "
             "earn full marks. Improve it or lower the accuracy for full score, "
             "then validate again."

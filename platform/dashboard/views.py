@@ -26,6 +26,7 @@ from submissions.selectors import regrade_batch_progress
 from submissions.services.finals import submission_mark_final
 from submissions.services.regrade import regrade_batch_cancel, regrade_batch_create
 from web import charts
+from web.scores import score_text
 from workshops import notes
 from workshops import selectors as workshop_selectors
 from workshops.models import Enrollment
@@ -296,6 +297,9 @@ def assignment_stats(request: HttpRequest, workshop: str, slug: str) -> HttpResp
             ),
             "part": "public",
             "batches": list(assignment.regrade_batches.order_by("-created_at")[:5]),
+            # Why the reference as it stands is not validated (new, edited,
+            # below full marks), with the way to Validate; None once it is.
+            "reference_refusal": validation.validation_release_refusal(assignment),
             "graded_before": (
                 selectors.submissions_graded_under_older_version(assignment=assignment)
                 if assignment.spec_version > 1
@@ -321,7 +325,7 @@ def regrade_create(request: HttpRequest, workshop: str, slug: str) -> HttpRespon
         (
             s.pk,
             f"#{s.pk} {s.participant.username}: {s.get_status_display()}"
-            + (f", {s.current_grade.score:.1f}" if s.current_grade else ""),
+            + (f", {score_text(s.current_grade.score)}" if s.current_grade else ""),
         )
         for s in finished
     ]

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.transitions import JobRowMixin
+from web.scores import score_text
 from workers.sandbox import neutralise
 
 
@@ -242,7 +243,7 @@ class Grade(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.score:.1f} for submission {self.submission_id}"
+        return f"{score_text(self.score)} for submission {self.submission_id}"
 
 
 class RegradeBatch(models.Model):

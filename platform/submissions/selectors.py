@@ -14,6 +14,22 @@ from submissions.models import (
 from workshops.models import Assignment
 
 
+def submissions_graded_before_version(*, assignment: Assignment) -> QuerySet:
+    """Return the submissions whose current grade predates the assignment's version.
+
+    Finished, not cancelled (a cancelled rerun keeps its old grade and cannot
+    be re-evaluated), not a reference run (validated again instead): what the
+    statistics page counts after a new version, and exactly what its regrade
+    button (``selection="older"``) takes.
+    """
+    return Submission.objects.filter(
+        assignment=assignment,
+        reference=False,
+        status__in=FINAL_STATUSES,
+        current_grade__spec_version__lt=assignment.spec_version,
+    ).exclude(status=Status.CANCELLED)
+
+
 def run_latest_model(*, submission: Submission) -> Run | None:
     """Return the newest training run that left a model, if any."""
     return (

@@ -255,7 +255,9 @@ class AssignmentAuthorForm(forms.Form):
         label="Vocabulary size",
         help_text="Text only: the most frequent words kept (20000).",
     )
-    num_classes = forms.IntegerField(min_value=2, max_value=1000)
+    num_classes = forms.IntegerField(
+        min_value=2, max_value=1000, label="Number of classes"
+    )
     required_layers = forms.CharField(
         required=False,
         help_text="Layer:count, comma separated: Dense:2, Dropout:1; "
@@ -282,9 +284,15 @@ class AssignmentAuthorForm(forms.Form):
     cap_on_failed_check = forms.IntegerField(
         min_value=0, max_value=1000, initial=50, label="Score cap when a check fails"
     )
-    wall_seconds = forms.IntegerField(min_value=10, max_value=6 * 3600)
-    cpu_seconds = forms.IntegerField(min_value=10, max_value=12 * 3600)
-    memory_mb = forms.IntegerField(min_value=512, max_value=64 * 1024)
+    wall_seconds = forms.IntegerField(
+        min_value=10, max_value=6 * 3600, label="Wall time (seconds)"
+    )
+    cpu_seconds = forms.IntegerField(
+        min_value=10, max_value=12 * 3600, label="CPU time (seconds)"
+    )
+    memory_mb = forms.IntegerField(
+        min_value=512, max_value=64 * 1024, label="Memory (MB)"
+    )
     daily_limit = forms.IntegerField(
         min_value=1, max_value=1000, label="Submissions per participant per day"
     )

@@ -3,6 +3,7 @@ critical WCAG A/AA violation (color contrast included)."""
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from checks.models import CheckStatus
 from checks.services import check_run_create
@@ -163,6 +164,24 @@ def _author_in_the_editor(page, url: str, assignment) -> None:
     solution.click()
     page.keyboard.press("Control+End")
     page.keyboard.insert_text("\n# edited in the page\n")
+    # A refused save first: the page opens with the fields to change, linked
+    # to their messages, readable (axe), and the typed reference is kept.
+    limit = page.get_by_label("Parameter limit")
+    kept_limit = limit.input_value()
+    limit.fill("0")
+    page.get_by_role("button", name="Save").click()
+    summary = page.locator("#form-errors")
+    expect(summary).to_contain_text("Nothing was saved: 1 field to change.")
+    assert summary.bounding_box()["y"] < page.viewport_size["height"]
+    summary.get_by_role("link", name="Parameter limit").click()
+    expect(page.locator("#id_max_params_error")).to_be_in_viewport()
+    assert not (found := axe_violations(page)), found
+    assert (
+        page.locator("textarea[name=solution]")
+        .input_value()
+        .endswith("# edited in the page\n")
+    )
+    page.get_by_label("Parameter limit").fill(kept_limit)
     page.get_by_role("button", name="Save").click()
     page.wait_for_load_state("networkidle")
     saved = folders.assignment_reference_dir(assignment.pk) / "solution.py"

@@ -243,3 +243,88 @@ def test_a_pack_shipped_reference_is_released_without_a_validation(
     assert instructor_client.post(edit, data).status_code == 302
     assert "not been trained and graded" in _release(instructor_client, cnn)
     assert not cnn.released
+
+
+def test_a_score_just_below_full_marks_never_reads_as_full_marks(
+    instructor_client,
+    participant,
+    workshop,
+    cnn,
+    make_graded,
+    outbox,
+    django_capture_on_commit_callbacks,
+):
+    """A grade of 99.95 (the grader keeps two decimals) reads 99.9, not 100.0:
+    rounded, Validate refused a reference that "scored 100.0 of 100", and a
+    participant's page showed full marks they did not have (seen walking
+    issue 27: a submission at 86.96% against a target of 87%)."""
+    made = _authored(instructor_client, workshop)
+    play_reference_run(
+        _validate(instructor_client, made, django_capture_on_commit_callbacks),
+        score=99.95,
+    )
+    validate = reverse("assignment-validate", args=[workshop.slug, made.slug])
+    page = instructor_client.get(validate).content.decode()
+    assert "Score 99.9 of 100" in page and "scored 99.9 of 100" in page
+    assert "100.0 of 100" not in page
+    assert "scored 99.9 of 100" in _release(instructor_client, made)
+    assert not made.released
+
+    mine = make_graded(participant, cnn, score=99.95)
+    participant_client = Client()
+    participant_client.force_login(participant)
+    shown = participant_client.get(mine.get_absolute_url()).content.decode()
+    assert '<span class="stat-value" id="score">99.9</span>' in shown
+    board = reverse("leaderboard", args=[workshop.slug, cnn.slug])
+    row = participant_client.get(board).content.decode()
+    assert '<td class="num">99.9</td>' in row and "100.0" not in row
+    matrix = instructor_client.get(reverse("dashboard", args=[workshop.slug]))
+    assert "best 99.9" in matrix.content.decode()
+    assert "best 100.0" not in matrix.content.decode()
+
+
+def test_the_statistics_page_leads_to_validate_until_the_reference_holds(
+    instructor_client,
+    participant,
+    workshop,
+    make_graded,
+    outbox,
+    django_capture_on_commit_callbacks,
+):
+    """Creating an assignment lands on its statistics page: it says why the
+    assignment is not releasable and links to Validate and Edit (walking issue
+    27, the page offered neither: Validate was only linked from the edit
+    form). An edit of the released assignment that changes its spec says the
+    validation no longer holds, before the regrade is pressed."""
+    made = _authored(instructor_client, workshop)
+    stats = reverse("assignment-stats", args=[workshop.slug, made.slug])
+    validate = reverse("assignment-validate", args=[workshop.slug, made.slug])
+    edit = reverse("assignment-edit", args=[workshop.slug, made.slug])
+    page = instructor_client.get(stats).content.decode()
+    assert f'href="{validate}">Validate</a>' in page
+    assert f'href="{edit}">Edit</a>' in page
+    assert "Not releasable yet. The reference solution has not been trained" in page
+    play_reference_run(
+        _validate(instructor_client, made, django_capture_on_commit_callbacks)
+    )
+    assert 'id="reference-state"' not in instructor_client.get(stats).content.decode()
+    _release(instructor_client, made)
+    assert made.released
+    make_graded(participant, made, score=100.0)
+
+    form = instructor_client.get(edit).context["form"]
+    data = {n: form.initial.get(n, "") for n in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data.update(max_params="50000", released="on", action="save")
+    page = instructor_client.post(edit, data, follow=True).content.decode()
+    made.refresh_from_db()
+    assert made.released and made.spec_version == 2
+    state = page.split('id="reference-state">', 1)[1].split("</p>", 1)[0]
+    assert state.startswith("Released, but the reference is not validated")
+    assert "validate it before regrading" in state
+    assert "spec or limits changed since the reference was last graded" in state
+    assert "1 submission was last graded under an older version" in page
+    play_reference_run(
+        _validate(instructor_client, made, django_capture_on_commit_callbacks)
+    )
+    assert 'id="reference-state"' not in instructor_client.get(stats).content.decode()

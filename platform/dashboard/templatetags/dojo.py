@@ -4,6 +4,7 @@ from django import template
 from django.utils.safestring import SafeString
 
 from web.markdown import render_markdown
+from web.scores import score_text
 
 register = template.Library()
 
@@ -22,9 +23,7 @@ def pct(value: float | None, digits: int = 1) -> str:
 
 @register.filter
 def points(value: float | None) -> str:
-    if value is None or value == "":
-        return "—"
-    return f"{float(value):.1f}"
+    return score_text(value)
 
 
 @register.filter

@@ -8,7 +8,7 @@ from django.utils import timezone
 from jobs.outbox import outbox_send_on_commit
 from jobs.queues import JobQueue, JobTask
 from submissions.models import FINAL_STATUSES, RegradeBatch, Run, Status, Submission
-from submissions.selectors import run_latest_model
+from submissions.selectors import run_latest_model, submissions_graded_before_version
 from submissions.services.batches import regrade_batch_maybe_finish
 from submissions.services.grading import evaluation_inputs
 from submissions.services.jobs import job_claim_regrade
@@ -29,7 +29,7 @@ def chunk_size(total: int) -> int:
     return min(chunk_max_models(), max(10, -(-total // 10)))
 
 
-SELECTIONS = ("all", "failed", "selected")
+SELECTIONS = ("all", "failed", "selected", "older")
 
 
 def regrade_batch_create(
@@ -55,6 +55,9 @@ def regrade_batch_create(
         chosen = chosen.exclude(status=Status.CANCELLED)
     if selection == "failed":
         chosen = chosen.filter(status__in=(Status.FAILED, Status.ERROR))
+    elif selection == "older":
+        # After a new version: those graded under an older one, as counted.
+        chosen = chosen & submissions_graded_before_version(assignment=assignment)
     elif selection == "selected":
         if not submission_ids:
             raise ValidationError("Select at least one submission to regrade.")
