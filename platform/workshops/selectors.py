@@ -31,13 +31,19 @@ def workshop_for_member(
     Non-members get a 404 (the workshop's existence is not disclosed); members
     without the instructor role get a 403 on instructor pages.
     """
-    workshop = Workshop.objects.filter(slug=slug).first()
-    enrollment = workshop and enrollment_get(user=user, workshop=workshop)
-    if not enrollment:
+    # One query for both: every member page starts here.
+    enrollment = (
+        Enrollment.objects.select_related("workshop")
+        .filter(user=user, workshop__slug=slug, active=True)
+        .first()
+        if user.is_authenticated
+        else None
+    )
+    if enrollment is None:
         raise Http404("No such workshop.")
     if instructor and enrollment.role != Enrollment.Role.INSTRUCTOR:
         raise PermissionDenied("Only the workshop's instructors may see this page.")
-    return workshop, enrollment
+    return enrollment.workshop, enrollment
 
 
 def assignment_for_member(
