@@ -4,8 +4,9 @@ A page of the ranking's rows, and the ranking's length, are cached under the
 workshop's board token (workshops/boards.py), the assignment, the part and
 the page: in Django's cache, which every web process shares (Redis where
 REDIS_URL is set, the database cache on the embedded default), and in a small
-memo of this process in front of it. A request reads the token (one query on
-a primary key) and, while nothing on the board changed, takes the rows from
+memo of this process in front of it. A request reads the token (with the
+assignment, or one query on a primary key) and, while nothing on the board
+changed, takes the rows from
 the memo or the cache: its cost does not grow with the class. A change renews
 the token after it commits, so the next load computes the page afresh;
 entries also expire after BOARD_CACHE_SECONDS, which bounds what a lost
@@ -17,6 +18,7 @@ out per request (`include_private`), as are their own row and rank.
 
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -77,17 +79,21 @@ def leaderboard_page(
     include_private: bool,
     page: int,
     size: int,
+    token: uuid.UUID | None = None,
 ) -> tuple[int, int, list[dict]]:
     """Return the ranking's length, the page shown and its rows (see the module).
 
     The page shown is ``page``, or the last one where ``page`` is past it. The
     rows are those of `dashboard.standings.leaderboard`, private accuracy left
-    out of the public ranking unless ``include_private``.
+    out of the public ranking unless ``include_private``. ``token`` is the
+    board token if this request read it already, with the assignment
+    (`assignment_for_member(board_token=True)`); never one kept from earlier.
     """
     # The token first, the rows after: rows read before a change committed
     # are only ever kept under the token that change replaces.
-    token = board_version(workshop_id=assignment.workshop_id)
-    base = f"dojo:board:{assignment.pk}:{token}:{part}"
+    if token is None:
+        token = board_version(workshop_id=assignment.workshop_id)
+    base = f"dojo:board:{assignment.pk}:{token.hex}:{part}"
     count = _cached(
         f"{base}:count", lambda: leaderboard_count(assignment=assignment, part=part)
     )

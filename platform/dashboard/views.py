@@ -120,7 +120,7 @@ def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
     with the reason.
     """
     assignment, enrollment = workshop_selectors.assignment_for_member(
-        user=request.user, workshop_slug=workshop, slug=slug
+        user=request.user, workshop_slug=workshop, slug=slug, board_token=True
     )
     instructor = enrollment.role == Enrollment.Role.INSTRUCTOR
     revealed = assignment.private_revealed
@@ -137,6 +137,7 @@ def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
         include_private=show_private,
         page=_page(request),
         size=LEADERBOARD_PAGE,
+        token=assignment.board_token,
     )
     pages = max(1, -(-count // LEADERBOARD_PAGE))
     me = None

@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from workshops.models import BoardVersion, Enrollment
 
 
-def board_version(*, workshop_id: int) -> str:
+def board_version(*, workshop_id: int) -> uuid.UUID:
     """Return the workshop's current board token, making one on first use."""
     token = (
         BoardVersion.objects.filter(workshop_id=workshop_id)
@@ -39,7 +39,7 @@ def board_version(*, workshop_id: int) -> str:
             token = BoardVersion.objects.values_list("token", flat=True).get(
                 workshop_id=workshop_id
             )
-    return token.hex
+    return token
 
 
 def _renew(workshop_ids: tuple[int, ...]) -> None:
