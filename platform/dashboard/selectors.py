@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from checks.models import CheckRun, CheckStatus
+from dashboard.board_cache import leaderboard_page
 from dashboard.standings import (
     assignment_stats,
     final_choices,
@@ -42,6 +43,7 @@ __all__ = [
     "leaderboard",
     "leaderboard_count",
     "leaderboard_entry_for",
+    "leaderboard_page",
     "leaderboard_part",
     "leaderboard_rows_for_export",
     "progress_matrix",

@@ -121,7 +121,7 @@ def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
     with the reason.
     """
     assignment, enrollment = workshop_selectors.assignment_for_member(
-        user=request.user, workshop_slug=workshop, slug=slug
+        user=request.user, workshop_slug=workshop, slug=slug, board_token=True
     )
     instructor = enrollment.role == Enrollment.Role.INSTRUCTOR
     revealed = assignment.private_revealed
@@ -132,17 +132,15 @@ def leaderboard(request: HttpRequest, workshop: str, slug: str) -> HttpResponse:
     if part == "private" and not (instructor or revealed):
         part, notice = "public", PRIVATE_HIDDEN
     show_private = instructor or revealed
-    size = LEADERBOARD_PAGE
-    count = selectors.leaderboard_count(assignment=assignment, part=part)
-    pages = max(1, -(-count // size))
-    page = min(_page(request), pages)
-    board = selectors.leaderboard(
+    count, page, board = selectors.leaderboard_page(
         assignment=assignment,
-        include_private=show_private,
         part=part,
-        offset=(page - 1) * size,
-        limit=size,
+        include_private=show_private,
+        page=_page(request),
+        size=LEADERBOARD_PAGE,
+        token=assignment.board_token,
     )
+    pages = max(1, -(-count // LEADERBOARD_PAGE))
     me = None
     if not instructor and all(e["participant_id"] != request.user.pk for e in board):
         me = selectors.leaderboard_entry_for(

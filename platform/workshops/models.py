@@ -1,6 +1,7 @@
 """Workshops, who takes part in them, and their assignments."""
 
 import secrets
+import uuid
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -194,3 +195,25 @@ class AssignmentVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assignment} v{self.number}"
+
+
+class BoardVersion(models.Model):
+    """What a workshop's leaderboards show, as a token renewed on each change.
+
+    Pages cache their ranked rows under the token (dashboard/board_cache.py);
+    a change to what they show writes a new token after it commits
+    (workshops/boards.py), so the next load computes the rows afresh. The
+    token is random, never a count: a token once replaced never comes back,
+    even where a test's rollback or a new database reuses the workshop's id.
+    """
+
+    workshop = models.OneToOneField(
+        Workshop,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="board_version",
+    )
+    token = models.UUIDField(default=uuid.uuid4)
+
+    def __str__(self) -> str:
+        return f"{self.workshop_id}: {self.token}"

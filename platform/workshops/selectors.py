@@ -4,11 +4,11 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse
 
-from workshops.models import Assignment, Enrollment, Workshop
+from workshops.models import Assignment, BoardVersion, Enrollment, Workshop
 
 
 def enrollment_get(*, user: AbstractUser, workshop: Workshop) -> Enrollment | None:
@@ -31,27 +31,51 @@ def workshop_for_member(
     Non-members get a 404 (the workshop's existence is not disclosed); members
     without the instructor role get a 403 on instructor pages.
     """
-    workshop = Workshop.objects.filter(slug=slug).first()
-    enrollment = workshop and enrollment_get(user=user, workshop=workshop)
-    if not enrollment:
+    # One query for both: every member page starts here.
+    enrollment = (
+        Enrollment.objects.select_related("workshop")
+        .filter(user=user, workshop__slug=slug, active=True)
+        .first()
+        if user.is_authenticated
+        else None
+    )
+    if enrollment is None:
         raise Http404("No such workshop.")
     if instructor and enrollment.role != Enrollment.Role.INSTRUCTOR:
         raise PermissionDenied("Only the workshop's instructors may see this page.")
-    return workshop, enrollment
+    return enrollment.workshop, enrollment
 
 
 def assignment_for_member(
-    *, user: AbstractUser, workshop_slug: str, slug: str, instructor: bool = False
+    *,
+    user: AbstractUser,
+    workshop_slug: str,
+    slug: str,
+    instructor: bool = False,
+    board_token: bool = False,
 ) -> tuple[Assignment, Enrollment]:
-    """Return a released assignment (any for instructors) and the enrollment."""
+    """Return a released assignment (any for instructors) and the enrollment.
+
+    With ``board_token``, the assignment carries its workshop's board token as
+    read by this query (``assignment.board_token``, None before the first;
+    workshops/boards.py): a leaderboard learns whether its cache is current
+    without a query of its own.
+    """
     workshop, enrollment = workshop_for_member(
         user=user, slug=workshop_slug, instructor=instructor
     )
-    assignment = (
-        Assignment.objects.select_related("workshop")
-        .filter(workshop=workshop, slug=slug)
-        .first()
+    found = Assignment.objects.select_related("workshop").filter(
+        workshop=workshop, slug=slug
     )
+    if board_token:
+        found = found.annotate(
+            board_token=Subquery(
+                BoardVersion.objects.filter(workshop=OuterRef("workshop")).values(
+                    "token"
+                )
+            )
+        )
+    assignment = found.first()
     if assignment is None or (
         not assignment.released and enrollment.role != Enrollment.Role.INSTRUCTOR
     ):

@@ -28,6 +28,7 @@ from submissions.models import (
     Status,
     Submission,
 )
+from workshops.boards import board_version_bump
 from workshops.models import Assignment, Enrollment
 
 BINS = 10
@@ -66,6 +67,8 @@ BOARD_FIELDS = (
     "private_at",
     "finals",
 )
+# What a leaderboard row shows of a standing (dashboard/standings.py).
+BOARD_SHOWN = ("listed", "counted_score", "graded", *BOARD_FIELDS)
 # The values standing_values() returns, in the order the check compares them.
 VALUE_FIELDS = (
     "listed",
@@ -308,6 +311,20 @@ def _grade_checks(grade_ids: Iterable[int | None]) -> dict[int, list]:
     return found
 
 
+def _shown(values: dict) -> bool:
+    """Say whether a standing's values put the pair on its leaderboards."""
+    return bool(values["listed"]) and values["public_submission_id"] is not None
+
+
+def _board_changed(old: dict, new: dict | None) -> bool:
+    """Say whether a refresh changed what a leaderboard shows of the pair."""
+    if new is None:
+        return _shown(old)
+    if not (_shown(old) or _shown(new)):
+        return False
+    return any(old[name] != new[name] for name in BOARD_SHOWN)
+
+
 def _is_listed(*, participant_id: int, workshop_id: int) -> bool:
     return Enrollment.objects.filter(
         user_id=participant_id,
@@ -361,6 +378,8 @@ def standing_refresh(*, participant_id: int, assignment_id: int) -> Standing | N
             checks=checks,
             final_limit=final_limit,
         )
+        if _board_changed(old, new if rows else None):
+            board_version_bump(workshop_ids=[workshop_id])
         if not rows:
             standing.delete()
             return None
@@ -505,6 +524,7 @@ def standings_rebuild(*, assignments: Iterable[Assignment]) -> int:
             Standing.objects.bulk_create(
                 [Standing(**values) for values in standings], batch_size=1000
             )
+            board_version_bump(workshop_ids=[assignment.workshop_id])
         made += len(standings)
     return made
 
