@@ -1,4 +1,4 @@
-"""What a runner downloads (a run's script, the training split) and uploads.
+"""What a runner downloads (a job's script and training data) and uploads.
 
 The training split travels as one tar archive per folder listing: built once,
 deterministically (sorted members, no owners, no times), named by the
@@ -97,6 +97,11 @@ def upload_store(
         os.replace(part, target / name)
     finally:
         part.unlink(missing_ok=True)
+
+
+def upload_forget(*, job: HostJob, name: str) -> None:
+    """Remove a stored upload the job may no longer give back."""
+    (upload_dir(job) / name).unlink(missing_ok=True)
 
 
 def uploads_discard(job: HostJob) -> None:

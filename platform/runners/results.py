@@ -3,10 +3,11 @@
 The result must be for a job the host still holds, read through the job
 spec's validation (`workers.jobspec.JobResult`), and name only artifacts the
 host uploaded whole with the same sha256 and size. Only one result per job is
-ever applied. The model is then kept exactly as a site worker keeps it
-(inspected, within the participant's quota: `training_settle`), and the
-outcome goes through the one applier, which queues the evaluation on the
-site's own workers: the hidden split never leaves the site.
+ever applied. Its kind (`runners.kinds`) then reads it exactly as a site
+worker's sandbox: a submission's model is kept (inspected, within the
+participant's quota: `training_settle`) and its evaluation queued on the
+site's own workers; a check's model goes to the site's grader of checks. The
+hidden split, and the public sample cut from it, never leave the site.
 """
 
 import os
@@ -17,10 +18,9 @@ from django.utils import timezone
 from jobs.outcome import JobOutcome
 from runners.files import upload_dir, uploads_discard
 from runners.jobs import job_held
+from runners.kinds import KINDS
 from runners.models import Host, HostJob
 from runners.refusals import RunnerRefused
-from submissions.services.execution import training_settle
-from submissions.services.jobs import job_apply, job_platform_error
 from workers import sandbox
 from workers.jobspec import JobResult, JobSpec, JobSpecError
 
@@ -39,9 +39,9 @@ def _sandbox_result(result: JobResult, spec: JobSpec) -> sandbox.SandboxResult:
     )
 
 
-def runner_result(*, host: Host, run_id: object, data: dict) -> str:
+def runner_result(*, host: Host, job_id: object, data: dict) -> str:
     """Apply a runner's result for a job it holds; return the job's verdict."""
-    job = job_held(host=host, run_id=run_id)
+    job = job_held(host=host, job_id=job_id)
     if set(data) - {"result", "device", "isolation"}:
         raise RunnerRefused("A result is sent as {result, device, isolation}.")
     isolation = data.get("isolation", "")
@@ -66,29 +66,21 @@ def runner_result(*, host: Host, run_id: object, data: dict) -> str:
     if not HostJob.objects.filter(pk=job.pk, result_at__isnull=True).update(
         result_at=now
     ):
-        raise RunnerRefused(f"job {job.run_id}: its result was already sent.", 409)
-    run = job.run
+        raise RunnerRefused(f"job {job.pk}: its result was already sent.", 409)
+    kind = KINDS[job.kind]
     given = upload_dir(job) / "given"
     try:
         given.mkdir(parents=True, exist_ok=True)
         # Only what the result names is handed to the keeper.
         for artifact in result.artifacts:
             os.replace(upload_dir(job) / artifact.name, given / artifact.name)
-        outcome = training_settle(
-            run=run,
-            result=_sandbox_result(result, spec),
-            output=given,
-            limits=spec.sandbox_limits(),
-            device=device,
+        verdict = kind.settle(
+            job, _sandbox_result(result, spec), given, device, isolation
         )
-        # What the host says of its sandbox: shown on the hosts page, as said.
-        run.isolation = sandbox.neutralise(f"runner {host.name}: {isolation}")[:200]
-        run.save(update_fields=["isolation"])
     except Exception as exc:
-        job_platform_error(run=run, exc=exc)
+        kind.fail(job, exc)
         return JobOutcome.error(detail=exc).verdict
     finally:
         uploads_discard(job)
-    job_apply(run=run, outcome=outcome)
     Host.objects.filter(pk=host.pk).update(jobs_done=F("jobs_done") + 1)
-    return outcome.verdict
+    return verdict

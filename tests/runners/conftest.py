@@ -51,6 +51,32 @@ def join(*, instructor, name: str = "gpu-1", queues=("train-cpu",)) -> RunnerCli
     return runner
 
 
+def claim(runner: RunnerClient) -> dict:
+    """Claim a job as the runner does; it must get one."""
+    answer = runner.post("/runner/v1/jobs/request")
+    assert answer.status_code == 201, answer.content
+    return answer.json()
+
+
+def result_body(job: int, **fields) -> dict:
+    """Return a result for the runner's job: a failed run unless `fields` say."""
+    from runners.models import HostJob
+
+    return {
+        "version": 1,
+        "job_id": HostJob.objects.get(pk=job).spec["job_id"],
+        "ending": "exit_nonzero",
+        "exit_code": 1,
+        "wall_seconds": 1.0,
+        "cpu_seconds": 0.5,
+        "peak_memory_bytes": None,
+        "log": "Traceback (most recent call last):\nValueError: no\n",
+        "log_truncated": False,
+        "artifacts": [],
+        **fields,
+    }
+
+
 @pytest.fixture
 def runner_queues(settings):
     """Only runners serve train-cpu: the site sends no message for it."""
