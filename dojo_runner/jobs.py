@@ -294,7 +294,7 @@ class JobRunner:
 
     def _upload_one(self, job: int, path: Path, artifact: Artifact) -> bool:
         """Upload one file with a URL made for this try; False if refused."""
-        logger.info("Job %s: uploading %s with a new URL", job, artifact.name)
+        logger.info("Job %s: asking for a new URL to upload %s", job, artifact.name)
         status, answer = self.site.call(
             f"/runner/v1/jobs/{job}/uploads",
             {
