@@ -318,3 +318,16 @@ def test_the_hosts_page_shows_the_check_a_runner_trains(
     client.force_login(instructor)
     page = client.get(f"/w/{workshop.slug}/hosts/").content.decode()
     assert f"check run {check.pk}" in page
+
+
+def test_a_revoked_hosts_check_goes_back_at_once(checker, start_check):
+    """Revoked mid-check: the check is queued again without using an attempt,
+    and the host is refused from then on."""
+    from runners.hosts import host_revoke
+
+    check = start_check()
+    job = claim(checker)["job"]
+    assert host_revoke(host=Host.objects.get()) == 1
+    check.refresh_from_db()
+    assert (check.status, check.attempts) == (CheckStatus.QUEUED, 0)
+    assert _send(checker, job, result_body(job)).status_code == 403
