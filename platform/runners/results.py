@@ -3,10 +3,11 @@
 The result must be for a job the host still holds, read through the job
 spec's validation (`workers.jobspec.JobResult`), and name only artifacts the
 host announced with the same sha256 and size. Only one result per job is
-ever applied. The model is then kept exactly as a site worker keeps it
-(inspected, within the participant's quota: `training_settle`), and the
-outcome goes through the one applier, which queues the evaluation on the
-site's own workers: the hidden split never leaves the site.
+ever applied. Its kind (`runners.kinds`) then reads it exactly as a site
+worker's sandbox: a submission's model is kept (inspected, within the
+participant's quota: `training_settle`) and its evaluation queued on the
+site's own workers; a check's model goes to the site's grader of checks. The
+hidden split, and the public sample cut from it, never leave the site.
 
 A model staged in the object store is not read here: this request does
 nothing that grows with what the host sent. The training is recorded as
@@ -16,18 +17,17 @@ and the evaluation's worker reads them back, verifies and keeps them first
 """
 
 import os
+from pathlib import Path
 
 from django.db.models import F
 from django.utils import timezone
 
 from jobs.outcome import JobOutcome
-from runners.files import object_store_on, upload_dir, uploads_discard
+from runners.files import object_store_on, upload_dir, upload_take, uploads_discard
 from runners.jobs import job_held
+from runners.kinds import KINDS
 from runners.models import Host, HostJob
 from runners.refusals import RunnerRefused
-from submissions.models import Run
-from submissions.services.execution import training_record, training_settle
-from submissions.services.jobs import job_apply, job_platform_error
 from workers import sandbox
 from workers.jobspec import JobResult, JobSpec, JobSpecError
 
@@ -46,9 +46,9 @@ def _sandbox_result(result: JobResult, spec: JobSpec) -> sandbox.SandboxResult:
     )
 
 
-def runner_result(*, host: Host, run_id: object, data: dict) -> str:
+def runner_result(*, host: Host, job_id: object, data: dict) -> str:
     """Apply a runner's result for a job it holds; return the job's verdict."""
-    job = job_held(host=host, run_id=run_id)
+    job = job_held(host=host, job_id=job_id)
     if set(data) - {"result", "device", "isolation"}:
         raise RunnerRefused("A result is sent as {result, device, isolation}.")
     isolation = data.get("isolation", "")
@@ -74,6 +74,7 @@ def runner_result(*, host: Host, run_id: object, data: dict) -> str:
     names = [a.name for a in result.artifacts]
     staged = (
         object_store_on()
+        and job.kind == HostJob.Kind.TRAIN
         and sandbox.Outcome(result.ending) == sandbox.Outcome.OK
         and "model.keras" in names
     )
@@ -86,59 +87,33 @@ def runner_result(*, host: Host, run_id: object, data: dict) -> str:
         if staged
         else None,
     ):
-        raise RunnerRefused(f"job {job.run_id}: its result was already sent.", 409)
-    run = job.run
+        raise RunnerRefused(f"job {job.pk}: its result was already sent.", 409)
+    kind = KINDS[job.kind]
     try:
-        # What the host says of its sandbox: shown on the hosts page, as said.
-        run.isolation = sandbox.neutralise(f"runner {host.name}: {isolation}")[:200]
-        run.save(update_fields=["isolation"])
         if staged:
             # The model waits in the object store: the site's worker reads it
             # back, verifies and keeps it before the evaluation
             # (`runners.settle`). Nothing here grows with its size.
-            training_record(
-                run=run, result=_sandbox_result(result, spec), device=device
-            )
-            outcome = JobOutcome.trained()
+            verdict = kind.record(job, _sandbox_result(result, spec), device, isolation)
         else:
-            outcome = _settle_here(
-                job=job, run=run, result=result, spec=spec, device=device
+            given = _given(job, result)
+            verdict = kind.settle(
+                job, _sandbox_result(result, spec), given, device, isolation
             )
     except Exception as exc:
-        job_platform_error(run=run, exc=exc)
+        kind.fail(job, exc)
         return JobOutcome.error(detail=exc).verdict
     finally:
         if not staged:
             uploads_discard(job)
-    job_apply(run=run, outcome=outcome)
     Host.objects.filter(pk=host.pk).update(jobs_done=F("jobs_done") + 1)
-    return outcome.verdict
+    return verdict
 
 
-def _settle_here(
-    *,
-    job: HostJob,
-    run: Run,
-    result: JobResult,
-    spec: JobSpec,
-    device: sandbox.DeviceReport | None,
-) -> JobOutcome:
-    """Keep what a result names that is on the site's disk already, and settle.
-
-    Uploads to the site's own views were counted and hashed as they arrived
-    (`files.upload_store`); a result that names no model keeps nothing.
-    """
+def _given(job: HostJob, result: JobResult) -> Path:
+    """Return a folder holding only the verified uploads the result names."""
     given = upload_dir(job) / "given"
     given.mkdir(parents=True, exist_ok=True)
-    # Only what the result names is handed to the keeper.
     for artifact in result.artifacts:
-        path = upload_dir(job) / artifact.name
-        if path.is_file():
-            os.replace(path, given / artifact.name)
-    return training_settle(
-        run=run,
-        result=_sandbox_result(result, spec),
-        output=given,
-        limits=spec.sandbox_limits(),
-        device=device,
-    )
+        os.replace(upload_take(job=job, name=artifact.name), given / artifact.name)
+    return given
