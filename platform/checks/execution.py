@@ -18,15 +18,18 @@ from django.utils import timezone
 
 from checks import feedback
 from checks.data import CheckData, CheckDataMissing, check_data_prepare
+from checks.extensions import model_settle
 from checks.feedback import PLATFORM_FAULT
 from checks.grading import check_grade, check_grader_refill
 from checks.models import CheckRun, CheckStatus, log_bound
+from checks.services import check_training_hand_back
 from checks.training import check_spare_refill, check_train
 from jobs.apply import job_apply
 from jobs.claim import job_claim
 from jobs.dbconn import db_reconnect_if_cut
 from jobs.heartbeat import Heartbeat
 from jobs.outcome import JobOutcome, Verdict
+from submissions.extensions import TrainingHandBack
 from submissions.services.placement import sandbox_env
 from workers import outputs, sandbox
 from workshops import folders
@@ -145,6 +148,15 @@ def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
             outcome = _check_kept_model(check, log)
         else:
             outcome = _run(check, log)
+    except TrainingHandBack as back:
+        # The host's doing, never the participant's: trained again.
+        check_training_hand_back(
+            check_id=check.pk,
+            job_token=str(check.job_token),
+            reason=str(back),
+            attempts=back.attempts,
+        )
+        return
     except Exception as exc:
         logger.exception("Check %s failed on the platform side", check.pk)
         outcome = JobOutcome.error(detail=type(exc).__name__)
@@ -242,7 +254,15 @@ def _say_checking(check: CheckRun, log: CheckLog, data: CheckData, done: str) ->
 
 
 def _check_kept_model(check: CheckRun, log: CheckLog) -> JobOutcome:
-    """Check the model a runner host trained and the site kept."""
+    """Check the model a runner host trained, once the site has kept it.
+
+    The host's upload is taken here, on the site's worker, never in the
+    request that brought its result (`checks.extensions.model_settle`).
+    """
+    refused = model_settle(check=check)
+    if refused:
+        log.say(refused, at_end=True)
+        return JobOutcome.failed(reason=refused)
     try:
         data = check_data_prepare(assignment_id=check.assignment_id)
     except CheckDataMissing as exc:

@@ -7,7 +7,9 @@ as it reads a site worker's sandbox (`check_trained_model`). A model goes to
 the site's own grader (the check queue), because the public sample is cut
 from the hidden split: the check moves to `evaluating`, and
 `checks.execution` checks the model there. A training that failed, or was
-cancelled, is applied at once through the one applier.
+cancelled, is applied at once through the one applier. A model is never
+read in the request that brings the host's result (`check_host_record`): the
+check worker takes it from where the host uploaded it before checking it.
 """
 
 from dataclasses import dataclass
@@ -117,6 +119,25 @@ def check_host_settle(
     if isinstance(trained, JobOutcome):
         job_apply(kind=CHECK, job=log, outcome=trained)
         return trained.verdict
+    if not check_evaluation_queue(
+        check_id=check.pk, job_token=str(check.job_token), log=log.text()
+    ):
+        return Verdict.CANCELLED
+    return Verdict.TRAINED
+
+
+def check_host_record(
+    *, check: CheckRun, head: str, result: sandbox.SandboxResult
+) -> str:
+    """Send a check a host trained to the site's grader while its model still
+    waits where the host uploaded it; return its verdict.
+
+    Nothing of the model is read here: the site's check worker takes it first
+    (`checks.extensions.model_settle`), and reads it as `check_trained_model`
+    reads a sandbox's.
+    """
+    log = CheckLog(check, head=(head,))
+    log.body = result.log
     if not check_evaluation_queue(
         check_id=check.pk, job_token=str(check.job_token), log=log.text()
     ):

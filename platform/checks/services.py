@@ -8,6 +8,7 @@ active check per participant (a new one replaces it) and a rate per minute.
 
 import datetime
 import hashlib
+import logging
 import uuid
 
 from django.conf import settings
@@ -17,11 +18,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from checks.feedback import PLATFORM_FAULT
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
 from jobs.outbox import JobQueue, JobTask, outbox_send_on_commit
+from jobs.policy import job_may_retry
 from submissions.services.jobs import job_runners_only
 from submissions.sourcetext import source_text_check
 from workshops.models import Assignment, Enrollment
+
+logger = logging.getLogger(__name__)
 
 REPLACED = "Replaced by a newer check run."
 
@@ -176,3 +181,34 @@ def check_evaluation_queue(*, check_id: int, job_token: str, log: str) -> bool:
         check.heartbeat_at = None
         check_run_queue(check=check)
     return True
+
+
+def check_training_hand_back(
+    *, check_id: int, job_token: str, reason: str, attempts: int
+) -> None:
+    """Train a check again whose model could not be taken, by no fault of the
+    participant's (a runner host staged other bytes than it announced).
+
+    The training runs again while it has used fewer than DOJO_MAX_ATTEMPTS
+    claims (`attempts` so far), as a lost worker's would; else the check ends
+    `error`, never `failed`.
+    """
+    logger.warning("Check %s: training handed back: %s", check_id, reason)
+    with transaction.atomic():
+        check = (
+            CheckRun.objects.select_for_update()
+            .filter(pk=check_id, job_token=job_token, status=CheckStatus.EVALUATING)
+            .first()
+        )
+        if check is None:
+            return
+        check.attempts = attempts
+        if not job_may_retry(attempts=attempts):
+            check.finish(CheckStatus.ERROR, reason=PLATFORM_FAULT.format(detail=reason))
+            check.save(update_fields=["status", "reason", "finished_at", "attempts"])
+            return
+        check.move_to(CheckStatus.QUEUED)
+        check.log = ""
+        check.worker = ""
+        check.started_at = check.heartbeat_at = check.first_log_at = None
+        check_run_queue(check=check)

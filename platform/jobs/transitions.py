@@ -12,7 +12,9 @@ from django.core.exceptions import ValidationError
 # model) to evaluating; requeues after a dead worker go back to queued. A
 # check run is claimed (running) once per attempt and handed back (queued)
 # when its worker is lost or stopped; one trained on a runner host waits for
-# the site's grader (evaluating), which is sent again when its grader is lost.
+# the site's grader (evaluating), which is sent again when its grader is lost,
+# and trained again (queued) when the model the host staged is not the one it
+# announced.
 TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     "submission": {
         "received": frozenset({"queued", "failed", "error", "cancelled"}),
@@ -30,7 +32,7 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
             {"queued", "evaluating", "passed", "failed", "error", "cancelled"}
         ),
         "evaluating": frozenset(
-            {"evaluating", "passed", "failed", "error", "cancelled"}
+            {"queued", "evaluating", "passed", "failed", "error", "cancelled"}
         ),
         "passed": frozenset(),
         "failed": frozenset(),

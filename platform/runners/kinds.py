@@ -22,6 +22,7 @@ from checks.hosted import (
     check_host_beat,
     check_host_claim,
     check_host_holds,
+    check_host_record,
     check_host_settle,
 )
 from checks.models import CheckRun, CheckStatus
@@ -73,6 +74,7 @@ class HostedKind(Protocol):
         device: sandbox.DeviceReport | None,
         isolation: str,
     ) -> str: ...  # the same, while the model waits to be taken (`pending`)
+    def attempts(self, job: HostJob) -> int: ...  # claims its training used
     def fail(self, job: HostJob, exc: Exception) -> None: ...
     def label(self, job: HostJob) -> dict: ...  # for the hosts page
 
@@ -179,6 +181,9 @@ class Trainings:
         run_apply(run=run, outcome=outcome)
         return outcome.verdict
 
+    def attempts(self, job: HostJob) -> int:
+        return job.run.submission.attempts
+
     def _isolation(self, job: HostJob, isolation: str) -> None:
         # What the host says of its sandbox: shown on the hosts page, as said.
         run = job.run
@@ -255,6 +260,13 @@ class Checks:
             output=output,
             max_bytes=result.limits.work_dir_bytes,
         )
+
+    def record(self, job, result, device, isolation) -> str:
+        # The site's check worker keeps the model first (`runners.settle`).
+        return check_host_record(check=job.check_run, head=job.log_head, result=result)
+
+    def attempts(self, job: HostJob) -> int:
+        return job.check_run.attempts
 
     def fail(self, job: HostJob, exc: Exception) -> None:
         _check_error(job.check_run, job.log_head, exc)

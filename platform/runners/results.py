@@ -22,7 +22,7 @@ from pathlib import Path
 from django.db.models import F
 from django.utils import timezone
 
-from jobs.outcome import JobOutcome
+from jobs.outcome import JobOutcome, Verdict
 from runners.files import object_store_on, upload_dir, upload_take, uploads_discard
 from runners.jobs import job_held
 from runners.kinds import KINDS
@@ -72,9 +72,9 @@ def runner_result(*, host: Host, job_id: object, data: dict) -> str:
                 409,
             )
     names = [a.name for a in result.artifacts]
+    kind = KINDS[job.kind]
     staged = (
         object_store_on()
-        and job.kind == HostJob.Kind.TRAIN
         and sandbox.Outcome(result.ending) == sandbox.Outcome.OK
         and "model.keras" in names
     )
@@ -83,18 +83,17 @@ def runner_result(*, host: Host, job_id: object, data: dict) -> str:
     marked = HostJob.objects.filter(pk=job.pk, result_at__isnull=True)
     if not marked.update(
         result_at=now,
-        pending={"names": names, "attempts": job.run.submission.attempts}
-        if staged
-        else None,
+        pending={"names": names, "attempts": kind.attempts(job)} if staged else None,
     ):
         raise RunnerRefused(f"job {job.pk}: its result was already sent.", 409)
-    kind = KINDS[job.kind]
+    taken_later = False
     try:
         if staged:
             # The model waits in the object store: the site's worker reads it
-            # back, verifies and keeps it before the evaluation
+            # back, verifies and keeps it before the evaluation or the check
             # (`runners.settle`). Nothing here grows with its size.
             verdict = kind.record(job, _sandbox_result(result, spec), device, isolation)
+            taken_later = verdict == Verdict.TRAINED
         else:
             given = _given(job, result)
             verdict = kind.settle(
@@ -104,7 +103,10 @@ def runner_result(*, host: Host, job_id: object, data: dict) -> str:
         kind.fail(job, exc)
         return JobOutcome.error(detail=exc).verdict
     finally:
-        if not staged:
+        if not taken_later:
+            # Nothing will take them (the job moved on meanwhile, say).
+            if staged:
+                HostJob.objects.filter(pk=job.pk).update(pending=None)
             uploads_discard(job)
     Host.objects.filter(pk=host.pk).update(jobs_done=F("jobs_done") + 1)
     return verdict

@@ -79,10 +79,11 @@ def result_body(job: int, **fields) -> dict:
 
 @pytest.fixture(autouse=True)
 def upload_root(settings, tmp_path):
-    """Each test's runner uploads apart: job numbers start again per test, so
-    a folder another test left (an upload never followed by a result) would
-    otherwise be this test's."""
+    """Each test's runner uploads and kept models apart: job and check numbers
+    start again per test, so a folder another test left (an upload never
+    followed by a result, a check's model) would otherwise be this test's."""
     settings.DOJO_RUNNER_UPLOAD_ROOT = tmp_path / "runner-uploads"
+    settings.DOJO_ARTIFACT_ROOT = tmp_path / "artifacts"
 
 
 @pytest.fixture

@@ -331,3 +331,104 @@ def test_a_revoked_hosts_check_goes_back_at_once(checker, start_check):
     check.refresh_from_db()
     assert (check.status, check.attempts) == (CheckStatus.QUEUED, 0)
     assert _send(checker, job, result_body(job)).status_code == 403
+
+
+def _stage(runner: RunnerClient, job: int, tmp_path, body: bytes = MODEL) -> dict:
+    """Announce and PUT `body` to the object store as the runner does."""
+    from dojo_runner.client import Site
+
+    digest = hashlib.sha256(body).hexdigest()
+    announce = {"name": "model.keras", "size": len(body), "sha256": digest}
+    signed = runner.post(f"/runner/v1/jobs/{job}/uploads", announce).json()
+    path = tmp_path / "model.keras"
+    path.write_bytes(body)
+    Site("http://127.0.0.1:9").upload(signed["url"], path, len(body), signed["headers"])
+    return {"name": "model.keras", "sha256": digest, "size_bytes": len(body)}
+
+
+def _send_with_the_store_away(runner, job, result, settings):
+    """An answer proves the request never read the store (a read would fail)."""
+    from tests.seaweedfs import _free_ports
+
+    (closed,) = _free_ports(1)
+    endpoint = settings.DOJO_S3_ENDPOINT_URL
+    settings.DOJO_S3_ENDPOINT_URL = f"http://127.0.0.1:{closed}"
+    try:
+        return _send(runner, job, result)
+    finally:
+        settings.DOJO_S3_ENDPOINT_URL = endpoint
+
+
+def test_a_checks_staged_model_is_taken_by_the_check_worker_not_the_request(
+    checker, start_check, object_store, tmp_path, settings
+):
+    """With the object store, a check's model takes the training's path: the
+    result is answered while the store is unreachable, and the site's check
+    worker reads the staged bytes back, verified, before it checks them."""
+    from checks.extensions import model_settle
+
+    check = start_check()
+    job = claim(checker)["job"]
+    model = _stage(checker, job, tmp_path)
+    done = _send_with_the_store_away(checker, job, _trained(job, [model]), settings)
+    assert done.json() == {"job": job, "verdict": "trained"}, done.content
+    check.refresh_from_db()
+    assert check.status == CheckStatus.EVALUATING
+    assert not check.kept_model.exists()
+    assert HostJob.objects.get(pk=job).pending["names"] == ["model.keras"]
+    assert model_settle(check=check) == ""
+    assert check.kept_model.read_bytes() == MODEL
+    assert HostJob.objects.get(pk=job).pending is None
+    assert {k for k in object_store.keys() if k.startswith("staging/")} == set()
+    # Taken once: a resent message finds nothing waiting.
+    assert model_settle(check=check) == ""
+
+
+def test_other_bytes_staged_for_a_check_hand_its_training_back(
+    checker, start_check, object_store, tmp_path
+):
+    """Bytes other than announced are the host's doing: the check worker
+    trains the check again (a host claims it anew), never fails it."""
+    from checks.execution import check_run_execute
+
+    check = start_check()
+    job = claim(checker)["job"]
+    model = _stage(checker, job, tmp_path)
+    key = HostJob.objects.get(pk=job).uploads["model.keras"]["key"]
+    object_store.client().put_object(
+        Bucket=object_store.bucket, Key=key, Body=b"Y" * len(MODEL)
+    )
+    assert _send(checker, job, _trained(job, [model])).json()["verdict"] == "trained"
+    check.refresh_from_db()
+    check_run_execute(
+        check_id=check.pk, job_token=str(check.job_token), worker="check@site"
+    )
+    check.refresh_from_db()
+    assert check.status == CheckStatus.QUEUED and check.attempts == 1
+    assert not check.kept_model.exists()
+    assert HostJob.objects.get(pk=job).pending is None
+    again = claim(checker)["job"]
+    assert again != job and HostJob.objects.get(pk=again).check_run_id == check.pk
+
+
+def test_other_bytes_staged_for_a_check_with_no_attempts_left_end_it_error(
+    checker, start_check, object_store, tmp_path, settings
+):
+    from checks.execution import check_run_execute
+
+    settings.DOJO_MAX_ATTEMPTS = 1
+    check = start_check()
+    job = claim(checker)["job"]
+    model = _stage(checker, job, tmp_path)
+    key = HostJob.objects.get(pk=job).uploads["model.keras"]["key"]
+    object_store.client().put_object(
+        Bucket=object_store.bucket, Key=key, Body=b"Y" * len(MODEL)
+    )
+    _send(checker, job, _trained(job, [model]))
+    check.refresh_from_db()
+    check_run_execute(
+        check_id=check.pk, job_token=str(check.job_token), worker="check@site"
+    )
+    check.refresh_from_db()
+    assert check.status == CheckStatus.ERROR
+    assert "other than those it announced" in check.reason
