@@ -9,21 +9,20 @@ participant's quota: `training_settle`) and its evaluation queued on the
 site's own workers; a check's model goes to the site's grader of checks. The
 hidden split, and the public sample cut from it, never leave the site.
 
-A model staged in the object store is not read here: this request does
-nothing that grows with what the host sent. The training is recorded as
-trained, the job notes which staged uploads the result names (`pending`),
-and the evaluation's worker reads them back, verifies and keeps them first
-(`runners.settle`).
+A model is never read here, wherever the host uploaded it (the object store
+or the site's disk): this request does nothing that grows with what the
+host sent. The training is recorded as trained, the job notes which uploads
+the result names (`pending`), and the site's worker that next needs the
+model (a submission's evaluation, a check's checking) takes them first,
+verified (`runners.settle`). A result without a model ends the job from
+the result alone.
 """
-
-import os
-from pathlib import Path
 
 from django.db.models import F
 from django.utils import timezone
 
 from jobs.outcome import JobOutcome, Verdict
-from runners.files import object_store_on, upload_dir, upload_take, uploads_discard
+from runners.files import upload_dir, uploads_discard
 from runners.jobs import job_held
 from runners.kinds import KINDS
 from runners.models import Host, HostJob
@@ -74,9 +73,7 @@ def runner_result(*, host: Host, job_id: object, data: dict) -> str:
     names = [a.name for a in result.artifacts]
     kind = KINDS[job.kind]
     staged = (
-        object_store_on()
-        and sandbox.Outcome(result.ending) == sandbox.Outcome.OK
-        and "model.keras" in names
+        sandbox.Outcome(result.ending) == sandbox.Outcome.OK and "model.keras" in names
     )
     # One result per job: the first to mark it is the one applied.
     now = timezone.now()
@@ -89,15 +86,19 @@ def runner_result(*, host: Host, job_id: object, data: dict) -> str:
     taken_later = False
     try:
         if staged:
-            # The model waits in the object store: the site's worker reads it
-            # back, verifies and keeps it before the evaluation or the check
-            # (`runners.settle`). Nothing here grows with its size.
+            # The model waits where the host uploaded it (the object store, or
+            # the site's disk): the site's worker takes it, verified, before
+            # the evaluation or the check (`runners.settle`). Nothing here
+            # grows with its size.
             verdict = kind.record(job, _sandbox_result(result, spec), device, isolation)
             taken_later = verdict == Verdict.TRAINED
         else:
-            given = _given(job, result)
+            # No model to keep (the training failed, or saved none): the
+            # kind ends the job from the result alone.
+            nothing = upload_dir(job) / "given"
+            nothing.mkdir(parents=True, exist_ok=True)
             verdict = kind.settle(
-                job, _sandbox_result(result, spec), given, device, isolation
+                job, _sandbox_result(result, spec), nothing, device, isolation
             )
     except Exception as exc:
         kind.fail(job, exc)
@@ -110,12 +111,3 @@ def runner_result(*, host: Host, job_id: object, data: dict) -> str:
             uploads_discard(job)
     Host.objects.filter(pk=host.pk).update(jobs_done=F("jobs_done") + 1)
     return verdict
-
-
-def _given(job: HostJob, result: JobResult) -> Path:
-    """Return a folder holding only the verified uploads the result names."""
-    given = upload_dir(job) / "given"
-    given.mkdir(parents=True, exist_ok=True)
-    for artifact in result.artifacts:
-        os.replace(upload_take(job=job, name=artifact.name), given / artifact.name)
-    return given

@@ -1,4 +1,4 @@
-"""Take a runner's model out of the object store, on the site's own worker.
+"""Take a runner's model onto the site's disk, on the site's own worker.
 
 A result whose model was staged in the object store (`results`) leaves the
 job's `pending` note: the names of the uploads it named. Both kinds of job

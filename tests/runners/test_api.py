@@ -194,6 +194,39 @@ def test_a_result_names_only_whole_uploads_and_is_applied_once(host, queued):
     assert again.status_code == 409
 
 
+def test_a_local_upload_is_kept_by_the_sites_worker_not_the_result_request(
+    host, queued
+):
+    """On the site's own disk as in the object store, the result request reads
+    no model: it records the training and notes the upload, and the worker
+    that evaluates takes it (here the keeper refuses these bytes, as it
+    refuses them from a site worker's sandbox)."""
+    from runners.files import upload_dir
+    from submissions.extensions import model_settle
+
+    job = _claim(host)["job"]
+    body = b"not a Keras archive"
+    digest = hashlib.sha256(body).hexdigest()
+    announce = {"name": "model.keras", "size": len(body), "sha256": digest}
+    url = host.post(f"/runner/v1/jobs/{job}/uploads", announce).json()["url"]
+    assert host.put(url, body).status_code == 201
+    model = {"name": "model.keras", "sha256": digest, "size_bytes": len(body)}
+    done = host.post(
+        f"/runner/v1/jobs/{job}/result",
+        {"result": _result(job, ending="ok", exit_code=0, artifacts=[model])},
+    )
+    assert done.json()["verdict"] == "trained", done.content
+    held = HostJob.objects.get(pk=job)
+    assert held.pending["names"] == ["model.keras"]
+    assert (upload_dir(held) / "model.keras").read_bytes() == body
+    assert not held.run.artifact_path
+    queued.refresh_from_db()
+    assert queued.status == Status.EVALUATING
+    assert model_settle(submission=queued)  # the keeper's reason
+    assert HostJob.objects.get(pk=job).pending is None
+    assert not upload_dir(held).exists()
+
+
 def test_a_revoked_host_is_refused_and_its_job_handed_back(host, queued):
     from runners.hosts import host_revoke
 

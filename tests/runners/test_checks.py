@@ -15,11 +15,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from checks.execution import check_run_claim
+from checks.extensions import model_settle
 from checks.models import CheckRun, CheckStatus
 from checks.reconcile import kept_models_sweep
 from checks.services import check_run_create
 from jobs.queues import JobQueue, JobTask
 from jobs.reconcile import jobs_reconcile
+from runners.files import upload_dir
 from runners.models import Host, HostJob
 from submissions.services.intake import submission_create
 from tests.runners.conftest import RunnerClient, claim, join, result_body
@@ -152,7 +154,9 @@ def test_a_check_trained_on_a_runner_is_checked_by_the_sites_grader(
     assert check.status == CheckStatus.EVALUATING
     assert (check.worker, check.heartbeat_at, check.attempts) == ("", None, 0)
     assert check.job_token != host_token
-    assert check.kept_model.read_bytes() == MODEL
+    # The request kept nothing: the model waits for the site's check worker.
+    assert not check.kept_model.exists()
+    assert HostJob.objects.get(pk=job).pending["names"] == ["model.keras"]
     assert outbox[-1]["task"] == JobTask.CHECK_RUN.value
     assert outbox[-1]["queue"] == JobQueue.CHECK.value
     assert outbox[-1]["args"] == [check.pk, str(check.job_token)]
@@ -170,6 +174,11 @@ def test_a_check_trained_on_a_runner_is_checked_by_the_sites_grader(
     )
     assert grading.status == CheckStatus.EVALUATING and grading.attempts == 1
     assert grading.heartbeat_at is not None and grading.worker == "check@site"
+    # Which takes the upload whole before it checks it, once.
+    assert model_settle(check=grading) == ""
+    assert check.kept_model.read_bytes() == MODEL
+    assert HostJob.objects.get(pk=job).pending is None
+    assert not any(upload_dir(HostJob.objects.get(pk=job)).glob("**/model.keras"))
 
 
 def test_a_failed_training_on_a_runner_ends_the_check_with_its_reason(
@@ -283,7 +292,10 @@ def test_a_check_waiting_for_the_sites_grader_is_never_lost(
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs_reconcile()["resent"] == 1
     assert outbox[-1]["args"] == [check.pk, str(token)]
-    check_run_claim(check_id=check.pk, job_token=str(token), worker="check@site")
+    grading = check_run_claim(
+        check_id=check.pk, job_token=str(token), worker="check@site"
+    )
+    assert model_settle(check=grading) == ""  # taken, then the grader is lost
     stale = timezone.now() - datetime.timedelta(
         seconds=settings.DOJO_HEARTBEAT_GRACE_SECONDS + 5
     )
@@ -365,8 +377,6 @@ def test_a_checks_staged_model_is_taken_by_the_check_worker_not_the_request(
     """With the object store, a check's model takes the training's path: the
     result is answered while the store is unreachable, and the site's check
     worker reads the staged bytes back, verified, before it checks them."""
-    from checks.extensions import model_settle
-
     check = start_check()
     job = claim(checker)["job"]
     model = _stage(checker, job, tmp_path)
