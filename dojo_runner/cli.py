@@ -25,6 +25,10 @@ from workers import sandbox
 
 logger = logging.getLogger("dojo_runner")
 
+# The longest the site holds a request for work (DOJO_RUNNER_POLL_SECONDS is
+# at most 60), with room for the answer.
+LONG_POLL_SECONDS = 75.0
+
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="dojo-runner", description=__doc__)
@@ -39,9 +43,18 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--jobs", type=int, default=0, help="stop after this many jobs (0: never)"
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds a request to the site may go without an answer before it "
+        "counts as cut off and is tried again",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.slots <= 64:
         parser.error("--slots must be between 1 and 64")
+    if not 1 <= args.timeout <= 3600:
+        parser.error("--timeout must be between 1 and 3600 seconds")
     # The sandbox binds folders by absolute path.
     args.dir = args.dir.resolve()
     return args
@@ -102,6 +115,8 @@ class Runner:
         self.stop = threading.Event()
         self.done = 0
         self.beat_seconds = 3.0
+        # The site holds a request for work open up to a minute (a long poll).
+        self.claim_timeout = max(site.timeout, LONG_POLL_SECONDS)
 
     def heartbeat_forever(self) -> None:
         while not self.stop.wait(self.beat_seconds):
@@ -131,7 +146,9 @@ class Runner:
     def slot_forever(self, slot: int) -> None:
         while not self.stop.is_set():
             try:
-                status, answer = self.site.call("/runner/v1/jobs/request", {})
+                status, answer = self.site.call(
+                    "/runner/v1/jobs/request", {}, timeout=self.claim_timeout
+                )
             except SiteError as exc:
                 logger.warning("Could not ask for work: %s", exc)
                 self.stop.wait(5)
@@ -175,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = _arguments(argv)
     try:
-        site = Site(args.site)
+        site = Site(args.site, timeout=args.timeout)
         site.credential = _credential(site, args)
         if args.sandbox == "bwrap":
             sandbox.check_backend("bwrap")

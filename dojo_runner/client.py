@@ -2,6 +2,8 @@
 
 urllib only (no dependency to pin). A connection error or a 5xx is retried a
 few times with a growing pause; a 4xx is the site's answer and is returned.
+A request that gets no answer within `timeout` seconds (no byte moving either
+way: a cut network) fails like a connection error.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ USER_AGENT = "dojo-runner"
 
 
 class SiteError(Exception):
-    """The site refused, or could not be reached after retries."""
+    """The site refused (`status`), or could not be reached after retries."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+    @property
+    def unreachable(self) -> bool:
+        """Say whether the site was not reached (worth trying again later)."""
+        return self.status is None or self.status >= 500
 
 
 class Site:
@@ -128,4 +135,6 @@ class Site:
             with self._open(request, self.timeout, retries=1) as answer:
                 if not 200 <= answer.status < 300:
                     body = answer.read(4096).decode("utf-8", "replace")
-                    raise SiteError(f"upload refused ({answer.status}): {body}")
+                    raise SiteError(
+                        f"upload refused ({answer.status}): {body}", answer.status
+                    )

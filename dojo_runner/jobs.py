@@ -7,24 +7,35 @@ bound read-only at its mount. The job runs under the spec's limits in
 out of the sandbox bounded and link-free, uploaded with its exact size and
 sha256 (each try with a fresh URL), and the result is read through the spec's
 own validation before it is sent.
+
+A network cut after the training (mid-upload, or while the result is sent)
+is waited out: the upload is tried again with a fresh URL and the result sent
+again, until the site answers, says the job is no longer this host's (it was
+handed back past the heartbeat grace and runs elsewhere), or PATIENCE_SECONDS
+pass. The site keeps an upload only whole, and applies one result per job, so
+a try cut midway leaves nothing and a repeated one changes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
 import shutil
 import tarfile
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dojo_runner.client import Site, SiteError
 from workers import sandbox
 from workers.jobspec import (
+    KIND_ENV,
     Artifact,
     JobSpec,
     job_env,
@@ -33,7 +44,10 @@ from workers.jobspec import (
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_TRIES = 3
+# How long a trained job's upload and result wait out a site out of reach.
+PATIENCE_SECONDS = 600.0
+# The pause between tries doubles from the first to the last.
+PAUSE_SECONDS = (1.0, 10.0)
 # Bounds on an unpacked data archive: members and bytes.
 MAX_MEMBERS = 10_000
 MAX_UNPACKED = 8 * 1024**3
@@ -76,6 +90,38 @@ def unpack(archive: Path, target: Path) -> None:
             with out.open("wb") as handle:
                 shutil.copyfileobj(source, handle)
             out.chmod(0o644)
+
+
+class JobGone(Exception):
+    """The site says the job is no longer this host's: stop it, send nothing."""
+
+
+def patiently(running: Running, what: str, call: Callable[[], object]) -> object:
+    """Return `call()`, trying again while the site is out of reach.
+
+    Gives up (raising the last error) once the job is cancelled (its beat was
+    answered with cancel) or PATIENCE_SECONDS have passed.
+    """
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    pause = PAUSE_SECONDS[0]
+    while True:
+        try:
+            return call()
+        except SiteError as exc:
+            if running.cancel.is_set():
+                raise JobGone(f"job {running.job} was cancelled: {exc}") from None
+            if not exc.unreachable or time.monotonic() + pause > deadline:
+                raise
+            logger.warning(
+                "Job %s: %s failed (%s); trying again in %.0f s",
+                running.job,
+                what,
+                exc,
+                pause,
+            )
+        if running.cancel.wait(pause):
+            raise JobGone(f"job {running.job} was cancelled while {what} waited")
+        pause = min(pause * 2, PAUSE_SECONDS[1])
 
 
 class JobRunner:
@@ -156,6 +202,7 @@ class JobRunner:
         binds += [sandbox.Bind(path, mount) for mount, path in mounts.items()]
         env = {
             **job_env(keras_backend=spec.keras_backend),
+            **KIND_ENV.get(spec.kind, {}),
             "DOJO_DATA_DIR": "/data",
             "DOJO_OUTPUT_DIR": str(work / "output"),
             "DOJO_DEVICE_REPORT": str(work / "device.json"),
@@ -179,26 +226,43 @@ class JobRunner:
             chdir=str(work),
             uid=place.uid,
         )
+        try:
+            self._send(spec, running, result, work, folder / "out")
+        except JobGone as exc:
+            logger.warning("Job %s: not sent (%s)", job, exc)
+
+    def _send(
+        self,
+        spec: JobSpec,
+        running: Running,
+        result: sandbox.SandboxResult,
+        work: Path,
+        out: Path,
+    ) -> None:
+        """Upload what the job gave back, then send its result."""
+        job = running.job
         artifacts = []
         if result.outcome == sandbox.Outcome.OK:
-            artifacts = self._upload(spec, job, work / "output", folder / "out")
+            artifacts = self._upload(spec, running, work / "output", out)
         device = sandbox.read_device_report(work / "device.json")
         report = job_result_from_sandbox(
             spec=spec, result=result, artifacts=tuple(artifacts)
         )
-        status, answer = self.site.call(
-            f"/runner/v1/jobs/{job}/result",
-            {
-                "result": report.to_dict(),
-                "isolation": self.plan.describe()[:160],
-                "device": None
-                if device is None
-                else {
-                    "backend": device.backend,
-                    "on_gpu": device.on_gpu,
-                    "name": device.name,
-                },
+        body = {
+            "result": report.to_dict(),
+            "isolation": self.plan.describe()[:160],
+            "device": None
+            if device is None
+            else {
+                "backend": device.backend,
+                "on_gpu": device.on_gpu,
+                "name": device.name,
             },
+        }
+        status, answer = patiently(
+            running,
+            "sending the result",
+            lambda: self.site.call(f"/runner/v1/jobs/{job}/result", body),
         )
         if status != 200:
             logger.warning("Job %s: result refused (%s): %s", job, status, answer)
@@ -206,7 +270,7 @@ class JobRunner:
             logger.info("Job %s: %s", job, answer.get("verdict"))
 
     def _upload(
-        self, spec: JobSpec, job: int, output: Path, out: Path
+        self, spec: JobSpec, running: Running, output: Path, out: Path
     ) -> list[Artifact]:
         """Copy out what the spec asks back; upload each whole; return them."""
         out.mkdir()
@@ -219,25 +283,44 @@ class JobRunner:
             size, sha256 = path.stat().st_size, _sha256(path)
             if size == 0:
                 continue
-            for attempt in range(UPLOAD_TRIES):
-                status, answer = self.site.call(
-                    f"/runner/v1/jobs/{job}/uploads",
-                    {"name": name, "size": size, "sha256": sha256},
-                )
-                if status != 200:
-                    # Too large for the site, say: the job goes back without it.
-                    logger.warning("Job %s: %s refused: %s", job, name, answer)
-                    break
-                try:
-                    self.site.upload(
-                        answer["url"], path, size, answer.get("headers") or {}
-                    )
-                except SiteError as exc:
-                    logger.warning("Job %s: upload %d failed: %s", job, attempt, exc)
-                    continue
-                artifacts.append(Artifact(name=name, sha256=sha256, size_bytes=size))
-                break
+            artifact = Artifact(name=name, sha256=sha256, size_bytes=size)
+            if patiently(
+                running,
+                f"uploading {name}",
+                functools.partial(self._upload_one, running.job, path, artifact),
+            ):
+                artifacts.append(artifact)
         return artifacts
+
+    def _upload_one(self, job: int, path: Path, artifact: Artifact) -> bool:
+        """Upload one file with a URL made for this try; False if refused."""
+        logger.info("Job %s: asking for a new URL to upload %s", job, artifact.name)
+        status, answer = self.site.call(
+            f"/runner/v1/jobs/{job}/uploads",
+            {
+                "name": artifact.name,
+                "size": artifact.size_bytes,
+                "sha256": artifact.sha256,
+            },
+        )
+        if status == 409:
+            raise JobGone(answer.get("error", "the site refused the job"))
+        if status != 200:
+            # Too large for the site, say: the job goes back without it.
+            logger.warning("Job %s: %s refused: %s", job, artifact.name, answer)
+            return False
+        try:
+            self.site.upload(
+                answer["url"], path, artifact.size_bytes, answer.get("headers") or {}
+            )
+        except SiteError as exc:
+            if exc.status == 409:
+                raise JobGone(str(exc)) from None
+            if exc.status == 403:
+                # The URL expired on a slow link: the next try makes a new one.
+                raise SiteError(str(exc)) from None
+            raise
+        return True
 
 
 def host_limits(spec) -> sandbox.SandboxLimits:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ROOT, WorkerProcess, stop_all, wait_for_other_sessions
+from tests.netns import netns  # noqa: F401 (a runner's own network, a fixture)
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM then
 # refuses to run without this (measured: see shared NOTES).

@@ -361,6 +361,11 @@ def job_result_from_sandbox(
 TF_KERNELS_ENV = {"TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
+# What a job of a kind is told of itself, wherever it runs: a check may say
+# "quick check" (fewer epochs) if it wants to.
+KIND_ENV: dict[str, dict[str, str]] = {"check": {"DOJO_CHECK_RUN": "1"}}
+
+
 def job_env(*, keras_backend: str) -> dict[str, str]:
     """Return the environment every sandboxed job starts from, site or runner."""
     return {

@@ -5,6 +5,9 @@ sample.
 The same sandbox, environment and limits as a submission's training, with
 tighter time; the training sandbox sees only the check slice of the training
 split, the evaluation sandbox only the public sample (never participant code).
+A check a runner host trained (`checks.hosted`) comes back here `evaluating`:
+the same task then only checks the model it kept, on the site, because the
+public sample is cut from the hidden split.
 """
 
 import logging
@@ -15,15 +18,18 @@ from django.utils import timezone
 
 from checks import feedback
 from checks.data import CheckData, CheckDataMissing, check_data_prepare
+from checks.extensions import model_settle
 from checks.feedback import PLATFORM_FAULT
 from checks.grading import check_grade, check_grader_refill
 from checks.models import CheckRun, CheckStatus, log_bound
+from checks.services import check_training_hand_back
 from checks.training import check_spare_refill, check_train
 from jobs.apply import job_apply
 from jobs.claim import job_claim
 from jobs.dbconn import db_reconnect_if_cut
 from jobs.heartbeat import Heartbeat
 from jobs.outcome import JobOutcome, Verdict
+from submissions.extensions import TrainingHandBack
 from submissions.services.placement import sandbox_env
 from workers import outputs, sandbox
 from workshops import folders
@@ -51,11 +57,12 @@ class CheckLog(Heartbeat):
     """A check's heartbeat: keep its log (platform lines around the job's output),
     stream it, and notice when the check was replaced or cancelled."""
 
-    def __init__(self, check: CheckRun) -> None:
+    def __init__(self, check: CheckRun, *, head: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.pk, self.token = check.pk, check.job_token
-        self.head: list[str] = []
-        self.body = ""
+        self.pk, self.token, self.status = check.pk, check.job_token, check.status
+        self.head: list[str] = list(head)
+        # Checking a model a runner host trained: its training's log is kept.
+        self.body = check.log if check.status == CheckStatus.EVALUATING else ""
         self.tail: list[str] = []
         self.saw_output = False
         self.folders: list[Path] = []
@@ -71,7 +78,7 @@ class CheckLog(Heartbeat):
 
     def _rows(self):
         return CheckRun.objects.filter(
-            pk=self.pk, job_token=self.token, status=CheckStatus.RUNNING
+            pk=self.pk, job_token=self.token, status=self.status
         )
 
     def touch(self, *, now: object, log: str | None) -> None:
@@ -90,12 +97,26 @@ class CheckLog(Heartbeat):
         self.beat()
 
 
-def check_run_claim(*, check_id: int, job_token: str, worker: str) -> CheckRun | None:
-    """Start the check if the message is current; None for stale or duplicates."""
+def check_run_claim(
+    *,
+    check_id: int,
+    job_token: str,
+    worker: str,
+    stages: tuple[str, ...] = (CheckStatus.QUEUED, CheckStatus.EVALUATING),
+) -> CheckRun | None:
+    """Start the check if the message is current; None for stale or duplicates.
+
+    A queued check is trained (and checked); one `evaluating` waits for the
+    site's grader only. A runner host claims `stages=(QUEUED,)`: it trains,
+    and never sees the public sample.
+    """
 
     def start(check: CheckRun) -> CheckRun:
-        check.move_to(CheckStatus.RUNNING)
-        check.started_at = check.heartbeat_at = timezone.now()
+        now = timezone.now()
+        if check.status == CheckStatus.QUEUED:
+            check.move_to(CheckStatus.RUNNING)
+            check.started_at = now
+        check.heartbeat_at = now
         check.worker = worker[:200]
         check.save(
             update_fields=["status", "started_at", "heartbeat_at", "worker", "attempts"]
@@ -110,7 +131,7 @@ def check_run_claim(*, check_id: int, job_token: str, worker: str) -> CheckRun |
             .first()
         ),
         token=job_token,
-        claimable=lambda check: check.status == CheckStatus.QUEUED,
+        claimable=lambda check: check.status in stages,
         start=start,
     )
 
@@ -121,15 +142,30 @@ def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
     if check is None:
         return
     log = CheckLog(check)
+    trained_elsewhere = check.status == CheckStatus.EVALUATING
     try:
-        outcome = _run(check, log)
+        if trained_elsewhere:
+            outcome = _check_kept_model(check, log)
+        else:
+            outcome = _run(check, log)
+    except TrainingHandBack as back:
+        # The host's doing, never the participant's: trained again.
+        check_training_hand_back(
+            check_id=check.pk,
+            job_token=str(check.job_token),
+            reason=str(back),
+            attempts=back.attempts,
+        )
+        return
     except Exception as exc:
         logger.exception("Check %s failed on the platform side", check.pk)
         outcome = JobOutcome.error(detail=type(exc).__name__)
     job_apply(kind=CHECK, job=log, outcome=outcome)
     if log.data is not None:
-        # After the result is shown: the next check here starts warm.
-        check_spare_refill(check=check, data=log.data, env=sandbox_env())
+        # After the result is shown: the next check here starts warm (its
+        # training only where this worker trains checks).
+        if not trained_elsewhere:
+            check_spare_refill(check=check, data=log.data, env=sandbox_env())
         check_grader_refill(data=log.data, env=sandbox_env())
 
 
@@ -144,11 +180,7 @@ def check_result_apply(log: CheckLog, outcome: JobOutcome) -> None:
         reason = PLATFORM_FAULT.format(detail=reason)
     with transaction.atomic():
         row = CheckRun.objects.select_for_update().filter(pk=log.pk).first()
-        if (
-            row is None
-            or row.job_token != log.token
-            or row.status != CheckStatus.RUNNING
-        ):
+        if row is None or row.job_token != log.token or row.status != log.status:
             return
         row.finish(status, reason=reason)
         row.result = sandbox.neutralise_json(outcome.result or {})
@@ -166,7 +198,9 @@ def check_result_apply(log: CheckLog, outcome: JobOutcome) -> None:
         )
 
 
-def _compile_refusal(source: str) -> str:
+def check_source_refusal(source: str) -> str:
+    """Return why Python cannot compile the source, or "" (checked before any
+    training, wherever it runs)."""
     try:
         compile(source, "check.py", "exec", dont_inherit=True)
     except SyntaxError as exc:
@@ -183,7 +217,7 @@ def _compile_refusal(source: str) -> str:
 
 
 def _run(check: CheckRun, log: CheckLog) -> JobOutcome:
-    refusal = _compile_refusal(check.source)
+    refusal = check_source_refusal(check.source)
     if refusal:
         log.say(refusal)
         return JobOutcome.failed(reason=refusal)
@@ -191,22 +225,81 @@ def _run(check: CheckRun, log: CheckLog) -> JobOutcome:
         data = check_data_prepare(assignment_id=check.assignment_id)
     except CheckDataMissing as exc:
         return JobOutcome.error(detail=f"the assignment's data is missing: {exc}")
-    noun = feedback.examples_noun(check.assignment.spec)
-    log.say(f"Check run: training your code on {data.training_slice(noun)}.")
+    log.say(check_training_line(check=check, data=data))
     log.data = data
     try:
         trained = _train(check, log, data)
         if isinstance(trained, JobOutcome):
             return trained
-        log.say(
-            "Training finished. Checking the saved model and measuring an "
-            f"indicative accuracy on {data.public_count} public test {noun}...",
-            at_end=True,
-        )
+        _say_checking(check, log, data, "Training finished.")
         return _evaluate(check, log, data, trained)
     finally:
         for folder in log.folders:
             folders.discard(folder)
+
+
+def check_training_line(*, check: CheckRun, data: CheckData) -> str:
+    """Return the line a check's log starts with: what it trains on."""
+    noun = feedback.examples_noun(check.assignment.spec)
+    return f"Check run: training your code on {data.training_slice(noun)}."
+
+
+def _say_checking(check: CheckRun, log: CheckLog, data: CheckData, done: str) -> None:
+    noun = feedback.examples_noun(check.assignment.spec)
+    log.say(
+        f"{done} Checking the saved model and measuring an "
+        f"indicative accuracy on {data.public_count} public test {noun}...",
+        at_end=True,
+    )
+
+
+def _check_kept_model(check: CheckRun, log: CheckLog) -> JobOutcome:
+    """Check the model a runner host trained, once the site has kept it.
+
+    The host's upload is taken here, on the site's worker, never in the
+    request that brought its result (`checks.extensions.model_settle`).
+    """
+    refused = model_settle(check=check)
+    if refused:
+        log.say(refused, at_end=True)
+        return JobOutcome.failed(reason=refused)
+    try:
+        data = check_data_prepare(assignment_id=check.assignment_id)
+    except CheckDataMissing as exc:
+        return JobOutcome.error(detail=f"the assignment's data is missing: {exc}")
+    log.data = data
+    if not check.kept_model.is_file():
+        return JobOutcome.error(detail="the model trained on a runner host is gone")
+    _say_checking(check, log, data, "Training finished on a runner host.")
+    return _evaluate(check, log, data, check.kept_model)
+
+
+def check_trained_model(
+    *,
+    log: CheckLog,
+    result: sandbox.SandboxResult,
+    output: Path,
+    model: Path,
+    max_bytes: int,
+) -> Path | JobOutcome:
+    """Return the model a check's training saved, copied to `model`, or how it
+    failed: the same reading of a site worker's sandbox and a runner host's.
+
+    `output` is the sandbox's output folder, or a runner host's verified
+    uploads; what is copied is bounded and link-free either way.
+    """
+    log.body = result.log
+    if result.outcome == sandbox.Outcome.CANCELLED:
+        return JobOutcome.cancelled()
+    if result.outcome != sandbox.Outcome.OK:
+        reason = feedback.training_failure(result)
+        log.say(reason, at_end=True)
+        return JobOutcome.failed(reason=reason)
+    if not sandbox.copy_out(output, "model.keras", model, max_bytes=max_bytes):
+        reason = NO_MODEL.format(mb=max_bytes // 2**20)
+        log.say(reason, at_end=True)
+        return JobOutcome.failed(reason=reason)
+    return model
 
 
 def _train(check: CheckRun, log: CheckLog, data: CheckData) -> Path | JobOutcome:
@@ -220,22 +313,14 @@ def _train(check: CheckRun, log: CheckLog, data: CheckData) -> Path | JobOutcome
     )
     log.folders.append(trained.folder)
     log.warm = trained.warm
-    result = trained.result
     db_reconnect_if_cut()
-    log.body = result.log
-    if result.outcome == sandbox.Outcome.CANCELLED:
-        return JobOutcome.cancelled()
-    if result.outcome != sandbox.Outcome.OK:
-        reason = feedback.training_failure(result)
-        log.say(reason, at_end=True)
-        return JobOutcome.failed(reason=reason)
-    model = trained.folder / "model.keras"
-    max_bytes = trained.limits.work_dir_bytes
-    if not sandbox.copy_out(trained.output, "model.keras", model, max_bytes=max_bytes):
-        reason = NO_MODEL.format(mb=max_bytes // 2**20)
-        log.say(reason, at_end=True)
-        return JobOutcome.failed(reason=reason)
-    return model
+    return check_trained_model(
+        log=log,
+        result=trained.result,
+        output=trained.output,
+        model=trained.folder / "model.keras",
+        max_bytes=trained.limits.work_dir_bytes,
+    )
 
 
 def _evaluate(

@@ -1,6 +1,7 @@
 """Check runs: a short, uncounted training of a draft, checked like a submission."""
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -17,13 +18,22 @@ LOG_MAX_CHARS = 256 * 1024
 class CheckStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
+    # Trained on a runner host; its model waits for (or is in) the site's
+    # grader, which alone sees the public sample.
+    EVALUATING = "evaluating", "Checking the model"
     PASSED = "passed", "Passed"
     FAILED = "failed", "Failed"
     ERROR = "error", "Error"
     CANCELLED = "cancelled", "Cancelled"
 
 
-ACTIVE_CHECK_STATUSES = (CheckStatus.QUEUED, CheckStatus.RUNNING)
+ACTIVE_CHECK_STATUSES = (
+    CheckStatus.QUEUED,
+    CheckStatus.RUNNING,
+    CheckStatus.EVALUATING,
+)
+# A worker (a site worker or a runner host) is on the check.
+WORKING_CHECK_STATUSES = (CheckStatus.RUNNING, CheckStatus.EVALUATING)
 
 
 def log_bound(text: str) -> str:
@@ -88,6 +98,13 @@ class CheckRun(JobRowMixin, models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("check-detail", kwargs={"check_id": self.pk})
+
+    @property
+    def kept_model(self) -> Path:
+        """Return where a model trained on a runner waits for the site's grader."""
+        return (
+            Path(settings.DOJO_ARTIFACT_ROOT) / "checks" / str(self.pk) / "model.keras"
+        )
 
     def move_to(self, status: str) -> None:
         """Set a new status in memory, refusing moves the one table forbids."""

@@ -8,6 +8,7 @@ active check per participant (a new one replaces it) and a rate per minute.
 
 import datetime
 import hashlib
+import logging
 import uuid
 
 from django.conf import settings
@@ -17,10 +18,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from checks.feedback import PLATFORM_FAULT
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
 from jobs.outbox import JobQueue, JobTask, outbox_send_on_commit
+from jobs.policy import job_may_retry
+from submissions.services.jobs import job_runners_only
 from submissions.sourcetext import source_text_check
 from workshops.models import Assignment, Enrollment
+
+logger = logging.getLogger(__name__)
 
 REPLACED = "Replaced by a newer check run."
 
@@ -127,13 +133,18 @@ def check_run_queue(*, check: CheckRun, new_token: bool = True) -> None:
 
     A resend keeps the token: the first of the two messages to arrive runs
     the check and the other finds it no longer queued, so a check waiting its
-    turn behind others loses nothing by being resent.
+    turn behind others loses nothing by being resent. A queued check on a
+    runner-only queue (DOJO_RUNNER_QUEUES holds `check`) gets no message: a
+    runner host takes it from the row. A check `evaluating` always goes to the
+    site's own check workers: only they see the public sample.
     """
     if new_token:
         check.job_token = uuid.uuid4()
     check.enqueued_at = timezone.now()
     check.sends += 1
     check.save()
+    if check.status == CheckStatus.QUEUED and job_runners_only(queue=JobQueue.CHECK):
+        return
     budget = settings.DOJO_CHECK_WALL_SECONDS + settings.DOJO_CHECK_EVAL_SECONDS
     # The row says the check is due, so the reconciler sends it again if the
     # broker was away. The sandboxes enforce the real limits; the time limits
@@ -145,3 +156,59 @@ def check_run_queue(*, check: CheckRun, new_token: bool = True) -> None:
         soft_time_limit=budget + 120,
         time_limit=budget + 180,
     )
+
+
+def check_evaluation_queue(*, check_id: int, job_token: str, log: str) -> bool:
+    """Send a check a runner host trained to the site's grader; False if the
+    check moved on meanwhile (replaced, handed back).
+
+    Its model is kept at `CheckRun.kept_model`. Checking it is a job of its
+    own, as a submission's evaluation is: a new token (the host's is dead),
+    its own attempts, no worker until a site worker claims it.
+    """
+    with transaction.atomic():
+        check = (
+            CheckRun.objects.select_for_update()
+            .filter(pk=check_id, job_token=job_token, status=CheckStatus.RUNNING)
+            .first()
+        )
+        if check is None:
+            return False
+        check.move_to(CheckStatus.EVALUATING)
+        check.log = log
+        check.attempts = check.sends = 0
+        check.worker = ""
+        check.heartbeat_at = None
+        check_run_queue(check=check)
+    return True
+
+
+def check_training_hand_back(
+    *, check_id: int, job_token: str, reason: str, attempts: int
+) -> None:
+    """Train a check again whose model could not be taken, by no fault of the
+    participant's (a runner host staged other bytes than it announced).
+
+    The training runs again while it has used fewer than DOJO_MAX_ATTEMPTS
+    claims (`attempts` so far), as a lost worker's would; else the check ends
+    `error`, never `failed`.
+    """
+    logger.warning("Check %s: training handed back: %s", check_id, reason)
+    with transaction.atomic():
+        check = (
+            CheckRun.objects.select_for_update()
+            .filter(pk=check_id, job_token=job_token, status=CheckStatus.EVALUATING)
+            .first()
+        )
+        if check is None:
+            return
+        check.attempts = attempts
+        if not job_may_retry(attempts=attempts):
+            check.finish(CheckStatus.ERROR, reason=PLATFORM_FAULT.format(detail=reason))
+            check.save(update_fields=["status", "reason", "finished_at", "attempts"])
+            return
+        check.move_to(CheckStatus.QUEUED)
+        check.log = ""
+        check.worker = ""
+        check.started_at = check.heartbeat_at = check.first_log_at = None
+        check_run_queue(check=check)

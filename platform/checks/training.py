@@ -26,7 +26,7 @@ from jobs.spec import job_spec_build
 from submissions.services.placement import job_place, sandbox_cpus_from_settings
 from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import sandbox
-from workers.jobspec import job_result_from_sandbox
+from workers.jobspec import KIND_ENV, JobSpec, job_result_from_sandbox
 from workshops import folders
 
 logger = logging.getLogger(__name__)
@@ -107,8 +107,7 @@ def _plan(
             "DOJO_DATA_DIR": "/data",
             "DOJO_OUTPUT_DIR": str(run_dir / "output"),
             "DOJO_DEVICE_REPORT": str(run_dir / "device.json"),
-            # Lets a script say "quick check" (fewer epochs) if it wants to.
-            "DOJO_CHECK_RUN": "1",
+            **KIND_ENV["check"],
             **place.env,
         },
         "limits": limits,
@@ -132,14 +131,7 @@ def check_train(
     The job is built as a spec (`jobs.spec`) and runs with the spec's limits;
     the sandbox's ending is read back through the spec's validated result.
     """
-    spec = job_spec_build(
-        kind="check",
-        job_id=f"check:{check.pk}",
-        script=check.source,
-        data={"train": (data.train_dir, "/data")},
-        limits=check_limits(check=check),
-        returns=("model.keras",),
-    )
+    spec = check_training_spec(check=check, data=data)
     limits = spec.sandbox_limits()
     place = job_place(gpu=False)
     argv = sandbox.runner_argv("/job/submission.py")
@@ -171,6 +163,21 @@ def check_train(
         output=folder / "run" / "output",
         limits=limits,
         warm=warm,
+    )
+
+
+def check_training_spec(*, check: CheckRun, data: CheckData) -> JobSpec:
+    """Return a check's training as a job spec: its source, the check slice.
+
+    The same spec runs here (`check_train`) and on a runner host.
+    """
+    return job_spec_build(
+        kind="check",
+        job_id=f"check:{check.pk}",
+        script=check.source,
+        data={"train": (data.train_dir, "/data")},
+        limits=check_limits(check=check),
+        returns=("model.keras",),
     )
 
 

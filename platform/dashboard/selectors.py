@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from checks.models import CheckRun, CheckStatus
+from checks.models import WORKING_CHECK_STATUSES, CheckRun
 from dashboard.board_cache import leaderboard_page
 from dashboard.standings import (
     assignment_stats,
@@ -105,7 +105,7 @@ def host_list_alive(
     since = timezone.now() - datetime.timedelta(seconds=within_seconds)
     alive = Run.objects.filter(heartbeat_at__gte=since)
     checks = CheckRun.objects.filter(
-        status=CheckStatus.RUNNING, heartbeat_at__gte=since
+        status__in=WORKING_CHECK_STATUSES, heartbeat_at__gte=since
     )
     if workshop is not None:
         alive = alive.filter(submission__assignment__workshop=workshop)
@@ -231,7 +231,7 @@ def worker_list(*, inspect: dict, workshop: Workshop | None = None) -> list[dict
     now = timezone.now()
     grace = settings.DOJO_HEARTBEAT_GRACE_SECONDS
     open_runs = Run.objects.filter(finished_at__isnull=True)
-    checks = CheckRun.objects.filter(status=CheckStatus.RUNNING)
+    checks = CheckRun.objects.filter(status__in=WORKING_CHECK_STATUSES)
     if workshop is not None:
         open_runs = open_runs.filter(submission__assignment__workshop=workshop)
         checks = checks.filter(assignment__workshop=workshop)

@@ -11,7 +11,10 @@ from django.core.exceptions import ValidationError
 # Reruns (retrain) go back to queued and regrades (re-evaluate the stored
 # model) to evaluating; requeues after a dead worker go back to queued. A
 # check run is claimed (running) once per attempt and handed back (queued)
-# when its worker is lost or stopped.
+# when its worker is lost or stopped; one trained on a runner host waits for
+# the site's grader (evaluating), which is sent again when its grader is lost,
+# and trained again (queued) when the model the host staged is not the one it
+# announced.
 TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     "submission": {
         "received": frozenset({"queued", "failed", "error", "cancelled"}),
@@ -25,7 +28,12 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     },
     "check": {
         "queued": frozenset({"queued", "running", "error", "cancelled"}),
-        "running": frozenset({"queued", "passed", "failed", "error", "cancelled"}),
+        "running": frozenset(
+            {"queued", "evaluating", "passed", "failed", "error", "cancelled"}
+        ),
+        "evaluating": frozenset(
+            {"queued", "evaluating", "passed", "failed", "error", "cancelled"}
+        ),
         "passed": frozenset(),
         "failed": frozenset(),
         "error": frozenset(),

@@ -1,4 +1,4 @@
-"""What a runner downloads (a run's script, the training split) and uploads.
+"""What a runner downloads (a job's script and training data) and uploads.
 
 The training split travels as one tar archive per folder listing: built once,
 deterministically (sorted members, no owners, no times), named by the
@@ -126,7 +126,7 @@ def download_urls(
             objectstore.download_url(key=script_key),
             objectstore.download_url(key=data_key),
         )
-    sign = {"host_id": job.host_id, "run_id": job.run_id}
+    sign = {"host_id": job.host_id, "job_id": job.pk}
     return (
         file_url_sign(**sign, purpose="script", sha256=script_sha256),
         file_url_sign(**sign, purpose="data", sha256=archive_sha256),
@@ -143,7 +143,7 @@ def upload_url(*, job: HostJob, name: str, size: int, sha256: str) -> dict:
     """
     if object_store_on():
         signed = objectstore.upload_url(
-            run_id=job.run_id, name=name, size=size, sha256=sha256
+            job_id=job.pk, name=name, size=size, sha256=sha256
         )
         return {
             "answer": {"url": signed["url"], "headers": signed["headers"]},
@@ -151,7 +151,7 @@ def upload_url(*, job: HostJob, name: str, size: int, sha256: str) -> dict:
         }
     url = file_url_sign(
         host_id=job.host_id,
-        run_id=job.run_id,
+        job_id=job.pk,
         purpose="upload",
         sha256=sha256,
         size=size,
@@ -179,11 +179,16 @@ def upload_take(*, job: HostJob, name: str) -> Path:
     return target
 
 
+def upload_forget(*, job: HostJob, name: str) -> None:
+    """Remove a stored upload the job may no longer give back."""
+    (upload_dir(job) / name).unlink(missing_ok=True)
+
+
 def uploads_discard(job: HostJob) -> None:
     folders.discard(upload_dir(job))
     if object_store_on():
         try:
-            objectstore.prefix_discard(objectstore.staging_prefix(job.run_id))
+            objectstore.prefix_discard(objectstore.staging_prefix(job.pk))
         except Exception:
             # The store's own expiry of staging/ removes them later.
-            logger.warning("Could not remove run %s's staging objects", job.run_id)
+            logger.warning("Could not remove job %s's staging objects", job.pk)

@@ -1,10 +1,12 @@
 """A runner's jobs: claim one, beat for all of them, authorize an upload.
 
-A runner claims a training through the submissions' one claim (the same token
-check, attempt count and run row as a site worker's), so a job is never run
-twice; the run carries the host as its worker, and the one reconciler hands it
-back when its heartbeats stop. A host may touch only the runs it holds: an
-open run of its own whose token is still the submission's.
+A runner claims a job through its kind's one claim (`runners.kinds`: a
+submission's training takes the same token check, attempt count and run row
+as a site worker's; a check run's training the check's), so a job is never
+run twice; the job carries the host as its worker, and the one reconciler
+hands it back when its heartbeats stop. A host may touch only the jobs it
+holds: its own, whose token is still the job's. The job number the API uses
+is the `HostJob`'s.
 """
 
 import time
@@ -14,21 +16,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from runners.files import archive_for, download_urls, upload_url
+from runners.kinds import KINDS, RETURNS, host_can_train, host_jobs_held
 from runners.models import Host, HostJob
 from runners.refusals import RunnerRefused
-from submissions.artifacts import ARTIFACT_MAX_BYTES, HISTORY_MAX_BYTES
-from submissions.models import Run, Status, Submission
-from submissions.services.execution import training_code, training_spec
-from submissions.services.jobs import job_claim, job_platform_error
 from workers.jobspec import LOG_MARGIN, SHA256, JobSpec
-from workers.sandbox import neutralise
-from workshops import folders
 
-# What a runner may give back, and the most bytes of each.
-RETURNS = {"model.keras": ARTIFACT_MAX_BYTES, "history.json": HISTORY_MAX_BYTES}
 MAX_BEATS = 64
 POLL_STEP_SECONDS = 0.5
-# Candidates one claim looks at (others may take some of them meanwhile).
+# Candidates one claim looks at, per kind (others may take some meanwhile).
 CLAIM_WINDOW = 5
 
 
@@ -37,79 +32,42 @@ def heartbeat_seconds() -> float:
     return max(1.0, min(5.0, settings.DOJO_HEARTBEAT_GRACE_SECONDS / 6))
 
 
-def job_held(*, host: Host, run_id: object, lock: bool = False) -> HostJob:
-    """Return the host's job for `run_id`, or refuse one it does not hold."""
-    if isinstance(run_id, bool) or not isinstance(run_id, int):
+def job_held(*, host: Host, job_id: object, lock: bool = False) -> HostJob:
+    """Return the host's job `job_id`, or refuse one it does not hold."""
+    if isinstance(job_id, bool) or not isinstance(job_id, int):
         raise RunnerRefused("job: must be a job number.")
-    # Not the run's log: a heartbeat would read back what it is about to write.
-    rows = HostJob.objects.select_related("run", "run__submission").defer("run__log")
+    # Not the logs: a heartbeat would read back what it is about to write.
+    rows = HostJob.objects.select_related(
+        "host", "run__submission", "check_run__assignment"
+    ).defer("run__log", "check_run__log")
     if lock:
         rows = rows.select_for_update(of=("self",))
-    job = rows.filter(run_id=run_id).first()
+    job = rows.filter(pk=job_id).first()
     if job is None or job.host_id != host.pk:
-        raise RunnerRefused(f"job {run_id}: this host does not hold it.", 409)
-    run = job.run
-    if (
-        job.result_at is not None
-        or run.finished_at is not None
-        or run.job_token != run.submission.job_token
-        or run.submission.status != Status.TRAINING
-    ):
-        raise RunnerRefused(f"job {run_id}: this host no longer holds it.", 409)
+        raise RunnerRefused(f"job {job_id}: this host does not hold it.", 409)
+    if job.result_at is not None or not KINDS[job.kind].holds(job):
+        raise RunnerRefused(f"job {job_id}: this host no longer holds it.", 409)
     return job
 
 
-def host_can_train(host: Host) -> bool:
-    """Say whether the host has the site's Keras backend (as it reported)."""
-    backends = host.facts.get("keras_backends")
-    return not isinstance(backends, list) or settings.DOJO_KERAS_BACKEND in backends
-
-
-def _open_jobs(host: Host) -> int:
-    return HostJob.objects.filter(
-        host=host, result_at__isnull=True, run__finished_at__isnull=True
-    ).count()
-
-
 def _claim_once(host: Host) -> HostJob | None:
-    if _open_jobs(host) >= host.slots or not host_can_train(host):
+    if host_jobs_held(host).count() >= host.slots or not host_can_train(host):
         return None
-    rows = Submission.objects.filter(
-        status=Status.QUEUED,
-        enqueued_at__isnull=False,
-        cancel_requested=False,
-        assignment__queue__in=[q.removeprefix("train-") for q in host.queues],
-    )
-    if host.workshop_id is not None:
-        rows = rows.filter(assignment__workshop_id=host.workshop_id)
-    waiting = rows.order_by("enqueued_at", "pk").values_list(
-        "pk", "job_token", "assignment__queue"
-    )
-    for pk, token, queue in waiting[:CLAIM_WINDOW]:
-        run = job_claim(
-            submission_id=pk,
-            job_token=str(token),
-            kind=Run.Kind.TRAIN,
-            expect=Status.QUEUED,
-            worker=host.worker_name,
-            queue=f"train-{queue}",
-        )
-        if run is None:
+    for kind in KINDS.values():
+        if not kind.serves(host):
             continue
-        try:
-            spec = training_spec(
-                run=run,
-                code=training_code(submission=run.submission),
-                returns=tuple(RETURNS),
-            )
-            return HostJob.objects.create(host=host, run=run, spec=spec.to_dict())
-        except Exception as exc:
-            job_platform_error(run=run, exc=exc)
+        for pk, token in kind.waiting(host)[:CLAIM_WINDOW]:
+            job = kind.claim(host, pk, str(token))
+            if job is not None:
+                return job
     return None
 
 
 def runner_claim(*, host: Host, wait_seconds: float) -> HostJob | None:
-    """Claim the oldest training the host may run, waiting up to `wait_seconds`."""
+    """Claim the oldest job the host may run, waiting up to `wait_seconds`.
+
+    Check runs before trainings: they are short, and a participant waits.
+    """
     deadline = time.monotonic() + max(0.0, wait_seconds)
     while True:
         job = _claim_once(host)
@@ -131,7 +89,7 @@ def runner_claim_handout(*, host: Host, wait_seconds: float) -> dict | None:
     try:
         return job_handout(job=job)
     except Exception as exc:
-        job_platform_error(run=job.run, exc=exc)
+        KINDS[job.kind].fail(job, exc)
         raise RunnerRefused(
             "The site could not make this job's files ready; it went back.", 503
         ) from None
@@ -140,23 +98,21 @@ def runner_claim_handout(*, host: Host, wait_seconds: float) -> dict | None:
 def job_handout(*, job: HostJob) -> dict:
     """Return what a runner gets for a claimed job: its spec and signed URLs."""
     spec = JobSpec.from_dict(job.spec)
-    run = job.run
-    script = training_code(submission=run.submission).encode("utf-8", "surrogatepass")
-    archive, digest = archive_for(
-        folders.assignment_train_dir(run.submission.assignment_id)
-    )
+    kind = KINDS[job.kind]
+    script = kind.script(job).encode("utf-8", "surrogatepass")
+    archive, digest = archive_for(kind.train_dir(job))
     script_url, data_url = download_urls(
         job=job, script=script, archive=archive, archive_sha256=digest
     )
     return {
-        "job": run.pk,
+        "job": job.pk,
         "spec": job.spec,
         "script": {
             "url": script_url,
             "sha256": spec.script_sha256,
             "size": len(script),
         },
-        # The training split only: the one folder a training spec names.
+        # Training data only: the one folder a training spec names.
         "data": [
             {
                 "name": ref.name,
@@ -190,7 +146,7 @@ def runner_heartbeat(*, host: Host, data: dict) -> dict:
         if log is not None and not isinstance(log, str):
             raise RunnerRefused(f"jobs[{n}].log: must be text.")
         try:
-            job = job_held(host=host, run_id=beat.get("job"))
+            job = job_held(host=host, job_id=beat.get("job"))
         except RunnerRefused as exc:
             if exc.status != 409:
                 raise
@@ -199,18 +155,14 @@ def runner_heartbeat(*, host: Host, data: dict) -> dict:
         limits = JobSpec.from_dict(job.spec).sandbox_limits()
         if log is not None and len(log) > limits.log_bytes + LOG_MARGIN:
             raise RunnerRefused(f"jobs[{n}].log: is longer than the job's log limit.")
-        fields = {"heartbeat_at": now}
-        if log is not None:
-            fields["log"] = neutralise(log)
-        Run.objects.filter(pk=job.run_id, finished_at__isnull=True).update(**fields)
-        answers[str(job.run_id)] = {"cancel": job.run.submission.cancel_requested}
+        answers[str(job.pk)] = {"cancel": KINDS[job.kind].beat(job, log)}
     return {"jobs": answers, "heartbeat_seconds": heartbeat_seconds()}
 
 
-def upload_authorize(*, host: Host, run_id: object, data: dict) -> dict:
+def upload_authorize(*, host: Host, job_id: object, data: dict) -> dict:
     """Return a URL for one upload of exactly the size and sha256 announced,
     and the headers to send with it (`{url, headers}`)."""
-    job = job_held(host=host, run_id=run_id)
+    job = job_held(host=host, job_id=job_id)
     if set(data) != {"name", "size", "sha256"}:
         raise RunnerRefused("An upload is announced as {name, size, sha256}.")
     name, size, sha256 = data["name"], data["size"], data["sha256"]
@@ -224,20 +176,20 @@ def upload_authorize(*, host: Host, run_id: object, data: dict) -> dict:
         raise RunnerRefused("sha256: must be 64 lowercase hex digits.")
     signed = upload_url(job=job, name=name, size=size, sha256=sha256)
     if signed["note"] is not None:
-        upload_note(host=host, run_id=job.run_id, name=name, note=signed["note"])
+        upload_note(host=host, job_id=job.pk, name=name, note=signed["note"])
     return signed["answer"]
 
 
-def upload_record(*, host: Host, run_id: int, name: str, size: int, sha256: str):
+def upload_record(*, host: Host, job_id: int, name: str, size: int, sha256: str):
     """Note a stored upload on the job, which must still be held."""
     upload_note(
-        host=host, run_id=run_id, name=name, note={"sha256": sha256, "size": size}
+        host=host, job_id=job_id, name=name, note={"sha256": sha256, "size": size}
     )
 
 
 @transaction.atomic
-def upload_note(*, host: Host, run_id: int, name: str, note: dict) -> None:
+def upload_note(*, host: Host, job_id: int, name: str, note: dict) -> None:
     """Note what is known of the job's upload `name`; the job must still be held."""
-    job = job_held(host=host, run_id=run_id, lock=True)
+    job = job_held(host=host, job_id=job_id, lock=True)
     job.uploads = {**job.uploads, name: note}
     job.save(update_fields=["uploads"])

@@ -3,22 +3,24 @@
 A host holds nothing of the site but its own credential: the site keeps only
 its digest. A join token, shown once on the hosts page, is exchanged for that
 credential once, before it expires. A `HostJob` says which host holds which
-run and what it was handed (the job spec), and which uploads it has made.
+job (a submission's training run, or a check run's training) under which job
+token, what it was handed (the job spec), and which uploads it has made.
 """
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-# The queues a runner may serve: it trains, and nothing else leaves the site.
-RUNNER_QUEUES = ("train-cpu", "train-gpu")
+# The queues a runner may serve: it trains (submissions and check runs), and
+# nothing else leaves the site.
+RUNNER_QUEUES = ("train-cpu", "train-gpu", "check")
 
 
 class Host(models.Model):
     name = models.CharField(max_length=64)
     # sha256 of the credential; the credential itself is shown once, never kept.
     credential_sha256 = models.CharField(max_length=64, unique=True)
-    # The training queues (kinds of job) it may take, from RUNNER_QUEUES.
+    # The queues (kinds of job) it may take, from RUNNER_QUEUES.
     queues = models.JSONField(default=list)
     # A host an instructor added trains their workshop's jobs only; staff's any.
     workshop = models.ForeignKey(
@@ -72,12 +74,34 @@ class JoinToken(models.Model):
 
 
 class HostJob(models.Model):
+    class Kind(models.TextChoices):
+        TRAIN = "train", "Submission training"
+        CHECK = "check", "Check run training"
+
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TRAIN)
+    # A training's run (one per claim), or the check run (claimed once per
+    # attempt, each time under a new token).
     run = models.OneToOneField(
-        "submissions.Run", on_delete=models.CASCADE, related_name="host_job"
+        "submissions.Run",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="host_job",
     )
+    check_run = models.ForeignKey(
+        "checks.CheckRun",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="host_jobs",
+    )
+    # The job token the host claimed: the job is its while the row keeps it.
+    token = models.UUIDField(null=True, blank=True)
     # The job spec it was handed (workers.jobspec), as sent.
     spec = models.JSONField()
+    # The platform's lines shown above the host's log (what a check trains on).
+    log_head = models.TextField(blank=True)
     claimed_at = models.DateTimeField(default=timezone.now)
     # name -> {"sha256", "size"} of each upload: stored whole (on the site's
     # disk), or with "key", presigned to that object store staging key and
@@ -92,6 +116,15 @@ class HostJob(models.Model):
 
     class Meta:
         ordering = ["-claimed_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="train", run__isnull=False, check_run__isnull=True)
+                    | models.Q(kind="check", run__isnull=True, check_run__isnull=False)
+                ),
+                name="host_job_one_kind",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"run {self.run_id} on {self.host_id}"
+        return f"{self.kind} job {self.pk} on {self.host_id}"

@@ -133,8 +133,8 @@ def data_key(sha256: str) -> str:
     return f"{DATA}/{sha256}.tar"
 
 
-def staging_prefix(run_id: int) -> str:
-    return f"{STAGING}/{run_id}/"
+def staging_prefix(job_id: int) -> str:
+    return f"{STAGING}/{job_id}/"
 
 
 def object_put_once(*, key: str, source: Path | bytes) -> None:
@@ -154,7 +154,7 @@ def download_url(*, key: str) -> str:
     return _signer().url(key, expire=settings.DOJO_RUNNER_URL_SECONDS)
 
 
-def upload_url(*, run_id: int, name: str, size: int, sha256: str) -> dict:
+def upload_url(*, job_id: int, name: str, size: int, sha256: str) -> dict:
     """Return a presigned PUT to a fresh staging key for exactly these bytes.
 
     The length and the sha256 are signed headers: the store refuses a body of
@@ -162,7 +162,7 @@ def upload_url(*, run_id: int, name: str, size: int, sha256: str) -> dict:
     runner must send with the body.
     """
     bucket_ready()
-    key = f"{staging_prefix(run_id)}{name}.{uuid.uuid4().hex}"
+    key = f"{staging_prefix(job_id)}{name}.{uuid.uuid4().hex}"
     checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
     url = _signer().connection.meta.client.generate_presigned_url(
         "put_object",

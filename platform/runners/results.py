@@ -3,31 +3,30 @@
 The result must be for a job the host still holds, read through the job
 spec's validation (`workers.jobspec.JobResult`), and name only artifacts the
 host announced with the same sha256 and size. Only one result per job is
-ever applied. The model is then kept exactly as a site worker keeps it
-(inspected, within the participant's quota: `training_settle`), and the
-outcome goes through the one applier, which queues the evaluation on the
-site's own workers: the hidden split never leaves the site.
+ever applied. Its kind (`runners.kinds`) then reads it exactly as a site
+worker's sandbox: a submission's model is kept (inspected, within the
+participant's quota: `training_settle`) and its evaluation queued on the
+site's own workers; a check's model goes to the site's grader of checks. The
+hidden split, and the public sample cut from it, never leave the site.
 
-A model staged in the object store is not read here: this request does
-nothing that grows with what the host sent. The training is recorded as
-trained, the job notes which staged uploads the result names (`pending`),
-and the evaluation's worker reads them back, verifies and keeps them first
-(`runners.settle`).
+A model is never read here, wherever the host uploaded it (the object store
+or the site's disk): this request does nothing that grows with what the
+host sent. The training is recorded as trained, the job notes which uploads
+the result names (`pending`), and the site's worker that next needs the
+model (a submission's evaluation, a check's checking) takes them first,
+verified (`runners.settle`). A result without a model ends the job from
+the result alone.
 """
-
-import os
 
 from django.db.models import F
 from django.utils import timezone
 
-from jobs.outcome import JobOutcome
-from runners.files import object_store_on, upload_dir, uploads_discard
+from jobs.outcome import JobOutcome, Verdict
+from runners.files import upload_dir, uploads_discard
 from runners.jobs import job_held
+from runners.kinds import KINDS
 from runners.models import Host, HostJob
 from runners.refusals import RunnerRefused
-from submissions.models import Run
-from submissions.services.execution import training_record, training_settle
-from submissions.services.jobs import job_apply, job_platform_error
 from workers import sandbox
 from workers.jobspec import JobResult, JobSpec, JobSpecError
 
@@ -46,9 +45,9 @@ def _sandbox_result(result: JobResult, spec: JobSpec) -> sandbox.SandboxResult:
     )
 
 
-def runner_result(*, host: Host, run_id: object, data: dict) -> str:
+def runner_result(*, host: Host, job_id: object, data: dict) -> str:
     """Apply a runner's result for a job it holds; return the job's verdict."""
-    job = job_held(host=host, run_id=run_id)
+    job = job_held(host=host, job_id=job_id)
     if set(data) - {"result", "device", "isolation"}:
         raise RunnerRefused("A result is sent as {result, device, isolation}.")
     isolation = data.get("isolation", "")
@@ -72,73 +71,43 @@ def runner_result(*, host: Host, run_id: object, data: dict) -> str:
                 409,
             )
     names = [a.name for a in result.artifacts]
+    kind = KINDS[job.kind]
     staged = (
-        object_store_on()
-        and sandbox.Outcome(result.ending) == sandbox.Outcome.OK
-        and "model.keras" in names
+        sandbox.Outcome(result.ending) == sandbox.Outcome.OK and "model.keras" in names
     )
     # One result per job: the first to mark it is the one applied.
     now = timezone.now()
     marked = HostJob.objects.filter(pk=job.pk, result_at__isnull=True)
     if not marked.update(
         result_at=now,
-        pending={"names": names, "attempts": job.run.submission.attempts}
-        if staged
-        else None,
+        pending={"names": names, "attempts": kind.attempts(job)} if staged else None,
     ):
-        raise RunnerRefused(f"job {job.run_id}: its result was already sent.", 409)
-    run = job.run
+        raise RunnerRefused(f"job {job.pk}: its result was already sent.", 409)
+    taken_later = False
     try:
-        # What the host says of its sandbox: shown on the hosts page, as said.
-        run.isolation = sandbox.neutralise(f"runner {host.name}: {isolation}")[:200]
-        run.save(update_fields=["isolation"])
         if staged:
-            # The model waits in the object store: the site's worker reads it
-            # back, verifies and keeps it before the evaluation
-            # (`runners.settle`). Nothing here grows with its size.
-            training_record(
-                run=run, result=_sandbox_result(result, spec), device=device
-            )
-            outcome = JobOutcome.trained()
+            # The model waits where the host uploaded it (the object store, or
+            # the site's disk): the site's worker takes it, verified, before
+            # the evaluation or the check (`runners.settle`). Nothing here
+            # grows with its size.
+            verdict = kind.record(job, _sandbox_result(result, spec), device, isolation)
+            taken_later = verdict == Verdict.TRAINED
         else:
-            outcome = _settle_here(
-                job=job, run=run, result=result, spec=spec, device=device
+            # No model to keep (the training failed, or saved none): the
+            # kind ends the job from the result alone.
+            nothing = upload_dir(job) / "given"
+            nothing.mkdir(parents=True, exist_ok=True)
+            verdict = kind.settle(
+                job, _sandbox_result(result, spec), nothing, device, isolation
             )
     except Exception as exc:
-        job_platform_error(run=run, exc=exc)
+        kind.fail(job, exc)
         return JobOutcome.error(detail=exc).verdict
     finally:
-        if not staged:
+        if not taken_later:
+            # Nothing will take them (the job moved on meanwhile, say).
+            if staged:
+                HostJob.objects.filter(pk=job.pk).update(pending=None)
             uploads_discard(job)
-    job_apply(run=run, outcome=outcome)
     Host.objects.filter(pk=host.pk).update(jobs_done=F("jobs_done") + 1)
-    return outcome.verdict
-
-
-def _settle_here(
-    *,
-    job: HostJob,
-    run: Run,
-    result: JobResult,
-    spec: JobSpec,
-    device: sandbox.DeviceReport | None,
-) -> JobOutcome:
-    """Keep what a result names that is on the site's disk already, and settle.
-
-    Uploads to the site's own views were counted and hashed as they arrived
-    (`files.upload_store`); a result that names no model keeps nothing.
-    """
-    given = upload_dir(job) / "given"
-    given.mkdir(parents=True, exist_ok=True)
-    # Only what the result names is handed to the keeper.
-    for artifact in result.artifacts:
-        path = upload_dir(job) / artifact.name
-        if path.is_file():
-            os.replace(path, given / artifact.name)
-    return training_settle(
-        run=run,
-        result=_sandbox_result(result, spec),
-        output=given,
-        limits=spec.sandbox_limits(),
-        device=device,
-    )
+    return verdict

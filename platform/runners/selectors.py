@@ -2,8 +2,8 @@
 
 from django.db.models import Q
 
-from runners.jobs import host_can_train
-from runners.models import Host, HostJob
+from runners.kinds import KINDS, host_can_train, host_jobs_held
+from runners.models import Host
 from workshops.models import Workshop
 
 
@@ -16,18 +16,19 @@ def runner_host_list(*, workshop: Workshop | None) -> list[dict]:
     rows = Host.objects.all()
     if workshop is not None:
         rows = rows.filter(Q(workshop=workshop) | Q(workshop__isnull=True))
-    open_jobs = HostJob.objects.filter(
-        result_at__isnull=True, run__finished_at__isnull=True
-    ).select_related("run")
+    open_jobs = host_jobs_held().select_related("run", "check_run")
     if workshop is not None:
-        open_jobs = open_jobs.filter(run__submission__assignment__workshop=workshop)
-    running: dict[int, list[int]] = {}
-    for job in open_jobs:
-        running.setdefault(job.host_id, []).append(job.run.submission_id)
+        open_jobs = open_jobs.filter(
+            Q(run__submission__assignment__workshop=workshop)
+            | Q(check_run__assignment__workshop=workshop)
+        )
+    running: dict[int, list[dict]] = {}
+    for job in open_jobs.order_by("pk"):
+        running.setdefault(job.host_id, []).append(KINDS[job.kind].label(job))
     return [
         {
             "host": host,
-            "running": sorted(running.get(host.pk, [])),
+            "running": running.get(host.pk, []),
             "may_revoke": workshop is None or host.workshop_id == workshop.pk,
             "can_train": host_can_train(host),
         }

@@ -1,11 +1,11 @@
 """Short-lived signed URLs a runner moves files with.
 
-Each URL carries what it allows and for whom: the host, the run, the purpose
+Each URL carries what it allows and for whom: the host, the job, the purpose
 (the script, a data archive, an upload), the content's sha256 and, for an
 upload, its exact length and name. It is signed with the site's secret
 (`django.core.signing`, salted for this use) and expires after
 DOJO_RUNNER_URL_SECONDS. The view that answers it checks the signature and
-age, then that the host is not revoked and still holds the run: a leaked URL
+age, then that the host is not revoked and still holds the job: a leaked URL
 dies with the job.
 """
 
@@ -22,14 +22,14 @@ PURPOSES = ("script", "data", "upload")
 def file_url_sign(
     *,
     host_id: int,
-    run_id: int,
+    job_id: int,
     purpose: str,
     sha256: str,
     size: int | None = None,
     name: str = "",
 ) -> str:
-    """Return the path of a URL allowing `purpose` on one run's file."""
-    payload = {"h": host_id, "r": run_id, "p": purpose, "d": sha256}
+    """Return the path of a URL allowing `purpose` on one job's file."""
+    payload = {"h": host_id, "j": job_id, "p": purpose, "d": sha256}
     if size is not None:
         payload["n"] = size
     if name:

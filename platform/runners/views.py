@@ -17,12 +17,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from runners import files, hosts, jobs, results
+from runners.kinds import KINDS
 from runners.models import Host, HostJob
 from runners.refusals import RunnerRefused
 from runners.signing import file_url_check
-from submissions.services.execution import training_code
 from web.jsonbody import BodyRefused, body_loads
-from workshops import folders
 
 MAX_DEPTH = 8
 SMALL_BODY = 16 * 1024
@@ -106,19 +105,19 @@ def heartbeat(request: HttpRequest) -> JsonResponse:
 
 @answered
 @require_POST
-def upload(request: HttpRequest, run_id: int) -> JsonResponse:
+def upload(request: HttpRequest, job_id: int) -> JsonResponse:
     host = _host(request)
     data = _body(request, SMALL_BODY)
-    return JsonResponse(jobs.upload_authorize(host=host, run_id=run_id, data=data))
+    return JsonResponse(jobs.upload_authorize(host=host, job_id=job_id, data=data))
 
 
 @answered
 @require_POST
-def result(request: HttpRequest, run_id: int) -> JsonResponse:
+def result(request: HttpRequest, job_id: int) -> JsonResponse:
     host = _host(request)
     data = _body(request, LOG_BODY)
-    verdict = results.runner_result(host=host, run_id=run_id, data=data)
-    return JsonResponse({"job": run_id, "verdict": str(verdict)})
+    verdict = results.runner_result(host=host, job_id=job_id, data=data)
+    return JsonResponse({"job": job_id, "verdict": str(verdict)})
 
 
 def _url_job(payload: dict) -> HostJob:
@@ -126,7 +125,7 @@ def _url_job(payload: dict) -> HostJob:
     host = Host.objects.filter(pk=payload.get("h")).first()
     if host is None or host.revoked_at is not None:
         raise RunnerRefused("The URL's host is unknown or revoked.", 403)
-    return jobs.job_held(host=host, run_id=payload.get("r"))
+    return jobs.job_held(host=host, job_id=payload.get("j"))
 
 
 @answered
@@ -142,25 +141,24 @@ def file(request: HttpRequest, token: str) -> HttpResponse:
         files.upload_store(
             job=job, name=name, size=size, sha256=payload["d"], stream=request
         )
-        jobs.upload_record(
-            host=job.host,
-            run_id=job.run_id,
-            name=name,
-            size=size,
-            sha256=payload["d"],
-        )
+        try:
+            jobs.upload_record(
+                host=job.host, job_id=job.pk, name=name, size=size, sha256=payload["d"]
+            )
+        except RunnerRefused:
+            # Handed back while it streamed: nothing of it is kept.
+            files.upload_forget(job=job, name=name)
+            raise
         return JsonResponse({"stored": name, "size": size}, status=201)
     payload = file_url_check(token=token, purposes=("script", "data"))
     job = _url_job(payload)
-    submission = job.run.submission
+    kind = KINDS[job.kind]
     if payload["p"] == "script":
-        script = training_code(submission=submission).encode("utf-8", "surrogatepass")
+        script = kind.script(job).encode("utf-8", "surrogatepass")
         if hashlib.sha256(script).hexdigest() != payload["d"]:
             raise RunnerRefused("The script changed since the URL was made.", 410)
         return HttpResponse(script, content_type="text/x-python; charset=utf-8")
-    archive, digest = files.archive_for(
-        folders.assignment_train_dir(submission.assignment_id)
-    )
+    archive, digest = files.archive_for(kind.train_dir(job))
     if digest != payload["d"]:
         raise RunnerRefused("The data changed since the URL was made.", 410)
     return FileResponse(archive.open("rb"), content_type="application/x-tar")

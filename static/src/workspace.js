@@ -284,7 +284,8 @@ function participantWorkspace(root, config) {
           showResult(run);
           return;
         }
-        checkStatus.textContent = run.status === "running" ? "Check run: running…" : "Check run: queued…";
+        checkStatus.textContent = run.status === "running" ? "Check run: running…"
+          : run.status === "evaluating" ? "Check run: checking the model…" : "Check run: queued…";
       }
       polling = setTimeout(step, 1000);
     };

@@ -115,3 +115,69 @@ def test_a_runner_gives_its_jobs_its_own_cpu_quota_not_the_sites():
     limits = host_limits(SimpleNamespace(sandbox_limits=lambda: sent))
     assert limits.cpus == max(1.0, (os.cpu_count() or 1) - 1.0)
     assert limits.memory_bytes == sent.memory_bytes
+
+
+def test_an_upload_cut_midway_is_tried_again_with_a_fresh_url(tmp_path):
+    """The first PUT's connection drops half way through the body: the runner
+    asks for a new URL and sends the file whole; a 409 for the job (handed
+    back meanwhile) stops it with nothing sent."""
+    import json
+
+    from dojo_runner import jobs
+    from dojo_runner.jobs import JobGone, Running
+    from workers.jobspec import Artifact
+
+    state = {"urls": 0, "puts": [], "refuse": False}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            state["urls"] += 1
+            status = 409 if state["refuse"] else 200
+            body = json.dumps({"url": f"/put/{state['urls']}", "error": "gone"})
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def do_PUT(self) -> None:
+            size = int(self.headers["Content-Length"])
+            if not state["puts"]:
+                state["puts"].append(self.rfile.read(size // 2))
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            state["puts"].append(self.rfile.read(size))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        runner = JobRunner(
+            site=Site(f"http://127.0.0.1:{server.server_address[1]}", timeout=5),
+            root=tmp_path,
+            plan=sandbox.host_prepare(backend="local", probe=False),
+            backend="local",
+        )
+        model = tmp_path / "model.keras"
+        model.write_bytes(b"m" * 100_000)
+        artifact = Artifact(
+            name="model.keras",
+            sha256=hashlib.sha256(model.read_bytes()).hexdigest(),
+            size_bytes=100_000,
+        )
+        running = Running(job=7)
+        assert jobs.patiently(
+            running, "uploading", lambda: runner._upload_one(7, model, artifact)
+        )
+        assert state["urls"] == 2 and state["puts"][-1] == model.read_bytes()
+        state["refuse"] = True
+        with pytest.raises(JobGone):
+            runner._upload_one(7, model, artifact)
+    finally:
+        server.shutdown()

@@ -28,11 +28,13 @@ def _open_run(kind: str, **filters) -> Run | None:
     return Run.objects.filter(kind=kind, finished_at__isnull=True, **filters).first()
 
 
-def _kill_and_see_graded(worker, fault_worker, submission, kind: str) -> None:
+def _kill_and_see_graded(
+    worker, fault_worker, submission, kind: str, *, concurrency: int = 1
+) -> None:
     """SIGKILL the worker, start another, and see the submission graded with
     its lost run ended by the reconciler."""
     worker.kill()
-    fault_worker()
+    fault_worker(concurrency=concurrency)
     (submission,) = settle([submission])
     assert submission.status == Status.GRADED, submission.status_reason
     lost = submission.runs.get(kind=kind, outcome="worker_lost")
@@ -69,7 +71,14 @@ def test_worker_killed_mid_training_and_mid_check_hands_both_back(
         timeout=240,
         what="the training and the check to be under way",
     )
-    _kill_and_see_graded(worker, fault_worker, submission, Run.Kind.TRAIN)
+    # Two jobs come back at once: the next worker has a slot for each, as the
+    # killed one had. With one slot the handed-back check held it for its
+    # whole run, and the reconciler's passes (on the same worker's `site`
+    # queue) waited behind it while the training's resent message went
+    # overdue: the training was left with no live run and no pass to mend it.
+    _kill_and_see_graded(
+        worker, fault_worker, submission, Run.Kind.TRAIN, concurrency=2
+    )
     wait_for(
         lambda: not CheckRun.objects.get(pk=check.pk).is_active,
         timeout=300,

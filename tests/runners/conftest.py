@@ -51,6 +51,41 @@ def join(*, instructor, name: str = "gpu-1", queues=("train-cpu",)) -> RunnerCli
     return runner
 
 
+def claim(runner: RunnerClient) -> dict:
+    """Claim a job as the runner does; it must get one."""
+    answer = runner.post("/runner/v1/jobs/request")
+    assert answer.status_code == 201, answer.content
+    return answer.json()
+
+
+def result_body(job: int, **fields) -> dict:
+    """Return a result for the runner's job: a failed run unless `fields` say."""
+    from runners.models import HostJob
+
+    return {
+        "version": 1,
+        "job_id": HostJob.objects.get(pk=job).spec["job_id"],
+        "ending": "exit_nonzero",
+        "exit_code": 1,
+        "wall_seconds": 1.0,
+        "cpu_seconds": 0.5,
+        "peak_memory_bytes": None,
+        "log": "Traceback (most recent call last):\nValueError: no\n",
+        "log_truncated": False,
+        "artifacts": [],
+        **fields,
+    }
+
+
+@pytest.fixture(autouse=True)
+def upload_root(settings, tmp_path):
+    """Each test's runner uploads and kept models apart: job and check numbers
+    start again per test, so a folder another test left (an upload never
+    followed by a result, a check's model) would otherwise be this test's."""
+    settings.DOJO_RUNNER_UPLOAD_ROOT = tmp_path / "runner-uploads"
+    settings.DOJO_ARTIFACT_ROOT = tmp_path / "artifacts"
+
+
 @pytest.fixture
 def runner_queues(settings):
     """Only runners serve train-cpu: the site sends no message for it."""
@@ -108,11 +143,10 @@ class ObjectStore:
 
 @pytest.fixture
 def object_store(settings, seaweedfs, tmp_path) -> ObjectStore:
-    """DOJO_OBJECT_STORE=s3 against the session's SeaweedFS, a fresh bucket,
-    and upload folders of this test's own (run numbers repeat across tests)."""
+    """DOJO_OBJECT_STORE=s3 against the session's SeaweedFS and a fresh bucket
+    (upload folders are each test's own: `upload_root`)."""
     import uuid
 
-    settings.DOJO_RUNNER_UPLOAD_ROOT = tmp_path / "runner-uploads"
     settings.DOJO_OBJECT_STORE = "s3"
     settings.DOJO_S3_ENDPOINT_URL = seaweedfs.endpoint
     settings.DOJO_S3_PUBLIC_URL = ""

@@ -14,32 +14,17 @@ from jobs.reconcile import jobs_reconcile
 from runners.models import Host, HostJob, JoinToken
 from submissions.models import Run, Status
 from tests.runners.conftest import RunnerClient, join
+from tests.runners.conftest import claim as _claim
+from tests.runners.conftest import result_body as _result
 
 pytestmark = pytest.mark.django_db
 
 SHA = "a" * 64
 
 
-def _claim(runner: RunnerClient) -> dict:
-    answer = runner.post("/runner/v1/jobs/request")
-    assert answer.status_code == 201, answer.content
-    return answer.json()
-
-
-def _result(job: int, **fields) -> dict:
-    return {
-        "version": 1,
-        "job_id": f"run:{job}",
-        "ending": "exit_nonzero",
-        "exit_code": 1,
-        "wall_seconds": 1.0,
-        "cpu_seconds": 0.5,
-        "peak_memory_bytes": None,
-        "log": "Traceback (most recent call last):\nValueError: no\n",
-        "log_truncated": False,
-        "artifacts": [],
-        **fields,
-    }
+def _run(job: int) -> Run:
+    """Return the training run a runner's job number stands for."""
+    return HostJob.objects.get(pk=job).run
 
 
 def test_a_join_token_works_once_and_only_its_digest_is_kept(instructor, settings):
@@ -90,7 +75,7 @@ def test_a_runner_gets_the_spec_and_files_by_digest_and_nothing_hidden(host, que
     handout = _claim(host)
     queued.refresh_from_db()
     assert queued.status == Status.TRAINING
-    run = Run.objects.get(pk=handout["job"])
+    run = _run(handout["job"])
     assert run.worker.startswith("runner-") and run.host == "gpu-1"
     spec = handout["spec"]
     assert spec["kind"] == "train" and spec["job_id"] == f"run:{run.pk}"
@@ -133,7 +118,7 @@ def test_another_hosts_job_is_refused_everywhere(host, instructor, queued):
     assert result.status_code == 409
     beat = other.post("/runner/v1/heartbeat", {"jobs": [{"job": job, "log": "x"}]})
     assert beat.json()["jobs"][str(job)] == {"cancel": True}
-    assert Run.objects.get(pk=job).log == ""
+    assert _run(job).log == ""
 
 
 def test_uploads_must_have_the_signed_length_and_digest(host, queued):
@@ -150,9 +135,9 @@ def test_uploads_must_have_the_signed_length_and_digest(host, queued):
     assert wrong.status_code == 400 and "sha256" in wrong.json()["error"]
     longer = host.put(url, body + b"!")
     assert longer.status_code == 411 and "Content-Length" in longer.json()["error"]
-    assert HostJob.objects.get(run_id=job).uploads == {}
+    assert HostJob.objects.get(pk=job).uploads == {}
     assert host.put(url, body).status_code == 201
-    assert HostJob.objects.get(run_id=job).uploads["model.keras"]["sha256"] == digest
+    assert HostJob.objects.get(pk=job).uploads["model.keras"]["sha256"] == digest
     # Too large, not asked for, or not a digest: refused before any byte moves.
     for field, change in [
         ("size", {"size": 10**12}),
@@ -192,7 +177,7 @@ def test_a_result_names_only_whole_uploads_and_is_applied_once(host, queued):
     job = _claim(host)["job"]
     beat = host.post("/runner/v1/heartbeat", {"jobs": [{"job": job, "log": "epoch"}]})
     assert beat.json()["jobs"][str(job)] == {"cancel": False}
-    assert Run.objects.get(pk=job).log == "epoch"
+    assert _run(job).log == "epoch"
     fake = [{"name": "model.keras", "sha256": SHA, "size_bytes": 3}]
     unsent = host.post(
         f"/runner/v1/jobs/{job}/result",
@@ -209,16 +194,46 @@ def test_a_result_names_only_whole_uploads_and_is_applied_once(host, queued):
     assert again.status_code == 409
 
 
+def test_a_local_upload_is_kept_by_the_sites_worker_not_the_result_request(
+    host, queued
+):
+    """On the site's own disk as in the object store, the result request reads
+    no model: it records the training and notes the upload, and the worker
+    that evaluates takes it (here the keeper refuses these bytes, as it
+    refuses them from a site worker's sandbox)."""
+    from runners.files import upload_dir
+    from submissions.extensions import model_settle
+
+    job = _claim(host)["job"]
+    body = b"not a Keras archive"
+    digest = hashlib.sha256(body).hexdigest()
+    announce = {"name": "model.keras", "size": len(body), "sha256": digest}
+    url = host.post(f"/runner/v1/jobs/{job}/uploads", announce).json()["url"]
+    assert host.put(url, body).status_code == 201
+    model = {"name": "model.keras", "sha256": digest, "size_bytes": len(body)}
+    done = host.post(
+        f"/runner/v1/jobs/{job}/result",
+        {"result": _result(job, ending="ok", exit_code=0, artifacts=[model])},
+    )
+    assert done.json()["verdict"] == "trained", done.content
+    held = HostJob.objects.get(pk=job)
+    assert held.pending["names"] == ["model.keras"]
+    assert (upload_dir(held) / "model.keras").read_bytes() == body
+    assert not held.run.artifact_path
+    queued.refresh_from_db()
+    assert queued.status == Status.EVALUATING
+    assert model_settle(submission=queued)  # the keeper's reason
+    assert HostJob.objects.get(pk=job).pending is None
+    assert not upload_dir(held).exists()
+
+
 def test_a_revoked_host_is_refused_and_its_job_handed_back(host, queued):
     from runners.hosts import host_revoke
 
     job = _claim(host)["job"]
     assert host_revoke(host=Host.objects.get()) == 1
     queued.refresh_from_db()
-    assert (
-        queued.status == Status.QUEUED
-        and queued.job_token != Run.objects.get(pk=job).job_token
-    )
+    assert queued.status == Status.QUEUED and queued.job_token != _run(job).job_token
     for path in ("/runner/v1/jobs/request", "/runner/v1/heartbeat"):
         answer = host.post(path)
         assert answer.status_code == 403 and "revoked" in answer.json()["error"]
@@ -239,11 +254,11 @@ def test_a_silent_runners_job_is_handed_back_by_the_one_reconciler(
     job = _claim(host)["job"]
     settings.DOJO_HEARTBEAT_GRACE_SECONDS = 60
     stale = timezone.now() - datetime.timedelta(seconds=61)
-    Run.objects.filter(pk=job).update(heartbeat_at=stale)
+    Run.objects.filter(pk=_run(job).pk).update(heartbeat_at=stale)
     assert jobs_reconcile()["requeued"] == 1
     queued.refresh_from_db()
     assert queued.status == Status.QUEUED
-    assert Run.objects.get(pk=job).outcome == Run.Outcome.WORKER_LOST
+    assert _run(job).outcome == Run.Outcome.WORKER_LOST
     beat = host.post("/runner/v1/heartbeat", {"jobs": [{"job": job, "log": None}]})
     assert beat.json()["jobs"][str(job)] == {"cancel": True}
     late = host.post(f"/runner/v1/jobs/{job}/result", {"result": _result(job)})
@@ -286,7 +301,7 @@ def test_an_upload_cut_midway_leaves_nothing(host, queued):
     from runners.files import upload_dir, upload_store
     from runners.refusals import RunnerRefused
 
-    job = HostJob.objects.get(run_id=_claim(host)["job"])
+    job = HostJob.objects.get(pk=_claim(host)["job"])
     body = b"model bytes" * 100
     digest = hashlib.sha256(body).hexdigest()
     with pytest.raises(RunnerRefused, match="nothing was kept"):

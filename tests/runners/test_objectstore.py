@@ -66,7 +66,9 @@ def _result(runner: RunnerClient, job: int, body: bytes = MODEL):
         {
             "result": {
                 "version": 1,
-                "job_id": f"run:{job}",
+                # The run's, not the job number: they differ once sequences
+                # do not restart between tests (PostgreSQL).
+                "job_id": HostJob.objects.get(pk=job).spec["job_id"],
                 "ending": "ok",
                 "exit_code": 0,
                 "wall_seconds": 1.0,
@@ -90,7 +92,7 @@ def _upload(runner: RunnerClient, job: int, body: bytes, tmp_path) -> str:
     path = tmp_path / "model.keras"
     path.write_bytes(body)
     _site().upload(signed["url"], path, len(body), signed["headers"])
-    return HostJob.objects.get(run_id=job).uploads["model.keras"]["key"]
+    return HostJob.objects.get(pk=job).uploads["model.keras"]["key"]
 
 
 def _result_with_the_store_away(runner, job, body, settings):
@@ -191,10 +193,10 @@ def test_a_result_naming_a_staged_model_is_answered_without_reading_the_store(
     assert done.json()["verdict"] == "trained"
     queued.refresh_from_db()
     assert queued.status == Status.EVALUATING
-    held = HostJob.objects.get(run_id=job)
+    held = HostJob.objects.get(pk=job)
     assert held.pending == {"names": ["model.keras"], "attempts": 1}
     assert not (upload_dir(held) / "model.keras").exists()
-    assert not Run.objects.get(pk=job).artifact_path
+    assert not Run.objects.get(host_job__pk=job).artifact_path
     assert _staged(object_store) == {staged}
     # A second result is refused as before: one result per job.
     assert _result(host, job).status_code == 409
@@ -216,10 +218,10 @@ def test_the_worker_keeps_a_good_staged_model_and_grades_it(
     assert done.json()["verdict"] == "trained", done.content
     _evaluate(queued)
     assert queued.status == Status.GRADED, queued.status_reason
-    train = Run.objects.get(pk=job)
+    train = Run.objects.get(host_job__pk=job)
     with open(train.artifact_path, "rb") as kept:
         assert kept.read() == good
-    assert HostJob.objects.get(run_id=job).pending is None
+    assert HostJob.objects.get(pk=job).pending is None
     assert _staged(object_store) == set()
     # Taken once: a later evaluation (a regrade, a requeue) finds none waiting.
     assert model_settle(submission=queued) == ""
@@ -264,11 +266,11 @@ def test_the_store_refuses_another_length_or_other_bytes_and_nothing_is_kept(
     # A host that sends its result anyway: accepted (nothing is read), and the
     # worker finds nothing whole, the host's doing: the training goes back.
     assert _result(host, job).status_code == 200
-    token = Run.objects.get(pk=job).job_token
+    token = Run.objects.get(host_job__pk=job).job_token
     _evaluate(queued)
     assert queued.status == Status.QUEUED and queued.job_token != token
-    assert not Run.objects.get(pk=job).artifact_path
-    assert not (upload_dir(HostJob.objects.get(run_id=job)) / "model.keras").exists()
+    assert not Run.objects.get(host_job__pk=job).artifact_path
+    assert not (upload_dir(HostJob.objects.get(pk=job)) / "model.keras").exists()
 
 
 def test_staged_bytes_the_store_let_through_hand_the_training_back(
@@ -285,8 +287,8 @@ def test_staged_bytes_the_store_let_through_hand_the_training_back(
     assert evaluation.outcome == Run.Outcome.PLATFORM_ERROR
     assert "does not have the length and sha256" in evaluation.log
     assert "runs again" in evaluation.log
-    assert not Run.objects.get(pk=job).artifact_path
-    assert not (upload_dir(HostJob.objects.get(run_id=job)) / "model.keras").exists()
+    assert not Run.objects.get(host_job__pk=job).artifact_path
+    assert not (upload_dir(HostJob.objects.get(pk=job)) / "model.keras").exists()
     assert _staged(object_store) == set()
     # And a host (this one, or another) trains it again.
     assert _claim(host)["job"] != job
@@ -324,7 +326,7 @@ def test_an_upload_cut_midway_stores_nothing_and_a_fresh_url_stores_it_whole(
     path.write_bytes(MODEL)
     _site().upload(again["url"], path, len(MODEL), again["headers"])
     assert _staged(object_store) == {
-        HostJob.objects.get(run_id=job).uploads["model.keras"]["key"]
+        HostJob.objects.get(pk=job).uploads["model.keras"]["key"]
     }
     assert _result(host, job).status_code == 200
 
@@ -335,7 +337,7 @@ def test_the_runners_own_job_code_moves_its_files_through_the_store(
 ):
     """The runner follows the URLs it is given: the same code as with the
     site's own file views, over real HTTP to a live site and to the store."""
-    from dojo_runner.jobs import JobRunner
+    from dojo_runner.jobs import JobRunner, Running
     from workers import sandbox
     from workers.jobspec import JobSpec
 
@@ -355,9 +357,10 @@ def test_the_runners_own_job_code_moves_its_files_through_the_store(
     (output / "model.keras").write_bytes(MODEL)
     (output / "history.json").write_text('{"loss": [1.0]}')
     spec = JobSpec.from_dict(handout["spec"])
-    artifacts = runner._upload(spec, handout["job"], output, tmp_path / "out")
+    running = Running(job=handout["job"])
+    artifacts = runner._upload(spec, running, output, tmp_path / "out")
     assert {a.name for a in artifacts} == {"model.keras", "history.json"}
-    uploads = HostJob.objects.get(run_id=handout["job"]).uploads
+    uploads = HostJob.objects.get(pk=handout["job"]).uploads
     assert _staged(object_store) == {note["key"] for note in uploads.values()}
 
 
@@ -376,7 +379,7 @@ def test_an_expired_presigned_url_is_refused_by_the_store(
     )
     get = objectstore.download_url(key="scripts/x.py")
     put = objectstore.upload_url(
-        run_id=1, name="model.keras", size=len(MODEL), sha256="0" * 64
+        job_id=1, name="model.keras", size=len(MODEL), sha256="0" * 64
     )
     monkeypatch.undo()
     with pytest.raises(SiteError, match="403"):

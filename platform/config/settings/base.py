@@ -234,9 +234,11 @@ DOJO_REQUEUE_AFTER_SECONDS = env.int("DOJO_REQUEUE_AFTER_SECONDS", default=60)
 DOJO_MAX_ATTEMPTS = env.int("DOJO_MAX_ATTEMPTS", default=2)
 DOJO_RECONCILE_EVERY_SECONDS = env.float("DOJO_RECONCILE_EVERY_SECONDS", default=30.0)
 
-# Runner hosts that join over the network (docs/runners.md). Training queues
-# only runners serve: the site sends their jobs to no broker queue, a runner
-# takes them from the row. Empty: site workers and runners both take them.
+# Runner hosts that join over the network (docs/runners.md). Queues whose
+# training only runners do (train-cpu, train-gpu, check): the site sends their
+# jobs to no broker queue, a runner takes them from the row (a check's model
+# still goes to the site's check workers). Empty: site workers and runners
+# both take them.
 DOJO_RUNNER_QUEUES = env.list("DOJO_RUNNER_QUEUES", default=[])
 # How long a runner's request for work is held open when none waits (a long
 # poll holds one web worker thread: run gunicorn with threads when runners join).
