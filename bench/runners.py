@@ -208,6 +208,39 @@ def _runner_rates(accepted: list[int], started_wall) -> tuple[float, str, list[s
     return rate, line, problems
 
 
+def _job_costs(accepted: list[int]) -> None:
+    """Print the median wall and CPU seconds of each kind of job, from its runs."""
+    import statistics
+
+    from submissions.models import Run
+
+    runs = Run.objects.filter(submission_id__in=accepted).exclude(finished_at=None)
+    kinds = (
+        ("training jobs that saved a model (runners)", Run.Kind.TRAIN, True),
+        ("training jobs that stopped at once (runners)", Run.Kind.TRAIN, False),
+        ("evaluations (the site's worker)", Run.Kind.EVALUATE, None),
+    )
+    for label, kind, ok in kinds:
+        rows = runs.filter(kind=kind)
+        if ok is not None:
+            rows = (
+                rows.filter(outcome=Run.Outcome.OK)
+                if ok
+                else rows.exclude(outcome=Run.Outcome.OK)
+            )
+        costs = [
+            (wall, cpu)
+            for wall, cpu in rows.values_list("duration_seconds", "cpu_seconds")
+            if wall is not None
+        ]
+        if not costs:
+            continue
+        wall = statistics.median(w for w, _ in costs)
+        cpus = [c for _, c in costs if c is not None]
+        cpu = f", {statistics.median(cpus):.1f} CPU s" if cpus else ""
+        print(f"{label}: {len(costs)}, median {wall:.1f} s in the sandbox{cpu}")
+
+
 def run_pass(args: argparse.Namespace, hosts: int) -> Pass:
     """Run the burst with ``hosts`` runners on a fresh database; print and return."""
     from django.conf import settings
@@ -318,6 +351,7 @@ def run_pass(args: argparse.Namespace, hosts: int) -> Pass:
     print(f"final submissions a minute, from the first upload: {final_rate:.2f}")
     rate, line, problems = _runner_rates(accepted, started_wall)
     print(line)
+    _job_costs(accepted)
     wall = ended - started
     done = dict(Host.objects.values_list("name", "jobs_done"))
     for runner, seconds in zip(runners, used, strict=True):
