@@ -426,11 +426,11 @@ def main() -> int:
     parser.add_argument("--full-data", action="store_true")
     parser.add_argument("--final-timeout", type=float, default=3600.0)
     parser.add_argument(
-        "--quick", action="store_true", help="minutes: 3 participants x 2, 1 epoch"
+        "--quick", action="store_true", help="minutes: 2 participants x 2, 1 epoch"
     )
     args = parser.parse_args()
     if args.quick:
-        args.participants, args.per, args.window = 3, 2, 3.0
+        args.participants, args.per, args.window = 2, 2, 3.0
         args.train_fraction, args.epochs = 0.5, 1
         args.final_timeout = min(args.final_timeout, 400.0)
     # Before Django starts here, and inherited by the web and the workers.
