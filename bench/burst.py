@@ -41,145 +41,39 @@ the counts for a test to read.
 """
 
 import argparse
-import collections
-import concurrent.futures
 import json
 import os
-import random
-import runpy
 import signal
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from _burst import (
+    Watcher,
+    burst_plan,
+    instructor_cookie,
+    print_finals,
+    print_page_p95,
+    print_uploads,
+    rest_p95,
+    send,
+    start_workers,
+    wait_final,
+    watched_pages,
+    web_description,
+)
 from _site import (
-    GUNICORN_CONFIG,
     ROOT,
     enrolled_participants,
     free_port,
     percentile,
-    post_submission,
     start_web,
     test_database,
 )
 
-TARGET_P95 = 0.300
-# The watcher loads both pages once every this many seconds (or as soon as
-# the last answer came, when they take longer).
-WATCH_EVERY = 1.0
 # Spares must leave queued work at least 0.95x as fast as with them off.
 TARGET_SPARES_RATIO = 1 / 0.95
-FAILING = b"raise SystemExit('this attempt stops here')\n"
-
-
-def _web(server: str) -> str:
-    """Say how the web process serves: gunicorn.conf.py's settings, unchanged."""
-    if server != "gunicorn":
-        return server
-    conf = runpy.run_path(str(GUNICORN_CONFIG))
-    return (
-        f"gunicorn ({GUNICORN_CONFIG.name}: {conf['workers']} x "
-        f"{conf.get('threads', 1)} {conf.get('worker_class', 'sync')})"
-    )
-
-
-def _instructor_cookie(workshop) -> dict[str, str]:
-    from django.test import Client
-
-    from accounts.services import user_ensure
-    from workshops.services import enrollment_add
-
-    user = user_ensure(username="burst-instructor", password="burst-pass-123")
-    enrollment_add(workshop=workshop, user=user, role="instructor")
-    client = Client()
-    client.force_login(user)
-    return {"sessionid": client.cookies["sessionid"].value}
-
-
-class Watcher(threading.Thread):
-    """Load the instructor's pages in a loop and time each answer."""
-
-    def __init__(self, base: str, cookies: dict, pages: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.base, self.cookies, self.pages = base, cookies, pages
-        self.times: dict[str, list[float]] = collections.defaultdict(list)
-        self.errors = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        import requests
-
-        session = requests.Session()
-        session.cookies.update(self.cookies)
-        while not self.stop.is_set():
-            cycle = time.perf_counter()
-            for name, path in self.pages.items():
-                start = time.perf_counter()
-                response = session.get(self.base + path, timeout=60)
-                self.times[name].append(time.perf_counter() - start)
-                if response.status_code >= 500:
-                    self.errors += 1
-            # A fixed pace, not "again 0.2 s after the answer": fast pages
-            # would otherwise be loaded more often, and their own load would
-            # weigh on the uploads they are compared with.
-            self.stop.wait(max(0.0, WATCH_EVERY - (time.perf_counter() - cycle)))
-
-
-def _rest_p95(base: str, cookies: dict, pages: dict[str, str], repeat: int) -> dict:
-    import requests
-
-    session = requests.Session()
-    session.cookies.update(cookies)
-    timings = collections.defaultdict(list)
-    for _ in range(repeat):
-        for name, path in pages.items():
-            start = time.perf_counter()
-            session.get(base + path, timeout=60).raise_for_status()
-            timings[name].append(time.perf_counter() - start)
-        # A person reloading, not a script: the site answers each signed-in
-        # client 10 requests a second (DOJO_WEB_CLIENT_RATE, web/fairness.py).
-        time.sleep(0.25)
-    return {name: percentile(values, 0.95) for name, values in timings.items()}
-
-
-def _start_workers(logs: Path, slots: int, spares: bool) -> list:
-    """Start bin/dojo-run's three workers, spares on or off (said in the output)."""
-    from tests.helpers import WorkerProcess
-
-    flag = "true" if spares else "false"
-    env = {"DOJO_SPARES": flag, "DOJO_CHECK_SPARES": flag}
-    print(
-        f"workers: spares {'on' if spares else 'off'} (DOJO_SPARES={flag}, "
-        f"DOJO_CHECK_SPARES={flag}){'' if spares else ': changed from the default'}",
-        flush=True,
-    )
-    return [
-        WorkerProcess(
-            log=logs / "worker.log",
-            queues="train-cpu,train-gpu,evaluate,site",
-            concurrency=slots,
-            beat=True,
-            env=env,
-        ),
-        WorkerProcess(log=logs / "predict.log", queues="predict", pool="solo", env=env),
-        WorkerProcess(log=logs / "check.log", queues="check", concurrency=2, env=env),
-    ]
-
-
-def _send(args: argparse.Namespace, plan: list, started: float) -> list:
-    """Send the uploads: at their planned moments, or back to back per client."""
-
-    def fire(item):
-        at, token, code, attempt = item
-        if not args.clients:
-            time.sleep(max(0.0, started + at - time.monotonic()))
-        return post_submission(base, token, code, f"try{attempt}.py")
-
-    base = args.base
-    with concurrent.futures.ThreadPoolExecutor(args.clients or args.threads) as pool:
-        return list(pool.map(fire, plan))
 
 
 def _print_ratios(pairs: list[list[dict]], as_json: bool) -> None:
@@ -206,53 +100,39 @@ def _print_ratios(pairs: list[list[dict]], as_json: bool) -> None:
 def main(args: argparse.Namespace, spares: bool) -> dict:
     from django.conf import settings
     from django.db import connection
-    from django.utils import timezone
 
-    from submissions.models import FINAL_STATUSES, Submission
-    from submissions.services.reconcile import submission_health
     from workers.sandbox import sweep_orphans
     from workshops.services import workshop_load_pack
 
     workshop = workshop_load_pack(path=ROOT / "assignments" / "dl101")
     people = enrolled_participants(args.participants, workshop)
-    cookies = _instructor_cookie(workshop)
-    slug = workshop.slug
-    pages = {
-        "leaderboard": f"/w/{slug}/a/mlp/leaderboard/",
-        "dashboard": f"/w/{slug}/dashboard/",
-    }
+    cookies = instructor_cookie(workshop)
+    pages = watched_pages(workshop.slug)
     logs = Path(tempfile.mkdtemp(prefix="burst-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     web = start_web(port, logs / "web.log", args.server)
-    args.base = base
-    workers = _start_workers(logs, args.workers, spares)
+    workers = start_workers(logs, args.workers, spares)
     reference = (ROOT / "assignments" / "dl101" / "mlp" / "solution.py").read_bytes()
     try:
         # Every gunicorn worker imports Django and opens its connection first.
-        _rest_p95(base, cookies, pages, repeat=6)
-        rest = _rest_p95(base, cookies, pages, repeat=5 if args.quick else 20)
-        rng = random.Random(7)
-        plan = []
-        for _username, token in people:
-            for attempt in range(args.per):
-                trains = rng.random() < args.train_fraction
-                at = rng.uniform(0, args.window)
-                plan.append((at, token, reference if trains else FAILING, attempt))
-        plan.sort()
+        rest_p95(base, cookies, pages, repeat=6)
+        rest = rest_p95(base, cookies, pages, repeat=5 if args.quick else 20)
+        plan = burst_plan(
+            people,
+            per=args.per,
+            window=args.window,
+            train_fraction=args.train_fraction,
+            trains=reference,
+        )
         watcher = Watcher(base, cookies, pages)
         watcher.start()
         started = time.monotonic()
-        results = _send(args, plan, started)
+        results = send(base, plan, started, clients=args.clients, threads=args.threads)
         burst_seconds = time.monotonic() - started
         watcher.stop.set()
         watcher.join()
-        accepted = [sid for code, _, sid, _ in results if code == 201]
-        refused = collections.Counter(
-            f"{code} {detail}" for code, detail, _, _ in results if 400 <= code < 500
-        )
         five = sum(1 for code, _, _, _ in results if code >= 500) + watcher.errors
-        upload_times = [took for _, _, _, took in results]
         backend = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
         broker = settings.CELERY_BROKER_URL.split(":")[0]
         how = (
@@ -263,55 +143,13 @@ def main(args: argparse.Namespace, spares: bool) -> dict:
         print(
             f"{backend} + {broker}: {args.participants} participants x {args.per} "
             f"{how} (sent in {burst_seconds:.0f} s), {args.workers} training "
-            f"slot(s), web: {_web(args.server)}; about "
+            f"slot(s), web: {web_description(args.server)}; about "
             f"{args.train_fraction:.0%} train the MLP reference",
             flush=True,
         )
-        print(f"accepted {len(accepted)}, refused {sum(refused.values())}")
-        for reason, count in refused.most_common():
-            print(f"  refused {count}: {reason}")
-        print(f"5xx answers: {five}")
-        print(
-            f"upload p50 {percentile(upload_times, 0.5) * 1000:.0f} ms, "
-            f"p95 {percentile(upload_times, 0.95) * 1000:.0f} ms "
-            f"(target p95 < 1000 ms)"
-        )
-        page_p95 = {}
-        for name in pages:
-            during = percentile(watcher.times[name], 0.95)
-            page_p95[name] = during
-            print(
-                f"{name} p95 during the burst {during * 1000:.0f} ms = "
-                f"{during / rest[name]:.1f} x at rest ({rest[name] * 1000:.0f} ms), "
-                f"{during / TARGET_P95:.2f} x the 300 ms target "
-                f"({len(watcher.times[name])} loads)",
-                flush=True,
-            )
-        final_at = None
-        deadline = started + args.final_timeout
-        stuck: set[int] = set()
-        finals = 0
-        while time.monotonic() < deadline:
-            active = list(
-                Submission.objects.filter(pk__in=accepted).exclude(
-                    status__in=FINAL_STATUSES
-                )
-            )
-            now = timezone.now()
-            stuck = {
-                row.pk
-                for row in active
-                if submission_health(submission=row, now=now).state == "broken"
-            }
-            finals = len(accepted) - len(active)
-            if not active:
-                final_at = time.monotonic() - started
-                break
-            time.sleep(1)
-        waited = time.monotonic() - started
-        rows = Submission.objects.filter(pk__in=accepted)
-        by_status = collections.Counter(rows.values_list("status", flat=True))
-        lost = len(accepted) - rows.count() + len(stuck)
+        accepted = print_uploads(results, five)
+        page_p95 = print_page_p95(watcher.times, rest, "during the burst")
+        finals = wait_final(accepted, started, args.final_timeout)
     finally:
         for worker in workers:
             worker.stop()
@@ -319,31 +157,20 @@ def main(args: argparse.Namespace, spares: bool) -> dict:
         web.wait(20)
         # The stopped workers' spares and predictor leave sized tmpfs work dirs.
         sweep_orphans(settings.DOJO_WORK_ROOT)
-    print(f"lost (accepted but missing, or stuck past the grace): {lost}")
-    print(f"states at the end: {dict(by_status)}")
-    if final_at is None:
-        print(
-            f"{finals} of {len(accepted)} final {waited:.0f} s after the first "
-            f"upload ({finals / waited * 60:.1f} a minute); stopped waiting"
-        )
-    else:
-        print(
-            f"every submission final {final_at:.0f} s after the first upload, "
-            f"{final_at - burst_seconds:.0f} s after the last"
-        )
+    print_finals(finals, len(accepted), burst_seconds)
     print(f"logs: {logs}")
+    final_seconds = finals.final_at if finals.final_at is not None else finals.waited
     summary = {
         "accepted": len(accepted),
         "sent": len(results),
         "five_xx": five,
-        "error": by_status.get("error", 0),
-        "lost": lost,
-        "final": final_at is not None,
-        "final_seconds": final_at if final_at is not None else waited,
-        "final_after_last": (final_at if final_at is not None else waited)
-        - burst_seconds,
+        "error": finals.by_status.get("error", 0),
+        "lost": finals.lost,
+        "final": finals.final_at is not None,
+        "final_seconds": final_seconds,
+        "final_after_last": final_seconds - burst_seconds,
         "spares": spares,
-        "upload_p95": percentile(upload_times, 0.95),
+        "upload_p95": percentile([took for *_, took in results], 0.95),
         **{f"{name}_p95": value for name, value in page_p95.items()},
     }
     if args.json:

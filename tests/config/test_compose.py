@@ -28,7 +28,18 @@ def test_compose_has_the_services_of_the_design():
         "redis",
         "postgres",
         "objectstore",
+        "runner",
     }
+
+
+def test_each_shell_script_is_one_command_line():
+    """A folded command (`>`) keeps the line breaks of lines indented deeper than
+    its first, and sh ends a command at a line break: `exec celery ... -l info`
+    then ran without the `-Q` on the next line (and gunicorn without `--bind`)."""
+    for name, service in COMPOSE["services"].items():
+        words = _command(service)
+        if words[:2] == ["sh", "-c"]:
+            assert "\n" not in words[2].strip(), (name, words[2])
 
 
 def test_every_app_service_is_configured_by_environment():
@@ -88,6 +99,8 @@ def test_dockerfile_installs_what_the_sandbox_needs():
 
 
 SANDBOX_WORKERS = ("worker-cpu", "worker-predict", "worker-check", "worker-gpu")
+# Every service that runs bubblewrap sandboxes: the workers and a runner host.
+SANDBOXES = (*SANDBOX_WORKERS, "runner")
 
 
 def test_no_service_is_privileged_and_workers_get_only_what_bwrap_needs():
@@ -97,9 +110,9 @@ def test_no_service_is_privileged_and_workers_get_only_what_bwrap_needs():
     docs = (ROOT / "docs" / "sandbox.md").read_text()
     for name, service in COMPOSE["services"].items():
         assert not service.get("privileged"), name
-        if name not in SANDBOX_WORKERS:
+        if name not in SANDBOXES:
             assert "cap_add" not in service and "security_opt" not in service, name
-    for name in SANDBOX_WORKERS:
+    for name in SANDBOXES:
         service = COMPOSE["services"][name]
         assert service["cap_add"] == ["SYS_ADMIN"], name
         assert sorted(service["security_opt"]) == [
@@ -154,3 +167,36 @@ def test_the_object_store_is_private_quiet_and_the_site_uses_it():
         assert env["DOJO_S3_ENDPOINT_URL"] == f"http://objectstore:{port}", name
         for key in ("DOJO_S3_ACCESS_KEY_ID", "DOJO_S3_SECRET_ACCESS_KEY"):
             assert env[key] == store["environment"][key], (name, key)
+
+
+def test_the_runner_holds_nothing_of_the_site_and_starts_only_when_asked():
+    """The runner service runs bin/dojo-runner with a join token from the
+    environment; it has no database, broker, secret, .env or site volume, and
+    shares a network with the web and the object store only."""
+    from dojo_runner.cli import _arguments
+
+    services = COMPOSE["services"]
+    runner = services["runner"]
+    assert runner["profiles"] == ["runner"]
+    assert "env_file" not in runner and "depends_on" not in runner
+    env = runner["environment"]
+    for secret in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY"):
+        assert secret not in env, secret
+    assert not env["DJANGO_SETTINGS_MODULE"]
+    assert not any("dojo-data" in volume for volume in runner["volumes"])
+    assert runner["networks"] == ["runners"]
+    on_runners = {
+        name for name, s in services.items() if "runners" in s.get("networks", [])
+    }
+    assert on_runners == {"web", "runner", "objectstore"}
+
+    script = _command(runner)[2].replace("$$", "$")
+    words = shlex.split(script.split("&&")[1])
+    assert words[:2] == ["exec", "bin/dojo-runner"]
+    assert (ROOT / "bin" / "dojo-runner").stat().st_mode & 0o111
+    # The options are the runner's own (argparse exits on any other).
+    given = {"$DOJO_SITE_URL": "http://web:8000", "$DOJO_JOIN_TOKEN": "dojoj_x"}
+    options = [given.get(word, word) for word in words[2:]]
+    options = [word.replace("${DOJO_RUNNER_SLOTS:-1}", "1") for word in options]
+    args = _arguments(options)
+    assert (args.site, args.join) == ("http://web:8000", "dojoj_x")

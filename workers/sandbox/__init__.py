@@ -8,6 +8,7 @@ from ._cgroup import CgroupSupport, cgroup_support
 from ._cleanup import CleanupError, remove_tree
 from ._compile_cache import CUDA_PRELUDE, compile_cache
 from ._config import SandboxConfig, sandbox_config, sandbox_configure
+from ._cpu_share import CpuShare, cpu_share
 from ._device import DeviceReport, parse_device, read_device_report, runner_argv
 from ._files import copy_out
 from ._host import HostPlan, JobPlace, current_host_plan, host_prepare
@@ -29,6 +30,7 @@ __all__ = [
     "Bind",
     "CgroupSupport",
     "CleanupError",
+    "CpuShare",
     "DeviceReport",
     "FolderOwner",
     "HostPlan",
@@ -46,6 +48,7 @@ __all__ = [
     "compile_cache",
     "check_backend",
     "copy_out",
+    "cpu_share",
     "current_host_plan",
     "gpu_slot",
     "host_prepare",
