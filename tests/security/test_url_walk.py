@@ -238,6 +238,8 @@ def param_values(endpoint: Endpoint, world) -> dict[str, str]:
         "submission_id": world.submission.pk,
         "object_id": world.submission.pk,
         "run_id": world.run.pk,
+        # A runner job's number (its HostJob): no host holds it for an outsider.
+        "job_id": world.run.pk,
         "grade_id": world.grade.pk,
         "batch_id": world.batch.pk,
         "username": world.owner.get_username(),
@@ -253,10 +255,10 @@ def param_values(endpoint: Endpoint, world) -> dict[str, str]:
         "check_id": world.check_run.pk,
         # A theory note of the DL101 pack the walk's workshop is loaded from.
         "note": "neurons",
-        # A file URL the site really signed, for A's run, naming no host that
+        # A file URL the site really signed, for a job of A's, naming no host that
         # holds it: signed is not enough.
         "token": signing.dumps(
-            {"h": 0, "r": world.run.pk, "p": "script", "d": "0" * 64},
+            {"h": 0, "j": world.run.pk, "p": "script", "d": "0" * 64},
             salt=RUNNER_URL_SALT,
             compress=False,
         ),

@@ -75,9 +75,13 @@ def test_another_database_error_is_not_retried_and_leaves_nothing(
 
 
 def test_a_result_whose_commit_deadlocks_is_applied_on_a_retry(
-    participant, workshop, monkeypatch
+    participant, workshop, monkeypatch, outbox
 ):
-    """A deadlock while applying a result must not turn it into a refund."""
+    """A deadlock while applying a result must not turn it into a refund.
+
+    The training's message stays in the outbox: a suite's shared worker,
+    left running by an earlier end-to-end test in this process, would
+    otherwise claim the job before this test starts its run."""
     from jobs.outcome import JobOutcome
     from submissions.models import Run, Status
     from submissions.services import jobs
