@@ -25,7 +25,9 @@ The note is cleared and the run's staging objects deleted however it ends
 (where the store is away, its expiry of `staging/` removes them).
 """
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from checks.execution import NO_MODEL
@@ -43,33 +45,27 @@ from workers.jobspec import JobSpec
 
 def runner_model_settle(*, submission: Submission) -> str:
     """Keep the submission's staged model; return why not ("" when kept or none)."""
-    job = (
-        HostJob.objects.select_related("host", "run", "run__submission")
-        .filter(run__submission=submission, pending__isnull=False)
-        .order_by("-claimed_at", "-pk")
-        .first()
+    job = _pending_job(
+        HostJob.objects.select_related("host", "run", "run__submission").filter(
+            run__submission=submission
+        ),
+        # Left by a training a later one replaced (a cancel, then a rerun).
+        newest=lambda job: (
+            job.run_id
+            == Run.objects.filter(submission=submission, kind=Run.Kind.TRAIN)
+            .order_by("-started_at", "-pk")
+            .values_list("pk", flat=True)
+            .first()
+        ),
     )
     if job is None:
         return ""
-    newest = (
-        Run.objects.filter(submission=submission, kind=Run.Kind.TRAIN)
-        .order_by("-started_at", "-pk")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if job.run_id != newest:
-        # Left by a training a later one replaced (a cancel, then a rerun).
-        _forget(job)
-        return ""
     run = job.run
     limits = JobSpec.from_dict(job.spec).sandbox_limits()
-    try:
-        given = _staged_take(job)
+    with _taken(job) as given:
         refused = artifact_keep(
             submission=submission, run=run, output=given, limits=limits
         )
-    finally:
-        _forget(job)
     if refused:
         return refused
     return "" if run.artifact_path else no_model_reason(limits)
@@ -82,34 +78,43 @@ def runner_check_model_settle(*, check: CheckRun) -> str:
     The same reading as a site worker's sandbox (`check_trained_model`): a
     plain file, never a link, within the check's work-folder limit.
     """
-    job = (
-        HostJob.objects.select_related("host")
-        .filter(check_run=check, pending__isnull=False)
-        .order_by("-claimed_at", "-pk")
-        .first()
+    jobs = HostJob.objects.filter(check_run=check)
+    job = _pending_job(
+        jobs.select_related("host"),
+        # Left by a training the check handed out again since.
+        newest=lambda job: (
+            job.pk
+            == jobs.order_by("-claimed_at", "-pk").values_list("pk", flat=True).first()
+        ),
     )
     if job is None:
         return ""
-    newest = (
-        HostJob.objects.filter(check_run=check)
-        .order_by("-claimed_at", "-pk")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if job.pk != newest:
-        # Left by a training the check handed out again since.
-        _forget(job)
-        return ""
-    limits = JobSpec.from_dict(job.spec).sandbox_limits()
-    max_bytes = int(limits.work_dir_bytes)
-    try:
-        given = _staged_take(job)
+    max_bytes = int(JobSpec.from_dict(job.spec).sandbox_limits().work_dir_bytes)
+    with _taken(job) as given:
         model = check.kept_model
         model.parent.mkdir(parents=True, exist_ok=True)
         kept = sandbox.copy_out(given, "model.keras", model, max_bytes=max_bytes)
+    return "" if kept else NO_MODEL.format(mb=max_bytes // 2**20)
+
+
+def _pending_job(jobs, *, newest: Callable[[HostJob], bool]) -> HostJob | None:
+    """Return the latest of ``jobs`` whose result left a note, if it is still
+    the newest training of its work; an older one's note is forgotten."""
+    job = jobs.filter(pending__isnull=False).order_by("-claimed_at", "-pk").first()
+    if job is not None and not newest(job):
+        _forget(job)
+        return None
+    return job
+
+
+@contextlib.contextmanager
+def _taken(job: HostJob) -> Iterator[Path]:
+    """Yield the folder of the job's verified uploads; forget the note after,
+    however it ends (taken once only)."""
+    try:
+        yield _staged_take(job)
     finally:
         _forget(job)
-    return "" if kept else NO_MODEL.format(mb=max_bytes // 2**20)
 
 
 def _staged_take(job: HostJob) -> Path:
