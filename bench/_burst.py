@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import multiprocessing
 import random
 import runpy
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,16 +58,37 @@ def watched_pages(slug: str) -> dict[str, str]:
     }
 
 
-class Watcher(threading.Thread):
-    """Load the instructor's pages in a loop and time each answer."""
+class Watcher:
+    """Load the instructor's pages in a loop and time each answer.
+
+    In a process of its own: as a thread beside the clients' 16 it waited for
+    their interpreter lock, and that wait was counted as the page's time.
+    """
 
     def __init__(self, base: str, cookies: dict, pages: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.base, self.cookies, self.pages = base, cookies, pages
-        # (when it was asked, monotonic; page; seconds it took)
+        # Spawned, not forked: the bench's own threads (the workers' log
+        # readers) may hold a lock at the moment of a fork.
+        context = multiprocessing.get_context("spawn")
+        self.stop = context.Event()
+        self._answers = context.Queue()
+        self._process = context.Process(
+            target=_watch,
+            args=(base, cookies, pages, self.stop, self._answers),
+            daemon=True,
+        )
+        # (when it was asked, monotonic: the same clock in both processes;
+        # page; seconds it took)
         self.loads: list[tuple[float, str, float]] = []
         self.errors = 0
-        self.stop = threading.Event()
+
+    def start(self) -> None:
+        """Start loading the pages."""
+        self._process.start()
+
+    def join(self) -> None:
+        """Wait for the loads after ``stop`` was set, and take their times."""
+        self.loads, self.errors = self._answers.get(timeout=120)
+        self._process.join(30)
 
     @property
     def times(self) -> dict[str, list[float]]:
@@ -82,23 +103,26 @@ class Watcher(threading.Thread):
                 found[name].append(took)
         return found
 
-    def run(self) -> None:
-        import requests
 
-        session = requests.Session()
-        session.cookies.update(self.cookies)
-        while not self.stop.is_set():
-            cycle = time.perf_counter()
-            for name, path in self.pages.items():
-                at, start = time.monotonic(), time.perf_counter()
-                response = session.get(self.base + path, timeout=60)
-                self.loads.append((at, name, time.perf_counter() - start))
-                if response.status_code >= 500:
-                    self.errors += 1
-            # A fixed pace, not "again 0.2 s after the answer": fast pages
-            # would otherwise be loaded more often, and their own load would
-            # weigh on the uploads they are compared with.
-            self.stop.wait(max(0.0, WATCH_EVERY - (time.perf_counter() - cycle)))
+def _watch(base: str, cookies: dict, pages: dict[str, str], stop, answers) -> None:
+    import requests
+
+    session = requests.Session()
+    session.cookies.update(cookies)
+    loads, errors = [], 0
+    while not stop.is_set():
+        cycle = time.perf_counter()
+        for name, path in pages.items():
+            at, start = time.monotonic(), time.perf_counter()
+            response = session.get(base + path, timeout=60)
+            loads.append((at, name, time.perf_counter() - start))
+            if response.status_code >= 500:
+                errors += 1
+        # A fixed pace, not "again 0.2 s after the answer": fast pages
+        # would otherwise be loaded more often, and their own load would
+        # weigh on the uploads they are compared with.
+        stop.wait(max(0.0, WATCH_EVERY - (time.perf_counter() - cycle)))
+    answers.put((loads, errors))
 
 
 def rest_p95(base: str, cookies: dict, pages: dict[str, str], repeat: int) -> dict:

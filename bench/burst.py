@@ -27,11 +27,11 @@ passes; the rounds alternate which pass goes first.
 Prints: uploads accepted and refused (with the reasons), 5xx answers, upload
 p50/p95, lost submissions (accepted but missing or stuck), how many ended
 `error`, p95 of the leaderboard and the dashboard (both loaded once a second,
-or as soon as answered when slower) during the burst as a ratio
-of the same pages' p95 at rest measured first in this run (and against the
-300 ms target), and the time from the first upload until every submission is
-final, from the first upload and from the last. ``--json`` adds one line of
-the counts for a test to read.
+or as soon as answered when slower, from a process of their own) during the
+burst as a ratio of the same pages' p95 at rest measured first in this run (and
+against the 300 ms target), and the time from the first upload until every
+submission is final, from the first upload and from the last. ``--json`` adds
+one line of the counts for a test to read.
 
     .venv/bin/python bench/burst.py --train-fraction 0
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \\

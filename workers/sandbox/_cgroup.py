@@ -17,11 +17,18 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._cgroup2 import CFS_PERIOD_US, JobCgroup2, cgroup2_mount, cpu_quota_us, v2_parent
+from ._cgroup2 import (
+    CFS_PERIOD_US,
+    JobCgroup2,
+    cgroup2_mount,
+    cpu_quota_us,
+    job_cpu_shares,
+    v2_parent,
+)
 from ._config import CGROUP_MODES, sandbox_config
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-# cpu.shares: the kernel's least, and its default.
+# cpu.shares: the kernel's least (a warming spare's), and its default.
 CPU_SHARES_IDLE, CPU_SHARES_DEFAULT = 2, 1024
 
 
@@ -107,6 +114,7 @@ class JobCgroups:
                 self.pids = None
         if cpus > 0:
             self.cpu = self._limit_cpu(name, cpus)
+        self.cpu_share_set(idle=False)
 
     def _limit_cpu(self, name: str, cpus: float) -> Path | None:
         """Give the job ``cpus`` cores of bandwidth; return the group that holds it."""
@@ -126,10 +134,11 @@ class JobCgroups:
         return group
 
     def cpu_share_set(self, *, idle: bool) -> None:
-        """Take the smallest CPU share (idle) or the default one back.
+        """Take the smallest CPU share (idle) or a job's (``job_cpu_shares``).
 
         Each job has a group of its own in the cpu hierarchy (its cpuacct
-        group, where the two share one, or its quota's group), and the
+        group, where the two share one, or its quota's group; none where the
+        hierarchies are apart and DOJO_SANDBOX_CPUS is 0), and the
         scheduler shares the CPU between groups before it looks at nice: a
         niced spare in a group of its own would take as much as a job.
         """
@@ -137,7 +146,7 @@ class JobCgroups:
             if group is not None and (group / "cpu.shares").exists():
                 with contextlib.suppress(OSError):
                     (group / "cpu.shares").write_text(
-                        str(CPU_SHARES_IDLE if idle else CPU_SHARES_DEFAULT)
+                        str(CPU_SHARES_IDLE if idle else job_cpu_shares())
                     )
                 return
 

@@ -19,11 +19,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._config import sandbox_config
+
 LEAF = "dojo-supervisor"
 # The CPU quota's period: a job with ``cpus`` cores may run ``cpus`` times this
 # long in each period (v1 cpu.cfs_quota_us, v2 cpu.max), then waits for the next.
 CFS_PERIOD_US = 100_000
-# cpu.weight: the kernel's least, and its default.
+# cpu.weight: the kernel's least (a warming spare's), and its default.
 CPU_WEIGHT_IDLE, CPU_WEIGHT_DEFAULT = 1, 100
 
 
@@ -196,15 +198,27 @@ class JobCgroup2:
                 quota = f"{cpu_quota_us(cpus)} {CFS_PERIOD_US}"
                 (self.group / "cpu.max").write_text(quota)
                 self.cpu = self.group
+        self.cpu_share_set(idle=False)
 
     def cpu_share_set(self, *, idle: bool) -> None:
-        """Take the smallest CPU weight (idle) or the default one back: the
-        scheduler shares the CPU between groups before it looks at nice."""
+        """Take the smallest CPU weight (idle) or a job's (``job_cpu_weight``):
+        the scheduler shares the CPU between groups before it looks at nice."""
         if self.group is not None and (self.group / "cpu.weight").exists():
             with contextlib.suppress(OSError):
                 (self.group / "cpu.weight").write_text(
-                    str(CPU_WEIGHT_IDLE if idle else CPU_WEIGHT_DEFAULT)
+                    str(CPU_WEIGHT_IDLE if idle else job_cpu_weight())
                 )
+
+
+def job_cpu_weight() -> int:
+    """Return a job's cgroup v2 cpu.weight (``SandboxConfig.cpu_weight``)."""
+    return sandbox_config().cpu_weight
+
+
+def job_cpu_shares() -> int:
+    """Return a job's cgroup v1 cpu.shares: its weight on v1's scale (1024 for
+    a process's own, 2 the least)."""
+    return max(2, round(job_cpu_weight() * 1024 / CPU_WEIGHT_DEFAULT))
 
     def _limit_memory(self, memory_bytes: int) -> bool:
         assert self.group is not None

@@ -15,6 +15,15 @@ from ._limits import SandboxUnavailable
 
 DEFAULT_UID = 65534
 CGROUP_MODES = ("auto", "v1", "v2", "none")
+# A job's CPU weight against the host's own processes (the site's web and
+# database, the worker's bookkeeping), in cgroup v2's terms: 100 is a process's
+# own, 1 the least. Jobs yield to the pages: when the room uploads at once on
+# the site's host, uploads and pages are answered first and the queued jobs
+# use every cycle left (the scheduler never leaves a core idle for a weight).
+# Between jobs it changes nothing: all have the same. The class burst on a
+# 2-core host: upload p95 0.67 and 0.88 s at this weight, 0.8 to 2.2 s at 100,
+# every job final as soon (bench/burst.py; docs/sandbox.md).
+JOB_CPU_WEIGHT = 12
 
 
 @dataclass(frozen=True)
@@ -27,10 +36,17 @@ class SandboxConfig:
     cgroup: str = "auto"
     # A fixed RLIMIT_NPROC for a uid every slot shares (MPS without pids cgroup).
     nproc: int | None = None
+    # The CPU weight of each job's cgroup, 1 to 100 (``JOB_CPU_WEIGHT``).
+    cpu_weight: int = JOB_CPU_WEIGHT
 
     @classmethod
     def parse(
-        cls, *, uid: object = DEFAULT_UID, cgroup: object = "auto", nproc: object = None
+        cls,
+        *,
+        uid: object = DEFAULT_UID,
+        cgroup: object = "auto",
+        nproc: object = None,
+        cpu_weight: object = JOB_CPU_WEIGHT,
     ) -> SandboxConfig:
         """Build a config from loose values (settings, the environment), or refuse.
 
@@ -61,7 +77,17 @@ class SandboxConfig:
                 raise SandboxUnavailable(
                     f"DOJO_SANDBOX_NPROC must be a positive number, not {nproc!r}."
                 )
-        return cls(uid=uid_value, cgroup=mode, nproc=nproc_value)
+        try:
+            weight = int(str(cpu_weight).strip())
+        except ValueError:
+            weight = 0
+        if not 1 <= weight <= 100:
+            raise SandboxUnavailable(
+                "DOJO_JOB_CPU_WEIGHT must be a whole number from 1 (jobs yield "
+                f"the most to the site) to 100 (as much as a process of the "
+                f"site), not {cpu_weight!r}."
+            )
+        return cls(uid=uid_value, cgroup=mode, nproc=nproc_value, cpu_weight=weight)
 
 
 _CURRENT: list[SandboxConfig] = []

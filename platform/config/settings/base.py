@@ -184,6 +184,10 @@ DOJO_SANDBOX_NPROC = env("DOJO_SANDBOX_NPROC", default="")
 DOJO_SANDBOX_CPUS = env.float(
     "DOJO_SANDBOX_CPUS", default=max(1.0, float((os.cpu_count() or 1) - 1))
 )
+# Each job's CPU weight against the host's own processes, 1 to 100 (a process's
+# own): by default jobs yield to the pages and uploads of the site's host and
+# use every cycle left (workers.sandbox._config.JOB_CPU_WEIGHT). Checked at start.
+DOJO_JOB_CPU_WEIGHT = env("DOJO_JOB_CPU_WEIGHT", default="12")
 DOJO_KERAS_BACKEND = env("DOJO_KERAS_BACKEND", default="tensorflow")
 DOJO_GPU_DEVICE = env.int("DOJO_GPU_DEVICE", default=-1)
 DOJO_GPU_SLOTS = env.int("DOJO_GPU_SLOTS", default=1)

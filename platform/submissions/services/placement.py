@@ -20,6 +20,7 @@ def sandbox_config_from_settings() -> sandbox.SandboxConfig:
             uid=settings.DOJO_SANDBOX_UID,
             cgroup=settings.DOJO_CGROUP,
             nproc=settings.DOJO_SANDBOX_NPROC,
+            cpu_weight=settings.DOJO_JOB_CPU_WEIGHT,
         )
     )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from workers.sandbox import SandboxConfig, SandboxUnavailable, sandbox_config
+from workers.sandbox._cgroup import job_cgroups
 from workers.sandbox._launch import sandbox_uid
 
 SANDBOX = Path(__file__).resolve().parents[3] / "workers" / "sandbox"
@@ -42,6 +43,9 @@ def test_no_supervisor_side_sandbox_module_touches_the_environment():
         ({"uid": "nobody"}, "DOJO_SANDBOX_UID must be a uid"),
         ({"uid": 0}, "DOJO_SANDBOX_UID must be a uid above 0"),
         ({"nproc": "-4"}, "DOJO_SANDBOX_NPROC must be a positive number"),
+        ({"cpu_weight": "0"}, "DOJO_JOB_CPU_WEIGHT must be a whole number from 1"),
+        ({"cpu_weight": "101"}, "DOJO_JOB_CPU_WEIGHT must be a whole number from 1"),
+        ({"cpu_weight": "low"}, "DOJO_JOB_CPU_WEIGHT must be a whole number from 1"),
     ],
 )
 def test_a_bad_setting_is_refused_with_its_name(values, message):
@@ -55,3 +59,20 @@ def test_the_configured_object_is_what_the_sandbox_uses(sandbox_settings):
     sandbox_settings(uid=61000)
     assert sandbox_config().uid == 61000 and sandbox_uid() == 61000
     assert sandbox_uid(12345) == 12345
+
+
+@pytest.mark.parametrize("weight", [12, 50])
+def test_a_job_group_takes_the_configured_cpu_weight(sandbox_settings, weight):
+    """Jobs yield the CPU to the site's own processes by their cgroup's weight
+    (v1 cpu.shares on a 1024 scale, v2 cpu.weight), set before the job runs."""
+    sandbox_settings(cpu_weight=weight)
+    groups = job_cgroups(memory_bytes=256 * 1024**2, max_processes=64, cpus=1)
+    assert groups is not None and groups.cpu is not None, "these tests run as root"
+    try:
+        if groups.version == 1:
+            shares = int((groups.cpu / "cpu.shares").read_text())
+            assert shares == round(weight * 1024 / 100)
+        else:
+            assert int((groups.cpu / "cpu.weight").read_text()) == weight
+    finally:
+        groups.remove()

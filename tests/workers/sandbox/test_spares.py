@@ -24,8 +24,8 @@ from workers.sandbox import (
     Spare,
     SparePool,
 )
-from workers.sandbox._cgroup import CPU_SHARES_DEFAULT, CPU_SHARES_IDLE
-from workers.sandbox._cgroup2 import CPU_WEIGHT_DEFAULT, CPU_WEIGHT_IDLE
+from workers.sandbox._cgroup import CPU_SHARES_IDLE
+from workers.sandbox._cgroup2 import CPU_WEIGHT_IDLE, job_cpu_shares, job_cpu_weight
 from workers.sandbox._spare import SPARE_NICE
 
 # Every place a job can write to, or might try: its work dir, the tmpfs mounts,
@@ -294,7 +294,7 @@ def test_a_spare_warms_at_a_lower_priority_and_its_job_gets_it_back(
         _until_ready(spare)
         assert os.getpriority(os.PRIO_PROCESS, spare.pid) == own + SPARE_NICE
         # Nice counts only inside one cgroup, and each job has its own: the
-        # spare's group takes the least CPU share, the job's the default.
+        # spare's group takes the least CPU share, the job's a job's own.
         shares.append(_cpu_share(spare))
         result = spare.run(
             on_log=lambda _log: shares.append(_cpu_share(spare)), log_interval=0.1
@@ -304,7 +304,7 @@ def test_a_spare_warms_at_a_lower_priority_and_its_job_gets_it_back(
     assert result.outcome == Outcome.OK, result.log
     assert shares[0] in (CPU_SHARES_IDLE, CPU_WEIGHT_IDLE), shares
     during = {share for share in shares[1:] if share is not None}
-    assert during and during <= {CPU_SHARES_DEFAULT, CPU_WEIGHT_DEFAULT}, shares
+    assert during and during <= {job_cpu_shares(), job_cpu_weight()}, shares
     # Nor does the job find the spare's ready marker in its work dir.
     assert result.log.strip() == f"{own} []", result.log
 
