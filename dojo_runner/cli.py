@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import os
+import random
 import socket
 import sys
 import threading
@@ -28,6 +29,8 @@ logger = logging.getLogger("dojo_runner")
 # The longest the site holds a request for work (DOJO_RUNNER_POLL_SECONDS is
 # at most 60), with room for the answer.
 LONG_POLL_SECONDS = 75.0
+# The longest a runner waits when the site says to ask for work later.
+RETRY_AFTER_TOP = 60.0
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -107,6 +110,18 @@ def _credential(site: Site, args: argparse.Namespace) -> str:
     return answer["credential"]
 
 
+def retry_after(said: object) -> float:
+    """Return how long to wait before asking for work again, from what the site
+    said: a number of seconds, capped at a minute, with up to a fifth more at
+    random so runners turned away together do not come back together."""
+    if isinstance(said, bool) or not isinstance(said, int | float):
+        return RETRY_AFTER_TOP
+    seconds = min(max(float(said), 0.0), RETRY_AFTER_TOP)
+    if seconds != seconds:  # NaN
+        return RETRY_AFTER_TOP
+    return seconds * (1 + random.random() / 5)
+
+
 class Runner:
     def __init__(self, site: Site, jobs: JobRunner, args: argparse.Namespace) -> None:
         self.site, self.jobs, self.args = site, jobs, args
@@ -163,6 +178,10 @@ class Runner:
                     )
                 self.stop.set()
                 return
+            if status == 200 and "retry_after" in answer:
+                # The site may hold only a few requests for work open.
+                self.stop.wait(retry_after(answer["retry_after"]))
+                continue
             if status != 201:
                 if status != 204:
                     logger.warning("Asking for work: %s %s", status, answer)

@@ -6,6 +6,8 @@ from django.core.exceptions import ImproperlyConfigured
 from runners.models import RUNNER_QUEUES
 
 OBJECT_STORES = ("local", "s3")
+# A web process has 8 threads (gunicorn.conf.py): a few may wait for work.
+LONG_POLLS_TOP = 6
 # What DOJO_OBJECT_STORE=s3 cannot work without.
 S3_REQUIRED = (
     "DOJO_S3_ENDPOINT_URL",
@@ -34,6 +36,12 @@ def runner_settings_check() -> None:
             raise ImproperlyConfigured(
                 f"{name} is {value}; it must be between {low} and {high} seconds."
             )
+    polls = settings.DOJO_RUNNER_LONG_POLLS
+    if not 0 <= polls <= LONG_POLLS_TOP:
+        raise ImproperlyConfigured(
+            f"DOJO_RUNNER_LONG_POLLS is {polls}; it must be between 0 and "
+            f"{LONG_POLLS_TOP} requests held open per web process."
+        )
 
 
 def object_store_settings_check() -> None:

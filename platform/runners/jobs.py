@@ -9,7 +9,10 @@ holds: its own, whose token is still the job's. The job number the API uses
 is the `HostJob`'s.
 """
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import transaction
@@ -25,6 +28,14 @@ MAX_BEATS = 64
 POLL_STEP_SECONDS = 0.5
 # Candidates one claim looks at, per kind (others may take some meanwhile).
 CLAIM_WINDOW = 5
+# When a runner that found no work and could not wait asks again. A job then
+# waits at most this long for a slot beyond the ones held waiting: nothing
+# beside a training of minutes.
+RETRY_AFTER_SECONDS = 5.0
+
+# Requests for work this process holds open now (DOJO_RUNNER_LONG_POLLS).
+_waiting_lock = threading.Lock()
+_waiting = {"held": 0}
 
 
 def heartbeat_seconds() -> float:
@@ -74,6 +85,26 @@ def runner_claim(*, host: Host, wait_seconds: float) -> HostJob | None:
         if job is not None or time.monotonic() >= deadline:
             return job
         time.sleep(POLL_STEP_SECONDS)
+
+
+@contextlib.contextmanager
+def long_poll_place() -> Iterator[bool]:
+    """Take one of this process's places to hold a request for work open.
+
+    Yields whether one was free: each held request holds a web thread, so at
+    most DOJO_RUNNER_LONG_POLLS of a process's threads ever wait for work,
+    however many runner slots are idle.
+    """
+    with _waiting_lock:
+        free = _waiting["held"] < settings.DOJO_RUNNER_LONG_POLLS
+        if free:
+            _waiting["held"] += 1
+    try:
+        yield free
+    finally:
+        if free:
+            with _waiting_lock:
+                _waiting["held"] -= 1
 
 
 def runner_claim_handout(*, host: Host, wait_seconds: float) -> dict | None:

@@ -88,12 +88,17 @@ def register(request: HttpRequest) -> JsonResponse:
 def claim(request: HttpRequest) -> HttpResponse:
     host = _host(request)
     _body(request, SMALL_BODY)
-    handout = jobs.runner_claim_handout(
-        host=host, wait_seconds=settings.DOJO_RUNNER_POLL_SECONDS
-    )
-    if handout is None:
-        return HttpResponse(status=204)
-    return JsonResponse(handout, status=201)
+    with jobs.long_poll_place() as may_wait:
+        handout = jobs.runner_claim_handout(
+            host=host,
+            wait_seconds=settings.DOJO_RUNNER_POLL_SECONDS if may_wait else 0,
+        )
+    if handout is not None:
+        return JsonResponse(handout, status=201)
+    if not may_wait:
+        # Every place to wait is taken: ask again later, not at once.
+        return JsonResponse({"job": None, "retry_after": jobs.RETRY_AFTER_SECONDS})
+    return HttpResponse(status=204)
 
 
 @answered

@@ -293,6 +293,36 @@ def test_runner_settings_out_of_range_are_refused_by_name(settings):
         with pytest.raises(ImproperlyConfigured, match=name):
             runner_settings_check()
         setattr(settings, name, value)
+    for polls in (-1, 7):
+        settings.DOJO_RUNNER_LONG_POLLS = polls
+        with pytest.raises(ImproperlyConfigured, match="DOJO_RUNNER_LONG_POLLS"):
+            runner_settings_check()
+
+
+def test_past_the_held_requests_a_runner_is_answered_at_once(host, settings):
+    """Each web process holds at most DOJO_RUNNER_LONG_POLLS requests for work
+    open; past them one claim is tried, and with no job the runner is told
+    when to ask again instead of holding another of the process's threads."""
+    from runners import jobs
+
+    settings.DOJO_RUNNER_QUEUES = ["train-cpu"]
+    settings.DOJO_RUNNER_POLL_SECONDS = 60
+    settings.DOJO_RUNNER_LONG_POLLS = 1
+    with jobs.long_poll_place() as held:
+        assert held
+        answer = host.post("/runner/v1/jobs/request")
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {"job": None, "retry_after": jobs.RETRY_AFTER_SECONDS}
+    # The place was given back: the next request may wait (none waits here).
+    settings.DOJO_RUNNER_POLL_SECONDS = 0
+    assert host.post("/runner/v1/jobs/request").status_code == 204
+
+
+def test_a_runner_turned_away_still_gets_a_job_that_waits(host, queued, settings):
+    settings.DOJO_RUNNER_LONG_POLLS = 0
+    answer = host.post("/runner/v1/jobs/request")
+    assert answer.status_code == 201, answer.content
+    assert _run(answer.json()["job"]).submission_id == queued.pk
 
 
 def test_an_upload_cut_midway_leaves_nothing(host, queued):

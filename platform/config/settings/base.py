@@ -247,6 +247,11 @@ DOJO_RUNNER_QUEUES = env.list("DOJO_RUNNER_QUEUES", default=[])
 # How long a runner's request for work is held open when none waits (a long
 # poll holds one web worker thread: run gunicorn with threads when runners join).
 DOJO_RUNNER_POLL_SECONDS = env.float("DOJO_RUNNER_POLL_SECONDS", default=10.0)
+# Requests for work one web process holds open at once: past them a request is
+# answered at once and told when to ask again, so however many runner slots
+# idle, they hold at most this many threads of each process (gunicorn.conf.py
+# gives each 8), never the ones the room's pages need.
+DOJO_RUNNER_LONG_POLLS = env.int("DOJO_RUNNER_LONG_POLLS", default=2)
 # How long a file URL handed to a runner stays valid; an upload's URL is made
 # when the upload starts, so a long training never meets an expired one.
 DOJO_RUNNER_URL_SECONDS = env.int("DOJO_RUNNER_URL_SECONDS", default=300)
