@@ -21,7 +21,11 @@ training jobs the runners finished per minute (first claim to last result) and
 the submissions that became final per minute, and the CPU each runner used
 (its cgroup's own count: it should be no more than half a core). Then the
 ratios of two runners against one (target at least 1.8x). Prints every
-setting it changes and the load average. Exits 1 when a submission is lost or
+setting it changes (and those the test settings it runs under change from
+what users run), the object store the runners' files went through
+(DOJO_OBJECT_STORE, and its endpoint when s3), and, with each pass's figures,
+the CPU count and the load average at the pass's start and end: a figure from
+a shared machine can then be judged. Exits 1 when a submission is lost or
 not final, a training ran off the runners, an evaluation ran on one, or the
 site answered 5xx; the timing targets are printed, not enforced.
 
@@ -69,6 +73,14 @@ JOIN_COMMAND = re.compile(r"bin/dojo-runner --site (\S+) --join (dojoj_[\w-]+)")
 # What a runner's process sees of this machine's environment: nothing of the site.
 RUNNER_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 SITE_ONLY = ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE")
+# Settings the test settings change that _settings_said prints on lines of
+# their own (the workers get spares from start_workers, as users run them).
+SAID_APART = {
+    "DOJO_SPARES",
+    "DOJO_CHECK_SPARES",
+    "DOJO_DATASET_TRAIN_PER_CLASS",
+    "DOJO_DATASET_TEST_PER_CLASS",
+}
 
 
 @dataclass
@@ -80,11 +92,61 @@ class Pass:
     final_per_minute: float
     leaderboard_p95_jobs: float | None
     problems: list[str]
+    load_start: tuple[float, float, float]
+    load_end: tuple[float, float, float]
 
 
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+def _load(load: tuple[float, float, float] | None = None) -> str:
+    """Return the load average (1, 5, 15 minutes) and the CPUs it is out of."""
+    one, five, fifteen = os.getloadavg() if load is None else load
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def _object_store() -> str:
+    """Say which store the runners' files went through, and where when s3."""
+    from django.conf import settings
+
+    if settings.DOJO_OBJECT_STORE != "s3":
+        return (
+            f"DOJO_OBJECT_STORE={settings.DOJO_OBJECT_STORE} (the site's disk "
+            "behind signed views)"
+        )
+    public = settings.DOJO_S3_PUBLIC_URL
+    return (
+        "DOJO_OBJECT_STORE=s3 at DOJO_S3_ENDPOINT_URL="
+        f"{settings.DOJO_S3_ENDPOINT_URL or '-'}"
+        f"{f' (runners: DOJO_S3_PUBLIC_URL={public})' if public else ''}, "
+        f"bucket {settings.DOJO_S3_BUCKET or '-'}"
+    )
+
+
+def _test_settings_said() -> None:
+    """Print the DOJO_ settings and the upload throttle the test settings change.
+
+    The bench runs under config.settings.test (a throwaway database, its own
+    files); where that module changes a limit users run with, say so, so a
+    reader knows whether the burst met a limit users would have.
+    """
+    from django.conf import settings
+
+    from config.settings import base
+
+    changed = [
+        f"{name}={getattr(settings, name)} (users: {value})"
+        for name, value in sorted(vars(base).items())
+        if name.startswith("DOJO_")
+        and name not in SAID_APART
+        and isinstance(value, bool | int | float | str)
+        and getattr(settings, name, value) != value
+    ]
+    ours = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get("submissions")
+    theirs = base.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get("submissions")
+    if ours != theirs:
+        changed.append(f"submissions throttle {ours} (users: {theirs})")
+    print(
+        f"from the test settings ({os.environ['DJANGO_SETTINGS_MODULE']}): "
+        f"{'; '.join(changed) or 'nothing users run differently'}"
+    )
 
 
 def join_command(base: str, cookies: dict, slug: str) -> tuple[str, str]:
@@ -251,7 +313,8 @@ def run_pass(args: argparse.Namespace, hosts: int) -> Pass:
     from workers.sandbox import cpu_share, sweep_orphans
     from workshops.services import workshop_load_pack
 
-    print(f"\n== {hosts} runner host(s); load average {_load()}", flush=True)
+    load_start = os.getloadavg()
+    print(f"\n== {hosts} runner host(s); load average {_load(load_start)}", flush=True)
     workshop = workshop_load_pack(path=ROOT / "assignments" / "dl101")
     people = enrolled_participants(args.participants, workshop)
     cookies = instructor_cookie(workshop)
@@ -360,7 +423,8 @@ def run_pass(args: argparse.Namespace, hosts: int) -> Pass:
             f"CPU s in {wall:.0f} s = {seconds / wall:.2f} core (held to "
             f"{RUNNER_CPUS})"
         )
-    print(f"logs: {logs}; load average {_load()}")
+    load_end = os.getloadavg()
+    print(f"logs: {logs}; load average {_load(load_end)}")
     if finals.lost or finals.final_at is None:
         problems.append(f"{finals.lost} lost, final: {finals.final_at is not None}")
     if finals.by_status.get("error"):
@@ -368,7 +432,7 @@ def run_pass(args: argparse.Namespace, hosts: int) -> Pass:
     if five_xx:
         problems.append(f"{five_xx} 5xx answers")
     p95 = during_jobs.get("leaderboard", whole.get("leaderboard"))
-    return Pass(hosts, rate, final_rate, p95, problems)
+    return Pass(hosts, rate, final_rate, p95, problems, load_start, load_end)
 
 
 def _settings_said(args: argparse.Namespace) -> None:
@@ -403,6 +467,8 @@ def _settings_said(args: argparse.Namespace) -> None:
         f"(cpu quota {int(RUNNER_CPUS * 100_000)} per 100000 us); environment: "
         f"{', '.join(sorted(RUNNER_ENV))} and HOME only; joined from the hosts page"
     )
+    print(f"object store for the runners' files: {_object_store()}")
+    _test_settings_said()
 
 
 def main() -> int:
@@ -453,8 +519,10 @@ def main() -> int:
             f"a minute on the runners, {done.final_per_minute:.2f} submissions "
             f"final a minute; leaderboard p95 while the jobs ran "
             f"{'-' if p95 is None else f'{p95 * 1000:.0f} ms'} (target < "
-            f"{TARGET_P95 * 1000:.0f} ms)"
+            f"{TARGET_P95 * 1000:.0f} ms); load average {_load(done.load_start)} "
+            f"at the pass's start, {_load(done.load_end)} at its end"
         )
+    print(f"object store: {_object_store()}")
     by_hosts = {done.hosts: done for done in passes}
     if 1 in by_hosts and 2 in by_hosts and by_hosts[1].runner_jobs_per_minute:
         one, two = by_hosts[1], by_hosts[2]
