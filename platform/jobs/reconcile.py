@@ -117,7 +117,10 @@ class JobRows:
         return list(rows.values_list("pk", flat=True))
 
     def lock(self, pk: int) -> Any | None:
-        rows = self.model.objects.select_for_update().select_related(*self.related)
+        rows = self.model.objects.select_for_update()
+        if self.related:
+            # select_related() naming nothing would join, and lock, every key.
+            rows = rows.select_related(*self.related)
         row = rows.filter(pk=pk).first()
         return row if row is not None and row.status in self.active else None
 
