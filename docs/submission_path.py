@@ -9,7 +9,8 @@ view, follow every reference to a project function, class or method (a call,
 a callback passed on, an import inside a function), and every hop by task name
 (`JobTask.TRAIN` leads to the task registered under that name, through the
 Celery app), and every hop through the job framework's registry (`jobs.apply.
-job_apply` leads to the appliers the submissions app registers). `grader/`
+job_apply` leads to the appliers the submissions app registers for a run's
+kinds). `grader/`
 and `workers/sandbox/` count as one file each (the sandbox runs the grader
 as a program); `models.py` and `queues.py` are definitions, used before and
 after, and left out. A method called on an
@@ -108,13 +109,28 @@ def _task_names(modules: dict[str, Module]) -> dict[str, tuple[str, str]]:
 APPLY = ("jobs.apply", "job_apply")
 
 
+def _run_kind_loops(tree: ast.AST) -> list[ast.For]:
+    """Return the loops over a run's kinds (`for kind in Run.Kind:`)."""
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.For)
+        and isinstance(node.iter, ast.Attribute)
+        and isinstance(node.iter.value, ast.Name)
+        and (node.iter.value.id, node.iter.attr) == ("Run", "Kind")
+    ]
+
+
 def _appliers(modules: dict[str, Module]) -> list[tuple[str, str]]:
-    """Return the appliers the submissions app registers with `job_apply`."""
+    """Return the appliers the submissions app registers with `job_apply` for a
+    run's kinds (a prediction's applier is another kind's, off this path)."""
     found = []
     for module in modules.values():
         if not module.name.startswith("submissions"):
             continue
-        for node in ast.walk(module.tree):
+        for node in (
+            n for loop in _run_kind_loops(module.tree) for n in ast.walk(loop)
+        ):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)

@@ -174,7 +174,7 @@ def _warm_the_predictor(sender: object = None, **kwargs: object) -> None:
     pool = getattr(sender, "pool", None)
     queues = getattr(getattr(sender, "app", app).amqp.queues, "consume_from", {})
     if JobQueue.PREDICT.value in (queues or {}) and "solo" in type(pool).__module__:
-        from submissions.predictions import predictor_warm_up
+        from submissions.prediction_worker import predictor_warm_up
 
         predictor_warm_up()
 
@@ -226,7 +226,7 @@ def _release_warm_sandboxes(**kwargs: object) -> None:
         getattr(sys.modules.get(module), name, None)
         for module, name in (
             ("submissions.services.spare_policy", "spares_discard"),
-            ("submissions.predictions", "predictor_close"),
+            ("submissions.prediction_worker", "predictor_close"),
         )
     ]
     for release in filter(None, releases):

@@ -6,10 +6,11 @@ exports read standings (see dashboard.standings); the rest read active jobs.
 """
 
 import datetime
+from collections.abc import Callable
 
 from celery import current_app
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +31,12 @@ from dashboard.standings import (
 )
 from jobs.queues import JobQueue
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
+from submissions.prediction_rows import (
+    WAITING_PREDICTION_STATUSES,
+    Prediction,
+    PredictionKind,
+    PredictionStatus,
+)
 from submissions.selectors import submissions_graded_before_version
 from workshops.models import Workshop
 
@@ -71,23 +78,34 @@ def job_counts(
 
 
 def queue_lengths(*, workshop: Workshop | None = None) -> list[dict]:
-    """Return waiting and running jobs per queue, from submission states.
+    """Return waiting and running jobs per queue, from submission and
+    prediction states (a prediction counts while its asker still waits).
 
     With ``workshop``, count only that workshop's jobs (None: every workshop).
     """
     active = Submission.objects.filter(status__in=ACTIVE_STATUSES)
+    asking = Prediction.objects.filter(
+        status__in=WAITING_PREDICTION_STATUSES, expires_at__gt=timezone.now()
+    )
     if workshop is not None:
         active = active.filter(assignment__workshop=workshop)
+        asking = asking.filter(submission__assignment__workshop=workshop)
     rows = active.values("assignment__queue", "status").annotate(n=Count("id"))
     queues: dict[str, dict] = {}
+
+    def count(name: str, *, running: bool, n: int) -> None:
+        entry = queues.setdefault(name, {"queue": name, "waiting": 0, "running": 0})
+        entry["running" if running else "waiting"] += n
+
     for row in rows:
         if row["status"] == Status.EVALUATING:
             name = "evaluate"
         else:
             name = f"train-{row['assignment__queue']}"
-        entry = queues.setdefault(name, {"queue": name, "waiting": 0, "running": 0})
-        key = "running" if row["status"] == Status.TRAINING else "waiting"
-        entry[key] += row["n"]
+        count(name, running=row["status"] == Status.TRAINING, n=row["n"])
+    for row in asking.values("status").annotate(n=Count("id")):
+        running = row["status"] == PredictionStatus.RUNNING
+        count(JobQueue.PREDICT.value, running=running, n=row["n"])
     return sorted(queues.values(), key=lambda q: q["queue"])
 
 
@@ -96,20 +114,23 @@ def host_list_alive(
 ) -> list[dict]:
     """Return hosts whose jobs sent a heartbeat recently, with their current jobs.
 
-    Every kind of job that is a row is listed, per host and slot: trainings,
-    evaluations, regrades (a re-evaluation of a regrade batch) and check runs.
-    ("Try your model" predictions are no rows: a warm predictor answers them.)
-    With ``workshop``, only that workshop's jobs are listed (an instructor sees
-    the hosts their own workshop uses, never other workshops' submissions).
+    Every kind of job is listed, per host and slot: trainings, evaluations,
+    regrades (a re-evaluation of a regrade batch), check runs and "try your
+    model" predictions (a predictor's host shows while it answers: one row per
+    worker, however many it answered). With ``workshop``, only that workshop's
+    jobs are listed (an instructor sees the hosts their own workshop uses,
+    never other workshops' submissions).
     """
     since = timezone.now() - datetime.timedelta(seconds=within_seconds)
     alive = Run.objects.filter(heartbeat_at__gte=since)
     checks = CheckRun.objects.filter(
         status__in=WORKING_CHECK_STATUSES, heartbeat_at__gte=since
     )
+    predicting = Prediction.objects.filter(heartbeat_at__gte=since)
     if workshop is not None:
         alive = alive.filter(submission__assignment__workshop=workshop)
         checks = checks.filter(assignment__workshop=workshop)
+        predicting = predicting.filter(submission__assignment__workshop=workshop)
     runs = alive.values(
         "host",
         "worker",
@@ -167,8 +188,7 @@ def host_list_alive(
             )
     for check in checks.values("pk", "worker", "heartbeat_at"):
         worker = check["worker"]
-        name = worker.rpartition("@")[2] or worker
-        host = host_of(name, worker, check["heartbeat_at"])
+        host = host_of(_worker_host(worker), worker, check["heartbeat_at"])
         host["queues"].add(JobQueue.CHECK.value)
         host["running"].append(
             {
@@ -178,11 +198,45 @@ def host_list_alive(
                 "slot": None,
             }
         )
+    _predictions_per_host(predicting, host_of)
     for host in hosts.values():
         for key in ("workers", "queues", "devices", "isolation"):
             host[key] = sorted(host[key])
         host["running"].sort(key=lambda job: (job["slot"] is None, job["slot"] or 0))
     return list(hosts.values())
+
+
+def _worker_host(worker: str) -> str:
+    """Return the host of a Celery worker's name (`name@host`)."""
+    return worker.rpartition("@")[2] or worker
+
+
+def _predictions_per_host(
+    predicting: QuerySet[Prediction],
+    host_of: Callable[[str, str, datetime.datetime], dict],
+) -> None:
+    """Add the predictor hosts that answered lately, and what they answer now.
+
+    One aggregate per worker and the running ones (at most the room's cap on
+    waiting predictions): never a row per answered image.
+    """
+    latest = predicting.values("worker").annotate(last=Max("heartbeat_at"))
+    for row in latest.order_by("worker"):
+        host = host_of(_worker_host(row["worker"]), row["worker"], row["last"])
+        host["queues"].add(JobQueue.PREDICT.value)
+    running = predicting.filter(status=PredictionStatus.RUNNING).values(
+        "pk", "worker", "kind", "submission_id", "heartbeat_at"
+    )
+    for row in running.order_by("pk"):
+        host = host_of(_worker_host(row["worker"]), row["worker"], row["heartbeat_at"])
+        host["running"].append(
+            {
+                "kind": PredictionKind(row["kind"]).label,
+                "label": f"prediction {row['pk']}",
+                "url": reverse("submission-detail", args=[row["submission_id"]]),
+                "slot": None,
+            }
+        )
 
 
 def _run_kind(kind: str, *, regrade: int | None) -> str:
@@ -232,11 +286,13 @@ def worker_list(*, inspect: dict, workshop: Workshop | None = None) -> list[dict
     grace = settings.DOJO_HEARTBEAT_GRACE_SECONDS
     open_runs = Run.objects.filter(finished_at__isnull=True)
     checks = CheckRun.objects.filter(status__in=WORKING_CHECK_STATUSES)
+    predicting = Prediction.objects.filter(status=PredictionStatus.RUNNING)
     if workshop is not None:
         open_runs = open_runs.filter(submission__assignment__workshop=workshop)
         checks = checks.filter(assignment__workshop=workshop)
+        predicting = predicting.filter(submission__assignment__workshop=workshop)
     seen: dict[str, dict] = {}
-    for query in (open_runs, checks):
+    for query in (open_runs, checks, predicting):
         rows = query.values("worker").annotate(
             n=Count("pk"), last=Max(Coalesce("heartbeat_at", "started_at"))
         )

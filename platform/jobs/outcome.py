@@ -1,6 +1,7 @@
 """What a job ended with, as one value that its kind's applier turns into a status.
 
-Every job kind (train, evaluate, a regrade's re-evaluation, a check run) says
+Every job kind (train, evaluate, a regrade's re-evaluation, a check run, a
+prediction) says
 how it ended with a `JobOutcome`; none of them moves its row itself. The
 applier its app registered (`jobs.apply`) does, in one place per kind.
 """
@@ -16,6 +17,7 @@ CANCELLED_WHILE_RUNNING = "Cancelled while it ran."
 class Verdict(StrEnum):
     GRADED = "graded"  # the grader's report is recorded as a grade
     PASSED = "passed"  # a check run's checks passed; `result` shows how
+    ANSWERED = "answered"  # a prediction's answer is `result`
     TRAINED = "trained"  # a model was kept: evaluation is queued next
     FAILED = "failed"  # the participant's code or model caused it; counts
     ERROR = "error"  # the platform's fault (refunded); `reason` is the detail
@@ -34,7 +36,8 @@ class JobOutcome:
     history_note: str = ""
     # For KEEP_PREVIOUS without an earlier grade: failed (True) or error.
     participant_fault: bool = False
-    # What a check run shows the participant (feedback, indicative accuracy).
+    # What a check run shows the participant (feedback, indicative accuracy),
+    # or a prediction's answer.
     result: dict | None = None
 
     @classmethod
@@ -52,6 +55,10 @@ class JobOutcome:
     @classmethod
     def passed(cls, *, result: dict) -> "JobOutcome":
         return cls(Verdict.PASSED, result=result)
+
+    @classmethod
+    def answered(cls, *, result: dict) -> "JobOutcome":
+        return cls(Verdict.ANSWERED, result=result)
 
     @classmethod
     def failed(cls, *, reason: str, result: dict | None = None) -> "JobOutcome":

@@ -3,7 +3,9 @@
 A message not answered is sent again (same token) after a backoff that
 doubles with each send; a job whose worker was lost is run again (a new
 token) while it has used fewer than DOJO_MAX_ATTEMPTS claims, then ends
-`error`, the platform's fault.
+`error`, the platform's fault. A disposable job (a prediction: its asker waits
+a few seconds, then asks again) is never sent or run again: it ends `error`
+with a reason that says to try again.
 """
 
 import datetime
@@ -18,9 +20,9 @@ def job_backoff(*, sends: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=seconds)
 
 
-def job_may_retry(*, attempts: int) -> bool:
+def job_may_retry(*, attempts: int, disposable: bool = False) -> bool:
     """Say whether a job that used `attempts` claims may be claimed again."""
-    return attempts < settings.DOJO_MAX_ATTEMPTS
+    return not disposable and attempts < settings.DOJO_MAX_ATTEMPTS
 
 
 # Celery's retry of every job task: only infrastructure faults (the database

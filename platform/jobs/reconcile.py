@@ -8,7 +8,10 @@ finished but whose result was never applied, a row claimed without a run) is
 repaired here, one row at a time, in its own transaction: the message is sent
 again, or the job is run again, or once its attempts are used up it ends
 `error` (the platform's fault). A stopped worker's jobs are handed back the
-same way, without using up an attempt.
+same way, without using up an attempt. A disposable job (one with a window,
+`JobState.expires_at`: a prediction) is never sent or run again: one still
+waiting past its window, or whose worker was lost, ends `error` at once, and
+its asker is told to try again.
 
 A higher app registers each row that carries jobs as a `JobKind`: how to find
 and lock its active rows, what the invariant reads of one, and how to send,
@@ -32,6 +35,7 @@ logger = logging.getLogger(__name__)
 UNAPPLIED = "the result of its last run was never applied"
 LOST = "worker lost"
 STOPPED = "stopped"
+EXPIRED = "not claimed in its window"
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,12 @@ class JobState:
     has_run: bool = False  # a claim exists for the current token
     heartbeat_at: datetime.datetime | None = None
     finished_at: datetime.datetime | None = None
+    # A disposable job's window: nobody waits for it past this moment.
+    expires_at: datetime.datetime | None = None
+
+    @property
+    def disposable(self) -> bool:
+        return self.expires_at is not None
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ class JobHealth:
     """Where a job stands against the invariant, and the repair it needs."""
 
     state: str  # "live", "due" (waiting, next send scheduled) or "broken"
-    repair: str = ""  # "enqueue", "resend", "requeue" or "" when none
+    repair: str = ""  # "enqueue", "resend", "requeue", "expire" or "" when none
     why: str = ""
 
 
@@ -107,7 +117,10 @@ class JobRows:
         return list(rows.values_list("pk", flat=True))
 
     def lock(self, pk: int) -> Any | None:
-        rows = self.model.objects.select_for_update().select_related(*self.related)
+        rows = self.model.objects.select_for_update()
+        if self.related:
+            # select_related() naming nothing would join, and lock, every key.
+            rows = rows.select_related(*self.related)
         row = rows.filter(pk=pk).first()
         return row if row is not None and row.status in self.active else None
 
@@ -133,6 +146,8 @@ def job_kinds() -> list[JobKind]:
 def job_health(*, job: JobState, now: datetime.datetime) -> JobHealth:
     """Say whether an active job satisfies the invariant at `now`."""
     grace = datetime.timedelta(seconds=settings.DOJO_HEARTBEAT_GRACE_SECONDS)
+    if job.disposable:
+        return _disposable_health(job=job, now=now, grace=grace)
     if job.received:
         waited = now - job.created_at
         if waited.total_seconds() > settings.DOJO_REQUEUE_AFTER_SECONDS:
@@ -160,6 +175,25 @@ def job_health(*, job: JobState, now: datetime.datetime) -> JobHealth:
     return JobHealth("live")
 
 
+def _disposable_health(
+    *, job: JobState, now: datetime.datetime, grace: datetime.timedelta
+) -> JobHealth:
+    """A disposable job waits only for its window; its message is never resent
+    (it expires with the window), so one unclaimed past it is over. Claimed,
+    it is lost when its heartbeat is stale, but never before its window ends:
+    a predictor that starts cold may work longer than the grace."""
+    if not job.has_run:
+        if now > job.expires_at:
+            return JobHealth("broken", "expire", why=EXPIRED)
+        return JobHealth("due")
+    last = job.finished_at or job.heartbeat_at
+    if (last is None or now - last > grace) and now > job.expires_at:
+        return JobHealth(
+            "broken", "requeue", why=UNAPPLIED if job.finished_at else LOST
+        )
+    return JobHealth("live")
+
+
 def job_requeue(*, kind: JobKind, row: Any, why: str) -> str:
     """Run a broken job again, or end it once its attempts are used up."""
     kind.end_run(row)
@@ -167,7 +201,7 @@ def job_requeue(*, kind: JobKind, row: Any, why: str) -> str:
     if job.cancel_requested:
         kind.cancel(row)
         return "cancelled"
-    if job_may_retry(attempts=job.attempts):
+    if job_may_retry(attempts=job.attempts, disposable=job.disposable):
         kind.requeue(row)
         return "requeued"
     kind.give_up(row, why=why)
@@ -185,6 +219,9 @@ def _repair(kind: JobKind, row: Any, now: datetime.datetime) -> str | None:
     if health.repair == "resend":
         kind.resend(row)
         return "resent"
+    if health.repair == "expire":
+        kind.give_up(row, why=health.why)
+        return "errored"
     return job_requeue(kind=kind, row=row, why=health.why)
 
 

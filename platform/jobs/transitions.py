@@ -1,9 +1,10 @@
 """The one transition table: every legal status move of every kind of job row.
 
-Two rows carry jobs today: a submission (its training, its evaluation, a
-regrade's re-evaluation) and a check run. Each row's statuses are plain strings
-here, so this floor knows no higher app; the rows' models call
-`transition_refusal` before they move, and a test walks every pair.
+Three rows carry jobs today: a submission (its training, its evaluation, a
+regrade's re-evaluation), a check run and a "try your model" prediction. Each
+row's statuses are plain strings here, so this floor knows no higher app; the
+rows' models call `transition_refusal` before they move, and a test walks every
+pair.
 """
 
 from django.core.exceptions import ValidationError
@@ -14,7 +15,9 @@ from django.core.exceptions import ValidationError
 # when its worker is lost or stopped; one trained on a runner host waits for
 # the site's grader (evaluating), which is sent again when its grader is lost,
 # and trained again (queued) when the model the host staged is not the one it
-# announced.
+# announced. A prediction is disposable: claimed once (running), it is answered,
+# failed (the model's doing) or ends `error` (past its window, or its worker was
+# lost: the asker tries again); it is never queued again.
 TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     "submission": {
         "received": frozenset({"queued", "failed", "error", "cancelled"}),
@@ -39,6 +42,13 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
         "error": frozenset(),
         "cancelled": frozenset(),
     },
+    "prediction": {
+        "queued": frozenset({"running", "error"}),
+        "running": frozenset({"answered", "failed", "error"}),
+        "answered": frozenset(),
+        "failed": frozenset(),
+        "error": frozenset(),
+    },
 }
 
 
@@ -47,7 +57,8 @@ class IllegalTransition(ValidationError):
 
 
 def transition_allowed(*, row: str, start: str, end: str) -> bool:
-    """Say whether a `row` ("submission", "check") may go from `start` to `end`."""
+    """Say whether a `row` ("submission", "check", "prediction") may go from
+    `start` to `end`."""
     return end in TRANSITIONS[row].get(start, frozenset())
 
 

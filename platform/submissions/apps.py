@@ -11,6 +11,11 @@ class SubmissionsConfig(AppConfig):
         from jobs.reconcile import job_kind_register
         from submissions import signals  # noqa: F401 - connects the receivers
         from submissions.models import Run
+        from submissions.prediction_jobs import (
+            PREDICT,
+            PREDICTION_JOBS,
+            prediction_answer_apply,
+        )
         from submissions.services.jobs import run_outcome_apply
         from submissions.services.placement import (
             predictor_load_from_settings,
@@ -21,10 +26,13 @@ class SubmissionsConfig(AppConfig):
         from submissions.services.reconcile import SUBMISSION_JOBS
         from workers.sandbox import SandboxUnavailable
 
-        # A submission's trainings and evaluations are kinds of job.
+        # A submission's trainings and evaluations are kinds of job, and so is
+        # a "try your model" prediction.
         for kind in Run.Kind:
             job_applier_register(kind=kind.value, applier=run_outcome_apply)
         job_kind_register(SUBMISSION_JOBS)
+        job_applier_register(kind=PREDICT, applier=prediction_answer_apply)
+        job_kind_register(PREDICTION_JOBS)
 
         # The sandbox's one configuration, built once per process at start.
         try:

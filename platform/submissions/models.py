@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.transitions import JobRowMixin
+from submissions.prediction_rows import Prediction  # noqa: F401 - registered here
 from web.scores import score_text
 from workers.sandbox import neutralise
 

@@ -1,37 +1,37 @@
 """Try your model: ask a graded submission's model about one image.
 
-The web process never loads a model. It sends the image to the ``predict``
-queue and waits for the answer in the cache; a worker keeps a warm predictor
-sandbox (model files only, no participant code) that answers in milliseconds.
+The web process never loads a model. Each question is a prediction row, a
+kind of job (``submissions.prediction_jobs``): the request stores it and sends
+it to the ``predict`` queue on commit, and the page polls the row. A worker
+keeps a warm predictor sandbox (model files only, no participant code) that
+answers in milliseconds; its answer is applied to the row.
 """
 
+import datetime
 import json
-import logging
-import time
-import uuid
-from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
 
-from accounts.ratelimit import rate_release, rate_take
-from jobs.outbox import outbox_send
-from jobs.queues import JobQueue, JobTask
+from accounts.ratelimit import rate_take
 from submissions import public_split, text_words
 from submissions.models import Status, Submission
+from submissions.prediction_jobs import TIMED_OUT, prediction_queue
+from submissions.prediction_rows import (
+    ASKED_MAX_CHARS,
+    WAITING_PREDICTION_STATUSES,
+    Prediction,
+    PredictionKind,
+    PredictionStatus,
+)
 from submissions.selectors import run_latest_model
 from submissions.text_words import text_vocabulary
 from web import images
 from workshops import folders
 from workshops.samples import SAMPLES_FILE
-
-logger = logging.getLogger(__name__)
-
-RESULT_KEY = "dojo:predict:{}"
-RATE_KEY = "dojo:predict-rate:{}:{}"
-# How long an answer waits for the page to read it.
-ANSWER_KEPT_SECONDS = 120
 
 
 class PredictionUnavailable(Exception):
@@ -73,46 +73,32 @@ def _take_rate_slot(user_id: int) -> None:
         )
 
 
-def _take_waiting_slots(user_id: int) -> None:
+def _refuse_past_waiting_caps(*, user_id: int, now: datetime.datetime) -> None:
     """Refuse past the caps on waiting predictions (per participant, in all).
 
-    Counted per answer window (the predict timeout), atomically; an answered
-    image gives its slots back (``_release_waiting_slots``), so the caps count
-    images still waiting, and no request waits longer than the window.
+    Counted from the rows still waiting inside their window (indexed; at most a
+    cap's worth read): an answered or ended prediction stops counting at once,
+    one nobody answers when its window ends, and nothing is given back by hand.
+    The caller holds the participant's row locked, so their cap holds exactly;
+    the room's may be passed by the requests counting at the same moment (at
+    most one per web process).
     """
-    window = _waiting_window()
-    if rate_take(
-        key=f"predict-waiting:{user_id}",
-        limit=settings.DOJO_PREDICT_WAITING_PER_USER,
-        window=window,
-    ):
+    waiting = Prediction.objects.filter(
+        status__in=WAITING_PREDICTION_STATUSES, expires_at__gt=now
+    )
+    mine = settings.DOJO_PREDICT_WAITING_PER_USER
+    if waiting.filter(participant_id=user_id)[:mine].count() >= mine:
         raise PredictionUnavailable(
             "Your earlier images are still being answered; wait for them, then "
             "try again.",
             status=429,
         )
-    if rate_take(
-        key="predict-waiting:all",
-        limit=settings.DOJO_PREDICT_WAITING_TOTAL,
-        window=window,
-    ):
+    room = settings.DOJO_PREDICT_WAITING_TOTAL
+    if waiting[:room].count() >= room:
         raise PredictionUnavailable(
             "The predictor is busy with the whole room's images; try again in "
             "a few seconds."
         )
-
-
-def _waiting_window() -> int:
-    return max(1, int(settings.DOJO_PREDICT_TIMEOUT_SECONDS))
-
-
-def _release_waiting_slots(asked: dict) -> None:
-    taken_at = asked.get("taken_at")
-    if not isinstance(taken_at, int | float):
-        return
-    window = _waiting_window()
-    for key in (f"predict-waiting:{asked.get('user')}", "predict-waiting:all"):
-        rate_release(key=key, window=window, taken_at=taken_at)
 
 
 def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> dict:
@@ -128,7 +114,12 @@ def prediction_request(*, submission: Submission, user_id: int, pixels: str) -> 
         raise ValidationError(
             f"Send one {height} x {width} x {channels} image as base64 bytes."
         )
-    return _enqueue(submission=submission, user_id=user_id, pixels=pixels)
+    return _enqueue(
+        submission=submission,
+        user_id=user_id,
+        pixels=pixels,
+        kind=PredictionKind.PREDICT,
+    )
 
 
 def _text_model_refuse_if_missing(submission: Submission) -> None:
@@ -148,7 +139,10 @@ def prediction_request_text(
     _text_model_refuse_if_missing(submission)
     ids = text_words.text_ids(submission=submission, text=text)
     return _enqueue(
-        submission=submission, user_id=user_id, pixels=text_words.ids_pixels(ids)
+        submission=submission,
+        user_id=user_id,
+        pixels=text_words.ids_pixels(ids),
+        kind=PredictionKind.PREDICT,
     )
 
 
@@ -157,8 +151,8 @@ def explain_request_text(*, submission: Submission, user_id: int, text: object) 
 
     Checked like a prediction and counted with them; the predictor hides each
     known word in turn and names the nearest words in the model's Embedding.
-    The sentence's word ids are kept with the request, so the answer's
-    positions are read back through the site's own vocabulary.
+    The sentence's word ids are kept with the request (its row), so the
+    answer's positions are read back through the site's own vocabulary.
     """
     _text_model_refuse_if_missing(submission)
     ids = text_words.text_ids(submission=submission, text=text)
@@ -166,7 +160,7 @@ def explain_request_text(*, submission: Submission, user_id: int, text: object) 
         submission=submission,
         user_id=user_id,
         pixels=text_words.ids_pixels(ids),
-        explain=[int(i) for i in ids],
+        kind=PredictionKind.EXPLAIN,
     )
 
 
@@ -194,7 +188,7 @@ def explain_request_public(
         submission=submission,
         user_id=user_id,
         pixels=text_words.ids_pixels(ids),
-        explain=[int(i) for i in ids],
+        kind=PredictionKind.EXPLAIN,
     )
 
 
@@ -216,182 +210,103 @@ def maps_request(*, submission: Submission, user_id: int, image: object) -> dict
     pixels = public_split.public_image_get(
         assignment_id=submission.assignment_id, index=index
     )
-    return _enqueue(submission=submission, user_id=user_id, pixels=pixels, maps=True)
+    return _enqueue(
+        submission=submission,
+        user_id=user_id,
+        pixels=pixels,
+        kind=PredictionKind.MAPS,
+    )
 
 
 def _enqueue(
-    *,
-    submission: Submission,
-    user_id: int,
-    pixels: str,
-    maps: bool = False,
-    explain: list[int] | None = None,
+    *, submission: Submission, user_id: int, pixels: str, kind: PredictionKind
 ) -> dict:
+    """Store the question as a prediction row and send it after commit.
+
+    Its window (DOJO_PREDICT_TIMEOUT_SECONDS) is how long the page waits; no
+    worker claims it after.
+    """
+    if len(pixels) > ASKED_MAX_CHARS:
+        raise ValidationError("This is too long to ask the model about.")
     _take_rate_slot(user_id)
-    _take_waiting_slots(user_id)
-    request_id = uuid.uuid4().hex
-    timeout = settings.DOJO_PREDICT_TIMEOUT_SECONDS
-    cache.set(
-        RESULT_KEY.format(request_id),
-        {
-            "status": "pending",
-            "user": user_id,
-            "submission": submission.pk,
-            "taken_at": time.time(),
-            "until": time.time() + timeout,
-            "maps": maps,
-            **({"explain": explain} if explain is not None else {}),
-        },
-        timeout=int(timeout) + ANSWER_KEPT_SECONDS,
-    )
-    outbox_send(
-        task=JobTask.PREDICT,
-        args=[submission.pk, request_id, pixels],
-        queue=JobQueue.PREDICT.value,
-        expires=timeout,
-    )
-    return {"id": request_id, "status": "pending"}
+    now = timezone.now()
+    window = datetime.timedelta(seconds=settings.DOJO_PREDICT_TIMEOUT_SECONDS)
+    with transaction.atomic():
+        # One participant's questions are counted one at a time, so two tabs
+        # asking at once still meet their cap.
+        get_user_model().objects.select_for_update().filter(pk=user_id).first()
+        _refuse_past_waiting_caps(user_id=user_id, now=now)
+        prediction = Prediction.objects.create(
+            participant_id=user_id,
+            submission=submission,
+            kind=kind,
+            asked=pixels,
+            created_at=now,
+            expires_at=now + window,
+        )
+        prediction_queue(prediction=prediction)
+    return {"id": str(prediction.pk), "status": "pending"}
 
 
 def prediction_poll(*, submission: Submission, user_id: int, request_id: str) -> dict:
     """Return ``{"status": "pending"}`` or the answer to one of the user's images.
 
-    A missing id is a malformed request (400); an id that is not this user's,
-    for this submission, is unknown (404).
+    One query by id and owner (the question itself is read only to word an
+    explain answer). A missing id is a malformed request (400); an id that is
+    not this user's, for this submission, is unknown (404), as is one swept
+    (``prediction_jobs.ANSWER_KEPT_SECONDS`` after it finished).
     """
     if not request_id:
         raise PredictionUnavailable(
             "Say which prediction: GET this address with ?id= from the POST's answer.",
             status=400,
         )
-    entry = cache.get(RESULT_KEY.format(request_id)) if request_id.isalnum() else None
-    if (
-        not isinstance(entry, dict)
-        or entry.get("user") != user_id
-        or entry.get("submission") != submission.pk
-    ):
-        raise PredictionUnavailable("No such prediction.", status=404)
-    if entry.get("status") == "pending":
-        if time.time() > float(entry.get("until", 0)):
-            raise PredictionUnavailable(
-                "The predictor did not answer in time (it may be starting); "
-                "try again in a few seconds."
+    prediction = None
+    if request_id.isdigit() and len(request_id) <= 18:
+        prediction = (
+            Prediction.objects.filter(
+                pk=int(request_id), participant_id=user_id, submission_id=submission.pk
             )
+            .defer("asked")
+            .first()
+        )
+    if prediction is None:
+        raise PredictionUnavailable("No such prediction.", status=404)
+    if prediction.status in WAITING_PREDICTION_STATUSES:
+        if timezone.now() > prediction.expires_at:
+            raise PredictionUnavailable(TIMED_OUT)
         return {"status": "pending"}
-    if "error" in entry:
-        raise PredictionUnavailable(entry["error"], status=422)
-    if "explained" in entry:
+    if prediction.status == PredictionStatus.FAILED:
+        raise PredictionUnavailable(prediction.reason, status=422)
+    if prediction.status == PredictionStatus.ERROR:
+        raise PredictionUnavailable(prediction.reason)
+    return {"status": "done", **_answer_for_page(submission, prediction)}
+
+
+def _answer_for_page(submission: Submission, prediction: Prediction) -> dict:
+    answer = prediction.answer
+    if prediction.kind == PredictionKind.EXPLAIN:
+        ids = text_words.pixels_ids(prediction.asked)
         return {
-            "status": "done",
             "explained": text_words.explained_for_page(
-                submission=submission, asked=entry, explained=entry["explained"]
-            ),
+                submission=submission,
+                asked={"explain": ids},
+                explained=answer["explained"],
+            )
         }
-    if "maps" in entry:
+    if prediction.kind == PredictionKind.MAPS:
         # Bounded by the worker; decoded at exactly this size and drawn here.
-        drawn = [images.grey_png(m, entry["size"]) for m in entry["maps"]]
+        drawn = [images.grey_png(m, answer["size"]) for m in answer["maps"]]
         if not drawn or None in drawn:
             raise PredictionUnavailable("The maps could not be drawn.", status=422)
-        return {"status": "done", "maps": drawn}
+        return {"maps": drawn}
     names = submission.assignment.spec.get("class_names") or []
     return {
-        "status": "done",
         "top": [
             {"label": images.class_label(names, k), "probability": p}
-            for k, p in entry["top"]
-        ],
+            for k, p in answer["top"]
+        ]
     }
-
-
-_predictor = None
-
-
-def _warm_predictor():
-    global _predictor
-    from submissions.services.placement import (
-        TF_KERNELS_ENV,
-        predictor_load_from_settings,
-        predictor_memory_from_settings,
-    )
-    from workers.predictor import WarmPredictor
-
-    if _predictor is None:
-        _predictor = WarmPredictor(
-            work_root=Path(settings.DOJO_WORK_ROOT),
-            backend=settings.DOJO_SANDBOX_BACKEND,
-            env={
-                "KERAS_BACKEND": settings.DOJO_KERAS_BACKEND,
-                "TF_CPP_MIN_LOG_LEVEL": "3",
-                **TF_KERNELS_ENV,
-            },
-            idle_seconds=settings.DOJO_PREDICT_IDLE_SECONDS,
-            load_seconds=predictor_load_from_settings(),
-            **predictor_memory_from_settings(),
-        )
-    return _predictor
-
-
-def predictor_close() -> None:
-    """End this worker's predictor now, if it started, and release its folder."""
-    if _predictor is not None:
-        _predictor.close()
-
-
-def predictor_warm_up() -> None:
-    """Start this worker's predictor sandbox without waiting for a request."""
-    _warm_predictor().start()
-
-
-def prediction_run(*, submission_id: int, request_id: str, pixels: str) -> None:
-    """Answer one request with the worker's warm predictor; store it in the cache."""
-    from workers.predictor import PredictorError
-
-    key = RESULT_KEY.format(request_id)
-    asked = cache.get(key)
-    if not isinstance(asked, dict):
-        return  # expired, or never asked through the site: nobody will read it
-    owner = {"user": asked.get("user"), "submission": asked.get("submission")}
-    submission = (
-        Submission.objects.select_related("assignment").filter(pk=submission_id).first()
-    )
-    model_run = submission and run_latest_model(submission=submission)
-    if not model_run:
-        cache.set(key, {**owner, "error": "The model is gone."}, timeout=60)
-        _release_waiting_slots(asked)
-        return
-    num_classes = int(
-        submission.assignment.spec.get("checks", {}).get("num_classes") or 0
-    )
-    model = {"model_path": Path(model_run.artifact_path), "key": f"run-{model_run.pk}"}
-    timeout = settings.DOJO_PREDICT_TIMEOUT_SECONDS
-    try:
-        if isinstance(asked.get("explain"), list):
-            explained = _warm_predictor().explain(
-                **model,
-                pixels=pixels,
-                num_classes=num_classes or 1000,
-                length=len(asked["explain"]),
-                timeout=timeout,
-            )
-            # The sentence's ids stay with the answer: the poll reads them.
-            answer = {"explained": explained, "explain": asked["explain"]}
-        elif asked.get("maps") is True:
-            size, maps = _warm_predictor().feature_maps(
-                **model, pixels=pixels, timeout=timeout
-            )
-            answer: dict = {"size": size, "maps": maps}
-        else:
-            top = _warm_predictor().predict(
-                **model, pixels=pixels, num_classes=num_classes or 1000, timeout=timeout
-            )
-            answer = {"top": top}
-    except PredictorError as exc:
-        answer = {"error": str(exc)}
-    except OSError as exc:  # the worker's side of the files: a platform fault
-        logger.exception("The predictor failed for submission %s", submission_id)
-        answer = {"error": f"The predictor could not answer ({exc.strerror})."}
-    cache.set(key, {**owner, "status": "done", **answer}, timeout=ANSWER_KEPT_SECONDS)
-    _release_waiting_slots(asked)
 
 
 def samples_for_page(*, submission: Submission) -> list[dict]:

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from jobs.policy import TASK_RETRY
 from jobs.queues import JobQueue, JobTask
-from submissions.predictions import prediction_run
+from submissions.prediction_worker import prediction_run
 from submissions.services.execution import submission_evaluate, submission_train
 from submissions.services.regrade import regrade_batch_run_chunk
 from submissions.services.sweep import work_dirs_sweep
@@ -50,10 +50,14 @@ def broker_cleanup() -> int:
     return embedded_broker_cleanup(settings.CELERY_BROKER_URL)
 
 
-@shared_task(name=JobTask.PREDICT.value, ignore_result=True, acks_late=False)
-def predict(submission_id: int, request_id: str, pixels: str) -> None:
-    """Answer one "try your model" request (disposable: never retried)."""
-    prediction_run(submission_id=submission_id, request_id=request_id, pixels=pixels)
+@shared_task(name=JobTask.PREDICT.value, bind=True, ignore_result=True, acks_late=False)
+def predict(self, prediction_id: int, job_token: str) -> None:
+    """Answer one "try your model" prediction (disposable: never retried)."""
+    prediction_run(
+        prediction_id=prediction_id,
+        job_token=job_token,
+        worker=self.request.hostname or "",
+    )
 
 
 @shared_task(name=JobTask.SWEEP_WORK_DIRS.value, **TASK_RETRY)

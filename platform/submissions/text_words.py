@@ -54,6 +54,11 @@ def ids_pixels(ids: np.ndarray) -> str:
     return "t:" + base64.b64encode(ids.astype("<i4").tobytes()).decode("ascii")
 
 
+def pixels_ids(pixels: str) -> list[int]:
+    """Return the word ids of a sentence as ``ids_pixels`` wrote them."""
+    return np.frombuffer(base64.b64decode(pixels[2:]), "<i4").tolist()
+
+
 def text_ids(*, submission: Submission, text: object) -> np.ndarray:
     """Return a typed sentence as the pack's word ids, or refuse it.
 

@@ -39,6 +39,7 @@ LIBRARIES = ("grader", "workers", "assignments", "dojo_client", "dojo_runner")
 FEATURES = {
     "submissions.tasks",
     "submissions.predictions",
+    "submissions.prediction_worker",
     "submissions.views",
     "submissions.services.execution",
     "submissions.services.reevaluate",

@@ -9,18 +9,26 @@ import pytest
 from checks.models import CheckRun, CheckStatus
 from jobs.transitions import TRANSITIONS, IllegalTransition
 from submissions.models import Status, Submission
+from submissions.prediction_rows import Prediction, PredictionStatus
 
-ROWS = {"submission": (Submission, Status), "check": (CheckRun, CheckStatus)}
+ROWS = {
+    "submission": (Submission, Status),
+    "check": (CheckRun, CheckStatus),
+    "prediction": (Prediction, PredictionStatus),
+}
 
 
 def _move(row: str, obj: object, end: str) -> None:
     if row == "submission":
         obj.move_to(end, reason="why")
+    elif row == "prediction":
+        obj.status_set(end)
     else:
         obj.move_to(end)
 
 
 def test_the_table_covers_every_status_of_every_job_row():
+    assert set(ROWS) == set(TRANSITIONS)
     for row, (_, statuses) in ROWS.items():
         assert set(TRANSITIONS[row]) == set(statuses.values), row
         for ends in TRANSITIONS[row].values():
@@ -62,3 +70,13 @@ def test_a_finished_check_cannot_run_again():
     with pytest.raises(IllegalTransition):
         check.finish(CheckStatus.ERROR, reason="late")
     assert check.status == CheckStatus.PASSED and check.finished_at is None
+
+
+def test_a_prediction_is_never_queued_again():
+    """Disposable: once claimed it ends; the asker asks again instead."""
+    prediction = Prediction(status=PredictionStatus.RUNNING)
+    with pytest.raises(IllegalTransition):
+        prediction.status_set(PredictionStatus.QUEUED)
+    prediction.finish(PredictionStatus.ERROR, reason="\x1b[31mgone")
+    assert prediction.status == PredictionStatus.ERROR
+    assert "\x1b" not in prediction.reason and prediction.finished_at is not None

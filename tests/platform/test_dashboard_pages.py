@@ -369,6 +369,53 @@ def test_hosts_page_shows_every_kind_of_job_per_host_and_slot(
     assert "check run" not in gpu_box
 
 
+def test_hosts_page_shows_a_predictors_host_and_its_predictions(
+    instructor_client, workshop, participant, cnn, make_submission, monkeypatch
+):
+    """A worker that answered "try your model" lately shows on its host with
+    the predict queue; a prediction it is answering now is listed with its
+    kind, and the queue table counts the waiting ones. Answered rows add no
+    line of their own."""
+    import datetime
+
+    from django.utils import timezone
+
+    from submissions.prediction_rows import Prediction, PredictionStatus
+
+    monkeypatch.setattr(
+        selectors, "celery_inspect", lambda timeout=1.0: {"workers": [], "error": ""}
+    )
+    submission = make_submission(participant, cnn)
+    now = timezone.now()
+    common = {
+        "participant": participant,
+        "submission": submission,
+        "asked": "AAAA",
+        "worker": "predict1@cpu-box-3",
+        "heartbeat_at": now,
+        "expires_at": now + datetime.timedelta(seconds=20),
+    }
+    running = Prediction.objects.create(
+        kind="maps", status=PredictionStatus.RUNNING, **common
+    )
+    for _ in range(3):
+        Prediction.objects.create(
+            kind="predict", status=PredictionStatus.ANSWERED, finished_at=now, **common
+        )
+    Prediction.objects.create(
+        kind="predict", **{**common, "worker": "", "heartbeat_at": None}
+    )
+    page = instructor_client.get(
+        reverse("hosts", args=[workshop.slug])
+    ).content.decode()
+    box = page.split("<td>cpu-box-3</td>")[1].split("</tr>")[0]
+    assert "<td>predict1@cpu-box-3</td><td>predict</td>" in box
+    url = reverse("submission-detail", args=[submission.pk])
+    assert f'<a href="{url}">prediction {running.pk}</a> (feature maps)' in box
+    assert box.count("prediction ") == 1
+    assert '<tr><td>predict</td><td class="num">1</td><td class="num">1</td>' in page
+
+
 def test_hosts_page_lists_answering_workers(instructor_client, workshop, monkeypatch):
     from config.celery_app import app
 

@@ -13,8 +13,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from grader import grade
-from submissions import predictions, tasks
+from submissions import prediction_worker, tasks
 from submissions.models import Status
+from submissions.prediction_rows import Prediction
 from submissions.public_split import public_image_get, public_split_sizes
 from submissions.services.grading import grade_record
 from submissions.services.intake import submission_create
@@ -246,44 +247,53 @@ def test_maps_requests_for_other_than_a_public_index_are_refused(
 
 
 def test_a_maps_request_for_a_public_index_goes_to_the_predictor(
-    participant_client, participant, cnn, outbox
+    participant_client, participant, cnn, outbox, django_capture_on_commit_callbacks
 ) -> None:
     """It is queued like a prediction, with that public image's own pixels."""
     submission = graded_with_model(participant, cnn)
-    response = participant_client.post(
-        f"/s/{submission.pk}/predict/",
-        json.dumps({"public_index": 3}),
-        content_type="application/json",
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = participant_client.post(
+            f"/s/{submission.pk}/predict/",
+            json.dumps({"public_index": 3}),
+            content_type="application/json",
+        )
     assert response.status_code == 202, response.content
     assert participant_client.get(response.json()["poll"]).json() == {
         "status": "pending"
     }
     [sent] = outbox
     assert sent["queue"] == "predict"
-    assert sent["args"][2] == public_image_get(assignment_id=cnn.pk, index=3)
+    asked = Prediction.objects.get(pk=sent["args"][0])
+    assert asked.kind == "maps"
+    assert asked.asked == public_image_get(assignment_id=cnn.pk, index=3)
 
 
 def test_maps_of_a_picked_public_image_come_back_from_the_sandboxed_predictor(
-    participant_client, participant, cnn, outbox, settings
+    participant_client,
+    participant,
+    cnn,
+    outbox,
+    settings,
+    django_capture_on_commit_callbacks,
 ) -> None:
     """The page's request, the worker's task and the real warm predictor: the
     poll answers with the first convolution's maps, drawn by the site."""
     settings.DOJO_PREDICT_TIMEOUT_SECONDS = 150  # the predictor's first start
     submission = graded_with_model(participant, cnn, kind="conv")
-    posted = participant_client.post(
-        f"/s/{submission.pk}/predict/",
-        json.dumps({"public_index": 5}),
-        content_type="application/json",
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = participant_client.post(
+            f"/s/{submission.pk}/predict/",
+            json.dumps({"public_index": 5}),
+            content_type="application/json",
+        )
     assert posted.status_code == 202, posted.content
     [sent] = outbox
     try:
         tasks.predict(*sent["args"])
     finally:
-        if predictions._predictor is not None:
-            predictions._predictor.stop()
-            predictions._predictor = None
+        if prediction_worker._predictor is not None:
+            prediction_worker._predictor.stop()
+            prediction_worker._predictor = None
     answer = participant_client.get(posted.json()["poll"])
     assert answer.status_code == 200, answer.content
     maps = answer.json()["maps"]

@@ -34,7 +34,12 @@ def _post(client: Client, submission):
 
 
 def test_a_prediction_answers_at_once_with_an_id_and_is_polled(
-    graded, participant, other_participant, outbox, settings
+    graded,
+    participant,
+    other_participant,
+    outbox,
+    settings,
+    django_capture_on_commit_callbacks,
 ) -> None:
     """With no predictor running at all, the POST answers 202 with an id; the
     poll says "pending"; the image went to the predict queue; nobody else can
@@ -42,7 +47,8 @@ def test_a_prediction_answers_at_once_with_an_id_and_is_polled(
     settings.DOJO_PREDICT_TIMEOUT_SECONDS = 5
     client = Client()
     client.force_login(participant)
-    posted = _post(client, graded)
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = _post(client, graded)
     assert posted.status_code == 202, posted.content
     ticket = posted.json()
     assert ticket["status"] == "pending" and ticket["id"]

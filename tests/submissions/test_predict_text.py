@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from django.test import Client
 
+from submissions.prediction_rows import Prediction
 from tests.model_builders import graded_with_model
 from workshops import folders
 
@@ -45,17 +46,18 @@ def _post(client: Client, submission, body: dict):
 
 
 def test_a_sentence_goes_to_the_predictor_as_word_ids(
-    graded_text, participant, outbox
+    graded_text, participant, outbox, django_capture_on_commit_callbacks
 ) -> None:
     client = Client()
     client.force_login(participant)
     page = client.get(graded_text.get_absolute_url()).content.decode()
     assert 'id="try-text-form"' in page and 'id="draw"' not in page
     assert 'id="try-explain"' in page
-    posted = _post(client, graded_text, {"text": "A <b>dog</b> in a\ttree!"})
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = _post(client, graded_text, {"text": "A <b>dog</b> in a\ttree!"})
     assert posted.status_code == 202, posted.content
     (message,) = outbox
-    pixels = message["args"][2]
+    pixels = Prediction.objects.get(pk=message["args"][0]).asked
     assert message["queue"] == "predict" and pixels.startswith("t:")
     ids = np.frombuffer(base64.b64decode(pixels[2:]), "<i4")
     # a, b (unknown), dog, b, in (unknown), a, tree; then padding.
@@ -156,20 +158,26 @@ class _Explaining:
 
 
 def test_which_words_moved_the_prediction_comes_back_in_the_sites_own_words(
-    graded_text, participant, outbox, settings, monkeypatch
+    graded_text,
+    participant,
+    outbox,
+    settings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
 ) -> None:
     """A sentence with "explain" is queued like a prediction (its word ids kept
     with the request), counted with them, and answered through the worker's
     task as words read through the site's vocabulary."""
-    from submissions import predictions, tasks
+    from submissions import prediction_worker, tasks
 
     settings.DOJO_PREDICT_PER_MINUTE = 1
     fake = _Explaining()
-    monkeypatch.setattr(predictions, "_warm_predictor", lambda: fake)
+    monkeypatch.setattr(prediction_worker, "_warm_predictor", lambda: fake)
     client = Client()
     client.force_login(participant)
     body = {"text": "A <b>dog</b> in a\ttree!", "explain": True}
-    posted = _post(client, graded_text, body)
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = _post(client, graded_text, body)
     assert posted.status_code == 202, posted.content
     assert client.get(posted.json()["poll"]).json() == {"status": "pending"}
     again = _post(client, graded_text, body)
@@ -177,7 +185,8 @@ def test_which_words_moved_the_prediction_comes_back_in_the_sites_own_words(
     (message,) = outbox
     tasks.predict(*message["args"])
     (asked,) = fake.asked
-    assert asked["length"] == 32 and asked["pixels"] == message["args"][2]
+    row = Prediction.objects.get(pk=message["args"][0])
+    assert asked["length"] == 32 and asked["pixels"] == row.asked
     answer = client.get(posted.json()["poll"]).json()
     names = graded_text.assignment.spec["class_names"]
     assert answer == {
@@ -217,7 +226,11 @@ def public_definitions(graded_text):
 
 
 def test_a_public_test_definition_is_weighed_by_its_index(
-    graded_text, participant, outbox, public_definitions
+    graded_text,
+    participant,
+    outbox,
+    public_definitions,
+    django_capture_on_commit_callbacks,
 ) -> None:
     """The page offers the kept public definitions by number; the pick goes to
     the predictor as that definition's own word ids, kept with the request."""
@@ -226,10 +239,12 @@ def test_a_public_test_definition_is_weighed_by_its_index(
     client.force_login(participant)
     page = client.get(graded_text.get_absolute_url()).content.decode()
     assert 'id="try-public"' in page and 'max="2"' in page
-    posted = _post(client, graded_text, {"public_index": "1", "explain": True})
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = _post(client, graded_text, {"public_index": "1", "explain": True})
     assert posted.status_code == 202, posted.content
     (message,) = outbox
-    ids = np.frombuffer(base64.b64decode(message["args"][2][2:]), "<i4")
+    asked = Prediction.objects.get(pk=message["args"][0]).asked
+    ids = np.frombuffer(base64.b64decode(asked[2:]), "<i4")
     assert ids.tolist() == kept[1].tolist()
 
 
