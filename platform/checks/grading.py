@@ -17,8 +17,8 @@ from django.conf import settings
 from checks.data import CheckData
 from checks.models import CheckRun
 from jobs.queues import JobQueue
+from jobs.spare_policy import SpareKind, spare_refill, spare_take
 from submissions.services.placement import sandbox_cpus_from_settings
-from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import evaluation, sandbox
 
 

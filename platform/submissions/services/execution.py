@@ -5,6 +5,15 @@ from pathlib import Path
 
 from jobs.outcome import JobOutcome
 from jobs.queues import JobQueue
+from jobs.spares import (
+    evaluation_spare_key,
+    evaluation_spare_refill,
+    evaluation_spare_take,
+    spare_dirs,
+    training_spare_key,
+    training_spare_refill,
+    training_spare_take,
+)
 from jobs.spec import job_spec_build
 from submissions.artifacts import artifact_keep
 from submissions.extensions import TrainingHandBack, model_settle
@@ -32,15 +41,6 @@ from submissions.services.placement import (
     job_sandbox_run,
     sandbox_env,
     sandbox_limits,
-)
-from submissions.services.spares import (
-    evaluation_spare_key,
-    evaluation_spare_refill,
-    evaluation_spare_take,
-    spare_dirs,
-    training_spare_key,
-    training_spare_refill,
-    training_spare_take,
 )
 from workers import sandbox
 from workers.evaluation import evaluate_many

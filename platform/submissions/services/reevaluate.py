@@ -12,6 +12,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs.outcome import JobOutcome
+from jobs.spares import (
+    evaluation_spare_key,
+    evaluation_spare_refill,
+    evaluation_spare_take,
+)
 from submissions.models import Run, Submission
 from submissions.services.grading import history_load, report_from_sandbox
 from submissions.services.heartbeats import Heartbeat
@@ -21,11 +26,6 @@ from submissions.services.placement import (
     chunk_wall_seconds,
     evaluation_folders,
     evaluation_sandbox,
-)
-from submissions.services.spares import (
-    evaluation_spare_key,
-    evaluation_spare_refill,
-    evaluation_spare_take,
 )
 from workers.evaluation_each import ModelVerdict, evaluate_each
 from workers.outputs import UntrustedOutputError
