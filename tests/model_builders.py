@@ -2,7 +2,8 @@
 
 Models are built here with Keras (no training): "good" is a small MLP, "slow"
 is cheap in memory and heavy in compute, "hog" needs gigabytes to grade,
-"deep" (600 layers) is slow to load.
+"deep" (600 layers) is slow to load. "unread" is no model at all, for tests
+where no grader opens it (a hand-built sandbox ending is the point): no Keras.
 """
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,6 +14,8 @@ from submissions.services.grading import grade_record
 from submissions.services.intake import submission_create
 from submissions.storage import artifact_dir
 from tests.helpers import ROOT, wait_for
+
+UNREAD = "unread"
 
 
 def keras_model(kind: str, input_shape: tuple[int, ...]):
@@ -79,7 +82,10 @@ def evaluating_with_model(participant, assignment, kind: str = "good") -> Submis
     )
     path = artifact_dir(submission.pk) / f"run-{run.pk}" / "model.keras"
     path.parent.mkdir(parents=True, exist_ok=True)
-    keras_model(kind, tuple(assignment.spec["checks"]["input_shape"])).save(path)
+    if kind == UNREAD:
+        path.write_bytes(b"a stored model no grader opens")
+    else:
+        keras_model(kind, tuple(assignment.spec["checks"]["input_shape"])).save(path)
     Run.objects.filter(pk=run.pk).update(artifact_path=str(path))
     Submission.objects.filter(pk=submission.pk).update(status=Status.EVALUATING)
     submission.refresh_from_db()

@@ -2,6 +2,12 @@
 
 The sandbox holds the models, the hidden test split and the grader; it never holds
 participant code. Many models are graded in one sandbox so TensorFlow starts once.
+
+Given the job's spec (`workers.jobspec.JobSpec`, built by the site), a grader
+runs within the spec's limits and its sandbox's ending is read back through the
+spec's validated result before any report is: a refused ending (a log past the
+spec's limit, a malformed field) raises `JobSpecError`, and the caller ends the
+job as the platform's fault.
 """
 
 import json
@@ -13,6 +19,7 @@ from pathlib import Path
 
 from grader import MODEL_CACHE_BYTES
 from workers import outputs, sandbox
+from workers.jobspec import JobSpec, job_result_from_sandbox
 
 GRADER_DIR = Path(__file__).resolve().parents[1] / "grader"
 logger = logging.getLogger(__name__)
@@ -77,10 +84,12 @@ def evaluate_many(
     should_cancel: Callable[[], bool] | None = None,
     spare: sandbox.Spare | None = None,
     spare_folders: Sequence[str] = (),
+    spec: JobSpec | None = None,
 ) -> EvaluationOutcome:
     """Grade each job's model ({id, model, spec, data, base}) in one sandbox.
 
-    ``spare``: a warm evaluator from ``evaluator_spare`` (see ``run_grader``).
+    ``spare``: a warm evaluator from ``evaluator_spare``; ``spec``: the job's
+    spec (see ``run_grader``).
     """
     result, reports, unreadable, touched = run_grader(
         jobs,
@@ -96,6 +105,7 @@ def evaluate_many(
         should_cancel=should_cancel,
         spare=spare,
         spare_folders=spare_folders,
+        spec=spec,
     )
     return evaluation_outcome(
         result, reports=reports, unreadable=unreadable, touched=touched
@@ -157,6 +167,30 @@ class _Mounts:
     def inside(self, host_file: str) -> str:
         """Return the file's path inside, binding its folder once."""
         return f"{self.folder(str(Path(host_file).parent))}/{Path(host_file).name}"
+
+
+def grader_mounts(jobs: Sequence[Mapping]) -> dict[str, str]:
+    """Return where an evaluation sandbox of ``jobs`` binds each data folder.
+
+    Each job's split, then its base model's folder, in the jobs' order: the
+    order ``run_grader`` binds them cold, and ``evaluation_folders`` gives a
+    warm evaluator.
+    """
+    mounts = _Mounts()
+    for job in jobs:
+        mounts.inside(job["data"])
+        if job.get("base"):
+            mounts.inside(job["base"])
+    return dict(mounts.mounted)
+
+
+def model_mount(model_id: str) -> str:
+    """Return where the grader reads a job's model: a copy in the job folder.
+
+    A copy, not a bind: a warm evaluator's binds are fixed before its models
+    arrive.
+    """
+    return f"/job/{model_id}.keras"
 
 
 def progress_dir(work_root: Path, name: str) -> Path:
@@ -260,12 +294,32 @@ def _spare_fits(
     """
     needed = {str(Path(job["data"]).parent) for job in jobs}
     needed |= {str(Path(job["base"]).parent) for job in jobs if job.get("base")}
-    planned = replace(spare.limits, wall_seconds=0, cpu_seconds=0)
     return (
         spare.work_dir == work.resolve()
         and needed <= set(folders)
-        and planned == replace(limits, wall_seconds=0, cpu_seconds=0)
+        and _same_but_time(spare.limits, limits)
         and spare.limits.cpu_seconds >= limits.cpu_seconds
+    )
+
+
+def _same_but_time(a: sandbox.SandboxLimits, b: sandbox.SandboxLimits) -> bool:
+    """Return whether two limits differ in their wall and CPU time at most."""
+    return replace(a, wall_seconds=0, cpu_seconds=0) == replace(
+        b, wall_seconds=0, cpu_seconds=0
+    )
+
+
+def _within(limits: sandbox.SandboxLimits, spec: JobSpec) -> bool:
+    """Return whether a grader with ``limits`` stays within its spec's.
+
+    The same limits, no more time: a regrade chunk's later rounds
+    (``evaluation_each``) have less time than its spec, sized for every model.
+    """
+    bound = spec.sandbox_limits()
+    return (
+        _same_but_time(limits, bound)
+        and limits.wall_seconds <= bound.wall_seconds
+        and limits.cpu_seconds <= bound.cpu_seconds
     )
 
 
@@ -285,6 +339,7 @@ def run_grader(
     on_done: Callable[[], object] | None = None,
     spare: sandbox.Spare | None = None,
     spare_folders: Sequence[str] = (),
+    spec: JobSpec | None = None,
 ) -> tuple[sandbox.SandboxResult, dict[str, Mapping], str, str | None]:
     """Run `python -m grader batch` once.
 
@@ -296,10 +351,18 @@ def run_grader(
     rest). A `spare` from ``evaluator_spare`` (same name, ``spare_folders`` its
     data folders) runs it warm; one that does not fit, or died, is discarded
     and the grader starts cold.
+
+    ``spec``: the job's spec. The grader's limits must be within it, and the
+    sandbox's ending is read back through it before any report: a refused
+    ending raises ``JobSpecError`` and no report of that sandbox is read.
     """
     job_dir, work = work_root / f"{name}-job", work_root / name
     folders = [str(f) for f in spare_folders]
     limits = grader_limits(wall_seconds, memory_bytes, cpus)
+    if spec is not None and not _within(limits, spec):
+        if spare is not None:
+            spare.discard()
+        raise ValueError(f"the grader's limits {limits} are past its spec's")
     if spare is not None and not (
         _spare_fits(spare, work=work, jobs=jobs, folders=folders, limits=limits)
         and spare.alive()
@@ -312,15 +375,15 @@ def run_grader(
     mounts = _Mounts(folders)
     sandbox_jobs = []
     for job in jobs:
-        model = job_dir / f"{job['id']}.keras"
-        shutil.copyfile(job["model"], model)
-        spec = job_dir / f"{job['id']}.spec.json"
-        spec.write_text(json.dumps(job["spec"]))
+        inside = model_mount(str(job["id"]))
+        shutil.copyfile(job["model"], job_dir / Path(inside).name)
+        grading = job_dir / f"{job['id']}.spec.json"
+        grading.write_text(json.dumps(job["spec"]))
         sandbox_jobs.append(
             {
                 "id": str(job["id"]),
-                "model": f"/job/{model.name}",
-                "spec": f"/job/{spec.name}",
+                "model": inside,
+                "spec": f"/job/{grading.name}",
                 "data": mounts.inside(job["data"]),
                 "base": mounts.inside(job["base"]) if job.get("base") else None,
             }
@@ -351,6 +414,7 @@ def run_grader(
                     on_log=on_log,
                     should_cancel=should_cancel,
                     on_done=on_done,
+                    spec=spec,
                 )
         if result is None:
             result = sandbox.run(
@@ -364,6 +428,8 @@ def run_grader(
                 should_cancel=should_cancel,
                 chdir=str(work),
             )
+        if spec is not None:
+            job_result_from_sandbox(spec=spec, result=result)
         unreadable = ""
         reports: dict[str, Mapping] = {}
         if out.exists() or out.is_symlink():

@@ -23,6 +23,7 @@ from workers.evaluation import (
     run_grader,
     unreadable_report,
 )
+from workers.jobspec import JobSpec
 
 # Restarts after a crash that blamed nobody (the grader could not start at all).
 MAX_BLAMELESS_ROUNDS = 1
@@ -157,6 +158,7 @@ def evaluate_each(
     keep_alive: Callable[[], bool] | None = None,
     spare: sandbox.Spare | None = None,
     spare_folders: Sequence[str] = (),
+    spec: JobSpec | None = None,
 ) -> list[str]:
     """Grade each job's model, calling `on_verdict` once per model as it ends.
 
@@ -168,6 +170,11 @@ def evaluate_each(
     ``longest_seconds`` of at least ``round_wall_seconds`` for this chunk) for the
     first round; one that does not fit is discarded. Later rounds, after a model
     stopped the sandbox, start cold.
+
+    `spec`: the chunk's spec, sized for every model: each round runs within it
+    and its ending is read back through it (``run_grader``). A refused ending
+    raises ``JobSpecError``: the models without a verdict are the caller's to
+    end, as the platform's fault.
     """
     by_id = {str(job["id"]): job for job in jobs}
     pending = list(by_id)
@@ -205,6 +212,7 @@ def evaluate_each(
             on_done=progress.collect,
             spare=warm,
             spare_folders=spare_folders if warm is not None else (),
+            spec=spec,
         )
         if not pending or progress.cancelled:
             return pending

@@ -36,7 +36,9 @@ LIMITS = frozenset(field.name for field in dataclasses.fields(SandboxLimits))
 
 MAX_ID = 200
 MAX_NAME = 100
-MAX_DATA = 16
+# A regrade chunk names each model it grades (up to 100, the site's
+# CHUNK_MAX_MODELS) beside its split and base.
+MAX_DATA = 128
 MAX_ARTIFACTS = 16
 # A result's log is the sandbox's capped tail; a host may not send more. The
 # log is text the participant printed: it is neutralised where it is stored.

@@ -6,6 +6,13 @@ folder fixed at start) for the data it checked against last; a check of other
 data, or after the spare died, starts the grader cold. When a spare may
 start and how old it may get: ``spare_policy``. The evaluation sandbox
 never runs participant code and never sees the private split.
+
+The grading is built as a job spec (`jobs.spec.evaluation_spec_build`) of kind
+"evaluate" whose result goes to the check ("check:7"): the check's own kind,
+"check", is its training, which runs participant code and may run on a runner
+host; this sandbox runs only the grader, on the site. It runs within the
+spec's limits and its ending is read back through the spec: a refused one
+ends the check as the platform's fault (`checks.execution`).
 """
 
 import os
@@ -17,8 +24,9 @@ from django.conf import settings
 from checks.data import CheckData
 from checks.models import CheckRun
 from jobs.queues import JobQueue
+from jobs.spare_policy import SpareKind, spare_refill, spare_take
+from jobs.spec import evaluation_spec_build
 from submissions.services.placement import sandbox_cpus_from_settings
-from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import evaluation, sandbox
 
 
@@ -55,27 +63,39 @@ def check_grade(
     """Grade the check's model on the public sample only."""
     assignment = check.assignment
     base = data.train_dir / "base.keras"
+    jobs = [
+        {
+            "id": "check",
+            "model": str(model),
+            "spec": {**assignment.spec, "version": assignment.spec_version},
+            "data": str(data.public_sample),
+            "base": str(base) if base.is_file() else None,
+        }
+    ]
+    wall = settings.DOJO_CHECK_EVAL_SECONDS
+    memory = settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024
+    cpus = sandbox_cpus_from_settings()
+    spec = evaluation_spec_build(
+        kind="evaluate",
+        job_id=f"check:{check.pk}",
+        jobs=jobs,
+        split="public",
+        limits=evaluation.grader_limits(wall, memory, cpus),
+    )
     spare = spare_take(kind=SpareKind.CHECK_GRADE, key=_key(data))
     return evaluation.evaluate_many(
-        [
-            {
-                "id": "check",
-                "model": str(model),
-                "spec": {**assignment.spec, "version": assignment.spec_version},
-                "data": str(data.public_sample),
-                "base": str(base) if base.is_file() else None,
-            }
-        ],
+        jobs,
         work_root=Path(settings.DOJO_WORK_ROOT),
         name=_name(),
         backend=settings.DOJO_SANDBOX_BACKEND,
         env=env,
-        wall_seconds=settings.DOJO_CHECK_EVAL_SECONDS,
-        memory_bytes=settings.DOJO_EVAL_MEMORY_MB * 1024 * 1024,
-        cpus=sandbox_cpus_from_settings(),
+        wall_seconds=wall,
+        memory_bytes=memory,
+        cpus=cpus,
         should_cancel=should_cancel,
         spare=spare,
         spare_folders=_folders(data) if spare is not None else (),
+        spec=spec,
     )
 
 

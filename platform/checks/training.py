@@ -22,9 +22,9 @@ from django.conf import settings
 from checks.data import CheckData
 from checks.models import CheckRun
 from jobs.queues import JobQueue
+from jobs.spare_policy import SpareKind, spare_refill, spare_take
 from jobs.spec import job_spec_build
 from submissions.services.placement import job_place, sandbox_cpus_from_settings
-from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
 from workers import sandbox
 from workers.jobspec import KIND_ENV, JobSpec, job_result_from_sandbox
 from workshops import folders

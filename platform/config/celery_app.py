@@ -132,7 +132,7 @@ def _refuse_to_start_without_a_sandbox(sender: object = None, **kwargs: object) 
     for notice in plan.notices:
         logger.warning("Sandbox: %s", notice)
     logger.warning("Sandbox limits on this worker: %s", plan.describe())
-    from submissions.services.spares import spares_describe
+    from jobs.spares import spares_describe
 
     slots = settings.DOJO_GPU_SLOTS if gpu else getattr(sender, "concurrency", 1)
     logger.warning("%s", spares_describe(slots=slots or 1))
@@ -144,7 +144,7 @@ def _spares_watch_this_workers_queues(sender: object = None, **kwargs: object) -
 
     Set in the parent before its pool processes fork, so each slot inherits it.
     """
-    from submissions.services.spare_policy import spare_policy_serve
+    from jobs.spare_policy import spare_policy_serve
 
     queues = getattr(getattr(sender, "app", app).amqp.queues, "consume_from", {})
     spare_policy_serve(queues=list(queues or {}))
@@ -152,14 +152,14 @@ def _spares_watch_this_workers_queues(sender: object = None, **kwargs: object) -
 
 @task_prerun.connect
 def _slot_busy(**kwargs: object) -> None:
-    from submissions.services.spare_policy import spare_slot_busy
+    from jobs.spare_policy import spare_slot_busy
 
     spare_slot_busy(busy=True)
 
 
 @task_postrun.connect
 def _slot_idle(**kwargs: object) -> None:
-    from submissions.services.spare_policy import spare_slot_busy
+    from jobs.spare_policy import spare_slot_busy
 
     spare_slot_busy(busy=False)
 
@@ -225,7 +225,7 @@ def _release_warm_sandboxes(**kwargs: object) -> None:
     releases = [
         getattr(sys.modules.get(module), name, None)
         for module, name in (
-            ("submissions.services.spare_policy", "spares_discard"),
+            ("jobs.spare_policy", "spares_discard"),
             ("submissions.prediction_worker", "predictor_close"),
         )
     ]

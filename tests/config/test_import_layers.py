@@ -13,7 +13,7 @@ TOPS = ("platform", "workers", "grader", "assignments", "dojo_client", "dojo_run
 # enforce"). An app may import only the apps before it. `web` holds pure
 # helpers (charts, images, Markdown, JSON request bodies) and is no app: it
 # imports none. `jobs` is the one job framework (queue, claim, heartbeat,
-# outcome, apply, reconcile): submissions and checks are kinds of job that
+# outcome, apply, reconcile, spares): submissions and checks are kinds of job that
 # register with it. Checks use the submission's sandbox plans, so they may
 # import submissions, never the reverse. The workspace composes drafts with
 # submissions and checks (a draft is submitted or checked), so it sits on

@@ -11,8 +11,9 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
 from config.celery_app import app
+from jobs import spares
 from jobs.queues import TASK_SOFT_TIME_LIMIT_SECONDS
-from submissions.services import spares
+from jobs.spare_policy import SpareKind, slot_spare, spares_discard
 from submissions.services.placement import (
     CHUNK_MARGIN_SECONDS,
     chunk_max_models,
@@ -20,7 +21,6 @@ from submissions.services.placement import (
     evaluation_sandbox,
 )
 from submissions.services.regrade import chunk_size
-from submissions.services.spare_policy import SpareKind, slot_spare, spares_discard
 from tests.workers.sandbox.sandbox_helpers import job_cpu_quotas
 from workers.evaluation import grader_limits
 from workers.evaluation_each import round_wall_seconds

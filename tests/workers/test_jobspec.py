@@ -8,6 +8,7 @@ import pytest
 
 from workers import sandbox
 from workers.jobspec import (
+    MAX_DATA,
     VERSION,
     DataRef,
     JobResult,
@@ -95,7 +96,7 @@ def test_a_spec_and_result_round_trip_through_json():
         ("script_sha256", "A" * 64, "spec.script_sha256"),
         ("script_sha256", REMOVE, "spec.script_sha256"),
         ("data", "train", "spec.data"),
-        ("data", [SPEC["data"][0]] * 17, "spec.data"),
+        ("data", [SPEC["data"][0]] * (MAX_DATA + 1), "spec.data"),
         ("data.0.mount", "/data/../etc", "spec.data[0].mount"),
         ("data.0.mount", "data", "spec.data[0].mount"),
         ("data.0.name", "../x", "spec.data[0].name"),

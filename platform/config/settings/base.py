@@ -194,7 +194,7 @@ DOJO_GPU_SLOTS = env.int("DOJO_GPU_SLOTS", default=1)
 # Each GPU slot's memory share under MPS (0: the card's 80 GiB / slots).
 DOJO_GPU_MEMORY_MB = env.int("DOJO_GPU_MEMORY_MB", default=0)
 # A warm spare sandbox per worker slot (Keras imported, limits applied) takes
-# the slot's next training job of the same assignment; see services/spares.py.
+# the slot's next training job of the same assignment; see jobs/spares.py.
 DOJO_SPARES = env.bool("DOJO_SPARES", default=True)
 DOJO_SPARE_MAX_AGE_SECONDS = env.int("DOJO_SPARE_MAX_AGE_SECONDS", default=900)
 DOJO_EVAL_WALL_SECONDS = env.int("DOJO_EVAL_WALL_SECONDS", default=300)

@@ -5,7 +5,16 @@ from pathlib import Path
 
 from jobs.outcome import JobOutcome
 from jobs.queues import JobQueue
-from jobs.spec import job_spec_build
+from jobs.spares import (
+    evaluation_spare_key,
+    evaluation_spare_refill,
+    evaluation_spare_take,
+    spare_dirs,
+    training_spare_key,
+    training_spare_refill,
+    training_spare_take,
+)
+from jobs.spec import evaluation_spec_build, job_spec_build
 from submissions.artifacts import artifact_keep
 from submissions.extensions import TrainingHandBack, model_settle
 from submissions.feedback import code_error_reason
@@ -33,17 +42,8 @@ from submissions.services.placement import (
     sandbox_env,
     sandbox_limits,
 )
-from submissions.services.spares import (
-    evaluation_spare_key,
-    evaluation_spare_refill,
-    evaluation_spare_take,
-    spare_dirs,
-    training_spare_key,
-    training_spare_refill,
-    training_spare_take,
-)
 from workers import sandbox
-from workers.evaluation import evaluate_many
+from workers.evaluation import evaluate_many, grader_limits
 from workers.jobspec import JobSpec, job_result_from_sandbox
 from workers.notebook import notebook_to_script
 from workshops import folders
@@ -272,17 +272,31 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
         heartbeat = Heartbeat([run])
         folders = evaluation_folders(inputs=inputs)
         grader = evaluation_sandbox()
+        jobs = [{"id": str(submission.pk), **inputs}]
+        # The job as a spec (`jobs.spec`), as a training's: the grader runs
+        # within its limits and its ending is read back through it; a refused
+        # ending is the platform's fault (below).
+        spec = evaluation_spec_build(
+            kind=Run.Kind.EVALUATE.value,
+            job_id=f"run:{run.pk}",
+            jobs=jobs,
+            split="hidden",
+            limits=grader_limits(
+                grader["wall_seconds"], grader["memory_bytes"], grader["cpus"]
+            ),
+        )
         # The slot's warm evaluator, if it was started for these very inputs.
         key = evaluation_spare_key(folders=folders, kwargs=grader)
         spare = evaluation_spare_take(key=key)
         name = spare.work_dir.name if spare is not None else f"eval-{run.pk}"
         outcome = evaluate_many(
-            [{"id": str(submission.pk), **inputs}],
+            jobs,
             name=name,
             on_log=heartbeat.on_log,
             should_cancel=heartbeat.should_cancel,
             spare=spare,
             spare_folders=folders,
+            spec=spec,
             **grader,
         )
         run_record(run=run, result=outcome.result)

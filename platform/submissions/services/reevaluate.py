@@ -12,6 +12,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs.outcome import JobOutcome
+from jobs.spares import (
+    evaluation_spare_key,
+    evaluation_spare_refill,
+    evaluation_spare_take,
+)
+from jobs.spec import evaluation_spec_build
 from submissions.models import Run, Submission
 from submissions.services.grading import history_load, report_from_sandbox
 from submissions.services.heartbeats import Heartbeat
@@ -22,11 +28,7 @@ from submissions.services.placement import (
     evaluation_folders,
     evaluation_sandbox,
 )
-from submissions.services.spares import (
-    evaluation_spare_key,
-    evaluation_spare_refill,
-    evaluation_spare_take,
-)
+from workers.evaluation import grader_limits
 from workers.evaluation_each import ModelVerdict, evaluate_each
 from workers.outputs import UntrustedOutputError
 
@@ -67,7 +69,10 @@ def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:
 
     The chunk starts in the slot's warm evaluator when one waits for the same
     hidden split (a regrade's chunks are one assignment's), and leaves one for
-    the next chunk or evaluation.
+    the next chunk or evaluation. The chunk is one job of kind "regrade" whose
+    spec lists every model it grades; each round of its sandbox runs within
+    that spec and its ending is read back through it. A refused ending stops
+    the chunk: the models without a verdict end as the platform's fault.
     """
     by_id = {str(item[0].pk): item for item in claimed}
     # A chunk is not cancelled as a whole; the heartbeat keeps every run alive.
@@ -80,9 +85,21 @@ def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:
         )
     )
     spare_key = evaluation_spare_key(folders=folders, kwargs=grader)
+    jobs = [{"id": key, **inputs} for key, (_, _, inputs) in by_id.items()]
     try:
+        spec = evaluation_spec_build(
+            kind="regrade",
+            job_id=f"chunk:{name}",
+            jobs=jobs,
+            split="hidden",
+            limits=grader_limits(
+                chunk_wall_seconds(models=len(jobs)),
+                grader["memory_bytes"],
+                grader["cpus"],
+            ),
+        )
         evaluate_each(
-            [{"id": key, **inputs} for key, (_, _, inputs) in by_id.items()],
+            jobs,
             work_root=grader["work_root"],
             name=name,
             backend=grader["backend"],
@@ -97,6 +114,7 @@ def chunk_reevaluate(*, claimed: list[Claimed], name: str) -> None:
             keep_alive=heartbeat.should_cancel,
             spare=evaluation_spare_take(key=spare_key),
             spare_folders=folders,
+            spec=spec,
         )
     except Exception as exc:
         logger.exception("Regrade chunk %s stopped", name)

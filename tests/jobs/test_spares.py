@@ -10,11 +10,7 @@ import uuid
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from submissions.models import Run, Status, Submission
-from submissions.services.execution import submission_train
-from submissions.services.intake import submission_create
-from submissions.services.jobs import job_queue
-from submissions.services.spare_policy import (
+from jobs.spare_policy import (
     SpareKind,
     slot_spare,
     spare_policy_serve,
@@ -24,6 +20,10 @@ from submissions.services.spare_policy import (
     spares_discard,
     spares_keep,
 )
+from submissions.models import Run, Status, Submission
+from submissions.services.execution import submission_train
+from submissions.services.intake import submission_create
+from submissions.services.jobs import job_queue
 from tests.helpers import wait_for
 from tests.model_builders import evaluating_with_model
 from workers import sandbox

@@ -22,7 +22,7 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs.queues import JobQueue
-from submissions.services.spare_policy import SpareKind, spare_refill, spare_take
+from jobs.spare_policy import SpareKind, spare_refill, spare_take
 from workers import sandbox
 from workers.evaluation import evaluator_spare
 from workshops import folders
