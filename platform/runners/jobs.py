@@ -76,6 +76,21 @@ def runner_claim(*, host: Host, wait_seconds: float) -> HostJob | None:
         time.sleep(POLL_STEP_SECONDS)
 
 
+def claim_wait_seconds(*, data: dict) -> float:
+    """Return how long a request for work may wait: `{"wait": false}` not at all.
+
+    A runner asks without waiting before it starts a warm spare: a spare is
+    only for a host the site has no job for (`dojo_runner.spares`).
+    """
+    unknown = sorted(set(data) - {"wait"})
+    if unknown:
+        raise RunnerRefused(f"{unknown[0]}: is not a field of a request for work.")
+    wait = data.get("wait", True)
+    if not isinstance(wait, bool):
+        raise RunnerRefused("wait: must be true or false.")
+    return settings.DOJO_RUNNER_POLL_SECONDS if wait else 0.0
+
+
 def runner_claim_handout(*, host: Host, wait_seconds: float) -> dict | None:
     """Claim a job for the host and return its handout, or None when none waits.
 

@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Callable
 from functools import wraps
 
-from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -87,10 +86,8 @@ def register(request: HttpRequest) -> JsonResponse:
 @require_POST
 def claim(request: HttpRequest) -> HttpResponse:
     host = _host(request)
-    _body(request, SMALL_BODY)
-    handout = jobs.runner_claim_handout(
-        host=host, wait_seconds=settings.DOJO_RUNNER_POLL_SECONDS
-    )
+    wait_seconds = jobs.claim_wait_seconds(data=_body(request, SMALL_BODY))
+    handout = jobs.runner_claim_handout(host=host, wait_seconds=wait_seconds)
     if handout is None:
         return HttpResponse(status=204)
     return JsonResponse(handout, status=201)
