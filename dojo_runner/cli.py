@@ -175,10 +175,14 @@ class Runner:
                 running.cancel.set()
 
     def slot_forever(self, slot: int) -> None:
+        may_ask_quickly = True
         while not self.stop.is_set():
             # A spare is wanted (after a job) or gone (aged, abandoned): ask
             # without waiting first, and start it only if the site has no job.
-            quick = self.jobs.spares.due(slot)
+            # Never twice in a row: a spare that cannot start (or dies at
+            # once) is tried again after a long poll, not in a busy loop.
+            quick = may_ask_quickly and self.jobs.spares.due(slot)
+            may_ask_quickly = not quick
             try:
                 status, answer = self.site.call(
                     "/runner/v1/jobs/request",
@@ -216,6 +220,7 @@ class Runner:
             with self.lock:
                 self.running[running.job] = running
             logger.info("Job %s claimed in slot %s", running.job, slot)
+            may_ask_quickly = True
             try:
                 self.jobs.run(answer, slot, running)
             except Exception:

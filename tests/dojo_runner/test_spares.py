@@ -190,7 +190,7 @@ def runner(site, root) -> Iterator[Callable[..., JobRunner]]:
             root=root,
             plan=sandbox.host_prepare(backend="bwrap", probe=False),
             backend="bwrap",
-            spares=SpareSettings(warm=WARM, **settings),
+            spares=SpareSettings(**{"warm": WARM, **settings}),
         )
         made.append(jobs)
         return jobs
@@ -200,8 +200,8 @@ def runner(site, root) -> Iterator[Callable[..., JobRunner]]:
         jobs.spares.close()
 
 
-def _run(jobs: JobRunner, site: FakeSite, number: int) -> None:
-    jobs.run(site.handouts[number], 0, Running(job=number))
+def _run(jobs: JobRunner, site: FakeSite, number: int, slot: int = 0) -> None:
+    jobs.run(site.handouts[number], slot, Running(job=number))
     assert site.results[number]["result"]["ending"] == "ok", site.log(number)
 
 
@@ -273,6 +273,28 @@ def test_a_spare_older_than_its_max_age_is_not_taken(site, runner) -> None:
     assert "COLD" in site.log(2) and not spare.alive()
 
 
+def test_a_job_kills_other_slots_spares_still_warming_not_warm_ones(
+    site, runner
+) -> None:
+    """The runner has work: a spare warming in another slot competes with it
+    for the CPU and goes; a warm one only holds memory and stays."""
+    never = runner(enabled=True, prelude=NEVER_WARM)
+    _run(never, site, site.job(1), slot=1)
+    never.spares.keep(1)
+    warming = never.spares.pool(1).spare
+    assert warming is not None and warming.alive()
+    _run(never, site, site.job(2), slot=0)
+    assert not warming.alive() and never.spares.pool(1).spare is None
+
+    jobs = runner(enabled=True)
+    _run(jobs, site, site.job(3), slot=1)
+    jobs.spares.keep(1)
+    warm = jobs.spares.pool(1).spare
+    wait_for(warm.ready, timeout=120, what="the spare to be warm")
+    _run(jobs, site, site.job(4), slot=0)
+    assert warm.alive() and jobs.spares.pool(1).spare is warm
+
+
 def _runner_loop(site: FakeSite, jobs: JobRunner, root: Path, count: int) -> None:
     """Run one slot of the runner's main loop until it has run ``count`` jobs."""
     args = argparse.Namespace(jobs=count, dir=root)
@@ -314,6 +336,18 @@ def test_with_work_waiting_the_runner_starts_no_spare(
     assert site.requests == [{}, {"wait": False}]
     assert "COLD" in site.log(2)
     assert "Starting a warm spare" not in caplog.text
+
+
+def test_a_spare_that_cannot_start_is_tried_again_only_after_a_long_poll(
+    site, runner, root
+) -> None:
+    """No busy loop of requests that do not wait: between two, the slot waits
+    for work as usual."""
+    jobs = runner(enabled=True, warm=("not a module!",))
+    site.answers = [site.job(1), None, None, site.job(2)]
+    _runner_loop(site, jobs, root, 2)
+    assert site.requests == [{}, {"wait": False}, {}, {"wait": False}]
+    assert "COLD" in site.log(2) and jobs.spares.pool(0).spare is None
 
 
 def test_no_spares_starts_none(site, runner, root, caplog) -> None:
