@@ -52,6 +52,7 @@ SPARE_MEMORY_MB = 700
 class SpareSettings:
     """Whether a runner keeps spares, how long one may wait, what it warms."""
 
+    # Off for a JobRunner made without settings; the command's --spares is on.
     enabled: bool = False
     max_age_seconds: float = 900.0
     # Keras imports the backend the job's environment names.
