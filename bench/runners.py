@@ -462,8 +462,8 @@ def _settings_said(args: argparse.Namespace) -> None:
             "Fashion-MNIST; --full-data)"
         )
     print(
-        f"runners: bin/dojo-runner, 1 slot each, bwrap sandbox, no warm spares "
-        f"(a runner keeps none yet), each held to {RUNNER_CPUS} core by a cgroup "
+        f"runners: bin/dojo-runner, 1 slot each, bwrap sandbox, warm spares on "
+        f"(its default, as users run it), each held to {RUNNER_CPUS} core by a cgroup "
         f"(cpu quota {int(RUNNER_CPUS * 100_000)} per 100000 us); environment: "
         f"{', '.join(sorted(RUNNER_ENV))} and HOME only; joined from the hosts page"
     )

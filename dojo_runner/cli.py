@@ -4,6 +4,8 @@ The first start exchanges the join token for a host credential, kept in
 `<dir>/credential` (mode 600) so a restart needs no new token. Then one
 thread per slot long-polls for a job and runs it, and one thread heartbeats
 every job in flight with its log; a job the site says to cancel is stopped.
+After a job, a slot first asks for work without waiting: only when the site
+has none does it start its warm spare (`dojo_runner.spares`), then wait.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import importlib.util
 import json
 import logging
+import math
 import os
 import random
 import socket
@@ -22,6 +25,7 @@ from pathlib import Path
 from dojo_runner import VERSION
 from dojo_runner.client import Site, SiteError
 from dojo_runner.jobs import JobRunner, Running
+from dojo_runner.spares import SpareSettings
 from workers import sandbox
 
 logger = logging.getLogger("dojo_runner")
@@ -31,6 +35,8 @@ logger = logging.getLogger("dojo_runner")
 LONG_POLL_SECONDS = 75.0
 # The longest a runner waits when the site says to ask for work later.
 RETRY_AFTER_TOP = 60.0
+# How often the site may ask for heartbeats: bounds on what it says.
+BEAT_SECONDS = (0.5, 60.0)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -53,7 +59,22 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="seconds a request to the site may go without an answer before it "
         "counts as cut off and is tried again",
     )
+    parser.add_argument(
+        "--spares",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after a job, when the site has no other, start the slot's next "
+        "sandbox ahead with Keras imported (about 700 MB each)",
+    )
+    parser.add_argument(
+        "--spare-max-age",
+        type=float,
+        default=SpareSettings.max_age_seconds,
+        help="seconds an unused spare may wait before it is replaced",
+    )
     args = parser.parse_args(argv)
+    if not 10 <= args.spare_max_age <= 86400:
+        parser.error("--spare-max-age must be between 10 and 86400 seconds")
     if not 1 <= args.slots <= 64:
         parser.error("--slots must be between 1 and 64")
     if not 1 <= args.timeout <= 3600:
@@ -80,7 +101,12 @@ def host_facts(args: argparse.Namespace) -> dict:
         "cpus": os.cpu_count() or 1,
         "memory_bytes": memory,
         "gpus": [],
+        "spares": _spare_settings(args).describe(),
     }
+
+
+def _spare_settings(args: argparse.Namespace) -> SpareSettings:
+    return SpareSettings(enabled=args.spares, max_age_seconds=args.spare_max_age)
 
 
 def _credential(site: Site, args: argparse.Namespace) -> str:
@@ -147,10 +173,15 @@ class Runner:
                 self.cancel_all()
                 self.stop.set()
                 return
-            for job, said in answer.get("jobs", {}).items():
+            said = answer.get("jobs")
+            for job, what in (said if isinstance(said, dict) else {}).items():
                 with self.lock:
-                    running = self.running.get(int(job))
-                if running is not None and said.get("cancel"):
+                    running = self.running.get(int(job)) if job.isdigit() else None
+                if (
+                    running is not None
+                    and isinstance(what, dict)
+                    and what.get("cancel")
+                ):
                     running.cancel.set()
 
     def cancel_all(self) -> None:
@@ -159,10 +190,19 @@ class Runner:
                 running.cancel.set()
 
     def slot_forever(self, slot: int) -> None:
+        may_ask_quickly = True
         while not self.stop.is_set():
+            # A spare is wanted (after a job) or gone (aged, abandoned): ask
+            # without waiting first, and start it only if the site has no job.
+            # Never twice in a row: a spare that cannot start (or dies at
+            # once) is tried again after a long poll, not in a busy loop.
+            quick = may_ask_quickly and self.jobs.spares.due(slot)
+            may_ask_quickly = not quick
             try:
                 status, answer = self.site.call(
-                    "/runner/v1/jobs/request", {}, timeout=self.claim_timeout
+                    "/runner/v1/jobs/request",
+                    {"wait": False} if quick else {},
+                    timeout=self.claim_timeout,
                 )
             except SiteError as exc:
                 logger.warning("Could not ask for work: %s", exc)
@@ -182,16 +222,24 @@ class Runner:
                 # The site may hold only a few requests for work open.
                 self.stop.wait(retry_after(answer["retry_after"]))
                 continue
+            if status == 204 and quick:
+                self.jobs.spares.keep(slot)
             if status != 201:
                 if status != 204:
                     logger.warning("Asking for work: %s %s", status, answer)
                     self.stop.wait(5)
                 continue
-            self.beat_seconds = float(answer.get("heartbeat_seconds", 3.0))
-            running = Running(job=int(answer["job"]))
+            job = answer.get("job")
+            if isinstance(job, bool) or not isinstance(job, int) or job < 1:
+                logger.warning("The site handed out no job number: %r", job)
+                self.stop.wait(5)
+                continue
+            self.beat_seconds = _beat_seconds(answer.get("heartbeat_seconds"))
+            running = Running(job=job)
             with self.lock:
                 self.running[running.job] = running
             logger.info("Job %s claimed in slot %s", running.job, slot)
+            may_ask_quickly = True
             try:
                 self.jobs.run(answer, slot, running)
             except Exception:
@@ -203,6 +251,15 @@ class Runner:
                     self.done += 1
                     if self.args.jobs and self.done >= self.args.jobs:
                         self.stop.set()
+
+
+def _beat_seconds(said: object) -> float:
+    """Return how often to beat, as the site says, within BEAT_SECONDS."""
+    if isinstance(said, bool) or not isinstance(said, int | float):
+        return 3.0
+    if not math.isfinite(said):
+        return 3.0
+    return min(max(float(said), BEAT_SECONDS[0]), BEAT_SECONDS[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SiteError, sandbox.SandboxError) as exc:
         print(f"dojo-runner: {exc}", file=sys.stderr)
         return 2
-    jobs = JobRunner(site=site, root=args.dir, plan=plan, backend=args.sandbox)
+    jobs = JobRunner(
+        site=site,
+        root=args.dir,
+        plan=plan,
+        backend=args.sandbox,
+        spares=_spare_settings(args),
+    )
     runner = Runner(site, jobs, args)
     threads = [threading.Thread(target=runner.heartbeat_forever, daemon=True)]
     threads += [
@@ -236,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         runner.stop.set()
     for thread in threads[1:]:
         thread.join(timeout=30)
+    jobs.spares.close()
     logger.info("Stopped after %s job(s)", runner.done)
     print(json.dumps({"jobs": runner.done}))
     return 0

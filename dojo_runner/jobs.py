@@ -6,7 +6,8 @@ bound read-only at its mount. The job runs under the spec's limits in
 `workers.sandbox`, exactly as on a site worker; what it gives back is copied
 out of the sandbox bounded and link-free, uploaded with its exact size and
 sha256 (each try with a fresh URL), and the result is read through the spec's
-own validation before it is sent.
+own validation before it is sent. A job takes its slot's warm spare when one
+was started for exactly its sandbox (`dojo_runner.spares`).
 
 A network cut after the training (mid-upload, or while the result is sent)
 is waited out: the upload is tried again with a fresh URL and the result sent
@@ -24,7 +25,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tarfile
 import threading
 import time
 import uuid
@@ -33,6 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dojo_runner.client import Site, SiteError
+from dojo_runner.handout import checked_size, data_refs, unpack
+from dojo_runner.spares import (
+    JobPlan,
+    RunnerSpares,
+    SpareSettings,
+    job_folders,
+    plan_key,
+)
 from workers import sandbox
 from workers.jobspec import (
     KIND_ENV,
@@ -48,9 +56,6 @@ logger = logging.getLogger(__name__)
 PATIENCE_SECONDS = 600.0
 # The pause between tries doubles from the first to the last.
 PAUSE_SECONDS = (1.0, 10.0)
-# Bounds on an unpacked data archive: members and bytes.
-MAX_MEMBERS = 10_000
-MAX_UNPACKED = 8 * 1024**3
 
 
 @dataclass
@@ -68,28 +73,6 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def unpack(archive: Path, target: Path) -> None:
-    """Unpack regular files only, never outside `target`, within bounds."""
-    total = 0
-    with tarfile.open(archive, "r:") as tar:
-        members = tar.getmembers()
-        if len(members) > MAX_MEMBERS:
-            raise SiteError("the data archive has too many members")
-        for member in members:
-            parts = Path(member.name).parts
-            if not member.isfile() or member.name.startswith("/") or ".." in parts:
-                raise SiteError(f"the data archive holds {member.name!r}")
-            total += member.size
-            if total > MAX_UNPACKED:
-                raise SiteError("the data archive unpacks too large")
-            out = target / member.name
-            out.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            with out.open("wb") as handle:
-                shutil.copyfileobj(source, handle)
-            out.chmod(0o644)
 
 
 class JobGone(Exception):
@@ -128,7 +111,13 @@ class JobRunner:
     """Runs claimed jobs on this host, in the sandbox, one per slot."""
 
     def __init__(
-        self, *, site: Site, root: Path, plan: sandbox.HostPlan, backend: str
+        self,
+        *,
+        site: Site,
+        root: Path,
+        plan: sandbox.HostPlan,
+        backend: str,
+        spares: SpareSettings = SpareSettings(),  # noqa: B008 (frozen)
     ) -> None:
         self.site = site
         self.backend = backend
@@ -139,6 +128,7 @@ class JobRunner:
         self.cache.mkdir(parents=True, exist_ok=True)
         self.work.mkdir(parents=True, exist_ok=True)
         self._cache_lock = threading.Lock()
+        self.spares = RunnerSpares(settings=spares, work=self.work)
 
     def data_folder(self, ref: dict) -> Path:
         """Return the unpacked split for `ref`, downloading it once per sha256."""
@@ -151,7 +141,7 @@ class JobRunner:
                 return folder
             archive = self.cache / f"{sha256}.tar"
             self.site.download(
-                ref["url"], archive, sha256=sha256, size=int(ref["size"])
+                ref["url"], archive, sha256=sha256, size=checked_size(ref["size"])
             )
             part = self.cache / f".{sha256}.{uuid.uuid4().hex}"
             part.mkdir()
@@ -162,74 +152,115 @@ class JobRunner:
             return folder
 
     def run(self, handout: dict, slot: int, running: Running) -> None:
-        """Run one job and send its result (or let the site hand it back)."""
+        """Run one job and send its result (or let the site hand it back).
+
+        The slot's spare runs it if one was started for exactly this job's
+        sandbox and is warm; then this job's sandbox is the slot's next spare's.
+        """
         spec = JobSpec.from_dict(handout["spec"])
-        job = handout["job"]
-        folder = self.work / f"job-{job}-{uuid.uuid4().hex[:8]}"
+        mounts = {
+            mount: self.data_folder(ref)
+            for mount, ref in data_refs(spec, handout["data"]).items()
+        }
+        plan = self._plan(spec, mounts, slot)
+        key = plan_key(plan)
+        spare = self.spares.take(slot, key)
+        folder = self.work / f"job-{running.job}-{uuid.uuid4().hex[:8]}"
         try:
-            self._run(spec, job, handout, folder, slot, running)
+            self._run(spec, handout, folder, plan, spare, running)
         finally:
-            # The work dir is a sized tmpfs after the run: remove_tree detaches it.
-            try:
-                sandbox.remove_tree(folder)
-            except sandbox.CleanupError:
-                logger.exception("Could not remove %s", folder)
+            if spare is not None:
+                # Killed if never handed the job (its download failed, say).
+                spare.discard()
+            # A work dir is a sized tmpfs after the run: remove_tree detaches it.
+            for path in (folder, *(spare.owned if spare is not None else ())):
+                try:
+                    sandbox.remove_tree(path)
+                except sandbox.CleanupError:
+                    logger.exception("Could not remove %s", path)
+        self.spares.want(slot, key, plan)
+
+    def _plan(self, spec: JobSpec, mounts: dict[str, Path], slot: int) -> JobPlan:
+        """Return how the job runs in a folder: its argv and sandbox arguments."""
+        place = self.plan.place(slot, gpu=False)
+        limits = host_limits(spec)
+
+        def plan(folder: Path) -> tuple[list[str], dict]:
+            job_dir, work = folder / "job", folder / "run"
+            binds = [sandbox.Bind(job_dir, "/job")]
+            binds += [sandbox.Bind(path, mount) for mount, path in mounts.items()]
+            env = {
+                **job_env(keras_backend=spec.keras_backend),
+                **KIND_ENV.get(spec.kind, {}),
+                "DOJO_DATA_DIR": "/data",
+                "DOJO_OUTPUT_DIR": str(work / "output"),
+                "DOJO_DEVICE_REPORT": str(work / "device.json"),
+                **place.env,
+            }
+            return sandbox.runner_argv("/job/submission.py"), {
+                "work_dir": work,
+                "binds": [*binds, *place.binds],
+                "env": env,
+                "limits": limits,
+                "backend": self.backend,
+                "devices": place.devices,
+                "chdir": str(work),
+                "uid": place.uid,
+            }
+
+        return plan
 
     def _run(
         self,
         spec: JobSpec,
-        job: int,
         handout: dict,
         folder: Path,
-        slot: int,
+        plan: JobPlan,
+        spare: sandbox.Spare | None,
         running: Running,
     ) -> None:
-        job_dir, work = folder / "job", folder / "run"
-        (work / "output").mkdir(parents=True)
-        job_dir.mkdir()
+        folder.mkdir()
+        job_dir, work = job_folders(folder)
         script = handout["script"]
         self.site.download(
             script["url"],
             job_dir / "submission.py",
             sha256=spec.script_sha256,
-            size=int(script["size"]),
+            size=checked_size(script["size"]),
         )
-        for path in (folder, job_dir, job_dir / "submission.py"):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        mounts = {ref["mount"]: self.data_folder(ref) for ref in handout["data"]}
-        place = self.plan.place(slot, gpu=False)
-        binds = [sandbox.Bind(job_dir, "/job")]
-        binds += [sandbox.Bind(path, mount) for mount, path in mounts.items()]
-        env = {
-            **job_env(keras_backend=spec.keras_backend),
-            **KIND_ENV.get(spec.kind, {}),
-            "DOJO_DATA_DIR": "/data",
-            "DOJO_OUTPUT_DIR": str(work / "output"),
-            "DOJO_DEVICE_REPORT": str(work / "device.json"),
-            **place.env,
-        }
+        (job_dir / "submission.py").chmod(0o644)
 
         def on_log(log: str) -> None:
             running.log = log
 
-        result = sandbox.run(
-            sandbox.runner_argv("/job/submission.py"),
-            work_dir=work,
-            binds=[*binds, *place.binds],
-            env=env,
-            limits=host_limits(spec),
-            backend=self.backend,
-            on_log=on_log,
-            log_interval=1.0,
-            should_cancel=running.cancel.is_set,
-            devices=place.devices,
-            chdir=str(work),
-            uid=place.uid,
-        )
+        watch = {
+            "on_log": on_log,
+            "log_interval": 1.0,
+            "should_cancel": running.cancel.is_set,
+        }
+        result = None
+        if spare is not None:
+            # The spare's own folder: the job sees its sandbox as planned.
+            spare_job = spare.owned[0] / "job" / "submission.py"
+            shutil.copyfile(job_dir / "submission.py", spare_job)
+            spare_job.chmod(0o644)
+            try:
+                result = spare.run(**watch)
+                work = spare.owned[0] / "run"
+                folder = spare.owned[0]
+            except sandbox.SandboxError as exc:
+                logger.warning(
+                    "Job %s: its spare was gone (%s); cold", running.job, exc
+                )
+                spare = None
+        if result is None:
+            argv, kwargs = plan(folder)
+            result = sandbox.run(argv, **kwargs, **watch)
+        warm = "warm spare; " if spare is not None else ""
         try:
-            self._send(spec, running, result, work, folder / "out")
+            self._send(spec, running, result, work, folder / "out", warm)
         except JobGone as exc:
-            logger.warning("Job %s: not sent (%s)", job, exc)
+            logger.warning("Job %s: not sent (%s)", running.job, exc)
 
     def _send(
         self,
@@ -238,6 +269,7 @@ class JobRunner:
         result: sandbox.SandboxResult,
         work: Path,
         out: Path,
+        warm: str = "",
     ) -> None:
         """Upload what the job gave back, then send its result."""
         job = running.job
@@ -250,7 +282,7 @@ class JobRunner:
         )
         body = {
             "result": report.to_dict(),
-            "isolation": self.plan.describe()[:160],
+            "isolation": (warm + self.plan.describe())[:160],
             "device": None
             if device is None
             else {

@@ -1,26 +1,13 @@
-"""When a warm spare may start and how old it may get: one policy for every kind.
+"""A site worker's spares: a pool per slot and kind; what "work waits" means here.
 
-A spare (``workers.sandbox.Spare``) is for idle capacity. Warming one imports
-Keras and its backend: seconds of CPU that, when work queues, compete with the
-jobs themselves (on a 2-core host a burst of quick jobs ran ten times slower
-with spares on). So, for every kind of spare a slot keeps (training, evaluation,
-a check's training, a check's grading):
-
-- a spare starts only when its slot is idle and nothing waits on this
-  worker's queues: after a job, or later (a thread of the slot starts the one
-  a job left wanted when work waited); meanwhile jobs start cold;
-- a spare still warming is abandoned (killed, its CPU freed) when a job of
-  another kind starts in its slot, or when work waits on the worker's queues;
-  a warm one only holds memory and is kept: a job it fits still takes it;
-- a job never waits for a spare of its own kind still warming when the job is
-  participant code (a training, a check's training): that code may never
-  import what the spare warms (a script that stops at once), and would then
-  wait seconds for nothing. The spare is abandoned and the job starts cold,
-  as with spares off. A grading job takes its warming evaluator: the grader
-  always imports Keras, so the rest of a warm-up is never slower than cold;
-- a dead or aged spare (``DOJO_SPARE_MAX_AGE_SECONDS``) is replaced, and an
-  abandoned one started again, on the same terms;
-- it warms at a lower CPU priority (``workers.sandbox._spare.SPARE_NICE``).
+The rules (when a spare may start, be taken or be abandoned) are the one
+policy of every host, in ``workers.sandbox._spare_policy``; runner hosts keep
+theirs by the same rules (``dojo_runner.jobs``). Here a slot keeps one spare
+of each kind (training, evaluation, a check's training, a check's grading),
+they all age by ``DOJO_SPARE_MAX_AGE_SECONDS``, and a job of one kind abandons
+the slot's spares of the other kinds still warming. A grading job takes its
+warming evaluator: the grader always imports Keras, so the rest of a warm-up
+is never slower than cold.
 
 "Work waiting" is the broker's own count of messages not yet taken by any
 worker (``workers.broker.queued_messages``): LLEN on Redis, visible rows on the
@@ -156,14 +143,15 @@ def spare_take(*, kind: SpareKind, key: str) -> sandbox.Spare | None:
     when the job is participant code (it might wait for imports it never
     makes).
     """
-    pool = spare_pool(kind=kind)
-    if kind in _PARTICIPANT_CODE:
-        pool.discard_warming()
-    spare = pool.take(key) if spares_enabled(kind=kind) else None
-    for other, pool in list(_pools.items()):
-        if _JOB[other] != _JOB[kind]:
-            pool.discard_warming()
-    return spare
+    return sandbox.spare_take(
+        spare_pool(kind=kind),
+        key=key,
+        enabled=spares_enabled(kind=kind),
+        wait_for_warming=kind not in _PARTICIPANT_CODE,
+        others=[
+            pool for other, pool in list(_pools.items()) if _JOB[other] != _JOB[kind]
+        ],
+    )
 
 
 def spare_refill(
@@ -182,36 +170,20 @@ def spare_refill(
     if not spares_enabled(kind=kind):
         return False
     _job_queues.add(str(queue))
-    pool = spare_pool(kind=kind)
-    if work_waiting(queues=_queues()):
-        logger.info("Work waits on %s: no %s spare yet", ", ".join(_queues()), kind)
-        pool.want(key, start)
-        return False
-    try:
-        pool.refill(key, start)
-    except Exception:  # never fail a job for its successor's spare
-        logger.exception("Could not start a %s spare; the next job starts cold", kind)
-        return False
-    return True
+    return sandbox.spare_refill(
+        spare_pool(kind=kind), key=key, start=start, work_waiting=_work_waiting_here
+    )
 
 
 def spares_keep() -> None:
     """Abandon spares warming while work waits; start wanted ones when idle."""
-    pools = list(_pools.values())
-    warming = [p for p in pools if p.spare is not None and not p.spare_ready()]
-    due = [pool for pool in pools if pool.due()]
-    if not warming and not due:
-        return
-    if work_waiting(queues=_queues()):
-        for pool in warming:
-            pool.discard_warming()
-        return
-    if not _busy.is_set():
-        for pool in due:
-            try:
-                pool.keep()
-            except Exception:  # retried at the next beat
-                logger.exception("Could not start a spare")
+    sandbox.spares_keep(
+        list(_pools.values()), work_waiting=_work_waiting_here, busy=_busy.is_set()
+    )
+
+
+def _work_waiting_here() -> bool:
+    return work_waiting(queues=_queues())
 
 
 def _keep_forever() -> None:

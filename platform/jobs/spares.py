@@ -12,8 +12,6 @@ discarded and the job runs cold. A spare sees the training split only: it is
 planned like a training job.
 """
 
-import hashlib
-import json
 import os
 import uuid
 from collections.abc import Callable
@@ -56,8 +54,7 @@ def training_spare_key(*, assignment_id: int, plan: JobPlan) -> str:
     files = sorted(
         (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in train.iterdir()
     )
-    seen = {"argv": argv, "kwargs": kwargs, "data": files}
-    return hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()
+    return sandbox.spare_key({"argv": argv, "kwargs": kwargs, "data": files})
 
 
 def training_spare_take(*, key: str) -> sandbox.Spare | None:
@@ -99,8 +96,7 @@ def evaluation_spare_key(*, folders: list[str], kwargs: dict) -> str:
         for folder in folders
         for p in Path(folder).iterdir()
     )
-    seen = {"folders": folders, "files": files, "kwargs": kwargs}
-    return hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()
+    return sandbox.spare_key({"folders": folders, "files": files, "kwargs": kwargs})
 
 
 def evaluation_spare_take(*, key: str) -> sandbox.Spare | None:

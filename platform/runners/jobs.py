@@ -88,15 +88,15 @@ def runner_claim(*, host: Host, wait_seconds: float) -> HostJob | None:
 
 
 @contextlib.contextmanager
-def long_poll_place() -> Iterator[bool]:
+def long_poll_place(*, wanted: bool = True) -> Iterator[bool]:
     """Take one of this process's places to hold a request for work open.
 
-    Yields whether one was free: each held request holds a web thread, so at
-    most DOJO_RUNNER_LONG_POLLS of a process's threads ever wait for work,
-    however many runner slots are idle.
+    Yields whether one was free (never, when not `wanted`): each held request
+    holds a web thread, so at most DOJO_RUNNER_LONG_POLLS of a process's
+    threads ever wait for work, however many runner slots are idle.
     """
     with _waiting_lock:
-        free = _waiting["held"] < settings.DOJO_RUNNER_LONG_POLLS
+        free = wanted and _waiting["held"] < settings.DOJO_RUNNER_LONG_POLLS
         if free:
             _waiting["held"] += 1
     try:
@@ -105,6 +105,21 @@ def long_poll_place() -> Iterator[bool]:
         if free:
             with _waiting_lock:
                 _waiting["held"] -= 1
+
+
+def claim_wait_seconds(*, data: dict) -> float:
+    """Return how long a request for work may wait: `{"wait": false}` not at all.
+
+    A runner asks without waiting before it starts a warm spare: a spare is
+    only for a host the site has no job for (`dojo_runner.spares`).
+    """
+    unknown = sorted(set(data) - {"wait"})
+    if unknown:
+        raise RunnerRefused(f"{unknown[0]}: is not a field of a request for work.")
+    wait = data.get("wait", True)
+    if not isinstance(wait, bool):
+        raise RunnerRefused("wait: must be true or false.")
+    return settings.DOJO_RUNNER_POLL_SECONDS if wait else 0.0
 
 
 def runner_claim_handout(*, host: Host, wait_seconds: float) -> dict | None:

@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Callable
 from functools import wraps
 
-from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -87,15 +86,15 @@ def register(request: HttpRequest) -> JsonResponse:
 @require_POST
 def claim(request: HttpRequest) -> HttpResponse:
     host = _host(request)
-    _body(request, SMALL_BODY)
-    with jobs.long_poll_place() as may_wait:
+    wait_seconds = jobs.claim_wait_seconds(data=_body(request, SMALL_BODY))
+    # A quick ask (before a spare starts) holds no thread, so takes no place.
+    with jobs.long_poll_place(wanted=wait_seconds > 0) as may_wait:
         handout = jobs.runner_claim_handout(
-            host=host,
-            wait_seconds=settings.DOJO_RUNNER_POLL_SECONDS if may_wait else 0,
+            host=host, wait_seconds=wait_seconds if may_wait else 0
         )
     if handout is not None:
         return JsonResponse(handout, status=201)
-    if not may_wait:
+    if wait_seconds > 0 and not may_wait:
         # Every place to wait is taken: ask again later, not at once.
         return JsonResponse({"job": None, "retry_after": jobs.RETRY_AFTER_SECONDS})
     return HttpResponse(status=204)

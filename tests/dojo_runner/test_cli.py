@@ -11,6 +11,8 @@ import pytest
 
 from dojo_runner.cli import RETRY_AFTER_TOP, Runner, _arguments, retry_after
 from dojo_runner.client import Site
+from dojo_runner.jobs import JobRunner
+from workers import sandbox
 
 
 @pytest.mark.parametrize(
@@ -31,7 +33,7 @@ def test_what_the_site_says_of_when_to_ask_again_is_bounded(said, low, high):
     assert low <= retry_after(said) <= high
 
 
-def test_a_runner_told_to_ask_later_asks_again_without_a_complaint(caplog):
+def test_a_runner_told_to_ask_later_asks_again_without_a_complaint(caplog, tmp_path):
     """200 with `retry_after` is no error: the slot waits as told and asks
     again (here the second answer refuses the host, which ends the loop)."""
     answers = [
@@ -56,7 +58,13 @@ def test_a_runner_told_to_ask_later_asks_again_without_a_complaint(caplog):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     site = Site(f"http://127.0.0.1:{server.server_address[1]}", timeout=10)
-    runner = Runner(site, jobs=None, args=_arguments(["--site", site.base]))
+    jobs = JobRunner(
+        site=site,
+        root=tmp_path,
+        plan=sandbox.host_prepare(backend="local", probe=False),
+        backend="local",
+    )
+    runner = Runner(site, jobs, _arguments(["--site", site.base, "--no-spares"]))
     try:
         with caplog.at_level(logging.WARNING, logger="dojo_runner"):
             runner.slot_forever(0)

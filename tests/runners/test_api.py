@@ -361,3 +361,19 @@ def test_a_host_without_the_sites_keras_backend_gets_no_training(
     assert host.post("/runner/v1/jobs/request").status_code == 204
     settings.DOJO_KERAS_BACKEND = "torch"
     assert host.post("/runner/v1/jobs/request").status_code == 201
+
+
+def test_a_request_for_work_may_ask_not_to_wait(host, queued, settings):
+    """A runner about to start a warm spare asks without waiting: it gets the
+    waiting job as a long poll would; a `wait` other than true or false, or a
+    field a request for work does not have, is refused."""
+    from runners.jobs import claim_wait_seconds
+
+    settings.DOJO_RUNNER_POLL_SECONDS = 7
+    assert claim_wait_seconds(data={}) == 7
+    assert claim_wait_seconds(data={"wait": True}) == 7
+    assert claim_wait_seconds(data={"wait": False}) == 0
+    for body in ({"wait": "no"}, {"wait": 0}, {"slots": 2}):
+        answer = host.post("/runner/v1/jobs/request", body)
+        assert answer.status_code == 400, body
+    assert host.post("/runner/v1/jobs/request", {"wait": False}).status_code == 201

@@ -1,5 +1,7 @@
 """The hosts page lists runner hosts, makes a join command once, and revokes."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -54,3 +56,23 @@ def test_the_hosts_page_lists_runners_and_revokes_only_its_own(instructor, works
     Host.objects.filter(pk=shared.pk).update(workshop=workshop)
     client.post(f"/w/{workshop.slug}/hosts/{shared.pk}/revoke/")
     assert Host.objects.get().revoked_at is not None
+
+
+def test_the_hosts_page_says_which_runners_keep_warm_spares(instructor, workshop):
+    """What a runner reported on register; anything but a true `enabled` is
+    not shown as spares (what a host says of itself is hostile)."""
+    from runners.hosts import join_token_create
+    from tests.runners.conftest import RunnerClient
+
+    for name, spares in (("warm-host", {"enabled": True}), ("odd", {"enabled": 1})):
+        _, secret = join_token_create(
+            created_by=instructor, workshop=workshop, queues=["train-cpu"]
+        )
+        answer = RunnerClient().post(
+            "/runner/v1/register",
+            {"token": secret, "name": name, "facts": {"spares": spares}},
+        )
+        assert answer.status_code == 201, answer.content
+        page = _as(instructor).get(f"/w/{workshop.slug}/hosts/").content.decode()
+        row = re.search(rf"<tr><td>{name}.*?</tr>", page, re.S).group(0)
+        assert ("warm spares" in row) is (spares["enabled"] is True), row

@@ -23,6 +23,7 @@ from ._owner import (
 from ._result import Outcome, SandboxResult
 from ._run import check_backend, gpu_slot, prepare_work_dir, run
 from ._spare import Spare, SparePool
+from ._spare_policy import spare_key, spare_refill, spare_take, spares_keep
 from ._text import neutralise, neutralise_json
 
 __all__ = [
@@ -64,5 +65,9 @@ __all__ = [
     "runner_argv",
     "sandbox_config",
     "sandbox_configure",
+    "spare_key",
+    "spare_refill",
+    "spare_take",
+    "spares_keep",
     "sweep_orphans",
 ]
