@@ -125,7 +125,7 @@ def check_run_claim(
 
     return job_claim(
         lock=lambda: (
-            CheckRun.objects.select_for_update()
+            CheckRun.objects.select_for_update(of=("self",))
             .select_related("assignment")
             .filter(pk=check_id)
             .first()

@@ -117,9 +117,11 @@ class JobRows:
         return list(rows.values_list("pk", flat=True))
 
     def lock(self, pk: int) -> Any | None:
-        rows = self.model.objects.select_for_update()
+        # The job's own row only: a joined row (its assignment) is read, never
+        # locked, so jobs of one assignment and its editor never queue on it.
+        rows = self.model.objects.select_for_update(of=("self",))
         if self.related:
-            # select_related() naming nothing would join, and lock, every key.
+            # select_related() naming nothing would join every key.
             rows = rows.select_related(*self.related)
         row = rows.filter(pk=pk).first()
         return row if row is not None and row.status in self.active else None

@@ -138,7 +138,7 @@ def job_claim_regrade(
     """
     with transaction.atomic():
         submission = (
-            Submission.objects.select_for_update()
+            Submission.objects.select_for_update(of=("self",))
             .select_related("assignment")
             .filter(pk=submission_id, batch_id=batch_id)
             .first()
@@ -256,7 +256,7 @@ def training_hand_back(*, run: Run, reason: str, attempts: int) -> None:
     run_end(run=run, note=reason, outcome=Run.Outcome.PLATFORM_ERROR)
     with transaction.atomic():
         submission = (
-            Submission.objects.select_for_update()
+            Submission.objects.select_for_update(of=("self",))
             .select_related("assignment")
             .get(pk=run.submission_id)
         )
@@ -287,7 +287,7 @@ def run_outcome_apply(run: Run, outcome: JobOutcome) -> None:
     """
     with transaction.atomic():
         submission = (
-            Submission.objects.select_for_update()
+            Submission.objects.select_for_update(of=("self",))
             .select_related("assignment")
             .get(pk=run.submission_id)
         )
