@@ -25,7 +25,7 @@ from checks.models import CheckRun, CheckStatus, log_bound
 from checks.services import check_training_hand_back
 from checks.training import check_spare_refill, check_train
 from jobs.apply import job_apply
-from jobs.claim import job_claim
+from jobs.claim import job_claim_row, job_row_started
 from jobs.dbconn import db_reconnect_if_cut
 from jobs.heartbeat import Heartbeat
 from jobs.outcome import JobOutcome, Verdict
@@ -116,20 +116,13 @@ def check_run_claim(
         if check.status == CheckStatus.QUEUED:
             check.move_to(CheckStatus.RUNNING)
             check.started_at = now
-        check.heartbeat_at = now
-        check.worker = worker[:200]
-        check.save(
-            update_fields=["status", "started_at", "heartbeat_at", "worker", "attempts"]
-        )
+        job_row_started(check, worker=worker, now=now)
         return check
 
-    return job_claim(
-        lock=lambda: (
-            CheckRun.objects.select_for_update(of=("self",))
-            .select_related("assignment")
-            .filter(pk=check_id)
-            .first()
-        ),
+    return job_claim_row(
+        model=CheckRun,
+        pk=check_id,
+        related=("assignment",),
         token=job_token,
         claimable=lambda check: check.status in stages,
         start=start,

@@ -8,10 +8,11 @@ policy reads it) and the kind starts the job: its run row, its status, the
 worker's name. The lease is the heartbeat that follows (`jobs.heartbeat`).
 """
 
+import datetime
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import models, transaction
 
 T = TypeVar("T")
 
@@ -30,3 +31,37 @@ def job_claim(
             return None
         row.attempts += 1
         return start(row)
+
+
+def job_claim_row(
+    *,
+    model: type[models.Model],
+    pk: int,
+    related: tuple[str, ...],
+    token: str,
+    claimable: Callable[[Any], bool],
+    start: Callable[[Any], T],
+) -> T | None:
+    """`job_claim` of one row of `model` that carries its job: the row alone is
+    locked (`of=self`), the rows it joins (`related`) only read with it."""
+    return job_claim(
+        lock=lambda: (
+            model.objects.select_for_update(of=("self",))
+            .select_related(*related)
+            .filter(pk=pk)
+            .first()
+        ),
+        token=token,
+        claimable=claimable,
+        start=start,
+    )
+
+
+def job_row_started(row: Any, *, worker: str, now: datetime.datetime) -> None:
+    """Save a claimed row's start: the status and start its kind set, the
+    worker that runs it, its first beat, and the attempt the claim counted."""
+    row.heartbeat_at = now
+    row.worker = worker[:200]
+    row.save(
+        update_fields=["status", "started_at", "heartbeat_at", "worker", "attempts"]
+    )

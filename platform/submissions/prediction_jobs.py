@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.claim import job_claim
+from jobs.claim import job_claim_row, job_row_started
 from jobs.outbox import JobQueue, JobTask, outbox_send_on_commit
 from jobs.outcome import JobOutcome, Verdict
 from jobs.reconcile import EXPIRED, JobRows, JobState
@@ -88,21 +88,14 @@ def prediction_claim(
     def start(prediction: Prediction) -> Prediction:
         now = timezone.now()
         prediction.status_set(PredictionStatus.RUNNING)
-        prediction.started_at = prediction.heartbeat_at = now
-        prediction.worker = worker[:200]
-        prediction.save(
-            update_fields=["status", "started_at", "heartbeat_at", "worker", "attempts"]
-        )
+        prediction.started_at = now
+        job_row_started(prediction, worker=worker, now=now)
         return prediction
 
-    return job_claim(
-        # Only the row is locked: the submission and assignment are read after.
-        lock=lambda: (
-            Prediction.objects.select_for_update(of=("self",))
-            .select_related("submission__assignment")
-            .filter(pk=prediction_id)
-            .first()
-        ),
+    return job_claim_row(
+        model=Prediction,
+        pk=prediction_id,
+        related=("submission__assignment",),
         token=job_token,
         claimable=lambda prediction: (
             prediction.status == PredictionStatus.QUEUED
