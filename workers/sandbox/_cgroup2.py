@@ -163,6 +163,17 @@ def v2_parent() -> V2Parent | None:
     return _parent_for(os.getpid())
 
 
+def job_cpu_weight() -> int:
+    """Return a job's cgroup v2 cpu.weight (``SandboxConfig.cpu_weight``)."""
+    return sandbox_config().cpu_weight
+
+
+def job_cpu_shares() -> int:
+    """Return a job's cgroup v1 cpu.shares: its weight on v1's scale (1024 for
+    a process's own, 2 the least)."""
+    return max(2, round(job_cpu_weight() * 1024 / CPU_WEIGHT_DEFAULT))
+
+
 class JobCgroup2:
     """One job's v2 group. ``memory``/``pids``/``cpu`` name it where that applies."""
 
@@ -208,17 +219,6 @@ class JobCgroup2:
                 (self.group / "cpu.weight").write_text(
                     str(CPU_WEIGHT_IDLE if idle else job_cpu_weight())
                 )
-
-
-def job_cpu_weight() -> int:
-    """Return a job's cgroup v2 cpu.weight (``SandboxConfig.cpu_weight``)."""
-    return sandbox_config().cpu_weight
-
-
-def job_cpu_shares() -> int:
-    """Return a job's cgroup v1 cpu.shares: its weight on v1's scale (1024 for
-    a process's own, 2 the least)."""
-    return max(2, round(job_cpu_weight() * 1024 / CPU_WEIGHT_DEFAULT))
 
     def _limit_memory(self, memory_bytes: int) -> bool:
         assert self.group is not None
