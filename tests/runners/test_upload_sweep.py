@@ -40,9 +40,7 @@ def _age(path: Path, seconds: float = UPLOAD_SWEEP_GRACE_SECONDS + 60) -> None:
     os.utime(path, (then, then))
 
 
-def test_a_held_jobs_upload_is_kept_however_old_and_only_stale_parts_go(
-    host, queued
-):
+def test_a_held_jobs_upload_is_kept_however_old_and_only_stale_parts_go(host, queued):
     """The host still holds the job: its upload stays; a `.part` no request
     wrote to within the grace goes, one written now stays."""
     job = claim(host)["job"]
@@ -93,9 +91,7 @@ def test_a_handed_back_jobs_upload_is_swept_once_past_the_grace(host, queued):
     assert not folder.exists()
 
 
-def test_a_cancelled_jobs_upload_is_swept_once_past_the_grace(
-    host, queued, settings
-):
+def test_a_cancelled_jobs_upload_is_swept_once_past_the_grace(host, queued, settings):
     """Cancelled after its upload, its runner gone quiet before any result: the
     reconciler ends it cancelled, and what it uploaded goes."""
     import datetime
@@ -123,9 +119,7 @@ def test_a_cancelled_jobs_upload_is_swept_once_past_the_grace(
     assert not folder.exists()
 
 
-def test_an_upload_folder_whose_job_is_gone_is_swept_with_the_jobs_sweep(
-    db, settings
-):
+def test_an_upload_folder_whose_job_is_gone_is_swept_with_the_jobs_sweep(db, settings):
     """No HostJob of that number (its submission deleted, say): the folder goes
     once past the grace, through the jobs' own periodic sweep."""
     root = Path(settings.DOJO_RUNNER_UPLOAD_ROOT)
