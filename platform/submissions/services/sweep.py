@@ -27,7 +27,8 @@ def _remove(path: Path, counts: dict[str, int], key: str) -> None:
 
 
 def work_dirs_sweep() -> dict[str, int]:
-    """Remove orphaned work dirs and artifacts of deleted runs; return the counts.
+    """Remove orphaned work dirs, artifacts of deleted runs and what the
+    registered sweepers judge unneeded (runner uploads); return the counts.
 
     Work dirs go by their claims (``workers.sandbox.sweep_orphans``): only those
     of this worker's pid namespace are judged here; every worker sweeps its own.
