@@ -71,8 +71,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_web(port: int, log: Path, server: str) -> subprocess.Popen:
-    """Serve the test database: gunicorn as the Dockerfile runs it, or runserver."""
+def start_web(
+    port: int, log: Path, server: str, options: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """Serve the test database: gunicorn as the Dockerfile runs it, or runserver.
+
+    `options` go on gunicorn's command line (they win over gunicorn.conf.py).
+    """
     from django.db import connection
 
     env = {
@@ -90,6 +95,7 @@ def start_web(port: int, log: Path, server: str) -> subprocess.Popen:
             str(GUNICORN_CONFIG),
             "--bind",
             f"127.0.0.1:{port}",
+            *options,
         ]
     else:
         argv = [

@@ -348,8 +348,9 @@ class JobRunner:
         except SiteError as exc:
             if exc.status == 409:
                 raise JobGone(str(exc)) from None
-            if exc.status == 403:
-                # The URL expired on a slow link: the next try makes a new one.
+            if exc.status in (403, 408):
+                # The URL expired on a slow link, or the site gave up on a
+                # body that stalled: the next try makes a new one.
                 raise SiteError(str(exc)) from None
             raise
         return True

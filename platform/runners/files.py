@@ -7,7 +7,10 @@ once per assignment. The hidden split has no URL at all.
 
 An upload is stored only whole: it is written beside its place, counted and
 hashed while it streams, and moved into place only when it has exactly the
-signed length and sha256. A cut or altered upload leaves nothing.
+signed length and sha256. A cut or altered upload leaves nothing, and neither
+does one that stalls: under gunicorn the body read gives up once no byte came
+for DOJO_RUNNER_UPLOAD_STALL_SECONDS (`upload_stall_bound`), so a silent
+runner holds a web thread that long, not until its connection ends.
 
 Where the bytes travel is DOJO_OBJECT_STORE's choice, and the runner cannot
 tell: "local" signs URLs of the site's own views (`runners.signing`), "s3"
@@ -15,12 +18,14 @@ presigns URLs of the object store (`runners.objectstore`). Either way a
 verified upload ends in the same place on the site's disk, `upload_dir`.
 """
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
 import tarfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -89,7 +94,18 @@ def upload_store(
     try:
         with part.open("wb") as handle:
             while received < size:
-                chunk = stream.read(min(CHUNK, size - received))
+                try:
+                    chunk = stream.read(min(CHUNK, size - received))
+                except OSError as exc:
+                    # Django's request raises UnreadablePostError from it.
+                    if not isinstance(exc.__cause__ or exc, TimeoutError):
+                        raise
+                    raise RunnerRefused(
+                        f"upload: no byte arrived for "
+                        f"{settings.DOJO_RUNNER_UPLOAD_STALL_SECONDS:g} s; nothing "
+                        "was kept.",
+                        408,
+                    ) from None
                 if not chunk:
                     break
                 received += len(chunk)
@@ -103,9 +119,40 @@ def upload_store(
             raise RunnerRefused(
                 "upload: its sha256 is not the one it was signed for; nothing was kept."
             )
-        os.replace(part, target / name)
+        try:
+            os.replace(part, target / name)
+        except FileNotFoundError:
+            raise RunnerRefused(
+                "upload: it was swept as abandoned while it streamed; nothing "
+                "was kept.",
+                409,
+            ) from None
     finally:
         part.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def upload_stall_bound(environ: dict) -> Iterator[None]:
+    """Make a stalled upload's body read fail with TimeoutError, under gunicorn.
+
+    gunicorn's threaded worker reads a body with blocking `recv` calls on the
+    request's socket (`environ["gunicorn.socket"]`, the very socket its body
+    reader holds), so a timeout set on it bounds each wait for the next byte
+    (not a slow but live upload). The previous timeout is put back before the
+    answer is written. Other servers give no socket (runserver: one thread per
+    connection, which a stalled runner then holds until its connection ends).
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is None:
+        yield
+        return
+    before = sock.gettimeout()
+    sock.settimeout(settings.DOJO_RUNNER_UPLOAD_STALL_SECONDS)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(before)
 
 
 def object_store_on() -> bool:

@@ -142,9 +142,10 @@ def file(request: HttpRequest, token: str) -> HttpResponse:
         size, name = payload["n"], payload["f"]
         if request.META.get("CONTENT_LENGTH") != str(size):
             raise RunnerRefused(f"Content-Length: must be exactly {size}.", 411)
-        files.upload_store(
-            job=job, name=name, size=size, sha256=payload["d"], stream=request
-        )
+        with files.upload_stall_bound(request.META):
+            files.upload_store(
+                job=job, name=name, size=size, sha256=payload["d"], stream=request
+            )
         try:
             jobs.upload_record(
                 host=job.host, job_id=job.pk, name=name, size=size, sha256=payload["d"]

@@ -4,7 +4,8 @@ Submissions sit below the workspace, so they never import it: the workspace
 registers here, from its AppConfig.ready, what it adds (the drafts that count
 against a participant's disk, the draft a submission page names). Runner hosts
 register how a model they trained is taken onto the site's disk before its
-evaluation (`model_settle`).
+evaluation (`model_settle`), and how their uploads that no job needs any more
+are swept with the jobs' work dirs (`sweeper_register`).
 """
 
 from collections.abc import Callable
@@ -15,10 +16,13 @@ PageContext = Callable[[Any], dict[str, Any]]
 # settler(submission=...) -> why the model was not kept ("" when kept or none
 # waited); raises TrainingHandBack when the fault is the platform's.
 ModelSettler = Callable[..., str]
+# sweeper() -> counts of what it removed, added to the sweep's own.
+Sweeper = Callable[[], dict[str, int]]
 
 _disk_counters: list[DiskCounter] = []
 _page_contexts: list[PageContext] = []
 _model_settlers: list[ModelSettler] = []
+_sweepers: list[Sweeper] = []
 
 
 class TrainingHandBack(Exception):
@@ -67,3 +71,13 @@ def model_settle(*, submission: Any) -> str:
         if refused:
             return refused
     return ""
+
+
+def sweeper_register(sweeper: Sweeper) -> None:
+    """Run ``sweeper()`` on each sweep of what jobs left on disk."""
+    if sweeper not in _sweepers:
+        _sweepers.append(sweeper)
+
+
+def sweepers() -> tuple[Sweeper, ...]:
+    return tuple(_sweepers)

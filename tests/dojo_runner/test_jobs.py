@@ -117,10 +117,12 @@ def test_a_runner_gives_its_jobs_its_own_cpu_quota_not_the_sites():
     assert limits.memory_bytes == sent.memory_bytes
 
 
-def test_an_upload_cut_midway_is_tried_again_with_a_fresh_url(tmp_path):
-    """The first PUT's connection drops half way through the body: the runner
-    asks for a new URL and sends the file whole; a 409 for the job (handed
-    back meanwhile) stops it with nothing sent."""
+@pytest.mark.parametrize("first_try", ["cut", "given_up"])
+def test_an_upload_cut_midway_is_tried_again_with_a_fresh_url(tmp_path, first_try):
+    """The first PUT's connection drops half way through the body (or the site
+    answers 408: it gave up on a body that stalled): the runner asks for a new
+    URL and sends the file whole; a 409 for the job (handed back meanwhile)
+    stops it with nothing sent."""
     import json
 
     from dojo_runner import jobs
@@ -142,10 +144,18 @@ def test_an_upload_cut_midway_is_tried_again_with_a_fresh_url(tmp_path):
 
         def do_PUT(self) -> None:
             size = int(self.headers["Content-Length"])
-            if not state["puts"]:
+            if not state["puts"] and first_try == "cut":
                 state["puts"].append(self.rfile.read(size // 2))
                 self.close_connection = True
                 self.connection.shutdown(2)
+                return
+            if not state["puts"]:
+                state["puts"].append(self.rfile.read(size))
+                body = json.dumps({"error": "upload: no byte arrived for 30 s"})
+                self.send_response(408)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
                 return
             state["puts"].append(self.rfile.read(size))
             self.send_response(201)

@@ -38,7 +38,10 @@ DOJO_DATA_CACHE_ROOT = TEST_VAR_DIR / "data" / "cache"
 # A test may point a worker at another disk (a full one, say).
 DOJO_ARTIFACT_ROOT = Path(env("DOJO_ARTIFACT_ROOT", default=str(RUN_DIR / "artifacts")))
 DOJO_WORK_ROOT = RUN_DIR / "work"
-DOJO_RUNNER_UPLOAD_ROOT = RUN_DIR / "runner-uploads"
+# A test may point a web process it starts at its own folder.
+DOJO_RUNNER_UPLOAD_ROOT = Path(
+    env("DOJO_RUNNER_UPLOAD_ROOT", default=str(RUN_DIR / "runner-uploads"))
+)
 DOJO_LOG_FLUSH_SECONDS = 0.5
 # Spares stay off in tests unless a test turns them on (tests/submissions/
 # test_spares.py) or DOJO_SPARES is set: a spare outlives the test that made it.
