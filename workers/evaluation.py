@@ -5,9 +5,11 @@ participant code. Many models are graded in one sandbox so TensorFlow starts onc
 
 Given the job's spec (`workers.jobspec.JobSpec`, built by the site), a grader
 runs within the spec's limits and its sandbox's ending is read back through the
-spec's validated result before any report is: a refused ending (a log past the
-spec's limit, a malformed field) raises `JobSpecError`, and the caller ends the
-job as the platform's fault.
+spec's validated result before the reports left at its end are: a refused
+ending (a log past the spec's limit, a malformed field) raises `JobSpecError`,
+and the caller ends the job as the platform's fault. (A regrade chunk's
+progress, each model's report as the grader writes it, is read while the
+sandbox runs: `workers.evaluation_each`.)
 """
 
 import json
@@ -353,8 +355,9 @@ def run_grader(
     and the grader starts cold.
 
     ``spec``: the job's spec. The grader's limits must be within it, and the
-    sandbox's ending is read back through it before any report: a refused
-    ending raises ``JobSpecError`` and no report of that sandbox is read.
+    sandbox's ending is read back through it before the reports it left: a
+    refused ending raises ``JobSpecError`` and none of them is read (progress
+    read while it ran, through ``should_cancel``, stands).
     """
     job_dir, work = work_root / f"{name}-job", work_root / name
     folders = [str(f) for f in spare_folders]

@@ -18,12 +18,13 @@ def _run_chunk(batch: RegradeBatch, outbox: list[dict]) -> None:
     regrade_batch_run_chunk(batch_id=batch.pk, submission_ids=ids, worker="w@h")
 
 
-def test_a_chunk_whose_ending_the_spec_refuses_keeps_every_previous_grade(
+def test_a_chunk_whose_ending_the_spec_refuses_takes_no_report_it_left(
     participant, workshop, outbox, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """The grader reported every model graded, but its sandbox's log is past
-    the spec's limit: no report is taken, each model's run ends as the
-    platform's fault naming the field, and each keeps its grade."""
+    """The grader left every model's report at its end, but its sandbox's log
+    is past the spec's limit: none is taken, each model's run ends as the
+    platform's fault naming the field, and each keeps its grade. (Reports
+    read while the sandbox ran stand: the fake grader writes all at its end.)"""
     mlp = workshop.assignments.get(slug="mlp")
     rows = [graded_with_model(participant, mlp, UNREAD) for _ in range(2)]
     old = {row.pk: row.current_grade_id for row in rows}
