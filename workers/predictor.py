@@ -31,6 +31,7 @@ from workers.predictor_replies import (
     EXPLAIN_REPLY_BYTES,
     MAPS_REPLY_BYTES,
     REPLY_BYTES,
+    PredictorBusy,
     PredictorError,
     PredictorOverMemory,
     parse_explain_reply,
@@ -280,7 +281,7 @@ class WarmPredictor:
                 self._refuse(key, str(exc))
                 raise PredictorError(str(exc)) from None
             except ModelsBusy as exc:
-                raise PredictorError(str(exc)) from None
+                raise PredictorBusy(str(exc)) from None
             try:
                 data = self._exchange(folder, request, deadline=deadline, limit=limit)
             except PredictorError:
@@ -350,7 +351,7 @@ class WarmPredictor:
             "make it smaller or faster and submit it again.",
         )
         self._ensure()
-        raise PredictorError(RESTARTED)
+        raise PredictorBusy(RESTARTED)
 
     def _refuse(self, key: str, reason: str) -> None:
         with self._lock:
@@ -366,11 +367,11 @@ class WarmPredictor:
         kill = self._kill
         while not path.is_file():
             if not path.parent.is_dir() or kill.is_set():
-                raise PredictorError(RESTARTED)
+                raise PredictorBusy(RESTARTED)
             if not self.running:
                 raise PredictorError(self._stopped_reason())
             if time.monotonic() > deadline:
-                raise PredictorError("The predictor did not answer in time.")
+                raise PredictorBusy("The predictor did not answer in time.")
             time.sleep(POLL_SECONDS)
 
     def _stopped_reason(self) -> str:

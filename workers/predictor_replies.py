@@ -39,6 +39,11 @@ class PredictorError(Exception):
     """The predictor could not answer; the message can be shown to the user."""
 
 
+class PredictorBusy(PredictorError):
+    """The predictor could not answer now (restarted, busy, past its time) and
+    nothing says the model is to blame: the platform's side, try again."""
+
+
 class PredictorOverMemory(PredictorError):
     """A request went past its memory budget; its predictor must be replaced."""
 

@@ -20,6 +20,8 @@ from submissions.prediction_rows import Prediction, PredictionKind
 from submissions.selectors import run_latest_model
 
 logger = logging.getLogger(__name__)
+# Within COULD_NOT_ANSWER when the predictor was restarted, busy or too slow.
+BUSY = "it was restarted or busy; try again in a few seconds"
 
 # This process's warm predictor, started on the first request (or at start).
 _predictor = None
@@ -78,7 +80,7 @@ def prediction_run(*, prediction_id: int, job_token: str, worker: str) -> None:
 
 def _ask(prediction: Prediction) -> JobOutcome:
     """Return the predictor's answer to one claimed prediction, or how it failed."""
-    from workers.predictor import PredictorError
+    from workers.predictor import PredictorBusy, PredictorError
 
     submission = prediction.submission
     model_run = run_latest_model(submission=submission)
@@ -108,6 +110,9 @@ def _ask(prediction: Prediction) -> JobOutcome:
             **model, pixels=pixels, num_classes=num_classes or 1000, timeout=timeout
         )
         return JobOutcome.answered(result={"top": top})
+    except PredictorBusy:
+        # Restarted, busy or past its time: not the model's doing.
+        return JobOutcome.error(detail=BUSY)
     except PredictorError as exc:
         return JobOutcome.failed(reason=str(exc))
     except OSError as exc:  # the worker's side of the files: a platform fault

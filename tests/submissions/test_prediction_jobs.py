@@ -36,6 +36,7 @@ from submissions.prediction_rows import (
     PredictionStatus,
 )
 from tests.model_builders import graded_with_model
+from workers.predictor_replies import PredictorBusy, PredictorError
 
 pytestmark = pytest.mark.django_db
 
@@ -174,6 +175,47 @@ def test_the_workers_answer_is_applied_to_the_row_and_polled_in_one_query(
     }
     tasks.predict(*message["args"])
     assert len(fake.asked) == 1, "a duplicate message asks nothing"
+
+
+class _Refusing:
+    """A warm predictor that raises what the real one raises."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def predict(self, **asked) -> list[tuple[int, float]]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code", "reason"),
+    [
+        # The model's doing: it counts as the participant's, with its reason.
+        (
+            PredictorError("Your model takes too long to load."),
+            PredictionStatus.FAILED,
+            422,
+            "Your model takes too long to load.",
+        ),
+        # The predictor restarted, busy or too slow: the platform's, try again.
+        (
+            PredictorBusy("The predictor did not answer in time."),
+            PredictionStatus.ERROR,
+            503,
+            "try again in a few seconds",
+        ),
+    ],
+)
+def test_the_predictors_refusal_is_the_models_and_its_busy_is_the_platforms(
+    asked, graded, participant, outbox, monkeypatch, error, status, code, reason
+):
+    monkeypatch.setattr(prediction_worker, "_warm_predictor", lambda: _Refusing(error))
+    (message,) = outbox
+    tasks.predict(*message["args"])
+    asked.refresh_from_db()
+    assert asked.status == status
+    refused = _refusal(graded, participant, asked)
+    assert refused.status == code and reason in str(refused)
 
 
 @pytest.mark.parametrize(
