@@ -110,19 +110,23 @@ def _watch(base: str, cookies: dict, pages: dict[str, str], stop, answers) -> No
     session = requests.Session()
     session.cookies.update(cookies)
     loads, errors = [], 0
-    while not stop.is_set():
-        cycle = time.perf_counter()
-        for name, path in pages.items():
-            at, start = time.monotonic(), time.perf_counter()
-            response = session.get(base + path, timeout=60)
-            loads.append((at, name, time.perf_counter() - start))
-            if response.status_code >= 500:
-                errors += 1
-        # A fixed pace, not "again 0.2 s after the answer": fast pages
-        # would otherwise be loaded more often, and their own load would
-        # weigh on the uploads they are compared with.
-        stop.wait(max(0.0, WATCH_EVERY - (time.perf_counter() - cycle)))
-    answers.put((loads, errors))
+    try:
+        while not stop.is_set():
+            cycle = time.perf_counter()
+            for name, path in pages.items():
+                at, start = time.monotonic(), time.perf_counter()
+                try:
+                    failed = session.get(base + path, timeout=60).status_code >= 500
+                except requests.RequestException:
+                    failed = True  # a reset or a timeout: counted, not fatal
+                loads.append((at, name, time.perf_counter() - start))
+                errors += failed
+            # A fixed pace, not "again 0.2 s after the answer": fast pages
+            # would otherwise be loaded more often, and their own load would
+            # weigh on the uploads they are compared with.
+            stop.wait(max(0.0, WATCH_EVERY - (time.perf_counter() - cycle)))
+    finally:
+        answers.put((loads, errors))
 
 
 def rest_p95(base: str, cookies: dict, pages: dict[str, str], repeat: int) -> dict:

@@ -33,8 +33,9 @@ logger = logging.getLogger("dojo_runner")
 # The longest the site holds a request for work (DOJO_RUNNER_POLL_SECONDS is
 # at most 60), with room for the answer.
 LONG_POLL_SECONDS = 75.0
-# The longest a runner waits when the site says to ask for work later.
-RETRY_AFTER_TOP = 60.0
+# The least and the longest a runner waits when the site says to ask for work
+# later: never a loop of requests, whatever it says.
+RETRY_AFTER_LEAST, RETRY_AFTER_TOP = 1.0, 60.0
 # How often the site may ask for heartbeats: bounds on what it says.
 BEAT_SECONDS = (0.5, 60.0)
 
@@ -138,13 +139,17 @@ def _credential(site: Site, args: argparse.Namespace) -> str:
 
 def retry_after(said: object) -> float:
     """Return how long to wait before asking for work again, from what the site
-    said: a number of seconds, capped at a minute, with up to a fifth more at
+    said: a number of seconds from one to a minute, with up to a fifth more at
     random so runners turned away together do not come back together."""
     if isinstance(said, bool) or not isinstance(said, int | float):
         return RETRY_AFTER_TOP
-    seconds = min(max(float(said), 0.0), RETRY_AFTER_TOP)
+    try:
+        seconds = float(said)
+    except OverflowError:  # an integer past any float
+        return RETRY_AFTER_TOP
     if seconds != seconds:  # NaN
         return RETRY_AFTER_TOP
+    seconds = min(max(seconds, RETRY_AFTER_LEAST), RETRY_AFTER_TOP)
     return seconds * (1 + random.random() / 5)
 
 
@@ -257,9 +262,13 @@ def _beat_seconds(said: object) -> float:
     """Return how often to beat, as the site says, within BEAT_SECONDS."""
     if isinstance(said, bool) or not isinstance(said, int | float):
         return 3.0
-    if not math.isfinite(said):
+    try:
+        seconds = float(said)
+    except OverflowError:  # an integer past any float
+        return BEAT_SECONDS[1]
+    if not math.isfinite(seconds):
         return 3.0
-    return min(max(float(said), BEAT_SECONDS[0]), BEAT_SECONDS[1])
+    return min(max(seconds, BEAT_SECONDS[0]), BEAT_SECONDS[1])
 
 
 def main(argv: list[str] | None = None) -> int:

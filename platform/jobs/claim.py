@@ -44,13 +44,11 @@ def job_claim_row(
 ) -> T | None:
     """`job_claim` of one row of `model` that carries its job: the row alone is
     locked (`of=self`), the rows it joins (`related`) only read with it."""
+    rows = model.objects.select_for_update(of=("self",))
+    if related:  # select_related() naming nothing would join every key
+        rows = rows.select_related(*related)
     return job_claim(
-        lock=lambda: (
-            model.objects.select_for_update(of=("self",))
-            .select_related(*related)
-            .filter(pk=pk)
-            .first()
-        ),
+        lock=lambda: rows.filter(pk=pk).first(),
         token=token,
         claimable=claimable,
         start=start,

@@ -9,7 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dojo_runner.cli import RETRY_AFTER_TOP, Runner, _arguments, retry_after
+from dojo_runner.cli import (
+    RETRY_AFTER_LEAST,
+    RETRY_AFTER_TOP,
+    Runner,
+    _arguments,
+    retry_after,
+)
 from dojo_runner.client import Site
 from dojo_runner.jobs import JobRunner
 from workers import sandbox
@@ -19,8 +25,9 @@ from workers import sandbox
     ("said", "low", "high"),
     [
         (5.0, 5.0, 6.0),
-        (0, 0.0, 0.0),
-        (-3, 0.0, 0.0),
+        (0, RETRY_AFTER_LEAST, RETRY_AFTER_LEAST * 1.2),
+        (-3, RETRY_AFTER_LEAST, RETRY_AFTER_LEAST * 1.2),
+        (10**400, RETRY_AFTER_TOP, RETRY_AFTER_TOP),
         (1e9, RETRY_AFTER_TOP, RETRY_AFTER_TOP * 1.2),
         (math.inf, RETRY_AFTER_TOP, RETRY_AFTER_TOP * 1.2),
         (math.nan, RETRY_AFTER_TOP, RETRY_AFTER_TOP),
@@ -37,7 +44,7 @@ def test_a_runner_told_to_ask_later_asks_again_without_a_complaint(caplog, tmp_p
     """200 with `retry_after` is no error: the slot waits as told and asks
     again (here the second answer refuses the host, which ends the loop)."""
     answers = [
-        (200, {"job": None, "retry_after": 0.01}),
+        (200, {"job": None, "retry_after": 0}),
         (401, {"error": "revoked"}),
     ]
     asked = []

@@ -43,7 +43,7 @@ DOJO_RUNNER_UPLOAD_ROOT = Path(
     env("DOJO_RUNNER_UPLOAD_ROOT", default=str(RUN_DIR / "runner-uploads"))
 )
 DOJO_LOG_FLUSH_SECONDS = 0.5
-# Spares stay off in tests unless a test turns them on (tests/submissions/
+# Spares stay off in tests unless a test turns them on (tests/jobs/
 # test_spares.py) or DOJO_SPARES is set: a spare outlives the test that made it.
 DOJO_SPARES = env.bool("DOJO_SPARES", default=False)
 # A small slice of Fashion-MNIST keeps every training in the suite to seconds.
