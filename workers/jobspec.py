@@ -380,8 +380,13 @@ def job_env(*, keras_backend: str) -> dict[str, str]:
 
 
 def folder_digest(folder: str | os.PathLike) -> str:
-    """Return a digest of a data folder's listing: names, sizes, change times."""
+    """Return a digest of a data folder's listing (names, sizes, change times),
+    or of one plain file's (a model: its name, size and change time)."""
     root = Path(folder)
+    if root.is_file() and not root.is_symlink():
+        stat = root.stat()
+        listing = [(root.name, stat.st_size, stat.st_mtime_ns)]
+        return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
     listing = sorted(
         (str(path.relative_to(root)), path.stat().st_size, path.stat().st_mtime_ns)
         for path in root.rglob("*")

@@ -64,8 +64,8 @@ def evaluation_spec_build(
     base}); a regrade chunk's are many. The spec names every folder the
     sandbox sees by digest, never by content, at the mount the grader finds
     it: the split (``split``: "hidden", a check's "public") and the base
-    model's folder where the grader binds them, and each model's folder where
-    the grader reads its copy. Its script is what the grader is told: grade
+    model's folder where the grader binds them, and each model file where the
+    grader reads its copy. Its script is what the grader is told: grade
     each model against its assignment's grading spec; it gives back its
     reports (read apart, bounded: ``workers.outputs``).
     """
@@ -76,7 +76,9 @@ def evaluation_spec_build(
         data[f"{name}-{len(data)}" if name in data else name] = (Path(folder), mount)
     for job in jobs:
         model_id = str(job["id"])
-        data[f"model-{model_id}"] = (Path(job["model"]).parent, model_mount(model_id))
+        # The model file itself: a check's model lies in the check's work
+        # folder, beside whatever the participant's code left there.
+        data[f"model-{model_id}"] = (Path(job["model"]), model_mount(model_id))
     script = json.dumps(
         {
             "run": "python -m grader batch",

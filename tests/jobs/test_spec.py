@@ -60,7 +60,13 @@ def test_a_full_regrade_chunk_is_one_spec_that_lists_every_model(tmp_path):
     for job in jobs:
         ref = refs[f"model-{job['id']}"]
         assert ref.mount == model_mount(job["id"])
-        assert ref.digest == folder_digest(Path(job["model"]).parent)
+        assert ref.digest == folder_digest(Path(job["model"]))
+    # A model is named by its own file: what lies beside it (a check's model
+    # sits in the check's work folder, among what the participant's code
+    # left) is neither walked nor named.
+    first = Path(jobs[0]["model"])
+    (first.parent / "left-by-the-code.txt").write_text("x")
+    assert folder_digest(first) == refs[f"model-{jobs[0]['id']}"].digest
 
 
 def test_the_hidden_split_is_named_by_digest_never_by_path_or_content(tmp_path):
