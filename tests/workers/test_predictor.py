@@ -367,14 +367,17 @@ def slow() -> Iterator[Path]:
     keras.Sequential(
         [keras.Input((8, 8, 1)), keras.layers.Flatten(), *deep, keras.layers.Dense(5)]
     ).save(folder / "slow.keras")
-    # One convolution of hundreds of GFLOP: a single TensorFlow op, which no
-    # load budget can interrupt, so its load (and call) outlast any wait.
+    # One convolution of about 7 TFLOP (a 29 x 29 kernel over 1024 x 1024 x 64
+    # values): a single TensorFlow op, which no load budget can interrupt, and
+    # tens of seconds even on a fast CPU, where the stuck request waits 4 s
+    # (one of 0.8 TFLOP ended within 6 s on 2 cores). Its activations, about
+    # 256 MiB each side, stay well inside a request's memory budget.
     keras.Sequential(
         [
             keras.Input((8, 8, 1)),
-            keras.layers.UpSampling2D(32),
-            keras.layers.Conv2D(256, 1),
-            keras.layers.Conv2D(512, 7),
+            keras.layers.UpSampling2D(128),
+            keras.layers.Conv2D(64, 1),
+            keras.layers.Conv2D(64, 29),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(5),
         ]
@@ -430,6 +433,8 @@ def test_a_model_slow_to_load_is_refused_while_the_same_predictor_serves_others(
     # A model that holds the predictor past a request's wait (one long op) is
     # the one its "working" marker names: refused from then on, while a
     # request merely queued behind it is told the predictor was restarted.
+    # The stuck request waits 4 s: more than twice the load budget, as any
+    # request may (``predictor_load_check``), and far less than the op takes.
     stuck: list[str] = []
 
     def ask_stuck() -> None:
@@ -439,7 +444,7 @@ def test_a_model_slow_to_load_is_refused_while_the_same_predictor_serves_others(
                 key="stuck",
                 pixels=image(),
                 num_classes=5,
-                timeout=6,
+                timeout=4,
             )
         except PredictorError as exc:
             stuck.append(str(exc))
