@@ -129,6 +129,39 @@ def _watch(base: str, cookies: dict, pages: dict[str, str], stop, answers) -> No
         answers.put((loads, errors))
 
 
+def cpu_settle(
+    *, busy_below: float = 0.25, hold: float = 3.0, at_most: float = 120.0
+) -> float:
+    """Wait until the machine's CPU stays below ``busy_below`` for ``hold``
+    seconds (at most ``at_most``); return how long it took.
+
+    Workers start their warm spares (each imports Keras) as they start; a
+    room's workers have long been warm when the class uploads, so the burst
+    begins once that warming is over, as it would on the day.
+    """
+
+    def busy_idle() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+        idle = fields[3] + fields[4]
+        return sum(fields) - idle, idle
+
+    started = time.monotonic()
+    calm_since = None
+    last = busy_idle()
+    while time.monotonic() - started < at_most:
+        time.sleep(0.5)
+        now = busy_idle()
+        busy, idle = now[0] - last[0], now[1] - last[1]
+        last = now
+        if busy / max(1, busy + idle) < busy_below:
+            calm_since = calm_since or time.monotonic()
+            if time.monotonic() - calm_since >= hold:
+                break
+        else:
+            calm_since = None
+    return time.monotonic() - started
+
+
 def rest_p95(base: str, cookies: dict, pages: dict[str, str], repeat: int) -> dict:
     """Return each page's p95 at rest, loaded as a person reloads."""
     import requests
