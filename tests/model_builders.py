@@ -124,3 +124,27 @@ def graded_reference(
     submission.refresh_from_db()
     assert submission.status == Status.GRADED, submission.status_reason
     return submission
+
+
+def trained_here(*, participant, assignment, code: str, capture) -> Submission:
+    """Submit ``code`` and run its training job in this process, as the
+    worker's task does (no broker: the commit's message is captured, not sent);
+    return the submission as the training left it."""
+    from submissions.services.execution import submission_train
+    from submissions.services.jobs import job_queue
+
+    with capture(execute=False):
+        submission = submission_create(
+            participant=participant,
+            assignment=assignment,
+            upload=SimpleUploadedFile("train.py", code.encode()),
+        )
+        job_queue(submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED)
+    submission_train(
+        submission_id=submission.pk,
+        job_token=str(submission.job_token),
+        worker="test@host",
+        queue="train-cpu",
+    )
+    submission.refresh_from_db()
+    return submission

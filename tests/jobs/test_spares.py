@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from jobs.spare_policy import (
     SpareKind,
@@ -21,11 +20,8 @@ from jobs.spare_policy import (
     spares_keep,
 )
 from submissions.models import Run, Status, Submission
-from submissions.services.execution import submission_train
-from submissions.services.intake import submission_create
-from submissions.services.jobs import job_queue
 from tests.helpers import wait_for
-from tests.model_builders import evaluating_with_model
+from tests.model_builders import evaluating_with_model, trained_here
 from workers import sandbox
 from workshops import folders
 
@@ -61,20 +57,13 @@ def train(participant, workshop, django_capture_on_commit_callbacks, spares_on):
         for field, value in assignment_fields.items():
             setattr(mlp, field, value)
         mlp.save()
-        with django_capture_on_commit_callbacks(execute=False):
-            submission = submission_create(
-                participant=participant,
-                assignment=mlp,
-                upload=SimpleUploadedFile("train.py", code.encode()),
-            )
-            job_queue(submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED)
-        submission_train(
-            submission_id=submission.pk,
-            job_token=str(submission.job_token),
-            worker="test@host",
-            queue="train-cpu",
+        submission = trained_here(
+            participant=participant,
+            assignment=mlp,
+            code=code,
+            capture=django_capture_on_commit_callbacks,
         )
-        return Submission.objects.get(pk=submission.pk).runs.get(kind=Run.Kind.TRAIN)
+        return submission.runs.get(kind=Run.Kind.TRAIN)
 
     return _train
 

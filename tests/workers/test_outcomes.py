@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from submissions import storage
 from submissions.models import Run, Status, Submission
-from submissions.services.execution import submission_train
-from submissions.services.intake import submission_create
-from submissions.services.jobs import job_queue
+from tests.model_builders import trained_here
 from workers.sandbox import CleanupError, _owner, read_owner
 from workshops import folders
 
@@ -39,21 +36,12 @@ def train(participant, mlp, django_capture_on_commit_callbacks):
         for field, value in assignment_fields.items():
             setattr(mlp, field, value)
         mlp.save()
-        with django_capture_on_commit_callbacks(execute=False):
-            submission = submission_create(
-                participant=participant,
-                assignment=mlp,
-                upload=SimpleUploadedFile("train.py", code.encode()),
-            )
-            job_queue(submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED)
-        submission_train(
-            submission_id=submission.pk,
-            job_token=str(submission.job_token),
-            worker="test@host",
-            queue="train-cpu",
+        return trained_here(
+            participant=participant,
+            assignment=mlp,
+            code=code,
+            capture=django_capture_on_commit_callbacks,
         )
-        submission.refresh_from_db()
-        return submission
 
     return _train
 
