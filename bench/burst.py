@@ -6,7 +6,7 @@ MLP reference solution, which really trains and is graded; the rest stop at
 once (a failing script), as most quick retries do. ``--clients 16`` sends
 them instead from 16 clients, each upload as soon as the last was answered. A
 real web process (gunicorn as the Dockerfile runs it, gunicorn.conf.py's 3
-processes of 8 threads; ``--server runserver`` for ``make run``'s) and
+processes of 16 threads; ``--server runserver`` for ``make run``'s) and
 bin/dojo-run's workers serve it (one on train-cpu,train-gpu,evaluate,site with
 ``--workers`` slots and beat, one solo on predict, one with 2 slots on check),
 on the configured database and broker:

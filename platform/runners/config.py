@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from runners.models import RUNNER_QUEUES
 
 OBJECT_STORES = ("local", "s3")
-# A web process has 8 threads (gunicorn.conf.py): a few may wait for work.
+# A web process has 16 threads (gunicorn.conf.py): a few may wait for work.
 LONG_POLLS_TOP = 6
 # What DOJO_OBJECT_STORE=s3 cannot work without.
 S3_REQUIRED = (
