@@ -29,8 +29,8 @@ from jobs.claim import job_claim_row, job_row_started
 from jobs.dbconn import db_reconnect_if_cut
 from jobs.heartbeat import Heartbeat
 from jobs.outcome import JobOutcome, Verdict
+from jobs.placement import sandbox_env
 from submissions.extensions import TrainingHandBack
-from submissions.services.placement import sandbox_env
 from workers import outputs, sandbox
 from workshops import folders
 

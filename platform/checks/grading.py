@@ -23,10 +23,10 @@ from django.conf import settings
 
 from checks.data import CheckData
 from checks.models import CheckRun
+from jobs.placement import sandbox_cpus_from_settings
 from jobs.queues import JobQueue
 from jobs.spare_policy import SpareKind, spare_refill, spare_take
 from jobs.spec import evaluation_spec_build
-from submissions.services.placement import sandbox_cpus_from_settings
 from workers import evaluation, sandbox
 
 

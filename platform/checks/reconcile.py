@@ -21,9 +21,9 @@ from checks.models import (
     CheckStatus,
 )
 from checks.services import check_run_queue
+from jobs.placement import job_runners_only
 from jobs.queues import JobQueue
 from jobs.reconcile import LOST, JobRows, JobState
-from submissions.services.jobs import job_runners_only
 
 
 class CheckJobs(JobRows):

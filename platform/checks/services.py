@@ -21,8 +21,8 @@ from django.utils import timezone
 from checks.feedback import PLATFORM_FAULT
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
 from jobs.outbox import JobQueue, JobTask, outbox_send_on_commit
+from jobs.placement import job_runners_only
 from jobs.policy import job_may_retry
-from submissions.services.jobs import job_runners_only
 from submissions.sourcetext import source_text_check
 from workshops.models import Assignment, Enrollment
 

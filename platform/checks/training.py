@@ -21,10 +21,10 @@ from django.conf import settings
 
 from checks.data import CheckData
 from checks.models import CheckRun
+from jobs.placement import job_place, sandbox_cpus_from_settings
 from jobs.queues import JobQueue
 from jobs.spare_policy import SpareKind, spare_refill, spare_take
 from jobs.spec import job_spec_build
-from submissions.services.placement import job_place, sandbox_cpus_from_settings
 from workers import sandbox
 from workers.jobspec import KIND_ENV, JobSpec, job_result_from_sandbox
 from workshops import folders

@@ -108,7 +108,7 @@ def _refuse_to_start_without_a_sandbox(sender: object = None, **kwargs: object) 
     """
     from django.conf import settings
 
-    from submissions.services.placement import sandbox_config_from_settings
+    from jobs.placement import sandbox_config_from_settings
     from workers.sandbox import SandboxUnavailable, check_backend, host_prepare
 
     gpu = settings.DOJO_GPU_DEVICE >= 0

@@ -8,6 +8,12 @@ class SubmissionsConfig(AppConfig):
         from django.core.exceptions import ImproperlyConfigured
 
         from jobs.apply import job_applier_register
+        from jobs.placement import (
+            predictor_load_from_settings,
+            predictor_memory_from_settings,
+            sandbox_config_from_settings,
+            sandbox_cpus_from_settings,
+        )
         from jobs.reconcile import job_kind_register
         from submissions import signals  # noqa: F401 - connects the receivers
         from submissions.models import Run
@@ -17,12 +23,6 @@ class SubmissionsConfig(AppConfig):
             prediction_answer_apply,
         )
         from submissions.services.jobs import run_outcome_apply
-        from submissions.services.placement import (
-            predictor_load_from_settings,
-            predictor_memory_from_settings,
-            sandbox_config_from_settings,
-            sandbox_cpus_from_settings,
-        )
         from submissions.services.reconcile import SUBMISSION_JOBS
         from workers.sandbox import SandboxUnavailable
 

@@ -29,7 +29,7 @@ _predictor = None
 
 def _warm_predictor():
     global _predictor
-    from submissions.services.placement import (
+    from jobs.placement import (
         TF_KERNELS_ENV,
         predictor_load_from_settings,
         predictor_memory_from_settings,

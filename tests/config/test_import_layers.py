@@ -13,9 +13,10 @@ TOPS = ("platform", "workers", "grader", "assignments", "dojo_client", "dojo_run
 # enforce"). An app may import only the apps before it. `web` holds pure
 # helpers (charts, images, Markdown, JSON request bodies) and is no app: it
 # imports none. `jobs` is the one job framework (queue, claim, heartbeat,
-# outcome, apply, reconcile, spares): submissions and checks are kinds of job that
-# register with it. Checks use the submission's sandbox plans, so they may
-# import submissions, never the reverse. The workspace composes drafts with
+# outcome, apply, reconcile, spares, placement): submissions and checks are kinds
+# of job that register with it. Checks share the submission's feedback, source
+# validator and hand-back (never its services), so they may import submissions,
+# never the reverse. The workspace composes drafts with
 # submissions and checks (a draft is submitted or checked), so it sits on
 # both; runners (hosts that join over the network) take trainings through the
 # submissions' claim; the dashboard shows all of these, the API serves them, and config
@@ -165,6 +166,36 @@ def test_each_app_imports_only_the_apps_below_it_and_libraries_none():
 def test_the_job_floor_imports_no_task_or_feature_module():
     jobs = ROOT / "platform/submissions/services/jobs.py"
     assert _imports(jobs) & FEATURES == set()
+
+
+def _reaches(graph: dict[str, set[str]], *, source: str, target: str) -> list[str]:
+    """Return each import of a `target` module by a `source` module (prefixes)."""
+    return [
+        f"{name} -> {other}"
+        for name, imported in sorted(graph.items())
+        if name == source or name.startswith(f"{source}.")
+        for other in sorted(imported)
+        if other == target or other.startswith(f"{target}.")
+    ]
+
+
+def test_the_reach_check_finds_an_import():
+    graph = {
+        "checks.training": {"submissions.services.placement", "jobs.placement"},
+        "checksum": {"submissions.services.jobs"},
+    }
+    assert _reaches(graph, source="checks", target="submissions.services") == [
+        "checks.training -> submissions.services.placement"
+    ]
+
+
+def test_the_job_package_owns_what_every_kind_uses():
+    """Placement, the runner-only queues and the heartbeat are the job
+    package's: it imports nothing of submissions, and a check run (a kind of
+    job) takes nothing from the submissions' services."""
+    graph = _graph("platform")
+    assert _reaches(graph, source="jobs", target="submissions") == []
+    assert _reaches(graph, source="checks", target="submissions.services") == []
 
 
 def test_only_celery_imports_the_tasks():

@@ -5,8 +5,8 @@ chunk's spec lists every model it grades (no sandbox runs)."""
 import json
 from pathlib import Path
 
+from jobs.placement import CHUNK_MAX_MODELS
 from jobs.spec import evaluation_spec_build
-from submissions.services.placement import CHUNK_MAX_MODELS
 from workers.evaluation import grader_limits, model_mount
 from workers.jobspec import JobSpec, folder_digest
 

@@ -12,14 +12,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.celery_app import app
 from jobs import spares
-from jobs.queues import TASK_SOFT_TIME_LIMIT_SECONDS
-from jobs.spare_policy import SpareKind, slot_spare, spares_discard
-from submissions.services.placement import (
+from jobs.placement import (
     CHUNK_MARGIN_SECONDS,
     chunk_max_models,
     chunk_wall_seconds,
     evaluation_sandbox,
 )
+from jobs.queues import TASK_SOFT_TIME_LIMIT_SECONDS
+from jobs.spare_policy import SpareKind, slot_spare, spares_discard
 from submissions.services.regrade import chunk_size
 from tests.workers.sandbox.sandbox_helpers import job_cpu_quotas
 from workers.evaluation import grader_limits

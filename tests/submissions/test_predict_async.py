@@ -95,7 +95,7 @@ def test_a_request_memory_budget_past_half_the_predictor_stops_the_start(
     from django.apps import apps
     from django.core.exceptions import ImproperlyConfigured
 
-    from submissions.services.placement import predictor_memory_from_settings
+    from jobs.placement import predictor_memory_from_settings
 
     assert predictor_memory_from_settings() == {
         "memory_bytes": settings.DOJO_PREDICT_MEMORY_MB * 2**20,
@@ -112,7 +112,7 @@ def test_a_load_budget_past_half_the_answer_window_stops_the_start(settings) -> 
     from django.apps import apps
     from django.core.exceptions import ImproperlyConfigured
 
-    from submissions.services.placement import predictor_load_from_settings
+    from jobs.placement import predictor_load_from_settings
 
     assert predictor_load_from_settings() == settings.DOJO_PREDICT_LOAD_SECONDS
     settings.DOJO_PREDICT_LOAD_SECONDS = settings.DOJO_PREDICT_TIMEOUT_SECONDS

@@ -11,17 +11,17 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from jobs import spares
-from jobs.queues import JobTask
-from jobs.spare_policy import SpareKind, slot_spare, spares_discard
-from submissions.models import Grade, RegradeBatch, Run, Status, Submission
-from submissions.selectors import run_latest_model
-from submissions.services.grading import evaluation_inputs
-from submissions.services.placement import (
+from jobs.placement import (
     chunk_max_models,
     chunk_wall_seconds,
     evaluation_folders,
     evaluation_sandbox,
 )
+from jobs.queues import JobTask
+from jobs.spare_policy import SpareKind, slot_spare, spares_discard
+from submissions.models import Grade, RegradeBatch, Run, Status, Submission
+from submissions.selectors import run_latest_model
+from submissions.services.grading import evaluation_inputs
 from submissions.services.regrade import regrade_batch_create, regrade_batch_run_chunk
 from tests.model_builders import graded_with_model
 from workers import sandbox

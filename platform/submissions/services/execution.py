@@ -4,6 +4,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jobs.outcome import JobOutcome
+from jobs.placement import (
+    evaluation_folders,
+    evaluation_sandbox,
+    job_place_describe,
+    job_sandbox_args,
+    job_sandbox_run,
+    sandbox_env,
+    sandbox_limits,
+)
 from jobs.queues import JobQueue
 from jobs.spares import (
     evaluation_spare_key,
@@ -33,14 +42,6 @@ from submissions.services.jobs import (
     run_end,
     run_record,
     training_hand_back,
-)
-from submissions.services.placement import (
-    evaluation_folders,
-    evaluation_sandbox,
-    job_sandbox_args,
-    job_sandbox_run,
-    sandbox_env,
-    sandbox_limits,
 )
 from workers import sandbox
 from workers.evaluation import evaluate_many, grader_limits
@@ -105,7 +106,7 @@ def training_spec(
         job_id=f"run:{run.pk}",
         script=code,
         data={"train": (train, "/data")},
-        limits=sandbox_limits(submission=submission),
+        limits=sandbox_limits(assignment=submission.assignment),
         returns=returns,
     )
 
@@ -155,9 +156,10 @@ def _train(run: Run) -> Callable[[str], bool]:
     # the sandbox's ending is read back through the spec's validated result.
     spec = training_spec(run=run, code=code)
     limits = spec.sandbox_limits()
+    gpu = run.queue == JobQueue.TRAIN_GPU
 
     def plan(job: Path, work: Path) -> tuple[list[str], dict]:
-        return job_sandbox_args(run=run, **_train_args(submission, job, work, limits))
+        return job_sandbox_args(gpu=gpu, **_train_args(submission, job, work, limits))
 
     # A warm spare of this slot, started for exactly this job's sandbox, if any.
     key = training_spare_key(assignment_id=submission.assignment_id, plan=plan)
@@ -171,8 +173,13 @@ def _train(run: Run) -> Callable[[str], bool]:
     output = work / "output"
     output.mkdir(exist_ok=True)
     try:
+        run.slot, run.isolation = job_place_describe(gpu=gpu, spare=spare is not None)
+        run.save(update_fields=["slot", "isolation"])
         result = job_sandbox_run(
-            run=run, **_train_args(submission, job, work, limits), spare=spare
+            heartbeat=Heartbeat([run]),
+            gpu=gpu,
+            **_train_args(submission, job, work, limits),
+            spare=spare,
         )
         job_result_from_sandbox(spec=spec, result=result)
         outcome = training_settle(

@@ -23,6 +23,7 @@ from jobs.claim import job_claim as claim
 from jobs.dbconn import db_reconnect_if_cut
 from jobs.outbox import outbox_send_on_commit
 from jobs.outcome import JobOutcome, Verdict
+from jobs.placement import job_runners_only
 from jobs.policy import job_may_retry
 from jobs.queues import JobQueue, JobTask
 from submissions.models import Run, Status, Submission
@@ -82,11 +83,6 @@ def job_queue(
         return
     # The row says the job is due; if the send fails, the reconciler resends.
     outbox_send_on_commit(**message)
-
-
-def job_runners_only(*, queue: str) -> bool:
-    """Say whether only runner hosts (no site worker) serve `queue`."""
-    return queue in settings.DOJO_RUNNER_QUEUES
 
 
 def job_send_next(*, participant_id: int) -> None:

@@ -10,11 +10,12 @@ import datetime
 
 from django.utils import timezone
 
+from jobs.placement import job_runners_only
 from jobs.reconcile import LOST, JobHealth, JobRows, JobState, job_health
 from submissions.models import ACTIVE_STATUSES, Run, Status, Submission
 from submissions.services.batches import regrade_batches_finish
 from submissions.services.fairness import fair_is_held
-from submissions.services.jobs import job_queue, job_runners_only
+from submissions.services.jobs import job_queue
 from submissions.services.moves import PLATFORM_FAULT, WORKER_LOST, submission_move
 
 

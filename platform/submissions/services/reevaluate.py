@@ -12,6 +12,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs.outcome import JobOutcome
+from jobs.placement import (
+    chunk_max_models,
+    chunk_wall_seconds,
+    evaluation_folders,
+    evaluation_sandbox,
+)
 from jobs.spares import (
     evaluation_spare_key,
     evaluation_spare_refill,
@@ -22,12 +28,6 @@ from submissions.models import Run, Submission
 from submissions.services.grading import history_load, report_from_sandbox
 from submissions.services.heartbeats import Heartbeat
 from submissions.services.jobs import job_apply
-from submissions.services.placement import (
-    chunk_max_models,
-    chunk_wall_seconds,
-    evaluation_folders,
-    evaluation_sandbox,
-)
 from workers.evaluation import grader_limits
 from workers.evaluation_each import ModelVerdict, evaluate_each
 from workers.outputs import UntrustedOutputError

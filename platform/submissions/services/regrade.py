@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.outbox import outbox_send_on_commit
+from jobs.placement import chunk_max_models
 from jobs.queues import JobQueue, JobTask
 from submissions.models import FINAL_STATUSES, RegradeBatch, Run, Status, Submission
 from submissions.selectors import run_latest_model, submissions_graded_before_version
@@ -13,7 +14,6 @@ from submissions.services.batches import regrade_batch_maybe_finish
 from submissions.services.grading import evaluation_inputs
 from submissions.services.jobs import job_claim_regrade
 from submissions.services.lifecycle import submission_cancel, submission_rerun
-from submissions.services.placement import chunk_max_models
 from submissions.services.reevaluate import chunk_reevaluate
 from workshops.models import Assignment
 

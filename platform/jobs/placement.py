@@ -1,16 +1,26 @@
-"""Where and how a job's sandbox runs: its environment, limits, slot and uid."""
+"""Where and how any job's sandbox runs: its environment, limits, slot and uid.
+
+Every kind places its sandboxes here (trainings, evaluations, regrade chunks,
+check runs, the predictor); what a kind records of the place (a run's slot and
+isolation) and how it beats are its own.
+"""
 
 import math
 from pathlib import Path
 
 from django.conf import settings
 
-from jobs.queues import TASK_SOFT_TIME_LIMIT_SECONDS, JobQueue
-from submissions.models import Run, Submission
-from submissions.services.heartbeats import Heartbeat
+from jobs.heartbeat import Heartbeat
+from jobs.queues import TASK_SOFT_TIME_LIMIT_SECONDS
 from workers import jobspec, sandbox
 from workers.evaluation_each import round_wall_seconds
 from workers.predictor import predictor_load_check, predictor_memory_check
+from workshops.models import Assignment
+
+
+def job_runners_only(*, queue: str) -> bool:
+    """Say whether only runner hosts (no site worker) serve `queue`."""
+    return queue in settings.DOJO_RUNNER_QUEUES
 
 
 def sandbox_config_from_settings() -> sandbox.SandboxConfig:
@@ -120,9 +130,8 @@ def evaluation_folders(*, inputs: dict) -> list[str]:
     return folders + ([str(Path(inputs["base"]).parent)] if inputs["base"] else [])
 
 
-def sandbox_limits(*, submission: Submission) -> sandbox.SandboxLimits:
+def sandbox_limits(*, assignment: Assignment) -> sandbox.SandboxLimits:
     """Return the assignment's limits for one training job."""
-    assignment = submission.assignment
     return sandbox.SandboxLimits(
         wall_seconds=assignment.wall_seconds,
         cpu_seconds=assignment.cpu_seconds,
@@ -155,21 +164,32 @@ def job_place(*, gpu: bool) -> sandbox.JobPlace:
     return _placement().place(_slot(), gpu=gpu)
 
 
+def job_place_describe(*, gpu: bool, spare: bool) -> tuple[int, str]:
+    """Return this pool process's slot and how its sandbox is isolated.
+
+    What a kind records on its row of where the job ran (a run's ``slot`` and
+    ``isolation``, shown on the hosts page).
+    """
+    plan = _placement()
+    isolation = ("warm spare; " if spare else "") + plan.describe()
+    return plan.place(_slot(), gpu=gpu).slot, isolation[:200]
+
+
 def job_sandbox_args(
     *,
-    run: Run,
+    gpu: bool,
     argv: list[str],
     work: Path,
     binds: list[sandbox.Bind],
     env: dict[str, str],
     limits: sandbox.SandboxLimits,
 ) -> tuple[list[str], dict]:
-    """Return argv and the sandbox arguments of one job in the run's slot.
+    """Return argv and the sandbox arguments of one job in this process's slot.
 
-    The worker's host plan gives the slot its uid, and on a GPU queue its device
-    nodes, MPS pipe and GPU memory share.
+    The worker's host plan gives the slot its uid, and on a GPU queue (``gpu``)
+    its device nodes, MPS pipe and GPU memory share.
     """
-    place = job_place(gpu=run.queue == JobQueue.TRAIN_GPU)
+    place = job_place(gpu=gpu)
     return argv, {
         "work_dir": work,
         "binds": [*binds, *place.binds],
@@ -184,7 +204,8 @@ def job_sandbox_args(
 
 def job_sandbox_run(
     *,
-    run: Run,
+    heartbeat: Heartbeat,
+    gpu: bool,
     argv: list[str],
     work: Path,
     binds: list[sandbox.Bind],
@@ -192,16 +213,12 @@ def job_sandbox_run(
     limits: sandbox.SandboxLimits,
     spare: sandbox.Spare | None = None,
 ) -> sandbox.SandboxResult:
-    """Run one job's command in the sandbox, with heartbeats, in the run's slot.
+    """Run one job's command in the sandbox, in this process's slot, beating.
 
+    ``heartbeat``: the kind's (it streams the log and notices a cancel).
     ``spare``: the slot's spare, started with these very arguments (see
     ``spares``); the job is handed to it instead of starting a sandbox.
     """
-    heartbeat = Heartbeat([run])
-    plan = _placement()
-    run.slot = plan.place(_slot(), gpu=run.queue == JobQueue.TRAIN_GPU).slot
-    run.isolation = (("warm spare; " if spare else "") + plan.describe())[:200]
-    run.save(update_fields=["slot", "isolation"])
     watch = {
         "on_log": heartbeat.on_log,
         "log_interval": settings.DOJO_LOG_FLUSH_SECONDS,
@@ -210,6 +227,6 @@ def job_sandbox_run(
     if spare is not None:
         return spare.run(**watch)
     argv, kwargs = job_sandbox_args(
-        run=run, argv=argv, work=work, binds=binds, env=env, limits=limits
+        gpu=gpu, argv=argv, work=work, binds=binds, env=env, limits=limits
     )
     return sandbox.run(argv, **kwargs, **watch)
