@@ -3,12 +3,14 @@
 urllib only (no dependency to pin). A connection error or a 5xx is retried a
 few times with a growing pause; a 4xx is the site's answer and is returned.
 A request that gets no answer within `timeout` seconds (no byte moving either
-way: a cut network) fails like a connection error.
+way: a cut network) fails like a connection error. A download cut midway is
+fetched again from its start the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import time
 import urllib.error
@@ -17,6 +19,7 @@ from pathlib import Path
 
 CHUNK = 1024 * 1024
 RETRIES = 4
+FIRST_PAUSE = 0.5
 USER_AGENT = "dojo-runner"
 
 
@@ -31,6 +34,10 @@ class SiteError(Exception):
     def unreachable(self) -> bool:
         """Say whether the site was not reached (worth trying again later)."""
         return self.status is None or self.status >= 500
+
+
+class _Cut(Exception):
+    """A download's body ended before its length."""
 
 
 class Site:
@@ -61,7 +68,7 @@ class Site:
     def _open(
         self, request: urllib.request.Request, timeout: float, retries: int = RETRIES
     ):
-        delay = 0.5
+        delay = FIRST_PAUSE
         for attempt in range(retries):
             try:
                 return urllib.request.urlopen(request, timeout=timeout)
@@ -93,8 +100,35 @@ class Site:
             ) from None
 
     def download(self, url: str, target: Path, *, sha256: str, size: int) -> None:
-        """Fetch `url` to `target` only if it has exactly `size` bytes and `sha256`."""
+        """Fetch `url` to `target` only if it has exactly `size` bytes and `sha256`.
+
+        A body that ends short or breaks off (the site cut off a download it
+        saw stall, the network broke) is fetched again from its start, a few
+        times with a growing pause; none of a failed download is kept.
+        """
         part = target.with_name(target.name + ".part")
+        delay = FIRST_PAUSE
+        try:
+            for attempt in range(RETRIES):
+                try:
+                    digest, received = self._fetch(url, part, size)
+                    break
+                except (OSError, http.client.HTTPException, _Cut) as exc:
+                    if attempt == RETRIES - 1:
+                        raise SiteError(
+                            f"a download failed {RETRIES} times, the last: {exc}"
+                        ) from None
+                time.sleep(delay)
+                delay *= 2
+            if received != size or digest != sha256:
+                raise SiteError("a download did not have the size and sha256 announced")
+            part.replace(target)
+        finally:
+            part.unlink(missing_ok=True)
+
+    def _fetch(self, url: str, part: Path, size: int) -> tuple[str, int]:
+        """Write `url`'s body to `part`; return its sha256 and length (more than
+        `size` stops the read: that is no download of this file)."""
         digest, received = hashlib.sha256(), 0
         # A file URL carries its own signature, and may name an object store:
         # the host credential is never sent with it.
@@ -109,10 +143,9 @@ class Site:
                         break
                     digest.update(chunk)
                     handle.write(chunk)
-        if received != size or digest.hexdigest() != sha256:
-            part.unlink(missing_ok=True)
-            raise SiteError("a download did not have the size and sha256 announced")
-        part.replace(target)
+        if received < size:
+            raise _Cut(f"{received} of {size} bytes arrived")
+        return digest.hexdigest(), received
 
     def upload(
         self, url: str, path: Path, size: int, headers: dict | None = None

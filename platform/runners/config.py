@@ -29,7 +29,7 @@ def runner_settings_check() -> None:
         "DOJO_RUNNER_POLL_SECONDS": (0, 60),
         "DOJO_RUNNER_URL_SECONDS": (30, 24 * 3600),
         "DOJO_RUNNER_JOIN_SECONDS": (60, 7 * 24 * 3600),
-        "DOJO_RUNNER_UPLOAD_STALL_SECONDS": (1, 600),
+        "DOJO_RUNNER_STALL_SECONDS": (1, 600),
     }
     for name, (low, high) in bounds.items():
         value = getattr(settings, name)

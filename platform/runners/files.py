@@ -8,9 +8,11 @@ once per assignment. The hidden split has no URL at all.
 An upload is stored only whole: it is written beside its place, counted and
 hashed while it streams, and moved into place only when it has exactly the
 signed length and sha256. A cut or altered upload leaves nothing, and neither
-does one that stalls: under gunicorn the body read gives up once no byte came
-for DOJO_RUNNER_UPLOAD_STALL_SECONDS (`upload_stall_bound`), so a silent
-runner holds a web thread that long, not until its connection ends.
+does one that stalls.
+
+A transfer that makes no progress (a runner that stops sending its upload, or
+stops reading its download) holds a web thread for DOJO_RUNNER_STALL_SECONDS
+at most under gunicorn, not until its connection ends (`stall_bound`).
 
 Where the bytes travel is DOJO_OBJECT_STORE's choice, and the runner cannot
 tell: "local" signs URLs of the site's own views (`runners.signing`), "s3"
@@ -18,14 +20,12 @@ presigns URLs of the object store (`runners.objectstore`). Either way a
 verified upload ends in the same place on the site's disk, `upload_dir`.
 """
 
-import contextlib
 import hashlib
 import io
 import logging
 import os
 import tarfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -102,7 +102,7 @@ def upload_store(
                         raise
                     raise RunnerRefused(
                         f"upload: no byte arrived for "
-                        f"{settings.DOJO_RUNNER_UPLOAD_STALL_SECONDS:g} s; nothing "
+                        f"{settings.DOJO_RUNNER_STALL_SECONDS:g} s; nothing "
                         "was kept.",
                         408,
                     ) from None
@@ -131,28 +131,26 @@ def upload_store(
         part.unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def upload_stall_bound(environ: dict) -> Iterator[None]:
-    """Make a stalled upload's body read fail with TimeoutError, under gunicorn.
+def stall_bound(environ: dict) -> None:
+    """Make each wait of this request on its peer fail after the stall time.
 
-    gunicorn's threaded worker reads a body with blocking `recv` calls on the
-    request's socket (`environ["gunicorn.socket"]`, the very socket its body
-    reader holds), so a timeout set on it bounds each wait for the next byte
-    (not a slow but live upload). The previous timeout is put back before the
-    answer is written. Other servers give no socket (runserver: one thread per
-    connection, which a stalled runner then holds until its connection ends).
+    Under gunicorn `environ["gunicorn.socket"]` is the very socket its worker
+    reads the body from and writes the answer to, with blocking calls, after
+    the view returns too: a timeout set on it bounds each wait for the next
+    byte read (a stalled upload's body read fails with TimeoutError) and for
+    room to write the next one (a download whose reader stopped, once the
+    socket's buffer is full: gunicorn's sendfile waits on the socket with
+    it, then gives up, logs "Socket error processing request." and closes the
+    connection). A slow but live transfer is never cut. The timeout stays for
+    the rest of this request: gunicorn closes the connection after it
+    (gunicorn.conf.py's keepalive 0), and a kept-alive one is made blocking
+    again, without it, before its next request. Other servers give no socket
+    (runserver: one thread per connection, which a stalled peer then holds
+    until its connection ends).
     """
     sock = environ.get("gunicorn.socket")
-    if sock is None:
-        yield
-        return
-    before = sock.gettimeout()
-    sock.settimeout(settings.DOJO_RUNNER_UPLOAD_STALL_SECONDS)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            sock.settimeout(before)
+    if sock is not None:
+        sock.settimeout(settings.DOJO_RUNNER_STALL_SECONDS)
 
 
 def object_store_on() -> bool:

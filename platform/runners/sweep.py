@@ -10,7 +10,7 @@ remove a `.part` file whose request died with its process.
 Runs with the jobs' own sweep (`submissions.services.sweep`, registered from
 `RunnersConfig.ready`): no beat task of its own. Nothing touched within the
 grace is removed, so an upload still streaming (its `.part` grows; a stalled
-one is cut after `DOJO_RUNNER_UPLOAD_STALL_SECONDS`) or a request writing
+one is cut after `DOJO_RUNNER_STALL_SECONDS`) or a request writing
 beside it now is never raced.
 """
 

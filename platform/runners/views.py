@@ -8,6 +8,7 @@ file URLs carry their own signature instead.
 """
 
 import hashlib
+import io
 from collections.abc import Callable
 from functools import wraps
 
@@ -135,17 +136,20 @@ def _url_job(payload: dict) -> HostJob:
 @answered
 @require_http_methods(["GET", "PUT"])
 def file(request: HttpRequest, token: str) -> HttpResponse:
-    """Answer a signed URL: a download (GET) or an upload (PUT)."""
+    """Answer a signed URL: a download (GET) or an upload (PUT).
+
+    A peer that stops sending or reading frees its thread (`stall_bound`).
+    """
+    files.stall_bound(request.META)
     if request.method == "PUT":
         payload = file_url_check(token=token, purposes=("upload",))
         job = _url_job(payload)
         size, name = payload["n"], payload["f"]
         if request.META.get("CONTENT_LENGTH") != str(size):
             raise RunnerRefused(f"Content-Length: must be exactly {size}.", 411)
-        with files.upload_stall_bound(request.META):
-            files.upload_store(
-                job=job, name=name, size=size, sha256=payload["d"], stream=request
-            )
+        files.upload_store(
+            job=job, name=name, size=size, sha256=payload["d"], stream=request
+        )
         try:
             jobs.upload_record(
                 host=job.host, job_id=job.pk, name=name, size=size, sha256=payload["d"]
@@ -162,7 +166,11 @@ def file(request: HttpRequest, token: str) -> HttpResponse:
         script = kind.script(job).encode("utf-8", "surrogatepass")
         if hashlib.sha256(script).hexdigest() != payload["d"]:
             raise RunnerRefused("The script changed since the URL was made.", 410)
-        return HttpResponse(script, content_type="text/x-python; charset=utf-8")
+        # Written a block at a time: the stall bound is on each write, and a
+        # single write of the whole script would have to finish within it.
+        return FileResponse(
+            io.BytesIO(script), content_type="text/x-python; charset=utf-8"
+        )
     archive, digest = files.archive_for(kind.train_dir(job))
     if digest != payload["d"]:
         raise RunnerRefused("The data changed since the URL was made.", 410)

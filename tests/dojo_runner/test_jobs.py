@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from dojo_runner import client
 from dojo_runner.client import Site, SiteError
 from dojo_runner.jobs import JobRunner, unpack
 from workers import sandbox
@@ -33,16 +34,21 @@ def _tar(members: dict[str, bytes], *, link: str = "") -> bytes:
 
 @pytest.fixture
 def served():
-    """Serve one body at any path; count the GETs."""
-    state = {"body": b"", "gets": 0}
+    """Serve one body at any path; count the GETs. The first `cuts` answers
+    announce the whole body, send half of it and close the connection (as the
+    site does to a download that stalled)."""
+    state = {"body": b"", "gets": 0, "cuts": 0}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state["gets"] += 1
+            body = state["body"]
             self.send_response(200)
-            self.send_header("Content-Length", str(len(state["body"])))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(state["body"])
+            if state["gets"] <= state["cuts"]:
+                body = body[: len(body) // 2]
+            self.wfile.write(body)
 
         def log_message(self, *args) -> None:
             pass
@@ -65,6 +71,26 @@ def test_a_download_without_the_announced_size_or_sha256_is_not_kept(served, tmp
     assert list(tmp_path.iterdir()) == []
     served["site"].download("/x", target, sha256=good, size=12)
     assert target.read_bytes() == served["body"]
+
+
+def test_a_download_cut_midway_is_fetched_again_and_only_whole_kept(
+    served, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(client, "FIRST_PAUSE", 0)
+    served["body"] = body = b"numbers " * 4096
+    good = hashlib.sha256(body).hexdigest()
+    target = tmp_path / "train.tar"
+    served["cuts"] = 1
+    served["site"].download("/d", target, sha256=good, size=len(body))
+    assert target.read_bytes() == body and served["gets"] == 2
+    assert list(tmp_path.iterdir()) == [target]
+
+    target.unlink()
+    served["gets"], served["cuts"] = 0, client.RETRIES
+    with pytest.raises(SiteError, match="a download failed") as refused:
+        served["site"].download("/d", target, sha256=good, size=len(body))
+    assert refused.value.unreachable
+    assert served["gets"] == client.RETRIES and list(tmp_path.iterdir()) == []
 
 
 def test_the_split_is_fetched_once_per_digest(served, tmp_path):

@@ -79,9 +79,9 @@ def test_a_runner_gets_the_spec_and_files_by_digest_and_nothing_hidden(host, que
     assert run.worker.startswith("runner-") and run.host == "gpu-1"
     spec = handout["spec"]
     assert spec["kind"] == "train" and spec["job_id"] == f"run:{run.pk}"
-    script = host.get(handout["script"]["url"])
-    assert script.content == b"print('hi')\n"
-    assert hashlib.sha256(script.content).hexdigest() == spec["script_sha256"]
+    script = b"".join(host.get(handout["script"]["url"]).streaming_content)
+    assert script == b"print('hi')\n"
+    assert hashlib.sha256(script).hexdigest() == spec["script_sha256"]
     (data,) = handout["data"]
     archive = b"".join(host.get(data["url"]).streaming_content)
     assert hashlib.sha256(archive).hexdigest() == data["sha256"]

@@ -113,7 +113,8 @@ def test_a_runner_takes_a_check_before_a_training_and_sees_only_its_slice(
     assert spec["kind"] == "check" and spec["job_id"] == f"check:{check.pk}"
     assert spec["returns"] == ["model.keras"]
     assert spec["limits"]["wall_seconds"] <= settings.DOJO_CHECK_WALL_SECONDS
-    assert checker.get(handout["script"]["url"]).content == SOURCE.encode()
+    script = b"".join(checker.get(handout["script"]["url"]).streaming_content)
+    assert script == SOURCE.encode()
     (data,) = handout["data"]
     archive = b"".join(checker.get(data["url"]).streaming_content)
     assert hashlib.sha256(archive).hexdigest() == data["sha256"]

@@ -255,12 +255,11 @@ DOJO_RUNNER_LONG_POLLS = env.int("DOJO_RUNNER_LONG_POLLS", default=2)
 # How long a file URL handed to a runner stays valid; an upload's URL is made
 # when the upload starts, so a long training never meets an expired one.
 DOJO_RUNNER_URL_SECONDS = env.int("DOJO_RUNNER_URL_SECONDS", default=300)
-# How long an upload's body may go without a byte before the site gives up on
-# it (under gunicorn: its thread is freed, nothing is kept, the runner retries
-# on a fresh URL). Longer than any pause of a working link.
-DOJO_RUNNER_UPLOAD_STALL_SECONDS = env.float(
-    "DOJO_RUNNER_UPLOAD_STALL_SECONDS", default=30.0
-)
+# How long a runner's file transfer may make no progress before the site ends
+# it (under gunicorn: an upload that sends no byte is answered 408 with nothing
+# kept, a download whose reader takes no byte is cut off; either way its thread
+# is freed and the runner tries again). Longer than any pause of a working link.
+DOJO_RUNNER_STALL_SECONDS = env.float("DOJO_RUNNER_STALL_SECONDS", default=30.0)
 # How long a join token shown on the hosts page may be exchanged.
 DOJO_RUNNER_JOIN_SECONDS = env.int("DOJO_RUNNER_JOIN_SECONDS", default=3600)
 # Where a runner's uploads wait, verified, until its result is applied.
