@@ -390,9 +390,10 @@ H100 = {
 
 
 @pytest.fixture
-def gpu_queued(participant, workshop, outbox, settings):
+def gpu_queued(participant, other_participant, workshop, outbox, settings):
     """A GPU assignment's training queued for runners (train-gpu), and a CPU
-    one's (train-cpu), with no broker message."""
+    one's (train-cpu), by two participants (fair share holds back a second
+    job of one), with no broker message."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from submissions.services.intake import submission_create
@@ -401,12 +402,15 @@ def gpu_queued(participant, workshop, outbox, settings):
     settings.DOJO_RUNNER_QUEUES = ["train-cpu", "train-gpu"]
     settings.DOJO_RUNNER_POLL_SECONDS = 0
     made = {}
-    for slug, queue in (("cnn", "gpu"), ("mlp", "cpu")):
+    for who, slug, queue in (
+        (participant, "cnn", "gpu"),
+        (other_participant, "mlp", "cpu"),
+    ):
         assignment = workshop.assignments.get(slug=slug)
         assignment.queue = queue
         assignment.save(update_fields=["queue"])
         submission = submission_create(
-            participant=participant,
+            participant=who,
             assignment=assignment,
             upload=SimpleUploadedFile("train.py", b"print('hi')\n"),
         )
