@@ -144,9 +144,16 @@ def _facts(value: object) -> dict:
 
 
 def host_gpus(host: Host) -> list[dict]:
-    """Return the GPUs the host said it has when it joined (none: a CPU host)."""
-    gpus = host.facts.get("gpus") if isinstance(host.facts, dict) else None
-    return gpus if isinstance(gpus, list) else []
+    """Return the GPUs the host said it has when it joined (none: a CPU host).
+
+    Checked again as at registration: a host that joined before GPU facts
+    were checked may have stored anything there.
+    """
+    facts = host.facts if isinstance(host.facts, dict) else {}
+    try:
+        return _gpus(facts.get("gpus"))
+    except RunnerRefused:
+        return []
 
 
 def _host_queues(offered: list[str], gpus: list[dict]) -> list[str]:

@@ -442,7 +442,10 @@ def test_a_host_that_says_it_has_no_gpu_never_gets_a_train_gpu_job(
     handout = _claim(cpu)
     assert _run(handout["job"]).submission == gpu_queued["cpu"]
     assert handout["gpu"] is False
-    Host.objects.filter(name="cpu").update(queues=["train-gpu"], slots=2)
+    # Stored before GPU facts were checked: anything but a card is none.
+    Host.objects.filter(name="cpu").update(
+        queues=["train-gpu"], slots=2, facts={"gpus": [{"name": "H100"}]}
+    )
     assert cpu.post("/runner/v1/jobs/request").status_code == 204
     gpu_queued["gpu"].refresh_from_db()
     assert gpu_queued["gpu"].status == Status.QUEUED
