@@ -6,6 +6,12 @@ thread per slot long-polls for a job and runs it, and one thread heartbeats
 every job in flight with its log; a job the site says to cancel is stopped.
 After a job, a slot first asks for work without waiting: only when the site
 has none does it start its warm spare (`dojo_runner.spares`), then wait.
+
+`--gpu N` makes a GPU host as DOJO_GPU_DEVICE makes the site's GPU worker: the
+same `workers.sandbox.host_prepare` (a memory cgroup, the card's device
+nodes, MPS with each slot's pinned memory share, and a probe inside the
+sandbox that must see the card) before the join token is used; it refuses to
+start, saying what to fix, where that fails.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import math
 import os
 import random
 import socket
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -38,6 +45,9 @@ LONG_POLL_SECONDS = 75.0
 RETRY_AFTER_LEAST, RETRY_AFTER_TOP = 1.0, 60.0
 # How often the site may ask for heartbeats: bounds on what it says.
 BEAT_SECONDS = (0.5, 60.0)
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+# The most GPU memory a slot's share may name (MB): past any card made.
+GPU_MEMORY_MB_TOP = 1 << 20
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -73,7 +83,37 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=SpareSettings.max_age_seconds,
         help="seconds an unused spare may wait before it is replaced",
     )
+    parser.add_argument(
+        "--gpu",
+        type=int,
+        default=-1,
+        metavar="N",
+        help="train on GPU N (as /dev/nvidiaN) in MPS slots, as the site's "
+        "DOJO_GPU_DEVICE worker does; -1: no GPU",
+    )
+    parser.add_argument(
+        "--gpu-memory-mb",
+        type=int,
+        default=0,
+        help="each slot's GPU memory share under MPS (0: 80 GiB / slots), as "
+        "DOJO_GPU_MEMORY_MB",
+    )
+    parser.add_argument(
+        "--keras-backend",
+        choices=KERAS_BACKENDS,
+        default=os.environ.get("KERAS_BACKEND")
+        if os.environ.get("KERAS_BACKEND") in KERAS_BACKENDS
+        else "tensorflow",
+        help="the backend the --gpu probe must see the card with: the site's "
+        "DOJO_KERAS_BACKEND (default: $KERAS_BACKEND, else tensorflow)",
+    )
     args = parser.parse_args(argv)
+    if not -1 <= args.gpu <= 63:
+        parser.error("--gpu must be a card's number, 0 to 63 (or -1: none)")
+    if not 0 <= args.gpu_memory_mb <= GPU_MEMORY_MB_TOP:
+        parser.error(f"--gpu-memory-mb must be between 0 and {GPU_MEMORY_MB_TOP}")
+    if args.gpu_memory_mb and args.gpu < 0:
+        parser.error("--gpu-memory-mb is a GPU slot's share: give --gpu N too")
     if not 10 <= args.spare_max_age <= 86400:
         parser.error("--spare-max-age must be between 10 and 86400 seconds")
     if not 1 <= args.slots <= 64:
@@ -85,35 +125,110 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def host_facts(args: argparse.Namespace) -> dict:
-    """Return what this host says of itself: sandbox, Keras backends, CPUs, memory.
+def host_facts(args: argparse.Namespace, plan: sandbox.HostPlan) -> dict:
+    """Return what this host says of itself: sandbox, Keras backends, CPUs,
+    memory, and its GPU as `host_prepare` found it.
 
     The site trains here only with a Keras backend this host has (a job that
     cannot import it would fail as if the participant's code were at fault).
+    A GPU host names only the backend its probe saw the card with: the site
+    sends train-gpu jobs only to a host whose GPU works with its backend.
     """
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    backends = [
+        name for name in KERAS_BACKENDS if importlib.util.find_spec(name) is not None
+    ]
+    gpus = []
+    if plan.gpu_device >= 0:
+        backends = [args.keras_backend]
+        gpus.append(
+            {
+                "index": plan.gpu_device,
+                "name": plan.gpu_name,
+                "memory_mb": gpu_memory_mb(plan.gpu_device),
+                "mps": plan.mps is not None,
+                "slot_memory_mb": plan.gpu_memory_mb if plan.mps else None,
+            }
+        )
     return {
         "sandbox": args.sandbox,
-        "keras_backends": [
-            name
-            for name in ("tensorflow", "jax", "torch")
-            if importlib.util.find_spec(name) is not None
-        ],
+        "keras_backends": backends,
         "cpus": os.cpu_count() or 1,
         "memory_bytes": memory,
-        "gpus": [],
+        "gpus": gpus,
         "spares": _spare_settings(args).describe(),
     }
+
+
+def gpu_memory_mb(device: int) -> int | None:
+    """Return card `device`'s memory in MB as nvidia-smi says, or None.
+
+    nvidia-smi comes with the driver; where it is missing or says nothing
+    useful, the site shows the card without its memory.
+    """
+    try:
+        done = subprocess.run(
+            [
+                "nvidia-smi",
+                f"--id={device}",
+                "--query-gpu=memory.total",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    said = done.stdout.strip()
+    if done.returncode != 0 or not said.isdigit():
+        return None
+    return int(said) if 0 < int(said) <= GPU_MEMORY_MB_TOP else None
+
+
+def host_plan(args: argparse.Namespace) -> sandbox.HostPlan:
+    """Check the sandbox and make the host plan, as the site's workers do.
+
+    With `--gpu` it is the GPU worker's: refused (SandboxUnavailable, saying
+    what to fix) without the card, a memory cgroup, or a probe that sees it.
+    """
+    if args.sandbox == "bwrap":
+        sandbox.check_backend("bwrap")
+    return sandbox.host_prepare(
+        backend=args.sandbox,
+        slots=args.slots,
+        gpu_device=args.gpu,
+        gpu_memory_mb=args.gpu_memory_mb or None,
+        keras_backend=args.keras_backend,
+        probe=args.gpu >= 0,
+        device_option="--gpu",
+        backend_option="--keras-backend",
+    )
 
 
 def _spare_settings(args: argparse.Namespace) -> SpareSettings:
     return SpareSettings(enabled=args.spares, max_age_seconds=args.spare_max_age)
 
 
-def _credential(site: Site, args: argparse.Namespace) -> str:
-    """Return this host's credential, registering with the join token once."""
+def _credential(site: Site, args: argparse.Namespace, facts: dict) -> str:
+    """Return this host's credential, registering with the join token once.
+
+    The site gives train-gpu jobs by the GPUs a host named when it joined:
+    a restart that names others (a runner joined without --gpu, restarted
+    with it, or the reverse) is refused, not trusted to the old facts.
+    """
     stored = args.dir / "credential"
+    joined = args.dir / "joined-gpus.json"
+    gpus = [gpu["index"] for gpu in facts["gpus"]]
     if stored.is_file():
+        said = json.loads(joined.read_text()) if joined.is_file() else []
+        if said != gpus:
+            raise SiteError(
+                f"This host joined with GPUs {said or 'none'} and now has "
+                f"{gpus or 'none'} (--gpu): the site would send it the wrong "
+                f"jobs. Start it as it joined, or remove {stored} and join "
+                "again with a new token from the hosts page."
+            )
         return stored.read_text().strip()
     if not args.join:
         raise SiteError("No credential yet: start once with --join TOKEN.")
@@ -124,7 +239,7 @@ def _credential(site: Site, args: argparse.Namespace) -> str:
             "name": args.name,
             "slots": args.slots,
             "version": VERSION,
-            "facts": host_facts(args),
+            "facts": facts,
         },
     )
     if status != 201:
@@ -133,7 +248,13 @@ def _credential(site: Site, args: argparse.Namespace) -> str:
     fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(answer["credential"])
-    logger.info("Joined as %s (host %s)", answer["name"], answer["host"])
+    joined.write_text(json.dumps(gpus))
+    logger.info(
+        "Joined as %s (host %s), taking %s",
+        answer["name"],
+        answer["host"],
+        ", ".join(map(str, answer.get("queues") or [])) or "no queue",
+    )
     return answer["credential"]
 
 
@@ -276,15 +397,21 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
     args = _arguments(argv)
+    plan = None
     try:
+        # Before the join token is used: a host that cannot run its jobs
+        # (no card, say) spends none.
+        plan = host_plan(args)
         site = Site(args.site, timeout=args.timeout)
-        site.credential = _credential(site, args)
-        if args.sandbox == "bwrap":
-            sandbox.check_backend("bwrap")
-        plan = sandbox.host_prepare(backend=args.sandbox, slots=args.slots, probe=False)
+        site.credential = _credential(site, args, host_facts(args, plan))
     except (SiteError, sandbox.SandboxError) as exc:
+        if plan is not None:
+            plan.close()
         print(f"dojo-runner: {exc}", file=sys.stderr)
         return 2
+    for notice in plan.notices:
+        logger.warning("Sandbox: %s", notice)
+    logger.info("Sandbox: %s", plan.describe())
     jobs = JobRunner(
         site=site,
         root=args.dir,
@@ -309,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     for thread in threads[1:]:
         thread.join(timeout=30)
     jobs.spares.close()
+    plan.close()
     logger.info("Stopped after %s job(s)", runner.done)
     print(json.dumps({"jobs": runner.done}))
     return 0

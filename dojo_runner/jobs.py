@@ -158,11 +158,17 @@ class JobRunner:
         sandbox and is warm; then this job's sandbox is the slot's next spare's.
         """
         spec = JobSpec.from_dict(handout["spec"])
+        # Only a train-gpu job is placed on the card: a CPU queue's job (or a
+        # check's) runs off it, as on the site's GPU worker.
+        gpu = handout.get("gpu") is True
+        if gpu and self.plan.gpu_device < 0:
+            # It would train on the CPU: never run it; the site hands it back.
+            raise SiteError(f"job {running.job} is a GPU job; this host has no --gpu")
         mounts = {
             mount: self.data_folder(ref)
             for mount, ref in data_refs(spec, handout["data"]).items()
         }
-        plan = self._plan(spec, mounts, slot)
+        plan = self._plan(spec, mounts, slot, gpu=gpu)
         key = plan_key(plan)
         spare = self.spares.take(slot, key)
         folder = self.work / f"job-{running.job}-{uuid.uuid4().hex[:8]}"
@@ -180,9 +186,11 @@ class JobRunner:
                     logger.exception("Could not remove %s", path)
         self.spares.want(slot, key, plan)
 
-    def _plan(self, spec: JobSpec, mounts: dict[str, Path], slot: int) -> JobPlan:
+    def _plan(
+        self, spec: JobSpec, mounts: dict[str, Path], slot: int, *, gpu: bool
+    ) -> JobPlan:
         """Return how the job runs in a folder: its argv and sandbox arguments."""
-        place = self.plan.place(slot, gpu=False)
+        place = self.plan.place(slot, gpu=gpu)
         limits = host_limits(spec)
 
         def plan(folder: Path) -> tuple[list[str], dict]:

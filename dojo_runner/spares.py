@@ -144,11 +144,16 @@ class RunnerSpares:
         try:
             job_folders(folder)
             argv, kwargs = plan(folder)
+            prelude = self.settings.prelude
+            if not prelude and kwargs.get("devices"):
+                # A GPU job's spare starts CUDA too, as a site worker's does.
+                backend = kwargs["env"].get("KERAS_BACKEND", "")
+                prelude = sandbox.CUDA_PRELUDE.get(backend, "")
             return sandbox.Spare(
                 argv,
                 **kwargs,
                 warm=self.settings.warm,
-                prelude=self.settings.prelude,
+                prelude=prelude,
                 key=key,
                 owned=(folder,),
             )

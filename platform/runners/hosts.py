@@ -5,6 +5,11 @@ credential (shown once to the runner). The site keeps only sha256 digests of
 both: both are 32 random bytes, so a digest is as good as a slow hash, and a
 lookup by digest needs no scan. Revoking a host refuses its credential at once
 and hands its running jobs back to the queue.
+
+A host takes the queues of its join token, less train-gpu when its facts name
+no GPU (`host_gpus`): a CPU host made with a token for train-cpu and
+train-gpu trains on CPU only, and one made with a token for train-gpu alone
+is refused, saying to start the runner with `--gpu`.
 """
 
 import datetime
@@ -26,6 +31,11 @@ HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,39}")
 MAX_SLOTS = 64
 MAX_FACTS_CHARS = 4096
+# What a runner may say of its GPUs (`dojo_runner.cli.host_facts`).
+MAX_GPUS = 16
+GPU_INDEX_TOP = 63
+GPU_MEMORY_MB_TOP = 1 << 20
+GPU_NAME = re.compile(r"[\w .,:;()+/@-]{0,60}")
 JOIN_PREFIX = "dojoj_"
 CREDENTIAL_PREFIX = "dojoh_"
 
@@ -69,14 +79,95 @@ def _slots(value: object) -> int:
     return value
 
 
+def _whole(value: object, field: str, low: int, top: int, *, none: bool) -> int | None:
+    if value is None and none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+        also = " or null" if none else ""
+        raise RunnerRefused(f"{field}: must be a whole number {low} to {top}{also}.")
+    return value
+
+
+def _gpus(value: object) -> list[dict]:
+    """Return the GPUs a host says it has, typed and bounded, or refuse them."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_GPUS:
+        raise RunnerRefused(f"facts.gpus: must be a list of at most {MAX_GPUS}.")
+    gpus = []
+    fields = {"index", "name", "memory_mb", "mps", "slot_memory_mb"}
+    for n, gpu in enumerate(value):
+        field = f"facts.gpus[{n}]"
+        if not isinstance(gpu, dict) or "index" not in gpu or set(gpu) - fields:
+            raise RunnerRefused(f"{field}: must be {{{', '.join(sorted(fields))}}}.")
+        name = gpu.get("name", "")
+        if not isinstance(name, str) or not GPU_NAME.fullmatch(name):
+            raise RunnerRefused(f"{field}.name: must match {GPU_NAME.pattern}.")
+        mps = gpu.get("mps", False)
+        if not isinstance(mps, bool):
+            raise RunnerRefused(f"{field}.mps: must be true or false.")
+        top = GPU_MEMORY_MB_TOP
+        gpus.append(
+            {
+                "index": _whole(
+                    gpu["index"], f"{field}.index", 0, GPU_INDEX_TOP, none=False
+                ),
+                "name": name,
+                "memory_mb": _whole(
+                    gpu.get("memory_mb"), f"{field}.memory_mb", 1, top, none=True
+                ),
+                "mps": mps,
+                "slot_memory_mb": _whole(
+                    gpu.get("slot_memory_mb"),
+                    f"{field}.slot_memory_mb",
+                    1,
+                    top,
+                    none=True,
+                ),
+            }
+        )
+    if len({gpu["index"] for gpu in gpus}) < len(gpus):
+        raise RunnerRefused("facts.gpus: names a card twice.")
+    return gpus
+
+
 def _facts(value: object) -> dict:
-    """Keep what a host says of itself as bounded, neutral JSON (shown only)."""
+    """Keep what a host says of itself as bounded, neutral JSON (shown only);
+    its GPUs, which decide whether it gets train-gpu jobs, typed."""
     if not isinstance(value, dict):
         raise RunnerRefused("facts: must be an object.")
-    cleaned = neutralise_json(value)
+    gpus = _gpus(value.get("gpus"))
+    cleaned = {**neutralise_json(value), "gpus": gpus}
     if len(json.dumps(cleaned)) > MAX_FACTS_CHARS:
         raise RunnerRefused(f"facts: must be at most {MAX_FACTS_CHARS} characters.")
     return cleaned
+
+
+def host_gpus(host: Host) -> list[dict]:
+    """Return the GPUs the host said it has when it joined (none: a CPU host).
+
+    Checked again as at registration: a host that joined before GPU facts
+    were checked may have stored anything there.
+    """
+    facts = host.facts if isinstance(host.facts, dict) else {}
+    try:
+        return _gpus(facts.get("gpus"))
+    except RunnerRefused:
+        return []
+
+
+def _host_queues(offered: list[str], gpus: list[dict]) -> list[str]:
+    """Return the token's queues this host may take: train-gpu only with a GPU."""
+    if gpus:
+        return list(offered)
+    queues = [queue for queue in offered if queue != "train-gpu"]
+    if not queues:
+        raise RunnerRefused(
+            "queues: this join token is for train-gpu only, and this host said "
+            "it has no GPU. Start the runner with --gpu N on a host with card N "
+            "(its /dev/nvidiaN), or make a join token for train-cpu or check."
+        )
+    return queues
 
 
 def host_register(*, data: dict) -> tuple[Host, str]:
@@ -107,7 +198,7 @@ def host_register(*, data: dict) -> tuple[Host, str]:
         host = Host.objects.create(
             name=name,
             credential_sha256=_digest(credential),
-            queues=token.queues,
+            queues=_host_queues(token.queues, facts["gpus"]),
             workshop=token.workshop,
             created_by=token.created_by,
             version=version,

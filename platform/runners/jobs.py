@@ -169,6 +169,8 @@ def job_handout(*, job: HostJob) -> dict:
             }
             for ref in spec.data
         ],
+        # Whether the runner places the job on its GPU (a train-gpu job).
+        "gpu": kind.on_gpu(job),
         "heartbeat_seconds": heartbeat_seconds(),
     }
 

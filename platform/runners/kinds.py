@@ -28,6 +28,8 @@ from checks.hosted import (
 from checks.models import CheckRun, CheckStatus
 from jobs.apply import job_apply
 from jobs.outcome import JobOutcome
+from jobs.queues import JobQueue
+from runners.hosts import host_gpus
 from runners.models import Host, HostJob
 from submissions.artifacts import ARTIFACT_MAX_BYTES, HISTORY_MAX_BYTES
 from submissions.models import Run, Status, Submission
@@ -77,6 +79,7 @@ class HostedKind(Protocol):
     def attempts(self, job: HostJob) -> int: ...  # claims its training used
     def fail(self, job: HostJob, exc: Exception) -> None: ...
     def label(self, job: HostJob) -> dict: ...  # for the hosts page
+    def on_gpu(self, job: HostJob) -> bool: ...  # placed on the host's card?
 
 
 def _in_scope(host: Host, rows: QuerySet, workshop_field: str) -> QuerySet:
@@ -91,7 +94,14 @@ class Trainings:
     name = HostJob.Kind.TRAIN
 
     def _queues(self, host: Host) -> list[str]:
-        return [q.removeprefix("train-") for q in host.queues if q.startswith("train-")]
+        # A host that said it has no GPU never trains a GPU assignment (one
+        # joined before its facts were checked may still list train-gpu).
+        return [
+            q.removeprefix("train-")
+            for q in host.queues
+            if q.startswith("train-")
+            and (q != JobQueue.TRAIN_GPU or bool(host_gpus(host)))
+        ]
 
     def serves(self, host: Host) -> bool:
         return bool(self._queues(host))
@@ -197,6 +207,9 @@ class Trainings:
     def label(self, job: HostJob) -> dict:
         return {"kind": "submission", "pk": job.run.submission_id}
 
+    def on_gpu(self, job: HostJob) -> bool:
+        return job.run.queue == JobQueue.TRAIN_GPU
+
 
 class Checks:
     """Check runs' trainings on the check queue; the site checks the model."""
@@ -273,6 +286,10 @@ class Checks:
 
     def label(self, job: HostJob) -> dict:
         return {"kind": "check", "pk": job.check_run_id}
+
+    def on_gpu(self, job: HostJob) -> bool:
+        # As on the site's GPU worker: a check trains off the card.
+        return False
 
 
 def _check_error(check: CheckRun, head: str, exc: Exception) -> None:

@@ -34,6 +34,10 @@ def join_token_new(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, f"No join token was made: {exc}")
         return redirect("hosts", slug=slug)
     site = request.build_absolute_uri("/").rstrip("/")
+    command = f"bin/dojo-runner --site {site} --join {secret}"
+    if "train-gpu" in token.queues:
+        # A host with no GPU never takes train-gpu (runners.hosts).
+        command += " --gpu 0"
     return render(
         request,
         "runners/join.html",
@@ -41,7 +45,7 @@ def join_token_new(request: HttpRequest, slug: str) -> HttpResponse:
             "workshop": workshop,
             "instructor": True,
             "token": token,
-            "command": f"bin/dojo-runner --site {site} --join {secret}",
+            "command": command,
         },
     )
 

@@ -2,6 +2,7 @@
 
 from django.db.models import Q
 
+from runners.hosts import host_gpus
 from runners.kinds import KINDS, host_can_train, host_jobs_held
 from runners.models import Host
 from workshops.models import Workshop
@@ -31,6 +32,7 @@ def runner_host_list(*, workshop: Workshop | None) -> list[dict]:
             "running": running.get(host.pk, []),
             "may_revoke": workshop is None or host.workshop_id == workshop.pk,
             "can_train": host_can_train(host),
+            "gpus": host_gpus(host),
         }
         for host in rows
     ]

@@ -369,8 +369,9 @@ def test_spares_are_on_by_default_and_reported_on_register() -> None:
     on = _arguments(["--site", "http://site"])
     off = _arguments(["--site", "http://site", "--no-spares"])
     assert on.spares is True and off.spares is False
-    assert host_facts(on)["spares"]["enabled"] is True
-    assert host_facts(off)["spares"] == {
+    plan = sandbox.host_prepare(backend="local", probe=False)
+    assert host_facts(on, plan)["spares"]["enabled"] is True
+    assert host_facts(off, plan)["spares"] == {
         "enabled": False,
         "max_age_seconds": 900,
         "memory_mb_each": 0,

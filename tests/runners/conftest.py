@@ -37,15 +37,18 @@ class RunnerClient:
         )
 
 
-def join(*, instructor, name: str = "gpu-1", queues=("train-cpu",)) -> RunnerClient:
+def join(
+    *, instructor, name: str = "gpu-1", queues=("train-cpu",), facts=None
+) -> RunnerClient:
     """Register a host through the API with a fresh join token."""
     _, secret = join_token_create(
         created_by=instructor, workshop=None, queues=list(queues)
     )
     runner = RunnerClient()
-    answer = runner.post(
-        "/runner/v1/register", {"token": secret, "name": name, "slots": 1}
-    )
+    body = {"token": secret, "name": name, "slots": 1}
+    if facts is not None:
+        body["facts"] = facts
+    answer = runner.post("/runner/v1/register", body)
     assert answer.status_code == 201, answer.content
     runner.credential = answer.json()["credential"]
     return runner

@@ -377,3 +377,135 @@ def test_a_request_for_work_may_ask_not_to_wait(host, queued, settings):
         answer = host.post("/runner/v1/jobs/request", body)
         assert answer.status_code == 400, body
     assert host.post("/runner/v1/jobs/request", {"wait": False}).status_code == 201
+
+
+# What `dojo-runner --gpu 0` says of an H100 with MPS (dojo_runner.cli.host_facts).
+H100 = {
+    "index": 0,
+    "name": "NVIDIA H100 80GB HBM3",
+    "memory_mb": 81559,
+    "mps": True,
+    "slot_memory_mb": 5120,
+}
+
+
+@pytest.fixture
+def gpu_queued(participant, other_participant, workshop, outbox, settings):
+    """A GPU assignment's training queued for runners (train-gpu), and a CPU
+    one's (train-cpu), by two participants (fair share holds back a second
+    job of one), with no broker message."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from submissions.services.intake import submission_create
+    from submissions.services.lifecycle import submission_enqueue
+
+    settings.DOJO_RUNNER_QUEUES = ["train-cpu", "train-gpu"]
+    settings.DOJO_RUNNER_POLL_SECONDS = 0
+    made = {}
+    for who, slug, queue in (
+        (participant, "cnn", "gpu"),
+        (other_participant, "mlp", "cpu"),
+    ):
+        assignment = workshop.assignments.get(slug=slug)
+        assignment.queue = queue
+        assignment.save(update_fields=["queue"])
+        submission = submission_create(
+            participant=who,
+            assignment=assignment,
+            upload=SimpleUploadedFile("train.py", b"print('hi')\n"),
+        )
+        submission_enqueue(submission_id=submission.pk)
+        made[queue] = submission
+    return made
+
+
+def test_a_host_that_says_it_has_no_gpu_never_gets_a_train_gpu_job(
+    instructor, gpu_queued
+):
+    """A token for train-gpu alone is refused to it (and stays unused); one
+    for both queues gives it train-cpu only; a host that holds train-gpu
+    without a GPU in its facts (joined before they were checked) is passed by."""
+    from runners.hosts import join_token_create
+
+    _, secret = join_token_create(
+        created_by=instructor, workshop=None, queues=["train-gpu"]
+    )
+    refused = RunnerClient().post(
+        "/runner/v1/register",
+        {"token": secret, "name": "cpu-only", "facts": {"gpus": []}},
+    )
+    assert refused.status_code == 400
+    assert "--gpu N" in refused.json()["error"]
+    assert JoinToken.objects.get().used_at is None
+    cpu = join(instructor=instructor, name="cpu", queues=("train-cpu", "train-gpu"))
+    assert Host.objects.get(name="cpu").queues == ["train-cpu"]
+    handout = _claim(cpu)
+    assert _run(handout["job"]).submission == gpu_queued["cpu"]
+    assert handout["gpu"] is False
+    # Stored before GPU facts were checked: anything but a card is none.
+    Host.objects.filter(name="cpu").update(
+        queues=["train-gpu"], slots=2, facts={"gpus": [{"name": "H100"}]}
+    )
+    assert cpu.post("/runner/v1/jobs/request").status_code == 204
+    gpu_queued["gpu"].refresh_from_db()
+    assert gpu_queued["gpu"].status == Status.QUEUED
+
+
+def test_a_host_that_registered_a_gpu_trains_gpu_jobs_on_it(instructor, gpu_queued):
+    """Its GPU job is handed out to be placed on the card; its CPU-queue job
+    off it. The hosts page shows the card."""
+    from django.test import Client
+
+    runner = join(
+        instructor=instructor,
+        name="h100",
+        queues=("train-cpu", "train-gpu"),
+        facts={"gpus": [H100], "keras_backends": ["tensorflow"]},
+    )
+    host = Host.objects.get()
+    assert host.queues == ["train-cpu", "train-gpu"]
+    assert host.facts["gpus"] == [H100]
+    Host.objects.update(slots=2)
+    first, second = _claim(runner), _claim(runner)
+    on_card = {
+        _run(h["job"]).submission.assignment.queue: h["gpu"] for h in (first, second)
+    }
+    assert on_card == {"gpu": True, "cpu": False}
+    assert _run(first["job"]).queue in ("train-gpu", "train-cpu")
+    page = Client()
+    page.force_login(instructor)
+    workshop = gpu_queued["gpu"].assignment.workshop
+    text = page.get(f"/w/{workshop.slug}/hosts/").content.decode()
+    assert "GPU 0 NVIDIA H100 80GB HBM3 (81559 MB), MPS 5120 MB a slot" in text
+
+
+@pytest.mark.parametrize(
+    ("gpus", "field"),
+    [
+        ("H100", "facts.gpus:"),
+        ([H100] * 17, "facts.gpus:"),
+        ([{**H100, "index": -1}], "facts.gpus[0].index:"),
+        ([{**H100, "index": True}], "facts.gpus[0].index:"),
+        ([{**H100, "index": 10**30}], "facts.gpus[0].index:"),
+        ([{**H100, "memory_mb": 1.5}], "facts.gpus[0].memory_mb:"),
+        ([{**H100, "name": "<script>" + "x" * 60}], "facts.gpus[0].name:"),
+        ([{**H100, "mps": "yes"}], "facts.gpus[0].mps:"),
+        ([{**H100, "shell": "rm -rf /"}], "facts.gpus[0]:"),
+        ([{"name": "no index"}], "facts.gpus[0]:"),
+        ([H100, H100], "facts.gpus:"),
+    ],
+)
+def test_what_a_host_says_of_its_gpus_is_typed_and_bounded(instructor, gpus, field):
+    """They decide which jobs it gets: anything else is refused, naming it."""
+    from runners.hosts import join_token_create
+
+    _, secret = join_token_create(
+        created_by=instructor, workshop=None, queues=["train-gpu"]
+    )
+    answer = RunnerClient().post(
+        "/runner/v1/register",
+        {"token": secret, "name": "liar", "facts": {"gpus": gpus}},
+    )
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["error"].startswith(field)
+    assert not Host.objects.exists()

@@ -26,6 +26,16 @@ def test_an_instructor_gets_a_join_command_for_their_workshop(instructor, worksh
     assert "bin/dojo-runner --site http://testserver --join dojoj_" in text
     token = JoinToken.objects.get()
     assert token.workshop == workshop and token.queues == ["train-cpu"]
+    assert "--gpu" not in text
+
+
+def test_a_join_command_for_gpu_jobs_names_the_card(instructor, workshop):
+    """A host without a GPU takes no train-gpu job: the command asks for one."""
+    page = _as(instructor).post(
+        f"/w/{workshop.slug}/hosts/join/", {"queues": ["train-gpu"]}
+    )
+    command = re.search(r'<code id="join-command">(.*?)</code>', page.content.decode())
+    assert command.group(1).endswith(" --gpu 0"), command.group(1)
 
 
 def test_a_join_command_for_a_queue_runners_may_not_serve_is_refused(

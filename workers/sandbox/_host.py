@@ -122,6 +122,8 @@ class HostPlan:
     mps: Mps | None = None
     gpu_memory_mb: int | None = None
     dev_root: Path = Path("/dev")
+    # What the start probe's backend called the card, once it saw it.
+    gpu_name: str = ""
     notices: list[str] = field(default_factory=list)
 
     @property
@@ -235,11 +237,15 @@ def host_prepare(
     dev_root: Path = Path("/dev"),
     mps_root: Path | None = None,
     probe: bool = True,
+    device_option: str = "DOJO_GPU_DEVICE",
+    backend_option: str = "DOJO_KERAS_BACKEND",
 ) -> HostPlan:
     """Check this host and return how its jobs are placed; refuse a GPU that won't work.
 
     ``gpu_memory_mb`` is each slot's GPU memory share (default: the card's memory
-    is not known here, so 80 GiB / slots).
+    is not known here, so 80 GiB / slots). ``device_option`` and
+    ``backend_option`` name where this host's operator chose the card and the
+    Keras backend (a setting, a command's option), for the refusals to say.
     """
     plan = HostPlan(
         cgroups=cgroup_support() if is_root() else CgroupSupport(None, False, False),
@@ -271,7 +277,8 @@ def host_prepare(
         raise _refuse(
             f"{dev_root / f'nvidia{gpu_device}'} does not exist. Give the container "
             "the GPU (compose: deploy.resources.reservations.devices; docker run "
-            "--gpus) or set DOJO_GPU_DEVICE to a card this host has."
+            f"--gpus) or set {device_option} to a card this host has "
+            f"(ls {dev_root}/nvidia* lists them)."
         )
     if shutil.which(MPS_CONTROL) is None:
         plan.notices.append(
@@ -311,9 +318,10 @@ def host_prepare(
         raise _refuse(
             f"a probe inside its sandbox with KERAS_BACKEND={keras_backend} does not "
             f"see GPU {gpu_device}; it reports: {detail}. Install a CUDA build of "
-            f"{keras_backend} (the Dockerfile's gpu target) or set DOJO_KERAS_BACKEND "
+            f"{keras_backend} (the Dockerfile's gpu target) or set {backend_option} "
             "to a backend that has one."
         )
+    plan.gpu_name = detail
     return _remember(plan)
 
 
