@@ -129,10 +129,12 @@ def store(netns, tmp_path, settings) -> dict:
 def site_worker(start_worker, _shared_worker, store):
     """The site's worker (every queue) with the site's object store settings:
     it reads each staged model back before checking or grading it. The shared
-    worker (no store) is stopped first, so only this one takes the work."""
+    worker (no store) goes first, so only this one takes the work: killed, as
+    it is idle between tests (a warm shutdown took up to its 20 s grace on
+    the SQLite broker); the next test that wants it starts a fresh one."""
     shared = _shared_worker.pop("worker", None)
     if shared is not None:
-        shared.stop()
+        shared.kill()
     worker = start_worker(env=store)
     yield worker
     # Idle once the test ends (all final), and named after a store that goes:
