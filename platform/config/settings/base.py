@@ -259,7 +259,11 @@ DOJO_RUNNER_URL_SECONDS = env.int("DOJO_RUNNER_URL_SECONDS", default=300)
 # it (under gunicorn: an upload that sends no byte is answered 408 with nothing
 # kept, a download whose reader takes no byte is cut off; either way its thread
 # is freed and the runner tries again). Longer than any pause of a working link.
-DOJO_RUNNER_STALL_SECONDS = env.float("DOJO_RUNNER_STALL_SECONDS", default=30.0)
+# Its name until stop 34, DOJO_RUNNER_UPLOAD_STALL_SECONDS, is still read.
+DOJO_RUNNER_STALL_SECONDS = env.float(
+    "DOJO_RUNNER_STALL_SECONDS",
+    default=env.float("DOJO_RUNNER_UPLOAD_STALL_SECONDS", default=30.0),
+)
 # How long a join token shown on the hosts page may be exchanged.
 DOJO_RUNNER_JOIN_SECONDS = env.int("DOJO_RUNNER_JOIN_SECONDS", default=3600)
 # Where a runner's uploads wait, verified, until its result is applied.
