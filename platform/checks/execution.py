@@ -30,8 +30,7 @@ from jobs.dbconn import db_reconnect_if_cut
 from jobs.heartbeat import Heartbeat
 from jobs.outcome import JobOutcome, Verdict
 from jobs.placement import sandbox_env
-from jobs.reconcile import job_training_hand_back
-from submissions.extensions import TrainingHandBack
+from jobs.reconcile import TrainingHandBack, job_training_hand_back
 from workers import outputs, sandbox
 from workshops import folders
 
@@ -145,11 +144,7 @@ def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
     except TrainingHandBack as back:
         # The host's doing, never the participant's: trained again.
         job_training_hand_back(
-            kind=CHECK_JOBS,
-            pk=check.pk,
-            job_token=str(check.job_token),
-            attempts=back.attempts,
-            reason=str(back),
+            kind=CHECK_JOBS, pk=check.pk, job_token=str(check.job_token), back=back
         )
         return
     except Exception as exc:

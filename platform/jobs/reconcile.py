@@ -44,6 +44,20 @@ EXPIRED = "not claimed in its window"
 EVALUATING = "evaluating"
 
 
+class TrainingHandBack(Exception):
+    """A trained model cannot be taken, and not by the participant's doing (a
+    host sent bytes other than those it announced): train it again
+    (`job_training_hand_back`).
+
+    `attempts` is how many claims the training had used, so the retry policy
+    bounds the trainings again.
+    """
+
+    def __init__(self, reason: str, *, attempts: int) -> None:
+        super().__init__(reason)
+        self.attempts = attempts
+
+
 @dataclass(frozen=True)
 class JobState:
     """What the invariant reads of one active job (its kind builds it, row locked)."""
@@ -223,24 +237,24 @@ def job_requeue(*, kind: JobKind, row: Any, why: str, retrain: bool = False) -> 
 
 
 def job_training_hand_back(
-    *, kind: JobKind, pk: int, job_token: str, attempts: int, reason: str
+    *, kind: JobKind, pk: int, job_token: str, back: TrainingHandBack
 ) -> str | None:
     """Train a job again whose trained model could not be taken, by no fault
-    of the participant's (a runner host staged other bytes than it announced).
+    of the participant's (`back` says why).
 
     `job_token` is the evaluation's that found it out; a job that moved on
     meanwhile (another token, no longer evaluating) is left alone (None). The
     training runs again while the job has used fewer than DOJO_MAX_ATTEMPTS
-    claims (`attempts` so far), as a lost worker's would; else it ends `error`
-    (the platform's fault, `reason` quoted), never `failed`.
+    claims (`back.attempts` so far), as a lost worker's would; else it ends
+    `error` (the platform's fault, the reason quoted), never `failed`.
     """
-    logger.warning("%s %s: training handed back: %s", kind.name, pk, reason)
+    logger.warning("%s %s: training handed back: %s", kind.name, pk, back)
     with transaction.atomic():
         row = kind.lock(pk)
         if row is None or str(row.job_token) != job_token or row.status != EVALUATING:
             return None
-        row.attempts = attempts
-        return job_requeue(kind=kind, row=row, why=reason, retrain=True)
+        row.attempts = back.attempts
+        return job_requeue(kind=kind, row=row, why=str(back), retrain=True)
 
 
 def _repair(kind: JobKind, row: Any, now: datetime.datetime) -> str | None:

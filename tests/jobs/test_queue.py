@@ -20,7 +20,7 @@ from django.utils import timezone
 from checks.models import CheckRun, CheckStatus
 from checks.reconcile import CHECK_JOBS
 from checks.services import check_evaluation_queue, check_run_create
-from jobs.reconcile import job_training_hand_back
+from jobs.reconcile import TrainingHandBack, job_training_hand_back
 from submissions.models import Status, Submission
 from submissions.prediction_jobs import prediction_queue
 from submissions.prediction_rows import Prediction, PredictionKind
@@ -150,15 +150,17 @@ def test_one_hand_back_trains_a_submission_and_a_check_again(
                 kind=kind,
                 pk=row.pk,
                 job_token="0" * 32,
-                attempts=1,
-                reason=STAGED,
+                back=TrainingHandBack(STAGED, attempts=1),
             )
             is None
         )
         old = str(row.job_token)
         with django_capture_on_commit_callbacks(execute=True):
             action = job_training_hand_back(
-                kind=kind, pk=row.pk, job_token=old, attempts=1, reason=STAGED
+                kind=kind,
+                pk=row.pk,
+                job_token=old,
+                back=TrainingHandBack(STAGED, attempts=1),
             )
         assert action == "requeued", kind.name
         row.refresh_from_db()
@@ -185,8 +187,7 @@ def test_one_hand_back_ends_a_submission_and_a_check_error_once_attempts_are_use
                 kind=kind,
                 pk=row.pk,
                 job_token=str(row.job_token),
-                attempts=2,
-                reason=STAGED,
+                back=TrainingHandBack(STAGED, attempts=2),
             )
         assert action == "errored", kind.name
     submission.refresh_from_db()

@@ -14,7 +14,7 @@ from jobs.placement import (
     sandbox_limits,
 )
 from jobs.queues import JobQueue
-from jobs.reconcile import job_training_hand_back
+from jobs.reconcile import TrainingHandBack, job_training_hand_back
 from jobs.spares import (
     evaluation_spare_key,
     evaluation_spare_refill,
@@ -26,7 +26,7 @@ from jobs.spares import (
 )
 from jobs.spec import evaluation_spec_build, job_spec_build
 from submissions.artifacts import artifact_keep
-from submissions.extensions import TrainingHandBack, model_settle
+from submissions.extensions import model_settle
 from submissions.feedback import code_error_reason
 from submissions.models import Run, Status, Submission
 from submissions.selectors import run_latest_model
@@ -263,12 +263,9 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
         refused = model_settle(submission=run.submission)
     except TrainingHandBack as back:
         run_end(run=run, note=str(back), outcome=Run.Outcome.PLATFORM_ERROR)
+        token = str(run.job_token)
         job_training_hand_back(
-            kind=SUBMISSION_JOBS,
-            pk=run.submission_id,
-            job_token=str(run.job_token),
-            attempts=back.attempts,
-            reason=str(back),
+            kind=SUBMISSION_JOBS, pk=run.submission_id, job_token=token, back=back
         )
         return
     except Exception as exc:
