@@ -22,7 +22,7 @@ from checks.extensions import model_settle
 from checks.feedback import PLATFORM_FAULT
 from checks.grading import check_grade, check_grader_refill
 from checks.models import CheckRun, CheckStatus, log_bound
-from checks.services import check_training_hand_back
+from checks.reconcile import CHECK_JOBS
 from checks.training import check_spare_refill, check_train
 from jobs.apply import job_apply
 from jobs.claim import job_claim_row, job_row_started
@@ -30,7 +30,7 @@ from jobs.dbconn import db_reconnect_if_cut
 from jobs.heartbeat import Heartbeat
 from jobs.outcome import JobOutcome, Verdict
 from jobs.placement import sandbox_env
-from submissions.extensions import TrainingHandBack
+from jobs.reconcile import TrainingHandBack, job_training_hand_back
 from workers import outputs, sandbox
 from workshops import folders
 
@@ -143,11 +143,8 @@ def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
             outcome = _run(check, log)
     except TrainingHandBack as back:
         # The host's doing, never the participant's: trained again.
-        check_training_hand_back(
-            check_id=check.pk,
-            job_token=str(check.job_token),
-            reason=str(back),
-            attempts=back.attempts,
+        job_training_hand_back(
+            kind=CHECK_JOBS, pk=check.pk, job_token=str(check.job_token), back=back
         )
         return
     except Exception as exc:

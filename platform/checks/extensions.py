@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 # settler(check=...) -> why the model was not kept ("" when kept or none
-# waited); raises submissions.extensions.TrainingHandBack when the fault is
-# the host's, never the participant's.
+# waited); raises jobs.reconcile.TrainingHandBack when the fault is the
+# host's, never the participant's.
 ModelSettler = Callable[..., str]
 
 _model_settlers: list[ModelSettler] = []

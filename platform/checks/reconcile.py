@@ -58,10 +58,15 @@ class CheckJobs(JobRows):
             # Its grader was lost: the kept model is checked again.
             row.worker = ""
             row.heartbeat_at = None
+            check_run_queue(check=row)
         else:
-            row.move_to(CheckStatus.QUEUED)
-            row.log = ""
-            row.started_at = row.heartbeat_at = row.first_log_at = None
+            self.retrain(row)
+
+    def retrain(self, row: CheckRun) -> None:
+        row.move_to(CheckStatus.QUEUED)
+        row.log = ""
+        row.worker = ""
+        row.started_at = row.heartbeat_at = row.first_log_at = None
         check_run_queue(check=row)
 
     def cancel(self, row: CheckRun) -> None:
@@ -71,7 +76,7 @@ class CheckJobs(JobRows):
     def give_up(self, row: CheckRun, *, why: str) -> None:
         reason = WORKER_LOST if why == LOST else PLATFORM_FAULT.format(detail=why)
         row.finish(CheckStatus.ERROR, reason=reason)
-        row.save(update_fields=["status", "reason", "finished_at"])
+        row.save(update_fields=["status", "reason", "finished_at", "attempts"])
 
     def running_on(self, worker: str) -> list[int]:
         running = CheckRun.objects.filter(

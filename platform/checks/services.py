@@ -8,8 +8,6 @@ active check per participant (a new one replaces it) and a rate per minute.
 
 import datetime
 import hashlib
-import logging
-import uuid
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,15 +16,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from checks.feedback import PLATFORM_FAULT
 from checks.models import ACTIVE_CHECK_STATUSES, CheckRun, CheckStatus
-from jobs.outbox import JobQueue, JobTask, outbox_send_on_commit
-from jobs.placement import job_runners_only
-from jobs.policy import job_may_retry
+from jobs.queue import JobMessage, job_queue
+from jobs.queues import JobQueue, JobTask
 from submissions.sourcetext import source_text_check
 from workshops.models import Assignment, Enrollment
-
-logger = logging.getLogger(__name__)
 
 REPLACED = "Replaced by a newer check run."
 
@@ -128,8 +122,10 @@ def check_run_create(
     return check
 
 
-def check_run_queue(*, check: CheckRun, new_token: bool = True) -> None:
-    """Record that the check is due, send it after commit.
+def check_run_queue(
+    *, check: CheckRun, new_token: bool = True, fresh: bool = False
+) -> None:
+    """Record that the check is due, send it after commit (`jobs.queue`).
 
     A resend keeps the token: the first of the two messages to arrive runs
     the check and the other finds it no longer queued, so a check waiting its
@@ -138,24 +134,14 @@ def check_run_queue(*, check: CheckRun, new_token: bool = True) -> None:
     runner host takes it from the row. A check `evaluating` always goes to the
     site's own check workers: only they see the public sample.
     """
-    if new_token:
-        check.job_token = uuid.uuid4()
-    check.enqueued_at = timezone.now()
-    check.sends += 1
-    check.save()
-    if check.status == CheckStatus.QUEUED and job_runners_only(queue=JobQueue.CHECK):
-        return
     budget = settings.DOJO_CHECK_WALL_SECONDS + settings.DOJO_CHECK_EVAL_SECONDS
-    # The row says the check is due, so the reconciler sends it again if the
-    # broker was away. The sandboxes enforce the real limits; the time limits
-    # here only catch a stuck worker.
-    outbox_send_on_commit(
+    message = JobMessage(
         task=JobTask.CHECK_RUN,
-        args=[check.pk, str(check.job_token)],
         queue=JobQueue.CHECK,
-        soft_time_limit=budget + 120,
-        time_limit=budget + 180,
+        budget_seconds=budget,
+        runners_may_take=check.status == CheckStatus.QUEUED,
     )
+    job_queue(row=check, message=message, new_token=new_token, fresh=fresh)
 
 
 def check_evaluation_queue(*, check_id: int, job_token: str, log: str) -> bool:
@@ -176,39 +162,7 @@ def check_evaluation_queue(*, check_id: int, job_token: str, log: str) -> bool:
             return False
         check.move_to(CheckStatus.EVALUATING)
         check.log = log
-        check.attempts = check.sends = 0
         check.worker = ""
         check.heartbeat_at = None
-        check_run_queue(check=check)
+        check_run_queue(check=check, fresh=True)
     return True
-
-
-def check_training_hand_back(
-    *, check_id: int, job_token: str, reason: str, attempts: int
-) -> None:
-    """Train a check again whose model could not be taken, by no fault of the
-    participant's (a runner host staged other bytes than it announced).
-
-    The training runs again while it has used fewer than DOJO_MAX_ATTEMPTS
-    claims (`attempts` so far), as a lost worker's would; else the check ends
-    `error`, never `failed`.
-    """
-    logger.warning("Check %s: training handed back: %s", check_id, reason)
-    with transaction.atomic():
-        check = (
-            CheckRun.objects.select_for_update()
-            .filter(pk=check_id, job_token=job_token, status=CheckStatus.EVALUATING)
-            .first()
-        )
-        if check is None:
-            return
-        check.attempts = attempts
-        if not job_may_retry(attempts=attempts):
-            check.finish(CheckStatus.ERROR, reason=PLATFORM_FAULT.format(detail=reason))
-            check.save(update_fields=["status", "reason", "finished_at", "attempts"])
-            return
-        check.move_to(CheckStatus.QUEUED)
-        check.log = ""
-        check.worker = ""
-        check.started_at = check.heartbeat_at = check.first_log_at = None
-        check_run_queue(check=check)

@@ -13,9 +13,12 @@ same way, without using up an attempt. A disposable job (one with a window,
 waiting past its window, or whose worker was lost, ends `error` at once, and
 its asker is told to try again.
 
+A training handed back (its model could not be taken, by no fault of the
+participant's: `job_training_hand_back`) runs again under the same policy.
+
 A higher app registers each row that carries jobs as a `JobKind`: how to find
 and lock its active rows, what the invariant reads of one, and how to send,
-requeue, cancel or end it. The decisions are made here, once.
+requeue, retrain, cancel or end it. The decisions are made here, once.
 """
 
 import datetime
@@ -36,6 +39,23 @@ UNAPPLIED = "the result of its last run was never applied"
 LOST = "worker lost"
 STOPPED = "stopped"
 EXPIRED = "not claimed in its window"
+# The status of every row whose trained model waits for, or is checked by, the
+# site's grader (`transitions`): where a training is handed back from.
+EVALUATING = "evaluating"
+
+
+class TrainingHandBack(Exception):
+    """A trained model cannot be taken, and not by the participant's doing (a
+    host sent bytes other than those it announced): train it again
+    (`job_training_hand_back`).
+
+    `attempts` is how many claims the training had used, so the retry policy
+    bounds the trainings again.
+    """
+
+    def __init__(self, reason: str, *, attempts: int) -> None:
+        super().__init__(reason)
+        self.attempts = attempts
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,7 @@ class JobKind(Protocol):
     def enqueue(self, row: Any) -> None: ...  # first send of a received job
     def resend(self, row: Any) -> None: ...  # the same message again
     def requeue(self, row: Any) -> None: ...  # run again, new token
+    def retrain(self, row: Any) -> None: ...  # train again from the start
     def cancel(self, row: Any) -> None: ...
     def give_up(self, row: Any, *, why: str) -> None: ...  # ends `error`
     def end_run(self, row: Any) -> None: ...  # close its open run as lost
@@ -128,6 +149,10 @@ class JobRows:
 
     def end_run(self, row: Any) -> None:
         """A row that is its own run has none to end: requeue or give_up does."""
+
+    def retrain(self, row: Any) -> None:
+        """A kind whose every requeue starts from its training runs it so."""
+        self.requeue(row)
 
     def after_pass(self) -> None:
         """Nothing waits on a pass over this kind."""
@@ -196,18 +221,40 @@ def _disposable_health(
     return JobHealth("live")
 
 
-def job_requeue(*, kind: JobKind, row: Any, why: str) -> str:
-    """Run a broken job again, or end it once its attempts are used up."""
+def job_requeue(*, kind: JobKind, row: Any, why: str, retrain: bool = False) -> str:
+    """Run a broken job again (from its training, with `retrain`), or end it
+    once its attempts are used up."""
     kind.end_run(row)
     job = kind.state(row)
     if job.cancel_requested:
         kind.cancel(row)
         return "cancelled"
     if job_may_retry(attempts=job.attempts, disposable=job.disposable):
-        kind.requeue(row)
+        (kind.retrain if retrain else kind.requeue)(row)
         return "requeued"
     kind.give_up(row, why=why)
     return "errored"
+
+
+def job_training_hand_back(
+    *, kind: JobKind, pk: int, job_token: str, back: TrainingHandBack
+) -> str | None:
+    """Train a job again whose trained model could not be taken, by no fault
+    of the participant's (`back` says why).
+
+    `job_token` is the evaluation's that found it out; a job that moved on
+    meanwhile (another token, no longer evaluating) is left alone (None). The
+    training runs again while the job has used fewer than DOJO_MAX_ATTEMPTS
+    claims (`back.attempts` so far), as a lost worker's would; else it ends
+    `error` (the platform's fault, the reason quoted), never `failed`.
+    """
+    logger.warning("%s %s: training handed back: %s", kind.name, pk, back)
+    with transaction.atomic():
+        row = kind.lock(pk)
+        if row is None or str(row.job_token) != job_token or row.status != EVALUATING:
+            return None
+        row.attempts = back.attempts
+        return job_requeue(kind=kind, row=row, why=str(back), retrain=True)
 
 
 def _repair(kind: JobKind, row: Any, now: datetime.datetime) -> str | None:

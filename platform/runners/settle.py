@@ -32,11 +32,11 @@ from pathlib import Path
 
 from checks.execution import NO_MODEL
 from checks.models import CheckRun
+from jobs.reconcile import TrainingHandBack
 from runners.files import upload_dir, upload_take, uploads_discard
 from runners.models import HostJob
 from runners.refusals import RunnerRefused
 from submissions.artifacts import artifact_keep
-from submissions.extensions import TrainingHandBack
 from submissions.models import Run, Submission
 from submissions.services.execution import no_model_reason
 from workers import sandbox

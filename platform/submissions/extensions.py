@@ -14,7 +14,8 @@ from typing import Any
 DiskCounter = Callable[[int], int]
 PageContext = Callable[[Any], dict[str, Any]]
 # settler(submission=...) -> why the model was not kept ("" when kept or none
-# waited); raises TrainingHandBack when the fault is the platform's.
+# waited); raises jobs.reconcile.TrainingHandBack when the fault is the
+# platform's.
 ModelSettler = Callable[..., str]
 # sweeper() -> counts of what it removed, added to the sweep's own.
 Sweeper = Callable[[], dict[str, int]]
@@ -23,19 +24,6 @@ _disk_counters: list[DiskCounter] = []
 _page_contexts: list[PageContext] = []
 _model_settlers: list[ModelSettler] = []
 _sweepers: list[Sweeper] = []
-
-
-class TrainingHandBack(Exception):
-    """A trained model cannot be taken, and not by the participant's doing (a
-    host sent bytes other than those it announced): train it again.
-
-    `attempts` is how many claims the training had used, so the retry policy
-    bounds the trainings again.
-    """
-
-    def __init__(self, reason: str, *, attempts: int) -> None:
-        super().__init__(reason)
-        self.attempts = attempts
 
 
 def disk_counter_register(counter: DiskCounter) -> None:

@@ -1,14 +1,15 @@
 """A "try your model" prediction as a kind of job: queue, claim, apply, reconcile.
 
 The generic parts are the framework's (`jobs`): the message leaves through the
-outbox once the row is committed, a worker claims it with its token once
-(`jobs.claim`), the answer comes back as a `JobOutcome` applied by the applier
-registered here for the kind `predict` (`jobs.apply`), the statuses move by the
-one table (`jobs.transitions`), and the one reconciler (`jobs.reconcile`) ends
-a prediction nobody will answer. A prediction is disposable: it is never sent
-or run again (its asker waits a few seconds, then asks again), so a lost one
-ends `error` with a reason that says to try again. Finished rows are swept
-after each of the reconciler's passes, so the table stays small.
+one queue writer (`jobs.queue`) once the row is committed, a worker claims it
+with its token once (`jobs.claim`), the answer comes back as a `JobOutcome`
+applied by the applier registered here for the kind `predict` (`jobs.apply`),
+the statuses move by the one table (`jobs.transitions`), and the one reconciler
+(`jobs.reconcile`) ends a prediction nobody will answer. A prediction is
+disposable: it is never sent or run again (its asker waits a few seconds, then
+asks again), so a lost one ends `error` with a reason that says to try again.
+Finished rows are swept after each of the reconciler's passes, so the table
+stays small.
 """
 
 import datetime
@@ -21,8 +22,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.claim import job_claim_row, job_row_started
-from jobs.outbox import JobQueue, JobTask, outbox_send_on_commit
 from jobs.outcome import JobOutcome, Verdict
+from jobs.queue import JobMessage, job_queue
+from jobs.queues import JobQueue, JobTask
 from jobs.reconcile import EXPIRED, JobRows, JobState
 from submissions.prediction_rows import (
     ANSWER_MAX_BYTES,
@@ -67,16 +69,18 @@ class PredictionJob:
 
 
 def prediction_queue(*, prediction: Prediction) -> None:
-    """Send the prediction's message once its row is committed.
+    """Send the prediction's message once its row is committed (`jobs.queue`).
 
-    The message expires with the prediction's window: nobody waits past it.
+    A disposable job: the message expires with the prediction's window (nobody
+    waits past it), and it is the site's own predictor workers' to answer.
     """
-    outbox_send_on_commit(
+    message = JobMessage(
         task=JobTask.PREDICT,
-        args=[prediction.pk, str(prediction.job_token)],
         queue=JobQueue.PREDICT,
         expires=prediction.expires_at,
+        runners_may_take=False,
     )
+    job_queue(row=prediction, message=message)
 
 
 def prediction_claim(

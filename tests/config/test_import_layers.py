@@ -14,9 +14,9 @@ TOPS = ("platform", "workers", "grader", "assignments", "dojo_client", "dojo_run
 # helpers (charts, images, Markdown, JSON request bodies) and is no app: it
 # imports none. `jobs` is the one job framework (queue, claim, heartbeat,
 # outcome, apply, reconcile, spares, placement): submissions and checks are kinds
-# of job that register with it. Checks share the submission's feedback, source
-# validator and hand-back (never its services), so they may import submissions,
-# never the reverse. The workspace composes drafts with
+# of job that register with it. Checks share the submission's feedback and
+# source validator (never its services), so they may import submissions, never
+# the reverse. The workspace composes drafts with
 # submissions and checks (a draft is submitted or checked), so it sits on
 # both; runners (hosts that join over the network) take trainings through the
 # submissions' claim; the dashboard shows all of these, the API serves them, and config

@@ -14,6 +14,7 @@ from jobs.placement import (
     sandbox_limits,
 )
 from jobs.queues import JobQueue
+from jobs.reconcile import TrainingHandBack, job_training_hand_back
 from jobs.spares import (
     evaluation_spare_key,
     evaluation_spare_refill,
@@ -25,7 +26,7 @@ from jobs.spares import (
 )
 from jobs.spec import evaluation_spec_build, job_spec_build
 from submissions.artifacts import artifact_keep
-from submissions.extensions import TrainingHandBack, model_settle
+from submissions.extensions import model_settle
 from submissions.feedback import code_error_reason
 from submissions.models import Run, Status, Submission
 from submissions.selectors import run_latest_model
@@ -41,8 +42,8 @@ from submissions.services.jobs import (
     job_platform_error,
     run_end,
     run_record,
-    training_hand_back,
 )
+from submissions.services.reconcile import SUBMISSION_JOBS
 from workers import sandbox
 from workers.evaluation import evaluate_many, grader_limits
 from workers.jobspec import JobSpec, job_result_from_sandbox
@@ -261,7 +262,11 @@ def submission_evaluate(*, submission_id: int, job_token: str, worker: str) -> N
     try:
         refused = model_settle(submission=run.submission)
     except TrainingHandBack as back:
-        training_hand_back(run=run, reason=str(back), attempts=back.attempts)
+        run_end(run=run, note=str(back), outcome=Run.Outcome.PLATFORM_ERROR)
+        token = str(run.job_token)
+        job_training_hand_back(
+            kind=SUBMISSION_JOBS, pk=run.submission_id, job_token=token, back=back
+        )
         return
     except Exception as exc:
         job_platform_error(run=run, exc=exc)

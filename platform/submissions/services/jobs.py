@@ -1,11 +1,12 @@
 """The one job lifecycle shared by training, evaluation and regrades.
 
 A job is a submission's current `job_token` plus a kind (train or evaluate). It
-is queued (the row says it is due, then a message leaves through the outbox
-after commit), claimed by a worker (a `Run` row, at most one per token and
-kind), kept alive by a heartbeat (`heartbeats.py`), recorded when its sandbox
-ends, and applied: its `JobOutcome` becomes a status unless the submission
-moved on meanwhile. Every status change goes through `submission_move`.
+is queued through the one queue writer (`jobs.queue`: the row says it is due,
+then a message leaves through the outbox after commit), claimed by a worker (a
+`Run` row, at most one per token and kind), kept alive by a heartbeat
+(`heartbeats.py`), recorded when its sandbox ends, and applied: its `JobOutcome`
+becomes a status unless the submission moved on meanwhile. Every status change
+goes through `submission_move`.
 
 This module is the floor: it imports no task and no feature module (an AST
 test in tests/config/test_import_layers.py holds it to that).
@@ -21,10 +22,9 @@ from django.utils import timezone
 from jobs.apply import job_apply as apply
 from jobs.claim import job_claim as claim
 from jobs.dbconn import db_reconnect_if_cut
-from jobs.outbox import outbox_send_on_commit
 from jobs.outcome import JobOutcome, Verdict
-from jobs.placement import job_runners_only
-from jobs.policy import job_may_retry
+from jobs.queue import JobMessage
+from jobs.queue import job_queue as queue
 from jobs.queues import JobQueue, JobTask
 from submissions.models import Run, Status, Submission
 from submissions.services.batches import regrade_batch_finish_if_done
@@ -36,22 +36,19 @@ from workers import sandbox
 logger = logging.getLogger(__name__)
 
 
-def job_message(*, submission: Submission, kind: str) -> dict:
+def job_message(*, submission: Submission, kind: str) -> JobMessage:
     """Return the message that runs the submission's current job."""
     if kind == Run.Kind.TRAIN:
-        task, queue = JobTask.TRAIN, submission.assignment.train_queue
-        budget = submission.assignment.wall_seconds
-    else:
-        task, queue = JobTask.EVALUATE, JobQueue.EVALUATE.value
-        budget = settings.DOJO_EVAL_WALL_SECONDS
-    # The sandbox enforces the real limit; these only catch a stuck worker.
-    return {
-        "task": task,
-        "args": [submission.pk, str(submission.job_token)],
-        "queue": queue,
-        "soft_time_limit": budget + 120,
-        "time_limit": budget + 180,
-    }
+        return JobMessage(
+            task=JobTask.TRAIN,
+            queue=submission.assignment.train_queue,
+            budget_seconds=submission.assignment.wall_seconds,
+        )
+    return JobMessage(
+        task=JobTask.EVALUATE,
+        queue=JobQueue.EVALUATE.value,
+        budget_seconds=settings.DOJO_EVAL_WALL_SECONDS,
+    )
 
 
 def job_queue(
@@ -60,29 +57,26 @@ def job_queue(
     kind: str,
     status: str | None = None,
     new_token: bool = True,
+    fresh: bool = False,
 ) -> None:
     """Record that a job is due (moving to `status`), send it after commit.
 
-    A training whose participant has an earlier one in flight is held instead
-    (no message, `enqueued_at` empty): `fairness` says when its turn comes.
+    Through the one queue writer (`jobs.queue`). A training whose participant
+    has an earlier one in flight is held instead (no message, `enqueued_at`
+    empty): `fairness` says when its turn comes.
     """
-    if new_token:
-        submission.job_token = uuid.uuid4()
     held = kind == Run.Kind.TRAIN and fair_is_held(submission=submission)
-    submission.enqueued_at = None if held else timezone.now()
-    submission.sends += 0 if held else 1
-    if status is not None:
+
+    def move() -> None:
         submission_move(submission=submission, status=status)
-    else:
-        submission.save()
-    if held:
-        return
-    message = job_message(submission=submission, kind=kind)
-    if job_runners_only(queue=message["queue"]):
-        # Runner hosts take it from the row (`runners`): no message is due.
-        return
-    # The row says the job is due; if the send fails, the reconciler resends.
-    outbox_send_on_commit(**message)
+
+    queue(
+        row=submission,
+        message=None if held else job_message(submission=submission, kind=kind),
+        new_token=new_token,
+        fresh=fresh,
+        save=None if status is None else move,
+    )
 
 
 def job_send_next(*, participant_id: int) -> None:
@@ -239,43 +233,6 @@ def run_end(*, run: Run, note: str, outcome: str = "") -> None:
     run.save(update_fields=["finished_at", "outcome", "log"])
 
 
-def training_hand_back(*, run: Run, reason: str, attempts: int) -> None:
-    """Train an evaluating submission again: its model could not be taken, by
-    the platform's fault (a runner host sent other bytes than it announced).
-
-    `run` is the evaluation that found it out. The training runs again while
-    it has used fewer than DOJO_MAX_ATTEMPTS claims (`attempts` of them so
-    far), as a lost worker's would, else the submission ends `error`: never
-    `failed`, which would count against the participant.
-    """
-    logger.warning("Run %s: training handed back: %s", run.pk, reason)
-    run_end(run=run, note=reason, outcome=Run.Outcome.PLATFORM_ERROR)
-    with transaction.atomic():
-        submission = (
-            Submission.objects.select_for_update(of=("self",))
-            .select_related("assignment")
-            .get(pk=run.submission_id)
-        )
-        if (
-            submission.job_token != run.job_token
-            or submission.status != Status.EVALUATING
-        ):
-            return
-        submission.attempts = attempts
-        if submission.cancel_requested:
-            submission_move(
-                submission=submission, status=Status.CANCELLED, reason="Cancelled."
-            )
-        elif job_may_retry(attempts=attempts):
-            job_queue(submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED)
-        else:
-            submission_move(
-                submission=submission,
-                status=Status.ERROR,
-                reason=PLATFORM_FAULT.format(detail=reason),
-            )
-
-
 def run_outcome_apply(run: Run, outcome: JobOutcome) -> None:
     """Turn a training's or evaluation's outcome into the submission's status.
 
@@ -311,10 +268,11 @@ def _settle(submission: Submission, run: Run, outcome: JobOutcome) -> None:
             history_note=outcome.history_note,
         )
     elif verdict == Verdict.TRAINED:
-        submission.attempts = 0
-        submission.sends = 0
         job_queue(
-            submission=submission, kind=Run.Kind.EVALUATE, status=Status.EVALUATING
+            submission=submission,
+            kind=Run.Kind.EVALUATE,
+            status=Status.EVALUATING,
+            fresh=True,
         )
     elif verdict == Verdict.KEEP_PREVIOUS:
         _keep_previous(submission, outcome)

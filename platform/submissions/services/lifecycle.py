@@ -20,18 +20,19 @@ def submission_enqueue(*, submission_id: int) -> None:
         )
         if submission.status != Status.RECEIVED:
             return
-        submission.sends = 0
-        job_queue(submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED)
+        job_queue(
+            submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED, fresh=True
+        )
 
 
 def submission_rerun(*, submission: Submission) -> None:
     """Train the submission again from its code (a new run; old grades stay)."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
-        submission.attempts = 0
-        submission.sends = 0
         submission.cancel_requested = False
-        job_queue(submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED)
+        job_queue(
+            submission=submission, kind=Run.Kind.TRAIN, status=Status.QUEUED, fresh=True
+        )
 
 
 def submission_cancel(*, submission: Submission) -> None:

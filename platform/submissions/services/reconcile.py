@@ -71,7 +71,10 @@ class SubmissionJobs(JobRows):
         if row.status == Status.EVALUATING:
             job_queue(submission=row, kind=Run.Kind.EVALUATE)
         else:
-            job_queue(submission=row, kind=Run.Kind.TRAIN, status=Status.QUEUED)
+            self.retrain(row)
+
+    def retrain(self, row: Submission) -> None:
+        job_queue(submission=row, kind=Run.Kind.TRAIN, status=Status.QUEUED)
 
     def cancel(self, row: Submission) -> None:
         submission_move(submission=row, status=Status.CANCELLED, reason="Cancelled.")
