@@ -1,4 +1,6 @@
-"""A warm spare per worker slot for training jobs (see workers/sandbox/_spare.py).
+"""A warm spare per worker slot for training and evaluation jobs (see
+workers/sandbox/_spare.py), a submission's and a check's alike: a check's are
+of their own kinds (``CHECK_TRAIN``, ``CHECK_GRADE``) on its own queue.
 
 A Celery pool process is one slot. After a training job, when nothing waits
 on the worker's queues (``spare_policy``: when a spare may start, how old it
