@@ -29,7 +29,6 @@ from jobs.claim import job_claim_row, job_row_started
 from jobs.dbconn import db_reconnect_if_cut
 from jobs.heartbeat import Heartbeat
 from jobs.outcome import JobOutcome, Verdict
-from jobs.placement import sandbox_env
 from jobs.reconcile import TrainingHandBack, job_training_hand_back
 from workers import outputs, sandbox
 from workshops import folders
@@ -155,8 +154,8 @@ def check_run_execute(*, check_id: int, job_token: str, worker: str) -> None:
         # After the result is shown: the next check here starts warm (its
         # training only where this worker trains checks).
         if not trained_elsewhere:
-            check_spare_refill(check=check, data=log.data, env=sandbox_env())
-        check_grader_refill(data=log.data, env=sandbox_env())
+            check_spare_refill(check=check, data=log.data)
+        check_grader_refill(data=log.data)
 
 
 def check_result_apply(log: CheckLog, outcome: JobOutcome) -> None:
@@ -294,21 +293,15 @@ def check_trained_model(
 
 def _train(check: CheckRun, log: CheckLog, data: CheckData) -> Path | JobOutcome:
     """Train in the sandbox; return the saved model's path or how it failed."""
-    trained = check_train(
-        check=check,
-        data=data,
-        env=sandbox_env(),
-        on_log=log.on_log,
-        should_cancel=log.should_cancel,
-    )
-    log.folders.append(trained.folder)
+    trained = check_train(check=check, data=data, heartbeat=log)
+    log.folders.extend(trained.folders)
     log.warm = trained.warm
     db_reconnect_if_cut()
     return check_trained_model(
         log=log,
         result=trained.result,
         output=trained.output,
-        model=trained.folder / "model.keras",
+        model=trained.model,
         max_bytes=trained.limits.work_dir_bytes,
     )
 
@@ -319,11 +312,7 @@ def _evaluate(
     """Grade the model on the public sample only, in an evaluation sandbox."""
     assignment = check.assignment
     outcome = check_grade(
-        check=check,
-        data=data,
-        model=model,
-        env=sandbox_env(),
-        should_cancel=log.should_cancel,
+        check=check, data=data, model=model, should_cancel=log.should_cancel
     )
     db_reconnect_if_cut()
     if outcome.result.outcome == sandbox.Outcome.CANCELLED:

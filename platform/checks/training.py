@@ -1,19 +1,21 @@
 """The training half of a check: the sandbox, its limits, and a warm spare.
 
-Each check worker slot keeps one spare sandbox for the assignment it checked
-last (`workers.sandbox.Spare`: every limit applied, Keras already imported,
-waiting on its stdin for exactly one job). The next check of that assignment
-in the slot runs in it and skips the seconds of TensorFlow's start; any other
-check runs cold, as does every check when the spare died or aged. When a spare
-may start and how old it may get: ``spare_policy``. The spare is planned exactly
-like the cold job (same binds, environment, uid and limits), so what the code
+A check's training is a training job of the job package (`jobs.placement.
+training_sandbox`, `job_sandbox_run` with the check's heartbeat, `CheckLog`)
+on the check slice, of kind "check". Each check worker slot keeps one spare
+sandbox of kind ``CHECK_TRAIN`` for the assignment it checked last
+(`jobs.spares`: every limit applied, Keras already imported, waiting on its
+stdin for exactly one job; on while ``DOJO_CHECK_SPARES``). The next check of
+that assignment in the slot runs in it and skips the seconds of TensorFlow's
+start; any other check runs cold, as does every check when the spare aged, or
+died while waiting (unlike a submission's training, which then ends as the
+platform's fault). When a spare may start and how old it may get:
+``spare_policy``. The spare is planned exactly like the cold job (its key is
+a digest of the sandbox's arguments and the slice's files), so what the code
 can see does not depend on which one it got.
 """
 
 import logging
-import os
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,24 +23,45 @@ from django.conf import settings
 
 from checks.data import CheckData
 from checks.models import CheckRun
-from jobs.placement import job_place, sandbox_cpus_from_settings
+from jobs.heartbeat import Heartbeat
+from jobs.placement import (
+    job_sandbox_args,
+    job_sandbox_run,
+    sandbox_cpus_from_settings,
+    training_sandbox,
+)
 from jobs.queues import JobQueue
-from jobs.spare_policy import SpareKind, spare_refill, spare_take
+from jobs.spare_policy import SpareKind
+from jobs.spares import (
+    JobPlan,
+    training_folders,
+    training_spare_key,
+    training_spare_refill,
+    training_spare_take,
+)
 from jobs.spec import job_spec_build
 from workers import sandbox
-from workers.jobspec import KIND_ENV, JobSpec, job_result_from_sandbox
+from workers.jobspec import JobSpec, job_result_from_sandbox
 from workshops import folders
 
 logger = logging.getLogger(__name__)
 
+# The kind of job a check's training is (its spec's, what the job is told).
+KIND = "check"
+
 
 @dataclass(frozen=True)
 class Trained:
-    """How the training sandbox ended, where its work folder is, and if warm."""
+    """How the training sandbox ended, its folders, where its model goes, if warm.
+
+    ``model``: where the saved model is copied to, in the job folder (bound
+    read-only: the check's code cannot have left anything there).
+    """
 
     result: sandbox.SandboxResult
-    folder: Path
+    folders: tuple[Path, ...]
     output: Path
+    model: Path
     limits: sandbox.SandboxLimits
     warm: bool
 
@@ -57,112 +80,74 @@ def check_limits(*, check: CheckRun) -> sandbox.SandboxLimits:
     )
 
 
-def _folder(name: str) -> Path:
-    """Make a work folder: job/ (bound as /job), run/ (the work dir), run/output."""
-    folder = folders.work_dir(name)
-    (folder / "job").mkdir()
-    (folder / "run" / "output").mkdir(parents=True)
-    return folder
+def _plan(*, data: CheckData, limits: sandbox.SandboxLimits) -> JobPlan:
+    """Return how a check's training runs, given its two folders."""
+
+    def plan(job: Path, work: Path) -> tuple[list[str], dict]:
+        return job_sandbox_args(gpu=False, **_args(job, work, data, limits))
+
+    return plan
 
 
-def _key(
-    *,
-    check: CheckRun,
-    data: CheckData,
-    limits: sandbox.SandboxLimits,
-    place: sandbox.JobPlace,
-    env: dict[str, str],
-) -> str:
-    """Return what a spare must have been planned with to run this check."""
-    return "|".join(
-        [
-            str(check.assignment_id),
-            str(data.train_dir),
-            repr(limits),
-            str(place.uid),
-            repr(sorted(place.env.items())),
-            repr(sorted(env.items())),
-        ]
+def _args(
+    job: Path, work: Path, data: CheckData, limits: sandbox.SandboxLimits
+) -> dict:
+    return training_sandbox(
+        kind=KIND, job=job, work=work, data=data.train_dir, limits=limits
     )
 
 
-def _plan(
-    *,
-    folder: Path,
-    data: CheckData,
-    limits: sandbox.SandboxLimits,
-    place: sandbox.JobPlace,
-    env: dict[str, str],
-) -> dict:
-    run_dir = folder / "run"
-    return {
-        "work_dir": run_dir,
-        "binds": [
-            sandbox.Bind(folder / "job", "/job"),
-            sandbox.Bind(data.train_dir, "/data"),
-            *place.binds,
-        ],
-        "env": {
-            **env,
-            "DOJO_DATA_DIR": "/data",
-            "DOJO_OUTPUT_DIR": str(run_dir / "output"),
-            "DOJO_DEVICE_REPORT": str(run_dir / "device.json"),
-            **KIND_ENV["check"],
-            **place.env,
-        },
-        "limits": limits,
-        "backend": settings.DOJO_SANDBOX_BACKEND,
-        "devices": place.devices,
-        "chdir": str(run_dir),
-        "uid": place.uid,
-    }
-
-
-def check_train(
-    *,
-    check: CheckRun,
-    data: CheckData,
-    env: dict[str, str],
-    on_log: Callable[[str], None],
-    should_cancel: Callable[[], bool],
-) -> Trained:
+def check_train(*, check: CheckRun, data: CheckData, heartbeat: Heartbeat) -> Trained:
     """Run the check's source in the training sandbox, warm when a spare fits.
 
     The job is built as a spec (`jobs.spec`) and runs with the spec's limits;
     the sandbox's ending is read back through the spec's validated result.
+    ``heartbeat``: the check's (`checks.execution.CheckLog`).
     """
     spec = check_training_spec(check=check, data=data)
     limits = spec.sandbox_limits()
-    place = job_place(gpu=False)
-    argv = sandbox.runner_argv("/job/submission.py")
-    key = _key(check=check, data=data, limits=limits, place=place, env=env)
-    watch = {
-        "on_log": on_log,
-        "log_interval": settings.DOJO_LOG_FLUSH_SECONDS,
-        "should_cancel": should_cancel,
-    }
-    spare = spare_take(kind=SpareKind.CHECK_TRAIN, key=key)
-    result, warm = None, False
+    plan = _plan(data=data, limits=limits)
+    spare = training_spare_take(
+        kind=SpareKind.CHECK_TRAIN,
+        key=training_spare_key(train=data.train_dir, plan=plan),
+    )
+
+    def run(spare: sandbox.Spare | None) -> tuple[Path, Path, sandbox.SandboxResult]:
+        job, work = training_folders(spare=spare, name=f"check-{check.pk}")
+        (job / "submission.py").write_text(check.source, encoding="utf-8")
+        result = job_sandbox_run(
+            heartbeat=heartbeat,
+            gpu=False,
+            **_args(job, work, data, limits),
+            spare=spare,
+        )
+        return job, work, result
+
     if spare is not None:
-        folder = spare.work_dir.parent
-        (folder / "job" / "submission.py").write_text(check.source, encoding="utf-8")
         try:
-            result, warm = spare.run(**watch), True
+            job, work, result = run(spare)
         except sandbox.SandboxError:
+            # It died while waiting (its folders went with it): nobody is
+            # charged, the check runs cold.
             logger.warning("The check spare died while waiting; running cold")
-            folders.discard(folder)
-    if result is None:
-        folder = _folder(f"check-{check.pk}")
-        (folder / "job" / "submission.py").write_text(check.source, encoding="utf-8")
-        plan = _plan(folder=folder, data=data, limits=limits, place=place, env=env)
-        result = sandbox.run(argv, **plan, **watch)
-    job_result_from_sandbox(spec=spec, result=result)
+            for folder in spare.owned:
+                folders.discard(folder)
+            spare = None
+    if spare is None:
+        job, work, result = run(None)
+    try:
+        job_result_from_sandbox(spec=spec, result=result)
+    except BaseException:
+        folders.discard(job)
+        folders.discard(work)
+        raise
     return Trained(
         result=result,
-        folder=folder,
-        output=folder / "run" / "output",
+        folders=(job, work),
+        output=work / "output",
+        model=job / "model.keras",
         limits=limits,
-        warm=warm,
+        warm=spare is not None,
     )
 
 
@@ -172,7 +157,7 @@ def check_training_spec(*, check: CheckRun, data: CheckData) -> JobSpec:
     The same spec runs here (`check_train`) and on a runner host.
     """
     return job_spec_build(
-        kind="check",
+        kind=KIND,
         job_id=f"check:{check.pk}",
         script=check.source,
         data={"train": (data.train_dir, "/data")},
@@ -181,22 +166,13 @@ def check_training_spec(*, check: CheckRun, data: CheckData) -> JobSpec:
     )
 
 
-def check_spare_refill(
-    *, check: CheckRun, data: CheckData, env: dict[str, str]
-) -> None:
+def check_spare_refill(*, check: CheckRun, data: CheckData) -> None:
     """Start this slot's spare for the assignment just checked, if nothing waits."""
-    limits = check_limits(check=check)
-    place = job_place(gpu=False)
-    key = _key(check=check, data=data, limits=limits, place=place, env=env)
-
-    def start() -> sandbox.Spare:
-        folder = _folder(f"check-spare-{os.getpid()}-{uuid.uuid4().hex[:12]}")
-        plan = _plan(folder=folder, data=data, limits=limits, place=place, env=env)
-        return sandbox.Spare(
-            sandbox.runner_argv("/job/submission.py"),
-            **plan,
-            key=key,
-            owned=(folder,),
-        )
-
-    spare_refill(kind=SpareKind.CHECK_TRAIN, key=key, start=start, queue=JobQueue.CHECK)
+    plan = _plan(data=data, limits=check_limits(check=check))
+    training_spare_refill(
+        key=training_spare_key(train=data.train_dir, plan=plan),
+        plan=plan,
+        queue=JobQueue.CHECK,
+        kind=SpareKind.CHECK_TRAIN,
+        name="check-spare",
+    )

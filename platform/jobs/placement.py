@@ -80,19 +80,23 @@ CHUNK_MAX_MODELS = 100
 CHUNK_MARGIN_SECONDS = 300
 
 
-def evaluation_sandbox() -> dict:
+def evaluation_sandbox(*, wall_seconds: int | None = None) -> dict:
     """Return the arguments of every evaluation sandbox (and evaluator spare).
 
-    The grader's model cache gets ``DOJO_EVAL_MODEL_CACHE_MB``, at most a
-    quarter of the sandbox's memory: the rest is TensorFlow's, the hidden
-    split's and the model being graded.
+    ``wall_seconds``: the kind's time, if not ``DOJO_EVAL_WALL_SECONDS`` (a
+    check's grading: ``DOJO_CHECK_EVAL_SECONDS``). The grader's model cache
+    gets ``DOJO_EVAL_MODEL_CACHE_MB``, at most a quarter of the sandbox's
+    memory: the rest is TensorFlow's, the hidden split's and the model being
+    graded.
     """
     memory_mb = settings.DOJO_EVAL_MEMORY_MB
     return {
         "work_root": Path(settings.DOJO_WORK_ROOT),
         "backend": settings.DOJO_SANDBOX_BACKEND,
         "env": sandbox_env(),
-        "wall_seconds": settings.DOJO_EVAL_WALL_SECONDS,
+        "wall_seconds": settings.DOJO_EVAL_WALL_SECONDS
+        if wall_seconds is None
+        else wall_seconds,
         "memory_bytes": memory_mb * 1024 * 1024,
         "cpus": sandbox_cpus_from_settings(),
         "model_cache_bytes": min(settings.DOJO_EVAL_MODEL_CACHE_MB, memory_mb // 4)
@@ -128,6 +132,33 @@ def evaluation_folders(*, inputs: dict) -> list[str]:
     """Return the host folders an evaluation of ``inputs`` reads (split, base)."""
     folders = [str(Path(inputs["data"]).parent)]
     return folders + ([str(Path(inputs["base"]).parent)] if inputs["base"] else [])
+
+
+def training_sandbox(
+    *, kind: str, job: Path, work: Path, data: Path, limits: sandbox.SandboxLimits
+) -> dict:
+    """Return what a training job of ``kind`` runs and sees, given its two folders.
+
+    A submission's training (``train``) and a check's (``check``) alike: the
+    script in ``job`` (bound as /job), ``data`` as /data, ``work`` its work
+    dir with ``output`` for what it gives back; the environment every sandbox
+    starts from, and what a job of its kind is told of itself
+    (``workers.jobspec.KIND_ENV``). The arguments of ``job_sandbox_args`` and
+    ``job_sandbox_run``.
+    """
+    return {
+        "argv": sandbox.runner_argv("/job/submission.py"),
+        "work": work,
+        "binds": [sandbox.Bind(job, "/job"), sandbox.Bind(data, "/data")],
+        "env": {
+            **sandbox_env(),
+            "DOJO_DATA_DIR": "/data",
+            "DOJO_OUTPUT_DIR": str(work / "output"),
+            "DOJO_DEVICE_REPORT": str(work / "device.json"),
+            **jobspec.KIND_ENV.get(kind, {}),
+        },
+        "limits": limits,
+    }
 
 
 def sandbox_limits(*, assignment: Assignment) -> sandbox.SandboxLimits:
@@ -217,7 +248,11 @@ def job_sandbox_run(
 
     ``heartbeat``: the kind's (it streams the log and notices a cancel).
     ``spare``: the slot's spare, started with these very arguments (see
-    ``spares``); the job is handed to it instead of starting a sandbox.
+    ``spares``); the job is handed to it instead of starting a sandbox. A
+    spare that died while waiting raises ``sandbox.SandboxError`` and takes
+    its folders with it; the kind decides: a submission's training ends as
+    the platform's fault, a check runs cold in fresh folders
+    (``checks.training``).
     """
     watch = {
         "on_log": heartbeat.on_log,

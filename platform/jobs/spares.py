@@ -1,4 +1,6 @@
-"""A warm spare per worker slot for training jobs (see workers/sandbox/_spare.py).
+"""A warm spare per worker slot for training and evaluation jobs (see
+workers/sandbox/_spare.py), a submission's and a check's alike: a check's are
+of their own kinds (``CHECK_TRAIN``, ``CHECK_GRADE``) on its own queue.
 
 A Celery pool process is one slot. After a training job, when nothing waits
 on the worker's queues (``spare_policy``: when a spare may start, how old it
@@ -47,35 +49,64 @@ def spares_describe(*, slots: int) -> str:
     )
 
 
-def training_spare_key(*, assignment_id: int, plan: JobPlan) -> str:
-    """Return a digest of everything a training job planned by ``plan`` sees."""
+def training_spare_key(*, train: Path, plan: JobPlan) -> str:
+    """Return a digest of everything a training job planned by ``plan`` sees.
+
+    ``train``: the folder it sees as /data (the assignment's training split,
+    or a check's slice of it), by its files' names, sizes and times.
+    """
     argv, kwargs = plan(Path("/spare-job-dir"), Path("/spare-work-dir"))
-    train = folders.assignment_train_dir(assignment_id)
     files = sorted(
         (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in train.iterdir()
     )
     return sandbox.spare_key({"argv": argv, "kwargs": kwargs, "data": files})
 
 
-def training_spare_take(*, key: str) -> sandbox.Spare | None:
-    """Return this slot's spare if it was started for ``key``; else None."""
-    return spare_take(kind=SpareKind.TRAIN, key=key)
+def training_spare_take(
+    *, key: str, kind: SpareKind = SpareKind.TRAIN
+) -> sandbox.Spare | None:
+    """Return this slot's spare of ``kind`` if it was started for ``key``; else None."""
+    return spare_take(kind=kind, key=key)
 
 
-def training_spare_refill(*, key: str, plan: JobPlan, queue: str) -> bool:
-    """After a training job on ``queue``: start the slot's spare, if nothing waits."""
+def training_spare_refill(
+    *,
+    key: str,
+    plan: JobPlan,
+    queue: str,
+    kind: SpareKind = SpareKind.TRAIN,
+    name: str = "spare",
+) -> bool:
+    """After a training job on ``queue``: start the slot's spare, if nothing waits.
+
+    ``kind``: a submission's training or a check's (``CHECK_TRAIN``, on
+    while ``DOJO_CHECK_SPARES``); ``name``: how its folders are named.
+    """
     return spare_refill(
-        kind=SpareKind.TRAIN,
+        kind=kind,
         key=key,
-        start=lambda: _spare_start(key, plan),
+        start=lambda: _spare_start(key, plan, name),
         queue=queue,
     )
 
 
-def _spare_start(key: str, plan: JobPlan) -> sandbox.Spare:
-    name = f"spare-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+def training_folders(*, spare: sandbox.Spare | None, name: str) -> tuple[Path, Path]:
+    """Return a training's (job dir, work dir): the spare's, or new ones named ``name``.
+
+    The work dir holds ``output``, where the job saves what it gives back.
+    """
+    if spare is not None:
+        job, work = spare.owned
+        return job, work
     job, work = folders.work_dir(f"{name}-job"), folders.work_dir(name)
-    (work / "output").mkdir()  # where the training job saves its model
+    (work / "output").mkdir()
+    return job, work
+
+
+def _spare_start(key: str, plan: JobPlan, name: str) -> sandbox.Spare:
+    job, work = training_folders(
+        spare=None, name=f"{name}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    )
     argv, kwargs = plan(job, work)
     gpu = bool(kwargs.get("devices"))
     prelude = sandbox.CUDA_PRELUDE.get(settings.DOJO_KERAS_BACKEND, "") if gpu else ""
@@ -99,25 +130,34 @@ def evaluation_spare_key(*, folders: list[str], kwargs: dict) -> str:
     return sandbox.spare_key({"folders": folders, "files": files, "kwargs": kwargs})
 
 
-def evaluation_spare_take(*, key: str) -> sandbox.Spare | None:
-    """Return this slot's warm evaluator if it was started for ``key``."""
-    return spare_take(kind=SpareKind.EVALUATE, key=key)
+def evaluation_spare_take(
+    *, key: str, kind: SpareKind = SpareKind.EVALUATE
+) -> sandbox.Spare | None:
+    """Return this slot's warm evaluator of ``kind`` if it was started for ``key``."""
+    return spare_take(kind=kind, key=key)
 
 
 def evaluation_spare_refill(
-    *, key: str, folders: list[str], grader: dict, longest_seconds: int | None = None
+    *,
+    key: str,
+    folders: list[str],
+    grader: dict,
+    longest_seconds: int | None = None,
+    kind: SpareKind = SpareKind.EVALUATE,
+    queue: str = JobQueue.EVALUATE,
 ) -> bool:
     """Start this slot's next warm evaluator, ``grader``'s sandbox on ``folders``.
 
     Only if nothing waits on this worker's queues (``spare_policy``).
 
-    It serves the next evaluation or regrade chunk of the same data. Its CPU
-    limit, fixed at start, is sized for what left it: one evaluation
-    (``grader``'s wall budget), or a chunk (``longest_seconds``, a chunk's
-    wall budget); each run brings its own wall budget at the handover.
+    It serves the next evaluation or regrade chunk of the same data (``kind``
+    ``CHECK_GRADE`` after a check, on ``queue`` ``check``: the next check's
+    grading). Its CPU limit, fixed at start, is sized for what left it: one
+    evaluation (``grader``'s wall budget), or a chunk (``longest_seconds``, a
+    chunk's wall budget); each run brings its own wall budget at the handover.
     """
     return spare_refill(
-        kind=SpareKind.EVALUATE,
+        kind=kind,
         key=key,
         start=lambda: evaluator_spare(
             name=f"eval-spare-{os.getpid()}-{uuid.uuid4().hex[:12]}",
@@ -126,11 +166,5 @@ def evaluation_spare_refill(
             longest_seconds=longest_seconds,
             **grader,
         ),
-        queue=JobQueue.EVALUATE,
+        queue=queue,
     )
-
-
-def spare_dirs(spare: sandbox.Spare) -> tuple[Path, Path]:
-    """Return (job dir, work dir) of a spare started here."""
-    job, work = spare.owned
-    return job, work

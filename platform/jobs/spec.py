@@ -76,8 +76,8 @@ def evaluation_spec_build(
         data[f"{name}-{len(data)}" if name in data else name] = (Path(folder), mount)
     for job in jobs:
         model_id = str(job["id"])
-        # The model file itself: a check's model lies in the check's work
-        # folder, beside whatever the participant's code left there.
+        # The model file itself: a check's model lies in the check's job
+        # folder, beside the participant's script.
         data[f"model-{model_id}"] = (Path(job["model"]), model_mount(model_id))
     script = json.dumps(
         {

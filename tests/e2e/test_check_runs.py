@@ -67,7 +67,7 @@ def test_mlp_reference_check_passes_with_a_live_log(
         lambda: any(
             marker.stat().st_mtime >= check.finished_at.timestamp() - 1
             for marker in Path(settings.DOJO_WORK_ROOT).glob(
-                f"check-spare-*/run/{READY_MARKER}"
+                f"check-spare-*/{READY_MARKER}"
             )
         ),
         timeout=300,

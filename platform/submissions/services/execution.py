@@ -10,8 +10,8 @@ from jobs.placement import (
     job_place_describe,
     job_sandbox_args,
     job_sandbox_run,
-    sandbox_env,
     sandbox_limits,
+    training_sandbox,
 )
 from jobs.queues import JobQueue
 from jobs.reconcile import TrainingHandBack, job_training_hand_back
@@ -19,7 +19,7 @@ from jobs.spares import (
     evaluation_spare_key,
     evaluation_spare_refill,
     evaluation_spare_take,
-    spare_dirs,
+    training_folders,
     training_spare_key,
     training_spare_refill,
     training_spare_take,
@@ -163,16 +163,12 @@ def _train(run: Run) -> Callable[[str], bool]:
         return job_sandbox_args(gpu=gpu, **_train_args(submission, job, work, limits))
 
     # A warm spare of this slot, started for exactly this job's sandbox, if any.
-    key = training_spare_key(assignment_id=submission.assignment_id, plan=plan)
+    train = folders.assignment_train_dir(submission.assignment_id)
+    key = training_spare_key(train=train, plan=plan)
     spare = training_spare_take(key=key)
-    if spare is not None:
-        job, work = spare_dirs(spare)
-    else:
-        job = folders.work_dir(f"run-{run.pk}-job")
-        work = folders.work_dir(f"run-{run.pk}")
+    job, work = training_folders(spare=spare, name=f"run-{run.pk}")
     (job / "submission.py").write_text(code, encoding="utf-8")
     output = work / "output"
-    output.mkdir(exist_ok=True)
     try:
         run.slot, run.isolation = job_place_describe(gpu=gpu, spare=spare is not None)
         run.save(update_fields=["slot", "isolation"])
@@ -204,20 +200,13 @@ def _train_args(
     submission: Submission, job: Path, work: Path, limits: sandbox.SandboxLimits
 ) -> dict:
     """Return what a training job runs and sees, given its two folders."""
-    output = work / "output"
-    train = folders.assignment_train_dir(submission.assignment_id)
-    return {
-        "argv": sandbox.runner_argv("/job/submission.py"),
-        "work": work,
-        "binds": [sandbox.Bind(job, "/job"), sandbox.Bind(train, "/data")],
-        "env": {
-            **sandbox_env(),
-            "DOJO_DATA_DIR": "/data",
-            "DOJO_OUTPUT_DIR": str(output),
-            "DOJO_DEVICE_REPORT": str(work / "device.json"),
-        },
-        "limits": limits,
-    }
+    return training_sandbox(
+        kind=Run.Kind.TRAIN.value,
+        job=job,
+        work=work,
+        data=folders.assignment_train_dir(submission.assignment_id),
+        limits=limits,
+    )
 
 
 def _training_outcome(
