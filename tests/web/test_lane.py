@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -87,7 +88,14 @@ def test_every_way_to_submit_waits_its_turn_in_the_lane(
     for _ in range(UPLOADS_AT_ONCE):
         lane.acquire()  # other uploads hold every place of this process's lane
     answers: list[int] = []
-    thread = threading.Thread(target=lambda: answers.append(way(participant, mlp)))
+
+    def submit() -> None:
+        try:
+            answers.append(way(participant, mlp))
+        finally:
+            connections.close_all()  # this thread's own: the test database can go
+
+    thread = threading.Thread(target=submit)
     thread.start()
     try:
         wait_for(lambda: len(lane._waiting) == 1, what="the upload waiting its turn")
