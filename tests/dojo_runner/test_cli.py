@@ -89,12 +89,13 @@ def test_a_runner_told_to_ask_later_asks_again_without_a_complaint(caplog, tmp_p
 
 
 def test_a_runner_asked_for_a_gpu_this_host_lacks_refuses_to_start(tmp_path):
-    """`bin/dojo-runner --gpu 0` on a host without /dev/nvidia0 exits 2,
+    """`bin/dojo-runner --gpu 63` on a host without /dev/nvidia63 exits 2,
     saying what to fix, before it spends its join token: the site hears
     nothing and no credential is kept (the real command, as an operator runs
     it, and the site's GPU worker's host checks)."""
-    if Path("/dev/nvidia0").exists():
-        pytest.skip("this host has GPU 0: the refusal is for hosts without it")
+    # The highest card number the runner accepts: no host of ours has it, so
+    # the refusal is tested on GPU hosts too (never a skip).
+    assert not Path("/dev/nvidia63").exists()
     asked = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -113,7 +114,7 @@ def test_a_runner_asked_for_a_gpu_this_host_lacks_refuses_to_start(tmp_path):
     try:
         done = subprocess.run(
             [ROOT / "bin" / "dojo-runner", "--site", site, "--join", "dojoj_x"]
-            + ["--gpu", "0", "--dir", str(tmp_path), "--no-spares"],
+            + ["--gpu", "63", "--dir", str(tmp_path), "--no-spares"],
             env={**environ, "DOJO_RUNNER_PYTHON": sys.executable},
             capture_output=True,
             text=True,
@@ -122,8 +123,9 @@ def test_a_runner_asked_for_a_gpu_this_host_lacks_refuses_to_start(tmp_path):
     finally:
         server.shutdown()
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "dojo-runner: this GPU worker cannot start: /dev/nvidia0 does not exist" in (
-        done.stderr
+    assert (
+        "dojo-runner: this GPU worker cannot start: /dev/nvidia63 does not exist"
+        in (done.stderr)
     )
     assert "set --gpu to a card this host has" in done.stderr
     assert asked == [] and not (tmp_path / "credential").exists()
